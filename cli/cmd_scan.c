@@ -1,0 +1,9 @@
+#include "cli/cli.h"
+
+int cmd_scan(cli_opts *o, int argc, char **argv)
+{
+    (void)o;
+    (void)argc;
+    (void)argv;
+    return cli_fail(EXIT_USAGE, "'scan' is not available in this build yet");
+}

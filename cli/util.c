@@ -1,0 +1,87 @@
+#include "cli/cli.h"
+
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_common_opt(cli_opts *o, int c, const char *arg)
+{
+    switch (c) {
+    case CLI_OPT_DB:
+        o->db_url = arg;
+        return 1;
+    case CLI_OPT_JSON:
+        o->json = true;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cli_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("imagegate: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int cli_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("imagegate: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    if (usage)
+        fputs(usage, stderr);
+    return EXIT_USAGE;
+}
+
+registry *cli_open_store(const cli_opts *o, bool create, int *exit_code)
+{
+    char err[512];
+    int code = 0;
+    registry *r = registry_open(o->db_url, create ? REG_OPEN_CREATE : 0, &code, err, sizeof err);
+    if (!r) {
+        *exit_code = code == REG_EINVAL ? EXIT_USAGE : EXIT_STORE;
+        fprintf(stderr, "imagegate: %s\n", err);
+    }
+    return r;
+}
+
+int cli_exit_for(registry *r)
+{
+    switch (registry_errcode(r)) {
+    case REG_OK: return EXIT_OK;
+    case REG_ECONFLICT: return EXIT_REFUSED;
+    case REG_EINVAL:
+    case REG_ENOTFOUND: return EXIT_USAGE;
+    default: return EXIT_STORE;
+    }
+}
+
+const char *cli_author(void)
+{
+    static char name[128];
+    if (name[0])
+        return name;
+    struct passwd *pw = getpwuid(geteuid());
+    if (pw && pw->pw_name)
+        snprintf(name, sizeof name, "%s", pw->pw_name);
+    else
+        snprintf(name, sizeof name, "uid:%u", (unsigned)geteuid());
+    return name;
+}
+
+void cli_print_json(FILE *f, json_t *j)
+{
+    json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', f);
+}

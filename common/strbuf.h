@@ -1,0 +1,26 @@
+/* A growable byte string (in the spirit of redis sds, without the header
+ * tricks). Always NUL-terminated so ->s can be used as a C string. */
+#ifndef IG_STRBUF_H
+#define IG_STRBUF_H
+
+#include <stddef.h>
+
+typedef struct strbuf {
+    char *s;
+    size_t len;
+    size_t cap;
+} strbuf;
+
+#define STRBUF_INIT {NULL, 0, 0}
+
+void strbuf_init(strbuf *b);
+void strbuf_dispose(strbuf *b);
+void strbuf_reset(strbuf *b);
+void strbuf_append(strbuf *b, const char *p, size_t n);
+void strbuf_puts(strbuf *b, const char *s);
+void strbuf_putc(strbuf *b, char c);
+void strbuf_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the string over to the caller (who frees it); b is left empty. */
+char *strbuf_steal(strbuf *b);
+
+#endif

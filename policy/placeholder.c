@@ -1,0 +1,2 @@
+/* placeholder until the module lands */
+typedef int ig_policy_placeholder;

@@ -1,0 +1,325 @@
+/* The image registry: buckets -> versions -> builds -> artifacts, channels
+ * with history, revocation (own, inherited, scheduled), restore, audit trail,
+ * API tokens and run-task deliveries.
+ *
+ * This is the only module that speaks SQL. The model logic lives here once;
+ * the store underneath is a small driver interface (registry/db.h) with a
+ * SQLite and a PostgreSQL implementation, chosen by the URL given to
+ * registry_open(). Callers never see which one they use.
+ *
+ * Threads: a registry handle is used by one thread at a time. Workers open
+ * their own handle (cheap for SQLite; a connection for PostgreSQL).
+ *
+ * Errors: functions return 0 / a new object on success; -1 / NULL on error
+ * with a message a person can act on in err, and the class of the error in
+ * registry_errcode() (what the CLI turns into exit codes and the API into
+ * HTTP statuses). A failed call leaves the registry exactly as before: every
+ * change runs in one transaction.
+ *
+ * JSON: read functions return jansson objects shaped with the HCP Packer
+ * 2023-01-01 field names (see PRODUCT.md section 1) as NEW references; the
+ * caller json_decref()s them. Times are RFC 3339 strings, absent = null.
+ *
+ * Clock: every call takes a reg_ctx carrying "now" and the author; status
+ * (revoked, scheduled) is computed against ctx->now, never the wall clock,
+ * so tests can move time. */
+#ifndef IG_REGISTRY_H
+#define IG_REGISTRY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/timeutil.h"
+
+typedef struct registry registry;
+
+/* Error classes (registry_errcode). */
+enum {
+    REG_OK = 0,
+    REG_EINVAL,    /* bad input: invalid name, date, manifest, field -> exit 2 / HTTP 400 */
+    REG_ENOTFOUND, /* bucket, version, channel, build, token does not exist -> exit 2 / 404 */
+    REG_ECONFLICT, /* refused state change (revoked to channel, assigning latest, changing a
+                      complete version, duplicate) -> exit 1 / 409 */
+    REG_ESTORE,    /* store unavailable, locked, read-only, disk full -> exit 3 / 503 */
+};
+
+/* Who and when, for every call. author: the OS user on the command line,
+ * the token name over the API, "imagegate" for the server's own actions. */
+typedef struct reg_ctx {
+    const char *author;
+    ig_time now;
+} reg_ctx;
+
+/* registry_open flags */
+#define REG_OPEN_CREATE 0x1 /* create a SQLite file that does not exist yet */
+
+/* Opens the store at url:
+ *   "sqlite:PATH" (relative or absolute), "sqlite://PATH", or a bare path ending
+ *   in .db -> SQLite (WAL, foreign keys, busy timeout; file mode 0600);
+ *   "postgresql://..." / "postgres://..." -> PostgreSQL (libpq URL forms).
+ * Without REG_OPEN_CREATE a SQLite file that does not exist is an error of
+ * class REG_ESTORE and nothing is created. Runs pending schema migrations.
+ * On failure returns NULL, writes err and sets *errcode (may be NULL). */
+registry *registry_open(const char *url, int flags, int *errcode, char *err, size_t errlen);
+void registry_close(registry *r);
+int registry_errcode(const registry *r);
+/* 0 when the store answers a trivial query (for /readyz). */
+int registry_ping(registry *r, char *err, size_t errlen);
+/* "sqlite" or "postgresql". */
+const char *registry_kind(const registry *r);
+
+/* Validation helpers (pure). Return 0 or -1 with a reason in err. */
+int registry_valid_bucket_name(const char *name, char *err, size_t errlen);
+int registry_valid_fingerprint(const char *fp, char *err, size_t errlen);
+int registry_valid_channel_name(const char *name, char *err, size_t errlen);
+
+/* ---- buckets ---------------------------------------------------------- */
+
+/* Creates a bucket (audit: bucket.create). labels: borrowed object of
+ * string values, or NULL. Returns the bucket object (new reference). */
+json_t *registry_bucket_create(registry *r, const reg_ctx *ctx, const char *name,
+                               const char *description, json_t *labels, char *err, size_t errlen);
+/* Bucket object: name, description, labels, created_at, updated_at,
+ * latest_version (version object or null), version_count. */
+json_t *registry_bucket_get(registry *r, const reg_ctx *ctx, const char *name, char *err,
+                            size_t errlen);
+/* Array of bucket objects sorted by name. page: see reg_page. */
+typedef struct reg_page {
+    int page_size;          /* 0 = all */
+    const char *page_token; /* NULL = first page */
+    char *next_page_token;  /* out: new string or NULL; caller frees */
+} reg_page;
+json_t *registry_bucket_list(registry *r, const reg_ctx *ctx, reg_page *page, char *err,
+                             size_t errlen);
+/* Changes description and/or labels (NULL = keep). */
+json_t *registry_bucket_update(registry *r, const reg_ctx *ctx, const char *name,
+                               const char *description, json_t *labels, char *err, size_t errlen);
+/* Deletes a bucket with everything in it. */
+int registry_bucket_delete(registry *r, const reg_ctx *ctx, const char *name, char *err,
+                           size_t errlen);
+
+/* ---- versions --------------------------------------------------------- */
+
+/* ref is a version name ("v3") or a fingerprint. */
+
+/* Version object: id, bucket_name, fingerprint, name, status, author_id,
+ * builds (array of build objects), revoke_at, revocation_message,
+ * revocation_author, revocation_type, revocation_inherited_from, parents
+ * (array of {bucket_name, version, fingerprint}), created_at, updated_at. */
+json_t *registry_version_get(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                             char *err, size_t errlen);
+/* Newest first. */
+json_t *registry_version_list(registry *r, const reg_ctx *ctx, const char *bucket, reg_page *page,
+                              char *err, size_t errlen);
+/* Creates an incomplete version (name v0) for the API flow. A fingerprint
+ * that exists already returns the existing version if it is incomplete
+ * (HCP behaviour) and REG_ECONFLICT if it is complete. */
+json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *bucket,
+                                const char *fingerprint, char *err, size_t errlen);
+int registry_version_delete(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                            char *err, size_t errlen);
+
+typedef struct reg_revoke {
+    ig_time revoke_at;     /* IG_TIME_NONE = now (immediate) */
+    const char *message;   /* may be NULL */
+    bool skip_descendants; /* do not give descendants an inherited revocation */
+    bool keep_channels;    /* no channel rollback on immediate revocation */
+} reg_revoke;
+
+/* Revokes now or schedules (see PRODUCT.md section 1 for the exact rules:
+ * inheritance, rollback, earliest wins). Returns the version object. */
+json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *bucket,
+                                const char *ref, const reg_revoke *rv, char *err, size_t errlen);
+/* Removes the version's own revocation and the inherited ones it caused.
+ * Channels are not re-assigned. Returns the version object. */
+json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bucket,
+                                 const char *ref, char *err, size_t errlen);
+
+/* ---- builds ----------------------------------------------------------- */
+
+/* Build object: id, version_id, component_type, platform, status, labels,
+ * packer_run_uuid, source_external_identifier, artifacts (array of
+ * {id, external_identifier, region, created_at}), created_at, updated_at. */
+
+/* spec: borrowed object with the build fields above (artifacts optional).
+ * Refused with REG_ECONFLICT on a complete version. When the version's last
+ * build becomes BUILD_DONE the version completes and gets its number. */
+json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucket,
+                              const char *ref, json_t *spec, char *err, size_t errlen);
+json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket,
+                              const char *ref, const char *build_id, json_t *patch, char *err,
+                              size_t errlen);
+json_t *registry_build_get(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                           const char *build_id, char *err, size_t errlen);
+json_t *registry_build_list(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                            char *err, size_t errlen);
+int registry_build_delete(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                          const char *build_id, char *err, size_t errlen);
+
+/* ---- import (Packer manifest) ---------------------------------------- */
+
+typedef struct reg_import_artifact {
+    char *external_identifier;
+    char *region;
+} reg_import_artifact;
+
+typedef struct reg_import_build {
+    char *component_type; /* "amazon-ebs.ubuntu" */
+    char *platform;       /* "aws" */
+    char *packer_run_uuid;
+    char *source_external_identifier; /* parent image or NULL */
+    json_t *labels;                   /* object of strings (owned) */
+    reg_import_artifact *artifacts;
+    size_t n_artifacts;
+} reg_import_build;
+
+typedef struct reg_import {
+    char *bucket;
+    char *fingerprint;
+    char *description;    /* bucket description or NULL */
+    json_t *bucket_labels; /* owned, may be NULL */
+    reg_import_build *builds;
+    size_t n_builds;
+    char **channels;
+    size_t n_channels;
+} reg_import;
+
+/* Parses a Packer manifest post-processor file (bytes) into imp (builds of
+ * last_run_uuid unless all_runs; platform from builder_type; one artifact per
+ * AWS region; parent from custom_data source_image_id / source_ami; other
+ * custom_data keys become labels). bucket/fingerprint/channels are left for
+ * the caller; fingerprint defaults to last_run_uuid. name is used in errors.
+ * Pure: no store access. Returns 0 or -1 with "FILE: field: reason". */
+int registry_manifest_parse(const char *buf, size_t len, const char *name, bool all_runs,
+                            reg_import *imp, char *err, size_t errlen);
+void registry_import_dispose(reg_import *imp);
+
+/* Creates bucket (if missing), version, builds, artifacts, completes the
+ * version and assigns the channels, all in one transaction. Importing the
+ * same thing again changes nothing and returns the existing version. *created
+ * (may be NULL) tells whether anything changed. Returns the version object. */
+json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, bool *created,
+                        char *err, size_t errlen);
+
+/* ---- channels --------------------------------------------------------- */
+
+/* Channel object: name, bucket_name, version (version object or null),
+ * managed, restricted, author_id, created_at, updated_at. "latest" is always
+ * present, managed, computed at read time. */
+json_t *registry_channel_list(registry *r, const reg_ctx *ctx, const char *bucket, char *err,
+                              size_t errlen);
+json_t *registry_channel_get(registry *r, const reg_ctx *ctx, const char *bucket,
+                             const char *channel, char *err, size_t errlen);
+/* Creates a channel, optionally pointing at ref (NULL = empty). */
+json_t *registry_channel_create(registry *r, const reg_ctx *ctx, const char *bucket,
+                                const char *channel, const char *ref, bool restricted, char *err,
+                                size_t errlen);
+/* Points channel at ref (creating the channel if needed); ref NULL empties
+ * it (unset). Refused (REG_ECONFLICT) for "latest", a revoked version, or an
+ * incomplete version. Appends to history. */
+json_t *registry_channel_set(registry *r, const reg_ctx *ctx, const char *bucket,
+                             const char *channel, const char *ref, char *err, size_t errlen);
+/* Array of {assigned_at, author_id, version (name or null), fingerprint},
+ * newest first. */
+json_t *registry_channel_history(registry *r, const reg_ctx *ctx, const char *bucket,
+                                 const char *channel, char *err, size_t errlen);
+int registry_channel_delete(registry *r, const reg_ctx *ctx, const char *bucket,
+                            const char *channel, char *err, size_t errlen);
+
+/* ---- artifacts -------------------------------------------------------- */
+
+/* Every registry artifact whose external identifier equals id (compared
+ * case-insensitively: Azure IDs vary in case), narrowed by platform and
+ * region when given (NULL = any). Array of {external_identifier, platform,
+ * region, component_type, bucket_name, version (name), version_id,
+ * fingerprint, status, revoke_at, revocation_type, revocation_message,
+ * revocation_author, revocation_inherited_from (object {bucket_name,version}
+ * or null), build_id}. Empty array when nothing matches. */
+json_t *registry_artifact_find(registry *r, const reg_ctx *ctx, const char *id,
+                               const char *platform, const char *region, char *err,
+                               size_t errlen);
+
+/* ---- audit ------------------------------------------------------------ */
+
+/* Array of {id, at, author, action, bucket, target, detail}, oldest first,
+ * since (IG_TIME_NONE = all), bucket NULL = all, at most limit (0 = all). */
+json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit,
+                            char *err, size_t errlen);
+/* Appends one audit entry outside any other change (server events such as
+ * "delivery.abandoned"). detail: borrowed, may be NULL. */
+int registry_audit_add(registry *r, const reg_ctx *ctx, const char *action, const char *bucket,
+                       const char *target, json_t *detail, char *err, size_t errlen);
+
+/* ---- API tokens ------------------------------------------------------- */
+
+typedef enum { REG_ROLE_NONE = 0, REG_ROLE_READ = 1, REG_ROLE_WRITE = 2, REG_ROLE_ADMIN = 3 } reg_role;
+const char *registry_role_name(reg_role r);
+int registry_role_parse(const char *s, reg_role *out);
+
+/* Creates a token; *secret receives the new random secret (caller frees,
+ * shown once). Only a hash is stored. */
+int registry_token_create(registry *r, const reg_ctx *ctx, const char *name, reg_role role,
+                          char **secret, char *err, size_t errlen);
+/* Array of {name, role, created_at, last_used_at}. Never secrets. */
+json_t *registry_token_list(registry *r, char *err, size_t errlen);
+int registry_token_revoke(registry *r, const reg_ctx *ctx, const char *name, char *err,
+                          size_t errlen);
+/* Looks a presented secret up (by hash, constant-time compare). On success
+ * fills *role and name (buffer) and records last use. Returns 0, or -1
+ * (REG_ENOTFOUND for an unknown secret). */
+int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg_role *role,
+                        char *name, size_t namelen, char *err, size_t errlen);
+
+/* ---- run-task deliveries --------------------------------------------- */
+
+typedef enum {
+    REG_DELIVERY_QUEUED = 0, /* accepted, not yet finished */
+    REG_DELIVERY_DONE,       /* final status sent */
+    REG_DELIVERY_FAILED,     /* given up (token expired, abandoned) */
+} reg_delivery_state;
+
+typedef struct reg_delivery {
+    char *task_result_id;
+    char *run_id;
+    char *stage;
+    char *body;         /* the raw request body (contains the access token) */
+    ig_time received_at;
+    int attempts;
+    int state;          /* reg_delivery_state */
+    char *verdict;      /* when done */
+} reg_delivery;
+void registry_delivery_dispose(reg_delivery *d);
+
+/* Records an accepted delivery durably. Returns 0 when stored, 1 when the
+ * task_result_id was already known (nothing changes), -1 on error. */
+int registry_delivery_add(registry *r, const reg_ctx *ctx, const char *task_result_id,
+                          const char *run_id, const char *stage, const char *body, char *err,
+                          size_t errlen);
+/* Claims one queued delivery whose lease is free or expired, taking a lease
+ * of lease_ms for owner. received_after: only deliveries received after that
+ * time (older ones are left for registry_delivery_abandon_old). Returns 1 and
+ * fills *d when one was claimed, 0 when none, -1 on error. */
+int registry_delivery_claim(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
+                            ig_time received_after, reg_delivery *d, char *err, size_t errlen);
+/* Claims the given task_result_id if queued and not leased by someone else. */
+int registry_delivery_claim_id(registry *r, const reg_ctx *ctx, const char *owner,
+                               int64_t lease_ms, const char *task_result_id, reg_delivery *d,
+                               char *err, size_t errlen);
+/* Extends the lease (still owned by owner). */
+int registry_delivery_renew(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
+                            const char *task_result_id, char *err, size_t errlen);
+/* Final state: stores verdict, erases the body (and so the token). */
+int registry_delivery_finish(registry *r, const reg_ctx *ctx, const char *task_result_id,
+                             reg_delivery_state state, const char *verdict, char *err,
+                             size_t errlen);
+/* Marks queued deliveries received before cutoff as FAILED (token can no
+ * longer be valid), erasing their bodies, with one audit entry each.
+ * Returns how many, or -1. */
+int registry_delivery_abandon_old(registry *r, const reg_ctx *ctx, ig_time cutoff, char *err,
+                                  size_t errlen);
+/* Counts of deliveries by state (for metrics / tests). */
+int registry_delivery_counts(registry *r, int64_t counts[3], char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,63 @@
+/* Rule sets: which attribute of which resource type holds a machine image,
+ * and the PCRE2 patterns that recognise each cloud's image IDs.
+ *
+ * The shipped rule files (rules/*.yaml) are compiled into the binary; users
+ * add files with --rules DIR (every *.yaml / *.yml in it, sorted). Patterns
+ * are compiled once with JIT; a rule set is immutable after loading and may
+ * be shared by any number of threads (each thread matches with its own
+ * rules_matcher, which owns the PCRE2 match data). */
+#ifndef IG_RULES_H
+#define IG_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct rules rules;
+
+typedef struct rules_pattern {
+    const char *name;     /* "aws-ami" */
+    const char *platform; /* "aws", "azure", "gce", "docker", ... */
+    const char *regex;
+    bool case_insensitive;
+} rules_pattern;
+
+/* Loads the shipped rules, then every rule file in extra_dir (NULL = none).
+ * Returns a new rule set or NULL with "FILE:LINE: reason" (for a bad regex
+ * the PCRE2 message and offset) in err. */
+rules *rules_load(const char *extra_dir, char *err, size_t errlen);
+/* Loads only the given file contents (tests, fuzzing). name is used in
+ * messages. with_shipped: start from the shipped rules. */
+rules *rules_load_buffer(const char *buf, size_t len, const char *name, bool with_shipped,
+                         char *err, size_t errlen);
+void rules_free(rules *rs);
+
+/* Image attribute paths for a resource type, written with [] for list
+ * elements ("launch_specification[].ami"). Returns the count and points
+ * *paths at a borrowed array (NULL when the type has no rule). */
+size_t rules_attributes(const rules *rs, const char *resource_type, const char *const **paths);
+/* True when path (with [] for list elements) is an image attribute of any
+ * type: lets a streaming scanner keep a value before it knows the type. */
+bool rules_is_any_attribute(const rules *rs, const char *norm_path, size_t len);
+size_t rules_pattern_count(const rules *rs);
+const rules_pattern *rules_pattern_at(const rules *rs, size_t i);
+
+/* Per-thread matcher over a rule set. */
+typedef struct rules_matcher rules_matcher;
+rules_matcher *rules_matcher_new(const rules *rs);
+void rules_matcher_free(rules_matcher *m);
+
+typedef struct rules_match {
+    size_t start, len;               /* of the image ID inside the subject */
+    size_t pattern;                  /* index of the pattern that matched */
+    size_t lookup_start, lookup_len; /* the named group "id" when the pattern has one (a GCE
+                                        self-link's image name), else = start, len */
+} rules_match;
+
+/* Finds the first image ID in s[0..len) at or after offset start. Returns 1
+ * and fills *out, 0 when there is none. */
+int rules_find(rules_matcher *m, const char *s, size_t len, size_t start, rules_match *out);
+/* True when the whole of s is one image ID (an image attribute's value);
+ * fills *out. */
+int rules_match_whole(rules_matcher *m, const char *s, size_t len, rules_match *out);
+
+#endif

@@ -1,0 +1,23 @@
+#!/bin/sh
+# The whole test suite: installs what is missing, builds with warnings as
+# errors, runs every unit and integration test through ctest.
+#   scripts/test.sh              normal build in build/
+#   scripts/test.sh --sanitize   AddressSanitizer + UBSan build in build-asan/
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+
+mode=${1:-}
+if [ "$mode" = "--sanitize" ]; then
+    BUILD=${BUILD_DIR:-build-asan}
+    EXTRA="-DIG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+else
+    BUILD=${BUILD_DIR:-build}
+    EXTRA="-DCMAKE_BUILD_TYPE=RelWithDebInfo"
+fi
+# shellcheck disable=SC2086
+cmake -S . -B "$BUILD" -DIG_WERROR=ON $EXTRA >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" -- --no-print-directory >/dev/null
+ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"

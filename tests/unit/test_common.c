@@ -1,0 +1,188 @@
+/* Unit tests for common/: time, durations, numbers, ULIDs, strbuf, YAML. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/numparse.h"
+#include "common/strbuf.h"
+#include "common/timeutil.h"
+#include "common/ulid.h"
+#include "common/xalloc.h"
+#include "common/ydoc.h"
+#include "common/log.h"
+
+static void test_time_parse_ok(void **state)
+{
+    (void)state;
+    char err[256];
+    ig_time t;
+    assert_int_equal(ig_time_parse("1970-01-01T00:00:00Z", &t, err, sizeof err), 0);
+    assert_int_equal(t, 0);
+    assert_int_equal(ig_time_parse("2026-11-20T09:00:00Z", &t, err, sizeof err), 0);
+    assert_int_equal(t, 1795165200000LL);
+    assert_int_equal(ig_time_parse("2026-11-20T11:00:00.250+02:00", &t, err, sizeof err), 0);
+    assert_int_equal(t, 1795165200250LL);
+    assert_int_equal(ig_time_parse("2024-02-29T00:00:00Z", &t, err, sizeof err), 0);
+    char buf[40];
+    assert_string_equal(ig_time_format(1795165200000LL, buf, sizeof buf), "2026-11-20T09:00:00Z");
+    assert_string_equal(ig_time_format(1795165200250LL, buf, sizeof buf),
+                        "2026-11-20T09:00:00.250Z");
+}
+
+static void test_time_parse_bad(void **state)
+{
+    (void)state;
+    char err[256];
+    ig_time t;
+    const char *bad[] = {"2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+                         "2026-11-20T24:00:00Z", "2026-11-20 09:00:00Z", "2026-11-20T09:00:00",
+                         "yesterday", "", "2026-11-20T09:00:00Zjunk", "2026-11-20T09:00:00+2:00"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(ig_time_parse(bad[i], &t, err, sizeof err), -1);
+        assert_true(strlen(err) > 0);
+    }
+    ig_time_parse("2026-02-30T00:00:00Z", &t, err, sizeof err);
+    assert_non_null(strstr(err, "not a possible date"));
+}
+
+static void test_duration(void **state)
+{
+    (void)state;
+    char err[256];
+    int64_t ms;
+    assert_int_equal(ig_duration_parse("30d", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 30LL * 86400 * 1000);
+    assert_int_equal(ig_duration_parse("12h", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 12LL * 3600 * 1000);
+    assert_int_equal(ig_duration_parse("45m", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 45LL * 60 * 1000);
+    assert_int_equal(ig_duration_parse("0s", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(ig_duration_parse("1h30m", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 90LL * 60 * 1000);
+    assert_int_equal(ig_duration_parse("30", &ms, err, sizeof err), -1);
+    assert_int_equal(ig_duration_parse("d", &ms, err, sizeof err), -1);
+    assert_int_equal(ig_duration_parse("-5m", &ms, err, sizeof err), -1);
+    assert_int_equal(ig_duration_parse("5y", &ms, err, sizeof err), -1);
+    assert_int_equal(ig_duration_parse("99999999999999999999d", &ms, err, sizeof err), -1);
+    assert_non_null(strstr(err, "100 years"));
+    ig_time since;
+    assert_int_equal(ig_time_parse_since("24h", 86400000LL * 2, &since, err, sizeof err), 0);
+    assert_int_equal(since, 86400000LL);
+    assert_int_equal(ig_time_parse_since("1970-01-02T00:00:00Z", 0, &since, err, sizeof err), 0);
+    assert_int_equal(since, 86400000LL);
+    assert_int_equal(ig_time_parse_since("nope", 0, &since, err, sizeof err), -1);
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    char err[256];
+    int64_t v;
+    assert_int_equal(parse_int64("--workers", "8", 1, 64, &v, err, sizeof err), 0);
+    assert_int_equal(v, 8);
+    assert_int_equal(parse_int64("--workers", "0", 1, 64, &v, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--workers"));
+    assert_int_equal(parse_int64("--workers", "8x", 1, 64, &v, err, sizeof err), -1);
+    assert_int_equal(parse_int64("--workers", "", 1, 64, &v, err, sizeof err), -1);
+    assert_int_equal(parse_size("--max-plan-bytes", "100M", 1, INT64_MAX, &v, err, sizeof err), 0);
+    assert_int_equal(v, 100LL * 1024 * 1024);
+    assert_int_equal(parse_size("x", "2G", 1, INT64_MAX, &v, err, sizeof err), 0);
+    assert_int_equal(v, 2LL * 1024 * 1024 * 1024);
+    assert_int_equal(parse_size("x", "12q", 1, INT64_MAX, &v, err, sizeof err), -1);
+    assert_int_equal(parse_size("x", "99999999999G", 1, INT64_MAX, &v, err, sizeof err), -1);
+}
+
+static void test_ulid(void **state)
+{
+    (void)state;
+    char a[ULID_LEN + 1], b[ULID_LEN + 1];
+    ulid_new(1795165200000LL, a);
+    ulid_new(1795165200000LL, b);
+    assert_int_equal(strlen(a), 26);
+    assert_true(strcmp(a, b) < 0); /* monotonic in the same millisecond */
+    assert_memory_equal(a, b, 10); /* same time prefix */
+    for (int i = 0; i < 26; i++)
+        assert_non_null(strchr("0123456789ABCDEFGHJKMNPQRSTVWXYZ", a[i]));
+    char c[ULID_LEN + 1];
+    ulid_new(1795165200001LL, c);
+    assert_true(strcmp(b, c) < 0);
+    /* time 0 encodes as ten zeros */
+    char z[ULID_LEN + 1];
+    ulid_new(0, z);
+    assert_true(strcmp(c, z) < 0); /* clock went backwards: still unique and ordered */
+}
+
+static void test_strbuf(void **state)
+{
+    (void)state;
+    strbuf b = STRBUF_INIT;
+    for (int i = 0; i < 1000; i++)
+        strbuf_printf(&b, "%d,", i);
+    assert_int_equal(b.len, strlen(b.s));
+    assert_memory_equal(b.s, "0,1,2,", 6);
+    char *s = strbuf_steal(&b);
+    assert_null(b.s);
+    free(s);
+}
+
+static void test_ydoc(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *y = "a: 1\nlist:\n  - x\n  - 'y'\nmap: {k: v}\nn: null\n";
+    ynode *d = ydoc_parse_string(y, strlen(y), "t.yaml", err, sizeof err);
+    assert_non_null(d);
+    assert_int_equal(d->type, YNODE_MAP);
+    assert_string_equal(ydoc_get(d, "a")->value, "1");
+    ynode *l = ydoc_get(d, "list");
+    assert_int_equal(l->type, YNODE_SEQ);
+    assert_int_equal(l->n, 2);
+    assert_int_equal(l->items[1]->line, 4);
+    assert_false(l->items[1]->plain);
+    assert_string_equal(ydoc_get(ydoc_get(d, "map"), "k")->value, "v");
+    assert_true(ydoc_is_null(ydoc_get(d, "n")));
+    ydoc_free(d);
+
+    const char *bad = "a: [1, 2\n";
+    assert_null(ydoc_parse_string(bad, strlen(bad), "bad.yaml", err, sizeof err));
+    assert_non_null(strstr(err, "bad.yaml:"));
+    const char *dup = "a: 1\na: 2\n";
+    assert_null(ydoc_parse_string(dup, strlen(dup), "dup.yaml", err, sizeof err));
+    assert_non_null(strstr(err, "dup.yaml:2: duplicate key"));
+    const char *alias = "a: &x [1]\nb: *x\n";
+    assert_null(ydoc_parse_string(alias, strlen(alias), "al.yaml", err, sizeof err));
+    /* JSON is YAML */
+    const char *js = "{\"k\": [1, {\"z\": true}]}";
+    d = ydoc_parse_string(js, strlen(js), "j.json", err, sizeof err);
+    assert_non_null(d);
+    bool bv = false;
+    assert_int_equal(ydoc_bool(ydoc_get(ydoc_get(d, "k")->items[1], "z"), &bv), 0);
+    assert_true(bv);
+    ydoc_free(d);
+}
+
+static void test_log_quote(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_string_equal(log_quote("plain", buf, sizeof buf), "plain");
+    assert_string_equal(log_quote("two words", buf, sizeof buf), "\"two words\"");
+    assert_string_equal(log_quote("a\"b", buf, sizeof buf), "\"a\\\"b\"");
+    assert_string_equal(log_quote(NULL, buf, sizeof buf), "-");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time_parse_ok), cmocka_unit_test(test_time_parse_bad),
+        cmocka_unit_test(test_duration),      cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_ulid),          cmocka_unit_test(test_strbuf),
+        cmocka_unit_test(test_ydoc),          cmocka_unit_test(test_log_quote),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
