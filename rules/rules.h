@@ -1,7 +1,7 @@
 /* Rule sets: which attribute of which resource type holds a machine image,
  * and the PCRE2 patterns that recognise each cloud's image IDs.
  *
- * The shipped rule files (rules/*.yaml) are compiled into the binary; users
+ * The shipped rule files (rules/NAME.yaml) are compiled into the binary; users
  * add files with --rules DIR (every *.yaml / *.yml in it, sorted). Patterns
  * are compiled once with JIT; a rule set is immutable after loading and may
  * be shared by any number of threads (each thread matches with its own
@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct rules rules;
 
@@ -38,6 +39,42 @@ size_t rules_attributes(const rules *rs, const char *resource_type, const char *
 /* True when path (with [] for list elements) is an image attribute of any
  * type: lets a streaming scanner keep a value before it knows the type. */
 bool rules_is_any_attribute(const rules *rs, const char *norm_path, size_t len);
+/* True when norm_path is an image attribute path of any type or a prefix of
+ * one ("boot_disk", "boot_disk[]"): an unknown value there hides an image. */
+bool rules_is_attribute_prefix(const rules *rs, const char *norm_path, size_t len);
+/* Rolling hashes of normalised attribute paths, so a streaming scanner can
+ * tell in O(1) per key whether it is on the way to an image attribute
+ * without building path strings. Start from RULES_PATH_ROOT; a false
+ * positive is possible (hash collision), a false negative is not. */
+#define RULES_PATH_ROOT 1469598103934665603ULL
+#define RULES_PATH_FULL 0x1
+#define RULES_PATH_PREFIX 0x2
+static inline uint64_t rules_path_key(uint64_t h, const char *k, size_t n)
+{
+    h = (h ^ '.') * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return h;
+}
+static inline uint64_t rules_path_index(uint64_t h)
+{
+    h = (h ^ '[') * 1099511628211ULL;
+    return (h ^ ']') * 1099511628211ULL;
+}
+/* A 256 x 64-bit table: bit (len < 63 ? len : 63) of entry [first byte] is
+ * set when some attribute path has a segment of that first byte and length.
+ * A cheap test before hashing a key. */
+const uint64_t *rules_segment_filter(const rules *rs);
+static inline int rules_segment_maybe(const uint64_t *filter, const char *k, size_t n)
+{
+    return n && ((filter[(unsigned char)k[0]] >> (n < 63 ? n : 63)) & 1);
+}
+/* RULES_PATH_FULL and/or RULES_PATH_PREFIX, or 0. */
+int rules_path_flags(const rules *rs, uint64_t h);
+/* Shortest subject any pattern can match (strings shorter than this cannot
+ * hold an image ID). */
+size_t rules_min_length(const rules *rs);
+
 size_t rules_pattern_count(const rules *rs);
 const rules_pattern *rules_pattern_at(const rules *rs, size_t i);
 

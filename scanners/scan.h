@@ -83,8 +83,12 @@ typedef struct scan_result {
     char **gated_addresses; /* addresses of the gated resources, in plan order */
     uint64_t bytes;     /* plan bytes read */
     char *format_version;
+    bool refs_truncated; /* more references than scan_limits.max_refs: the rest were dropped */
+    void *arena_;       /* internal: owns the strings */
 } scan_result;
 
+/* An empty result (for scan_config_text). */
+scan_result *scan_result_new(void);
 void scan_result_free(scan_result *r);
 
 /* ---- plan scanner ---------------------------------------------------- */
@@ -116,8 +120,8 @@ int scan_plan_file(const rules *rs, const scan_limits *lim, const char *path, sc
 /* ---- configuration files (pre_plan) ---------------------------------- */
 
 /* Scans one .tf / .tfvars file's text. name (relative path) becomes the
- * address prefix ("web.tf:3"). Appends SCAN_REF_CONFIG refs to *res (which
- * may start as a zeroed scan_result allocated by the caller). */
+ * address prefix ("web.tf:3"). Appends SCAN_REF_CONFIG refs to res (from
+ * scan_result_new). Comments are ignored; strings and heredocs are not. */
 void scan_config_text(const rules *rs, rules_matcher *m, const char *name, const char *text,
                       size_t len, scan_result *res);
 

@@ -1,0 +1,99 @@
+#include "common/strmap.h"
+#include "common/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void strmap_init(strmap *m)
+{
+    m->slots = NULL;
+    m->cap = m->count = 0;
+}
+
+void strmap_dispose(strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    strmap_init(m);
+}
+
+uint64_t strmap_hash(const char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)k[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static strmap_entry *find(const strmap *m, const char *k, size_t n)
+{
+    if (!m->cap)
+        return NULL;
+    uint64_t h = strmap_hash(k, n);
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        strmap_entry *e = &m->slots[i];
+        if (!e->key)
+            return NULL;
+        if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0)
+            return e;
+    }
+}
+
+int strmap_has(const strmap *m, const char *k, size_t n)
+{
+    return find(m, k, n) != NULL;
+}
+
+void *strmap_get(const strmap *m, const char *k, size_t n)
+{
+    strmap_entry *e = find(m, k, n);
+    return e ? e->value : NULL;
+}
+
+static void grow(strmap *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 16;
+    strmap_entry *ns = xcalloc(ncap, sizeof *ns);
+    for (size_t i = 0; i < m->cap; i++) {
+        strmap_entry *e = &m->slots[i];
+        if (!e->key)
+            continue;
+        size_t j = e->hash & (ncap - 1);
+        while (ns[j].key)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = *e;
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = ncap;
+}
+
+strmap_entry *strmap_upsert(strmap *m, const char *k, size_t n, int *created)
+{
+    if ((m->count + 1) * 4 > m->cap * 3)
+        grow(m);
+    uint64_t h = strmap_hash(k, n);
+    size_t mask = m->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        strmap_entry *e = &m->slots[i];
+        if (!e->key) {
+            e->key = xstrndup(k, n);
+            e->klen = n;
+            e->hash = h;
+            e->value = NULL;
+            m->count++;
+            if (created)
+                *created = 1;
+            return e;
+        }
+        if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0) {
+            if (created)
+                *created = 0;
+            return e;
+        }
+    }
+}

@@ -1,0 +1,391 @@
+/* Unit tests for scanners/: the streaming plan scanner (references,
+ * provenance, mentions, sensitive values, data sources, bad input, chunking)
+ * and the configuration-file scanner. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scanners/scan.h"
+
+static rules *RS;
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n)
+        fail_msg("short read %s", path);
+    b[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static scan_result *scan_fixture(const char *name)
+{
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/plans/%s", IG_FIXTURES, name);
+    scan_result *r = NULL;
+    if (scan_plan_file(RS, NULL, path, &r, err, sizeof err))
+        fail_msg("%s: %s", name, err);
+    return r;
+}
+
+static scan_ref *find_ref(scan_result *r, scan_ref_kind kind, const char *addr, const char *attr)
+{
+    for (size_t i = 0; i < r->n_refs; i++) {
+        scan_ref *x = &r->refs[i];
+        if (x->kind == kind && strcmp(x->address, addr) == 0 &&
+            (!attr || (x->attribute && strcmp(x->attribute, attr) == 0)))
+            return x;
+    }
+    return NULL;
+}
+
+static size_t count_kind(scan_result *r, scan_ref_kind kind)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_refs; i++)
+        n += r->refs[i].kind == kind;
+    return n;
+}
+
+static void test_hardcoded_literal(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("hardcoded-literal.plan.json");
+    assert_int_equal(r->resources, 2);
+    assert_int_equal(r->gated, 2);
+    scan_ref *a = find_ref(r, SCAN_REF_IMAGE, "aws_instance.app", "ami");
+    assert_non_null(a);
+    assert_string_equal(a->value, "ami-0a1b2c3d4e5f60718");
+    assert_int_equal(a->provenance, SCAN_PROV_LITERAL);
+    assert_int_equal(a->action, SCAN_ACT_CREATE);
+    assert_string_equal(a->platform, "aws");
+    scan_ref *w = find_ref(r, SCAN_REF_IMAGE, "aws_launch_template.web", "image_id");
+    assert_non_null(w);
+    assert_int_equal(w->provenance, SCAN_PROV_VARIABLE);
+    assert_string_equal(r->format_version, "1.2");
+    scan_result_free(r);
+}
+
+static void test_module_input(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("module-input.plan.json");
+    scan_ref *web = find_ref(r, SCAN_REF_IMAGE, "module.web.aws_instance.this", "ami");
+    scan_ref *batch = find_ref(r, SCAN_REF_IMAGE, "module.batch.aws_instance.this", "ami");
+    assert_non_null(web);
+    assert_non_null(batch);
+    assert_int_equal(web->provenance, SCAN_PROV_MODULE_INPUT);
+    assert_int_equal(batch->provenance, SCAN_PROV_LOCAL);
+    assert_string_equal(batch->value, "ami-1f2e3d4c");
+    scan_result_free(r);
+}
+
+static void test_data_source_provenance(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("data-source.plan.json");
+    /* through a local whose value a data source returned, and directly */
+    assert_int_equal(find_ref(r, SCAN_REF_IMAGE, "aws_instance.app", "ami")->provenance,
+                     SCAN_PROV_DATA_SOURCE);
+    assert_int_equal(find_ref(r, SCAN_REF_IMAGE, "aws_instance.direct", "ami")->provenance,
+                     SCAN_PROV_DATA_SOURCE);
+    scan_result_free(r);
+}
+
+static void test_hcp_data_sources(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("hcp-data-source.plan.json");
+    assert_int_equal(count_kind(r, SCAN_REF_DATA), 2);
+    scan_ref *p = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.pinned", NULL);
+    assert_non_null(p);
+    assert_string_equal(p->bucket, "web-ubuntu");
+    assert_string_equal(p->fingerprint, "web-1");
+    assert_string_equal(p->value, "ami-0d4c3b2a1f0e9d8c7");
+    assert_true(p->referenced_by_gated);
+    scan_ref *w = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.web", NULL);
+    assert_string_equal(w->channel, "production");
+    assert_int_equal(find_ref(r, SCAN_REF_IMAGE, "aws_instance.pinned", "ami")->provenance,
+                     SCAN_PROV_DATA_SOURCE);
+    scan_result_free(r);
+}
+
+static void test_mentions_and_sensitive(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("mentions.plan.json");
+    scan_ref *tag = find_ref(r, SCAN_REF_MENTION, "aws_instance.worker", "tags.SourceAMI");
+    assert_non_null(tag);
+    assert_string_equal(tag->value, "ami-0fedcba9876543210");
+    assert_false(tag->sensitive);
+    /* user_data is a hash in the plan: the ID comes from the configuration literal */
+    scan_ref *ud = find_ref(r, SCAN_REF_MENTION, "aws_instance.worker", "user_data");
+    assert_non_null(ud);
+    assert_string_equal(ud->value, "ami-0123456789abcdef0");
+    /* tags and tags_all merge: one mention per resource and image */
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_refs; i++)
+        if (r->refs[i].kind == SCAN_REF_MENTION &&
+            strcmp(r->refs[i].address, "aws_instance.worker") == 0 &&
+            strcmp(r->refs[i].value, "ami-0fedcba9876543210") == 0)
+            n++;
+    assert_int_equal(n, 1);
+    /* the image attribute itself is not a mention */
+    assert_null(find_ref(r, SCAN_REF_MENTION, "aws_instance.worker", "ami"));
+    scan_ref *ssm = find_ref(r, SCAN_REF_MENTION, "aws_ssm_parameter.golden", "value");
+    assert_non_null(ssm);
+    assert_true(ssm->sensitive);
+    scan_result_free(r);
+}
+
+static void test_other_types(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("other-types.plan.json");
+    scan_ref *f0 = find_ref(r, SCAN_REF_IMAGE, "aws_spot_fleet_request.fleet",
+                            "launch_specification[0].ami");
+    scan_ref *f1 = find_ref(r, SCAN_REF_IMAGE, "aws_spot_fleet_request.fleet",
+                            "launch_specification[1].ami");
+    assert_non_null(f0);
+    assert_non_null(f1);
+    assert_int_equal(f1->provenance, SCAN_PROV_LITERAL);
+    scan_ref *u = find_ref(r, SCAN_REF_IMAGE, "aws_instance.from_copy", "ami");
+    assert_non_null(u);
+    assert_true(u->unknown);
+    assert_null(u->value);
+    assert_non_null(find_ref(r, SCAN_REF_IMAGE, "aws_emr_cluster.analytics", "custom_ami_id"));
+    assert_non_null(find_ref(r, SCAN_REF_IMAGE, "aws_ami_copy.dr", "source_ami_id"));
+    scan_result_free(r);
+}
+
+static void test_replace_and_inplace(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("replace-and-destroy.plan.json");
+    assert_int_equal(r->gated, 1);
+    assert_int_equal(find_ref(r, SCAN_REF_IMAGE, "aws_instance.app", "ami")->action,
+                     SCAN_ACT_REPLACE);
+    assert_null(find_ref(r, SCAN_REF_IMAGE, "aws_instance.old", NULL)); /* deleted: not gated */
+    scan_result_free(r);
+    r = scan_fixture("inplace-unchanged.plan.json");
+    scan_ref *b = find_ref(r, SCAN_REF_IMAGE, "aws_launch_template.batch", "image_id");
+    assert_int_equal(b->action, SCAN_ACT_UPDATE);
+    assert_true(b->unchanged);
+    scan_result_free(r);
+}
+
+static void test_scale(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("scale.plan.json");
+    assert_int_equal(r->gated, 2000);
+    assert_int_equal(count_kind(r, SCAN_REF_IMAGE), 2000);
+    size_t revoked_img = 0;
+    for (size_t i = 0; i < r->n_refs; i++) {
+        assert_int_equal(r->refs[i].provenance, SCAN_PROV_LOCAL);
+        revoked_img += strcmp(r->refs[i].value, "ami-0d4c3b2a1f0e9d8c7") == 0;
+    }
+    assert_int_equal(revoked_img, 500);
+    scan_result_free(r);
+}
+
+/* Feeding the plan in 1..7-byte pieces gives the same references. */
+static void test_chunking(void **state)
+{
+    (void)state;
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/plans/mentions.plan.json", IG_FIXTURES);
+    size_t len;
+    char *buf = slurp(path, &len);
+    scan_plan *s = scan_plan_new(RS, NULL);
+    size_t off = 0, step = 1;
+    while (off < len) {
+        size_t n = off + step > len ? len - off : step;
+        assert_int_equal(scan_plan_feed(s, buf + off, n, err, sizeof err), 0);
+        off += n;
+        step = step % 7 + 1;
+    }
+    scan_result *r;
+    assert_int_equal(scan_plan_finish(s, &r, err, sizeof err), 0);
+    scan_result *whole = scan_fixture("mentions.plan.json");
+    assert_int_equal(r->n_refs, whole->n_refs);
+    for (size_t i = 0; i < r->n_refs; i++) {
+        assert_string_equal(r->refs[i].address, whole->refs[i].address);
+        assert_string_equal(r->refs[i].value, whole->refs[i].value);
+        assert_int_equal(r->refs[i].sensitive, whole->refs[i].sensitive);
+    }
+    scan_result_free(r);
+    scan_result_free(whole);
+    scan_plan_free(s);
+    free(buf);
+}
+
+static int scan_text(const char *text, char *err, size_t errlen, scan_result **out)
+{
+    scan_plan *s = scan_plan_new(RS, NULL);
+    int rc = scan_plan_feed(s, text, strlen(text), err, errlen);
+    if (rc == 0)
+        rc = scan_plan_finish(s, out, err, errlen);
+    scan_plan_free(s);
+    return rc;
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    char err[512];
+    scan_result *r = NULL;
+    /* truncated: the message names the byte offset */
+    const char *trunc = "{\"format_version\":\"1.2\",\"resource_changes\":[{\"addr";
+    assert_int_equal(scan_text(trunc, err, sizeof err, &r), -1);
+    char want[64];
+    snprintf(want, sizeof want, "byte %zu", strlen(trunc));
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "ends before it is complete"));
+    assert_int_equal(scan_text("{\"format_version\": tru}", err, sizeof err, &r), -1);
+    assert_non_null(strstr(err, "invalid JSON"));
+    assert_int_equal(scan_text("[1,2,3]", err, sizeof err, &r), -1);
+    assert_non_null(strstr(err, "not a Terraform plan"));
+    assert_int_equal(scan_text("{\"a\":1}", err, sizeof err, &r), -1);
+    assert_non_null(strstr(err, "no format_version"));
+    assert_int_equal(scan_text("", err, sizeof err, &r), -1);
+    assert_int_equal(scan_text("{} {}", err, sizeof err, &r), -1);
+    /* wrong types where the plan format has something else are ignored */
+    assert_int_equal(scan_text("{\"format_version\":\"1.2\",\"resource_changes\":{\"x\":1},"
+                               "\"configuration\":7,\"variables\":[1]}",
+                               err, sizeof err, &r),
+                     0);
+    assert_int_equal(r->n_refs, 0);
+    scan_result_free(r);
+    assert_int_equal(scan_text("{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":[],"
+                               "\"type\":{},\"change\":{\"actions\":\"create\",\"after\":5}}]}",
+                               err, sizeof err, &r),
+                     0);
+    scan_result_free(r);
+    /* nesting past the limit is refused, not a stack overflow */
+    size_t deep = 100000;
+    char *d = malloc(deep * 2 + 64);
+    strcpy(d, "{\"format_version\":\"1\",\"x\":");
+    size_t o = strlen(d);
+    for (size_t i = 0; i < deep; i++)
+        d[o++] = '[';
+    for (size_t i = 0; i < deep; i++)
+        d[o++] = ']';
+    d[o++] = '}';
+    d[o] = '\0';
+    assert_int_equal(scan_text(d, err, sizeof err, &r), -1);
+    assert_non_null(strstr(err, "deeper than the limit"));
+    free(d);
+    /* invalid UTF-8 in a kept string is repaired, never passed on */
+    assert_int_equal(scan_text("{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":"
+                               "\"aws_instance.\xff\",\"mode\":\"managed\",\"type\":\"aws_instance\","
+                               "\"change\":{\"actions\":[\"create\"],\"after\":{\"ami\":"
+                               "\"ami-0a1b2c3d4e5f60718\"}}}]}",
+                               err, sizeof err, &r),
+                     0);
+    assert_int_equal(r->n_refs, 1);
+    assert_string_equal(r->refs[0].address, "aws_instance.?");
+    scan_result_free(r);
+}
+
+static void test_terraform_json_corpus(void **state)
+{
+    (void)state;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/plans/terraform-json", IG_FIXTURES);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    int seen = 0, failed = 0;
+    while ((de = readdir(d))) {
+        if (!strstr(de->d_name, ".plan.json"))
+            continue;
+        char path[1024], err[512];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        scan_result *r = NULL;
+        int rc = scan_plan_file(RS, NULL, path, &r, err, sizeof err);
+        seen++;
+        if (strcmp(de->d_name, "invalid.plan.json") == 0) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(err, "byte "));
+            failed++;
+            continue;
+        }
+        if (rc)
+            fail_msg("%s: %s", de->d_name, err);
+        if (strcmp(de->d_name, "nested_config_keys.plan.json") == 0) {
+            scan_ref *x = find_ref(r, SCAN_REF_IMAGE, "aws_instance.foo", "ami");
+            assert_non_null(x);
+            assert_false(x->recognized);
+            assert_string_equal(x->value, "ami-foobar");
+        }
+        scan_result_free(r);
+    }
+    closedir(d);
+    assert_true(seen >= 21);
+    assert_int_equal(failed, 1);
+}
+
+static void test_config_text(void **state)
+{
+    (void)state;
+    const char *tf = "# ami-0123456789abcdef0 in a comment\n"
+                     "variable \"web_ami\" {\n"
+                     "  default = \"ami-0b3c20f2fd2b1e282\" // note ami-0fedcba9876543210\n"
+                     "}\n"
+                     "/* ami-0d4c3b2a1f0e9d8c6\n ami-0d4c3b2a1f0e9d8c6 */\n"
+                     "locals { x = <<EOT\n# not a comment ami-0a1b2c3d4e5f60718\nEOT\n}\n"
+                     "url = \"http://x/#ami-0c9d8e7f6a5b40312\"\n";
+    scan_result *res = scan_result_new();
+    rules_matcher *m = rules_matcher_new(RS);
+    scan_config_text(RS, m, "main.tf", tf, strlen(tf), res);
+    assert_int_equal(res->n_refs, 3);
+    assert_string_equal(res->refs[0].address, "main.tf:3");
+    assert_string_equal(res->refs[0].value, "ami-0b3c20f2fd2b1e282");
+    assert_int_equal(res->refs[0].line, 3);
+    assert_string_equal(res->refs[1].address, "main.tf:8"); /* heredoc content is a string */
+    assert_string_equal(res->refs[2].address, "main.tf:11"); /* # inside a string */
+    rules_matcher_free(m);
+    scan_result_free(res);
+}
+
+int main(void)
+{
+    char err[512];
+    RS = rules_load(NULL, err, sizeof err);
+    if (!RS) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hardcoded_literal),
+        cmocka_unit_test(test_module_input),
+        cmocka_unit_test(test_data_source_provenance),
+        cmocka_unit_test(test_hcp_data_sources),
+        cmocka_unit_test(test_mentions_and_sensitive),
+        cmocka_unit_test(test_other_types),
+        cmocka_unit_test(test_replace_and_inplace),
+        cmocka_unit_test(test_scale),
+        cmocka_unit_test(test_chunking),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_terraform_json_corpus),
+        cmocka_unit_test(test_config_text),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    rules_free(RS);
+    return rc;
+}
