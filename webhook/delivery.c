@@ -1,0 +1,462 @@
+/* One delivery, end to end, on a delivery worker:
+ *
+ *   stored body -> stage -> fetch (+ scan while downloading) -> evaluate
+ *   against the registry -> PATCH the result -> registry_delivery_finish.
+ *
+ * Every path ends in exactly one final callback: a scan error, a plan that
+ * cannot be fetched, an unsupported stage or payload version all become a
+ * "failed" result with a message saying what happened, so a mandatory task
+ * fails closed instead of timing out. The only exits without a final status
+ * are a token HCP Terraform rejects (401: nobody can be told anything) and a
+ * shutdown that interrupts the work -- then the delivery stays queued and
+ * the next start resumes it while its token can still be valid.
+ *
+ * While a transfer runs, a tick (about once a second, from libcurl's
+ * progress callback) renews the worker's lease on the delivery and, once the
+ * work has taken longer than --running-after, sends one "running" status.
+ * The access token lives only in the stored body and in this function's
+ * memory; it is never logged. */
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "common/xalloc.h"
+#include "webhook/archive.h"
+#include "webhook/callback.h"
+#include "webhook/outbound.h"
+#include "webhook/runtask.h"
+#include "webhook/server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct dl {
+    webhook_worker *w;
+    webhook_server *srv;
+    const webhook_config *cfg;
+    reg_delivery *d;
+    webhook_runtask_req rq;
+    webhook_http_opts http;
+    ig_time start;
+    ig_time last_renew;
+    bool running_sent;
+    bool lease_lost;
+    uint64_t bytes;
+    double scan_seconds;
+    /* the outcome */
+    const char *status; /* passed / failed */
+    const char *verdict; /* pass / warn / fail / error */
+    char *message;
+    policy_report *report;
+    char result_url[WEBHOOK_MAX_URL + 1];
+} dl;
+
+/* ---- registry answers for the policy --------------------------------- */
+
+typedef struct lookup_ctx {
+    registry *r;
+    reg_ctx ctx;
+    char err[512];
+} lookup_ctx;
+
+static json_t *lk_find_image(void *c, const char *id, const char *platform)
+{
+    lookup_ctx *l = c;
+    return registry_artifact_find(l->r, &l->ctx, id, platform, NULL, l->err, sizeof l->err);
+}
+
+static json_t *lk_channels(void *c, const char *bucket)
+{
+    lookup_ctx *l = c;
+    return registry_channel_list(l->r, &l->ctx, bucket, l->err, sizeof l->err);
+}
+
+static json_t *lk_find_version(void *c, const char *bucket, const char *ref)
+{
+    lookup_ctx *l = c;
+    json_t *v = registry_version_get(l->r, &l->ctx, bucket, ref, l->err, sizeof l->err);
+    if (!v && registry_errcode(l->r) == REG_ENOTFOUND)
+        return json_null();
+    return v;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static void send_running(dl *x)
+{
+    char err[512];
+    json_t *body = webhook_callback_minimal("running", "imagegate is downloading and scanning "
+                                                       "the plan");
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int code = webhook_http_patch(&x->http, x->rq.callback_url, x->rq.access_token, text, err,
+                                  sizeof err);
+    webhook_metrics_callback(webhook_server_metrics(x->srv), code);
+    if (code < 200 || code >= 300)
+        log_warn("event=callback_running_failed task_result_id=%s status=%d error=\"%s\"",
+                 x->d->task_result_id, code, err);
+    free(text);
+    json_decref(body);
+}
+
+static int tick(void *arg)
+{
+    dl *x = arg;
+    ig_time now = ig_time_now();
+    if (now - x->last_renew >= x->cfg->delivery_lease / 3) {
+        char err[256];
+        registry *r = webhook_worker_registry(x->w, err, sizeof err);
+        reg_ctx ctx = {"imagegate", now};
+        if (r && registry_delivery_renew(r, &ctx, webhook_worker_owner(x->w),
+                                         x->cfg->delivery_lease, x->d->task_result_id, err,
+                                         sizeof err) == 0)
+            x->last_renew = now;
+        else
+            log_warn("event=lease_renew_failed task_result_id=%s error=\"%s\"",
+                     x->d->task_result_id, err);
+    }
+    if (!x->running_sent && now - x->start >= x->cfg->running_after) {
+        x->running_sent = true;
+        send_running(x);
+    }
+    return atomic_load(webhook_server_abort_flag(x->srv)) ? 1 : 0;
+}
+
+/* ---- outcomes ---------------------------------------------------------- */
+
+static void set_failed(dl *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_failed(dl *x, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    free(x->message);
+    char *m = xvasprintf(fmt, ap);
+    va_end(ap);
+    x->message = xasprintf("imagegate could not check this run: %s", m);
+    free(m);
+    x->status = "failed";
+    x->verdict = "error";
+}
+
+static int evaluate(dl *x, const scan_result *res, const char *stage)
+{
+    char err[512];
+    registry *r = webhook_worker_registry(x->w, err, sizeof err);
+    if (!r) {
+        set_failed(x, "the registry store is unavailable (%s)", err);
+        return -1;
+    }
+    lookup_ctx l = {r, {"imagegate", ig_time_now()}, ""};
+    policy_lookup lk = {&l, lk_find_image, lk_channels, lk_find_version};
+    policy_scope scope = {x->rq.organization, x->rq.workspace, l.ctx.now};
+    x->report = policy_eval(webhook_server_policy(x->srv), res, &lk, &scope, err, sizeof err);
+    if (!x->report) {
+        if (registry_errcode(r) == REG_ESTORE)
+            webhook_worker_reset_registry(x->w);
+        set_failed(x, "the registry could not be read: %s", *err ? err : l.err);
+        return -1;
+    }
+    bool report_only = strcmp(stage, "post_apply") == 0;
+    x->verdict = policy_verdict_name(x->report->verdict);
+    x->status = x->report->verdict == POLICY_VERDICT_FAIL && !report_only ? "failed" : "passed";
+    free(x->message);
+    x->message = webhook_result_message(x->report, stage);
+    return 0;
+}
+
+static int plan_sink(void *arg, const char *buf, size_t len, char *err, size_t errlen)
+{
+    return scan_plan_feed(arg, buf, len, err, errlen);
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run_plan(dl *x)
+{
+    char err[1024];
+    scan_result *res = NULL;
+    int rc = -1;
+    if (!x->rq.plan_url) {
+        set_failed(x, "the request has no plan_json_api_url");
+        return -1;
+    }
+    double t0 = mono();
+    scan_plan *sp = scan_plan_new(webhook_server_rules(x->srv), NULL);
+    if (webhook_http_fetch(&x->http, x->rq.plan_url, x->rq.access_token,
+                           x->cfg->max_plan_bytes, x->cfg->plan_wait, plan_sink, sp, &x->bytes,
+                           err, sizeof err) < 0) {
+        set_failed(x, "the plan could not be fetched: %s", err);
+        goto out;
+    }
+    if (scan_plan_finish(sp, &res, err, sizeof err) < 0) {
+        set_failed(x, "the plan could not be read: %s", err);
+        goto out;
+    }
+    x->scan_seconds = mono() - t0;
+    webhook_metrics_scan(webhook_server_metrics(x->srv), x->scan_seconds, x->bytes);
+    rc = evaluate(x, res, x->rq.stage);
+out:
+    scan_result_free(res);
+    scan_plan_free(sp);
+    return rc;
+}
+
+static int file_sink(void *arg, const char *buf, size_t len, char *err, size_t errlen)
+{
+    if (fwrite(buf, 1, len, arg) != len) {
+        snprintf(err, errlen, "cannot write the configuration archive: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int run_config(dl *x)
+{
+    char err[1024];
+    int rc = -1;
+    char *tmp = NULL, *tarball = NULL, *root = NULL;
+    FILE *f = NULL;
+    scan_result *res = NULL;
+    if (!x->rq.config_url) {
+        set_failed(x, "the request has no configuration_version_download_url");
+        return -1;
+    }
+    double t0 = mono();
+    tmp = xasprintf("%s/imagegate-XXXXXX", x->cfg->tmp_dir);
+    if (!mkdtemp(tmp)) {
+        set_failed(x, "cannot make a private directory in %s: %s", x->cfg->tmp_dir,
+                   strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto out;
+    }
+    tarball = xasprintf("%s/configuration.tar.gz", tmp);
+    root = xasprintf("%s/root", tmp);
+    f = fopen(tarball, "wbx");
+    if (!f || mkdir(root, 0700) < 0) {
+        set_failed(x, "cannot prepare %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (webhook_http_fetch(&x->http, x->rq.config_url, x->rq.access_token,
+                           x->cfg->max_archive_bytes, x->cfg->plan_wait, file_sink, f, &x->bytes,
+                           err, sizeof err) < 0) {
+        set_failed(x, "the configuration could not be fetched: %s", err);
+        goto out;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        set_failed(x, "cannot write the configuration archive: %s", strerror(errno));
+        goto out;
+    }
+    f = NULL;
+    webhook_archive_limits lim = {x->cfg->max_archive_bytes, x->cfg->max_archive_entries};
+    webhook_archive_stats st;
+    if (webhook_archive_extract(tarball, root, &lim, &st, err, sizeof err) < 0) {
+        set_failed(x, "the configuration archive was refused: %s", err);
+        goto out;
+    }
+    if (st.refused)
+        log_warn("event=archive_entries_refused task_result_id=%s count=%lld first=\"%s\"",
+                 x->d->task_result_id, (long long)st.refused, st.first_refused);
+    res = xcalloc(1, sizeof *res);
+    int64_t files = 0;
+    if (webhook_archive_scan(root, x->rq.workdir, webhook_server_rules(x->srv),
+                             webhook_worker_matcher(x->w), x->cfg->max_archive_bytes, res, &files,
+                             err, sizeof err) < 0) {
+        set_failed(x, "the configuration could not be scanned: %s", err);
+        goto out;
+    }
+    res->bytes = (uint64_t)st.bytes;
+    x->scan_seconds = mono() - t0;
+    webhook_metrics_scan(webhook_server_metrics(x->srv), x->scan_seconds, x->bytes);
+    if (evaluate(x, res, "pre_plan") < 0)
+        goto out;
+    if (st.refused) {
+        char *m = xasprintf("%s; %lld archive entries were refused and not scanned (first: %s)",
+                            x->message, (long long)st.refused, st.first_refused);
+        webhook_utf8_clamp(m, WEBHOOK_MAX_MESSAGE, true);
+        free(x->message);
+        x->message = m;
+    }
+    rc = 0;
+out:
+    if (f)
+        fclose(f);
+    if (tmp)
+        webhook_remove_tree(tmp);
+    scan_result_free(res);
+    free(tmp);
+    free(tarball);
+    free(root);
+    return rc;
+}
+
+/* ---- the final callback -------------------------------------------- */
+
+/* Returns the last HTTP status (2xx = delivered), 0 when it could not be
+ * delivered for network reasons, -1 when interrupted by shutdown. */
+static int send_final(dl *x)
+{
+    char err[512] = "";
+    webhook_result res = {x->status, x->message, x->result_url, x->report, x->rq.outcomes,
+                          webhook_server_public_url(x->srv)};
+    json_t *body = webhook_callback_body(&res);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    bool minimal = false;
+    int64_t delay = 1000;
+    ig_time deadline = x->d->received_at + x->cfg->callback_retry;
+    int code;
+    for (;;) {
+        code = webhook_http_patch(&x->http, x->rq.callback_url, x->rq.access_token, text, err,
+                                  sizeof err);
+        webhook_metrics_callback(webhook_server_metrics(x->srv), code);
+        if (code >= 200 && code < 300)
+            break;
+        log_warn("event=callback_failed task_result_id=%s status=%d error=\"%s\"",
+                 x->d->task_result_id, code, err);
+        if (code == 422 && !minimal) {
+            minimal = true;
+            free(text);
+            json_t *m = webhook_callback_minimal(x->status, x->message);
+            text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            json_decref(m);
+            continue;
+        }
+        bool transient = code == 0 || code == 429 || code >= 500;
+        if (!transient || ig_time_now() + delay > deadline)
+            break;
+        if (webhook_http_sleep(&x->http, delay) < 0) {
+            code = -1;
+            break;
+        }
+        delay = delay * 2 > 30000 ? 30000 : delay * 2;
+    }
+    free(text);
+    return code;
+}
+
+static void finish(dl *x, reg_delivery_state state, const char *verdict)
+{
+    char err[512];
+    for (int attempt = 0; attempt < 5; attempt++) {
+        registry *r = webhook_worker_registry(x->w, err, sizeof err);
+        reg_ctx ctx = {"imagegate", ig_time_now()};
+        if (r && registry_delivery_finish(r, &ctx, x->d->task_result_id, state, verdict, err,
+                                          sizeof err) == 0)
+            return;
+        if (r)
+            webhook_worker_reset_registry(x->w);
+        log_error("event=delivery_finish_failed task_result_id=%s attempt=%d error=\"%s\"",
+                  x->d->task_result_id, attempt + 1, err);
+        struct timespec ts = {1 << attempt, 0};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void release(dl *x)
+{
+    char err[256];
+    registry *r = webhook_worker_registry(x->w, err, sizeof err);
+    reg_ctx ctx = {"imagegate", ig_time_now()};
+    if (r)
+        registry_delivery_renew(r, &ctx, webhook_worker_owner(x->w), 1, x->d->task_result_id, err,
+                                sizeof err);
+}
+
+void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
+{
+    dl x;
+    memset(&x, 0, sizeof x);
+    x.w = w;
+    x.srv = webhook_worker_server(w);
+    x.cfg = webhook_server_config(x.srv);
+    x.d = d;
+    x.start = ig_time_now();
+    x.last_renew = x.start;
+    x.http.cfg = x.cfg;
+    x.http.abort_flag = webhook_server_abort_flag(x.srv);
+    x.http.tick = tick;
+    x.http.tick_arg = &x;
+    x.status = "failed";
+    x.verdict = "error";
+    char err[512];
+    char q[4][300];
+
+    if (!d->body || webhook_runtask_parse(d->body, strlen(d->body), &x.rq, err, sizeof err) < 0) {
+        /* Only bodies that parsed are stored; this is a damaged store row. */
+        log_error("event=delivery_unreadable task_result_id=%s error=\"%s\"", d->task_result_id,
+                  d->body ? err : "no body stored");
+        finish(&x, REG_DELIVERY_FAILED, "error");
+        webhook_metrics_delivery(webhook_server_metrics(x.srv), d->stage, "error");
+        return;
+    }
+    if (x.start - d->received_at > x.cfg->token_lifetime) {
+        log_warn("event=delivery_expired task_result_id=%s run_id=%s msg=\"received too long "
+                 "ago; its token cannot be valid any more\"",
+                 d->task_result_id, x.rq.run_id);
+        finish(&x, REG_DELIVERY_FAILED, "expired");
+        goto out;
+    }
+    if (*webhook_server_public_url(x.srv) && *x.rq.run_id)
+        snprintf(x.result_url, sizeof x.result_url, "%s/runs/%s", webhook_server_public_url(x.srv),
+                 x.rq.run_id);
+    else if (x.rq.run_app_url)
+        snprintf(x.result_url, sizeof x.result_url, "%s", x.rq.run_app_url);
+
+    const char *stage = x.rq.stage;
+    if (x.rq.payload_version != 1) {
+        set_failed(&x, "payload_version %lld is not supported (imagegate speaks version 1)",
+                   (long long)x.rq.payload_version);
+    } else if (strcmp(stage, "post_plan") == 0 || strcmp(stage, "pre_apply") == 0 ||
+               strcmp(stage, "post_apply") == 0) {
+        run_plan(&x);
+    } else if (strcmp(stage, "pre_plan") == 0) {
+        run_config(&x);
+    } else {
+        set_failed(&x, "stage '%.40s' is not supported (pre_plan, post_plan, pre_apply, "
+                       "post_apply are)",
+                   stage);
+    }
+    if (atomic_load(webhook_server_abort_flag(x.srv))) {
+        log_warn("event=delivery_interrupted task_result_id=%s msg=\"left queued; resumed on "
+                 "the next start\"",
+                 d->task_result_id);
+        release(&x);
+        goto out;
+    }
+    int code = send_final(&x);
+    if (code < 0) {
+        release(&x);
+        goto out;
+    }
+    bool delivered = code >= 200 && code < 300;
+    finish(&x, delivered ? REG_DELIVERY_DONE : REG_DELIVERY_FAILED, x.verdict);
+    webhook_metrics_delivery(webhook_server_metrics(x.srv), stage, x.verdict);
+    log_info("event=delivery run_id=%s task_result_id=%s workspace=%s stage=%s verdict=%s "
+             "status=%s callback=%d fail=%zu warn=%zu info=%zu bytes=%llu duration_ms=%lld",
+             log_quote(x.rq.run_id, q[0], sizeof q[0]),
+             log_quote(d->task_result_id, q[1], sizeof q[1]),
+             log_quote(x.rq.workspace, q[2], sizeof q[2]), log_quote(stage, q[3], sizeof q[3]),
+             x.verdict, x.status, code, x.report ? x.report->count[POLICY_FAIL] : 0,
+             x.report ? x.report->count[POLICY_WARN] : 0,
+             x.report ? x.report->count[POLICY_INFO] : 0, (unsigned long long)x.bytes,
+             (long long)(ig_time_now() - x.start));
+    if (!delivered) {
+        char qm[1100];
+        log_error("event=delivery_undelivered task_result_id=%s status=%d message=%s",
+                  d->task_result_id, code, log_quote(x.message, qm, sizeof qm));
+    }
+out:
+    policy_report_free(x.report);
+    free(x.message);
+    webhook_runtask_req_dispose(&x.rq);
+}

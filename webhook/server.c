@@ -1,0 +1,885 @@
+/* The event loop, the two thread pools and the plumbing between them (see
+ * server.h for the picture).
+ *
+ * Hand-off: webhook_submit() appends a job to the store queue under its
+ * mutex and signals one store worker; the worker runs job->work with its own
+ * registry handle, appends the job to the completion list and calls
+ * event_active() on the single wake-up event; the loop's callback takes the
+ * whole list at once and runs each job->done, which replies. Jobs are never
+ * touched by two threads at once: the queue, then one worker, then the list,
+ * then the loop.
+ *
+ * Deliveries use a second queue of task_result_ids, bounded by
+ * --queue-depth; a delivery that does not fit is already durable in the
+ * store and is picked up by an idle worker's periodic claim ("sweep"), the
+ * same path that resumes deliveries after a crash.
+ *
+ * Shutdown (SIGTERM/SIGINT): the listener is removed first, the delivery
+ * queue is closed (workers finish what they hold), a timer polls until the
+ * pools are idle or --shutdown-timeout passes, then the abort flag stops any
+ * transfer still running (its delivery stays queued in the store and is
+ * resumed by the next start), the loop exits, threads are joined and
+ * remaining completions are flushed before evhttp is freed. */
+#include "webhook/server.h"
+
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "common/xalloc.h"
+#include "webhook/sig.h"
+#include "webhook/tls.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct job {
+    webhook_work_fn work;
+    webhook_done_fn done;
+    void *arg;
+    struct job *next;
+} job;
+
+struct webhook_worker {
+    webhook_server *srv;
+    pthread_t thread;
+    int index;
+    bool started;
+    registry *reg;
+    rules_matcher *matcher;
+    char owner[160];
+};
+
+struct webhook_server {
+    const webhook_config *cfg;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    SSL_CTX *ssl;       /* loop thread */
+    webhook_keys *keys; /* loop thread */
+    char *hmac_path;
+    char *cert_path, *key_path;
+    rules *rules;
+    policy *policy;
+    webhook_metrics *metrics;
+    char public_url[512];
+    char listen_url[300];
+
+    /* store pool */
+    pthread_mutex_t jmu;
+    pthread_cond_t jcv;
+    job *jhead, *jtail;
+    int64_t jn;
+    int64_t jinflight; /* submitted and not yet done (loop thread) */
+    bool jclosed;
+    webhook_worker *sworkers;
+
+    /* delivery pool */
+    pthread_mutex_t dmu;
+    pthread_cond_t dcv;
+    char **dq;
+    int64_t dq_head, dq_n;
+    bool dclosed;
+    int busy;
+    webhook_worker *dworkers;
+
+    /* completions */
+    pthread_mutex_t cmu;
+    job *chead, *ctail;
+    struct event *wake;
+
+    struct event *sigterm, *sigint, *sighup, *drain;
+    ig_time drain_deadline;
+    atomic_int abort;
+    bool stopping;
+};
+
+/* ---- small accessors -------------------------------------------------- */
+
+const webhook_config *webhook_server_config(const webhook_server *srv) { return srv->cfg; }
+webhook_metrics *webhook_server_metrics(webhook_server *srv) { return srv->metrics; }
+const rules *webhook_server_rules(const webhook_server *srv) { return srv->rules; }
+const policy *webhook_server_policy(const webhook_server *srv) { return srv->policy; }
+const char *webhook_server_public_url(const webhook_server *srv) { return srv->public_url; }
+const struct webhook_keys *webhook_server_keys(const webhook_server *srv) { return srv->keys; }
+const atomic_int *webhook_server_abort_flag(const webhook_server *srv) { return &srv->abort; }
+webhook_server *webhook_worker_server(webhook_worker *w) { return w->srv; }
+const char *webhook_worker_owner(const webhook_worker *w) { return w->owner; }
+
+rules_matcher *webhook_worker_matcher(webhook_worker *w)
+{
+    if (!w->matcher)
+        w->matcher = rules_matcher_new(w->srv->rules);
+    return w->matcher;
+}
+
+registry *webhook_worker_registry(webhook_worker *w, char *err, size_t errlen)
+{
+    if (!w->reg) {
+        int code = 0;
+        w->reg = registry_open(w->srv->cfg->db, 0, &code, err, errlen);
+    }
+    return w->reg;
+}
+
+void webhook_worker_reset_registry(webhook_worker *w)
+{
+    registry_close(w->reg);
+    w->reg = NULL;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+void webhook_reply_text(struct evhttp_request *req, int code, const char *content_type,
+                        const char *text, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, text, len);
+    evhttp_send_reply(req, code, NULL, b);
+    evbuffer_free(b);
+}
+
+void webhook_reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+    if (!body)
+        body = json_object();
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    webhook_reply_text(req, code, "application/json", s, strlen(s));
+    free(s);
+    json_decref(body);
+}
+
+void webhook_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    webhook_reply_json(req, code, json_pack("{s:i,s:s}", "code", code, "message", msg));
+    free(msg);
+}
+
+/* ---- completions (wake-up) -------------------------------------------- */
+
+static void post_done(webhook_server *srv, job *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&srv->cmu);
+    if (srv->ctail)
+        srv->ctail->next = j;
+    else
+        srv->chead = j;
+    srv->ctail = j;
+    pthread_mutex_unlock(&srv->cmu);
+    event_active(srv->wake, EV_READ, 0);
+}
+
+static void run_completions(webhook_server *srv)
+{
+    pthread_mutex_lock(&srv->cmu);
+    job *j = srv->chead;
+    srv->chead = srv->ctail = NULL;
+    pthread_mutex_unlock(&srv->cmu);
+    while (j) {
+        job *next = j->next;
+        if (j->done)
+            j->done(srv, j->arg);
+        srv->jinflight--;
+        free(j);
+        j = next;
+    }
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    run_completions(arg);
+}
+
+/* ---- store pool ------------------------------------------------------- */
+
+int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
+{
+    int rc = -1;
+    pthread_mutex_lock(&srv->jmu);
+    if (!srv->jclosed && srv->jn < srv->cfg->queue_depth) {
+        job *j = xcalloc(1, sizeof *j);
+        j->work = work;
+        j->done = done;
+        j->arg = arg;
+        if (srv->jtail)
+            srv->jtail->next = j;
+        else
+            srv->jhead = j;
+        srv->jtail = j;
+        srv->jn++;
+        srv->jinflight++;
+        pthread_cond_signal(&srv->jcv);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&srv->jmu);
+    return rc;
+}
+
+static void *store_main(void *arg)
+{
+    webhook_worker *w = arg;
+    webhook_server *srv = w->srv;
+    for (;;) {
+        pthread_mutex_lock(&srv->jmu);
+        while (!srv->jhead && !srv->jclosed)
+            pthread_cond_wait(&srv->jcv, &srv->jmu);
+        job *j = srv->jhead;
+        if (j) {
+            srv->jhead = j->next;
+            if (!srv->jhead)
+                srv->jtail = NULL;
+            srv->jn--;
+        }
+        pthread_mutex_unlock(&srv->jmu);
+        if (!j)
+            break; /* closed and drained */
+        j->work(w, j->arg);
+        post_done(srv, j);
+    }
+    return NULL;
+}
+
+/* ---- delivery pool ---------------------------------------------------- */
+
+void webhook_enqueue_delivery(webhook_server *srv, const char *task_result_id)
+{
+    int64_t cap = srv->cfg->queue_depth;
+    pthread_mutex_lock(&srv->dmu);
+    if (!srv->dclosed && srv->dq_n < cap) {
+        srv->dq[(srv->dq_head + srv->dq_n) % cap] = xstrdup(task_result_id);
+        srv->dq_n++;
+        pthread_cond_signal(&srv->dcv);
+    }
+    pthread_mutex_unlock(&srv->dmu);
+}
+
+static void abs_deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *delivery_main(void *arg)
+{
+    webhook_worker *w = arg;
+    webhook_server *srv = w->srv;
+    const webhook_config *cfg = srv->cfg;
+    bool sweep_now = true; /* resume what a previous run left queued */
+    for (;;) {
+        char *id = NULL;
+        pthread_mutex_lock(&srv->dmu);
+        if (!sweep_now && !srv->dq_n && !srv->dclosed) {
+            struct timespec ts;
+            abs_deadline(&ts, cfg->sweep_interval);
+            while (!srv->dq_n && !srv->dclosed)
+                if (pthread_cond_timedwait(&srv->dcv, &srv->dmu, &ts) == ETIMEDOUT)
+                    break;
+        }
+        bool closed = srv->dclosed;
+        if (!closed && srv->dq_n) {
+            id = srv->dq[srv->dq_head];
+            srv->dq_head = (srv->dq_head + 1) % cfg->queue_depth;
+            srv->dq_n--;
+        }
+        pthread_mutex_unlock(&srv->dmu);
+        if (closed)
+            break;
+        sweep_now = false;
+
+        char err[512] = "";
+        reg_delivery d;
+        memset(&d, 0, sizeof d);
+        int rc = -1;
+        registry *r = webhook_worker_registry(w, err, sizeof err);
+        if (r) {
+            reg_ctx ctx = {"imagegate", ig_time_now()};
+            if (id)
+                rc = registry_delivery_claim_id(r, &ctx, w->owner, cfg->delivery_lease, id, &d,
+                                                err, sizeof err);
+            else
+                rc = registry_delivery_claim(r, &ctx, w->owner, cfg->delivery_lease,
+                                             ctx.now - cfg->token_lifetime, &d, err, sizeof err);
+            if (rc < 0 && registry_errcode(r) == REG_ESTORE)
+                webhook_worker_reset_registry(w);
+        }
+        if (rc < 0)
+            log_error("event=delivery_claim_failed worker=%d error=\"%s\"", w->index, err);
+        free(id);
+        if (rc == 1) {
+            pthread_mutex_lock(&srv->dmu);
+            srv->busy++;
+            pthread_mutex_unlock(&srv->dmu);
+            webhook_delivery_run(w, &d);
+            registry_delivery_dispose(&d);
+            pthread_mutex_lock(&srv->dmu);
+            srv->busy--;
+            pthread_mutex_unlock(&srv->dmu);
+            sweep_now = true; /* more may be waiting in the store */
+        }
+    }
+    return NULL;
+}
+
+/* ---- HTTP ----------------------------------------------------------- */
+
+static void dispatch(struct evhttp_request *req, void *arg)
+{
+    webhook_server *srv = arg;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    if (!path || !*path)
+        path = "/";
+    int method = (int)evhttp_request_get_command(req);
+    const webhook_route *match = NULL;
+    bool path_known = false;
+    strbuf allow = STRBUF_INIT;
+    for (const webhook_route *r = webhook_routes; r->path; r++) {
+        bool hit = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
+                             : strcmp(path, r->path) == 0;
+        if (!hit)
+            continue;
+        path_known = true;
+        if (r->methods & method) {
+            match = r;
+            break;
+        }
+        static const struct {
+            int m;
+            const char *n;
+        } names[] = {{EVHTTP_REQ_GET, "GET"},       {EVHTTP_REQ_POST, "POST"},
+                     {EVHTTP_REQ_PUT, "PUT"},       {EVHTTP_REQ_PATCH, "PATCH"},
+                     {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_HEAD, "HEAD"}};
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (r->methods & names[i].m)
+                strbuf_printf(&allow, "%s%s", allow.len ? ", " : "", names[i].n);
+    }
+    if (match) {
+        if (srv->stopping && strcmp(match->name, "healthz") != 0) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+            webhook_reply_error(req, 503, "imagegate is shutting down");
+        } else {
+            match->fn(srv, req, path);
+        }
+    } else if (path_known) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow.s);
+        webhook_reply_error(req, 405, "method not allowed on %s (allowed: %s)", path, allow.s);
+    } else {
+        webhook_reply_error(req, 404, "no such endpoint");
+    }
+    strbuf_dispose(&allow);
+}
+
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    webhook_server *srv = arg;
+    SSL *ssl = SSL_new(srv->ssl);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+void webhook_handle_healthz(webhook_server *srv, struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    webhook_reply_json(req, 200, json_pack("{s:s}", "status", srv->stopping ? "stopping" : "ok"));
+}
+
+typedef struct ready_job {
+    struct evhttp_request *req;
+    int ok;
+    char err[256];
+} ready_job;
+
+static void ready_work(webhook_worker *w, void *arg)
+{
+    ready_job *rj = arg;
+    registry *r = webhook_worker_registry(w, rj->err, sizeof rj->err);
+    rj->ok = r && registry_ping(r, rj->err, sizeof rj->err) == 0;
+    if (r && !rj->ok)
+        webhook_worker_reset_registry(w);
+}
+
+static void ready_done(webhook_server *srv, void *arg)
+{
+    (void)srv;
+    ready_job *rj = arg;
+    if (rj->ok) {
+        webhook_reply_json(rj->req, 200, json_pack("{s:s}", "status", "ready"));
+    } else {
+        log_warn("event=readyz_failed error=\"%s\"", rj->err);
+        webhook_reply_error(rj->req, 503, "the store is not reachable");
+    }
+    free(rj);
+}
+
+void webhook_handle_readyz(webhook_server *srv, struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    ready_job *rj = xcalloc(1, sizeof *rj);
+    rj->req = req;
+    if (webhook_submit(srv, ready_work, ready_done, rj) < 0) {
+        free(rj);
+        webhook_reply_error(req, 503, "busy: the store queue is full");
+    }
+}
+
+void webhook_handle_metrics(webhook_server *srv, struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    strbuf b = STRBUF_INIT;
+    pthread_mutex_lock(&srv->jmu);
+    int64_t jn = srv->jn;
+    pthread_mutex_unlock(&srv->jmu);
+    pthread_mutex_lock(&srv->dmu);
+    int64_t dn = srv->dq_n, busy = srv->busy;
+    pthread_mutex_unlock(&srv->dmu);
+    webhook_metrics_render(srv->metrics, &b, jn, dn, busy);
+    webhook_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
+    strbuf_dispose(&b);
+}
+
+/* ---- libevent's own messages ----------------------------------------- */
+
+static void libevent_log_cb(int severity, const char *msg)
+{
+    log_level lv = severity == EVENT_LOG_DEBUG  ? LOG_DEBUG
+                   : severity == EVENT_LOG_MSG  ? LOG_INFO
+                   : severity == EVENT_LOG_WARN ? LOG_WARN
+                                                : LOG_ERROR;
+    char q[512];
+    log_write(lv, "event=libevent msg=%s", log_quote(msg, q, sizeof q));
+}
+
+/* ---- signals and shutdown -------------------------------------------- */
+
+static bool pools_idle(webhook_server *srv)
+{
+    pthread_mutex_lock(&srv->dmu);
+    bool idle = srv->busy == 0;
+    pthread_mutex_unlock(&srv->dmu);
+    return idle && srv->jinflight == 0;
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    webhook_server *srv = arg;
+    if (pools_idle(srv)) {
+        log_info("event=drained");
+        event_base_loopexit(srv->base, NULL);
+        return;
+    }
+    if (ig_time_now() >= srv->drain_deadline) {
+        log_warn("event=drain_timeout msg=\"stopping in-flight deliveries; they stay queued "
+                 "and resume on the next start\"");
+        atomic_store(&srv->abort, 1);
+        event_base_loopexit(srv->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 100 * 1000};
+    evtimer_add(srv->drain, &tv);
+}
+
+static void begin_shutdown(webhook_server *srv, const char *why)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    log_info("event=shutdown signal=%s drain_timeout_ms=%lld", why,
+             (long long)srv->cfg->shutdown_timeout);
+    if (srv->bound) {
+        evhttp_del_accept_socket(srv->http, srv->bound);
+        srv->bound = NULL;
+    }
+    pthread_mutex_lock(&srv->dmu);
+    srv->dclosed = true;
+    pthread_cond_broadcast(&srv->dcv);
+    pthread_mutex_unlock(&srv->dmu);
+    srv->drain_deadline = ig_time_now() + srv->cfg->shutdown_timeout;
+    srv->drain = evtimer_new(srv->base, drain_cb, srv);
+    struct timeval tv = {0, 0};
+    evtimer_add(srv->drain, &tv);
+}
+
+static void reload(webhook_server *srv)
+{
+    char err[512];
+    if (srv->ssl) {
+        SSL_CTX *n = webhook_tls_server_ctx(srv->cert_path, srv->key_path, err, sizeof err);
+        if (n) {
+            SSL_CTX_free(srv->ssl);
+            srv->ssl = n;
+            log_info("event=tls_reloaded cert=%s", srv->cert_path);
+        } else {
+            log_error("event=tls_reload_failed error=\"%s\" msg=\"keeping the old certificate\"",
+                      err);
+        }
+    }
+    if (srv->hmac_path) {
+        webhook_keys *k = webhook_keys_load(srv->hmac_path, err, sizeof err);
+        if (k) {
+            webhook_keys_free(srv->keys);
+            srv->keys = k;
+            log_info("event=hmac_keys_reloaded file=%s keys=%zu", srv->hmac_path,
+                     webhook_keys_count(k));
+        } else {
+            log_error("event=hmac_reload_failed error=\"%s\" msg=\"keeping the old keys\"", err);
+        }
+    }
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    webhook_server *srv = arg;
+    if (sig == SIGHUP)
+        reload(srv);
+    else
+        begin_shutdown(srv, sig == SIGTERM ? "TERM" : "INT");
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+/* Directory of a SQLite store URL (for the generated key and certificate);
+ * "." for other stores. New string. */
+static char *store_dir(const char *url)
+{
+    const char *path = NULL;
+    if (strncmp(url, "sqlite://", 9) == 0)
+        path = url + 9;
+    else if (strncmp(url, "sqlite:", 7) == 0)
+        path = url + 7;
+    else if (strstr(url, "://") == NULL)
+        path = url;
+    if (!path || !*path)
+        return xstrdup(".");
+    char *copy = xstrdup(path);
+    char *dir = xstrdup(dirname(copy));
+    free(copy);
+    return dir;
+}
+
+static int write_port_file(const char *path, int port, char *err, size_t errlen)
+{
+    char *tmp = xasprintf("%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int rc = -1;
+    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0) {
+        if (f)
+            fclose(f);
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    } else if (rename(tmp, path) < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    } else {
+        rc = 0;
+    }
+    free(tmp);
+    return rc;
+}
+
+static int start_listener(webhook_server *srv, char *err, size_t errlen)
+{
+    const webhook_config *cfg = srv->cfg;
+    char addr[256];
+    int port;
+    if (webhook_split_listen(cfg->listen, addr, sizeof addr, &port, err, errlen) < 0)
+        return -1;
+    srv->bound = evhttp_bind_socket_with_handle(srv->http, addr, (ev_uint16_t)port);
+    if (!srv->bound) {
+        snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int bound_port = port;
+    if (getsockname(evhttp_bound_socket_get_fd(srv->bound), (struct sockaddr *)&ss, &sl) == 0)
+        bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    const char *scheme = cfg->insecure_http ? "http" : "https";
+    bool v6 = strchr(addr, ':') != NULL;
+    snprintf(srv->listen_url, sizeof srv->listen_url, "%s://%s%s%s:%d", scheme, v6 ? "[" : "",
+             addr, v6 ? "]" : "", bound_port);
+    if (*cfg->public_url) {
+        snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url);
+    } else {
+        char host[300] = "localhost";
+        if (strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0) {
+            if (gethostname(host, sizeof host - 1) < 0)
+                snprintf(host, sizeof host, "localhost");
+            host[sizeof host - 1] = '\0';
+        } else {
+            snprintf(host, sizeof host, "%s%s%s", v6 ? "[" : "", addr, v6 ? "]" : "");
+        }
+        snprintf(srv->public_url, sizeof srv->public_url, "%s://%s:%d", scheme, host, bound_port);
+    }
+    if (*cfg->port_file && write_port_file(cfg->port_file, bound_port, err, errlen) < 0)
+        return -1;
+    log_info("event=listening url=%s public_url=%s", srv->listen_url, srv->public_url);
+    /* The line tests and scripts look for. */
+    log_info("listening url=%s", srv->listen_url);
+    return 0;
+}
+
+static int setup_trust(webhook_server *srv, char *err, size_t errlen)
+{
+    const webhook_config *cfg = srv->cfg;
+    char *dir = store_dir(cfg->db);
+    int rc = -1;
+    if (!cfg->allow_unsigned) {
+        if (*cfg->hmac_key_file) {
+            srv->hmac_path = xstrdup(cfg->hmac_key_file);
+        } else {
+            srv->hmac_path = xasprintf("%s/imagegate-hmac.key", dir);
+            int g = webhook_keys_generate(srv->hmac_path, err, errlen);
+            if (g < 0)
+                goto out;
+            if (g == 1)
+                log_info("event=hmac_key_generated file=%s", srv->hmac_path);
+        }
+        srv->keys = webhook_keys_load(srv->hmac_path, err, errlen);
+        if (!srv->keys)
+            goto out;
+    } else {
+        log_warn("event=unsigned msg=\"--allow-unsigned: run-task requests are not "
+                 "authenticated\"");
+    }
+    if (!cfg->insecure_http) {
+        if (*cfg->tls_cert) {
+            srv->cert_path = xstrdup(cfg->tls_cert);
+            srv->key_path = xstrdup(cfg->tls_key);
+        } else {
+            srv->cert_path = xasprintf("%s/imagegate-tls.crt", dir);
+            srv->key_path = xasprintf("%s/imagegate-tls.key", dir);
+            int g = webhook_tls_selfsigned(srv->cert_path, srv->key_path, err, errlen);
+            if (g < 0)
+                goto out;
+            log_warn("event=self_signed cert=%s generated=%s msg=\"using a self-signed "
+                     "certificate; give --tls-cert/--tls-key for production\"",
+                     srv->cert_path, g == 1 ? "yes" : "no");
+        }
+        srv->ssl = webhook_tls_server_ctx(srv->cert_path, srv->key_path, err, errlen);
+        if (!srv->ssl)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(dir);
+    return rc;
+}
+
+static int prepare_store(const webhook_config *cfg, char *err, size_t errlen)
+{
+    int code = 0;
+    registry *r = registry_open(cfg->db, REG_OPEN_CREATE, &code, err, errlen);
+    if (!r)
+        return -1;
+    reg_ctx ctx = {"imagegate", ig_time_now()};
+    int n = registry_delivery_abandon_old(r, &ctx, ctx.now - cfg->token_lifetime, err, errlen);
+    if (n > 0)
+        log_warn("event=deliveries_abandoned count=%d msg=\"received more than %llds ago: "
+                 "their run tokens have expired\"",
+                 n, (long long)(cfg->token_lifetime / 1000));
+    registry_close(r);
+    return n < 0 ? -1 : 0;
+}
+
+static void start_pool(webhook_server *srv, webhook_worker **out, int64_t n, bool delivery)
+{
+    char host[100] = "host";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    *out = xcalloc((size_t)n, sizeof **out);
+    for (int64_t i = 0; i < n; i++) {
+        webhook_worker *w = &(*out)[i];
+        w->srv = srv;
+        w->index = (int)i;
+        snprintf(w->owner, sizeof w->owner, "%s:%ld:%lld:%s%lld", host, (long)getpid(),
+                 (long long)ig_time_now(), delivery ? "d" : "s", (long long)i);
+        if (pthread_create(&w->thread, NULL, delivery ? delivery_main : store_main, w) == 0)
+            w->started = true;
+        else
+            log_error("event=thread_failed pool=%s index=%lld", delivery ? "delivery" : "store",
+                      (long long)i);
+    }
+}
+
+static void stop_pool(webhook_worker *ws, int64_t n)
+{
+    for (int64_t i = 0; ws && i < n; i++) {
+        if (ws[i].started)
+            pthread_join(ws[i].thread, NULL);
+        rules_matcher_free(ws[i].matcher);
+        registry_close(ws[i].reg);
+    }
+    free(ws);
+}
+
+int webhook_serve(const webhook_config *cfg)
+{
+    int status = 3;
+    char err[1024] = "";
+    webhook_server *srv = xcalloc(1, sizeof *srv);
+    srv->cfg = cfg;
+    pthread_mutex_init(&srv->jmu, NULL);
+    pthread_cond_init(&srv->jcv, NULL);
+    pthread_mutex_init(&srv->dmu, NULL);
+    pthread_cond_init(&srv->dcv, NULL);
+    pthread_mutex_init(&srv->cmu, NULL);
+    srv->dq = xcalloc((size_t)cfg->queue_depth, sizeof(char *));
+    srv->metrics = webhook_metrics_new();
+
+    log_level lv = LOG_INFO;
+    log_level_parse(cfg->log_level, &lv);
+    log_set_level(lv);
+    event_set_log_callback(libevent_log_cb);
+    evthread_use_pthreads();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (prepare_store(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "imagegate: %s\n", err);
+        goto out;
+    }
+    srv->rules = rules_load(*cfg->rules_dir ? cfg->rules_dir : NULL, err, sizeof err);
+    if (!srv->rules) {
+        fprintf(stderr, "imagegate: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    srv->policy = *cfg->policy_file ? policy_load(cfg->policy_file, err, sizeof err)
+                                    : policy_default();
+    if (!srv->policy) {
+        fprintf(stderr, "imagegate: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    if (setup_trust(srv, err, sizeof err) < 0) {
+        fprintf(stderr, "imagegate: %s\n", err);
+        status = 2;
+        goto out;
+    }
+
+    srv->base = event_base_new();
+    srv->http = evhttp_new(srv->base);
+    if (!srv->base || !srv->http) {
+        fprintf(stderr, "imagegate: cannot create the event loop\n");
+        goto out;
+    }
+    evhttp_set_gencb(srv->http, dispatch, srv);
+    evhttp_set_max_body_size(srv->http, cfg->max_body_bytes);
+    evhttp_set_max_headers_size(srv->http, cfg->max_header_bytes);
+    struct timeval tv = {cfg->read_timeout / 1000, (cfg->read_timeout % 1000) * 1000};
+    evhttp_set_timeout_tv(srv->http, &tv);
+    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                              EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
+                                              EVHTTP_REQ_HEAD);
+    if (srv->ssl)
+        evhttp_set_bevcb(srv->http, tls_bevcb, srv);
+    srv->wake = event_new(srv->base, -1, 0, wake_cb, srv);
+
+    if (start_listener(srv, err, sizeof err) < 0) {
+        fprintf(stderr, "imagegate: %s\n", err);
+        goto out;
+    }
+    fprintf(stderr,
+            "imagegate serve: run task URL: %s/runtask\n"
+            "imagegate serve: HMAC key file: %s\n",
+            srv->public_url, srv->hmac_path ? srv->hmac_path : "(none: --allow-unsigned)");
+    fflush(stderr);
+
+    srv->sigterm = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
+    srv->sigint = evsignal_new(srv->base, SIGINT, signal_cb, srv);
+    srv->sighup = evsignal_new(srv->base, SIGHUP, signal_cb, srv);
+    event_add(srv->sigterm, NULL);
+    event_add(srv->sigint, NULL);
+    event_add(srv->sighup, NULL);
+
+    start_pool(srv, &srv->sworkers, cfg->store_workers, false);
+    start_pool(srv, &srv->dworkers, cfg->workers, true);
+
+    event_base_dispatch(srv->base);
+    status = 0;
+
+    /* Stop the pools: deliveries saw dclosed (and abort, if it came to that). */
+    atomic_store(&srv->abort, 1);
+    pthread_mutex_lock(&srv->dmu);
+    srv->dclosed = true;
+    pthread_cond_broadcast(&srv->dcv);
+    pthread_mutex_unlock(&srv->dmu);
+    stop_pool(srv->dworkers, cfg->workers);
+    srv->dworkers = NULL;
+    pthread_mutex_lock(&srv->jmu);
+    srv->jclosed = true;
+    pthread_cond_broadcast(&srv->jcv);
+    pthread_mutex_unlock(&srv->jmu);
+    stop_pool(srv->sworkers, cfg->store_workers);
+    srv->sworkers = NULL;
+    run_completions(srv);
+    log_info("event=stopped");
+out:
+    if (srv->sigterm)
+        event_free(srv->sigterm);
+    if (srv->sigint)
+        event_free(srv->sigint);
+    if (srv->sighup)
+        event_free(srv->sighup);
+    if (srv->drain)
+        event_free(srv->drain);
+    if (srv->http)
+        evhttp_free(srv->http);
+    if (srv->wake)
+        event_free(srv->wake);
+    if (srv->base)
+        event_base_free(srv->base);
+    SSL_CTX_free(srv->ssl);
+    webhook_keys_free(srv->keys);
+    free(srv->hmac_path);
+    free(srv->cert_path);
+    free(srv->key_path);
+    policy_free(srv->policy);
+    rules_free(srv->rules);
+    for (int64_t i = 0; i < srv->dq_n; i++)
+        free(srv->dq[(srv->dq_head + i) % cfg->queue_depth]);
+    free(srv->dq);
+    webhook_metrics_free(srv->metrics);
+    pthread_mutex_destroy(&srv->jmu);
+    pthread_cond_destroy(&srv->jcv);
+    pthread_mutex_destroy(&srv->dmu);
+    pthread_cond_destroy(&srv->dcv);
+    pthread_mutex_destroy(&srv->cmu);
+    free(srv);
+    curl_global_cleanup();
+    return status;
+}

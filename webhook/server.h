@@ -1,0 +1,134 @@
+/* The daemon behind `imagegate serve`: one libevent loop thread that owns
+ * every connection, and two pools of threads that own everything that may
+ * block.
+ *
+ *   loop thread    evhttp (HTTP or HTTPS through bufferevent_openssl), the
+ *                  route table, signature checks, replies, signals.
+ *   store pool     --store-workers threads, each with its own registry
+ *                  handle, running short jobs submitted with webhook_submit():
+ *                  recording a delivery before it is acknowledged, /readyz's
+ *                  ping, and the registry API's handlers.
+ *   delivery pool  --workers threads, each with its own registry handle and
+ *                  rules matcher, running deliveries end to end (claim, fetch,
+ *                  scan, evaluate, call back, finish). They take task_result_ids
+ *                  from an in-memory queue and, when idle, sweep the store for
+ *                  queued deliveries (crash recovery, overflow, other replicas).
+ *
+ * Jobs go to a pool through a mutex+condvar queue (memcached thread.c);
+ * finished jobs come back through one completion list and one event made
+ * active with event_active() (evthread_use_pthreads makes that thread-safe),
+ * whose callback runs each job's done function on the loop thread. A request
+ * waiting for its job stays owned by evhttp; if the client goes away
+ * meanwhile, evhttp detaches the request and the reply sent later frees it.
+ *
+ * Handlers for new endpoints (the registry API, /v1/...) live in their own
+ * webhook/ files of their own and are listed in the route table in routes.c. */
+#ifndef IG_WEBHOOK_SERVER_H
+#define IG_WEBHOOK_SERVER_H
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/timeutil.h"
+#include "policy/policy.h"
+#include "registry/registry.h"
+#include "rules/rules.h"
+#include "webhook/config.h"
+#include "webhook/metrics.h"
+
+typedef struct webhook_server webhook_server;
+typedef struct webhook_worker webhook_worker;
+
+/* ---- routes ----------------------------------------------------------- */
+
+/* Runs on the loop thread. path is the decoded path without the query.
+ * The handler must answer req, now or later (after a job). */
+typedef void (*webhook_handler)(webhook_server *srv, struct evhttp_request *req,
+                                const char *path);
+
+typedef struct webhook_route {
+    const char *path;  /* exact path, or a prefix when prefix is true */
+    bool prefix;
+    int methods;       /* EVHTTP_REQ_GET | EVHTTP_REQ_POST ... */
+    const char *name;  /* metrics label: "runtask", "healthz", "api", ... */
+    webhook_handler fn;
+} webhook_route;
+
+/* The table (routes.c), terminated by a row with path NULL. */
+extern const webhook_route webhook_routes[];
+
+/* Handlers of this module (runtask.c, server.c). */
+void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_handle_healthz(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_handle_readyz(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_handle_metrics(webhook_server *srv, struct evhttp_request *req, const char *path);
+
+/* ---- replies (loop thread) ------------------------------------------- */
+
+/* Sends body (stolen; NULL = {}) as application/json with code. */
+void webhook_reply_json(struct evhttp_request *req, int code, json_t *body);
+/* Sends {"code": code, "message": "..."}. */
+void webhook_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void webhook_reply_text(struct evhttp_request *req, int code, const char *content_type,
+                        const char *text, size_t len);
+
+/* ---- jobs on the store pool ----------------------------------------- */
+
+/* Runs on a store worker; w gives the thread's registry handle. */
+typedef void (*webhook_work_fn)(webhook_worker *w, void *arg);
+/* Runs on the loop thread after work finished; replies and frees arg. */
+typedef void (*webhook_done_fn)(webhook_server *srv, void *arg);
+
+/* Queues a job (loop thread). Returns 0, or -1 when the queue is full or the
+ * server is stopping: the caller answers 503 itself and keeps arg. */
+int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg);
+
+/* The worker's registry handle, opened on first use (re-opened after a store
+ * failure). NULL with err when the store cannot be opened. Worker thread. */
+registry *webhook_worker_registry(webhook_worker *w, char *err, size_t errlen);
+/* Call after a store error so the next use re-opens the handle. */
+void webhook_worker_reset_registry(webhook_worker *w);
+webhook_server *webhook_worker_server(webhook_worker *w);
+
+/* ---- shared state (read-only after start; any thread) ----------------- */
+
+const webhook_config *webhook_server_config(const webhook_server *srv);
+webhook_metrics *webhook_server_metrics(webhook_server *srv);
+const rules *webhook_server_rules(const webhook_server *srv);
+const policy *webhook_server_policy(const webhook_server *srv);
+/* The base of links in results: --public-url or derived from the listener. */
+const char *webhook_server_public_url(const webhook_server *srv);
+
+/* Hands a newly recorded delivery to the delivery pool (any thread). When
+ * the in-memory queue is full the delivery stays queued in the store, where
+ * an idle worker's sweep finds it. */
+void webhook_enqueue_delivery(webhook_server *srv, const char *task_result_id);
+
+/* ---- run-task internals shared by runtask.c and delivery.c ------------- */
+
+/* The HMAC keys in force (loop thread only). NULL = no key (--allow-unsigned). */
+const struct webhook_keys *webhook_server_keys(const webhook_server *srv);
+
+/* Runs one claimed delivery to its final state (delivery worker thread).
+ * d is borrowed. */
+void webhook_delivery_run(webhook_worker *w, reg_delivery *d);
+/* Per-worker objects for deliveries. */
+rules_matcher *webhook_worker_matcher(webhook_worker *w);
+/* Owner name of the worker's leases ("host:pid:n"). */
+const char *webhook_worker_owner(const webhook_worker *w);
+/* Non-zero when in-flight work must stop now (hard shutdown). */
+const atomic_int *webhook_server_abort_flag(const webhook_server *srv);
+
+/* ---- the public entry point ----------------------------------------- */
+
+/* Runs the server until SIGTERM/SIGINT; cfg is borrowed and must stay
+ * unchanged. Returns a process exit status (0, or 3 when the store or the
+ * listener cannot be set up, with a line on stderr). Main thread. */
+int webhook_serve(const webhook_config *cfg);
+
+#endif
