@@ -1,0 +1,457 @@
+/* Builds and artifacts, and the API flow that publishes a version build by
+ * build (create version -> create builds -> mark each BUILD_DONE).
+ *
+ * Every write here goes through the same two rules: a complete version
+ * never changes, and when the last build of a version is done the version
+ * completes and takes the bucket's next number. Each change also re-applies
+ * the inheritance rule, since a new source image or a new artifact can make
+ * versions parents or children of each other. External identifiers are
+ * stored twice, as given and ASCII-lowercased: lookups compare the
+ * lowercase copy so Azure IDs match whatever their case. */
+#include "registry/reg_internal.h"
+
+#include "common/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const build_statuses[] = {"BUILD_UNSET", "BUILD_RUNNING", "BUILD_DONE",
+                                             "BUILD_FAILED", "BUILD_CANCELLED"};
+
+bool reg_build_status_valid(const char *s)
+{
+    for (size_t i = 0; s && i < sizeof build_statuses / sizeof build_statuses[0]; i++)
+        if (strcmp(s, build_statuses[i]) == 0)
+            return true;
+    return false;
+}
+
+int reg_build_fields_check(registry *r, const reg_build_fields *f, const char *what, char *err,
+                           size_t errlen)
+{
+    char field[160];
+#define CHECK_TEXT(val, name, max, required)                                                       \
+    do {                                                                                           \
+        snprintf(field, sizeof field, "%s.%s", what, name);                                        \
+        if ((required) && (!(val) || !*(val)))                                                     \
+            return reg_fail(r, REG_EINVAL, err, errlen, "%s: missing", field);                     \
+        if (reg_text_check(r, val, max, field, err, errlen) < 0)                                   \
+            return -1;                                                                             \
+    } while (0)
+    CHECK_TEXT(f->component_type, "component_type", REG_MAX_TEXT, true);
+    CHECK_TEXT(f->platform, "platform", REG_MAX_TEXT, true);
+    CHECK_TEXT(f->packer_run_uuid, "packer_run_uuid", REG_MAX_TEXT, false);
+    CHECK_TEXT(f->source, "source_external_identifier", REG_MAX_EXTERNAL_ID, false);
+#undef CHECK_TEXT
+    if (!reg_build_status_valid(f->status))
+        return reg_fail(r, REG_EINVAL, err, errlen,
+                        "%s.status: '%.40s' is not one of BUILD_UNSET, BUILD_RUNNING, BUILD_DONE, "
+                        "BUILD_FAILED, BUILD_CANCELLED",
+                        what, f->status ? f->status : "");
+    snprintf(field, sizeof field, "%s.labels", what);
+    return reg_labels_check(r, f->labels, field, err, errlen);
+}
+
+int reg_artifact_check(registry *r, const char *external_id, const char *region, const char *what,
+                       char *err, size_t errlen)
+{
+    char field[160];
+    snprintf(field, sizeof field, "%s.external_identifier", what);
+    if (!external_id || !*external_id)
+        return reg_fail(r, REG_EINVAL, err, errlen, "%s: missing", field);
+    if (reg_text_check(r, external_id, REG_MAX_EXTERNAL_ID, field, err, errlen) < 0)
+        return -1;
+    snprintf(field, sizeof field, "%s.region", what);
+    return reg_text_check(r, region, REG_MAX_TEXT, field, err, errlen);
+}
+
+int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,
+                     const reg_build_fields *f, char out_id[ULID_LEN + 1], char *err,
+                     size_t errlen)
+{
+    reg_new_id(out_id);
+    char *labels = reg_labels_dump(json_is_object(f->labels) ? f->labels : NULL);
+    const char *source = f->source && *f->source ? f->source : NULL;
+    char *lower = reg_lower(source);
+    int64_t rc = db_run(r->d,
+                        "INSERT INTO builds (id, version_id, component_type, platform, status,"
+                        " labels, packer_run_uuid, source_external_identifier, source_lower,"
+                        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "tttttttttTT", out_id, version_id, f->component_type, f->platform,
+                        f->status, labels, f->packer_run_uuid ? f->packer_run_uuid : "", source,
+                        lower, ctx->now, ctx->now);
+    free(labels);
+    free(lower);
+    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+}
+
+int reg_artifact_insert(registry *r, const reg_ctx *ctx, const char *build_id,
+                        const char *external_id, const char *region, char *err, size_t errlen)
+{
+    char id[ULID_LEN + 1];
+    reg_new_id(id);
+    char *lower = reg_lower(external_id);
+    int64_t rc = db_run(r->d,
+                        "INSERT INTO artifacts (id, build_id, external_identifier, external_lower,"
+                        " region, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        "tttttT", id, build_id, external_id, lower, region ? region : "",
+                        ctx->now);
+    free(lower);
+    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+}
+
+json_t *reg_builds_json(registry *r, const char *version_id, const char *build_id, char *err,
+                        size_t errlen)
+{
+    /* one query: builds LEFT JOIN artifacts, grouped here */
+    db_stmt *s = db_query(
+        r->d,
+        "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
+        " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
+        " a.id, a.external_identifier, a.region, a.created_at"
+        " FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
+        " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
+        " ORDER BY b.id, a.id",
+        "ttt", version_id, build_id, build_id);
+    if (!s) {
+        reg_dbfail(r, err, errlen);
+        return NULL;
+    }
+    json_t *arr = json_array(), *cur = NULL;
+    int rc;
+    while ((rc = db_step(s)) == 1) {
+        const char *bid = db_column_text(s, 0);
+        if (!cur || strcmp(json_string_value(json_object_get(cur, "id")), bid) != 0) {
+            cur = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:[], s:o, s:o}", "id", bid,
+                            "version_id", db_column_text(s, 1), "component_type",
+                            db_column_text(s, 2), "platform", db_column_text(s, 3), "status",
+                            db_column_text(s, 4), "labels",
+                            reg_labels_load(db_column_text(s, 5)), "packer_run_uuid",
+                            db_column_text(s, 6), "source_external_identifier",
+                            reg_str_json(db_column_text(s, 7)), "artifacts", "created_at",
+                            reg_time_json(db_column_time(s, 8)), "updated_at",
+                            reg_time_json(db_column_time(s, 9)));
+            json_array_append_new(arr, cur);
+        }
+        if (!db_column_is_null(s, 10))
+            json_array_append_new(json_object_get(cur, "artifacts"),
+                                  json_pack("{s:s, s:s, s:s, s:o}", "id", db_column_text(s, 10),
+                                            "external_identifier", db_column_text(s, 11),
+                                            "region", db_column_text(s, 12), "created_at",
+                                            reg_time_json(db_column_time(s, 13))));
+    }
+    db_finalize(s);
+    if (rc < 0) {
+        json_decref(arr);
+        reg_dbfail(r, err, errlen);
+        return NULL;
+    }
+    return arr;
+}
+
+/* ---- API flow --------------------------------------------------------- */
+
+/* Bucket + version, refusing a complete version (REG_ECONFLICT). */
+static int load_open_version(registry *r, const char *bucket, const char *ref, reg_brow *b,
+                             reg_vrow *v, char *err, size_t errlen)
+{
+    if (reg_bucket_load(r, bucket, b, err, errlen) < 0 ||
+        reg_version_load(r, b, ref, v, err, errlen) < 0)
+        return -1;
+    if (v->number > 0) {
+        char name[32];
+        return reg_fail(r, REG_ECONFLICT, err, errlen,
+                        "version %s of bucket '%s' is complete; a complete version cannot change",
+                        reg_vrow_name(v, name), bucket);
+    }
+    return 0;
+}
+
+static const char *opt_string(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Reads build fields from an API object into f (borrowing its strings).
+ * base: the current values for a patch (NULL for a create). */
+static int fields_from_json(registry *r, json_t *spec, const reg_build_fields *base,
+                            reg_build_fields *f, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"component_type", "platform", "status", "packer_run_uuid",
+                                       "source_external_identifier"};
+    if (!json_is_object(spec))
+        return reg_fail(r, REG_EINVAL, err, errlen, "build: must be a JSON object");
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(spec, keys[i]);
+        if (v && !json_is_string(v) && !json_is_null(v))
+            return reg_fail(r, REG_EINVAL, err, errlen, "build.%s: must be a string", keys[i]);
+    }
+    if (base)
+        *f = *base;
+    else
+        memset(f, 0, sizeof *f);
+#define TAKE(field, key)                                                                           \
+    if (json_object_get(spec, key))                                                                \
+    f->field = opt_string(spec, key)
+    TAKE(component_type, "component_type");
+    TAKE(platform, "platform");
+    TAKE(status, "status");
+    TAKE(packer_run_uuid, "packer_run_uuid");
+    TAKE(source, "source_external_identifier");
+#undef TAKE
+    if (!f->status)
+        f->status = "BUILD_UNSET";
+    if (json_object_get(spec, "labels"))
+        f->labels = json_object_get(spec, "labels");
+    return reg_build_fields_check(r, f, "build", err, errlen);
+}
+
+/* Validates spec.artifacts (array of {external_identifier, region}). */
+static int artifacts_check(registry *r, json_t *arts, char *err, size_t errlen)
+{
+    if (!arts)
+        return 0;
+    if (!json_is_array(arts))
+        return reg_fail(r, REG_EINVAL, err, errlen, "build.artifacts: must be an array");
+    size_t i;
+    json_t *a;
+    json_array_foreach(arts, i, a)
+    {
+        char what[64];
+        snprintf(what, sizeof what, "build.artifacts[%zu]", i);
+        json_t *region = json_object_get(a, "region");
+        if (!json_is_object(a) || !json_is_string(json_object_get(a, "external_identifier")) ||
+            (region && !json_is_string(region) && !json_is_null(region)))
+            return reg_fail(r, REG_EINVAL, err, errlen,
+                            "%s: must be an object with string external_identifier and region",
+                            what);
+        if (reg_artifact_check(r, opt_string(a, "external_identifier"), opt_string(a, "region"),
+                               what, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int artifacts_insert(registry *r, const reg_ctx *ctx, const char *build_id, json_t *arts,
+                            char *err, size_t errlen)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(arts, i, a)
+    {
+        if (reg_artifact_insert(r, ctx, build_id, opt_string(a, "external_identifier"),
+                                opt_string(a, "region"), err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* After a build change: complete if done (audit), re-apply inheritance, and
+ * return the build object. */
+static json_t *after_build_change(registry *r, const reg_ctx *ctx, reg_vrow *v,
+                                  const char *build_id, char *err, size_t errlen)
+{
+    bool completed;
+    char name[32];
+    if (reg_version_complete_if_done(r, ctx, v, &completed, err, errlen) < 0)
+        return NULL;
+    if (completed && reg_audit(r, ctx, "version.complete", v->bucket_name, reg_vrow_name(v, name),
+                               json_pack("{s:s, s:s}", "fingerprint", v->fingerprint,
+                                         "version_id", v->id),
+                               err, errlen) < 0)
+        return NULL;
+    if (reg_inherit_sync(r, ctx, v, err, errlen) < 0)
+        return NULL;
+    json_t *arr = reg_builds_json(r, v->id, build_id, err, errlen);
+    json_t *b = arr ? json_incref(json_array_get(arr, 0)) : NULL;
+    json_decref(arr);
+    if (arr && !b)
+        reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%s' does not exist", build_id);
+    return b;
+}
+
+json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucket,
+                              const char *ref, json_t *spec, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    reg_brow b = {0};
+    reg_vrow v = {0};
+    reg_build_fields f;
+    char id[ULID_LEN + 1];
+    json_t *out = NULL;
+    if (fields_from_json(r, spec, NULL, &f, err, errlen) < 0 ||
+        artifacts_check(r, json_object_get(spec, "artifacts"), err, errlen) < 0)
+        return NULL;
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return NULL;
+    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0 ||
+        reg_build_insert(r, ctx, v.id, &f, id, err, errlen) < 0 ||
+        artifacts_insert(r, ctx, id, json_object_get(spec, "artifacts"), err, errlen) < 0 ||
+        reg_audit(r, ctx, "build.create", bucket, f.component_type,
+                  json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", id, "status",
+                            f.status),
+                  err, errlen) < 0 ||
+        !(out = after_build_change(r, ctx, &v, id, err, errlen)) ||
+        reg_tx_commit(r, err, errlen) < 0) {
+        json_decref(out);
+        out = NULL;
+        reg_tx_abort(r);
+    }
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return out;
+}
+
+json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket,
+                              const char *ref, const char *build_id, json_t *patch, char *err,
+                              size_t errlen)
+{
+    REG_CALL(r);
+    reg_brow b = {0};
+    reg_vrow v = {0};
+    json_t *cur = NULL, *out = NULL;
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return NULL;
+    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0)
+        goto fail;
+    json_t *arr = reg_builds_json(r, v.id, build_id, err, errlen);
+    if (!arr)
+        goto fail;
+    cur = json_incref(json_array_get(arr, 0));
+    json_decref(arr);
+    if (!cur) {
+        reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
+                 build_id, ref);
+        goto fail;
+    }
+    reg_build_fields base = {
+        .component_type = opt_string(cur, "component_type"),
+        .platform = opt_string(cur, "platform"),
+        .status = opt_string(cur, "status"),
+        .packer_run_uuid = opt_string(cur, "packer_run_uuid"),
+        .source = opt_string(cur, "source_external_identifier"),
+        .labels = json_object_get(cur, "labels"),
+    };
+    reg_build_fields f;
+    json_t *arts = json_object_get(patch, "artifacts");
+    if (fields_from_json(r, patch, &base, &f, err, errlen) < 0 ||
+        artifacts_check(r, arts, err, errlen) < 0)
+        goto fail;
+    char *labels = reg_labels_dump(json_is_object(f.labels) ? f.labels : NULL);
+    const char *source = f.source && *f.source ? f.source : NULL;
+    char *lower = reg_lower(source);
+    int64_t rc = db_run(r->d,
+                        "UPDATE builds SET component_type = ?, platform = ?, status = ?,"
+                        " labels = ?, packer_run_uuid = ?, source_external_identifier = ?,"
+                        " source_lower = ?, updated_at = ? WHERE id = ?",
+                        "tttttttTt", f.component_type, f.platform, f.status, labels,
+                        f.packer_run_uuid ? f.packer_run_uuid : "", source, lower, ctx->now,
+                        build_id);
+    free(labels);
+    free(lower);
+    if (rc < 0 || (arts && db_run(r->d, "DELETE FROM artifacts WHERE build_id = ?", "t",
+                                  build_id) < 0)) {
+        reg_dbfail(r, err, errlen);
+        goto fail;
+    }
+    if ((arts && artifacts_insert(r, ctx, build_id, arts, err, errlen) < 0) ||
+        reg_audit(r, ctx, "build.update", bucket, f.component_type,
+                  json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", build_id,
+                            "status", f.status),
+                  err, errlen) < 0 ||
+        !(out = after_build_change(r, ctx, &v, build_id, err, errlen)) ||
+        reg_tx_commit(r, err, errlen) < 0)
+        goto fail;
+    goto done;
+fail:
+    json_decref(out);
+    out = NULL;
+    reg_tx_abort(r);
+done:
+    json_decref(cur);
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return out;
+}
+
+json_t *registry_build_get(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                           const char *build_id, char *err, size_t errlen)
+{
+    (void)ctx;
+    REG_CALL(r);
+    reg_brow b = {0};
+    reg_vrow v = {0};
+    json_t *out = NULL;
+    if (reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
+        reg_version_load(r, &b, ref, &v, err, errlen) == 0) {
+        json_t *arr = reg_builds_json(r, v.id, build_id, err, errlen);
+        out = arr ? json_incref(json_array_get(arr, 0)) : NULL;
+        if (arr && !out)
+            reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
+                     build_id, ref);
+        json_decref(arr);
+    }
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return out;
+}
+
+json_t *registry_build_list(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                            char *err, size_t errlen)
+{
+    (void)ctx;
+    REG_CALL(r);
+    reg_brow b = {0};
+    reg_vrow v = {0};
+    json_t *out = NULL;
+    if (reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
+        reg_version_load(r, &b, ref, &v, err, errlen) == 0)
+        out = reg_builds_json(r, v.id, NULL, err, errlen);
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return out;
+}
+
+int registry_build_delete(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                          const char *build_id, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    reg_brow b = {0};
+    reg_vrow v = {0};
+    int64_t n;
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return -1;
+    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0)
+        goto fail;
+    if ((n = db_run(r->d, "DELETE FROM builds WHERE id = ? AND version_id = ?", "tt", build_id,
+                    v.id)) < 0) {
+        reg_dbfail(r, err, errlen);
+        goto fail;
+    }
+    if (n == 0) {
+        reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
+                 build_id, ref);
+        goto fail;
+    }
+    /* the remaining builds may all be done now */
+    bool completed;
+    char name[32];
+    if (reg_audit(r, ctx, "build.delete", bucket, build_id,
+                  json_pack("{s:s}", "version_id", v.id), err, errlen) < 0 ||
+        reg_version_complete_if_done(r, ctx, &v, &completed, err, errlen) < 0 ||
+        (completed &&
+         reg_audit(r, ctx, "version.complete", bucket, reg_vrow_name(&v, name),
+                   json_pack("{s:s, s:s}", "fingerprint", v.fingerprint, "version_id", v.id), err,
+                   errlen) < 0) ||
+        reg_inherit_sync(r, ctx, &v, err, errlen) < 0 || reg_tx_commit(r, err, errlen) < 0)
+        goto fail;
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return 0;
+fail:
+    reg_tx_abort(r);
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return -1;
+}

@@ -1,0 +1,260 @@
+/* The SQLite driver of db.h: the embedded store for one machine.
+ *
+ * The file is opened read-write WITHOUT SQLITE_OPEN_CREATE, always: when the
+ * caller may create the store we create the empty file ourselves first,
+ * O_EXCL and mode 0600 (it holds run tokens; SQLite gives the -wal and -shm
+ * files the mode of the database file). A read therefore never creates a
+ * file by accident. Connection settings: WAL (readers never block the
+ * writer), foreign keys on (cascading deletes), synchronous=NORMAL (durable
+ * at checkpoints, safe with WAL), a busy timeout so two processes queue
+ * instead of failing at once. Writers start with BEGIN IMMEDIATE so the
+ * lock is taken before the first read and a transaction never dies on a
+ * lock upgrade. */
+#include "registry/db.h"
+#include "registry/registry.h"
+
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct sqlite_db {
+    struct db base; /* first */
+    sqlite3 *h;
+    char *path;
+    int busy_ms;
+} sqlite_db;
+
+typedef struct sqlite_stmt {
+    struct db_stmt base; /* first */
+    sqlite3_stmt *st;
+    int64_t changes;
+} sqlite_stmt;
+
+#define SDB(d) ((sqlite_db *)(d))
+#define SST(s) ((sqlite_stmt *)(s))
+
+/* Maps the connection's last error to a REG_* class and a message. */
+static int fail(sqlite_db *d)
+{
+    int ext = sqlite3_extended_errcode(d->h);
+    int code = ext & 0xff;
+    switch (code) {
+    case SQLITE_CONSTRAINT:
+        return db_set_error(&d->base, REG_ECONFLICT, "%s: %s", d->path, sqlite3_errmsg(d->h));
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return db_set_error(&d->base, REG_ESTORE,
+                            "%s: the store is locked by another process (gave up after %d ms)",
+                            d->path, d->busy_ms);
+    case SQLITE_READONLY:
+        return db_set_error(&d->base, REG_ESTORE, "%s: the store is read-only (%s)", d->path,
+                            sqlite3_errmsg(d->h));
+    case SQLITE_FULL:
+        return db_set_error(&d->base, REG_ESTORE, "%s: disk full", d->path);
+    case SQLITE_NOTADB:
+        return db_set_error(&d->base, REG_ESTORE, "%s: not a registry store (not SQLite)",
+                            d->path);
+    default:
+        return db_set_error(&d->base, REG_ESTORE, "%s: %s", d->path, sqlite3_errmsg(d->h));
+    }
+}
+
+static void s_close(db *d)
+{
+    sqlite_db *s = SDB(d);
+    sqlite3_close_v2(s->h);
+    free(s->path);
+    free(s);
+}
+
+static int s_exec(db *d, const char *sql)
+{
+    return sqlite3_exec(SDB(d)->h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(SDB(d));
+}
+
+static db_stmt *s_prepare(db *d, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(SDB(d)->h, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail(SDB(d));
+        return NULL;
+    }
+    sqlite_stmt *s = xcalloc(1, sizeof *s);
+    s->base.d = d;
+    s->st = st;
+    return &s->base;
+}
+
+static int bound(db_stmt *s, int rc)
+{
+    return rc == SQLITE_OK ? 0 : fail(SDB(s->d));
+}
+
+static int s_bind_text(db_stmt *s, int idx, const char *v)
+{
+    return bound(s, sqlite3_bind_text(SST(s)->st, idx, v, -1, SQLITE_TRANSIENT));
+}
+
+static int s_bind_int64(db_stmt *s, int idx, int64_t v)
+{
+    return bound(s, sqlite3_bind_int64(SST(s)->st, idx, v));
+}
+
+static int s_bind_null(db_stmt *s, int idx)
+{
+    return bound(s, sqlite3_bind_null(SST(s)->st, idx));
+}
+
+static int s_step(db_stmt *s)
+{
+    int rc = sqlite3_step(SST(s)->st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE) {
+        SST(s)->changes = sqlite3_changes64(SDB(s->d)->h);
+        return 0;
+    }
+    return fail(SDB(s->d));
+}
+
+static const char *s_column_text(db_stmt *s, int col)
+{
+    return (const char *)sqlite3_column_text(SST(s)->st, col);
+}
+
+static int64_t s_column_int64(db_stmt *s, int col)
+{
+    return sqlite3_column_int64(SST(s)->st, col);
+}
+
+static bool s_column_is_null(db_stmt *s, int col)
+{
+    return sqlite3_column_type(SST(s)->st, col) == SQLITE_NULL;
+}
+
+static int64_t s_changes(db_stmt *s)
+{
+    return SST(s)->changes;
+}
+
+static void s_finalize(db_stmt *s)
+{
+    sqlite3_finalize(SST(s)->st);
+    free(s);
+}
+
+static int s_begin(db *d)
+{
+    return s_exec(d, "BEGIN IMMEDIATE");
+}
+
+static int s_commit(db *d)
+{
+    return s_exec(d, "COMMIT");
+}
+
+static int s_rollback(db *d)
+{
+    if (sqlite3_get_autocommit(SDB(d)->h))
+        return 0; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
+    return s_exec(d, "ROLLBACK");
+}
+
+static const db_driver sqlite_driver = {
+    .name = "sqlite",
+    .close = s_close,
+    .exec = s_exec,
+    .prepare = s_prepare,
+    .bind_text = s_bind_text,
+    .bind_int64 = s_bind_int64,
+    .bind_null = s_bind_null,
+    .step = s_step,
+    .column_text = s_column_text,
+    .column_int64 = s_column_int64,
+    .column_is_null = s_column_is_null,
+    .changes = s_changes,
+    .finalize = s_finalize,
+    .begin = s_begin,
+    .commit = s_commit,
+    .rollback = s_rollback,
+};
+
+/* Makes sure path exists as a regular file. Returns 1 when this call created
+ * it, 0 when it was there, -1 with err set. */
+static int ensure_file(const char *path, bool create, int *errcode, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            *errcode = REG_ESTORE;
+            snprintf(err, errlen, "%s: is a directory, not a registry store", path);
+            return -1;
+        }
+        return 0;
+    }
+    if (errno != ENOENT || !create) {
+        *errcode = REG_ESTORE;
+        if (errno == ENOENT)
+            snprintf(err, errlen,
+                     "%s: no registry store here (only import, bucket create and token create "
+                     "make a new one)",
+                     path);
+        else
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return 0; /* another process won the race */
+        *errcode = REG_ESTORE;
+        snprintf(err, errlen, "%s: cannot create the store: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 1;
+}
+
+db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errcode, char *err,
+                   size_t errlen)
+{
+    int created = ensure_file(path, create, errcode, err, errlen);
+    if (created < 0)
+        return NULL;
+    sqlite_db *d = xcalloc(1, sizeof *d);
+    d->base.drv = &sqlite_driver;
+    d->base.dialect = DB_DIALECT_SQLITE;
+    d->path = xstrdup(path);
+    d->busy_ms = busy_timeout_ms;
+    int rc = sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (!d->h) {
+            db_set_error(&d->base, REG_ESTORE, "%s: cannot open the store", path);
+        } else {
+            fail(d);
+        }
+        goto bad;
+    }
+    sqlite3_extended_result_codes(d->h, 1);
+    sqlite3_busy_timeout(d->h, busy_timeout_ms);
+    if (s_exec(&d->base, "PRAGMA foreign_keys=ON; PRAGMA journal_mode=WAL; "
+                         "PRAGMA synchronous=NORMAL; SELECT count(*) FROM sqlite_master") < 0)
+        goto bad;
+    return &d->base;
+bad:
+    *errcode = d->base.errcode ? d->base.errcode : REG_ESTORE;
+    snprintf(err, errlen, "%s", d->base.errmsg);
+    sqlite3_close_v2(d->h);
+    if (created == 1)
+        unlink(path);
+    free(d->path);
+    free(d);
+    return NULL;
+}

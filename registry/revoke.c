@@ -1,0 +1,474 @@
+/* Revocation, inheritance and restore (PRODUCT.md section 1, exact rules).
+ *
+ * A revocation is a ROW, not a field: table revocations holds, per version,
+ * its own revocation (type MANUAL, origin = itself) and one INHERITED row per
+ * revoked ancestor (origin = that ancestor), each with its revoke_at. So:
+ *   - the effective revocation is simply the earliest row;
+ *   - restoring X deletes exactly the rows whose origin is X -- its own and
+ *     the inherited ones it caused -- and nothing a child did on its own;
+ *   - a version is revoked at `now` iff some row has revoke_at <= now.
+ * The family graph is never stored: a child is any version with a build
+ * whose source_lower equals an artifact's external_lower of the parent; the
+ * descendants are found breadth-first with a visited set (a hostile registry
+ * may contain cycles). Inheritance is applied in both directions whenever a
+ * version's builds change (reg_inherit_sync): a version born after its
+ * parent's revocation pulls the parent's rows, and a version's rows are
+ * pushed down to its descendants. Rows are inserted with ON CONFLICT DO
+ * NOTHING on (version, origin), which makes every step idempotent.
+ *
+ * Channel rollback happens only in registry_version_revoke, for every
+ * version whose new row is already due (immediate revocation), unless
+ * keep_channels; see channel.c for the rollback rule itself. */
+#include "registry/reg_internal.h"
+
+#include "common/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a small set of version ids --------------------------------------- */
+
+typedef struct idset {
+    char **v;
+    size_t n, cap;
+} idset;
+
+static bool idset_has(const idset *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], id) == 0)
+            return true;
+    return false;
+}
+
+static bool idset_add(idset *s, const char *id)
+{
+    if (idset_has(s, id))
+        return false;
+    xgrow((void **)&s->v, &s->cap, s->n + 1, sizeof *s->v);
+    s->v[s->n++] = xstrdup(id);
+    return true;
+}
+
+static void idset_dispose(idset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+/* Adds the ids returned by a one-column query to out. */
+static int query_ids(registry *r, idset *out, char *err, size_t errlen, const char *sql,
+                     const char *a, const char *b)
+{
+    db_stmt *s = db_query(r->d, sql, "tt", a, b);
+    if (!s)
+        return reg_dbfail(r, err, errlen);
+    int rc;
+    while ((rc = db_step(s)) == 1)
+        idset_add(out, db_column_text(s, 0));
+    db_finalize(s);
+    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+}
+
+static int parents_of(registry *r, const char *id, idset *out, char *err, size_t errlen)
+{
+    return query_ids(r, out, err, errlen,
+                     "SELECT DISTINCT pb.version_id FROM builds b"
+                     " JOIN artifacts a ON a.external_lower = b.source_lower"
+                     " JOIN builds pb ON pb.id = a.build_id"
+                     " WHERE b.version_id = ? AND pb.version_id <> ?",
+                     id, id);
+}
+
+static int children_of(registry *r, const char *id, idset *out, char *err, size_t errlen)
+{
+    return query_ids(r, out, err, errlen,
+                     "SELECT DISTINCT b.version_id FROM builds pb"
+                     " JOIN artifacts a ON a.build_id = pb.id"
+                     " JOIN builds b ON b.source_lower = a.external_lower"
+                     " WHERE pb.version_id = ? AND b.version_id <> ?",
+                     id, id);
+}
+
+/* Every descendant of start, transitively, start itself excluded. */
+static int descendants_of(registry *r, const char *start, idset *out, char *err, size_t errlen)
+{
+    idset seen = {0};
+    idset_add(&seen, start);
+    size_t next = out->n;
+    int rc = 0;
+    const char *cur = start;
+    for (;;) {
+        idset kids = {0};
+        rc = children_of(r, cur, &kids, err, errlen);
+        for (size_t i = 0; rc == 0 && i < kids.n; i++)
+            if (idset_add(&seen, kids.v[i]))
+                idset_add(out, kids.v[i]);
+        idset_dispose(&kids);
+        if (rc < 0 || next >= out->n)
+            break;
+        cur = out->v[next++];
+    }
+    idset_dispose(&seen);
+    return rc;
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+void reg_revrow_dispose(reg_revrow *rv)
+{
+    free(rv->origin_version_id);
+    free(rv->origin_bucket);
+    free(rv->origin_name);
+    free(rv->origin_fingerprint);
+    free(rv->type);
+    free(rv->message);
+    free(rv->author);
+    memset(rv, 0, sizeof *rv);
+}
+
+static void free_rows(reg_revrow *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        reg_revrow_dispose(&rows[i]);
+    free(rows);
+}
+
+int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows, size_t *n,
+                         char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    size_t cap = 0;
+    /* earliest first; on a tie the version's own revocation names it */
+    db_stmt *s = db_query(r->d,
+                          "SELECT origin_version_id, origin_bucket, origin_name,"
+                          " origin_fingerprint, type, revoke_at, message, author, skip_descendants"
+                          " FROM revocations WHERE version_id = ?"
+                          " ORDER BY revoke_at, CASE WHEN type = 'MANUAL' THEN 0 ELSE 1 END, id",
+                          "t", version_id);
+    if (!s)
+        return reg_dbfail(r, err, errlen);
+    int rc;
+    while ((rc = db_step(s)) == 1) {
+        xgrow((void **)rows, &cap, *n + 1, sizeof **rows);
+        reg_revrow *rv = &(*rows)[(*n)++];
+        rv->origin_version_id = db_column_dup(s, 0);
+        rv->origin_bucket = db_column_dup(s, 1);
+        rv->origin_name = db_column_dup(s, 2);
+        rv->origin_fingerprint = db_column_dup(s, 3);
+        rv->type = db_column_dup(s, 4);
+        rv->revoke_at = db_column_int64(s, 5);
+        rv->message = db_column_dup(s, 6);
+        rv->author = db_column_dup(s, 7);
+        rv->skip_descendants = db_column_int64(s, 8) != 0;
+    }
+    db_finalize(s);
+    if (rc < 0) {
+        free_rows(*rows, *n);
+        *rows = NULL;
+        *n = 0;
+        return reg_dbfail(r, err, errlen);
+    }
+    return 0;
+}
+
+/* Rows that travel to descendants: inherited ones, and an own revocation
+ * unless it was made with skip_descendants. */
+static bool row_passes_down(const reg_revrow *rv)
+{
+    return strcmp(rv->type, "INHERITED") == 0 || !rv->skip_descendants;
+}
+
+/* Gives version_id a row of type for the revocation described by src.
+ * *inserted (may be NULL) tells whether it was new. */
+static int insert_row(registry *r, const reg_ctx *ctx, const char *version_id,
+                      const reg_revrow *src, const char *type, bool *inserted, char *err,
+                      size_t errlen)
+{
+    char id[ULID_LEN + 1];
+    reg_new_id(id);
+    int64_t n = db_run(
+        r->d,
+        "INSERT INTO revocations (id, version_id, origin_version_id, origin_bucket, origin_name,"
+        " origin_fingerprint, type, revoke_at, message, author, skip_descendants, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (version_id, origin_version_id) DO NOTHING",
+        "tttttttTttbT", id, version_id, src->origin_version_id, src->origin_bucket,
+        src->origin_name, src->origin_fingerprint, type, src->revoke_at, src->message,
+        src->author, (int)src->skip_descendants, ctx->now);
+    if (n < 0)
+        return reg_dbfail(r, err, errlen);
+    if (inserted)
+        *inserted = n > 0;
+    return 0;
+}
+
+/* Gives every descendant of from an INHERITED copy of src. Versions that
+ * received a new row are added to got (may be NULL). */
+static int push_down(registry *r, const reg_ctx *ctx, const char *from, const reg_revrow *src,
+                     idset *got, char *err, size_t errlen)
+{
+    idset desc = {0};
+    int rc = descendants_of(r, from, &desc, err, errlen);
+    for (size_t i = 0; rc == 0 && i < desc.n; i++) {
+        bool inserted = false;
+        if (strcmp(desc.v[i], src->origin_version_id) == 0)
+            continue; /* a cycle back to the origin */
+        rc = insert_row(r, ctx, desc.v[i], src, "INHERITED", &inserted, err, errlen);
+        if (rc == 0 && inserted && got)
+            idset_add(got, desc.v[i]);
+    }
+    idset_dispose(&desc);
+    return rc;
+}
+
+int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err,
+                     size_t errlen)
+{
+    idset parents = {0};
+    reg_revrow *rows = NULL;
+    size_t n = 0;
+    int rc = parents_of(r, v->id, &parents, err, errlen);
+    /* pull: a version born after its parent's revocation is born revoked */
+    for (size_t p = 0; rc == 0 && p < parents.n; p++) {
+        rc = reg_revocations_load(r, parents.v[p], &rows, &n, err, errlen);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (row_passes_down(&rows[i]) && strcmp(rows[i].origin_version_id, v->id) != 0)
+                rc = insert_row(r, ctx, v->id, &rows[i], "INHERITED", NULL, err, errlen);
+        free_rows(rows, n);
+        rows = NULL;
+        n = 0;
+    }
+    /* push: its own and inherited rows reach every descendant */
+    if (rc == 0)
+        rc = reg_revocations_load(r, v->id, &rows, &n, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (row_passes_down(&rows[i]))
+            rc = push_down(r, ctx, v->id, &rows[i], NULL, err, errlen);
+    free_rows(rows, n);
+    idset_dispose(&parents);
+    return rc;
+}
+
+/* ---- revoke ----------------------------------------------------------- */
+
+/* Appends {bucket_name, version} of a version id to arr. */
+static int append_label(registry *r, const char *id, json_t *arr, char *err, size_t errlen)
+{
+    reg_vrow v;
+    bool found;
+    char name[32];
+    if (reg_version_load_id(r, id, &v, &found, err, errlen) < 0)
+        return -1;
+    if (found)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "bucket_name", v.bucket_name, "version",
+                                             reg_vrow_name(&v, name)));
+    reg_vrow_dispose(&v);
+    return 0;
+}
+
+/* Loads bucket and version and refuses an incomplete version. */
+static int load_complete(registry *r, const char *bucket, const char *ref, reg_brow *b,
+                         reg_vrow *v, char *err, size_t errlen)
+{
+    if (reg_bucket_load(r, bucket, b, err, errlen) < 0 ||
+        reg_version_load(r, b, ref, v, err, errlen) < 0)
+        return -1;
+    if (v->number == 0)
+        return reg_fail(r, REG_ECONFLICT, err, errlen,
+                        "version '%s' of bucket '%s' is not complete; only complete versions can "
+                        "be revoked or restored",
+                        ref, bucket);
+    return 0;
+}
+
+/* Finds v's own revocation among rows (NULL when none). */
+static const reg_revrow *own_row(const reg_vrow *v, const reg_revrow *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].origin_version_id, v->id) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *bucket,
+                                const char *ref, const reg_revoke *rv, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    reg_brow b = {0};
+    reg_vrow v = {0};
+    reg_revrow *rows = NULL;
+    size_t n = 0;
+    idset got = {0};
+    json_t *inherited = json_array();
+    json_t *out = NULL;
+    char name[32], when[40];
+    ig_time at = rv->revoke_at == IG_TIME_NONE ? ctx->now : rv->revoke_at;
+    bool immediate = at <= ctx->now;
+    if (reg_text_check(r, rv->message, REG_MAX_TEXT, "revocation message", err, errlen) < 0)
+        return NULL;
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return NULL;
+    if (load_complete(r, bucket, ref, &b, &v, err, errlen) < 0 ||
+        reg_revocations_load(r, v.id, &rows, &n, err, errlen) < 0)
+        goto fail;
+    reg_vrow_name(&v, name);
+    const reg_revrow *own = own_row(&v, rows, n);
+    if (own && own->revoke_at <= ctx->now) {
+        reg_fail(r, REG_ECONFLICT, err, errlen,
+                 "version %s of bucket '%s' is already revoked (since %s); restore it first to "
+                 "change its revocation",
+                 name, bucket, ig_time_format(own->revoke_at, when, sizeof when));
+        goto fail;
+    }
+    /* a scheduled revocation of its own is replaced, with what it caused */
+    if (db_run(r->d, "DELETE FROM revocations WHERE origin_version_id = ?", "t", v.id) < 0) {
+        reg_dbfail(r, err, errlen);
+        goto fail;
+    }
+    reg_revrow mine = {
+        .origin_version_id = v.id,
+        .origin_bucket = v.bucket_name,
+        .origin_name = name,
+        .origin_fingerprint = v.fingerprint,
+        .type = (char *)"MANUAL",
+        .message = (char *)rv->message,
+        .author = (char *)ctx->author,
+        .revoke_at = at,
+        .skip_descendants = rv->skip_descendants,
+    };
+    if (insert_row(r, ctx, v.id, &mine, "MANUAL", NULL, err, errlen) < 0 ||
+        (!rv->skip_descendants && push_down(r, ctx, v.id, &mine, &got, err, errlen) < 0))
+        goto fail;
+    for (size_t i = 0; i < got.n; i++)
+        if (append_label(r, got.v[i], inherited, err, errlen) < 0)
+            goto fail;
+    json_t *detail = json_pack("{s:s, s:o, s:b, s:b, s:b, s:b, s:O}", "revoke_at",
+                               ig_time_format(at, when, sizeof when), "message",
+                               reg_str_json(rv->message), "immediate", immediate,
+                               "skip_descendants", rv->skip_descendants, "keep_channels",
+                               rv->keep_channels, "replaced_scheduled", own != NULL,
+                               "inherited_by", inherited);
+    if (reg_audit(r, ctx, "version.revoke", bucket, name, detail, err, errlen) < 0)
+        goto fail;
+    if (immediate && !rv->keep_channels) {
+        int moved = 0;
+        char *reason = xasprintf("%s %s revoked", bucket, name);
+        int rc = reg_channels_rollback(r, ctx, v.id, reason, &moved, err, errlen);
+        for (size_t i = 0; rc == 0 && i < got.n; i++)
+            rc = reg_channels_rollback(r, ctx, got.v[i], reason, &moved, err, errlen);
+        free(reason);
+        if (rc < 0)
+            goto fail;
+    }
+    if (!(out = reg_version_json(r, ctx, &v, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
+        goto fail;
+    goto done;
+fail:
+    json_decref(out);
+    out = NULL;
+    reg_tx_abort(r);
+done:
+    json_decref(inherited);
+    idset_dispose(&got);
+    free_rows(rows, n);
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return out;
+}
+
+/* ---- restore ---------------------------------------------------------- */
+
+/* v carries only inherited rows. If an origin still exists, restoring must
+ * happen there (REG_ECONFLICT naming it). If every origin was deleted, the
+ * orphaned rows can no longer be lifted at their origin, so restoring v lifts
+ * them from v and its descendants. */
+static int restore_orphans(registry *r, const reg_vrow *v, const char *bucket,
+                           const reg_revrow *rows, size_t n, int64_t *removed, char *err,
+                           size_t errlen)
+{
+    char name[32];
+    for (size_t i = 0; i < n; i++) {
+        reg_vrow o;
+        bool found;
+        if (reg_version_load_id(r, rows[i].origin_version_id, &o, &found, err, errlen) < 0)
+            return -1;
+        reg_vrow_dispose(&o);
+        if (found)
+            return reg_fail(r, REG_ECONFLICT, err, errlen,
+                            "version %s of bucket '%s' is revoked only by inheritance from %s %s; "
+                            "restore that version instead",
+                            reg_vrow_name(v, name), bucket, rows[i].origin_bucket,
+                            rows[i].origin_name);
+    }
+    idset scope = {0};
+    int rc = descendants_of(r, v->id, &scope, err, errlen);
+    idset_add(&scope, v->id);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        for (size_t k = 0; rc == 0 && k < scope.n; k++) {
+            int64_t d = db_run(r->d,
+                               "DELETE FROM revocations WHERE version_id = ? AND"
+                               " origin_version_id = ?",
+                               "tt", scope.v[k], rows[i].origin_version_id);
+            if (d < 0)
+                rc = reg_dbfail(r, err, errlen);
+            else
+                *removed += d;
+        }
+    idset_dispose(&scope);
+    return rc;
+}
+
+json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bucket,
+                                 const char *ref, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    reg_brow b = {0};
+    reg_vrow v = {0};
+    reg_revrow *rows = NULL;
+    size_t n = 0;
+    json_t *out = NULL;
+    char name[32], when[40];
+    int64_t removed = 0;
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return NULL;
+    if (load_complete(r, bucket, ref, &b, &v, err, errlen) < 0 ||
+        reg_revocations_load(r, v.id, &rows, &n, err, errlen) < 0)
+        goto fail;
+    reg_vrow_name(&v, name);
+    const reg_revrow *own = own_row(&v, rows, n);
+    if (n == 0) {
+        reg_fail(r, REG_ECONFLICT, err, errlen, "version %s of bucket '%s' is not revoked", name,
+                 bucket);
+        goto fail;
+    }
+    if (!own) {
+        if (restore_orphans(r, &v, bucket, rows, n, &removed, err, errlen) < 0)
+            goto fail;
+    } else if ((removed = db_run(r->d, "DELETE FROM revocations WHERE origin_version_id = ?", "t",
+                                 v.id)) < 0) {
+        reg_dbfail(r, err, errlen);
+        goto fail;
+    }
+    json_t *detail = json_pack(
+        "{s:o, s:I}", "revoke_at",
+        own ? json_string(ig_time_format(own->revoke_at, when, sizeof when)) : json_null(),
+        "revocations_removed", (json_int_t)removed);
+    if (reg_audit(r, ctx, "version.restore", bucket, name, detail, err, errlen) < 0 ||
+        !(out = reg_version_json(r, ctx, &v, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
+        goto fail;
+    goto done;
+fail:
+    json_decref(out);
+    out = NULL;
+    reg_tx_abort(r);
+done:
+    free_rows(rows, n);
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return out;
+}
