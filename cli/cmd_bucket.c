@@ -1,9 +1,191 @@
-#include "cli/cli.h"
+/* imagegate bucket list | show NAME | create NAME [--description D] [--label K=V]... | delete NAME */
+#include "cli/regcmd.h"
+
+#include "common/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: imagegate bucket list\n"
+    "       imagegate bucket show NAME\n"
+    "       imagegate bucket create NAME [--description TEXT] [--label KEY=VALUE]...\n"
+    "       imagegate bucket delete NAME\n"
+    "\n"
+    "Buckets hold the versions of one image and its channels. A name is 3-36\n"
+    "letters, digits and '-'. 'create' makes the store file when it does not\n"
+    "exist yet; 'delete' removes the bucket with all its versions and channels.\n"
+    "\n"
+    "Options: --db URL, --json, --help (also after the subcommand).\n";
+
+static const char usage_list[] = "usage: imagegate bucket list [--json] [--db URL]\n"
+                                 "\nLists every bucket with its latest version.\n";
+static const char usage_show[] = "usage: imagegate bucket show NAME [--json] [--db URL]\n"
+                                 "\nShows one bucket: description, labels, latest version.\n";
+static const char usage_create[] =
+    "usage: imagegate bucket create NAME [--description TEXT] [--label KEY=VALUE]...\n"
+    "                               [--json] [--db URL]\n"
+    "\nCreates a bucket (and the SQLite store file if it does not exist yet).\n"
+    "  --description TEXT   at most 255 characters\n"
+    "  --label KEY=VALUE    a bucket label (repeatable)\n";
+static const char usage_delete[] =
+    "usage: imagegate bucket delete NAME [--json] [--db URL]\n"
+    "\nDeletes a bucket with all its versions, builds, artifacts and channels.\n";
+
+static void print_bucket(json_t *b)
+{
+    json_t *latest = json_object_get(b, "latest_version");
+    printf("name:         %s\n", regcli_str(b, "name"));
+    printf("description:  %s\n", regcli_str(b, "description"));
+    printf("labels:      ");
+    const char *k;
+    json_t *v;
+    if (json_object_size(json_object_get(b, "labels")) == 0)
+        printf(" -");
+    json_object_foreach(json_object_get(b, "labels"), k, v)
+    {
+        printf(" %s=%s", k, json_string_value(v));
+    }
+    printf("\nlatest:       %s", regcli_str(latest, "name"));
+    if (json_is_object(latest))
+        printf(" (fingerprint %s)", regcli_str(latest, "fingerprint"));
+    printf("\nversions:     %lld\n",
+           (long long)json_integer_value(json_object_get(b, "version_count")));
+    printf("created_at:   %s\n", regcli_str(b, "created_at"));
+    printf("updated_at:   %s\n", regcli_str(b, "updated_at"));
+}
+
+static int bucket_list(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "bucket list", usage_list, 0, "", &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    json_t *arr = registry_bucket_list(r, &ctx, NULL, err, sizeof err);
+    if (!arr) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        cli_print_json(stdout, arr);
+    } else {
+        regcli_table t;
+        regcli_table_init(&t, 5, "NAME", "LATEST", "VERSIONS", "UPDATED", "DESCRIPTION");
+        size_t i;
+        json_t *b;
+        json_array_foreach(arr, i, b)
+        {
+            char count[32];
+            snprintf(count, sizeof count, "%lld",
+                     (long long)json_integer_value(json_object_get(b, "version_count")));
+            regcli_table_row(&t, regcli_str(b, "name"),
+                             regcli_str(json_object_get(b, "latest_version"), "name"), count,
+                             regcli_str(b, "updated_at"), regcli_str(b, "description"));
+        }
+        regcli_table_print(&t, stdout);
+        regcli_table_dispose(&t);
+    }
+    json_decref(arr);
+    registry_close(r);
+    return code;
+}
+
+static int bucket_show(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "bucket show", usage_show, 1, "NAME", &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    json_t *b = registry_bucket_get(r, &ctx, argv[optind], err, sizeof err);
+    if (!b)
+        code = regcli_fail(r, err);
+    else if (o->json)
+        cli_print_json(stdout, b);
+    else
+        print_bucket(b);
+    json_decref(b);
+    registry_close(r);
+    return code;
+}
+
+static int bucket_create(cli_opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {{"description", required_argument, NULL, 'd'},
+                                       {"label", required_argument, NULL, 'l'},
+                                       CLI_COMMON_LONGOPTS,
+                                       {0}};
+    const char *cmd = "bucket create", *desc = NULL;
+    json_t *labels = json_object(), *b = NULL;
+    registry *r = NULL;
+    int code = EXIT_OK, c;
+    char err[512];
+    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_create, &code)) != -1) {
+        if (c == -2)
+            goto out;
+        if (c == 'd')
+            desc = optarg;
+        else if (c == 'l' && regcli_label(labels, optarg, cmd, "--label") < 0) {
+            code = EXIT_USAGE;
+            goto out;
+        }
+    }
+    if ((code = regcli_positionals(argc, argv, 1, cmd, "NAME")))
+        goto out;
+    const char *name = argv[optind];
+    /* checked before the store is opened: bad input never creates a file */
+    if (registry_valid_bucket_name(name, err, sizeof err) < 0) {
+        code = cli_fail(EXIT_USAGE, "%s", err);
+        goto out;
+    }
+    reg_ctx ctx;
+    if (!(r = regcli_open(o, true, &ctx, &code)))
+        goto out;
+    b = registry_bucket_create(r, &ctx, name, desc, labels, err, sizeof err);
+    if (!b)
+        code = regcli_fail(r, err);
+    else if (o->json)
+        cli_print_json(stdout, b);
+    else
+        printf("created bucket %s\n", name);
+out:
+    json_decref(b);
+    json_decref(labels);
+    registry_close(r);
+    return code;
+}
+
+static int bucket_delete(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "bucket delete", usage_delete, 1, "NAME", &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    const char *name = argv[optind];
+    if (registry_bucket_delete(r, &ctx, name, err, sizeof err) < 0) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        json_t *j = json_pack("{s:s, s:b}", "bucket_name", name, "deleted", 1);
+        cli_print_json(stdout, j);
+        json_decref(j);
+    } else {
+        printf("deleted bucket %s\n", name);
+    }
+    registry_close(r);
+    return code;
+}
 
 int cmd_bucket(cli_opts *o, int argc, char **argv)
 {
-    (void)o;
-    (void)argc;
-    (void)argv;
-    return cli_fail(EXIT_USAGE, "'bucket' is not available in this build yet");
+    static const regcli_sub subs[] = {{"list", bucket_list},
+                                      {"show", bucket_show},
+                                      {"create", bucket_create},
+                                      {"delete", bucket_delete}};
+    return regcli_dispatch(o, argc, argv, "bucket", usage, subs, sizeof subs / sizeof subs[0]);
 }

@@ -1,9 +1,135 @@
-#include "cli/cli.h"
+/* imagegate token create --name N --role read|write|admin | list | revoke NAME */
+#include "cli/regcmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: imagegate token create --name NAME --role read|write|admin\n"
+    "       imagegate token list\n"
+    "       imagegate token revoke NAME\n"
+    "\n"
+    "Bearer tokens for the server's API. 'read' tokens read and scan, 'write'\n"
+    "tokens also publish and assign channels, 'admin' tokens also revoke,\n"
+    "restore, delete and manage tokens. The secret is printed once by 'create'\n"
+    "and never stored (only its SHA-256). 'create' makes the SQLite store file\n"
+    "when it does not exist yet, as 'serve' does.\n"
+    "Options: --db URL, --json, --help (also after the subcommand).\n";
+
+static const char usage_create[] =
+    "usage: imagegate token create --name NAME --role read|write|admin [--json] [--db URL]\n"
+    "\nCreates a token and prints its secret (once).\n";
+static const char usage_list[] = "usage: imagegate token list [--json] [--db URL]\n"
+                                 "\nLists tokens (names, roles, last use; never secrets).\n";
+static const char usage_revoke[] = "usage: imagegate token revoke NAME [--json] [--db URL]\n"
+                                   "\nDeletes a token; it stops working at once.\n";
+
+static int token_create(cli_opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {{"name", required_argument, NULL, 'n'},
+                                       {"role", required_argument, NULL, 'r'},
+                                       CLI_COMMON_LONGOPTS,
+                                       {0}};
+    const char *cmd = "token create", *name = NULL, *role_s = NULL;
+    int code = EXIT_OK, c;
+    char err[512], *secret = NULL;
+    reg_ctx ctx;
+    reg_role role;
+    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_create, &code)) != -1) {
+        if (c == -2)
+            return code;
+        if (c == 'n')
+            name = optarg;
+        else if (c == 'r')
+            role_s = optarg;
+    }
+    if ((code = regcli_positionals(argc, argv, 0, cmd, "")))
+        return code;
+    if (!name)
+        return regcli_usage(cmd, "--name is required");
+    if (!role_s || registry_role_parse(role_s, &role) < 0)
+        return regcli_usage(cmd, "--role must be read, write or admin");
+    registry *r = regcli_open(o, true, &ctx, &code);
+    if (!r)
+        return code;
+    if (registry_token_create(r, &ctx, name, role, &secret, err, sizeof err) < 0) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        json_t *j = json_pack("{s:s, s:s, s:s}", "name", name, "role", registry_role_name(role),
+                              "secret", secret);
+        cli_print_json(stdout, j);
+        json_decref(j);
+    } else {
+        printf("created token %s (role %s); its secret, shown only now:\n%s\n", name,
+               registry_role_name(role), secret);
+    }
+    if (secret) {
+        memset(secret, 0, strlen(secret));
+        free(secret);
+    }
+    registry_close(r);
+    return code;
+}
+
+static int token_list(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "token list", usage_list, 0, "", &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    json_t *arr = registry_token_list(r, err, sizeof err);
+    if (!arr) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        cli_print_json(stdout, arr);
+    } else {
+        regcli_table t;
+        regcli_table_init(&t, 5, "NAME", "ROLE", "CREATED_BY", "CREATED", "LAST_USED");
+        size_t i;
+        json_t *k;
+        json_array_foreach(arr, i, k)
+        {
+            regcli_table_row(&t, regcli_str(k, "name"), regcli_str(k, "role"),
+                             regcli_str(k, "created_by"), regcli_str(k, "created_at"),
+                             regcli_str(k, "last_used_at"));
+        }
+        regcli_table_print(&t, stdout);
+        regcli_table_dispose(&t);
+    }
+    json_decref(arr);
+    registry_close(r);
+    return code;
+}
+
+static int token_revoke(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "token revoke", usage_revoke, 1, "NAME", &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    const char *name = argv[optind];
+    if (registry_token_revoke(r, &ctx, name, err, sizeof err) < 0) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        json_t *j = json_pack("{s:s, s:b}", "name", name, "revoked", 1);
+        cli_print_json(stdout, j);
+        json_decref(j);
+    } else {
+        printf("revoked token %s\n", name);
+    }
+    registry_close(r);
+    return code;
+}
 
 int cmd_token(cli_opts *o, int argc, char **argv)
 {
-    (void)o;
-    (void)argc;
-    (void)argv;
-    return cli_fail(EXIT_USAGE, "'token' is not available in this build yet");
+    static const regcli_sub subs[] = {
+        {"create", token_create}, {"list", token_list}, {"revoke", token_revoke}};
+    return regcli_dispatch(o, argc, argv, "token", usage, subs, sizeof subs / sizeof subs[0]);
 }

@@ -1,9 +1,274 @@
-#include "cli/cli.h"
+/* imagegate version list | show | delete | revoke | restore */
+#include "cli/regcmd.h"
+
+#include "common/timeutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: imagegate version list BUCKET\n"
+    "       imagegate version show BUCKET VERSION\n"
+    "       imagegate version delete BUCKET VERSION\n"
+    "       imagegate version revoke BUCKET VERSION [--at RFC3339 | --in DURATION]\n"
+    "                [--message TEXT] [--skip-descendants] [--keep-channels]\n"
+    "       imagegate version restore BUCKET VERSION\n"
+    "\n"
+    "VERSION is a version name (v1, v2, ...) or a fingerprint.\n"
+    "Options: --db URL, --json, --help (also after the subcommand).\n";
+
+static const char usage_list[] = "usage: imagegate version list BUCKET [--json] [--db URL]\n"
+                                 "\nLists the versions of a bucket, newest first.\n";
+static const char usage_show[] =
+    "usage: imagegate version show BUCKET VERSION [--json] [--db URL]\n"
+    "\nShows a version: status, revocation, builds, artifacts, parents.\n";
+static const char usage_delete[] =
+    "usage: imagegate version delete BUCKET VERSION [--json] [--db URL]\n"
+    "\nDeletes a version with its builds and artifacts. Refused while a channel\n"
+    "holds it. Its number is never given again.\n";
+static const char usage_revoke[] =
+    "usage: imagegate version revoke BUCKET VERSION [--at RFC3339 | --in DURATION]\n"
+    "                [--message TEXT] [--skip-descendants] [--keep-channels] [--json]\n"
+    "\nRevokes a version now, or schedules it.\n"
+    "  --at RFC3339         revoke at this time (2026-12-01T00:00:00Z)\n"
+    "  --in DURATION        revoke after this long (30d, 12h, 45m; 0s = now)\n"
+    "  --message TEXT       why (shown by lookups and scans)\n"
+    "  --skip-descendants   do not revoke the versions built from this one\n"
+    "  --keep-channels      do not roll back the channels holding it\n"
+    "Without --at/--in the revocation is immediate: every user channel holding\n"
+    "the version (or a descendant) rolls back to its most recent earlier valid\n"
+    "version, or is emptied. A scheduled revocation changes no channel.\n";
+static const char usage_restore[] =
+    "usage: imagegate version restore BUCKET VERSION [--json] [--db URL]\n"
+    "\nRemoves the version's own revocation and the inherited revocations it\n"
+    "caused in its descendants. Channels are not re-assigned.\n";
+
+static void print_revocation(json_t *v)
+{
+    json_t *from = json_object_get(v, "revocation_inherited_from");
+    printf("revoke_at:    %s\n", regcli_str(v, "revoke_at"));
+    if (json_is_null(json_object_get(v, "revocation_type")))
+        return;
+    printf("revocation:   %s by %s", regcli_str(v, "revocation_type"),
+           regcli_str(v, "revocation_author"));
+    if (json_is_object(from))
+        printf(", inherited from %s %s", regcli_str(from, "bucket_name"),
+               regcli_str(from, "version"));
+    printf("\nmessage:      %s\n", regcli_str(v, "revocation_message"));
+}
+
+static void print_version(json_t *v)
+{
+    size_t i, k;
+    json_t *b, *a, *p;
+    printf("bucket:       %s\n", regcli_str(v, "bucket_name"));
+    printf("version:      %s\n", regcli_str(v, "name"));
+    printf("fingerprint:  %s\n", regcli_str(v, "fingerprint"));
+    printf("id:           %s\n", regcli_str(v, "id"));
+    printf("status:       %s\n", regcli_str(v, "status"));
+    printf("author:       %s\n", regcli_str(v, "author_id"));
+    printf("created_at:   %s\n", regcli_str(v, "created_at"));
+    printf("completed_at: %s\n", regcli_str(v, "completed_at"));
+    print_revocation(v);
+    printf("parents:     ");
+    if (json_array_size(json_object_get(v, "parents")) == 0)
+        printf(" -");
+    json_array_foreach(json_object_get(v, "parents"), i, p)
+    {
+        printf(" %s %s (%s)", regcli_str(p, "bucket_name"), regcli_str(p, "version"),
+               regcli_str(p, "fingerprint"));
+    }
+    printf("\nbuilds:\n");
+    json_array_foreach(json_object_get(v, "builds"), i, b)
+    {
+        printf("  %s  platform %s  %s  source %s\n", regcli_str(b, "component_type"),
+               regcli_str(b, "platform"), regcli_str(b, "status"),
+               regcli_str(b, "source_external_identifier"));
+        json_array_foreach(json_object_get(b, "artifacts"), k, a)
+        {
+            printf("    %-12s %s\n", regcli_str(a, "region"), regcli_str(a, "external_identifier"));
+        }
+        const char *key;
+        json_t *val;
+        json_object_foreach(json_object_get(b, "labels"), key, val)
+        {
+            printf("    label %s=%s\n", key, json_string_value(val));
+        }
+    }
+}
+
+static int version_list(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "version list", usage_list, 1, "BUCKET", &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    json_t *arr = registry_version_list(r, &ctx, argv[optind], NULL, err, sizeof err);
+    if (!arr) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        cli_print_json(stdout, arr);
+    } else {
+        regcli_table t;
+        regcli_table_init(&t, 6, "VERSION", "FINGERPRINT", "STATUS", "REVOKE_AT", "REVOCATION",
+                          "CREATED");
+        size_t i;
+        json_t *v;
+        json_array_foreach(arr, i, v)
+        {
+            regcli_table_row(&t, regcli_str(v, "name"), regcli_str(v, "fingerprint"),
+                             regcli_str(v, "status"), regcli_str(v, "revoke_at"),
+                             regcli_str(v, "revocation_type"), regcli_str(v, "created_at"));
+        }
+        regcli_table_print(&t, stdout);
+        regcli_table_dispose(&t);
+    }
+    json_decref(arr);
+    registry_close(r);
+    return code;
+}
+
+static int version_show(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "version show", usage_show, 2, "BUCKET VERSION", &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    json_t *v = registry_version_get(r, &ctx, argv[optind], argv[optind + 1], err, sizeof err);
+    if (!v)
+        code = regcli_fail(r, err);
+    else if (o->json)
+        cli_print_json(stdout, v);
+    else
+        print_version(v);
+    json_decref(v);
+    registry_close(r);
+    return code;
+}
+
+static int version_delete(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "version delete", usage_delete, 2, "BUCKET VERSION",
+                       &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    const char *bucket = argv[optind], *ref = argv[optind + 1];
+    if (registry_version_delete(r, &ctx, bucket, ref, err, sizeof err) < 0) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        json_t *j = json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "version", ref, "deleted", 1);
+        cli_print_json(stdout, j);
+        json_decref(j);
+    } else {
+        printf("deleted version %s of bucket %s\n", ref, bucket);
+    }
+    registry_close(r);
+    return code;
+}
+
+/* --at / --in into rv->revoke_at (IG_TIME_NONE when neither). */
+static int revoke_time(const char *at, const char *in, ig_time now, reg_revoke *rv)
+{
+    char err[256];
+    const char *cmd = "version revoke";
+    rv->revoke_at = IG_TIME_NONE;
+    if (at && in)
+        return regcli_usage(cmd, "--at and --in cannot be used together");
+    if (at && ig_time_parse(at, &rv->revoke_at, err, sizeof err) < 0)
+        return regcli_usage(cmd, "--at: %s", err);
+    if (in) {
+        int64_t ms;
+        if (ig_duration_parse(in, &ms, err, sizeof err) < 0)
+            return regcli_usage(cmd, "--in: %s", err);
+        rv->revoke_at = now + ms;
+    }
+    return EXIT_OK;
+}
+
+static int version_revoke(cli_opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {{"at", required_argument, NULL, 'a'},
+                                       {"in", required_argument, NULL, 'i'},
+                                       {"message", required_argument, NULL, 'm'},
+                                       {"skip-descendants", no_argument, NULL, 's'},
+                                       {"keep-channels", no_argument, NULL, 'k'},
+                                       CLI_COMMON_LONGOPTS,
+                                       {0}};
+    const char *cmd = "version revoke", *at = NULL, *in = NULL;
+    reg_revoke rv = {0};
+    reg_ctx ctx;
+    int code = EXIT_OK, c;
+    char err[512];
+    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_revoke, &code)) != -1) {
+        switch (c) {
+        case -2: return code;
+        case 'a': at = optarg; break;
+        case 'i': in = optarg; break;
+        case 'm': rv.message = optarg; break;
+        case 's': rv.skip_descendants = true; break;
+        case 'k': rv.keep_channels = true; break;
+        }
+    }
+    if ((code = regcli_positionals(argc, argv, 2, cmd, "BUCKET VERSION")) ||
+        (code = regcli_ctx(&ctx)) || (code = revoke_time(at, in, ctx.now, &rv)))
+        return code;
+    registry *r = cli_open_store(o, false, &code);
+    if (!r)
+        return code;
+    json_t *v = registry_version_revoke(r, &ctx, argv[optind], argv[optind + 1], &rv, err,
+                                        sizeof err);
+    if (!v) {
+        code = regcli_fail(r, err);
+    } else if (o->json) {
+        cli_print_json(stdout, v);
+    } else {
+        bool now = strcmp(regcli_str(v, "status"), "VERSION_REVOKED") == 0;
+        printf("%s %s %s (fingerprint %s) %s %s\n", now ? "revoked" : "scheduled revocation of",
+               regcli_str(v, "bucket_name"), regcli_str(v, "name"), regcli_str(v, "fingerprint"),
+               now ? "since" : "at", regcli_str(v, "revoke_at"));
+    }
+    json_decref(v);
+    registry_close(r);
+    return code;
+}
+
+static int version_restore(cli_opts *o, int argc, char **argv)
+{
+    int code;
+    reg_ctx ctx;
+    registry *r;
+    char err[512];
+    if (!regcli_simple(o, argc, argv, "version restore", usage_restore, 2, "BUCKET VERSION",
+                       &code) ||
+        !(r = regcli_open(o, false, &ctx, &code)))
+        return code;
+    json_t *v = registry_version_restore(r, &ctx, argv[optind], argv[optind + 1], err, sizeof err);
+    if (!v)
+        code = regcli_fail(r, err);
+    else if (o->json)
+        cli_print_json(stdout, v);
+    else
+        printf("restored %s %s (fingerprint %s): now %s\n", regcli_str(v, "bucket_name"),
+               regcli_str(v, "name"), regcli_str(v, "fingerprint"), regcli_str(v, "status"));
+    json_decref(v);
+    registry_close(r);
+    return code;
+}
 
 int cmd_version(cli_opts *o, int argc, char **argv)
 {
-    (void)o;
-    (void)argc;
-    (void)argv;
-    return cli_fail(EXIT_USAGE, "'version' is not available in this build yet");
+    static const regcli_sub subs[] = {{"list", version_list},     {"show", version_show},
+                                      {"delete", version_delete}, {"revoke", version_revoke},
+                                      {"restore", version_restore}};
+    return regcli_dispatch(o, argc, argv, "version", usage, subs, sizeof subs / sizeof subs[0]);
 }
