@@ -150,11 +150,27 @@ static void finish_body(strbuf *b)
     }
 }
 
-static char *outcome_body(const policy_finding *f)
+/* "ADDRESS: message" unless the message names the address already. */
+static char *describe(const policy_finding *f)
+{
+    const char *msg = f->message && *f->message ? f->message : kind_title(f->kind);
+    char *d;
+    if (f->address && *f->address && !strstr(msg, f->address))
+        d = xasprintf("%s: %s", f->address, msg);
+    else
+        d = xstrdup(msg);
+    char *o = one_line(d);
+    free(d);
+    return o;
+}
+
+static char *outcome_body(const policy_finding *f, ig_time now)
 {
     strbuf b = STRBUF_INIT;
     strbuf_printf(&b, "## %s\n\n", kind_title(f->kind));
-    put_text(&b, f->message);
+    char *desc = describe(f);
+    put_text(&b, desc);
+    free(desc);
     strbuf_puts(&b, "\n\n");
     if (f->address) {
         strbuf_puts(&b, "- **Resource**: ");
@@ -191,7 +207,11 @@ static char *outcome_body(const policy_finding *f)
         strbuf_putc(&b, '\n');
     }
     if (f->revoke_at) {
-        strbuf_printf(&b, "- **%s**: %s", f->kind == PK_REVOCATION_SCHEDULED ? "Revocation scheduled for" : "Revoked at", f->revoke_at);
+        ig_time at;
+        char why[64];
+        bool future = ig_time_parse(f->revoke_at, &at, why, sizeof why) == 0 && at > now;
+        strbuf_printf(&b, "- **%s**: %s", future ? "Revocation scheduled for" : "Revoked at",
+                      f->revoke_at);
         if (f->revocation_message && *f->revocation_message) {
             strbuf_puts(&b, ": ");
             put_text(&b, f->revocation_message);
@@ -226,12 +246,12 @@ static void url_escape(strbuf *b, const char *s)
 }
 
 static json_t *outcome_for(const policy_finding *f, size_t index, json_t *seen,
-                           const char *public_url)
+                           const char *public_url, ig_time now)
 {
     char *id = outcome_id(f, index, seen);
-    char *desc = one_line(f->message && *f->message ? f->message : kind_title(f->kind));
+    char *desc = describe(f);
     webhook_utf8_clamp(desc, WEBHOOK_MAX_DESCRIPTION, true);
-    char *body = outcome_body(f);
+    char *body = outcome_body(f, now);
     json_t *attr = json_pack("{s:s,s:s,s:o,s:s}", "outcome-id", id, "description", desc, "tags",
                              tags_for(f->kind, f->level), "body", body);
     if (public_url && *public_url && f->bucket) {
@@ -289,7 +309,7 @@ static json_t *summary_outcome(const policy_finding *const *rest, size_t n)
     return o;
 }
 
-static json_t *outcomes_for(const policy_report *r, const char *public_url)
+static json_t *outcomes_for(const policy_report *r, const char *public_url, ig_time now)
 {
     json_t *arr = json_array();
     json_t *seen = json_object();
@@ -303,7 +323,7 @@ static json_t *outcomes_for(const policy_report *r, const char *public_url)
         }
     size_t shown = n > WEBHOOK_MAX_OUTCOMES ? WEBHOOK_MAX_OUTCOMES - 1 : n;
     for (size_t i = 0; i < shown; i++)
-        json_array_append_new(arr, outcome_for(sel[i], i, seen, public_url));
+        json_array_append_new(arr, outcome_for(sel[i], i, seen, public_url, now));
     if (shown < n)
         json_array_append_new(arr, summary_outcome(sel + shown, n - shown));
     free(sel);
@@ -327,7 +347,7 @@ json_t *webhook_callback_body(const webhook_result *res)
         json_object_set_new(attr, "url", json_string(res->url));
     json_t *data = json_pack("{s:s,s:o}", "type", "task-results", "attributes", attr);
     if (res->outcomes && res->report && strcmp(res->status, "running") != 0) {
-        json_t *outs = outcomes_for(res->report, res->public_url);
+        json_t *outs = outcomes_for(res->report, res->public_url, res->now);
         if (json_array_size(outs))
             json_object_set_new(data, "relationships",
                                 json_pack("{s:{s:o}}", "outcomes", "data", outs));

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/timeutil.h"
 #include "policy/policy.h"
 
 #define WEBHOOK_MAX_OUTCOMES 250
@@ -33,6 +34,7 @@ typedef struct webhook_result {
     const policy_report *report; /* outcomes from its warn/fail findings; NULL = none */
     bool outcomes;       /* capabilities.outcomes of the request */
     const char *public_url; /* base of outcome links (no trailing slash), may be NULL */
+    ig_time now;         /* the evaluation time: tells past from scheduled revocations */
 } webhook_result;
 
 /* Returns a new reference to the whole document. */

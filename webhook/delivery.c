@@ -47,6 +47,7 @@ typedef struct dl {
     bool lease_lost;
     uint64_t bytes;
     double scan_seconds;
+    ig_time evaluated_at;
     /* the outcome */
     const char *status; /* passed / failed */
     const char *verdict; /* pass / warn / fail / error */
@@ -152,6 +153,7 @@ static int evaluate(dl *x, const scan_result *res, const char *stage)
     lookup_ctx l = {r, {"imagegate", ig_time_now()}, ""};
     policy_lookup lk = {&l, lk_find_image, lk_channels, lk_find_version};
     policy_scope scope = {x->rq.organization, x->rq.workspace, l.ctx.now};
+    x->evaluated_at = l.ctx.now;
     x->report = policy_eval(webhook_server_policy(x->srv), res, &lk, &scope, err, sizeof err);
     if (!x->report) {
         if (registry_errcode(r) == REG_ESTORE)
@@ -306,8 +308,10 @@ out:
 static int send_final(dl *x)
 {
     char err[512] = "";
-    webhook_result res = {x->status, x->message, x->result_url, x->report, x->rq.outcomes,
-                          webhook_server_public_url(x->srv)};
+    webhook_result res = {x->status,        x->message,
+                          x->result_url,    x->report,
+                          x->rq.outcomes,   webhook_server_public_url(x->srv),
+                          x->evaluated_at};
     json_t *body = webhook_callback_body(&res);
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(body);
