@@ -1,0 +1,1555 @@
+/* Unit tests for registry/: one test per rule of PRODUCT.md section 1, the
+ * manifest parser (every fixture and hostile input), import idempotence and
+ * atomicity, tokens and deliveries. Each test gets a fresh SQLite store in
+ * its own mkdtemp directory and a logical clock it can move. The store is
+ * inspected directly with sqlite3 where the API deliberately hides things
+ * (token hashes, erased delivery bodies) and used to inject store errors
+ * half-way through a change (a trigger that aborts). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+#include "common/xalloc.h"
+#include "registry/registry.h"
+
+#define T0 1767225600000LL /* 2026-01-01T00:00:00Z */
+#define HOUR 3600000LL
+
+typedef struct fx {
+    char dir[64];
+    char path[128];
+    char url[160];
+    registry *r;
+    reg_ctx ctx;
+    char err[1024];
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = xcalloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/igreg-test-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/reg.db", f->dir);
+    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    int code;
+    f->r = registry_open(f->url, REG_OPEN_CREATE, &code, f->err, sizeof f->err);
+    if (!f->r) {
+        fprintf(stderr, "open: %s\n", f->err);
+        return -1;
+    }
+    f->ctx.author = "tester";
+    f->ctx.now = T0;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    registry_close(f->r);
+    char p[200];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* A one-build AWS manifest: us-west-1:ami, optional source_ami. */
+static json_t *import_ami(fx *f, const char *bucket, const char *fp, const char *ami,
+                          const char *source, const char *channel)
+{
+    char *m = xasprintf("{\"builds\":[{\"name\":\"b\",\"builder_type\":\"amazon-ebs\","
+                        "\"artifact_id\":\"us-west-1:%s\",\"packer_run_uuid\":\"run\","
+                        "\"custom_data\":%s%s%s}],\"last_run_uuid\":\"run\"}",
+                        ami, source ? "{\"source_ami\":\"" : "null", source ? source : "",
+                        source ? "\"}" : "");
+    reg_import imp;
+    assert_int_equal(registry_manifest_parse(m, strlen(m), "m.json", false, &imp, f->err,
+                                             sizeof f->err),
+                     0);
+    free(m);
+    imp.bucket = xstrdup(bucket);
+    free(imp.fingerprint);
+    imp.fingerprint = xstrdup(fp);
+    if (channel) {
+        imp.channels = xcalloc(1, sizeof *imp.channels);
+        imp.channels[0] = xstrdup(channel);
+        imp.n_channels = 1;
+    }
+    json_t *v = registry_import(f->r, &f->ctx, &imp, NULL, f->err, sizeof f->err);
+    registry_import_dispose(&imp);
+    return v;
+}
+
+static void must_import(fx *f, const char *bucket, const char *fp, const char *ami,
+                        const char *source, const char *channel)
+{
+    json_t *v = import_ami(f, bucket, fp, ami, source, channel);
+    if (!v)
+        fail_msg("import %s/%s: %s", bucket, fp, f->err);
+    json_decref(v);
+}
+
+/* Status (and optionally type / revoke_at) of a version, into static bufs. */
+static const char *status_of(fx *f, const char *bucket, const char *ref)
+{
+    static char buf[64];
+    json_t *v = registry_version_get(f->r, &f->ctx, bucket, ref, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("get %s %s: %s", bucket, ref, f->err);
+    snprintf(buf, sizeof buf, "%s", json_string_value(json_object_get(v, "status")));
+    json_decref(v);
+    return buf;
+}
+
+static const char *field_of(fx *f, const char *bucket, const char *ref, const char *key)
+{
+    static char buf[128];
+    json_t *v = registry_version_get(f->r, &f->ctx, bucket, ref, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("get %s %s: %s", bucket, ref, f->err);
+    json_t *x = json_object_get(v, key);
+    snprintf(buf, sizeof buf, "%s", json_is_string(x) ? json_string_value(x) : "null");
+    json_decref(v);
+    return buf;
+}
+
+/* Version name a channel holds ("-" when empty). */
+static const char *channel_of(fx *f, const char *bucket, const char *channel)
+{
+    static char buf[32];
+    json_t *c = registry_channel_get(f->r, &f->ctx, bucket, channel, f->err, sizeof f->err);
+    if (!c)
+        fail_msg("channel %s %s: %s", bucket, channel, f->err);
+    json_t *v = json_object_get(c, "version");
+    snprintf(buf, sizeof buf, "%s",
+             json_is_object(v) ? json_string_value(json_object_get(v, "name")) : "-");
+    json_decref(c);
+    return buf;
+}
+
+static void set_channel(fx *f, const char *bucket, const char *channel, const char *ref)
+{
+    json_t *c = registry_channel_set(f->r, &f->ctx, bucket, channel, ref, f->err, sizeof f->err);
+    if (!c)
+        fail_msg("set %s %s %s: %s", bucket, channel, ref ? ref : "(unset)", f->err);
+    json_decref(c);
+}
+
+static void do_revoke(fx *f, const char *bucket, const char *ref, ig_time at, bool skip, bool keep)
+{
+    reg_revoke rv = {.revoke_at = at, .message = "test", .skip_descendants = skip,
+                     .keep_channels = keep};
+    json_t *v = registry_version_revoke(f->r, &f->ctx, bucket, ref, &rv, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("revoke %s %s: %s", bucket, ref, f->err);
+    json_decref(v);
+}
+
+static void do_restore(fx *f, const char *bucket, const char *ref)
+{
+    json_t *v = registry_version_restore(f->r, &f->ctx, bucket, ref, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("restore %s %s: %s", bucket, ref, f->err);
+    json_decref(v);
+}
+
+static int64_t audit_count(fx *f, const char *action)
+{
+    json_t *a = registry_audit_list(f->r, IG_TIME_NONE, NULL, 0, f->err, sizeof f->err);
+    assert_non_null(a);
+    int64_t n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        if (!action || strcmp(json_string_value(json_object_get(e, "action")), action) == 0)
+            n++;
+    }
+    json_decref(a);
+    return n;
+}
+
+/* Runs SQL on the store file directly (inspection, fault injection). */
+static void raw_exec(fx *f, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("raw sql: %s", msg);
+    sqlite3_close(db);
+}
+
+static int64_t raw_int(fx *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    int64_t v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static char *raw_text(fx *f, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    char *v = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = xstrdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* API flow: incomplete version with one running build; returns build id. */
+static char *api_version_with_build(fx *f, const char *bucket, const char *fp, const char *ami)
+{
+    json_t *v = registry_version_create(f->r, &f->ctx, bucket, fp, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("version create: %s", f->err);
+    assert_string_equal(json_string_value(json_object_get(v, "name")), "v0");
+    json_decref(v);
+    json_t *spec = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "component_type",
+                             "amazon-ebs.b", "platform", "aws", "status", "BUILD_RUNNING",
+                             "artifacts", "external_identifier", ami, "region", "us-west-1");
+    json_t *b = registry_build_create(f->r, &f->ctx, bucket, fp, spec, f->err, sizeof f->err);
+    json_decref(spec);
+    if (!b)
+        fail_msg("build create: %s", f->err);
+    char *id = xstrdup(json_string_value(json_object_get(b, "id")));
+    json_decref(b);
+    return id;
+}
+
+static void build_done(fx *f, const char *bucket, const char *fp, const char *build_id)
+{
+    json_t *patch = json_pack("{s:s}", "status", "BUILD_DONE");
+    json_t *b =
+        registry_build_update(f->r, &f->ctx, bucket, fp, build_id, patch, f->err, sizeof f->err);
+    json_decref(patch);
+    if (!b)
+        fail_msg("build update: %s", f->err);
+    json_decref(b);
+}
+
+/* ---- store ------------------------------------------------------------ */
+
+static void test_open_missing_creates_nothing(void **state)
+{
+    fx *f = *state;
+    char path[200], url[220], err[512];
+    int code = 0;
+    snprintf(path, sizeof path, "%s/absent.db", f->dir);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    assert_null(registry_open(url, 0, &code, err, sizeof err));
+    assert_int_equal(code, REG_ESTORE);
+    assert_non_null(strstr(err, "absent.db"));
+    assert_int_equal(access(path, F_OK), -1);
+    /* with REG_OPEN_CREATE: made, mode 0600, migrated once */
+    registry *r = registry_open(url, REG_OPEN_CREATE, &code, err, sizeof err);
+    assert_non_null(r);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_string_equal(registry_kind(r), "sqlite");
+    assert_int_equal(registry_ping(r, err, sizeof err), 0);
+    registry_close(r);
+    r = registry_open(url, 0, &code, err, sizeof err); /* reopen: nothing pending */
+    assert_non_null(r);
+    registry_close(r);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 1);
+    /* other URL forms, bad URLs */
+    assert_null(registry_open("mysql://x", 0, &code, err, sizeof err));
+    assert_int_equal(code, REG_EINVAL);
+    assert_null(registry_open("sqlite:", 0, &code, err, sizeof err));
+    assert_int_equal(code, REG_EINVAL);
+    assert_null(registry_open(f->dir, 0, &code, err, sizeof err)); /* no .db suffix */
+    snprintf(url, sizeof url, "%s", f->path);                      /* bare path ending in .db */
+    r = registry_open(url, 0, &code, err, sizeof err);
+    assert_non_null(r);
+    registry_close(r);
+    snprintf(url, sizeof url, "sqlite://%s?busy_timeout=50", f->path);
+    r = registry_open(url, 0, &code, err, sizeof err);
+    assert_non_null(r);
+    registry_close(r);
+    snprintf(url, sizeof url, "sqlite:%s?nope=1", f->path);
+    assert_null(registry_open(url, 0, &code, err, sizeof err));
+    assert_int_equal(code, REG_EINVAL);
+    /* a file that is not SQLite */
+    snprintf(path, sizeof path, "%s/garbage.db", f->dir);
+    FILE *g = fopen(path, "w");
+    fputs("this is not a database, just some text that is long enough to matter..........\n", g);
+    fclose(g);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    assert_null(registry_open(url, 0, &code, err, sizeof err));
+    assert_int_equal(code, REG_ESTORE);
+    unlink(path);
+}
+
+/* ---- names and numbering ---------------------------------------------- */
+
+static void test_fingerprint_rules(void **state)
+{
+    fx *f = *state;
+    char err[256];
+    const char *good[] = {"a", "web-1", "9e5a1c42-3d6b-4f8c-a04e-5b6c7d8e9fa3", "a.b_c-d", "v1a",
+                          "va", "1234567890123456789012345678901234567890"};
+    const char *bad[] = {"", "v1", "v0", "v123", "V7", "-a", "a-", ".a", "a_", "a b", "a/b",
+                         "x12345678901234567890123456789012345678901", "é"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (registry_valid_fingerprint(good[i], err, sizeof err) != 0)
+            fail_msg("'%s' refused: %s", good[i], err);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (registry_valid_fingerprint(bad[i], err, sizeof err) != -1)
+            fail_msg("'%s' accepted", bad[i]);
+    registry_valid_fingerprint("v12", err, sizeof err);
+    assert_non_null(strstr(err, "v<digits>"));
+    /* the store refuses them too, and nothing is written */
+    json_t *b = registry_bucket_create(f->r, &f->ctx, "web", NULL, NULL, f->err, sizeof f->err);
+    assert_non_null(b);
+    json_decref(b);
+    assert_null(registry_version_create(f->r, &f->ctx, "web", "v12", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    assert_null(import_ami(f, "web", "v3", "ami-1", NULL, NULL));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM versions"), 0);
+}
+
+static void test_names(void **state)
+{
+    fx *f = *state;
+    char err[256];
+    assert_int_equal(registry_valid_bucket_name("web-ubuntu", err, sizeof err), 0);
+    assert_int_equal(registry_valid_bucket_name("ab", err, sizeof err), -1);
+    assert_int_equal(registry_valid_bucket_name("a_b_c", err, sizeof err), -1);
+    assert_int_equal(registry_valid_bucket_name("x1234567890123456789012345678901234567", err,
+                                                sizeof err),
+                     -1);
+    assert_int_equal(registry_valid_channel_name("prod_1", err, sizeof err), 0);
+    assert_int_equal(registry_valid_channel_name("-prod", err, sizeof err), -1);
+    assert_null(registry_bucket_create(f->r, &f->ctx, "a!", NULL, NULL, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    char desc[300];
+    memset(desc, 'x', sizeof desc - 1);
+    desc[sizeof desc - 1] = '\0';
+    assert_null(registry_bucket_create(f->r, &f->ctx, "abc", desc, NULL, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    json_t *labels = json_pack("{s:i}", "k", 1);
+    assert_null(registry_bucket_create(f->r, &f->ctx, "abc", NULL, labels, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    assert_non_null(strstr(f->err, "labels.k"));
+    json_decref(labels);
+    labels = json_pack("{s:s}", "team", "web");
+    json_t *b = registry_bucket_create(f->r, &f->ctx, "abc", "d", labels, f->err, sizeof f->err);
+    assert_non_null(b);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "labels"), "team")),
+                        "web");
+    json_decref(b);
+    json_decref(labels);
+    assert_null(registry_bucket_create(f->r, &f->ctx, "abc", NULL, NULL, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_null(registry_bucket_get(f->r, &f->ctx, "nope", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM buckets"), 1);
+}
+
+static void test_numbering_completion_order_never_reused(void **state)
+{
+    fx *f = *state;
+    json_decref(registry_bucket_create(f->r, &f->ctx, "app", NULL, NULL, f->err, sizeof f->err));
+    char *ba = api_version_with_build(f, "app", "first", "ami-a");
+    char *bb = api_version_with_build(f, "app", "second", "ami-b");
+    assert_string_equal(field_of(f, "app", "first", "name"), "v0");
+    assert_string_equal(status_of(f, "app", "first"), "VERSION_RUNNING");
+    /* a complete version cannot take builds; an incomplete one is not in channels */
+    assert_null(registry_channel_set(f->r, &f->ctx, "app", "prod", "first", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    /* "second" completes first and gets v1 */
+    build_done(f, "app", "second", bb);
+    assert_string_equal(field_of(f, "app", "second", "name"), "v1");
+    assert_string_equal(field_of(f, "app", "first", "name"), "v0");
+    build_done(f, "app", "first", ba);
+    assert_string_equal(field_of(f, "app", "first", "name"), "v2");
+    assert_string_equal(status_of(f, "app", "v2"), "VERSION_ACTIVE");
+    /* complete versions are immutable */
+    json_t *spec = json_pack("{s:s, s:s}", "component_type", "x.y", "platform", "aws");
+    assert_null(registry_build_create(f->r, &f->ctx, "app", "v1", spec, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    json_decref(spec);
+    /* deleting the highest never frees its number */
+    assert_int_equal(registry_version_delete(f->r, &f->ctx, "app", "v2", f->err, sizeof f->err), 0);
+    must_import(f, "app", "third", "ami-c", NULL, NULL);
+    assert_string_equal(field_of(f, "app", "third", "name"), "v3");
+    assert_null(registry_version_get(f->r, &f->ctx, "app", "v2", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    /* audit of the API flow */
+    assert_int_equal(audit_count(f, "version.complete"), 2);
+    assert_int_equal(audit_count(f, "version.delete"), 1);
+    free(ba);
+    free(bb);
+}
+
+/* ---- latest and the clock --------------------------------------------- */
+
+static void test_latest_at_read_time(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    must_import(f, "web", "w2", "ami-2", NULL, NULL);
+    must_import(f, "web", "w3", "ami-3", NULL, NULL);
+    assert_string_equal(channel_of(f, "web", "latest"), "v3");
+    do_revoke(f, "web", "v3", IG_TIME_NONE, false, false);
+    assert_string_equal(channel_of(f, "web", "latest"), "v2");
+    /* scheduled still counts */
+    do_revoke(f, "web", "v2", T0 + HOUR, false, false);
+    assert_string_equal(channel_of(f, "web", "latest"), "v2");
+    json_t *b = registry_bucket_get(f->r, &f->ctx, "web", f->err, sizeof f->err);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(b, "latest_version"), "name")), "v2");
+    json_decref(b);
+    /* the clock passes the schedule: latest moves without any write */
+    f->ctx.now = T0 + 2 * HOUR;
+    assert_string_equal(channel_of(f, "web", "latest"), "v1");
+    do_revoke(f, "web", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(channel_of(f, "web", "latest"), "-");
+    do_restore(f, "web", "v3");
+    assert_string_equal(channel_of(f, "web", "latest"), "v3");
+    /* an incomplete version never counts */
+    json_decref(registry_version_create(f->r, &f->ctx, "web", "pending", f->err, sizeof f->err));
+    assert_string_equal(channel_of(f, "web", "latest"), "v3");
+}
+
+static void test_immediate_vs_scheduled_clock(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    do_revoke(f, "web", "v1", T0 + HOUR, false, false);
+    assert_string_equal(status_of(f, "web", "v1"), "VERSION_REVOCATION_SCHEDULED");
+    f->ctx.now = T0 + HOUR - 1;
+    assert_string_equal(status_of(f, "web", "v1"), "VERSION_REVOCATION_SCHEDULED");
+    f->ctx.now = T0 + HOUR; /* revoke_at <= now is revoked */
+    assert_string_equal(status_of(f, "web", "v1"), "VERSION_REVOKED");
+    assert_string_equal(field_of(f, "web", "v1", "revoke_at"), "2026-01-01T01:00:00Z");
+    assert_string_equal(field_of(f, "web", "v1", "revocation_type"), "MANUAL");
+    assert_string_equal(field_of(f, "web", "v1", "revocation_message"), "test");
+    assert_string_equal(field_of(f, "web", "v1", "revocation_author"), "tester");
+    /* immediate: revoke_at = now */
+    must_import(f, "web", "w2", "ami-2", NULL, NULL);
+    do_revoke(f, "web", "v2", IG_TIME_NONE, false, false);
+    assert_string_equal(status_of(f, "web", "v2"), "VERSION_REVOKED");
+    assert_string_equal(field_of(f, "web", "v2", "revoke_at"), "2026-01-01T01:00:00Z");
+    /* read with an earlier clock, the same row is a scheduled revocation */
+    f->ctx.now = T0;
+    assert_string_equal(status_of(f, "web", "v2"), "VERSION_REVOCATION_SCHEDULED");
+}
+
+static void test_rerevoke_rules(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, "prod");
+    do_revoke(f, "web", "v1", T0 + 10 * HOUR, false, false);
+    /* a scheduled revocation may be brought forward (replaced) */
+    do_revoke(f, "web", "v1", T0 + HOUR, false, false);
+    assert_string_equal(field_of(f, "web", "v1", "revoke_at"), "2026-01-01T01:00:00Z");
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM revocations"), 1);
+    do_revoke(f, "web", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(status_of(f, "web", "v1"), "VERSION_REVOKED");
+    assert_string_equal(channel_of(f, "web", "prod"), "-");
+    /* once in effect it cannot be moved; restore first */
+    reg_revoke rv = {.revoke_at = T0 + 5 * HOUR};
+    assert_null(registry_version_revoke(f->r, &f->ctx, "web", "v1", &rv, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_non_null(strstr(f->err, "already revoked"));
+    /* restoring something not revoked is refused */
+    must_import(f, "web", "w2", "ami-2", NULL, NULL);
+    assert_null(registry_version_restore(f->r, &f->ctx, "web", "v2", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    /* unknown names */
+    assert_null(registry_version_revoke(f->r, &f->ctx, "web", "v9", &rv, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    assert_null(registry_version_revoke(f->r, &f->ctx, "nope", "v1", &rv, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+}
+
+static void test_scheduled_rolls_nothing_back(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, "prod");
+    must_import(f, "web", "w2", "ami-2", NULL, "prod");
+    do_revoke(f, "web", "v2", T0 + HOUR, false, false);
+    assert_string_equal(channel_of(f, "web", "prod"), "v2");
+    /* a scheduled version is still valid: it can be assigned */
+    set_channel(f, "web", "staging", "v2");
+    assert_int_equal(audit_count(f, "channel.rollback"), 0);
+    /* the time passes: nothing moves, the channel holds a revoked version */
+    f->ctx.now = T0 + 2 * HOUR;
+    assert_string_equal(channel_of(f, "web", "prod"), "v2");
+    assert_string_equal(channel_of(f, "web", "staging"), "v2");
+    json_t *c = registry_channel_get(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(c, "version"), "status")),
+        "VERSION_REVOKED");
+    json_decref(c);
+    /* and now it can no longer be assigned */
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "qa", "v2", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    json_t *h = registry_channel_history(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(h), 2);
+    json_decref(h);
+}
+
+/* ---- inheritance ------------------------------------------------------ */
+
+/* base (ami-base) <- mid (built from ami-base) <- leaf (built from ami-mid) */
+static void family(fx *f)
+{
+    must_import(f, "base", "b1", "ami-base", NULL, "prod");
+    must_import(f, "mid", "m1", "ami-mid", "ami-base", "prod");
+    must_import(f, "leaf", "l1", "ami-leaf", "ami-mid", "prod");
+}
+
+/* "bucket version" the effective revocation is inherited from, or "-". */
+static const char *inherited_from(fx *f, const char *bucket, const char *ref)
+{
+    static char buf[128];
+    json_t *v = registry_version_get(f->r, &f->ctx, bucket, ref, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("get %s %s: %s", bucket, ref, f->err);
+    json_t *from = json_object_get(v, "revocation_inherited_from");
+    if (json_is_object(from))
+        snprintf(buf, sizeof buf, "%s %s", json_string_value(json_object_get(from, "bucket_name")),
+                 json_string_value(json_object_get(from, "version")));
+    else
+        snprintf(buf, sizeof buf, "-");
+    json_decref(v);
+    return buf;
+}
+
+static void test_inheritance_transitive_same_revoke_at(void **state)
+{
+    fx *f = *state;
+    family(f);
+    json_t *v = registry_version_get(f->r, &f->ctx, "leaf", "v1", f->err, sizeof f->err);
+    json_t *p = json_array_get(json_object_get(v, "parents"), 0);
+    assert_string_equal(json_string_value(json_object_get(p, "bucket_name")), "mid");
+    json_decref(v);
+    do_revoke(f, "base", "v1", T0 + HOUR, false, false);
+    const char *buckets[] = {"mid", "leaf"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_string_equal(status_of(f, buckets[i], "v1"), "VERSION_REVOCATION_SCHEDULED");
+        assert_string_equal(field_of(f, buckets[i], "v1", "revocation_type"), "INHERITED");
+        assert_string_equal(field_of(f, buckets[i], "v1", "revoke_at"), "2026-01-01T01:00:00Z");
+        v = registry_version_get(f->r, &f->ctx, buckets[i], "v1", f->err, sizeof f->err);
+        json_t *from = json_object_get(v, "revocation_inherited_from");
+        assert_string_equal(json_string_value(json_object_get(from, "bucket_name")), "base");
+        assert_string_equal(json_string_value(json_object_get(from, "version")), "v1");
+        json_decref(v);
+    }
+    /* artifact find carries the same answer */
+    json_t *m = registry_artifact_find(f->r, &f->ctx, "AMI-LEAF", NULL, NULL, f->err,
+                                       sizeof f->err);
+    assert_int_equal(json_array_size(m), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "revocation_type")),
+                        "INHERITED");
+    json_decref(m);
+    /* scheduled: no channel moved anywhere */
+    assert_string_equal(channel_of(f, "leaf", "prod"), "v1");
+    f->ctx.now = T0 + HOUR;
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
+}
+
+static void test_skip_descendants(void **state)
+{
+    fx *f = *state;
+    family(f);
+    do_revoke(f, "base", "v1", IG_TIME_NONE, true, false);
+    assert_string_equal(status_of(f, "base", "v1"), "VERSION_REVOKED");
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_ACTIVE");
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_ACTIVE");
+    assert_string_equal(channel_of(f, "mid", "prod"), "v1");
+    assert_string_equal(channel_of(f, "base", "prod"), "-");
+    /* and a child born later does not inherit a skipping revocation */
+    must_import(f, "mid", "m2", "ami-mid2", "ami-base", NULL);
+    assert_string_equal(status_of(f, "mid", "v2"), "VERSION_ACTIVE");
+}
+
+static void test_child_born_revoked(void **state)
+{
+    fx *f = *state;
+    must_import(f, "base", "b1", "ami-base", NULL, NULL);
+    do_revoke(f, "base", "v1", IG_TIME_NONE, false, false);
+    must_import(f, "mid", "m1", "ami-mid", "AMI-BASE", NULL); /* case-insensitive parent */
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_REVOKED");
+    assert_string_equal(field_of(f, "mid", "v1", "revocation_type"), "INHERITED");
+    /* transitively: a grandchild born now inherits the same origin */
+    must_import(f, "leaf", "l1", "ami-leaf", "ami-mid", NULL);
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
+    json_t *v = registry_version_get(f->r, &f->ctx, "leaf", "v1", f->err, sizeof f->err);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(v, "revocation_inherited_from"), "bucket_name")),
+                        "base");
+    json_decref(v);
+    /* a born-revoked version cannot be imported into a channel: all or nothing */
+    assert_null(import_ami(f, "leaf", "l2", "ami-leaf2", "ami-mid", "prod"));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_null(registry_version_get(f->r, &f->ctx, "leaf", "l2", f->err, sizeof f->err));
+    /* API flow too: the child completes already revoked */
+    char *bid = api_version_with_build(f, "leaf", "api1", "ami-x");
+    json_t *patch = json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier",
+                              "ami-base");
+    json_t *b = registry_build_update(f->r, &f->ctx, "leaf", "api1", bid, patch, f->err,
+                                      sizeof f->err);
+    assert_non_null(b);
+    json_decref(b);
+    json_decref(patch);
+    assert_string_equal(status_of(f, "leaf", "api1"), "VERSION_REVOKED");
+    free(bid);
+}
+
+static void test_earliest_wins(void **state)
+{
+    fx *f = *state;
+    family(f);
+    do_revoke(f, "mid", "v1", T0 + 2 * HOUR, false, false);
+    do_revoke(f, "base", "v1", T0 + HOUR, false, false);
+    assert_string_equal(field_of(f, "mid", "v1", "revoke_at"), "2026-01-01T01:00:00Z");
+    assert_string_equal(field_of(f, "mid", "v1", "revocation_type"), "INHERITED");
+    assert_string_equal(field_of(f, "leaf", "v1", "revoke_at"), "2026-01-01T01:00:00Z");
+    json_t *v = registry_version_get(f->r, &f->ctx, "mid", "v1", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(json_object_get(v, "revocations")), 2);
+    json_decref(v);
+    /* the other way round: own earlier than inherited */
+    do_restore(f, "base", "v1");
+    do_revoke(f, "base", "v1", T0 + 3 * HOUR, false, false);
+    assert_string_equal(field_of(f, "mid", "v1", "revoke_at"), "2026-01-01T02:00:00Z");
+    assert_string_equal(field_of(f, "mid", "v1", "revocation_type"), "MANUAL");
+    /* leaf inherits from both: the earliest (mid's) wins */
+    assert_string_equal(field_of(f, "leaf", "v1", "revoke_at"), "2026-01-01T02:00:00Z");
+}
+
+static void test_child_manual_survives_parent_restore(void **state)
+{
+    fx *f = *state;
+    family(f);
+    do_revoke(f, "mid", "v1", IG_TIME_NONE, false, true);
+    f->ctx.now = T0 + 1;
+    do_revoke(f, "base", "v1", IG_TIME_NONE, false, true);
+    do_restore(f, "base", "v1");
+    assert_string_equal(status_of(f, "base", "v1"), "VERSION_ACTIVE");
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_REVOKED");
+    assert_string_equal(field_of(f, "mid", "v1", "revocation_type"), "MANUAL");
+    /* leaf keeps what mid caused, loses what base caused */
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
+    json_t *v = registry_version_get(f->r, &f->ctx, "leaf", "v1", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(json_object_get(v, "revocations")), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(v, "revocation_inherited_from"), "bucket_name")),
+                        "mid");
+    json_decref(v);
+}
+
+static void test_restore_removes_what_it_caused_no_reassign(void **state)
+{
+    fx *f = *state;
+    family(f);
+    do_revoke(f, "base", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(channel_of(f, "base", "prod"), "-");
+    assert_string_equal(channel_of(f, "mid", "prod"), "-");
+    assert_string_equal(channel_of(f, "leaf", "prod"), "-");
+    /* a version revoked only by inheritance is restored at its origin */
+    assert_null(registry_version_restore(f->r, &f->ctx, "mid", "v1", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_non_null(strstr(f->err, "base v1"));
+    do_restore(f, "base", "v1");
+    assert_string_equal(status_of(f, "base", "v1"), "VERSION_ACTIVE");
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_ACTIVE");
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_ACTIVE");
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM revocations"), 0);
+    /* channels stay as the rollback left them; latest (computed) is back */
+    assert_string_equal(channel_of(f, "base", "prod"), "-");
+    assert_string_equal(channel_of(f, "mid", "prod"), "-");
+    assert_string_equal(channel_of(f, "mid", "latest"), "v1");
+    assert_int_equal(audit_count(f, "version.restore"), 1);
+}
+
+static void test_inheritance_cycle_terminates(void **state)
+{
+    fx *f = *state;
+    /* a hostile registry: a built from b's image and b from a's */
+    must_import(f, "aaa", "a1", "ami-a", "ami-b", NULL);
+    must_import(f, "bbb", "b1", "ami-b", "ami-a", NULL);
+    do_revoke(f, "aaa", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(status_of(f, "bbb", "v1"), "VERSION_REVOKED");
+    assert_string_equal(field_of(f, "aaa", "v1", "revocation_type"), "MANUAL");
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM revocations"), 2);
+    do_restore(f, "aaa", "v1");
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM revocations"), 0);
+}
+
+static void test_orphaned_inherited_restore(void **state)
+{
+    fx *f = *state;
+    must_import(f, "base", "b1", "ami-base", NULL, NULL);
+    must_import(f, "mid", "m1", "ami-mid", "ami-base", NULL);
+    do_revoke(f, "base", "v1", IG_TIME_NONE, false, false);
+    /* deleting the origin does not lift the inherited revocation... */
+    assert_int_equal(registry_bucket_delete(f->r, &f->ctx, "base", f->err, sizeof f->err), 0);
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_REVOKED");
+    assert_string_equal(inherited_from(f, "mid", "v1"), "base v1");
+    /* ...but with the origin gone, restoring the child lifts it */
+    do_restore(f, "mid", "v1");
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_ACTIVE");
+}
+
+/* ---- channels --------------------------------------------------------- */
+
+static void test_rollback_most_recent_valid_or_empty(void **state)
+{
+    fx *f = *state;
+    /* the MOST RECENT earlier valid entry: v2, not v1 */
+    must_import(f, "app", "a1", "ami-a1", NULL, "prod");
+    must_import(f, "app", "a2", "ami-a2", NULL, "prod");
+    must_import(f, "app", "a3", "ami-a3", NULL, "prod");
+    do_revoke(f, "app", "v3", IG_TIME_NONE, false, false);
+    assert_string_equal(channel_of(f, "app", "prod"), "v2");
+    must_import(f, "web", "w1", "ami-1", NULL, "prod");
+    must_import(f, "web", "w2", "ami-2", NULL, "prod");
+    must_import(f, "web", "w3", "ami-3", NULL, "prod");
+    set_channel(f, "web", "prod", NULL); /* an unset entry in history is skipped */
+    set_channel(f, "web", "prod", "v3");
+    do_revoke(f, "web", "v2", IG_TIME_NONE, false, false); /* not held: nothing moves */
+    assert_string_equal(channel_of(f, "web", "prod"), "v3");
+    do_revoke(f, "web", "v3", IG_TIME_NONE, false, false);
+    assert_string_equal(channel_of(f, "web", "prod"), "v1"); /* v2 revoked, skipped */
+    json_t *h = registry_channel_history(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err);
+    json_t *top = json_array_get(h, 0);
+    assert_string_equal(json_string_value(json_object_get(top, "action")), "rollback");
+    assert_string_equal(json_string_value(json_object_get(top, "version")), "v1");
+    assert_string_equal(json_string_value(json_object_get(top, "author_id")), "tester");
+    json_decref(h);
+    do_revoke(f, "web", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(channel_of(f, "web", "prod"), "-");
+    assert_int_equal(audit_count(f, "channel.rollback"), 3);
+    /* a scheduled version in the history is still valid and is chosen */
+    must_import(f, "web", "w4", "ami-4", NULL, "prod");
+    do_revoke(f, "web", "v4", T0 + HOUR, false, false);
+    must_import(f, "web", "w5", "ami-5", NULL, "prod");
+    do_revoke(f, "web", "v5", IG_TIME_NONE, false, false);
+    assert_string_equal(channel_of(f, "web", "prod"), "v4");
+}
+
+static void test_keep_channels(void **state)
+{
+    fx *f = *state;
+    family(f);
+    do_revoke(f, "base", "v1", IG_TIME_NONE, false, true);
+    assert_string_equal(channel_of(f, "base", "prod"), "v1");
+    assert_string_equal(channel_of(f, "mid", "prod"), "v1");
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_REVOKED");
+    assert_int_equal(audit_count(f, "channel.rollback"), 0);
+}
+
+static void test_channel_set_refusals(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    do_revoke(f, "web", "v1", IG_TIME_NONE, false, false);
+    must_import(f, "web", "w2", "ami-2", NULL, NULL);
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "prod", "v1", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_non_null(strstr(f->err, "revoked"));
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "prod", "w1", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "prod", "v7", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "bad name", "v2", f->err,
+                                     sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "nochan", NULL, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM channels"), 0);
+    /* restored, it can be assigned again */
+    do_restore(f, "web", "v1");
+    set_channel(f, "web", "prod", "v1");
+    assert_string_equal(channel_of(f, "web", "prod"), "v1");
+    /* setting what is already there changes nothing */
+    int64_t before = audit_count(f, NULL);
+    set_channel(f, "web", "prod", "v1");
+    assert_int_equal(audit_count(f, NULL), before);
+    /* a version in a channel cannot be deleted */
+    assert_int_equal(registry_version_delete(f->r, &f->ctx, "web", "v1", f->err, sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_non_null(strstr(f->err, "prod"));
+}
+
+static void test_latest_cannot_be_assigned(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "latest", "v1", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_null(registry_channel_set(f->r, &f->ctx, "web", "latest", NULL, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_null(registry_channel_create(f->r, &f->ctx, "web", "Latest", NULL, false, f->err,
+                                        sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_int_equal(registry_channel_delete(f->r, &f->ctx, "web", "latest", f->err, sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM channels"), 0);
+    json_t *l = registry_channel_list(f->r, &f->ctx, "web", f->err, sizeof f->err);
+    json_t *latest = json_array_get(l, 0);
+    assert_string_equal(json_string_value(json_object_get(latest, "name")), "latest");
+    assert_true(json_is_true(json_object_get(latest, "managed")));
+    json_decref(l);
+}
+
+static void test_channel_history_and_delete(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, "prod");
+    must_import(f, "web", "w2", "ami-2", NULL, NULL);
+    f->ctx.author = "alice";
+    f->ctx.now = T0 + 1000;
+    set_channel(f, "web", "prod", "w2");
+    set_channel(f, "web", "prod", NULL);
+    json_t *h = registry_channel_history(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(h), 3);
+    const char *actions[] = {"unset", "set", "set"}, *versions[] = {NULL, "v2", "v1"};
+    const char *authors[] = {"alice", "alice", "tester"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(h, i);
+        assert_string_equal(json_string_value(json_object_get(e, "action")), actions[i]);
+        assert_string_equal(json_string_value(json_object_get(e, "author_id")), authors[i]);
+        if (versions[i])
+            assert_string_equal(json_string_value(json_object_get(e, "version")), versions[i]);
+        else
+            assert_true(json_is_null(json_object_get(e, "version")));
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "assigned_at")),
+                        "2026-01-01T00:00:01Z");
+    json_decref(h);
+    h = registry_channel_history(f->r, &f->ctx, "web", "latest", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(h), 0);
+    json_decref(h);
+    assert_int_equal(registry_channel_delete(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err),
+                     0);
+    assert_null(registry_channel_history(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM channel_history"), 0);
+}
+
+/* ---- audit ------------------------------------------------------------ */
+
+static void test_audit_rows_with_time_and_author(void **state)
+{
+    fx *f = *state;
+    f->ctx.author = "bob";
+    must_import(f, "web", "w1", "ami-1", NULL, "prod");
+    f->ctx.author = "carol";
+    f->ctx.now = T0 + HOUR;
+    do_revoke(f, "web", "v1", IG_TIME_NONE, false, false);
+    do_restore(f, "web", "v1");
+    set_channel(f, "web", "prod", "v1");
+    assert_int_equal(registry_channel_delete(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err),
+                     0);
+    must_import(f, "other", "o1", "ami-o", NULL, NULL);
+    assert_int_equal(registry_version_delete(f->r, &f->ctx, "other", "v1", f->err, sizeof f->err),
+                     0);
+    assert_int_equal(registry_bucket_delete(f->r, &f->ctx, "other", f->err, sizeof f->err), 0);
+    json_t *a = registry_audit_list(f->r, IG_TIME_NONE, NULL, 0, f->err, sizeof f->err);
+    const char *want[][2] = {{"bucket.create", "bob"},   {"version.import", "bob"},
+                             {"channel.set", "bob"},     {"version.revoke", "carol"},
+                             {"channel.rollback", "carol"}, {"version.restore", "carol"},
+                             {"channel.set", "carol"},   {"channel.delete", "carol"},
+                             {"bucket.create", "carol"}, {"version.import", "carol"},
+                             {"version.delete", "carol"}, {"bucket.delete", "carol"}};
+    assert_int_equal(json_array_size(a), sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *e = json_array_get(a, i);
+        assert_string_equal(json_string_value(json_object_get(e, "action")), want[i][0]);
+        assert_string_equal(json_string_value(json_object_get(e, "author")), want[i][1]);
+        assert_string_equal(json_string_value(json_object_get(e, "at")),
+                            i < 3 ? "2026-01-01T00:00:00Z" : "2026-01-01T01:00:00Z");
+    }
+    json_decref(a);
+    a = registry_audit_list(f->r, T0 + HOUR, "web", 0, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(a), 5);
+    json_decref(a);
+    a = registry_audit_list(f->r, IG_TIME_NONE, NULL, 2, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(a), 2);
+    json_decref(a);
+    json_t *d = json_pack("{s:s}", "run_id", "run-1");
+    assert_int_equal(registry_audit_add(f->r, &f->ctx, "delivery.abandoned", NULL, "tr-1", d,
+                                        f->err, sizeof f->err),
+                     0);
+    json_decref(d);
+    assert_int_equal(audit_count(f, "delivery.abandoned"), 1);
+}
+
+/* ---- manifests -------------------------------------------------------- */
+
+static char *read_fixture(const char *name, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/manifests/%s", IG_FIXTURES, name);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        fail_msg("cannot open %s", path);
+    char *buf = xmalloc(1 << 16);
+    *len = fread(buf, 1, (1 << 16) - 1, fp);
+    buf[*len] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static void test_manifest_fixtures(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *component, *platform, *source, *label_key;
+        size_t n_builds, n_artifacts;
+        const char *ext0, *region0;
+    } cases[] = {
+        {"golden-base-v1.json", "amazon-ebs.golden", "aws", NULL, NULL, 1, 1,
+         "ami-0e1f2a3b4c5d6e7f8", "us-west-1"},
+        {"app-java-v1.json", "amazon-ebs.java", "aws", "ami-0e1f2a3b4c5d6e7f8", "git_sha", 1, 1,
+         "ami-0fedcba9876543210", "us-west-1"},
+        {"base-al2023-v1.json", "amazon-ebs.al2023", "aws", NULL, "git_sha", 1, 1,
+         "ami-0b3c20f2fd2b1e282", "us-west-1"},
+        {"web-ubuntu-v1.json", "amazon-ebs.ubuntu", "aws", NULL, "os", 1, 2,
+         "ami-0d4c3b2a1f0e9d8c6", "us-east-1"},
+        {"web-ubuntu-v2.json", "amazon-ebs.ubuntu", "aws", NULL, "os", 1, 2,
+         "ami-0a1b2c3d4e5f60719", "us-east-1"},
+        {"web-ubuntu-v3.json", "amazon-ebs.ubuntu", "aws", NULL, "git_sha", 2, 2,
+         "ami-0c9d8e7f6a5b40313", "us-east-1"},
+        {"azure-win-v1.json", "azure-arm.win2022", "azure", NULL, NULL, 1, 1,
+         "/subscriptions/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e/resourceGroups/images-rg/providers/"
+         "Microsoft.Compute/images/win2022-20250709",
+         ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len;
+        char err[512], *buf = read_fixture(cases[i].file, &len);
+        reg_import imp;
+        if (registry_manifest_parse(buf, len, cases[i].file, false, &imp, err, sizeof err) < 0)
+            fail_msg("%s: %s", cases[i].file, err);
+        assert_int_equal(imp.n_builds, cases[i].n_builds);
+        reg_import_build *b = &imp.builds[0];
+        assert_string_equal(b->component_type, cases[i].component);
+        assert_string_equal(b->platform, cases[i].platform);
+        assert_int_equal(b->n_artifacts, cases[i].n_artifacts);
+        assert_string_equal(b->artifacts[0].external_identifier, cases[i].ext0);
+        assert_string_equal(b->artifacts[0].region, cases[i].region0);
+        if (cases[i].source)
+            assert_string_equal(b->source_external_identifier, cases[i].source);
+        else
+            assert_null(b->source_external_identifier);
+        if (cases[i].label_key)
+            assert_non_null(json_object_get(b->labels, cases[i].label_key));
+        assert_null(json_object_get(b->labels, "source_ami"));
+        assert_non_null(imp.fingerprint);
+        registry_import_dispose(&imp);
+        free(buf);
+    }
+    /* web-ubuntu v3's second build is Docker */
+    size_t len;
+    char err[512], *buf = read_fixture("web-ubuntu-v3.json", &len);
+    reg_import imp;
+    assert_int_equal(registry_manifest_parse(buf, len, "v3", false, &imp, err, sizeof err), 0);
+    assert_string_equal(imp.builds[1].platform, "docker");
+    assert_string_equal(imp.builds[1].component_type, "docker.ubuntu-docker");
+    assert_string_equal(imp.builds[1].artifacts[0].region, "docker");
+    assert_string_equal(imp.fingerprint, "9e5a1c42-3d6b-4f8c-a04e-5b6c7d8e9fa3");
+    registry_import_dispose(&imp);
+    free(buf);
+}
+
+static void test_manifest_runs_and_platforms(void **state)
+{
+    (void)state;
+    const char *m =
+        "{\"builds\":["
+        "{\"name\":\"old\",\"builder_type\":\"amazon-ebs\",\"artifact_id\":\"eu-west-1:ami-old\","
+        "\"packer_run_uuid\":\"r1\"},"
+        "{\"name\":\"g\",\"builder_type\":\"googlecompute\",\"artifact_id\":\"img-1\","
+        "\"packer_run_uuid\":\"r2\",\"custom_data\":{\"region\":\"europe-west1\",\"n\":3,"
+        "\"ok\":true,\"nested\":{\"a\":[1]},\"nothing\":null,\"source_image_id\":\"ami-p\","
+        "\"source_ami\":\"ignored\"}},"
+        "{\"name\":\"az\",\"builder_type\":\"azure-arm\",\"artifact_id\":\"/sub/x/images/y\","
+        "\"packer_run_uuid\":\"r2\",\"custom_data\":{\"location\":\"westeurope\"}},"
+        "{\"name\":\"q\",\"builder_type\":\"qemu\",\"artifact_id\":\"disk.qcow2\","
+        "\"packer_run_uuid\":\"r2\"}"
+        "],\"last_run_uuid\":\"r2\"}";
+    reg_import imp;
+    char err[512];
+    assert_int_equal(registry_manifest_parse(m, strlen(m), "m", false, &imp, err, sizeof err), 0);
+    assert_int_equal(imp.n_builds, 3);
+    assert_string_equal(imp.builds[0].platform, "gce");
+    assert_string_equal(imp.builds[0].artifacts[0].region, "europe-west1");
+    assert_string_equal(imp.builds[0].source_external_identifier, "ami-p");
+    assert_string_equal(json_string_value(json_object_get(imp.builds[0].labels, "n")), "3");
+    assert_string_equal(json_string_value(json_object_get(imp.builds[0].labels, "ok")), "true");
+    assert_string_equal(json_string_value(json_object_get(imp.builds[0].labels, "nested")),
+                        "{\"a\":[1]}");
+    assert_null(json_object_get(imp.builds[0].labels, "nothing"));
+    assert_null(json_object_get(imp.builds[0].labels, "source_image_id"));
+    assert_string_equal(imp.builds[1].platform, "azure");
+    assert_string_equal(imp.builds[1].artifacts[0].region, "westeurope");
+    assert_string_equal(imp.builds[2].platform, "qemu");
+    assert_string_equal(imp.builds[2].artifacts[0].region, "");
+    registry_import_dispose(&imp);
+    assert_int_equal(registry_manifest_parse(m, strlen(m), "m", true, &imp, err, sizeof err), 0);
+    assert_int_equal(imp.n_builds, 4);
+    assert_string_equal(imp.builds[0].artifacts[0].region, "eu-west-1");
+    registry_import_dispose(&imp);
+}
+
+static void test_manifest_hostile(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"", "m.json:"},
+        {"not json", "m.json:1:"},
+        {"[]", "not a Packer manifest"},
+        {"{}", "builds: missing"},
+        {"{\"builds\":{}}", "builds: must be an array"},
+        {"{\"builds\":[],\"last_run_uuid\":\"r\"}", "builds: empty"},
+        {"{\"builds\":[1],\"last_run_uuid\":\"r\"}", "builds[0]: must be an object"},
+        {"{\"builds\":[{}],\"last_run_uuid\":\"r\"}", "builds[0].name: missing"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":7}],"
+         "\"last_run_uuid\":\"r\"}",
+         "builds[0].artifact_id: must be a string"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"\"}],"
+         "\"last_run_uuid\":\"r\"}",
+         "builds[0].artifact_id: empty"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":[],\"artifact_id\":\"x\"}],"
+         "\"last_run_uuid\":\"r\"}",
+         "builds[0].builder_type: must be a string"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\","
+         "\"packer_run_uuid\":\"r\",\"custom_data\":[1]}],\"last_run_uuid\":\"r\"}",
+         "builds[0].custom_data: must be an object"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\","
+         "\"packer_run_uuid\":\"r\",\"custom_data\":{\"source_ami\":5}}],\"last_run_uuid\":\"r\"}",
+         "builds[0].custom_data.source_ami: must be a string"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"amazon-ebs\","
+         "\"artifact_id\":\"us-east-1:\",\"packer_run_uuid\":\"r\"}],\"last_run_uuid\":\"r\"}",
+         "empty image ID for region us-east-1"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"amazon-ebs\","
+         "\"artifact_id\":\"us-east-1:ami-1,,\",\"packer_run_uuid\":\"r\"}],"
+         "\"last_run_uuid\":\"r\"}",
+         "builds[0].artifact_id: empty entry"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"amazon-ebs\","
+         "\"artifact_id\":\":ami-1\",\"packer_run_uuid\":\"r\"}],\"last_run_uuid\":\"r\"}",
+         "empty region"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\"}],"
+         "\"last_run_uuid\":5}",
+         "last_run_uuid: must be a string"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\"}]}",
+         "last_run_uuid: missing"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\","
+         "\"packer_run_uuid\":\"other\"}],\"last_run_uuid\":\"r\"}",
+         "no build has packer_run_uuid r"},
+        {"{\"builds\":[],\"builds\":[],\"last_run_uuid\":\"r\"}", "duplicate"},
+        {"{\"builds\":[{\"name\":\"a\\u0000b\",\"builder_type\":\"docker\",\"artifact_id\":\"x\"}],"
+         "\"last_run_uuid\":\"r\"}",
+         "m.json:1:"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\\ty\\u0001\","
+         "\"packer_run_uuid\":\"r\"}],\"last_run_uuid\":\"r\"}",
+         "builds[0].artifact_id: holds a control character"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reg_import imp;
+        char err[512] = "";
+        if (registry_manifest_parse(cases[i].json, strlen(cases[i].json), "m.json", false, &imp,
+                                    err, sizeof err) != -1)
+            fail_msg("case %zu accepted", i);
+        if (!strstr(err, cases[i].want))
+            fail_msg("case %zu: '%s' does not contain '%s'", i, err, cases[i].want);
+        assert_int_equal(imp.n_builds, 0);
+    }
+    /* huge values */
+    size_t big = 70 * 1024;
+    char *id = xmalloc(big + 1);
+    memset(id, 'a', big);
+    id[big] = '\0';
+    char *m = xasprintf("{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\","
+                        "\"artifact_id\":\"%s\",\"packer_run_uuid\":\"r\"}],"
+                        "\"last_run_uuid\":\"r\"}",
+                        id);
+    reg_import imp;
+    char err[512];
+    assert_int_equal(registry_manifest_parse(m, strlen(m), "m.json", false, &imp, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "builds[0].artifact_id: longer than"));
+    free(m);
+    free(id);
+    /* too many builds */
+    char *many = xmalloc(1002 * 80 + 100), *p = many;
+    p += sprintf(p, "{\"last_run_uuid\":\"r\",\"builds\":[");
+    for (int i = 0; i < 1001; i++)
+        p += sprintf(p, "%s{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\"}",
+                     i ? "," : "");
+    sprintf(p, "]}");
+    assert_int_equal(
+        registry_manifest_parse(many, strlen(many), "m.json", false, &imp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than 1000 builds"));
+    free(many);
+    /* deep nesting is refused by the parser, never a crash */
+    size_t depth = 100000;
+    char *deep = xmalloc(2 * depth + 200);
+    p = deep;
+    p += sprintf(p, "{\"last_run_uuid\":\"r\",\"builds\":[{\"name\":\"a\",\"builder_type\":"
+                    "\"docker\",\"artifact_id\":\"x\",\"packer_run_uuid\":\"r\",\"custom_data\":"
+                    "{\"d\":");
+    memset(p, '[', depth);
+    p += depth;
+    memset(p, ']', depth);
+    p += depth;
+    sprintf(p, "}}]}");
+    assert_int_equal(
+        registry_manifest_parse(deep, strlen(deep), "m.json", false, &imp, err, sizeof err), -1);
+    free(deep);
+}
+
+/* ---- import ----------------------------------------------------------- */
+
+static void test_import_idempotent(void **state)
+{
+    fx *f = *state;
+    size_t len;
+    char *buf = read_fixture("web-ubuntu-v3.json", &len);
+    for (int round = 0; round < 2; round++) {
+        reg_import imp;
+        assert_int_equal(registry_manifest_parse(buf, len, "v3", false, &imp, f->err,
+                                                 sizeof f->err),
+                         0);
+        imp.bucket = xstrdup("web");
+        imp.channels = xcalloc(1, sizeof *imp.channels);
+        imp.channels[0] = xstrdup("staging");
+        imp.n_channels = 1;
+        int64_t audit_before = audit_count(f, NULL);
+        bool created = !round;
+        json_t *v = registry_import(f->r, &f->ctx, &imp, &created, f->err, sizeof f->err);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(json_object_get(v, "name")), "v1");
+        assert_int_equal(created, round == 0);
+        if (round == 1)
+            assert_int_equal(audit_count(f, NULL), audit_before);
+        json_decref(v);
+        registry_import_dispose(&imp);
+    }
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM versions"), 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM builds"), 2);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM artifacts"), 3);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM channel_history"), 1);
+    free(buf);
+    /* same fingerprint, different builds: refused, nothing changes */
+    must_import(f, "app", "fp", "ami-1", NULL, NULL);
+    assert_null(import_ami(f, "app", "fp", "ami-2", NULL, NULL));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_non_null(strstr(f->err, "different builds"));
+    json_t *m = registry_artifact_find(f->r, &f->ctx, "ami-2", NULL, NULL, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(m), 0);
+    json_decref(m);
+}
+
+static void test_import_atomic(void **state)
+{
+    fx *f = *state;
+    /* refused half-way (the second channel is 'latest'): nothing at all */
+    size_t len;
+    char *buf = read_fixture("web-ubuntu-v1.json", &len);
+    reg_import imp;
+    assert_int_equal(registry_manifest_parse(buf, len, "v1", false, &imp, f->err, sizeof f->err),
+                     0);
+    imp.bucket = xstrdup("web");
+    imp.channels = xcalloc(2, sizeof *imp.channels);
+    imp.channels[0] = xstrdup("prod");
+    imp.channels[1] = xstrdup("latest");
+    imp.n_channels = 2;
+    assert_null(registry_import(f->r, &f->ctx, &imp, NULL, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    registry_import_dispose(&imp);
+    free(buf);
+    const char *tables[] = {"buckets", "versions", "builds", "artifacts", "channels",
+                            "channel_history", "audit"};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", tables[i]);
+        assert_int_equal(raw_int(f, sql), 0);
+    }
+    /* a store error half-way (injected: the second artifact insert fails) */
+    raw_exec(f, "CREATE TRIGGER boom BEFORE INSERT ON artifacts WHEN NEW.region = 'us-west-1'"
+                " BEGIN SELECT RAISE(ABORT, 'injected store failure'); END");
+    buf = read_fixture("web-ubuntu-v1.json", &len);
+    assert_int_equal(registry_manifest_parse(buf, len, "v1", false, &imp, f->err, sizeof f->err),
+                     0);
+    imp.bucket = xstrdup("web");
+    assert_null(registry_import(f->r, &f->ctx, &imp, NULL, f->err, sizeof f->err));
+    assert_non_null(strstr(f->err, "injected store failure"));
+    registry_import_dispose(&imp);
+    free(buf);
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char sql[80];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", tables[i]);
+        assert_int_equal(raw_int(f, sql), 0);
+    }
+    raw_exec(f, "DROP TRIGGER boom");
+    /* a revocation that fails during rollback leaves no revocation behind */
+    must_import(f, "web", "w1", "ami-1", NULL, "prod");
+    must_import(f, "web", "w2", "ami-2", NULL, "prod");
+    raw_exec(f, "CREATE TRIGGER boom BEFORE INSERT ON channel_history WHEN NEW.action ="
+                " 'rollback' BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    reg_revoke rv = {.revoke_at = IG_TIME_NONE};
+    int64_t audits = audit_count(f, NULL);
+    assert_null(registry_version_revoke(f->r, &f->ctx, "web", "v2", &rv, f->err, sizeof f->err));
+    assert_string_equal(status_of(f, "web", "v2"), "VERSION_ACTIVE");
+    assert_string_equal(channel_of(f, "web", "prod"), "v2");
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM revocations"), 0);
+    assert_int_equal(audit_count(f, NULL), audits);
+}
+
+static void test_api_flow_and_builds(void **state)
+{
+    fx *f = *state;
+    json_decref(registry_bucket_create(f->r, &f->ctx, "api", NULL, NULL, f->err, sizeof f->err));
+    /* same fingerprint while incomplete returns the same version */
+    json_t *a = registry_version_create(f->r, &f->ctx, "api", "fp1", f->err, sizeof f->err);
+    json_t *b = registry_version_create(f->r, &f->ctx, "api", "fp1", f->err, sizeof f->err);
+    assert_string_equal(json_string_value(json_object_get(a, "id")),
+                        json_string_value(json_object_get(b, "id")));
+    json_decref(a);
+    json_decref(b);
+    json_t *bad = json_pack("{s:s, s:s, s:s}", "component_type", "x", "platform", "aws", "status",
+                            "BUILD_WHATEVER");
+    assert_null(registry_build_create(f->r, &f->ctx, "api", "fp1", bad, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    json_decref(bad);
+    bad = json_pack("{s:s, s:s, s:[i]}", "component_type", "x", "platform", "aws", "artifacts", 1);
+    assert_null(registry_build_create(f->r, &f->ctx, "api", "fp1", bad, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    json_decref(bad);
+    json_t *spec = json_pack("{s:s, s:s, s:s}", "component_type", "amazon-ebs.x", "platform",
+                             "aws", "status", "BUILD_FAILED");
+    json_t *bj = registry_build_create(f->r, &f->ctx, "api", "fp1", spec, f->err, sizeof f->err);
+    assert_non_null(bj);
+    assert_string_equal(status_of(f, "api", "fp1"), "VERSION_FAILED");
+    json_t *list = registry_build_list(f->r, &f->ctx, "api", "fp1", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    const char *bid = json_string_value(json_object_get(bj, "id"));
+    json_t *got = registry_build_get(f->r, &f->ctx, "api", "fp1", bid, f->err, sizeof f->err);
+    assert_non_null(got);
+    json_decref(got);
+    assert_int_equal(registry_build_delete(f->r, &f->ctx, "api", "fp1", bid, f->err, sizeof f->err),
+                     0);
+    assert_null(registry_build_get(f->r, &f->ctx, "api", "fp1", bid, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    json_decref(bj);
+    json_decref(spec);
+    /* complete, then a fingerprint clash is refused */
+    char *id = api_version_with_build(f, "api", "fp2", "ami-z");
+    build_done(f, "api", "fp2", id);
+    free(id);
+    assert_null(registry_version_create(f->r, &f->ctx, "api", "fp2", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    /* pagination */
+    reg_page page = {.page_size = 1};
+    json_t *p1 = registry_version_list(f->r, &f->ctx, "api", &page, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(p1), 1);
+    assert_non_null(page.next_page_token);
+    reg_page page2 = {.page_size = 1, .page_token = page.next_page_token};
+    json_t *p2 = registry_version_list(f->r, &f->ctx, "api", &page2, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(p2), 1);
+    assert_null(page2.next_page_token);
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(p1, 0), "id")),
+                            json_string_value(json_object_get(json_array_get(p2, 0), "id")));
+    free(page.next_page_token);
+    json_decref(p1);
+    json_decref(p2);
+    reg_page badp = {.page_size = 1, .page_token = "zz"};
+    assert_null(registry_version_list(f->r, &f->ctx, "api", &badp, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+}
+
+static void test_artifact_find_narrowing(void **state)
+{
+    fx *f = *state;
+    size_t len;
+    char *buf = read_fixture("web-ubuntu-v3.json", &len);
+    reg_import imp;
+    assert_int_equal(registry_manifest_parse(buf, len, "v3", false, &imp, f->err, sizeof f->err),
+                     0);
+    imp.bucket = xstrdup("web");
+    json_decref(registry_import(f->r, &f->ctx, &imp, NULL, f->err, sizeof f->err));
+    registry_import_dispose(&imp);
+    free(buf);
+    /* the same AMI published in a second bucket (another region) */
+    must_import(f, "copy", "c1", "ami-0c9d8e7f6a5b40312", NULL, NULL);
+    json_t *m = registry_artifact_find(f->r, &f->ctx, "ami-0c9d8e7f6a5b40312", NULL, NULL, f->err,
+                                       sizeof f->err);
+    assert_int_equal(json_array_size(m), 2);
+    json_decref(m);
+    m = registry_artifact_find(f->r, &f->ctx, "ami-0c9d8e7f6a5b40312", "aws", "us-west-1", f->err,
+                               sizeof f->err);
+    assert_int_equal(json_array_size(m), 2);
+    json_decref(m);
+    m = registry_artifact_find(f->r, &f->ctx, "ami-0c9d8e7f6a5b40313", "aws", "us-west-1", f->err,
+                               sizeof f->err);
+    assert_int_equal(json_array_size(m), 0);
+    json_decref(m);
+    m = registry_artifact_find(f->r, &f->ctx,
+                               "SHA256:4F53CDA18C2BAA0C0354BB5F9A3ECBE5ED12AB4D8E11BA873C2F11161202B945",
+                               "docker", NULL, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(m), 1);
+    json_t *x = json_array_get(m, 0);
+    assert_string_equal(json_string_value(json_object_get(x, "bucket_name")), "web");
+    assert_string_equal(json_string_value(json_object_get(x, "version")), "v1");
+    assert_string_equal(json_string_value(json_object_get(x, "region")), "docker");
+    assert_string_equal(json_string_value(json_object_get(x, "status")), "VERSION_ACTIVE");
+    assert_true(json_is_null(json_object_get(x, "revoke_at")));
+    json_decref(m);
+}
+
+/* ---- tokens ----------------------------------------------------------- */
+
+static void test_tokens(void **state)
+{
+    fx *f = *state;
+    char *secret = NULL, name[80];
+    reg_role role;
+    assert_int_equal(registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_WRITE, &secret, f->err,
+                                           sizeof f->err),
+                     0);
+    assert_non_null(secret);
+    assert_int_equal(strncmp(secret, "igt_", 4), 0);
+    assert_int_equal(strlen(secret), 4 + 43);
+    /* only the SHA-256 is stored */
+    char *stored = raw_text(f, "SELECT hash FROM api_tokens WHERE name = 'ci'");
+    assert_non_null(stored);
+    assert_null(strstr(stored, secret + 4));
+    unsigned char md[32];
+    unsigned int mdlen;
+    EVP_Digest(secret, strlen(secret), md, &mdlen, EVP_sha256(), NULL);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    assert_string_equal(stored, hex);
+    free(stored);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM api_tokens WHERE hash LIKE '%igt_%'"), 0);
+    /* auth */
+    f->ctx.now = T0 + 5000;
+    assert_int_equal(registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err,
+                                         sizeof f->err),
+                     0);
+    assert_int_equal(role, REG_ROLE_WRITE);
+    assert_string_equal(name, "ci");
+    secret[10] ^= 1;
+    assert_int_equal(registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err,
+                                         sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    secret[10] ^= 1;
+    assert_int_equal(registry_token_auth(f->r, &f->ctx, "", &role, name, sizeof name, f->err,
+                                         sizeof f->err),
+                     -1);
+    /* list: never secrets, last use recorded */
+    json_t *l = registry_token_list(f->r, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(l), 1);
+    char *dump = json_dumps(l, 0);
+    assert_null(strstr(dump, secret));
+    assert_non_null(strstr(dump, "\"last_used_at\": \"2026-01-01T00:00:05Z\""));
+    free(dump);
+    json_decref(l);
+    /* duplicates, bad names and roles */
+    char *s2 = NULL;
+    assert_int_equal(registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_READ, &s2, f->err,
+                                           sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_null(s2);
+    assert_int_equal(registry_token_create(f->r, &f->ctx, "bad name", REG_ROLE_READ, &s2, f->err,
+                                           sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    assert_int_equal(registry_role_parse("admin", &role), 0);
+    assert_int_equal(role, REG_ROLE_ADMIN);
+    assert_int_equal(registry_role_parse("root", &role), -1);
+    assert_string_equal(registry_role_name(REG_ROLE_READ), "read");
+    /* revoke */
+    assert_int_equal(registry_token_revoke(f->r, &f->ctx, "ci", f->err, sizeof f->err), 0);
+    assert_int_equal(registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err,
+                                         sizeof f->err),
+                     -1);
+    assert_int_equal(registry_token_revoke(f->r, &f->ctx, "ci", f->err, sizeof f->err), -1);
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    assert_int_equal(audit_count(f, "token.create"), 1);
+    assert_int_equal(audit_count(f, "token.revoke"), 1);
+    /* the trail never holds the secret */
+    json_t *a = registry_audit_list(f->r, IG_TIME_NONE, NULL, 0, f->err, sizeof f->err);
+    dump = json_dumps(a, 0);
+    assert_null(strstr(dump, secret));
+    free(dump);
+    json_decref(a);
+    free(secret);
+}
+
+/* ---- deliveries ------------------------------------------------------- */
+
+static void test_deliveries(void **state)
+{
+    fx *f = *state;
+    reg_delivery d;
+    int64_t counts[3];
+    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-1", "run-1", "post_plan",
+                                           "{\"access_token\":\"secret-1\"}", f->err,
+                                           sizeof f->err),
+                     0);
+    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-1", "run-1", "post_plan", "other",
+                                           f->err, sizeof f->err),
+                     1);
+    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "", NULL, NULL, NULL, f->err,
+                                           sizeof f->err),
+                     -1);
+    /* claim takes a lease; a second claimer gets nothing */
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w1", 60000, IG_TIME_NONE, &d, f->err,
+                                             sizeof f->err),
+                     1);
+    assert_string_equal(d.task_result_id, "tr-1");
+    assert_string_equal(d.body, "{\"access_token\":\"secret-1\"}");
+    assert_int_equal(d.attempts, 1);
+    registry_delivery_dispose(&d);
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d, f->err,
+                                             sizeof f->err),
+                     0);
+    assert_int_equal(registry_delivery_claim_id(f->r, &f->ctx, "w2", 60000, "tr-1", &d, f->err,
+                                                sizeof f->err),
+                     0);
+    assert_int_equal(registry_delivery_renew(f->r, &f->ctx, "w2", 60000, "tr-1", f->err,
+                                             sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_int_equal(registry_delivery_renew(f->r, &f->ctx, "w1", 60000, "tr-1", f->err,
+                                             sizeof f->err),
+                     0);
+    /* the lease expires (a dead worker): claimable again */
+    f->ctx.now = T0 + 61000;
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d, f->err,
+                                             sizeof f->err),
+                     1);
+    assert_int_equal(d.attempts, 2);
+    registry_delivery_dispose(&d);
+    /* received_after leaves older ones for abandon_old */
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w3", 60000, T0 + 1, &d, f->err,
+                                             sizeof f->err),
+                     0);
+    /* finish erases the body (and so the token) */
+    assert_int_equal(registry_delivery_finish(f->r, &f->ctx, "tr-1", REG_DELIVERY_DONE, "fail",
+                                              f->err, sizeof f->err),
+                     0);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM deliveries WHERE body IS NULL"), 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM deliveries WHERE body LIKE '%secret%'"), 0);
+    char *verdict = raw_text(f, "SELECT verdict FROM deliveries WHERE task_result_id = 'tr-1'");
+    assert_string_equal(verdict, "fail");
+    free(verdict);
+    assert_int_equal(registry_delivery_claim_id(f->r, &f->ctx, "w2", 60000, "tr-1", &d, f->err,
+                                                sizeof f->err),
+                     0);
+    assert_int_equal(registry_delivery_finish(f->r, &f->ctx, "nope", REG_DELIVERY_DONE, "pass",
+                                              f->err, sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    /* abandon old queued ones: body erased, failed, one audit entry each */
+    f->ctx.now = T0;
+    registry_delivery_add(f->r, &f->ctx, "tr-old", "run-2", "post_plan", "token-2", f->err,
+                          sizeof f->err);
+    f->ctx.now = T0 + 10 * HOUR;
+    registry_delivery_add(f->r, &f->ctx, "tr-new", "run-3", "post_plan", "token-3", f->err,
+                          sizeof f->err);
+    assert_int_equal(registry_delivery_abandon_old(f->r, &f->ctx, T0 + HOUR, f->err, sizeof f->err),
+                     1);
+    assert_int_equal(raw_int(f, "SELECT state FROM deliveries WHERE task_result_id = 'tr-old'"),
+                     REG_DELIVERY_FAILED);
+    assert_int_equal(
+        raw_int(f, "SELECT COUNT(*) FROM deliveries WHERE task_result_id = 'tr-old' AND body IS NULL"),
+        1);
+    assert_int_equal(audit_count(f, "delivery.abandoned"), 1);
+    assert_int_equal(registry_delivery_counts(f->r, counts, f->err, sizeof f->err), 0);
+    assert_int_equal(counts[REG_DELIVERY_QUEUED], 1);
+    assert_int_equal(counts[REG_DELIVERY_DONE], 1);
+    assert_int_equal(counts[REG_DELIVERY_FAILED], 1);
+    assert_int_equal(registry_delivery_claim_id(f->r, &f->ctx, "w9", 1000, "tr-new", &d, f->err,
+                                                sizeof f->err),
+                     1);
+    assert_string_equal(d.body, "token-3");
+    registry_delivery_dispose(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_open_missing_creates_nothing),
+        T(test_fingerprint_rules),
+        T(test_names),
+        T(test_numbering_completion_order_never_reused),
+        T(test_latest_at_read_time),
+        T(test_immediate_vs_scheduled_clock),
+        T(test_rerevoke_rules),
+        T(test_scheduled_rolls_nothing_back),
+        T(test_inheritance_transitive_same_revoke_at),
+        T(test_skip_descendants),
+        T(test_child_born_revoked),
+        T(test_earliest_wins),
+        T(test_child_manual_survives_parent_restore),
+        T(test_restore_removes_what_it_caused_no_reassign),
+        T(test_inheritance_cycle_terminates),
+        T(test_orphaned_inherited_restore),
+        T(test_rollback_most_recent_valid_or_empty),
+        T(test_keep_channels),
+        T(test_channel_set_refusals),
+        T(test_latest_cannot_be_assigned),
+        T(test_channel_history_and_delete),
+        T(test_audit_rows_with_time_and_author),
+        T(test_manifest_fixtures),
+        T(test_manifest_runs_and_platforms),
+        T(test_manifest_hostile),
+        T(test_import_idempotent),
+        T(test_import_atomic),
+        T(test_api_flow_and_builds),
+        T(test_artifact_find_narrowing),
+        T(test_tokens),
+        T(test_deliveries),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
