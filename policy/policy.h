@@ -40,6 +40,7 @@ typedef enum {
 } policy_kind;
 const char *policy_kind_name(policy_kind k); /* as printed: "revoked", "mention", ... */
 const char *policy_kind_key(policy_kind k);  /* as in the policy file */
+const char *policy_kind_description(policy_kind k); /* one sentence */
 
 typedef struct policy policy;
 

@@ -1097,7 +1097,23 @@ int scan_plan_finish(scan_plan *s, scan_result **out, char *err, size_t errlen)
         s->failed = 1;
         return -1;
     }
+    if (s->st.refs_truncated) {
+        snprintf(err, errlen,
+                 "plan: more than %zu image references (the limit); refusing to give a verdict "
+                 "on part of the plan",
+                 s->lim.max_refs);
+        s->failed = 1;
+        return -1;
+    }
     scan_resolve(&s->st);
+    if (s->st.refs_truncated) {
+        snprintf(err, errlen,
+                 "plan: more than %zu image references (the limit); refusing to give a verdict "
+                 "on part of the plan",
+                 s->lim.max_refs);
+        s->failed = 1;
+        return -1;
+    }
     scan_result *r = xcalloc(1, sizeof *r);
     r->refs = s->st.refs;
     r->n_refs = s->st.n_refs;

@@ -1,2 +1,0 @@
-/* placeholder until the module lands */
-typedef int ig_policy_placeholder;

@@ -1,0 +1,983 @@
+/* Policy: the default levels, the policy file, and evaluation.
+ *
+ * Evaluation turns each scanner reference into at most two findings (an
+ * image finding -- revoked, revocation_scheduled, untracked, tracked,
+ * outdated, unknown, unrecognized -- plus `hardcoded` when the value is
+ * written into the configuration), asks the caller's registry through the
+ * policy_lookup interface (answers are cached per image and per bucket for
+ * the evaluation, so 2000 instances of one image cost one lookup), applies
+ * the levels of the policy (defaults, then every matching override in file
+ * order), then exemptions, and derives the verdict. No clock, no store, no
+ * globals: all of that comes in through the parameters. */
+#include "policy/policy.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/strbuf.h"
+#include "common/strmap.h"
+#include "common/xalloc.h"
+#include "common/ydoc.h"
+
+static const struct {
+    const char *name; /* as printed */
+    const char *key;  /* in the policy file */
+    policy_level level;
+} KINDS[PK__COUNT] = {
+    [PK_REVOKED] = {"revoked", "revoked", POLICY_FAIL},
+    [PK_REVOKED_UNCHANGED] = {"revoked", "revoked_unchanged", POLICY_WARN},
+    [PK_DATA_SOURCE_REVOKED] = {"data_source_revoked", "data_source_revoked", POLICY_FAIL},
+    [PK_DATA_SOURCE_REVOKED_UNREFERENCED] = {"data_source_revoked",
+                                             "data_source_revoked_unreferenced", POLICY_INFO},
+    [PK_REVOCATION_SCHEDULED] = {"revocation_scheduled", "revocation_scheduled", POLICY_WARN},
+    [PK_UNTRACKED] = {"untracked", "untracked", POLICY_WARN},
+    [PK_HARDCODED] = {"hardcoded", "hardcoded", POLICY_WARN},
+    [PK_MENTION] = {"mention", "mention", POLICY_INFO},
+    [PK_MENTION_REVOKED] = {"mention", "mention_revoked", POLICY_WARN},
+    [PK_UNKNOWN] = {"unknown", "unknown", POLICY_INFO},
+    [PK_UNRECOGNIZED] = {"unrecognized", "unrecognized", POLICY_INFO},
+    [PK_OUTDATED] = {"outdated", "outdated", POLICY_INFO},
+    [PK_TRACKED] = {"tracked", "tracked", POLICY_INFO},
+};
+
+const char *policy_kind_name(policy_kind k)
+{
+    return k < PK__COUNT ? KINDS[k].name : "unknown";
+}
+
+const char *policy_kind_description(policy_kind k)
+{
+    static const char *d[PK__COUNT] = {
+        [PK_REVOKED] = "A created or replaced resource uses an image whose version is revoked",
+        [PK_REVOKED_UNCHANGED] = "An updated resource keeps an image whose version is revoked",
+        [PK_DATA_SOURCE_REVOKED] = "An HCP Packer data source resolves to a revoked version",
+        [PK_DATA_SOURCE_REVOKED_UNREFERENCED] =
+            "An unused HCP Packer data source resolves to a revoked version",
+        [PK_REVOCATION_SCHEDULED] = "The image's version has a revocation scheduled",
+        [PK_UNTRACKED] = "The image is not in the registry",
+        [PK_HARDCODED] = "The image ID is written into the configuration instead of looked up",
+        [PK_MENTION] = "An image ID appears outside an image attribute",
+        [PK_MENTION_REVOKED] = "A revoked image ID appears outside an image attribute",
+        [PK_UNKNOWN] = "The image is known only after apply",
+        [PK_UNRECOGNIZED] = "The image attribute holds something that is not an image ID",
+        [PK_OUTDATED] = "A channel of the image's bucket holds a newer version",
+        [PK_TRACKED] = "The image is tracked and valid",
+    };
+    return k < PK__COUNT ? d[k] : "";
+}
+
+const char *policy_kind_key(policy_kind k)
+{
+    return k < PK__COUNT ? KINDS[k].key : "unknown";
+}
+
+static const char *LEVELS[] = {"info", "warn", "fail"};
+
+const char *policy_level_name(policy_level l)
+{
+    return l <= POLICY_FAIL ? LEVELS[l] : "info";
+}
+
+int policy_level_parse(const char *s, policy_level *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, LEVELS[i]) == 0) {
+            *out = (policy_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *policy_verdict_name(policy_verdict v)
+{
+    return v == POLICY_VERDICT_FAIL ? "fail" : v == POLICY_VERDICT_WARN ? "warn" : "pass";
+}
+
+/* ---- the policy object ------------------------------------------------ */
+
+typedef struct override {
+    char *organization, *workspace; /* globs, NULL = any */
+    int level[PK__COUNT];           /* -1 = unchanged */
+} override;
+
+typedef struct exemption {
+    char *image;                    /* or bucket + version */
+    char *bucket, *version;
+    char *reason;
+    ig_time expires;                /* IG_TIME_NONE = never */
+    char *organization, *workspace; /* globs, NULL = any */
+    unsigned kinds;                 /* bit per policy_kind, 0 = all */
+} exemption;
+
+struct policy {
+    policy_level level[PK__COUNT];
+    override *overrides;
+    size_t n_overrides;
+    exemption *exemptions;
+    size_t n_exemptions;
+};
+
+policy *policy_default(void)
+{
+    policy *p = xcalloc(1, sizeof *p);
+    for (int k = 0; k < PK__COUNT; k++)
+        p->level[k] = KINDS[k].level;
+    return p;
+}
+
+void policy_free(policy *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_overrides; i++) {
+        free(p->overrides[i].organization);
+        free(p->overrides[i].workspace);
+    }
+    free(p->overrides);
+    for (size_t i = 0; i < p->n_exemptions; i++) {
+        exemption *e = &p->exemptions[i];
+        free(e->image);
+        free(e->bucket);
+        free(e->version);
+        free(e->reason);
+        free(e->organization);
+        free(e->workspace);
+    }
+    free(p->exemptions);
+    free(p);
+}
+
+static int kind_by_key(const char *key)
+{
+    for (int k = 0; k < PK__COUNT; k++)
+        if (strcmp(KINDS[k].key, key) == 0)
+            return k;
+    return -1;
+}
+
+static int scalar_str(const ynode *n, const char *name, const char *what, char **out, char *err,
+                      size_t errlen)
+{
+    if (!n || n->type != YNODE_SCALAR || !*n->value) {
+        snprintf(err, errlen, "%s:%d: %s must be a non-empty string", name, n ? n->line : 0,
+                 what);
+        return -1;
+    }
+    *out = xstrdup(n->value);
+    return 0;
+}
+
+static int load_levels(const ynode *m, const char *name, int *levels, char *err, size_t errlen)
+{
+    if (m->type != YNODE_MAP) {
+        snprintf(err, errlen, "%s:%d: levels must map finding kinds to info, warn or fail", name,
+                 m->line);
+        return -1;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        int k = kind_by_key(m->keys[i]);
+        if (k < 0) {
+            snprintf(err, errlen,
+                     "%s:%d: unknown finding kind '%.40s' (see docs/policy.md for the list)", name,
+                     m->key_lines[i], m->keys[i]);
+            return -1;
+        }
+        policy_level lv;
+        const ynode *v = m->items[i];
+        if (v->type != YNODE_SCALAR || policy_level_parse(v->value, &lv)) {
+            snprintf(err, errlen, "%s:%d: %s: level must be info, warn or fail", name, v->line,
+                     m->keys[i]);
+            return -1;
+        }
+        levels[k] = (int)lv;
+    }
+    return 0;
+}
+
+static int check_keys(const ynode *m, const char *name, const char *const *allowed, char *err,
+                      size_t errlen)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strcmp(*a, m->keys[i]) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "%s:%d: unknown key '%.40s'", name, m->key_lines[i], m->keys[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_date(const ynode *n, const char *name, ig_time *out, char *err, size_t errlen)
+{
+    char e2[200];
+    if (n->type != YNODE_SCALAR)
+        goto bad;
+    /* a plain date means the end of that day (UTC) */
+    if (strlen(n->value) == 10) {
+        char buf[40];
+        snprintf(buf, sizeof buf, "%sT23:59:59Z", n->value);
+        if (ig_time_parse(buf, out, e2, sizeof e2) == 0)
+            return 0;
+    } else if (ig_time_parse(n->value, out, e2, sizeof e2) == 0) {
+        return 0;
+    }
+bad:
+    snprintf(err, errlen, "%s:%d: expires: '%.40s' is not a date (2026-12-31) or RFC 3339 time",
+             name, n->line, n->type == YNODE_SCALAR ? n->value : "");
+    return -1;
+}
+
+static int load_exemption(policy *p, const ynode *m, const char *name, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"image", "bucket", "version", "reason", "expires",
+                                          "organization", "workspace", "kinds", NULL};
+    if (m->type != YNODE_MAP) {
+        snprintf(err, errlen, "%s:%d: an exemption is a mapping (image or bucket+version, reason)",
+                 name, m->line);
+        return -1;
+    }
+    if (check_keys(m, name, allowed, err, errlen))
+        return -1;
+    p->exemptions = xrealloc(p->exemptions, (p->n_exemptions + 1) * sizeof *p->exemptions);
+    exemption *e = &p->exemptions[p->n_exemptions++];
+    memset(e, 0, sizeof *e);
+    e->expires = IG_TIME_NONE;
+    const ynode *n;
+    if ((n = ydoc_get(m, "image")) && scalar_str(n, name, "image", &e->image, err, errlen))
+        return -1;
+    if ((n = ydoc_get(m, "bucket")) && scalar_str(n, name, "bucket", &e->bucket, err, errlen))
+        return -1;
+    if ((n = ydoc_get(m, "version")) && scalar_str(n, name, "version", &e->version, err, errlen))
+        return -1;
+    if ((n = ydoc_get(m, "organization")) &&
+        scalar_str(n, name, "organization", &e->organization, err, errlen))
+        return -1;
+    if ((n = ydoc_get(m, "workspace")) &&
+        scalar_str(n, name, "workspace", &e->workspace, err, errlen))
+        return -1;
+    if (scalar_str(ydoc_get(m, "reason"), name, "reason", &e->reason, err, errlen)) {
+        if (!ydoc_get(m, "reason"))
+            snprintf(err, errlen, "%s:%d: an exemption needs a reason", name, m->line);
+        return -1;
+    }
+    if ((n = ydoc_get(m, "expires")) && load_date(n, name, &e->expires, err, errlen))
+        return -1;
+    if (!e->image && !(e->bucket && e->version)) {
+        snprintf(err, errlen, "%s:%d: an exemption names an image, or a bucket and a version",
+                 name, m->line);
+        return -1;
+    }
+    if ((n = ydoc_get(m, "kinds"))) {
+        if (n->type != YNODE_SEQ) {
+            snprintf(err, errlen, "%s:%d: kinds must be a list", name, n->line);
+            return -1;
+        }
+        for (size_t i = 0; i < n->n; i++) {
+            const ynode *k = n->items[i];
+            int found = 0;
+            for (int x = 0; k->type == YNODE_SCALAR && x < PK__COUNT; x++)
+                if (strcmp(KINDS[x].key, k->value) == 0 || strcmp(KINDS[x].name, k->value) == 0) {
+                    e->kinds |= 1u << x;
+                    found = 1;
+                }
+            if (!found) {
+                snprintf(err, errlen, "%s:%d: unknown finding kind in kinds", name, k->line);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int load_override(policy *p, const ynode *m, const char *name, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"organization", "workspace", "levels", NULL};
+    if (m->type != YNODE_MAP) {
+        snprintf(err, errlen, "%s:%d: an override is a mapping (organization, workspace, levels)",
+                 name, m->line);
+        return -1;
+    }
+    if (check_keys(m, name, allowed, err, errlen))
+        return -1;
+    p->overrides = xrealloc(p->overrides, (p->n_overrides + 1) * sizeof *p->overrides);
+    override *o = &p->overrides[p->n_overrides++];
+    memset(o, 0, sizeof *o);
+    for (int k = 0; k < PK__COUNT; k++)
+        o->level[k] = -1;
+    const ynode *n;
+    if ((n = ydoc_get(m, "organization")) &&
+        scalar_str(n, name, "organization", &o->organization, err, errlen))
+        return -1;
+    if ((n = ydoc_get(m, "workspace")) &&
+        scalar_str(n, name, "workspace", &o->workspace, err, errlen))
+        return -1;
+    n = ydoc_get(m, "levels");
+    if (!n) {
+        snprintf(err, errlen, "%s:%d: an override needs levels", name, m->line);
+        return -1;
+    }
+    return load_levels(n, name, o->level, err, errlen);
+}
+
+static policy *load_doc(const ynode *doc, const char *name, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"levels", "overrides", "exemptions", "version", NULL};
+    policy *p = policy_default();
+    if (doc->type != YNODE_MAP) {
+        snprintf(err, errlen, "%s:%d: a policy file is a mapping (levels, overrides, exemptions)",
+                 name, doc->line);
+        goto fail;
+    }
+    if (check_keys(doc, name, allowed, err, errlen))
+        goto fail;
+    const ynode *n = ydoc_get(doc, "levels");
+    if (n) {
+        int lv[PK__COUNT];
+        for (int k = 0; k < PK__COUNT; k++)
+            lv[k] = (int)p->level[k];
+        if (load_levels(n, name, lv, err, errlen))
+            goto fail;
+        for (int k = 0; k < PK__COUNT; k++)
+            p->level[k] = (policy_level)lv[k];
+    }
+    if ((n = ydoc_get(doc, "overrides"))) {
+        if (n->type != YNODE_SEQ) {
+            snprintf(err, errlen, "%s:%d: overrides must be a list", name, n->line);
+            goto fail;
+        }
+        for (size_t i = 0; i < n->n; i++)
+            if (load_override(p, n->items[i], name, err, errlen))
+                goto fail;
+    }
+    if ((n = ydoc_get(doc, "exemptions"))) {
+        if (n->type != YNODE_SEQ) {
+            snprintf(err, errlen, "%s:%d: exemptions must be a list", name, n->line);
+            goto fail;
+        }
+        for (size_t i = 0; i < n->n; i++)
+            if (load_exemption(p, n->items[i], name, err, errlen))
+                goto fail;
+    }
+    return p;
+fail:
+    policy_free(p);
+    return NULL;
+}
+
+policy *policy_load_buffer(const char *buf, size_t len, const char *name, char *err,
+                           size_t errlen)
+{
+    ynode *doc = ydoc_parse_string(buf, len, name, err, errlen);
+    if (!doc)
+        return NULL;
+    policy *p = load_doc(doc, name, err, errlen);
+    ydoc_free(doc);
+    return p;
+}
+
+policy *policy_load(const char *path, char *err, size_t errlen)
+{
+    ynode *doc = ydoc_parse_file(path, err, errlen);
+    if (!doc)
+        return NULL;
+    policy *p = load_doc(doc, path, err, errlen);
+    ydoc_free(doc);
+    return p;
+}
+
+/* ---- evaluation ------------------------------------------------------- */
+
+typedef struct eval_ctx {
+    const policy *p;
+    const policy_lookup *lk;
+    const policy_scope *scope;
+    policy_level level[PK__COUNT]; /* after overrides */
+    strmap images;                 /* lookup key -> json array (owned) */
+    strmap channels;               /* bucket -> json array (owned) */
+    strmap distinct;               /* image IDs seen */
+    policy_report *rep;
+    size_t cap;
+    int failed;
+    char *err;
+    size_t errlen;
+} eval_ctx;
+
+static int glob_ok(const char *pattern, const char *value)
+{
+    if (!pattern)
+        return 1;
+    if (!value)
+        return 0;
+    return fnmatch(pattern, value, 0) == 0;
+}
+
+static json_t *cached_image(eval_ctx *c, const char *id, const char *platform)
+{
+    strmap_entry *e = strmap_upsert(&c->images, id, strlen(id), NULL);
+    if (!e->value) {
+        json_t *j = c->lk->find_image(c->lk->ctx, id, platform);
+        if (!j) {
+            if (!c->failed)
+                snprintf(c->err, c->errlen, "the registry could not be read");
+            c->failed = 1;
+            j = json_array();
+        }
+        e->value = j;
+    }
+    return e->value;
+}
+
+static json_t *cached_channels(eval_ctx *c, const char *bucket)
+{
+    strmap_entry *e = strmap_upsert(&c->channels, bucket, strlen(bucket), NULL);
+    if (!e->value) {
+        json_t *j = c->lk->channels(c->lk->ctx, bucket);
+        if (!j) {
+            if (!c->failed)
+                snprintf(c->err, c->errlen, "the registry could not be read");
+            c->failed = 1;
+            j = json_array();
+        }
+        e->value = j;
+    }
+    return e->value;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int is_revoked(const json_t *m)
+{
+    const char *st = jstr(m, "status");
+    return st && strcmp(st, "VERSION_REVOKED") == 0;
+}
+
+static int is_scheduled(const json_t *m)
+{
+    const char *st = jstr(m, "status");
+    return st && strcmp(st, "VERSION_REVOCATION_SCHEDULED") == 0;
+}
+
+/* The registry's answer for one image: the worst match (revoked first, then
+ * scheduled), preferring the pattern's platform when the identifier is in
+ * several places. Borrowed from the cache, or NULL when untracked. */
+static const json_t *best_match(eval_ctx *c, const scan_ref *r)
+{
+    const char *keys[2] = {r->value, r->lookup};
+    const json_t *matches = NULL;
+    for (int i = 0; i < 2 && (!matches || !json_array_size(matches)); i++) {
+        if (!keys[i] || (i == 1 && keys[0] && strcmp(keys[0], keys[1]) == 0))
+            continue;
+        matches = cached_image(c, keys[i], r->platform);
+    }
+    if (!matches || !json_array_size(matches))
+        return NULL;
+    const json_t *best = NULL;
+    int best_score = -1;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(matches, i, m)
+    {
+        int score = is_revoked(m) ? 3 : is_scheduled(m) ? 2 : 1;
+        const char *plat = jstr(m, "platform");
+        if (r->platform && plat && strcmp(plat, r->platform) == 0)
+            score += 4;
+        if (score > best_score) {
+            best_score = score;
+            best = m;
+        }
+    }
+    return best;
+}
+
+static policy_finding *add_finding(eval_ctx *c, policy_kind kind, const scan_ref *r)
+{
+    policy_report *rep = c->rep;
+    xgrow((void **)&rep->findings, &c->cap, rep->n_findings + 1, sizeof *rep->findings);
+    policy_finding *f = &rep->findings[rep->n_findings++];
+    memset(f, 0, sizeof *f);
+    f->kind = kind;
+    f->address = xstrdup(r->address);
+    f->attribute = r->attribute ? xstrdup(r->attribute) : NULL;
+    f->sensitive = r->sensitive;
+    f->image = (!r->sensitive && r->value) ? xstrdup(r->value) : NULL;
+    f->action = r->kind == SCAN_REF_IMAGE || r->kind == SCAN_REF_MENTION
+                    ? scan_action_name(r->action)
+                    : NULL;
+    return f;
+}
+
+static void set_match(policy_finding *f, const json_t *m)
+{
+    if (!m)
+        return;
+    f->bucket = xstrdup(jstr(m, "bucket_name"));
+    f->version = xstrdup(jstr(m, "version"));
+    if (!f->version)
+        f->version = xstrdup(jstr(m, "name"));
+    f->fingerprint = xstrdup(jstr(m, "fingerprint"));
+    f->revoke_at = xstrdup(jstr(m, "revoke_at"));
+    f->revocation_message = xstrdup(jstr(m, "revocation_message"));
+}
+
+/* "(sensitive)" or the image ID, for messages. */
+static const char *shown(const scan_ref *r)
+{
+    return r->sensitive ? "(sensitive)" : r->value ? r->value : "";
+}
+
+static void revocation_text(strbuf *b, const json_t *m)
+{
+    const char *type = jstr(m, "revocation_type");
+    const char *at = jstr(m, "revoke_at");
+    strbuf_printf(b, "%s %s", jstr(m, "bucket_name") ? jstr(m, "bucket_name") : "?",
+                  jstr(m, "version") ? jstr(m, "version") : "?");
+    if (is_revoked(m))
+        strbuf_printf(b, ", revoked since %s", at ? at : "?");
+    else
+        strbuf_printf(b, ", revocation scheduled for %s", at ? at : "?");
+    if (type && strcmp(type, "INHERITED") == 0) {
+        const json_t *from = json_object_get(m, "revocation_inherited_from");
+        if (json_is_object(from))
+            strbuf_printf(b, " (inherited from %s %s)", jstr(from, "bucket_name"),
+                          jstr(from, "version"));
+        else if (json_is_string(from))
+            strbuf_printf(b, " (inherited from %s)", json_string_value(from));
+        else
+            strbuf_puts(b, " (inherited)");
+    }
+    const char *msg = jstr(m, "revocation_message");
+    if (msg && *msg)
+        strbuf_printf(b, ": %s", msg);
+}
+
+/* The external identifier of a channel's version on the same platform and,
+ * when possible, region as the matched artifact. */
+static const char *channel_artifact(const json_t *version, const json_t *m)
+{
+    const char *plat = jstr(m, "platform"), *region = jstr(m, "region");
+    const char *fallback = NULL;
+    size_t i, k;
+    const json_t *b, *a;
+    json_array_foreach(json_object_get(version, "builds"), i, b)
+    {
+        if (plat && jstr(b, "platform") && strcmp(plat, jstr(b, "platform")) != 0)
+            continue;
+        json_array_foreach(json_object_get(b, "artifacts"), k, a)
+        {
+            const char *ext = jstr(a, "external_identifier");
+            if (!ext)
+                continue;
+            if (!fallback)
+                fallback = ext;
+            if (region && jstr(a, "region") && strcmp(region, jstr(a, "region")) == 0)
+                return ext;
+        }
+    }
+    return fallback;
+}
+
+/* "Channel production now holds v2 (ami-...)." for every channel of the
+ * bucket that holds a valid version other than this one. */
+static char *channel_note(eval_ctx *c, const json_t *m)
+{
+    const char *bucket = jstr(m, "bucket_name");
+    if (!bucket)
+        return NULL;
+    json_t *chans = cached_channels(c, bucket);
+    strbuf b = STRBUF_INIT;
+    size_t i;
+    const json_t *ch;
+    int n = 0;
+    json_array_foreach(chans, i, ch)
+    {
+        const json_t *v = json_object_get(ch, "version");
+        const char *vn = jstr(v, "name");
+        if (n >= 4)
+            break;
+        if (!json_is_object(v) || !vn)
+            continue;
+        const char *st = jstr(v, "status");
+        if (st && strcmp(st, "VERSION_REVOKED") == 0)
+            continue;
+        const char *ext = channel_artifact(v, m);
+        if (b.len)
+            strbuf_putc(&b, ' ');
+        strbuf_printf(&b, "Channel %s now holds %s", jstr(ch, "name"), vn);
+        if (ext)
+            strbuf_printf(&b, " (%s)", ext);
+        strbuf_putc(&b, '.');
+        n++;
+    }
+    if (!b.len) {
+        strbuf_dispose(&b);
+        return xasprintf("No channel of %s holds a valid version.", bucket);
+    }
+    return strbuf_steal(&b);
+}
+
+static long version_number(const char *name)
+{
+    if (!name || name[0] != 'v')
+        return -1;
+    char *end;
+    long n = strtol(name + 1, &end, 10);
+    return *end ? -1 : n;
+}
+
+/* A newer version in some channel: returns "channel staging holds v3" */
+static char *outdated_by(eval_ctx *c, const json_t *m)
+{
+    const char *bucket = jstr(m, "bucket_name");
+    long mine = version_number(jstr(m, "version"));
+    if (!bucket || mine < 0)
+        return NULL;
+    json_t *chans = cached_channels(c, bucket);
+    size_t i;
+    const json_t *ch;
+    const json_t *best = NULL;
+    long best_n = mine;
+    json_array_foreach(chans, i, ch)
+    {
+        long n = version_number(jstr(json_object_get(ch, "version"), "name"));
+        if (n > best_n) {
+            best_n = n;
+            best = ch;
+        }
+    }
+    if (!best)
+        return NULL;
+    return xasprintf("channel %s holds %s", jstr(best, "name"),
+                     jstr(json_object_get(best, "version"), "name"));
+}
+
+static const char *provenance_words(scan_provenance p)
+{
+    switch (p) {
+    case SCAN_PROV_LITERAL: return "written as a literal";
+    case SCAN_PROV_VARIABLE: return "from a variable's default or value";
+    case SCAN_PROV_MODULE_INPUT: return "passed as a literal module input";
+    case SCAN_PROV_LOCAL: return "from a local value";
+    default: return "hardcoded";
+    }
+}
+
+static int hardcoded(scan_provenance p)
+{
+    return p == SCAN_PROV_LITERAL || p == SCAN_PROV_VARIABLE || p == SCAN_PROV_MODULE_INPUT ||
+           p == SCAN_PROV_LOCAL;
+}
+
+static void eval_image(eval_ctx *c, const scan_ref *r)
+{
+    policy_finding *f;
+    strbuf msg = STRBUF_INIT;
+    if (r->unknown) {
+        f = add_finding(c, PK_UNKNOWN, r);
+        f->message = xstrdup("the image is known only after apply, so it cannot be checked now");
+        return;
+    }
+    if (!r->recognized) {
+        f = add_finding(c, PK_UNRECOGNIZED, r);
+        if (r->sensitive)
+            f->message = xstrdup("(sensitive) is not an image ID that any rule recognises");
+        else
+            f->message = xasprintf("'%.200s' is not an image ID that any rule recognises",
+                                   r->value ? r->value : "");
+        return;
+    }
+    strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
+    const json_t *m = best_match(c, r);
+    if (!m) {
+        f = add_finding(c, PK_UNTRACKED, r);
+        f->message = xasprintf("%s is not in the registry", shown(r));
+    } else if (is_revoked(m)) {
+        int unchanged = r->kind == SCAN_REF_IMAGE && r->action == SCAN_ACT_UPDATE && r->unchanged;
+        f = add_finding(c, unchanged ? PK_REVOKED_UNCHANGED : PK_REVOKED, r);
+        set_match(f, m);
+        strbuf_printf(&msg, "%s %s: ", unchanged ? "keeps" : "uses", shown(r));
+        revocation_text(&msg, m);
+        if (unchanged)
+            strbuf_puts(&msg, " (the update does not change the image)");
+        f->message = strbuf_steal(&msg);
+        f->channel_note = channel_note(c, m);
+    } else if (is_scheduled(m)) {
+        f = add_finding(c, PK_REVOCATION_SCHEDULED, r);
+        set_match(f, m);
+        strbuf_printf(&msg, "uses %s: ", shown(r));
+        revocation_text(&msg, m);
+        f->message = strbuf_steal(&msg);
+        f->channel_note = channel_note(c, m);
+    } else {
+        f = add_finding(c, PK_TRACKED, r);
+        set_match(f, m);
+        f->message = xasprintf("uses %s from %s %s", shown(r), f->bucket, f->version);
+        char *newer = outdated_by(c, m);
+        if (newer) {
+            if (r->kind == SCAN_REF_IMAGE)
+                f->provenance = scan_provenance_name(r->provenance);
+            f = add_finding(c, PK_OUTDATED, r);
+            set_match(f, m);
+            f->message = xasprintf("%s %s is not the newest: %s", f->bucket, f->version, newer);
+            free(newer);
+        }
+    }
+    if (r->kind == SCAN_REF_IMAGE)
+        f->provenance = scan_provenance_name(r->provenance);
+    if (r->kind == SCAN_REF_IMAGE && hardcoded(r->provenance)) {
+        policy_finding *h = add_finding(c, PK_HARDCODED, r);
+        h->provenance = scan_provenance_name(r->provenance);
+        set_match(h, m);
+        h->message = xasprintf("the image %s is hardcoded: %s; look it up from the registry "
+                               "(a data source or the lookup endpoint) instead",
+                               shown(r), provenance_words(r->provenance));
+    }
+}
+
+static void eval_mention(eval_ctx *c, const scan_ref *r)
+{
+    strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
+    const json_t *m = best_match(c, r);
+    policy_finding *f = add_finding(c, m && is_revoked(m) ? PK_MENTION_REVOKED : PK_MENTION, r);
+    set_match(f, m);
+    strbuf msg = STRBUF_INIT;
+    strbuf_printf(&msg, "mentions %s", shown(r));
+    if (r->attribute)
+        strbuf_printf(&msg, " in %s", r->attribute);
+    if (!m) {
+        strbuf_puts(&msg, " (not in the registry)");
+    } else if (is_revoked(m) || is_scheduled(m)) {
+        strbuf_puts(&msg, " (");
+        revocation_text(&msg, m);
+        strbuf_putc(&msg, ')');
+    } else {
+        strbuf_printf(&msg, " (%s %s)", f->bucket, f->version);
+    }
+    f->message = strbuf_steal(&msg);
+}
+
+static void eval_data(eval_ctx *c, const scan_ref *r)
+{
+    json_t *v = NULL;
+    const json_t *m = NULL;
+    if (r->bucket && (r->fingerprint || r->version_id)) {
+        v = c->lk->find_version(c->lk->ctx, r->bucket, r->fingerprint ? r->fingerprint
+                                                                      : r->version_id);
+        if (!v) {
+            if (!c->failed)
+                snprintf(c->err, c->errlen, "the registry could not be read");
+            c->failed = 1;
+            return;
+        }
+        if (json_is_object(v)) {
+            /* shape it like an artifact match for the shared helpers */
+            json_t *mm = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}",
+                                   "bucket_name", json_object_get(v, "bucket_name"), "version",
+                                   json_object_get(v, "name"), "fingerprint",
+                                   json_object_get(v, "fingerprint"), "status",
+                                   json_object_get(v, "status"), "revoke_at",
+                                   json_object_get(v, "revoke_at"), "revocation_message",
+                                   json_object_get(v, "revocation_message"), "revocation_type",
+                                   json_object_get(v, "revocation_type"),
+                                   "revocation_inherited_from",
+                                   json_object_get(v, "revocation_inherited_from"));
+            json_decref(v);
+            v = mm;
+            m = v;
+        }
+    } else if (r->value) {
+        const json_t *bm = best_match(c, r);
+        if (bm && (!r->bucket || (jstr(bm, "bucket_name") &&
+                                  strcmp(jstr(bm, "bucket_name"), r->bucket) == 0)))
+            m = bm;
+    }
+    if (m && is_revoked(m)) {
+        policy_finding *f =
+            add_finding(c,
+                        r->referenced_by_gated ? PK_DATA_SOURCE_REVOKED
+                                               : PK_DATA_SOURCE_REVOKED_UNREFERENCED,
+                        r);
+        free(f->image);
+        f->image = NULL;
+        free(f->attribute);
+        f->attribute = NULL;
+        set_match(f, m);
+        strbuf msg = STRBUF_INIT;
+        strbuf_puts(&msg, "resolves to ");
+        revocation_text(&msg, m);
+        if (!r->referenced_by_gated)
+            strbuf_puts(&msg, "; no created or updated resource uses it");
+        f->message = strbuf_steal(&msg);
+        f->channel_note = channel_note(c, m);
+    }
+    json_decref(v);
+}
+
+static void eval_config(eval_ctx *c, const scan_ref *r)
+{
+    strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
+    const json_t *m = best_match(c, r);
+    policy_finding *f;
+    strbuf msg = STRBUF_INIT;
+    if (!m) {
+        f = add_finding(c, PK_UNTRACKED, r);
+        f->message = xasprintf("%s is not in the registry", shown(r));
+        return;
+    }
+    policy_kind k = is_revoked(m) ? PK_REVOKED : is_scheduled(m) ? PK_REVOCATION_SCHEDULED
+                                                                 : PK_TRACKED;
+    f = add_finding(c, k, r);
+    set_match(f, m);
+    if (k == PK_TRACKED) {
+        f->message = xasprintf("%s is %s %s", shown(r), f->bucket, f->version);
+    } else {
+        strbuf_printf(&msg, "%s is ", shown(r));
+        revocation_text(&msg, m);
+        f->message = strbuf_steal(&msg);
+        f->channel_note = channel_note(c, m);
+    }
+}
+
+static const exemption *exempted(const eval_ctx *c, const policy_finding *f,
+                                 const scan_ref *r)
+{
+    for (size_t i = 0; i < c->p->n_exemptions; i++) {
+        const exemption *e = &c->p->exemptions[i];
+        if (e->expires != IG_TIME_NONE && e->expires < c->scope->now)
+            continue;
+        if (!glob_ok(e->organization, c->scope->organization) ||
+            !glob_ok(e->workspace, c->scope->workspace))
+            continue;
+        if (e->kinds && !(e->kinds & (1u << f->kind)))
+            continue;
+        if (e->image) {
+            const char *v = r->value;
+            if (!v || (strcmp(e->image, v) != 0 && (!r->lookup || strcmp(e->image, r->lookup))))
+                continue;
+        }
+        if (e->bucket && (!f->bucket || strcmp(e->bucket, f->bucket) != 0))
+            continue;
+        if (e->version && (!f->version || (strcmp(e->version, f->version) != 0 &&
+                                           (!f->fingerprint ||
+                                            strcmp(e->version, f->fingerprint) != 0))))
+            continue;
+        return e;
+    }
+    return NULL;
+}
+
+static void free_cache(strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key)
+            json_decref(m->slots[i].value);
+    strmap_dispose(m);
+}
+
+policy_report *policy_eval(const policy *p, const scan_result *res, const policy_lookup *lk,
+                           const policy_scope *scope, char *err, size_t errlen)
+{
+    eval_ctx c;
+    memset(&c, 0, sizeof c);
+    c.p = p;
+    c.lk = lk;
+    c.scope = scope;
+    c.err = err;
+    c.errlen = errlen;
+    strmap_init(&c.images);
+    strmap_init(&c.channels);
+    strmap_init(&c.distinct);
+    for (int k = 0; k < PK__COUNT; k++)
+        c.level[k] = p->level[k];
+    for (size_t i = 0; i < p->n_overrides; i++) {
+        const override *o = &p->overrides[i];
+        if (!glob_ok(o->organization, scope->organization) ||
+            !glob_ok(o->workspace, scope->workspace))
+            continue;
+        for (int k = 0; k < PK__COUNT; k++)
+            if (o->level[k] >= 0)
+                c.level[k] = (policy_level)o->level[k];
+    }
+    policy_report *rep = xcalloc(1, sizeof *rep);
+    c.rep = rep;
+    rep->resources = res->resources;
+    rep->gated = res->gated;
+
+    for (size_t i = 0; i < res->n_refs && !c.failed; i++) {
+        const scan_ref *r = &res->refs[i];
+        size_t first = rep->n_findings;
+        switch (r->kind) {
+        case SCAN_REF_IMAGE: eval_image(&c, r); break;
+        case SCAN_REF_MENTION: eval_mention(&c, r); break;
+        case SCAN_REF_DATA: eval_data(&c, r); break;
+        case SCAN_REF_CONFIG: eval_config(&c, r); break;
+        }
+        for (size_t k = first; k < rep->n_findings; k++) {
+            policy_finding *f = &rep->findings[k];
+            f->level = c.level[f->kind];
+            const exemption *e = exempted(&c, f, r);
+            if (e) {
+                f->exempted = true;
+                if (f->level != POLICY_INFO) {
+                    char *m = xasprintf("%s [exempted: %s]", f->message, e->reason);
+                    free(f->message);
+                    f->message = m;
+                }
+                f->level = POLICY_INFO;
+            }
+        }
+    }
+    rep->images = c.distinct.count;
+    free_cache(&c.images);
+    free_cache(&c.channels);
+    strmap_dispose(&c.distinct);
+    if (c.failed) {
+        policy_report_free(rep);
+        return NULL;
+    }
+    for (size_t i = 0; i < rep->n_findings; i++)
+        rep->count[rep->findings[i].level]++;
+    rep->verdict = rep->count[POLICY_FAIL]   ? POLICY_VERDICT_FAIL
+                   : rep->count[POLICY_WARN] ? POLICY_VERDICT_WARN
+                                             : POLICY_PASS;
+    rep->n_gated_addresses = res->gated_addresses ? res->gated : 0;
+    rep->gated_addresses = xcalloc(rep->n_gated_addresses + 1, sizeof *rep->gated_addresses);
+    for (size_t i = 0; i < rep->n_gated_addresses; i++)
+        rep->gated_addresses[i] = xstrdup(res->gated_addresses[i]);
+    return rep;
+}
+
+void policy_report_free(policy_report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_findings; i++) {
+        policy_finding *f = &r->findings[i];
+        free(f->address);
+        free(f->attribute);
+        free(f->image);
+        free(f->bucket);
+        free(f->version);
+        free(f->fingerprint);
+        free(f->message);
+        free(f->revoke_at);
+        free(f->revocation_message);
+        free(f->channel_note);
+    }
+    free(r->findings);
+    for (size_t i = 0; i < r->n_gated_addresses; i++)
+        free(r->gated_addresses[i]);
+    free(r->gated_addresses);
+    free(r);
+}
+
+bool policy_report_fails(const policy_report *r, policy_verdict fail_on)
+{
+    return r->verdict >= fail_on;
+}

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""imagegate scan, end to end: the real binary against a registry built by
+fixtures/setup-registry.sh, every fixture plan, every output format, exit
+codes, bad input, policy files and user rules.  Standard library only."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+BIN = os.path.abspath(os.environ.get("IMAGEGATE_BIN", "./build/imagegate"))
+FIX = os.path.abspath(os.environ.get("IMAGEGATE_FIXTURES", "tests/fixtures"))
+PLANS = os.path.join(FIX, "plans")
+
+REVOKED_WEB = "ami-0d4c3b2a1f0e9d8c7"    # web-ubuntu v1
+SCHEDULED_AL = "ami-0b3c20f2fd2b1e282"   # base-al2023 v1 (the SSM parameter's sensitive value)
+JAVA_REVOKED = "ami-0fedcba9876543210"   # app-java v1, inherited
+
+
+def run(args, stdin=None, env=None):
+    e = dict(os.environ)
+    e.pop("IMAGEGATE_DB", None)
+    e.pop("IMAGEGATE_SERVER", None)
+    e.pop("IMAGEGATE_TOKEN", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([BIN] + args, input=stdin, capture_output=True, env=e, timeout=120)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class ScanCli(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ig-scan-")
+        cls.db = "sqlite:" + os.path.join(cls.tmp, "reg.db")
+        p = subprocess.run(["sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db],
+                           capture_output=True, timeout=120)
+        assert p.returncode == 0, p.stderr.decode()
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def scan(self, plan, *extra, fmt="json"):
+        path = plan if os.path.isabs(plan) else os.path.join(PLANS, plan)
+        rc, out, err = run(["--db", self.db, "scan", path, "--format", fmt] + list(extra))
+        return rc, out, err
+
+    def report(self, plan, *extra):
+        rc, out, err = self.scan(plan, *extra)
+        self.assertIn(rc, (0, 1), err)
+        return rc, json.loads(out)
+
+    @staticmethod
+    def has(rep, kind, address, level=None, attribute=None):
+        return [f for f in rep["findings"]
+                if f["kind"] == kind and f["address"] == address
+                and (level is None or f["level"] == level)
+                and (attribute is None or f["attribute"] == attribute)]
+
+    # -- the expected results of fixtures/README.md ----------------------
+
+    def test_clean(self):
+        rc, rep = self.report("clean.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "pass"))
+        self.assertEqual(rep["findings"], [])
+
+    def test_hardcoded_literal(self):
+        rc, rep = self.report("hardcoded-literal.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        self.assertTrue(self.has(rep, "hardcoded", "aws_instance.app", "warn"))
+        web = self.has(rep, "hardcoded", "aws_launch_template.web", "warn")
+        self.assertEqual(web[0]["provenance"], "variable")
+        self.assertTrue(self.has(rep, "revocation_scheduled", "aws_launch_template.web", "warn"))
+
+    def test_module_input(self):
+        rc, rep = self.report("module-input.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        web = self.has(rep, "hardcoded", "module.web.aws_instance.this")
+        self.assertEqual(web[0]["provenance"], "module_input")
+        self.assertTrue(self.has(rep, "untracked", "module.batch.aws_instance.this", "warn"))
+        batch = self.has(rep, "hardcoded", "module.batch.aws_instance.this")
+        self.assertEqual(batch[0]["provenance"], "local")
+
+    def test_mentions(self):
+        rc, rep = self.report("mentions.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        self.assertTrue(self.has(rep, "hardcoded", "aws_instance.worker", "warn"))
+        tag = self.has(rep, "mention", "aws_instance.worker", "warn", "tags.SourceAMI")
+        self.assertEqual(tag[0]["image"], JAVA_REVOKED)
+        self.assertEqual(tag[0]["bucket"], "app-java")
+        self.assertTrue(self.has(rep, "mention", "aws_instance.worker", "info", "user_data"))
+        ssm = self.has(rep, "mention", "aws_ssm_parameter.golden", "info")
+        self.assertIsNone(ssm[0]["image"])
+        self.assertIn("(sensitive)", ssm[0]["message"])
+
+    def test_other_types(self):
+        rc, rep = self.report("other-types.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        for a in ("aws_launch_configuration.legacy", "aws_emr_cluster.analytics"):
+            r = self.has(rep, "revoked", a, "fail")
+            self.assertTrue(r, a)
+            self.assertEqual((r[0]["bucket"], r[0]["version"]), ("web-ubuntu", "v1"))
+        for a in ("aws_spot_instance_request.cheap", "aws_ami_copy.dr"):
+            self.assertTrue(self.has(rep, "revocation_scheduled", a, "warn"), a)
+        fleet = self.has(rep, "hardcoded", "aws_spot_fleet_request.fleet")
+        self.assertEqual(sorted(f["attribute"] for f in fleet),
+                         ["launch_specification[0].ami", "launch_specification[1].ami"])
+        self.assertTrue(self.has(rep, "unknown", "aws_instance.from_copy", "info"))
+
+    def test_replace_and_destroy(self):
+        rc, rep = self.report("replace-and-destroy.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        app = self.has(rep, "hardcoded", "aws_instance.app")
+        self.assertEqual(app[0]["action"], "replace")
+        self.assertFalse([f for f in rep["findings"] if f["address"] == "aws_instance.old"])
+        self.assertEqual(rep["summary"]["gated"], 1)
+
+    def test_scale(self):
+        rc, rep = self.report("scale.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        revoked = [f for f in rep["findings"] if f["kind"] == "revoked"]
+        self.assertEqual(len(revoked), 500)
+        self.assertTrue(all(f["image"] == REVOKED_WEB for f in revoked))
+        hard = [f for f in rep["findings"] if f["kind"] == "hardcoded"]
+        self.assertEqual(len(hard), 2000)
+        self.assertEqual(rep["summary"]["gated"], 2000)
+
+    def test_data_source(self):
+        rc, rep = self.report("data-source.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "pass"))
+        for a in ("aws_instance.app", "aws_instance.direct"):
+            t = self.has(rep, "tracked", a)
+            self.assertTrue(t, a)
+            self.assertEqual(t[0]["provenance"], "data_source")
+        self.assertFalse([f for f in rep["findings"] if f["kind"] == "hardcoded"])
+
+    def test_hcp_data_source(self):
+        rc, rep = self.report("hcp-data-source.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        self.assertTrue(self.has(rep, "tracked", "aws_instance.from_channel"))
+        self.assertTrue(self.has(rep, "revoked", "aws_instance.pinned", "fail"))
+        ds = self.has(rep, "data_source_revoked", "data.hcp_packer_artifact.pinned", "fail")
+        self.assertEqual(ds[0]["version"], "v1")
+        self.assertFalse([f for f in rep["findings"] if f["kind"] == "hardcoded"])
+
+    def test_inplace_unchanged(self):
+        rc, rep = self.report("inplace-unchanged.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        r = self.has(rep, "revoked", "aws_launch_template.batch", "warn")
+        self.assertEqual(r[0]["action"], "update")
+        self.assertTrue(self.has(rep, "hardcoded", "aws_launch_template.batch", "warn"))
+
+    def test_terraform_json_corpus(self):
+        d = os.path.join(PLANS, "terraform-json")
+        names = sorted(n for n in os.listdir(d) if n.endswith(".plan.json"))
+        self.assertGreaterEqual(len(names), 21)
+        for n in names:
+            rc, out, err = self.scan(os.path.join(d, n))
+            if n == "invalid.plan.json":
+                self.assertEqual(rc, 2, n)
+                self.assertIn("invalid.plan.json", err)
+                self.assertIn("byte ", err)
+                self.assertEqual(len(err.strip().splitlines()), 1)
+                continue
+            self.assertIn(rc, (0, 1), n + ": " + err)
+            rep = json.loads(out)
+            self.assertIn(rep["verdict"], ("pass", "warn", "fail"))
+            if n == "nested_config_keys.plan.json":
+                self.assertTrue(self.has(rep, "unrecognized", "aws_instance.foo"))
+                self.assertEqual(self.has(rep, "unrecognized", "aws_instance.foo")[0]["image"],
+                                 "ami-foobar")
+
+    # -- bad input and exit codes -----------------------------------------
+
+    def test_truncated_stdin(self):
+        with open(os.path.join(PLANS, "other-types.plan.json"), "rb") as f:
+            data = f.read()
+        rc, out, err = run(["--db", self.db, "scan", "-"], stdin=data[:5000])
+        self.assertEqual(rc, 2)
+        self.assertIn("stdin", err)
+        self.assertIn("byte 5000", err)
+        rc, out, err = run(["--db", self.db, "scan", "-", "--format", "json"], stdin=data)
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(out)["verdict"], "fail")
+
+    def test_not_a_plan(self):
+        for body in (b"", b"not json", b"[1,2]", b"{\"a\": 1}", b"\x00\xff\xfe" * 100):
+            rc, out, err = run(["--db", self.db, "scan", "-"], stdin=body)
+            self.assertEqual(rc, 2, body)
+            self.assertTrue(err.startswith("imagegate: stdin: plan:"), err)
+
+    def test_missing_store(self):
+        missing = os.path.join(self.tmp, "nope.db")
+        rc, out, err = run(["--db", "sqlite:" + missing, "scan",
+                            os.path.join(PLANS, "clean.plan.json")])
+        self.assertEqual(rc, 3, err)
+        self.assertFalse(os.path.exists(missing))
+        rc, out, err = run(["scan", os.path.join(PLANS, "clean.plan.json")],
+                           env={"IMAGEGATE_DB": "sqlite:" + missing})
+        self.assertEqual(rc, 3)
+        self.assertFalse(os.path.exists(missing))
+
+    def test_usage_errors(self):
+        for args in (["scan"], ["scan", "a", "b"], ["scan", "x.json", "--format", "yaml"],
+                     ["scan", "x.json", "--fail-on", "info"],
+                     ["scan", "x.json", "--now", "2026-02-30T00:00:00Z"],
+                     ["scan", os.path.join(self.tmp, "absent.json")]):
+            rc, out, err = run(["--db", self.db] + args)
+            self.assertEqual(rc, 2, args)
+            self.assertTrue(err.startswith("imagegate: "), err)
+
+    def test_fail_on_warn(self):
+        rc, _, _ = self.scan("hardcoded-literal.plan.json")
+        self.assertEqual(rc, 0)
+        rc, _, _ = self.scan("hardcoded-literal.plan.json", "--fail-on", "warn")
+        self.assertEqual(rc, 1)
+        rc, _, _ = self.scan("clean.plan.json", "--fail-on", "warn")
+        self.assertEqual(rc, 0)
+
+    def test_now_moves_the_clock(self):
+        # 20 days after setup the scheduled revocation of base-al2023 v1 has passed
+        rc, out, err = run(["--db", self.db, "version", "show", "base-al2023", "v1", "--json"])
+        self.assertEqual(rc, 0, err)
+        revoke_at = json.loads(out)["revoke_at"]
+        rc, rep = self.report("hardcoded-literal.plan.json", "--now", "2099-01-01T00:00:00Z")
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        self.assertTrue(self.has(rep, "revoked", "aws_launch_template.web", "fail"))
+        rc, rep = self.report("hardcoded-literal.plan.json", "--now", revoke_at)
+        self.assertEqual(rep["verdict"], "fail")  # revoke_at <= now is revoked
+
+    # -- formats ------------------------------------------------------------
+
+    def test_formats(self):
+        rc, out, err = self.scan("other-types.plan.json", fmt="sarif")
+        self.assertEqual(rc, 1)
+        s = json.loads(out)
+        self.assertEqual(s["version"], "2.1.0")
+        run0 = s["runs"][0]
+        self.assertEqual(run0["tool"]["driver"]["name"], "imagegate")
+        ids = {r["id"] for r in run0["tool"]["driver"]["rules"]}
+        for res in run0["results"]:
+            self.assertIn(res["level"], ("error", "warning"))
+            self.assertIn(res["ruleId"], ids)
+            self.assertEqual(run0["tool"]["driver"]["rules"][res["ruleIndex"]]["id"], res["ruleId"])
+            loc = res["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+            self.assertTrue(loc.startswith("aws_"), loc)
+            self.assertTrue(res["message"]["text"])
+        _, rep = self.report("other-types.plan.json")
+        self.assertEqual(len(run0["results"]),
+                         len([f for f in rep["findings"] if f["level"] != "info"]))
+
+        rc, out, err = self.scan("other-types.plan.json", fmt="junit")
+        root = ET.fromstring(out)
+        cases = root.findall(".//testcase")
+        self.assertEqual(len(cases), rep["summary"]["gated"])
+        failed = [c.get("name") for c in cases if c.find("failure") is not None]
+        self.assertEqual(sorted(failed),
+                         ["aws_emr_cluster.analytics", "aws_launch_configuration.legacy"])
+
+        rc, out, err = self.scan("other-types.plan.json", fmt="markdown")
+        self.assertIn("| Level | Kind | Resource |", out)
+        self.assertIn("`aws_launch_configuration.legacy`", out)
+        self.assertTrue(out.startswith("### imagegate:"))
+
+        rc, out, err = self.scan("other-types.plan.json", fmt="text")
+        self.assertTrue(out.startswith("FAIL"))
+        self.assertNotIn("\x1b[", out)  # no colour when not a terminal
+        self.assertIn("aws_emr_cluster.analytics", out)
+
+    def test_sensitive_never_printed(self):
+        for fmt in ("json", "text", "markdown", "sarif", "junit"):
+            rc, out, err = self.scan("mentions.plan.json", fmt=fmt)
+            self.assertEqual(rc, 0, err)
+            self.assertNotIn(SCHEDULED_AL, out, fmt)
+            self.assertNotIn(SCHEDULED_AL, err, fmt)
+
+    def test_output_file(self):
+        path = os.path.join(self.tmp, "report.sarif")
+        rc, out, err = self.scan("other-types.plan.json", "--output", path, fmt="sarif")
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, "")
+        with open(path) as f:
+            self.assertEqual(json.load(f)["version"], "2.1.0")
+
+    # -- policy and rules ----------------------------------------------------
+
+    def test_policy_file(self):
+        pol = os.path.join(self.tmp, "policy.yaml")
+        with open(pol, "w") as f:
+            f.write("levels:\n  hardcoded: fail\n"
+                    "overrides:\n  - workspace: 'sandbox-*'\n    levels: {hardcoded: info}\n"
+                    "exemptions:\n"
+                    "  - bucket: web-ubuntu\n    version: v1\n"
+                    "    reason: legacy fleet, ticket SEC-42\n    expires: 2099-01-01\n")
+        rc, rep = self.report("replace-and-destroy.plan.json", "--policy", pol)
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        rc, rep = self.report("replace-and-destroy.plan.json", "--policy", pol,
+                              "--workspace", "sandbox-1", "--organization", "acme")
+        self.assertEqual((rc, rep["verdict"]), (0, "pass"))
+        rc, rep = self.report("inplace-unchanged.plan.json", "--policy", pol,
+                              "--workspace", "sandbox-1")
+        r = self.has(rep, "revoked", "aws_launch_template.batch")[0]
+        self.assertEqual(r["level"], "info")
+        self.assertIn("SEC-42", r["message"])
+        bad = os.path.join(self.tmp, "bad-policy.yaml")
+        with open(bad, "w") as f:
+            f.write("levels:\n  revoked: maybe\n")
+        rc, out, err = self.scan("clean.plan.json", "--policy", bad)
+        self.assertEqual(rc, 2)
+        self.assertIn("bad-policy.yaml:2", err)
+
+    def test_user_rules(self):
+        d = os.path.join(self.tmp, "rules")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "extra.yaml"), "w") as f:
+            f.write("resources:\n  aws_ssm_parameter: [value]\n")
+        rc, rep = self.report("mentions.plan.json", "--rules", d)
+        img = self.has(rep, "revocation_scheduled", "aws_ssm_parameter.golden", "warn", "value")
+        self.assertTrue(img)
+        self.assertIsNone(img[0]["image"])  # still sensitive
+        with open(os.path.join(d, "extra.yaml"), "w") as f:
+            f.write("patterns:\n  - {name: x, platform: p, regex: '(['}\n")
+        rc, out, err = self.scan("clean.plan.json", "--rules", d)
+        self.assertEqual(rc, 2)
+        self.assertIn("extra.yaml:2: regex:", err)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
