@@ -437,6 +437,7 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
         release(&x);
         goto out;
     }
+    x.running_sent = true; /* nothing but the final status from here on */
     int code = send_final(&x);
     if (code < 0) {
         release(&x);

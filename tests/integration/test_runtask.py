@@ -1,0 +1,560 @@
+"""Integration tests for `imagegate serve` and the run-task protocol.
+
+Starts the real daemon on 127.0.0.1 port 0 with a temporary SQLite store
+(tests/fixtures/setup-registry.sh), certificates made now with the openssl
+command line, and a fake HCP Terraform (fake_tfc.py) that serves plans
+through a 307 to another host name, answers 204 on demand, serves
+configuration archives through a 302, records every callback and can fail
+them. Python standard library only.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_tfc import FakeTFC  # noqa: E402
+
+BIN = os.environ.get("IMAGEGATE_BIN", "imagegate")
+FIX = os.environ.get("IMAGEGATE_FIXTURES",
+                     os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+TOKEN = "4QEuyyxug1f2rw.atlasv1.iDyxqhXGVZ0ykes53YdQyHyYtFOrdAWNBxcVUgWvzb64NFHjcquu8gJMEdUwoSLRu4Q"
+KEY_OLD = "old-hmac-key-0123456789"
+KEY_NEW = "new-hmac-key-9876543210"
+
+
+def run(*args, **kw):
+    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def make_certs(d):
+    """A test CA and one leaf for 127.0.0.1 and localhost (daemon and fake)."""
+    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    key, csr, crt = (os.path.join(d, n) for n in ("leaf.key", "leaf.csr", "leaf.pem"))
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "2", "-subj", "/CN=imagegate test CA")
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+        "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
+    return ca_crt, crt, key
+
+
+def sign(body, key=KEY_NEW):
+    return hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
+
+
+class Daemon:
+    """The real imagegate serve process."""
+
+    def __init__(self, tmp, name, db, fake, ca, cert, key, tls=True, extra=()):
+        self.tmp, self.name, self.db = tmp, name, db
+        self.log_path = os.path.join(tmp, name + ".log")
+        self.port_file = os.path.join(tmp, name + ".port")
+        self.work = os.path.join(tmp, name + "-work")
+        os.makedirs(self.work, exist_ok=True)
+        self.tls = tls
+        self.args = [BIN, "serve", "--db", db, "--listen", "127.0.0.1:0",
+                     "--hmac-key-file", os.path.join(tmp, "hmac.keys"),
+                     "--allowed-host", "127.0.0.1:%d" % fake.port,
+                     "--ca-file", ca, "--public-url", "https://imagegate.test",
+                     "--port-file", self.port_file, "--tmp-dir", self.work,
+                     "--delivery-lease", "5s", "--sweep-interval", "1s",
+                     "--shutdown-timeout", "3s", "--running-after", "2s",
+                     "--log-level", "debug"]
+        if tls:
+            self.args += ["--tls-cert", cert, "--tls-key", key]
+        else:
+            self.args += ["--insecure-http"]
+        self.args += list(extra)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.lower().endswith("_proxy") and not k.startswith("IMAGEGATE_")}
+        self.ctx = ssl.create_default_context(cafile=ca)
+        self.proc = None
+
+    def start(self):
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        if getattr(self, "logf", None) and not self.logf.closed:
+            self.logf.close()
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=self.logf, env=self.env)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("imagegate exited %s:\n%s" % (self.proc.returncode, self.log()))
+            if os.path.exists(self.port_file):
+                with open(self.port_file) as f:
+                    txt = f.read().strip()
+                if txt:
+                    self.port = int(txt)
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("imagegate did not start:\n" + self.log())
+        scheme = "https" if self.tls else "http"
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.logf.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and not self.logf.closed:
+            self.logf.close()
+
+    def request(self, method, path, body=None, headers=None):
+        req = urllib.request.Request(self.url + path, data=body, method=method,
+                                     headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, context=self.ctx if self.tls else None,
+                                        timeout=10) as r:
+                return r.status, r.read(), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), dict(e.headers)
+
+    def post_runtask(self, payload, key=KEY_NEW, signature=None):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "TFC/1.0 (+https://app.terraform.io; TFC)"}
+        sig = sign(body, key) if signature is None else signature
+        if sig is not False:
+            headers["X-TFC-Task-Signature"] = sig
+        return self.request("POST", "/runtask", body, headers)
+
+
+class RunTaskTest(unittest.TestCase):
+    counter = 0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ig-runtask-")
+        cls.ca, cls.cert, cls.key = make_certs(cls.tmp)
+        with open(os.path.join(cls.tmp, "hmac.keys"), "w") as f:
+            f.write(KEY_OLD + "\n" + KEY_NEW + "\n")
+        os.chmod(os.path.join(cls.tmp, "hmac.keys"), 0o600)
+        cls.db_path = os.path.join(cls.tmp, "registry.db")
+        cls.db = "sqlite:" + cls.db_path
+        run("sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db)
+        cls.fake = FakeTFC(cls.cert, cls.key, TOKEN).start()
+        for name in ("clean", "hardcoded-literal", "other-types"):
+            with open(os.path.join(FIX, "plans", name + ".plan.json"), "rb") as f:
+                cls.fake.plans[name] = f.read()
+        for name in ("hardcoded", "hostile"):
+            with open(os.path.join(FIX, "config", name + ".tar.gz"), "rb") as f:
+                cls.fake.configs[name] = f.read()
+        cls.daemon = Daemon(cls.tmp, "tls", cls.db, cls.fake, cls.ca, cls.cert, cls.key).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.fake.stop()
+        if os.environ.get("IG_KEEP_TMP"):
+            print("kept", cls.tmp)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # -- helpers ------------------------------------------------------------
+    def payload(self, stage="post_plan", plan="clean", config=None, outcomes=True):
+        RunTaskTest.counter += 1
+        trid = "taskrs-%s%d" % (self._testMethodName[-12:].replace("_", ""), RunTaskTest.counter)
+        with open(os.path.join(FIX, "runtask", "pre_plan.json" if stage == "pre_plan"
+                               else "post_plan.json")) as f:
+            p = json.load(f)
+        p["stage"] = stage
+        p["task_result_id"] = trid
+        p["run_id"] = "run-" + trid[7:]
+        p["task_result_callback_url"] = self.fake.callback_url(trid)
+        if stage != "pre_plan":
+            p["plan_json_api_url"] = self.fake.plan_url(plan)
+        p["configuration_version_download_url"] = self.fake.config_url(config or "none")
+        p["capabilities"] = {"outcomes": outcomes}
+        return p
+
+    def deliver(self, daemon=None, **kw):
+        d = daemon or self.daemon
+        p = self.payload(**kw)
+        t0 = time.time()
+        code, body, _ = d.post_runtask(p)
+        self.assertEqual(code, 200, body)
+        self.assertLess(time.time() - t0, 2.0)
+        return p
+
+    def final(self, p, timeout=30):
+        doc = self.fake.wait_final(p["task_result_id"], timeout)
+        self.assertIsNotNone(doc, "no final callback for %s\n%s" % (p["task_result_id"],
+                                                                     self.daemon.log()[-4000:]))
+        return doc
+
+    def assert_limits(self, doc):
+        data = doc["data"]
+        self.assertEqual(data["type"], "task-results")
+        a = data["attributes"]
+        self.assertIn(a["status"], ("passed", "failed"))
+        self.assertTrue(1 <= len(a["message"]) <= 1000)
+        self.assertTrue(a["url"].startswith("https://") and len(a["url"]) <= 500)
+        outs = data.get("relationships", {}).get("outcomes", {}).get("data", [])
+        self.assertLessEqual(len(outs), 250)
+        for o in outs:
+            self.assertEqual(o["type"], "task-result-outcomes")
+            oa = o["attributes"]
+            self.assertTrue(1 <= len(oa["outcome-id"]) <= 64)
+            self.assertTrue(1 <= len(oa["description"]) <= 1000)
+            self.assertNotIn("\n", oa["description"])
+            self.assertLessEqual(len(oa.get("body", "")), 10000)
+            if "url" in oa:
+                self.assertLessEqual(len(oa["url"]), 500)
+            self.assertLessEqual(len(oa["tags"]), 10)
+            for k, labels in oa["tags"].items():
+                self.assertLessEqual(len(labels), 32)
+                for t in labels:
+                    self.assertLessEqual(len(t["label"]), 32)
+                    self.assertIn(t["level"], ("none", "info", "warning", "error"))
+        return outs
+
+    def assert_one_final(self, p):
+        time.sleep(0.3)
+        finals = [r for r, _ in self.fake._finals_ok(p["task_result_id"])]
+        self.assertEqual(len(finals), 1, "expected exactly one final status")
+        r = finals[0]
+        self.assertEqual(r["authorization"], "Bearer " + TOKEN)
+        self.assertEqual(r["content_type"], "application/vnd.api+json")
+
+    def assert_token_never_leaked(self):
+        with self.fake.lock:
+            for r in self.fake.requests:
+                if not r["host"].startswith("127.0.0.1:"):
+                    self.assertIsNone(r["authorization"],
+                                      "token sent to %s%s" % (r["host"], r["path"]))
+        self.assertNotIn(TOKEN, self.daemon.log())
+        self.assertNotIn(KEY_NEW, self.daemon.log())
+        self.assertNotIn("s3cr3t", self.daemon.log())
+
+    def delivery_rows(self, trid):
+        con = sqlite3.connect(self.db_path)
+        try:
+            return con.execute("SELECT state, body FROM deliveries WHERE task_result_id = ?",
+                               (trid,)).fetchall()
+        finally:
+            con.close()
+
+    # -- cases ----------------------------------------------------------------
+    def test_01_other_types_fails_with_outcomes(self):
+        p = self.deliver(plan="other-types")
+        doc = self.final(p)
+        self.assert_one_final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        outs = self.assert_limits(doc)
+        self.assertGreater(len(outs), 0)
+        ids = [o["attributes"]["outcome-id"] for o in outs]
+        self.assertTrue(any("aws_launch_configuration.legacy" in i for i in ids), ids)
+        fails = [o for o in outs if o["attributes"]["tags"]["Status"][0]["level"] == "error"]
+        self.assertTrue(fails)
+        self.assertEqual(fails[0]["attributes"]["tags"]["Severity"][0]["level"], "error")
+        self.assert_token_never_leaked()
+        # finished: state done, body (and token) erased
+        rows = self.delivery_rows(p["task_result_id"])
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0][0], 1)
+        self.assertIsNone(rows[0][1])
+
+    def test_02_clean_passes(self):
+        p = self.deliver(plan="clean")
+        doc = self.final(p)
+        self.assert_one_final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+        self.assert_limits(doc)
+
+    def test_03_hardcoded_literal_passes_with_warnings(self):
+        p = self.deliver(plan="hardcoded-literal")
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+        outs = self.assert_limits(doc)
+        self.assertGreater(len(outs), 0)
+        for o in outs:
+            tags = o["attributes"]["tags"]
+            self.assertEqual(tags["Status"][0]["level"], "warning")
+            self.assertEqual(tags["Severity"][0]["level"], "warning")
+
+    def test_04_without_outcomes_capability(self):
+        p = self.deliver(plan="other-types", outcomes=False)
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        self.assertNotIn("relationships", doc["data"])
+
+    def test_05_verification_request(self):
+        before = len(self.fake.requests)
+        with open(os.path.join(FIX, "runtask", "verification.json"), "rb") as f:
+            body = f.read()
+        code, resp, _ = self.daemon.post_runtask(body)
+        self.assertEqual(code, 200)
+        time.sleep(1.0)
+        self.assertEqual(len(self.fake.requests), before)
+        self.assertEqual(self.delivery_rows("taskrs-xxxxxxxxxxxxxxxx"), [])
+
+    def test_06_signatures(self):
+        p = self.payload()
+        body = json.dumps(p).encode()
+        # the old key still works (rotation) -- use a body we then drop
+        code, _, _ = self.daemon.post_runtask(body, signature=sign(body, "wrong-key"))
+        self.assertEqual(code, 401)
+        code, _, _ = self.daemon.post_runtask(body, signature=False)
+        self.assertEqual(code, 401)
+        code, _, _ = self.daemon.post_runtask(body, signature="")
+        self.assertEqual(code, 401)
+        code, resp, _ = self.daemon.post_runtask(body + b" ", signature=sign(body))
+        self.assertEqual(code, 401)
+        self.assertEqual(json.loads(resp)["code"], 401)
+        self.assertEqual(self.delivery_rows(p["task_result_id"]), [])
+        code, _, _ = self.daemon.post_runtask(body, key=KEY_OLD)
+        self.assertEqual(code, 200)
+        self.final(p)
+
+    def test_07_bad_requests(self):
+        for body, needle in ((b"{not json", "malformed JSON"),
+                             (b"[]", "JSON object")):
+            code, resp, _ = self.daemon.post_runtask(body)
+            self.assertEqual(code, 400)
+            self.assertIn(needle, json.loads(resp)["message"])
+        p = self.payload()
+        del p["task_result_callback_url"]
+        code, resp, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 400)
+        self.assertIn("task_result_callback_url", json.loads(resp)["message"])
+        p = self.payload()
+        p["payload_version"] = "1"
+        code, resp, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 400)
+        # a callback on a host that is not allowed never gets the token
+        p = self.payload()
+        p["task_result_callback_url"] = p["task_result_callback_url"].replace("127.0.0.1", "localhost")
+        code, resp, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 400)
+        code, _, _ = self.daemon.request("GET", "/runtask")
+        self.assertEqual(code, 405)
+        code, _, _ = self.daemon.request("GET", "/nope")
+        self.assertEqual(code, 404)
+        # over --max-body-bytes: 413, or the connection closed while still sending
+        try:
+            code, _, _ = self.daemon.post_runtask(b"x" * (2 * 1024 * 1024))
+            self.assertIn(code, (400, 413))
+        except (urllib.error.URLError, ConnectionError, ssl.SSLError):
+            pass
+        code, _, _ = self.daemon.request("GET", "/healthz")
+        self.assertEqual(code, 200)
+
+    def test_08_plan_on_disallowed_host(self):
+        p = self.payload()
+        p["plan_json_api_url"] = p["plan_json_api_url"].replace("127.0.0.1", "localhost")
+        code, _, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 200)
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        self.assertIn("allowed host", doc["data"]["attributes"]["message"])
+        self.assert_token_never_leaked()
+
+    def test_09_duplicate_is_not_evaluated_twice(self):
+        p = self.deliver(plan="clean")
+        self.final(p)
+        code, resp, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 200)
+        time.sleep(1.5)
+        self.assertEqual(len(self.fake.callbacks(p["task_result_id"])), 1)
+
+    def test_10_plan_not_ready_then_ready(self):
+        p = self.payload(plan="clean")
+        p["plan_json_api_url"] = self.fake.plan_url("slow")
+        self.fake.plans["slow"] = self.fake.plans["clean"]
+        self.fake.not_ready["slow"] = 2
+        code, _, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 200)
+        doc = self.final(p, timeout=30)
+        self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+        gets = [r for r in self.fake.requests if r["path"].startswith("/api/v2/plans/slow/")]
+        self.assertGreaterEqual(len(gets), 3)
+        # waiting 1 s + 2 s for the plan took longer than --running-after 2s
+        statuses = [json.loads(r["body"])["data"]["attributes"]["status"]
+                    for r in self.fake.callbacks(p["task_result_id"])]
+        self.assertEqual(statuses, ["running", "passed"])
+
+    def test_11_callback_503_twice_then_200(self):
+        p = self.payload(plan="clean")
+        self.fake.fail_next_callbacks(p["task_result_id"], 2)
+        code, _, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 200)
+        doc = self.final(p, timeout=30)
+        self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+        time.sleep(0.5)
+        self.assertEqual(len(self.fake.callbacks(p["task_result_id"])), 3)
+        self.assertEqual(len(self.fake._finals_ok(p["task_result_id"])), 1)
+
+    def test_12_pre_plan_hardcoded_archive(self):
+        p = self.deliver(stage="pre_plan", config="hardcoded")
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        outs = self.assert_limits(doc)
+        text = json.dumps(outs)
+        self.assertIn("web.tf:3", text)
+        self.assert_token_never_leaked()
+
+    def test_13_pre_plan_hostile_archive(self):
+        p = self.deliver(stage="pre_plan", config="hostile")
+        doc = self.final(p)
+        self.assert_limits(doc)
+        self.assertIn("refused", doc["data"]["attributes"]["message"])
+        work = self.daemon.work
+        self.assertEqual(os.listdir(work), [])  # the private folder is gone
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "escape.tf")))
+        self.assertFalse(os.path.exists(os.path.join(os.path.dirname(work), "escape.tf")))
+        self.assertFalse(os.path.exists("/etc/imagegate-owned.tf"))
+
+    def test_14_unsupported_stage_fails_loudly(self):
+        p = self.payload(plan="clean")
+        p["stage"] = "post_destroy"
+        code, _, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 200)
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        self.assertIn("not supported", doc["data"]["attributes"]["message"])
+
+    def test_15_post_apply_reports_only(self):
+        p = self.deliver(stage="post_apply", plan="other-types")
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+        self.assertIn("post_apply", doc["data"]["attributes"]["message"])
+
+    def test_16_health_ready_metrics(self):
+        code, body, _ = self.daemon.request("GET", "/healthz")
+        self.assertEqual(code, 200)
+        code, body, _ = self.daemon.request("GET", "/readyz")
+        self.assertEqual(code, 200, body)
+        code, body, headers = self.daemon.request("GET", "/metrics")
+        self.assertEqual(code, 200)
+        text = body.decode()
+        for name in ("imagegate_runtask_ack_seconds_bucket", "imagegate_deliveries_total",
+                     "imagegate_scan_seconds_count", "imagegate_callbacks_total",
+                     "imagegate_queue_depth", "imagegate_scan_bytes_total"):
+            self.assertIn(name, text)
+
+    def test_17_plain_http_and_tls_only_modern(self):
+        db2 = os.path.join(self.tmp, "plain.db")
+        shutil.copy(self.db_path, db2)
+        plain = Daemon(self.tmp, "plain", "sqlite:" + db2, self.fake, self.ca, self.cert,
+                       self.key, tls=False).start()
+        try:
+            p = self.deliver(daemon=plain, plan="other-types")
+            doc = self.final(p)
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        finally:
+            plain.stop()
+        # TLS 1.1 is refused by the TLS listener
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.ca)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        try:
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+        except ssl.SSLError:
+            pass
+        import socket
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5) as s:
+            with self.assertRaises((ssl.SSLError, OSError)):
+                with ctx.wrap_socket(s, server_hostname="localhost"):
+                    pass
+
+    def test_18_kill9_then_restart_delivers(self):
+        db3 = os.path.join(self.tmp, "crash.db")
+        shutil.copy(self.db_path, db3)
+        d = Daemon(self.tmp, "crash", "sqlite:" + db3, self.fake, self.ca, self.cert, self.key)
+        d.start()
+        p = self.payload(plan="clean")
+        p["plan_json_api_url"] = self.fake.plan_url("held")
+        self.fake.plans["held"] = self.fake.plans["other-types"]
+        self.fake.hold.add("held")
+        try:
+            code, _, _ = d.post_runtask(p)
+            self.assertEqual(code, 200)
+            time.sleep(0.5)  # claimed and waiting on 204s
+            d.kill9()
+            self.assertEqual(self.fake.finals(p["task_result_id"]), [])
+            self.fake.hold.discard("held")
+            d.start()
+            doc = self.fake.wait_final(p["task_result_id"], timeout=40)
+            self.assertIsNotNone(doc, d.log()[-3000:])
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+            self.assertEqual(len(self.fake.finals(p["task_result_id"])), 1)
+        finally:
+            self.fake.hold.discard("held")
+            d.stop()
+
+    def test_20_sigterm_drains_then_resumes(self):
+        db4 = os.path.join(self.tmp, "term.db")
+        shutil.copy(self.db_path, db4)
+        d = Daemon(self.tmp, "term", "sqlite:" + db4, self.fake, self.ca, self.cert, self.key)
+        d.start()
+        p = self.payload(plan="clean")
+        p["plan_json_api_url"] = self.fake.plan_url("held2")
+        self.fake.plans["held2"] = self.fake.plans["clean"]
+        self.fake.hold.add("held2")
+        try:
+            code, _, _ = d.post_runtask(p)
+            self.assertEqual(code, 200)
+            time.sleep(0.5)
+            t0 = time.time()
+            d.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(d.proc.wait(15), 0)
+            self.assertLess(time.time() - t0, 10)  # --shutdown-timeout 3s
+            self.assertIn("drain_timeout", d.log())
+            con = sqlite3.connect(db4)
+            state = con.execute("SELECT state FROM deliveries WHERE task_result_id = ?",
+                                (p["task_result_id"],)).fetchone()
+            con.close()
+            self.assertEqual(state, (0,))  # still queued, not failed
+            self.fake.hold.discard("held2")
+            d.start()
+            doc = self.fake.wait_final(p["task_result_id"], timeout=30)
+            self.assertIsNotNone(doc, d.log()[-3000:])
+            self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+        finally:
+            self.fake.hold.discard("held2")
+            d.stop()
+
+    def test_19_sighup_reloads(self):
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        code, _, _ = self.daemon.request("GET", "/healthz")
+        self.assertEqual(code, 200)
+        self.assertIn("tls_reloaded", self.daemon.log())
+        self.assertIn("hmac_keys_reloaded", self.daemon.log())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,770 @@
+/* Unit tests for webhook/: signatures, configuration, allowed hosts, the
+ * run-task body parser, callback documents and their limits, archive
+ * extraction safety and configuration scanning. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/xalloc.h"
+#include "common/log.h"
+#include "webhook/archive.h"
+#include "webhook/callback.h"
+#include "webhook/config.h"
+#include "webhook/runtask.h"
+#include "webhook/sig.h"
+
+/* ---- signatures ------------------------------------------------------- */
+
+static const char body[] = "{\"payload_version\":1,\"stage\":\"post_plan\"}";
+
+static void test_sig_good_bad(void **state)
+{
+    (void)state;
+    const char *keys[] = {"secret-one"};
+    webhook_keys *k = webhook_keys_from(keys, 1);
+    char sig[129];
+    webhook_sig_sign("secret-one", body, strlen(body), sig);
+    assert_int_equal(strlen(sig), 128);
+    assert_int_equal(webhook_sig_verify(k, sig, body, strlen(body)), WEBHOOK_SIG_OK);
+    /* one flipped hex digit */
+    sig[10] = sig[10] == 'a' ? 'b' : 'a';
+    assert_int_equal(webhook_sig_verify(k, sig, body, strlen(body)), WEBHOOK_SIG_BAD);
+    /* signed with another key */
+    webhook_sig_sign("other", body, strlen(body), sig);
+    assert_int_equal(webhook_sig_verify(k, sig, body, strlen(body)), WEBHOOK_SIG_BAD);
+    /* a body changed by one byte (a re-serialised body would be too) */
+    webhook_sig_sign("secret-one", body, strlen(body), sig);
+    assert_int_equal(webhook_sig_verify(k, sig, body, strlen(body) - 1), WEBHOOK_SIG_BAD);
+    /* uppercase hex is the same bytes */
+    char upper[129];
+    for (int i = 0; i < 129; i++)
+        upper[i] = (char)(sig[i] >= 'a' && sig[i] <= 'f' ? sig[i] - 32 : sig[i]);
+    assert_int_equal(webhook_sig_verify(k, upper, body, strlen(body)), WEBHOOK_SIG_OK);
+    /* wrong length, not hex */
+    assert_int_equal(webhook_sig_verify(k, "abcd", body, strlen(body)), WEBHOOK_SIG_BAD);
+    char junk[129];
+    memset(junk, 'z', 128);
+    junk[128] = '\0';
+    assert_int_equal(webhook_sig_verify(k, junk, body, strlen(body)), WEBHOOK_SIG_BAD);
+    webhook_keys_free(k);
+}
+
+static void test_sig_empty_and_missing(void **state)
+{
+    (void)state;
+    const char *keys[] = {"k"};
+    webhook_keys *k = webhook_keys_from(keys, 1);
+    /* key configured: missing or empty header -> 401 */
+    assert_int_equal(webhook_sig_verify(k, NULL, body, strlen(body)), WEBHOOK_SIG_BAD);
+    assert_int_equal(webhook_sig_verify(k, "", body, strlen(body)), WEBHOOK_SIG_BAD);
+    /* empty body signed correctly is fine */
+    char sig[129];
+    webhook_sig_sign("k", "", 0, sig);
+    assert_int_equal(webhook_sig_verify(k, sig, "", 0), WEBHOOK_SIG_OK);
+    webhook_keys_free(k);
+    /* no key: no header ok, empty header ok, a header -> 400 */
+    webhook_keys *none = webhook_keys_from(NULL, 0);
+    assert_int_equal(webhook_sig_verify(none, NULL, body, strlen(body)), WEBHOOK_SIG_OK);
+    assert_int_equal(webhook_sig_verify(NULL, "", body, strlen(body)), WEBHOOK_SIG_OK);
+    assert_int_equal(webhook_sig_verify(none, sig, body, strlen(body)), WEBHOOK_SIG_UNEXPECTED);
+    webhook_keys_free(none);
+}
+
+static void test_sig_rotation_and_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ig-sig-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[512];
+    snprintf(path, sizeof path, "%s/keys", dir);
+    FILE *f = fopen(path, "w");
+    fputs("  old-key  \n\nnew-key\r\n", f);
+    fclose(f);
+    chmod(path, 0600);
+    webhook_keys *k = webhook_keys_load(path, err, sizeof err);
+    assert_non_null(k);
+    assert_int_equal(webhook_keys_count(k), 2);
+    char s1[129], s2[129];
+    webhook_sig_sign("old-key", body, strlen(body), s1);
+    webhook_sig_sign("new-key", body, strlen(body), s2);
+    assert_int_equal(webhook_sig_verify(k, s1, body, strlen(body)), WEBHOOK_SIG_OK);
+    assert_int_equal(webhook_sig_verify(k, s2, body, strlen(body)), WEBHOOK_SIG_OK);
+    webhook_keys_free(k);
+
+    /* an empty file is an error, a missing one too */
+    f = fopen(path, "w");
+    fputs("\n  \n", f);
+    fclose(f);
+    assert_null(webhook_keys_load(path, err, sizeof err));
+    assert_non_null(strstr(err, "no HMAC key"));
+    unlink(path);
+    assert_null(webhook_keys_load(path, err, sizeof err));
+
+    /* generation: 0600, one 64-hex key, not overwritten */
+    assert_int_equal(webhook_keys_generate(path, err, sizeof err), 1);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    k = webhook_keys_load(path, err, sizeof err);
+    assert_non_null(k);
+    assert_int_equal(webhook_keys_count(k), 1);
+    webhook_keys_free(k);
+    assert_int_equal(webhook_keys_generate(path, err, sizeof err), 0);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* ---- configuration ---------------------------------------------------- */
+
+static const char *fake_env_names[8];
+static const char *fake_env_values[8];
+static const char *fake_env(const char *name)
+{
+    for (int i = 0; i < 8 && fake_env_names[i]; i++)
+        if (strcmp(fake_env_names[i], name) == 0)
+            return fake_env_values[i];
+    return NULL;
+}
+
+static void set_env(int i, const char *n, const char *v)
+{
+    fake_env_names[i] = n;
+    fake_env_values[i] = v;
+    if (i + 1 < 8)
+        fake_env_names[i + 1] = NULL;
+}
+
+static webhook_config *load(int argc, char **argv, char *err, size_t errlen)
+{
+    bool help = false;
+    return webhook_config_load(argc, argv, NULL, fake_env, &help, err, errlen);
+}
+
+static void test_config_defaults(void **state)
+{
+    (void)state;
+    char err[512];
+    set_env(0, NULL, NULL);
+    char *argv[] = {"serve"};
+    webhook_config *c = load(1, argv, err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(c->listen, "0.0.0.0:8443");
+    assert_int_equal(c->workers, 2);
+    assert_int_equal(c->max_plan_bytes, 1024LL * 1024 * 1024);
+    assert_int_equal(c->read_timeout, 30000);
+    assert_int_equal(c->token_lifetime, 600000);
+    assert_int_equal(c->n_allowed_hosts, 1);
+    assert_string_equal(c->allowed_hosts[0], "app.terraform.io");
+    assert_false(c->insecure_http);
+    webhook_config_free(c);
+}
+
+static void test_config_precedence(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ig-cfg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[512];
+    snprintf(path, sizeof path, "%s/imagegate.yaml", dir);
+    FILE *f = fopen(path, "w");
+    fputs("# test\nworkers: 3\nstore_workers: 3\nqueue_depth: 7\nmax_plan_bytes: 10M\n"
+          "allowed_host:\n  - tfe.example.com\n  - Other.Example.com:8443\n"
+          "read_timeout: 2m\ninsecure_http: yes\n",
+          f);
+    fclose(f);
+    set_env(0, "IMAGEGATE_CONFIG", path);
+    set_env(1, "IMAGEGATE_STORE_WORKERS", "5");
+    set_env(2, "IMAGEGATE_QUEUE_DEPTH", "9");
+    char *argv[] = {"serve", "--queue-depth", "11", "--max-plan-bytes=2M", "--db", "sqlite:x.db"};
+    webhook_config *c = load(6, argv, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->workers, 3);          /* file */
+    assert_int_equal(c->store_workers, 5);    /* env beats file */
+    assert_int_equal(c->queue_depth, 11);     /* flag beats env */
+    assert_int_equal(c->max_plan_bytes, 2 * 1024 * 1024);
+    assert_int_equal(c->read_timeout, 120000);
+    assert_true(c->insecure_http);
+    assert_string_equal(c->db, "sqlite:x.db");
+    assert_int_equal(c->n_allowed_hosts, 2);
+    assert_string_equal(c->allowed_hosts[1], "other.example.com:8443");
+    webhook_config_free(c);
+
+    /* repeated flags append; env lists are comma separated */
+    set_env(0, "IMAGEGATE_ALLOWED_HOST", "a.example, b.example");
+    char *argv2[] = {"serve", "--allowed-host", "x.example", "--allowed-host", "y.example:9"};
+    c = load(5, argv2, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->n_allowed_hosts, 2);
+    assert_string_equal(c->allowed_hosts[0], "x.example");
+    webhook_config_free(c);
+    char *argv3[] = {"serve"};
+    c = load(1, argv3, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->n_allowed_hosts, 2);
+    assert_string_equal(c->allowed_hosts[1], "b.example");
+    webhook_config_free(c);
+
+    /* an unknown key names file and line */
+    f = fopen(path, "w");
+    fputs("workers: 2\nwrokers: 3\n", f);
+    fclose(f);
+    set_env(0, "IMAGEGATE_CONFIG", path);
+    c = load(1, argv3, err, sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, ":2: wrokers: unknown key"));
+    unlink(path);
+    rmdir(dir);
+    set_env(0, NULL, NULL);
+}
+
+static void expect_bad(int argc, char **argv, const char *needle)
+{
+    char err[512];
+    webhook_config *c = load(argc, argv, err, sizeof err);
+    if (c) {
+        webhook_config_free(c);
+        fail_msg("accepted: %s %s", argv[1], argc > 2 ? argv[2] : "");
+    }
+    if (!strstr(err, needle))
+        fail_msg("error '%s' lacks '%s'", err, needle);
+}
+
+static void test_config_bounds(void **state)
+{
+    (void)state;
+    set_env(0, NULL, NULL);
+    expect_bad(3, (char *[]){"serve", "--workers", "0", NULL}, "--workers");
+    expect_bad(3, (char *[]){"serve", "--workers", "65", NULL}, "outside 1..64");
+    expect_bad(3, (char *[]){"serve", "--workers", "two", NULL}, "not a whole number");
+    expect_bad(3, (char *[]){"serve", "--max-plan-bytes", "1k", NULL}, "--max-plan-bytes");
+    expect_bad(3, (char *[]){"serve", "--read-timeout", "0s", NULL}, "--read-timeout");
+    expect_bad(3, (char *[]){"serve", "--read-timeout", "soon", NULL}, "--read-timeout");
+    expect_bad(3, (char *[]){"serve", "--queue-depth", "-1", NULL}, "--queue-depth");
+    expect_bad(2, (char *[]){"serve", "--bogus", NULL}, "unknown option");
+    expect_bad(2, (char *[]){"serve", "--workers", NULL}, "needs a value");
+    expect_bad(3, (char *[]){"serve", "--listen", "8443", NULL}, "ADDR:PORT");
+    expect_bad(3, (char *[]){"serve", "--listen", "127.0.0.1:70000", NULL}, "ADDR:PORT");
+    expect_bad(3, (char *[]){"serve", "--tls-cert", "a.pem", NULL}, "together");
+    expect_bad(3, (char *[]){"serve", "--public-url", "ftp://x", NULL}, "public-url");
+    expect_bad(3, (char *[]){"serve", "--allowed-host", "evil/path", NULL}, "HOST");
+    expect_bad(2, (char *[]){"serve", "--insecure-http=maybe", NULL}, "true or false");
+    expect_bad(3, (char *[]){"serve", "--log-level", "loud", NULL}, "log-level");
+    set_env(0, "IMAGEGATE_WORKERS", "1000");
+    expect_bad(1, (char *[]){"serve", NULL}, "IMAGEGATE_WORKERS");
+    set_env(0, NULL, NULL);
+
+    char err[512];
+    char *ok[] = {"serve", "--listen", "127.0.0.1:0", "--workers", "64", "--insecure-http"};
+    webhook_config *c = load(6, ok, err, sizeof err);
+    assert_non_null(c);
+    assert_true(c->insecure_http);
+    webhook_config_free(c);
+    char addr[64];
+    int port;
+    assert_int_equal(webhook_split_listen("[::1]:8443", addr, sizeof addr, &port, err, sizeof err), 0);
+    assert_string_equal(addr, "::1");
+    assert_int_equal(port, 8443);
+}
+
+/* ---- allowed hosts ---------------------------------------------------- */
+
+static void test_allowed_hosts(void **state)
+{
+    (void)state;
+    char *hosts[] = {"app.terraform.io", "tfe.example.com:8443", "127.0.0.1:5000"};
+    assert_true(webhook_host_allowed(hosts, 3, "https://app.terraform.io/api/v2/plans/x"));
+    assert_true(webhook_host_allowed(hosts, 3, "https://APP.terraform.io:443/x"));
+    assert_false(webhook_host_allowed(hosts, 3, "https://app.terraform.io:8443/x"));
+    assert_false(webhook_host_allowed(hosts, 3, "https://app.terraform.io.evil.com/x"));
+    assert_false(webhook_host_allowed(hosts, 3, "https://app.terraform.io@evil.com/x"));
+    assert_false(webhook_host_allowed(hosts, 3, "https://evil.com/app.terraform.io"));
+    assert_false(webhook_host_allowed(hosts, 3, "https://evil.com/?h=app.terraform.io"));
+    assert_true(webhook_host_allowed(hosts, 3, "https://tfe.example.com:8443/api"));
+    assert_false(webhook_host_allowed(hosts, 3, "https://tfe.example.com/api"));
+    assert_true(webhook_host_allowed(hosts, 3, "http://127.0.0.1:5000/plan"));
+    assert_false(webhook_host_allowed(hosts, 3, "http://localhost:5000/plan"));
+    assert_false(webhook_host_allowed(hosts, 3, "ftp://app.terraform.io/x"));
+    assert_false(webhook_host_allowed(hosts, 3, "not a url"));
+    assert_false(webhook_host_allowed(hosts, 3, NULL));
+    assert_false(webhook_host_allowed(hosts, 0, "https://app.terraform.io/"));
+}
+
+/* ---- request bodies ----------------------------------------------------- */
+
+static char *read_fixture(const char *rel, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", IG_FIXTURES, rel);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = xmalloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void test_runtask_parse(void **state)
+{
+    (void)state;
+    char err[512];
+    size_t len;
+    webhook_runtask_req rq;
+    char *b = read_fixture("runtask/post_plan.json", &len);
+    assert_int_equal(webhook_runtask_parse(b, len, &rq, err, sizeof err), 0);
+    assert_false(rq.verification);
+    assert_string_equal(rq.stage, "post_plan");
+    assert_string_equal(rq.task_result_id, "taskrs-2nH5dncYoXaMVQmJ");
+    assert_string_equal(rq.workspace, "my-workspace");
+    assert_string_equal(rq.workdir, "/terraform");
+    assert_true(rq.outcomes);
+    assert_int_equal(rq.payload_version, 1);
+    webhook_runtask_req_dispose(&rq);
+    free(b);
+
+    b = read_fixture("runtask/verification.json", &len);
+    assert_int_equal(webhook_runtask_parse(b, len, &rq, err, sizeof err), 0);
+    assert_true(rq.verification);
+    webhook_runtask_req_dispose(&rq);
+    free(b);
+
+    b = read_fixture("runtask/pre_plan.json", &len);
+    assert_int_equal(webhook_runtask_parse(b, len, &rq, err, sizeof err), 0);
+    assert_null(rq.plan_url);
+    assert_non_null(rq.config_url);
+    webhook_runtask_req_dispose(&rq);
+    free(b);
+
+    static const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"{\"payload_version\":1,", "malformed JSON"},
+        {"[1,2]", "JSON object"},
+        {"{\"payload_version\":\"1\",\"stage\":\"post_plan\",\"access_token\":\"t\"}", "payload_version: expected an integer"},
+        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":\"taskrs-1\"}", "task_result_callback_url: missing"},
+        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":\"taskrs-1\",\"task_result_callback_url\":\"/relative\"}", "absolute"},
+        {"{\"payload_version\":1,\"stage\":7,\"access_token\":\"t\"}", "stage: expected a string"},
+        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":\"taskrs-1\",\"task_result_callback_url\":\"https://x/cb\",\"capabilities\":{\"outcomes\":\"yes\"}}", "capabilities.outcomes"},
+        {"{\"payload_version\":1,\"payload_version\":2}", "malformed JSON"},
+        {"{\"stage\":\"post_plan\",\"access_token\":\"t\"}", "payload_version: missing"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(webhook_runtask_parse(bad[i].body, strlen(bad[i].body), &rq, err, sizeof err), -1);
+        if (!strstr(err, bad[i].needle))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].needle);
+    }
+    /* unknown fields and nulls are tolerated */
+    const char *ok = "{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\","
+                     "\"task_result_id\":\"taskrs-1\",\"task_result_callback_url\":\"https://x/cb\","
+                     "\"plan_json_api_url\":null,\"vcs_branch\":null,\"new_field\":{\"a\":[1]},"
+                     "\"capabilities\":null,\"run_id\":null}";
+    assert_int_equal(webhook_runtask_parse(ok, strlen(ok), &rq, err, sizeof err), 0);
+    assert_false(rq.outcomes);
+    assert_string_equal(rq.run_id, "");
+    webhook_runtask_req_dispose(&rq);
+}
+
+/* ---- callback documents ------------------------------------------------ */
+
+static void make_finding(policy_finding *f, policy_kind kind, policy_level lv, size_t i,
+                         size_t long_len)
+{
+    memset(f, 0, sizeof *f);
+    f->kind = kind;
+    f->level = lv;
+    char *addr = xasprintf("aws_instance.app_%zu", i);
+    if (long_len) {
+        free(addr);
+        addr = xmalloc(long_len + 1);
+        memset(addr, 'a', long_len);
+        addr[long_len] = '\0';
+    }
+    f->address = addr;
+    f->attribute = xstrdup("ami");
+    f->image = xstrdup("ami-0d4c3b2a1f0e9d8c7");
+    f->action = "create";
+    f->bucket = xstrdup("web-ubuntu");
+    f->version = xstrdup("v1");
+    f->fingerprint = xstrdup("web-1");
+    f->provenance = "literal";
+    if (long_len) {
+        f->message = xmalloc(long_len + 40);
+        snprintf(f->message, long_len + 40, "line one\nline two %s", addr);
+        f->revocation_message = xstrdup(addr);
+    } else {
+        f->message = xasprintf("%s uses ami-0d4c3b2a1f0e9d8c7, revoked (web-ubuntu v1)", addr);
+        f->revocation_message = xstrdup("CVE-2024-6387 (regreSSHion) in openssh");
+    }
+    f->revoke_at = xstrdup("2026-11-20T09:00:00Z");
+    f->channel_note = xstrdup("Channel production now holds v2 (ami-0a1b2c3d4e5f60718)");
+}
+
+static void free_findings(policy_finding *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(fs[i].address);
+        free(fs[i].attribute);
+        free(fs[i].image);
+        free(fs[i].bucket);
+        free(fs[i].version);
+        free(fs[i].fingerprint);
+        free(fs[i].message);
+        free(fs[i].revoke_at);
+        free(fs[i].revocation_message);
+        free(fs[i].channel_note);
+    }
+    free(fs);
+}
+
+static void check_limits(json_t *doc, size_t expect_outcomes)
+{
+    json_t *data = json_object_get(doc, "data");
+    assert_string_equal(json_string_value(json_object_get(data, "type")), "task-results");
+    json_t *attr = json_object_get(data, "attributes");
+    const char *msg = json_string_value(json_object_get(attr, "message"));
+    assert_true(strlen(msg) >= 1 && strlen(msg) <= 1000);
+    json_t *url = json_object_get(attr, "url");
+    if (url)
+        assert_true(strlen(json_string_value(url)) <= 500);
+    json_t *outs = json_object_get(json_object_get(json_object_get(data, "relationships"), "outcomes"), "data");
+    assert_int_equal(json_array_size(outs), expect_outcomes);
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o) {
+        assert_string_equal(json_string_value(json_object_get(o, "type")), "task-result-outcomes");
+        json_t *a = json_object_get(o, "attributes");
+        const char *id = json_string_value(json_object_get(a, "outcome-id"));
+        const char *desc = json_string_value(json_object_get(a, "description"));
+        const char *b = json_string_value(json_object_get(a, "body"));
+        assert_true(strlen(id) >= 1 && strlen(id) <= 64);
+        assert_true(strlen(desc) >= 1 && strlen(desc) <= 1000);
+        assert_null(strchr(desc, '\n'));
+        assert_true(strlen(b) <= 10000);
+        json_t *u = json_object_get(a, "url");
+        if (u)
+            assert_true(strlen(json_string_value(u)) <= 500);
+        json_t *tags = json_object_get(a, "tags");
+        assert_true(json_object_size(tags) <= 10);
+        const char *k;
+        json_t *list;
+        json_object_foreach(tags, k, list) {
+            assert_true(json_array_size(list) <= 32);
+            size_t j;
+            json_t *t;
+            json_array_foreach(list, j, t) {
+                assert_true(strlen(json_string_value(json_object_get(t, "label"))) <= 32);
+                const char *lv = json_string_value(json_object_get(t, "level"));
+                assert_true(strcmp(lv, "none") == 0 || strcmp(lv, "info") == 0 ||
+                            strcmp(lv, "warning") == 0 || strcmp(lv, "error") == 0);
+            }
+        }
+        assert_non_null(json_object_get(tags, "Status"));
+        assert_non_null(json_object_get(tags, "Severity"));
+    }
+}
+
+static void test_callback_basic(void **state)
+{
+    (void)state;
+    policy_report r;
+    memset(&r, 0, sizeof r);
+    r.verdict = POLICY_VERDICT_FAIL;
+    r.n_findings = 3;
+    r.findings = xcalloc(3, sizeof *r.findings);
+    make_finding(&r.findings[0], PK_HARDCODED, POLICY_WARN, 0, 0);
+    make_finding(&r.findings[1], PK_REVOKED, POLICY_FAIL, 1, 0);
+    make_finding(&r.findings[2], PK_TRACKED, POLICY_INFO, 2, 0);
+    free(r.findings[0].message);
+    r.findings[0].message = xstrdup("written as a literal");
+    free(r.findings[0].revoke_at);
+    r.findings[0].revoke_at = xstrdup("2026-12-20T09:00:00Z"); /* after "now" */
+    r.count[POLICY_FAIL] = 1;
+    r.count[POLICY_WARN] = 1;
+    r.count[POLICY_INFO] = 1;
+    r.resources = 17;
+    r.gated = 5;
+    r.images = 3;
+    char *msg = webhook_result_message(&r, "post_plan");
+    assert_non_null(strstr(msg, "1 failing, 1 warning and 1 info"));
+    assert_non_null(strstr(msg, "17 resources"));
+    webhook_result res = {"failed", msg, "https://ig.example.com/runs/run-1", &r, true,
+                          "https://ig.example.com", 1795165200000LL};
+    json_t *doc = webhook_callback_body(&res);
+    check_limits(doc, 2);
+    json_t *outs = json_object_get(json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"), "data");
+    /* fail first */
+    json_t *a0 = json_object_get(json_array_get(outs, 0), "attributes");
+    assert_string_equal(json_string_value(json_object_get(a0, "outcome-id")), "revoked:aws_instance.app_1.ami");
+    json_t *st = json_array_get(json_object_get(json_object_get(a0, "tags"), "Status"), 0);
+    assert_string_equal(json_string_value(json_object_get(st, "level")), "error");
+    json_t *sev = json_array_get(json_object_get(json_object_get(a0, "tags"), "Severity"), 0);
+    assert_string_equal(json_string_value(json_object_get(sev, "label")), "Revoked");
+    const char *b0 = json_string_value(json_object_get(a0, "body"));
+    assert_non_null(strstr(b0, "web-ubuntu"));
+    assert_non_null(strstr(b0, "CVE-2024-6387"));
+    assert_non_null(strstr(b0, "Channel production now holds v2"));
+    assert_string_equal(json_string_value(json_object_get(a0, "url")), "https://ig.example.com/buckets/web-ubuntu/versions/v1");
+    assert_non_null(strstr(b0, "**Revoked at**"));
+    json_t *a1 = json_object_get(json_array_get(outs, 1), "attributes");
+    /* a message that does not name the resource gets it in front */
+    assert_string_equal(json_string_value(json_object_get(a1, "description")),
+                        "aws_instance.app_0: written as a literal");
+    assert_non_null(strstr(json_string_value(json_object_get(a1, "body")),
+                           "**Revocation scheduled for**"));
+    st = json_array_get(json_object_get(json_object_get(a1, "tags"), "Status"), 0);
+    assert_string_equal(json_string_value(json_object_get(st, "level")), "warning");
+    json_decref(doc);
+
+    /* without the outcomes capability: no relationships */
+    res.outcomes = false;
+    doc = webhook_callback_body(&res);
+    assert_null(json_object_get(json_object_get(doc, "data"), "relationships"));
+    json_decref(doc);
+    /* minimal body: status and message only */
+    doc = webhook_callback_minimal("failed", "");
+    json_t *attr = json_object_get(json_object_get(doc, "data"), "attributes");
+    assert_int_equal(json_object_size(attr), 2);
+    assert_true(strlen(json_string_value(json_object_get(attr, "message"))) >= 1);
+    json_decref(doc);
+    free(msg);
+    free_findings(r.findings, r.n_findings);
+}
+
+static void test_callback_limits(void **state)
+{
+    (void)state;
+    policy_report r;
+    memset(&r, 0, sizeof r);
+    r.verdict = POLICY_VERDICT_FAIL;
+    r.n_findings = 400;
+    r.findings = xcalloc(r.n_findings, sizeof *r.findings);
+    for (size_t i = 0; i < r.n_findings; i++)
+        make_finding(&r.findings[i], i % 3 ? PK_HARDCODED : PK_REVOKED,
+                     i % 3 ? POLICY_WARN : POLICY_FAIL, i, i < 5 ? 20000 : 0);
+    char longmsg[3000];
+    memset(longmsg, 'm', sizeof longmsg - 1);
+    longmsg[sizeof longmsg - 1] = '\0';
+    char longurl[700];
+    snprintf(longurl, sizeof longurl, "https://x/%0650d", 1);
+    webhook_result res = {"failed", longmsg, longurl, &r, true, "https://ig.example.com", 0};
+    json_t *doc = webhook_callback_body(&res);
+    check_limits(doc, 250);
+    json_t *attr = json_object_get(json_object_get(doc, "data"), "attributes");
+    assert_int_equal(strlen(json_string_value(json_object_get(attr, "message"))), 1000);
+    assert_null(json_object_get(attr, "url")); /* too long: left out rather than cut */
+    json_t *outs = json_object_get(json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"), "data");
+    json_t *last = json_object_get(json_array_get(outs, 249), "attributes");
+    const char *desc = json_string_value(json_object_get(last, "description"));
+    assert_non_null(strstr(desc, "151 more findings"));
+    /* outcome ids unique */
+    json_t *seen = json_object();
+    for (size_t i = 0; i < 250; i++) {
+        const char *id = json_string_value(json_object_get(json_object_get(json_array_get(outs, i), "attributes"), "outcome-id"));
+        assert_null(json_object_get(seen, id));
+        json_object_set_new(seen, id, json_true());
+    }
+    json_decref(seen);
+    /* the long body got cut with a note */
+    json_t *a0 = json_object_get(json_array_get(outs, 0), "attributes");
+    assert_non_null(strstr(json_string_value(json_object_get(a0, "body")), "truncated"));
+    json_decref(doc);
+    free_findings(r.findings, r.n_findings);
+
+    char s[] = "h\xc3\xa9llo";
+    assert_int_equal(webhook_utf8_clamp(s, 2, false), 1);
+    assert_string_equal(s, "h");
+}
+
+/* ---- archives ------------------------------------------------------------ */
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+static void test_archive_hostile(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ig-arc-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char dest[300], path[1024], err[512];
+    snprintf(dest, sizeof dest, "%s/a/b", base);
+    snprintf(path, sizeof path, "%s/a", base);
+    mkdir(path, 0700);
+    mkdir(dest, 0700);
+    snprintf(path, sizeof path, "%s/config/hostile.tar.gz", IG_FIXTURES);
+    webhook_archive_limits lim = {1 << 20, 100};
+    webhook_archive_stats st;
+    assert_int_equal(webhook_archive_extract(path, dest, &lim, &st, err, sizeof err), 0);
+    assert_int_equal(st.files, 1);
+    assert_int_equal(st.refused, 3);
+    snprintf(path, sizeof path, "%s/terraform/main.tf", dest);
+    assert_true(exists(path));
+    snprintf(path, sizeof path, "%s/terraform/link.tf", dest);
+    assert_false(exists(path)); /* no symlink created */
+    snprintf(path, sizeof path, "%s/a/escape.tf", base);
+    assert_false(exists(path));
+    snprintf(path, sizeof path, "%s/escape.tf", dest);
+    assert_false(exists(path));
+    assert_false(exists("/etc/imagegate-owned.tf"));
+    snprintf(path, sizeof path, "%s/etc/imagegate-owned.tf", dest);
+    assert_false(exists(path));
+
+    /* a symlink planted beforehand is not followed either */
+    webhook_remove_tree(dest);
+    mkdir(dest, 0700);
+    char victim[300];
+    snprintf(victim, sizeof victim, "%s/victim", base);
+    mkdir(victim, 0700);
+    snprintf(path, sizeof path, "%s/terraform", dest);
+    assert_int_equal(symlink(victim, path), 0);
+    snprintf(path, sizeof path, "%s/config/hostile.tar.gz", IG_FIXTURES);
+    assert_int_equal(webhook_archive_extract(path, dest, &lim, &st, err, sizeof err), -1);
+    snprintf(path, sizeof path, "%s/main.tf", victim);
+    assert_false(exists(path));
+    webhook_remove_tree(base);
+    assert_false(exists(base));
+}
+
+static void write_tar(const char *path, int entries, size_t file_bytes)
+{
+    struct archive *a = archive_write_new();
+    archive_write_add_filter_gzip(a);
+    archive_write_set_format_pax_restricted(a);
+    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+    char *zeros = xcalloc(1, 1 << 20);
+    for (int i = 0; i < entries; i++) {
+        struct archive_entry *e = archive_entry_new();
+        char name[64];
+        snprintf(name, sizeof name, "terraform/f%d.tf", i);
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        archive_entry_set_size(e, (la_int64_t)file_bytes);
+        archive_write_header(a, e);
+        for (size_t done = 0; done < file_bytes;) {
+            size_t n = file_bytes - done > (1 << 20) ? (1 << 20) : file_bytes - done;
+            archive_write_data(a, zeros, n);
+            done += n;
+        }
+        archive_entry_free(e);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    free(zeros);
+}
+
+static void test_archive_bombs(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ig-bomb-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char tarball[300], dest[300], err[512];
+    snprintf(tarball, sizeof tarball, "%s/bomb.tar.gz", base);
+    snprintf(dest, sizeof dest, "%s/out", base);
+    /* 64 MiB of zeros: a few dozen KiB compressed */
+    write_tar(tarball, 1, 64u << 20);
+    struct stat st;
+    assert_int_equal(stat(tarball, &st), 0);
+    assert_true(st.st_size < (1 << 20));
+    mkdir(dest, 0700);
+    webhook_archive_limits lim = {8 << 20, 100};
+    webhook_archive_stats as;
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_non_null(strstr(err, "max-archive-bytes"));
+    assert_true(as.bytes <= (8 << 20) + (64 << 10));
+    webhook_remove_tree(dest);
+    /* too many entries */
+    write_tar(tarball, 50, 10);
+    mkdir(dest, 0700);
+    lim.max_entries = 20;
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_non_null(strstr(err, "max-archive-entries"));
+    webhook_remove_tree(dest);
+    /* not an archive */
+    FILE *f = fopen(tarball, "w");
+    fputs("this is not a tarball", f);
+    fclose(f);
+    mkdir(dest, 0700);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    webhook_remove_tree(base);
+}
+
+static void test_archive_scan_names(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ig-scan-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/config/hardcoded.tar.gz", IG_FIXTURES);
+    webhook_archive_limits lim = {1 << 20, 100};
+    webhook_archive_stats st;
+    assert_int_equal(webhook_archive_extract(path, base, &lim, &st, err, sizeof err), 0);
+    assert_int_equal(st.refused, 0);
+    rules *rs = rules_load(NULL, err, sizeof err);
+    assert_non_null(rs);
+    rules_matcher *m = rules_matcher_new(rs);
+    scan_result *res = xcalloc(1, sizeof *res);
+    int64_t files = 0;
+    assert_int_equal(webhook_archive_scan(base, "/terraform", rs, m, 1 << 20, res, &files, err,
+                                          sizeof err), 0);
+    assert_int_equal(files, 4);
+    int saw_web = 0, saw_tfvars = 0, saw_module = 0;
+    for (size_t i = 0; i < res->n_refs; i++) {
+        const char *a = res->refs[i].address;
+        if (strcmp(a, "web.tf:3") == 0)
+            saw_web = 1;
+        if (strcmp(a, "prod.auto.tfvars:1") == 0)
+            saw_tfvars = 1;
+        if (strncmp(a, "modules/web/main.tf:", 20) == 0)
+            saw_module = 1;
+    }
+    assert_true(saw_web);
+    assert_true(saw_tfvars);
+    (void)saw_module;
+    scan_result_free(res);
+    rules_matcher_free(m);
+    rules_free(rs);
+    webhook_remove_tree(base);
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sig_good_bad),
+        cmocka_unit_test(test_sig_empty_and_missing),
+        cmocka_unit_test(test_sig_rotation_and_file),
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_precedence),
+        cmocka_unit_test(test_config_bounds),
+        cmocka_unit_test(test_allowed_hosts),
+        cmocka_unit_test(test_runtask_parse),
+        cmocka_unit_test(test_callback_basic),
+        cmocka_unit_test(test_callback_limits),
+        cmocka_unit_test(test_archive_hostile),
+        cmocka_unit_test(test_archive_bombs),
+        cmocka_unit_test(test_archive_scan_names),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
