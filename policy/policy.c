@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "common/xalloc.h"
@@ -399,6 +400,7 @@ typedef struct eval_ctx {
     strmap images;                 /* lookup key -> json array (owned) */
     strmap channels;               /* bucket -> json array (owned) */
     strmap distinct;               /* image IDs seen */
+    strmap memo;                   /* ref signature -> memo_entry* */
     policy_report *rep;
     size_t cap;
     int failed;
@@ -452,6 +454,28 @@ static const char *jstr(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* Every string of a finding lives in the report's arena, interned: 2000
+ * instances of one image share their bucket, version and message. */
+static char *intern(eval_ctx *c, const char *s)
+{
+    if (!s)
+        return NULL;
+    policy_report *rep = c->rep;
+    size_t n = strlen(s);
+    strmap_entry *e = strmap_upsert(rep->strings_, s, n, NULL);
+    if (!e->value)
+        e->value = arena_strndup(rep->arena_, s, n);
+    return e->value;
+}
+
+/* intern() for a string made on the heap, which is freed */
+static char *intern_take(eval_ctx *c, char *s)
+{
+    char *r = intern(c, s);
+    free(s);
+    return r;
+}
+
 static int is_revoked(const json_t *m)
 {
     const char *st = jstr(m, "status");
@@ -503,27 +527,25 @@ static policy_finding *add_finding(eval_ctx *c, policy_kind kind, const scan_ref
     policy_finding *f = &rep->findings[rep->n_findings++];
     memset(f, 0, sizeof *f);
     f->kind = kind;
-    f->address = xstrdup(r->address);
-    f->attribute = r->attribute ? xstrdup(r->attribute) : NULL;
+    f->address = intern(c, r->address);
+    f->attribute = intern(c, r->attribute);
     f->sensitive = r->sensitive;
-    f->image = (!r->sensitive && r->value) ? xstrdup(r->value) : NULL;
+    f->image = (!r->sensitive && r->value) ? intern(c, r->value) : NULL;
     f->action = r->kind == SCAN_REF_IMAGE || r->kind == SCAN_REF_MENTION
                     ? scan_action_name(r->action)
                     : NULL;
     return f;
 }
 
-static void set_match(policy_finding *f, const json_t *m)
+static void set_match(eval_ctx *c, policy_finding *f, const json_t *m)
 {
     if (!m)
         return;
-    f->bucket = xstrdup(jstr(m, "bucket_name"));
-    f->version = xstrdup(jstr(m, "version"));
-    if (!f->version)
-        f->version = xstrdup(jstr(m, "name"));
-    f->fingerprint = xstrdup(jstr(m, "fingerprint"));
-    f->revoke_at = xstrdup(jstr(m, "revoke_at"));
-    f->revocation_message = xstrdup(jstr(m, "revocation_message"));
+    f->bucket = intern(c, jstr(m, "bucket_name"));
+    f->version = intern(c, jstr(m, "version") ? jstr(m, "version") : jstr(m, "name"));
+    f->fingerprint = intern(c, jstr(m, "fingerprint"));
+    f->revoke_at = intern(c, jstr(m, "revoke_at"));
+    f->revocation_message = intern(c, jstr(m, "revocation_message"));
 }
 
 /* "(sensitive)" or the image ID, for messages. */
@@ -680,51 +702,51 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
     strbuf msg = STRBUF_INIT;
     if (r->unknown) {
         f = add_finding(c, PK_UNKNOWN, r);
-        f->message = xstrdup("the image is known only after apply, so it cannot be checked now");
+        f->message = intern(c, "the image is known only after apply, so it cannot be checked now");
         return;
     }
     if (!r->recognized) {
         f = add_finding(c, PK_UNRECOGNIZED, r);
         if (r->sensitive)
-            f->message = xstrdup("(sensitive) is not an image ID that any rule recognises");
+            f->message = intern(c, "(sensitive) is not an image ID that any rule recognises");
         else
-            f->message = xasprintf("'%.200s' is not an image ID that any rule recognises",
-                                   r->value ? r->value : "");
+            f->message = intern_take(c, xasprintf("'%.200s' is not an image ID that any rule recognises",
+                                   r->value ? r->value : ""));
         return;
     }
     strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
     const json_t *m = best_match(c, r);
     if (!m) {
         f = add_finding(c, PK_UNTRACKED, r);
-        f->message = xasprintf("%s is not in the registry", shown(r));
+        f->message = intern_take(c, xasprintf("%s is not in the registry", shown(r)));
     } else if (is_revoked(m)) {
         int unchanged = r->kind == SCAN_REF_IMAGE && r->action == SCAN_ACT_UPDATE && r->unchanged;
         f = add_finding(c, unchanged ? PK_REVOKED_UNCHANGED : PK_REVOKED, r);
-        set_match(f, m);
+        set_match(c, f, m);
         strbuf_printf(&msg, "%s %s: ", unchanged ? "keeps" : "uses", shown(r));
         revocation_text(&msg, m);
         if (unchanged)
             strbuf_puts(&msg, " (the update does not change the image)");
-        f->message = strbuf_steal(&msg);
-        f->channel_note = channel_note(c, m);
+        f->message = intern_take(c, strbuf_steal(&msg));
+        f->channel_note = intern_take(c, channel_note(c, m));
     } else if (is_scheduled(m)) {
         f = add_finding(c, PK_REVOCATION_SCHEDULED, r);
-        set_match(f, m);
+        set_match(c, f, m);
         strbuf_printf(&msg, "uses %s: ", shown(r));
         revocation_text(&msg, m);
-        f->message = strbuf_steal(&msg);
-        f->channel_note = channel_note(c, m);
+        f->message = intern_take(c, strbuf_steal(&msg));
+        f->channel_note = intern_take(c, channel_note(c, m));
     } else {
         f = add_finding(c, PK_TRACKED, r);
-        set_match(f, m);
-        f->message = xasprintf("uses %s from %s %s", shown(r), f->bucket, f->version);
+        set_match(c, f, m);
+        f->message = intern_take(c, xasprintf("uses %s from %s %s", shown(r), f->bucket, f->version));
         char *newer = outdated_by(c, m);
         if (newer) {
             if (r->kind == SCAN_REF_IMAGE)
                 f->provenance = scan_provenance_name(r->provenance);
             f = add_finding(c, PK_OUTDATED, r);
-            set_match(f, m);
-            f->message = xasprintf("%s %s is not the newest: %s", f->bucket, f->version, newer);
+            set_match(c, f, m);
+            f->message = intern_take(c, xasprintf("%s %s is not the newest: %s", f->bucket, f->version, newer));
             free(newer);
         }
     }
@@ -733,10 +755,10 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
     if (r->kind == SCAN_REF_IMAGE && hardcoded(r->provenance)) {
         policy_finding *h = add_finding(c, PK_HARDCODED, r);
         h->provenance = scan_provenance_name(r->provenance);
-        set_match(h, m);
-        h->message = xasprintf("the image %s is hardcoded: %s; look it up from the registry "
+        set_match(c, h, m);
+        h->message = intern_take(c, xasprintf("the image %s is hardcoded: %s; look it up from the registry "
                                "(a data source or the lookup endpoint) instead",
-                               shown(r), provenance_words(r->provenance));
+                               shown(r), provenance_words(r->provenance)));
     }
 }
 
@@ -745,7 +767,7 @@ static void eval_mention(eval_ctx *c, const scan_ref *r)
     strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
     const json_t *m = best_match(c, r);
     policy_finding *f = add_finding(c, m && is_revoked(m) ? PK_MENTION_REVOKED : PK_MENTION, r);
-    set_match(f, m);
+    set_match(c, f, m);
     strbuf msg = STRBUF_INIT;
     strbuf_printf(&msg, "mentions %s", shown(r));
     if (r->attribute)
@@ -759,7 +781,7 @@ static void eval_mention(eval_ctx *c, const scan_ref *r)
     } else {
         strbuf_printf(&msg, " (%s %s)", f->bucket, f->version);
     }
-    f->message = strbuf_steal(&msg);
+    f->message = intern_take(c, strbuf_steal(&msg));
 }
 
 static void eval_data(eval_ctx *c, const scan_ref *r)
@@ -803,18 +825,16 @@ static void eval_data(eval_ctx *c, const scan_ref *r)
                         r->referenced_by_gated ? PK_DATA_SOURCE_REVOKED
                                                : PK_DATA_SOURCE_REVOKED_UNREFERENCED,
                         r);
-        free(f->image);
         f->image = NULL;
-        free(f->attribute);
         f->attribute = NULL;
-        set_match(f, m);
+        set_match(c, f, m);
         strbuf msg = STRBUF_INIT;
         strbuf_puts(&msg, "resolves to ");
         revocation_text(&msg, m);
         if (!r->referenced_by_gated)
             strbuf_puts(&msg, "; no created or updated resource uses it");
-        f->message = strbuf_steal(&msg);
-        f->channel_note = channel_note(c, m);
+        f->message = intern_take(c, strbuf_steal(&msg));
+        f->channel_note = intern_take(c, channel_note(c, m));
     }
     json_decref(v);
 }
@@ -827,20 +847,20 @@ static void eval_config(eval_ctx *c, const scan_ref *r)
     strbuf msg = STRBUF_INIT;
     if (!m) {
         f = add_finding(c, PK_UNTRACKED, r);
-        f->message = xasprintf("%s is not in the registry", shown(r));
+        f->message = intern_take(c, xasprintf("%s is not in the registry", shown(r)));
         return;
     }
     policy_kind k = is_revoked(m) ? PK_REVOKED : is_scheduled(m) ? PK_REVOCATION_SCHEDULED
                                                                  : PK_TRACKED;
     f = add_finding(c, k, r);
-    set_match(f, m);
+    set_match(c, f, m);
     if (k == PK_TRACKED) {
-        f->message = xasprintf("%s is %s %s", shown(r), f->bucket, f->version);
+        f->message = intern_take(c, xasprintf("%s is %s %s", shown(r), f->bucket, f->version));
     } else {
         strbuf_printf(&msg, "%s is ", shown(r));
         revocation_text(&msg, m);
-        f->message = strbuf_steal(&msg);
-        f->channel_note = channel_note(c, m);
+        f->message = intern_take(c, strbuf_steal(&msg));
+        f->channel_note = intern_take(c, channel_note(c, m));
     }
 }
 
@@ -880,6 +900,63 @@ static void free_cache(strmap *m)
     strmap_dispose(m);
 }
 
+/* Memoisation: refs that would evaluate to the same findings (the same image
+ * with the same flags and provenance; for mentions also the same attribute,
+ * which the message names) replay the first one's findings with their own
+ * address, attribute and action. A plan of 100 000 instances of five images
+ * costs five evaluations. */
+typedef struct memo_entry {
+    size_t n;
+    policy_finding f[]; /* as produced, before levels and exemptions */
+} memo_entry;
+
+static char *memo_key(const scan_ref *r)
+{
+    if (r->kind != SCAN_REF_IMAGE && r->kind != SCAN_REF_MENTION)
+        return NULL;
+    return xasprintf("%d|%s|%s|%s|%s|%d%d%d%d%d|%d|%s", (int)r->kind, r->value ? r->value : "",
+                     r->lookup ? r->lookup : "", r->platform ? r->platform : "",
+                     r->kind == SCAN_REF_MENTION && r->attribute ? r->attribute : "",
+                     r->unknown, r->recognized, r->sensitive,
+                     r->action == SCAN_ACT_UPDATE && r->unchanged, r->action == SCAN_ACT_UPDATE,
+                     (int)r->provenance, "");
+}
+
+static void remember(eval_ctx *c, const scan_ref *r, size_t first)
+{
+    char *key = memo_key(r);
+    if (!key)
+        return;
+    size_t n = c->rep->n_findings - first;
+    memo_entry *m = xmalloc(sizeof *m + n * sizeof m->f[0]);
+    m->n = n;
+    memcpy(m->f, c->rep->findings + first, n * sizeof m->f[0]);
+    strmap_entry *e = strmap_upsert(&c->memo, key, strlen(key), NULL);
+    free(e->value);
+    e->value = m;
+    free(key);
+}
+
+static int replay(eval_ctx *c, const scan_ref *r)
+{
+    char *key = memo_key(r);
+    if (!key)
+        return 0;
+    memo_entry *m = strmap_get(&c->memo, key, strlen(key));
+    free(key);
+    if (!m)
+        return 0;
+    for (size_t i = 0; i < m->n; i++) {
+        policy_finding *f = add_finding(c, m->f[i].kind, r);
+        const char *address = f->address, *attribute = f->attribute, *action = f->action;
+        *f = m->f[i];
+        f->address = (char *)address;
+        f->attribute = (char *)attribute;
+        f->action = action;
+    }
+    return 1;
+}
+
 policy_report *policy_eval(const policy *p, const scan_result *res, const policy_lookup *lk,
                            const policy_scope *scope, char *err, size_t errlen)
 {
@@ -905,6 +982,11 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
                 c.level[k] = (policy_level)o->level[k];
     }
     policy_report *rep = xcalloc(1, sizeof *rep);
+    rep->arena_ = xmalloc(sizeof(arena));
+    arena_init(rep->arena_);
+    rep->strings_ = xmalloc(sizeof(strmap));
+    strmap_init(rep->strings_);
+    strmap_init(&c.memo);
     c.rep = rep;
     rep->resources = res->resources;
     rep->gated = res->gated;
@@ -912,11 +994,14 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
     for (size_t i = 0; i < res->n_refs && !c.failed; i++) {
         const scan_ref *r = &res->refs[i];
         size_t first = rep->n_findings;
-        switch (r->kind) {
-        case SCAN_REF_IMAGE: eval_image(&c, r); break;
-        case SCAN_REF_MENTION: eval_mention(&c, r); break;
-        case SCAN_REF_DATA: eval_data(&c, r); break;
-        case SCAN_REF_CONFIG: eval_config(&c, r); break;
+        if (!replay(&c, r)) {
+            switch (r->kind) {
+            case SCAN_REF_IMAGE: eval_image(&c, r); break;
+            case SCAN_REF_MENTION: eval_mention(&c, r); break;
+            case SCAN_REF_DATA: eval_data(&c, r); break;
+            case SCAN_REF_CONFIG: eval_config(&c, r); break;
+            }
+            remember(&c, r, first);
         }
         for (size_t k = first; k < rep->n_findings; k++) {
             policy_finding *f = &rep->findings[k];
@@ -925,15 +1010,18 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
             if (e) {
                 f->exempted = true;
                 if (f->level != POLICY_INFO) {
-                    char *m = xasprintf("%s [exempted: %s]", f->message, e->reason);
-                    free(f->message);
-                    f->message = m;
+                    f->message = intern_take(
+                        &c, xasprintf("%s [exempted: %s]", f->message, e->reason));
                 }
                 f->level = POLICY_INFO;
             }
         }
     }
     rep->images = c.distinct.count;
+    for (size_t i = 0; i < c.memo.cap; i++)
+        if (c.memo.slots[i].key)
+            free(c.memo.slots[i].value);
+    strmap_dispose(&c.memo);
     free_cache(&c.images);
     free_cache(&c.channels);
     strmap_dispose(&c.distinct);
@@ -949,7 +1037,11 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
     rep->n_gated_addresses = res->gated_addresses ? res->gated : 0;
     rep->gated_addresses = xcalloc(rep->n_gated_addresses + 1, sizeof *rep->gated_addresses);
     for (size_t i = 0; i < rep->n_gated_addresses; i++)
-        rep->gated_addresses[i] = xstrdup(res->gated_addresses[i]);
+        rep->gated_addresses[i] = intern(&c, res->gated_addresses[i]);
+    /* the intern table is only needed while building */
+    strmap_dispose(rep->strings_);
+    free(rep->strings_);
+    rep->strings_ = NULL;
     return rep;
 }
 
@@ -957,23 +1049,16 @@ void policy_report_free(policy_report *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_findings; i++) {
-        policy_finding *f = &r->findings[i];
-        free(f->address);
-        free(f->attribute);
-        free(f->image);
-        free(f->bucket);
-        free(f->version);
-        free(f->fingerprint);
-        free(f->message);
-        free(f->revoke_at);
-        free(f->revocation_message);
-        free(f->channel_note);
-    }
     free(r->findings);
-    for (size_t i = 0; i < r->n_gated_addresses; i++)
-        free(r->gated_addresses[i]);
     free(r->gated_addresses);
+    if (r->strings_) {
+        strmap_dispose(r->strings_);
+        free(r->strings_);
+    }
+    if (r->arena_) {
+        arena_dispose(r->arena_);
+        free(r->arena_);
+    }
     free(r);
 }
 

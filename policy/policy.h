@@ -75,6 +75,7 @@ typedef struct policy_lookup {
 
 /* ---- findings and report -------------------------------------------- */
 
+/* Every string of a finding belongs to its report (freed with it). */
 typedef struct policy_finding {
     policy_kind kind;
     policy_level level;
@@ -102,8 +103,9 @@ typedef struct policy_report {
     size_t count[3]; /* findings per level */
     policy_finding *findings;
     size_t n_findings;
-    char **gated_addresses; /* borrowed copy list for JUnit (owned here) */
+    char **gated_addresses; /* for JUnit */
     size_t n_gated_addresses;
+    void *arena_, *strings_; /* internal: owns the strings */
 } policy_report;
 
 typedef struct policy_scope {

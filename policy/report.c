@@ -28,31 +28,57 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+static json_t *finding_json(const policy_finding *f)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "kind", json_string(policy_kind_name(f->kind)));
+    json_object_set_new(o, "level", json_string(policy_level_name(f->level)));
+    json_object_set_new(o, "address", str_or_null(f->address));
+    json_object_set_new(o, "attribute", str_or_null(f->attribute));
+    json_object_set_new(o, "image", str_or_null(f->image));
+    json_object_set_new(o, "action", str_or_null(f->action));
+    json_object_set_new(o, "bucket", str_or_null(f->bucket));
+    json_object_set_new(o, "version", str_or_null(f->version));
+    json_object_set_new(o, "fingerprint", str_or_null(f->fingerprint));
+    json_object_set_new(o, "provenance", str_or_null(f->provenance));
+    json_object_set_new(o, "message", str_or_null(f->message));
+    return o;
+}
+
+static json_t *summary_json(const policy_report *r)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "resources", (json_int_t)r->resources,
+                     "gated", (json_int_t)r->gated, "images", (json_int_t)r->images, "info",
+                     (json_int_t)r->count[POLICY_INFO], "warn", (json_int_t)r->count[POLICY_WARN],
+                     "fail", (json_int_t)r->count[POLICY_FAIL]);
+}
+
 json_t *report_to_json(const policy_report *r)
 {
     json_t *findings = json_array();
-    for (size_t i = 0; i < r->n_findings; i++) {
-        const policy_finding *f = &r->findings[i];
-        json_t *o = json_object();
-        json_object_set_new(o, "kind", json_string(policy_kind_name(f->kind)));
-        json_object_set_new(o, "level", json_string(policy_level_name(f->level)));
-        json_object_set_new(o, "address", str_or_null(f->address));
-        json_object_set_new(o, "attribute", str_or_null(f->attribute));
-        json_object_set_new(o, "image", str_or_null(f->image));
-        json_object_set_new(o, "action", str_or_null(f->action));
-        json_object_set_new(o, "bucket", str_or_null(f->bucket));
-        json_object_set_new(o, "version", str_or_null(f->version));
-        json_object_set_new(o, "fingerprint", str_or_null(f->fingerprint));
-        json_object_set_new(o, "provenance", str_or_null(f->provenance));
-        json_object_set_new(o, "message", str_or_null(f->message));
-        json_array_append_new(findings, o);
+    for (size_t i = 0; i < r->n_findings; i++)
+        json_array_append_new(findings, finding_json(&r->findings[i]));
+    return json_pack("{s:s, s:o, s:o}", "verdict", policy_verdict_name(r->verdict), "summary",
+                     summary_json(r), "findings", findings);
+}
+
+/* The same object, written one finding at a time (a report of 300 000
+ * findings never exists as one tree): one finding per line. */
+static int write_json(const policy_report *r, FILE *out)
+{
+    json_t *sum = summary_json(r);
+    fprintf(out, "{\n  \"verdict\": \"%s\",\n  \"summary\": ", policy_verdict_name(r->verdict));
+    int rc = json_dumpf(sum, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(sum);
+    fputs(",\n  \"findings\": [", out);
+    for (size_t i = 0; i < r->n_findings && rc == 0; i++) {
+        json_t *o = finding_json(&r->findings[i]);
+        fputs(i ? ",\n    " : "\n    ", out);
+        rc = json_dumpf(o, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
     }
-    return json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "verdict",
-                     policy_verdict_name(r->verdict), "summary", "resources",
-                     (json_int_t)r->resources, "gated", (json_int_t)r->gated, "images",
-                     (json_int_t)r->images, "info", (json_int_t)r->count[POLICY_INFO], "warn",
-                     (json_int_t)r->count[POLICY_WARN], "fail", (json_int_t)r->count[POLICY_FAIL],
-                     "findings", findings);
+    fputs(r->n_findings ? "\n  ]\n}\n" : "]\n}\n", out);
+    return rc;
 }
 
 /* ---- text --------------------------------------------------------------- */
@@ -241,24 +267,51 @@ static json_t *sarif_location(const policy_finding *f)
     return loc;
 }
 
-static json_t *sarif(const policy_report *r)
+static json_t *sarif_result(const policy_finding *f, int rule_index)
 {
-    json_t *rule_list = json_array(), *results = json_array();
-    int rule_index[PK__COUNT];
+    const char *id = policy_kind_name(f->kind);
+    json_t *res = json_pack("{s:s, s:i, s:s, s:{s:s}, s:[o]}", "ruleId", id, "ruleIndex",
+                            rule_index, "level", sarif_level(f->level), "message", "text",
+                            f->message ? f->message : id, "locations", sarif_location(f));
+    json_t *props = json_object();
+    if (f->bucket)
+        json_object_set_new(props, "bucket", json_string(f->bucket));
+    if (f->version)
+        json_object_set_new(props, "version", json_string(f->version));
+    if (f->attribute)
+        json_object_set_new(props, "attribute", json_string(f->attribute));
+    if (f->image)
+        json_object_set_new(props, "image", json_string(f->image));
+    json_object_set_new(res, "properties", props);
+    char *fp = xasprintf("%s|%s|%s|%s", id, f->address, f->attribute ? f->attribute : "",
+                         f->image ? f->image : "");
+    json_object_set_new(res, "partialFingerprints", json_pack("{s:s}", "imagegate/v1", fp));
+    free(fp);
+    return res;
+}
+
+/* SARIF 2.1.0: the rules are known before the results (one per printed
+ * kind), so the document is written as a stream like the JSON report. */
+static int write_sarif(const policy_report *r, FILE *out)
+{
+    int rule_of[PK__COUNT];
+    const char *ids[PK__COUNT];
+    int n_rules = 0;
+    json_t *rule_list = json_array();
     for (int k = 0; k < PK__COUNT; k++)
-        rule_index[k] = -1;
+        rule_of[k] = -1;
     for (size_t i = 0; i < r->n_findings; i++) {
         const policy_finding *f = &r->findings[i];
-        if (f->level == POLICY_INFO)
+        if (f->level == POLICY_INFO || rule_of[f->kind] >= 0)
             continue;
         const char *id = policy_kind_name(f->kind);
         int ri = -1;
-        for (int k = 0; k < PK__COUNT; k++)
-            if (rule_index[k] >= 0 && strcmp(policy_kind_name((policy_kind)k), id) == 0)
-                ri = rule_index[k];
+        for (int k = 0; k < n_rules; k++)
+            if (strcmp(ids[k], id) == 0)
+                ri = k;
         if (ri < 0) {
-            ri = (int)json_array_size(rule_list);
-            rule_index[f->kind] = ri;
+            ri = n_rules;
+            ids[n_rules++] = id;
             json_array_append_new(
                 rule_list,
                 json_pack("{s:s, s:s, s:{s:s}, s:{s:s}, s:s}", "id", id, "name", id,
@@ -266,31 +319,30 @@ static json_t *sarif(const policy_report *r)
                           "defaultConfiguration", "level", sarif_level(f->level), "helpUri",
                           "https://github.com/imagegate/imagegate/blob/main/docs/policy.md"));
         }
-        json_t *res = json_pack("{s:s, s:i, s:s, s:{s:s}, s:[o]}", "ruleId", id, "ruleIndex", ri,
-                                "level", sarif_level(f->level), "message", "text",
-                                f->message ? f->message : id, "locations", sarif_location(f));
-        json_t *props = json_object();
-        if (f->bucket)
-            json_object_set_new(props, "bucket", json_string(f->bucket));
-        if (f->version)
-            json_object_set_new(props, "version", json_string(f->version));
-        if (f->attribute)
-            json_object_set_new(props, "attribute", json_string(f->attribute));
-        if (f->image)
-            json_object_set_new(props, "image", json_string(f->image));
-        json_object_set_new(res, "properties", props);
-        char *fp = xasprintf("%s|%s|%s|%s", id, f->address, f->attribute ? f->attribute : "",
-                             f->image ? f->image : "");
-        json_object_set_new(res, "partialFingerprints", json_pack("{s:s}", "imagegate/v1", fp));
-        free(fp);
-        json_array_append_new(results, res);
+        rule_of[f->kind] = ri;
     }
     json_t *driver = json_pack("{s:s, s:s, s:s, s:o}", "name", "imagegate", "informationUri",
                                "https://github.com/imagegate/imagegate", "semanticVersion",
                                "0.1.0", "rules", rule_list);
-    return json_pack("{s:s, s:s, s:[{s:{s:o}, s:o}]}", "$schema",
-                     "https://json.schemastore.org/sarif-2.1.0.json", "version", "2.1.0", "runs",
-                     "tool", "driver", driver, "results", results);
+    fputs("{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n"
+          "  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"tool\": {\"driver\": ",
+          out);
+    int rc = json_dumpf(driver, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(driver);
+    fputs("},\n      \"results\": [", out);
+    int first = 1;
+    for (size_t i = 0; i < r->n_findings && rc == 0; i++) {
+        const policy_finding *f = &r->findings[i];
+        if (f->level == POLICY_INFO)
+            continue;
+        json_t *res = sarif_result(f, rule_of[f->kind]);
+        fputs(first ? "\n        " : ",\n        ", out);
+        first = 0;
+        rc = json_dumpf(res, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(res);
+    }
+    fputs(first ? "]\n    }\n  ]\n}\n" : "\n      ]\n    }\n  ]\n}\n", out);
+    return rc;
 }
 
 /* ---- JUnit -------------------------------------------------------------- */
@@ -408,21 +460,15 @@ static void write_junit(const policy_report *r, FILE *out)
 
 int report_write(const policy_report *r, report_format fmt, bool color, FILE *out)
 {
-    json_t *j = NULL;
+    int rc = 0;
     switch (fmt) {
     case REPORT_TEXT: write_text(r, color, out); break;
     case REPORT_MARKDOWN: write_markdown(r, out); break;
     case REPORT_JUNIT: write_junit(r, out); break;
-    case REPORT_JSON:
-    case REPORT_SARIF:
-        j = fmt == REPORT_JSON ? report_to_json(r) : sarif(r);
-        if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-            json_decref(j);
-            return -1;
-        }
-        fputc('\n', out);
-        json_decref(j);
-        break;
+    case REPORT_JSON: rc = write_json(r, out); break;
+    case REPORT_SARIF: rc = write_sarif(r, out); break;
     }
+    if (rc)
+        return -1;
     return ferror(out) ? -1 : 0;
 }
