@@ -93,8 +93,8 @@ int reg_bucket_insert(registry *r, const reg_ctx *ctx, const char *name, const c
     out->description = xstrdup(description ? description : "");
     out->labels = ltext;
     out->created_at = out->updated_at = ctx->now;
-    json_t *detail = json_pack("{s:s, s:O}", "description", out->description, "labels",
-                               json_is_object(labels) ? labels : json_object());
+    json_t *detail = json_pack("{s:s, s:o}", "description", out->description, "labels",
+                               reg_labels_load(out->labels));
     return reg_audit(r, ctx, "bucket.create", name, name, detail, err, errlen);
 }
 

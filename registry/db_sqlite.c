@@ -40,6 +40,28 @@ typedef struct sqlite_stmt {
 #define SDB(d) ((sqlite_db *)(d))
 #define SST(s) ((sqlite_stmt *)(s))
 
+/* SQLite says only "unable to open": find out whether the file or its
+ * directory (where WAL keeps -wal and -shm) cannot be written. */
+static int cantopen(sqlite_db *d)
+{
+    char *dir = xstrdup(d->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash[slash == dir ? 1 : 0] = '\0';
+    const char *where = slash ? dir : ".";
+    int rc;
+    if (access(d->path, W_OK) < 0 || access(where, W_OK) < 0)
+        rc = db_set_error(&d->base, REG_ESTORE,
+                          "%s: the store is not writable: %s (the file and its directory must be "
+                          "writable)",
+                          d->path, strerror(errno));
+    else
+        rc = db_set_error(&d->base, REG_ESTORE, "%s: cannot open the store: %s", d->path,
+                          sqlite3_errmsg(d->h));
+    free(dir);
+    return rc;
+}
+
 /* Maps the connection's last error to a REG_* class and a message. */
 static int fail(sqlite_db *d)
 {
@@ -58,6 +80,8 @@ static int fail(sqlite_db *d)
                             sqlite3_errmsg(d->h));
     case SQLITE_FULL:
         return db_set_error(&d->base, REG_ESTORE, "%s: disk full", d->path);
+    case SQLITE_CANTOPEN:
+        return cantopen(d);
     case SQLITE_NOTADB:
         return db_set_error(&d->base, REG_ESTORE, "%s: not a registry store (not SQLite)",
                             d->path);

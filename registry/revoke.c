@@ -304,7 +304,7 @@ json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *buc
     reg_revrow *rows = NULL;
     size_t n = 0;
     idset got = {0};
-    json_t *inherited = json_array();
+    json_t *inherited = NULL;
     json_t *out = NULL;
     char name[32], when[40];
     ig_time at = rv->revoke_at == IG_TIME_NONE ? ctx->now : rv->revoke_at;
@@ -344,6 +344,7 @@ json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *buc
     if (insert_row(r, ctx, v.id, &mine, "MANUAL", NULL, err, errlen) < 0 ||
         (!rv->skip_descendants && push_down(r, ctx, v.id, &mine, &got, err, errlen) < 0))
         goto fail;
+    inherited = json_array();
     for (size_t i = 0; i < got.n; i++)
         if (append_label(r, got.v[i], inherited, err, errlen) < 0)
             goto fail;
