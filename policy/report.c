@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jsonw.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "common/xalloc.h"
@@ -62,22 +63,77 @@ json_t *report_to_json(const policy_report *r)
                      summary_json(r), "findings", findings);
 }
 
-/* The same object, written one finding at a time (a report of 300 000
- * findings never exists as one tree): one finding per line. */
+/* One finding as a compact JSON object, the same fields and order as
+ * finding_json(). */
+static void finding_jsonw(strbuf *b, const policy_finding *f)
+{
+    strbuf_putc(b, '{');
+    jsonw_key(b, "kind");
+    jsonw_str(b, policy_kind_name(f->kind));
+    strbuf_putc(b, ',');
+    jsonw_key(b, "level");
+    jsonw_str(b, policy_level_name(f->level));
+    strbuf_putc(b, ',');
+    jsonw_key(b, "address");
+    jsonw_str(b, f->address);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "attribute");
+    jsonw_str(b, f->attribute);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "image");
+    jsonw_str(b, f->image);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "action");
+    jsonw_str(b, f->action);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "bucket");
+    jsonw_str(b, f->bucket);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "version");
+    jsonw_str(b, f->version);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "fingerprint");
+    jsonw_str(b, f->fingerprint);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "provenance");
+    jsonw_str(b, f->provenance);
+    strbuf_putc(b, ',');
+    jsonw_key(b, "message");
+    jsonw_str(b, f->message);
+    strbuf_putc(b, '}');
+}
+
+static int flush_buf(strbuf *b, FILE *out, size_t above)
+{
+    if (b->len < above)
+        return 0;
+    int rc = fwrite(b->s, 1, b->len, out) == b->len ? 0 : -1;
+    strbuf_reset(b);
+    return rc;
+}
+
+/* The same object as report_to_json(), written one finding at a time (a
+ * report of 300 000 findings never exists as one tree): one finding per
+ * line. */
 static int write_json(const policy_report *r, FILE *out)
 {
     json_t *sum = summary_json(r);
-    fprintf(out, "{\n  \"verdict\": \"%s\",\n  \"summary\": ", policy_verdict_name(r->verdict));
-    int rc = json_dumpf(sum, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(sum);
-    fputs(",\n  \"findings\": [", out);
+    strbuf b = STRBUF_INIT;
+    strbuf_printf(&b, "{\n  \"verdict\": \"%s\",\n  \"summary\": %s,\n  \"findings\": [",
+                  policy_verdict_name(r->verdict), s);
+    free(s);
+    int rc = 0;
     for (size_t i = 0; i < r->n_findings && rc == 0; i++) {
-        json_t *o = finding_json(&r->findings[i]);
-        fputs(i ? ",\n    " : "\n    ", out);
-        rc = json_dumpf(o, out, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(o);
+        strbuf_puts(&b, i ? ",\n    " : "\n    ");
+        finding_jsonw(&b, &r->findings[i]);
+        rc = flush_buf(&b, out, 1 << 16);
     }
-    fputs(r->n_findings ? "\n  ]\n}\n" : "]\n}\n", out);
+    strbuf_puts(&b, r->n_findings ? "\n  ]\n}\n" : "]\n}\n");
+    if (rc == 0)
+        rc = flush_buf(&b, out, 0);
+    strbuf_dispose(&b);
     return rc;
 }
 
