@@ -28,7 +28,8 @@ class FakeTFC:
         self.configs = {}        # id -> bytes
         self.not_ready = {}      # plan id -> 204 answers left
         self.hold = set()        # plan ids answered 204 until released
-        self.fail_callbacks = {}  # task result id -> 503 answers left
+        self.fail_callbacks = {}  # task result id -> failing answers left
+        self.fail_code = {}       # task result id -> the status to fail with (503)
         self.requests = []
         self.lock = threading.RLock()
         self._initial_failures = {}
@@ -122,10 +123,14 @@ class FakeTFC:
                     left = fake.fail_callbacks.get(trid, 0)
                     if left > 0:
                         fake.fail_callbacks[trid] = left - 1
-                        return self._send(503, b"try later")
+                        return self._send(fake.fail_code.get(trid, 503), b"try later")
                 return self._send(200, b'{"data":{}}', {"Content-Type": "application/vnd.api+json"})
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # clients that hang up mid-transfer (an aborted download) are expected
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
@@ -201,7 +206,8 @@ class FakeTFC:
                 out.append((r, doc))
         return out
 
-    def fail_next_callbacks(self, trid, n):
+    def fail_next_callbacks(self, trid, n, code=503):
         with self.lock:
             self.fail_callbacks[trid] = n
+            self.fail_code[trid] = code
             self._initial_failures[trid] = n

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import unittest
+import warnings
 import urllib.error
 import urllib.request
 
@@ -165,7 +166,7 @@ class RunTaskTest(unittest.TestCase):
         cls.db = "sqlite:" + cls.db_path
         run("sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db)
         cls.fake = FakeTFC(cls.cert, cls.key, TOKEN).start()
-        for name in ("clean", "hardcoded-literal", "other-types"):
+        for name in ("clean", "hardcoded-literal", "other-types", "mentions", "scale"):
             with open(os.path.join(FIX, "plans", name + ".plan.json"), "rb") as f:
                 cls.fake.plans[name] = f.read()
         for name in ("hardcoded", "hostile"):
@@ -478,8 +479,10 @@ class RunTaskTest(unittest.TestCase):
         # TLS 1.1 is refused by the TLS listener
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.load_verify_locations(self.ca)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         try:
             ctx.set_ciphers("ALL:@SECLEVEL=0")
         except ssl.SSLError:
@@ -546,6 +549,54 @@ class RunTaskTest(unittest.TestCase):
         finally:
             self.fake.hold.discard("held2")
             d.stop()
+
+    def test_21_callback_422_then_minimal_body(self):
+        p = self.payload(plan="other-types")
+        self.fake.fail_next_callbacks(p["task_result_id"], 1, code=422)
+        code, _, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 200)
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        self.assertNotIn("relationships", doc["data"])  # the retry is status + message only
+        self.assertEqual(set(doc["data"]["attributes"]), {"status", "message"})
+        time.sleep(0.5)
+        self.assertEqual(len(self.fake.callbacks(p["task_result_id"])), 2)
+
+    def test_22_token_rejected_is_not_retried(self):
+        p = self.payload(plan="clean")
+        p["access_token"] = "expired-token"
+        code, _, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 200)
+        deadline = time.time() + 15
+        while time.time() < deadline and self.delivery_rows(p["task_result_id"])[0][0] == 0:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        cbs = self.fake.callbacks(p["task_result_id"])
+        self.assertEqual(len(cbs), 1)  # a 401 is final: nobody can be told anything
+        self.assertEqual(self.delivery_rows(p["task_result_id"]), [(2, None)])
+
+    def test_23_plan_over_max_plan_bytes(self):
+        db5 = os.path.join(self.tmp, "small.db")
+        shutil.copy(self.db_path, db5)
+        d = Daemon(self.tmp, "small", "sqlite:" + db5, self.fake, self.ca, self.cert, self.key,
+                   extra=["--max-plan-bytes", "1M"]).start()
+        try:
+            p = self.deliver(daemon=d, plan="scale")
+            doc = self.final(p)
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+            self.assertIn("max-plan-bytes", doc["data"]["attributes"]["message"])
+        finally:
+            d.stop()
+
+    def test_24_sensitive_values_never_sent_or_logged(self):
+        secret = "ami-0b3c20f2fd2b1e282"  # only ever the sensitive SSM parameter's value
+        self.assertIn(secret.encode(), self.fake.plans["mentions"])
+        p = self.deliver(plan="mentions")
+        doc = self.final(p)
+        self.assert_limits(doc)
+        for r in self.fake.callbacks(p["task_result_id"]):
+            self.assertNotIn(secret.encode(), r["body"])
+        self.assertNotIn(secret, self.daemon.log())
 
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
