@@ -598,6 +598,32 @@ class RunTaskTest(unittest.TestCase):
             self.assertNotIn(secret.encode(), r["body"])
         self.assertNotIn(secret, self.daemon.log())
 
+    def test_25_store_unavailable_is_503_then_recovers(self):
+        db6 = os.path.join(self.tmp, "locked.db")
+        shutil.copy(self.db_path, db6)
+        d = Daemon(self.tmp, "locked", "sqlite:%s?busy_timeout=200" % db6, self.fake, self.ca,
+                   self.cert, self.key).start()
+        try:
+            p = self.payload(plan="clean")
+            con = sqlite3.connect(db6, isolation_level=None)
+            con.execute("BEGIN EXCLUSIVE")
+            try:
+                code, resp, headers = d.post_runtask(p)
+            finally:
+                con.execute("ROLLBACK")
+                con.close()
+            self.assertEqual(code, 503, resp)
+            self.assertIn("Retry-After", headers)
+            self.assertIn("runtask_store_failed", d.log())
+            # HCP Terraform retries; now the store answers
+            code, _, _ = d.post_runtask(p)
+            self.assertEqual(code, 200)
+            doc = self.final(p)
+            self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+            self.assertEqual(len(self.fake.finals(p["task_result_id"])), 1)
+        finally:
+            d.stop()
+
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)
