@@ -134,6 +134,9 @@ static int split_aws(const mctx *m, const char *path, const char *s, reg_import_
         if (b->n_artifacts >= MANIFEST_MAX_ARTIFACTS)
             return merr(m, "%s.artifact_id: more than %d images", path, MANIFEST_MAX_ARTIFACTS);
         if (!colon) {
+            if (len > REG_MAX_EXTERNAL_ID)
+                return merr(m, "%s.artifact_id: entry %zu longer than %d bytes", path,
+                            b->n_artifacts, REG_MAX_EXTERNAL_ID);
             add_artifact(b, p, len, "", 0);
         } else {
             size_t rlen = (size_t)(colon - p), ilen = len - rlen - 1;
@@ -143,6 +146,9 @@ static int split_aws(const mctx *m, const char *path, const char *s, reg_import_
             if (ilen == 0)
                 return merr(m, "%s.artifact_id: empty image ID for region %.*s", path,
                             (int)(rlen > 40 ? 40 : rlen), p);
+            if (rlen > REG_MAX_TEXT || ilen > REG_MAX_EXTERNAL_ID)
+                return merr(m, "%s.artifact_id: entry %zu longer than %d bytes", path,
+                            b->n_artifacts, REG_MAX_EXTERNAL_ID);
             add_artifact(b, colon + 1, ilen, p, rlen);
         }
         if (!end)

@@ -57,7 +57,8 @@ typedef struct reg_ctx {
 
 /* Opens the store at url:
  *   "sqlite:PATH" (relative or absolute), "sqlite://PATH", or a bare path ending
- *   in .db -> SQLite (WAL, foreign keys, busy timeout; file mode 0600);
+ *   in .db -> SQLite (WAL, foreign keys, busy timeout; file mode 0600); an
+ *   optional "?busy_timeout=MS" (default 5000) bounds the wait for a lock;
  *   "postgresql://..." / "postgres://..." -> PostgreSQL (libpq URL forms).
  * Without REG_OPEN_CREATE a SQLite file that does not exist is an error of
  * class REG_ESTORE and nothing is created. Runs pending schema migrations.
@@ -82,7 +83,8 @@ int registry_valid_channel_name(const char *name, char *err, size_t errlen);
 json_t *registry_bucket_create(registry *r, const reg_ctx *ctx, const char *name,
                                const char *description, json_t *labels, char *err, size_t errlen);
 /* Bucket object: name, description, labels, created_at, updated_at,
- * latest_version (version object or null), version_count. */
+ * latest_version (version object or null), version_count (all versions,
+ * incomplete ones included). */
 json_t *registry_bucket_get(registry *r, const reg_ctx *ctx, const char *name, char *err,
                             size_t errlen);
 /* Array of bucket objects sorted by name. page: see reg_page. */
@@ -102,12 +104,23 @@ int registry_bucket_delete(registry *r, const reg_ctx *ctx, const char *name, ch
 
 /* ---- versions --------------------------------------------------------- */
 
-/* ref is a version name ("v3") or a fingerprint. */
+/* ref is a version name ("v3"), a fingerprint or a version id. "v0" names
+ * the bucket's only incomplete version (REG_EINVAL when there are several). */
 
 /* Version object: id, bucket_name, fingerprint, name, status, author_id,
  * builds (array of build objects), revoke_at, revocation_message,
  * revocation_author, revocation_type, revocation_inherited_from, parents
- * (array of {bucket_name, version, fingerprint}), created_at, updated_at. */
+ * (array of {bucket_name, version, fingerprint, version_id}), created_at,
+ * updated_at. The revocation_* fields describe the EFFECTIVE revocation (the
+ * earliest revoke_at; null when none); revocation_inherited_from is
+ * {bucket_name, version, fingerprint, version_id} of the origin for an
+ * INHERITED one, else null.
+ * Added: completed_at (null while incomplete) and revocations: every
+ * revocation the version carries, effective first, as {type, revoke_at,
+ * message, author, inherited_from (as above or null), skip_descendants}.
+ * Status of an incomplete version: VERSION_RUNNING (a build running, or no
+ * build yet), else VERSION_FAILED (a build failed), else VERSION_CANCELLED,
+ * else VERSION_INCOMPLETE. */
 json_t *registry_version_get(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
                              char *err, size_t errlen);
 /* Newest first. */
@@ -129,11 +142,19 @@ typedef struct reg_revoke {
 } reg_revoke;
 
 /* Revokes now or schedules (see PRODUCT.md section 1 for the exact rules:
- * inheritance, rollback, earliest wins). Returns the version object. */
+ * inheritance, rollback, earliest wins). Returns the version object.
+ * revoke_at <= ctx->now (or IG_TIME_NONE) is immediate: channels roll back
+ * unless keep_channels. Only complete versions (REG_ECONFLICT otherwise).
+ * A scheduled own revocation is replaced (with the inherited ones it
+ * caused); one already in effect is REG_ECONFLICT ("restore it first"). */
 json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *bucket,
                                 const char *ref, const reg_revoke *rv, char *err, size_t errlen);
 /* Removes the version's own revocation and the inherited ones it caused.
- * Channels are not re-assigned. Returns the version object. */
+ * Channels are not re-assigned. Returns the version object (still revoked
+ * when it also inherits a revocation). REG_ECONFLICT when the version is not
+ * revoked, or is revoked ONLY by inheritance from a version that still
+ * exists (the message names it: restore that one); when every origin was
+ * deleted, the orphaned inherited revocations are lifted here instead. */
 json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bucket,
                                  const char *ref, char *err, size_t errlen);
 
@@ -199,7 +220,14 @@ void registry_import_dispose(reg_import *imp);
 /* Creates bucket (if missing), version, builds, artifacts, completes the
  * version and assigns the channels, all in one transaction. Importing the
  * same thing again changes nothing and returns the existing version. *created
- * (may be NULL) tells whether anything changed. Returns the version object. */
+ * (may be NULL) tells whether anything changed. Returns the version object.
+ * "The same thing": the fingerprint names a complete version whose builds
+ * have the same component types, platforms, source images and artifacts
+ * (labels are not compared); then nothing is written, not even channels or
+ * an audit row. The same fingerprint with other builds is REG_ECONFLICT.
+ * An INCOMPLETE version with that fingerprint gets the manifest's builds
+ * and completes. A version born revoked (its parent is revoked) cannot be
+ * assigned to channels: the whole import is then REG_ECONFLICT. */
 json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, bool *created,
                         char *err, size_t errlen);
 
@@ -217,12 +245,15 @@ json_t *registry_channel_create(registry *r, const reg_ctx *ctx, const char *buc
                                 const char *channel, const char *ref, bool restricted, char *err,
                                 size_t errlen);
 /* Points channel at ref (creating the channel if needed); ref NULL empties
- * it (unset). Refused (REG_ECONFLICT) for "latest", a revoked version, or an
- * incomplete version. Appends to history. */
+ * it (unset; REG_ENOTFOUND when the channel does not exist). Refused
+ * (REG_ECONFLICT) for "latest", a revoked version, or an incomplete version.
+ * Appends to history; setting what the channel already holds changes
+ * nothing (no history, no audit). */
 json_t *registry_channel_set(registry *r, const reg_ctx *ctx, const char *bucket,
                              const char *channel, const char *ref, char *err, size_t errlen);
-/* Array of {assigned_at, author_id, version (name or null), fingerprint},
- * newest first. */
+/* Array of {assigned_at, author_id, version (name or null), fingerprint,
+ * action ("set", "unset", "rollback"), seq}, newest first. "latest" is
+ * computed and has no history: an empty array. */
 json_t *registry_channel_history(registry *r, const reg_ctx *ctx, const char *bucket,
                                  const char *channel, char *err, size_t errlen);
 int registry_channel_delete(registry *r, const reg_ctx *ctx, const char *bucket,
@@ -244,7 +275,11 @@ json_t *registry_artifact_find(registry *r, const reg_ctx *ctx, const char *id,
 /* ---- audit ------------------------------------------------------------ */
 
 /* Array of {id, at, author, action, bucket, target, detail}, oldest first,
- * since (IG_TIME_NONE = all), bucket NULL = all, at most limit (0 = all). */
+ * since (IG_TIME_NONE = all), bucket NULL = all, at most limit (0 = all).
+ * Actions: bucket.create/update/delete, version.create/import/complete/
+ * revoke/restore/delete, build.create/update/delete, channel.create/set/
+ * unset/rollback/delete, token.create/revoke, and what registry_audit_add
+ * records (e.g. delivery.abandoned). */
 json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit,
                             char *err, size_t errlen);
 /* Appends one audit entry outside any other change (server events such as
@@ -259,7 +294,8 @@ const char *registry_role_name(reg_role r);
 int registry_role_parse(const char *s, reg_role *out);
 
 /* Creates a token; *secret receives the new random secret (caller frees,
- * shown once). Only a hash is stored. */
+ * shown once): "igt_" + 43 base64url characters (32 random bytes). Only its
+ * SHA-256 is stored. Names: 1-64 of letters, digits, '-', '_', '.'. */
 int registry_token_create(registry *r, const reg_ctx *ctx, const char *name, reg_role role,
                           char **secret, char *err, size_t errlen);
 /* Array of {name, role, created_at, last_used_at}. Never secrets. */

@@ -1111,6 +1111,16 @@ static void test_manifest_hostile(void **state)
                      -1);
     assert_non_null(strstr(err, "builds[0].artifact_id: longer than"));
     free(m);
+    /* one huge AWS entry among regions */
+    id[3000] = '\0';
+    m = xasprintf("{\"builds\":[{\"name\":\"a\",\"builder_type\":\"amazon-ebs\","
+                  "\"artifact_id\":\"us-east-1:ami-1,us-west-1:%s\",\"packer_run_uuid\":\"r\"}],"
+                  "\"last_run_uuid\":\"r\"}",
+                  id);
+    assert_int_equal(registry_manifest_parse(m, strlen(m), "m.json", false, &imp, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "m.json: builds[0].artifact_id: entry 1 longer than"));
+    free(m);
     free(id);
     /* too many builds */
     char *many = xmalloc(1002 * 80 + 100), *p = many;
