@@ -624,6 +624,39 @@ class RunTaskTest(unittest.TestCase):
         finally:
             d.stop()
 
+    def test_26_client_hangs_up_while_ack_waits_for_store(self):
+        db7 = os.path.join(self.tmp, "hangup.db")
+        shutil.copy(self.db_path, db7)
+        d = Daemon(self.tmp, "hangup", "sqlite:%s?busy_timeout=3000" % db7, self.fake, self.ca,
+                   self.cert, self.key).start()
+        try:
+            p = self.payload(plan="clean")
+            body = json.dumps(p).encode()
+            req = (b"POST /runtask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   b"X-TFC-Task-Signature: " + sign(body).encode() + b"\r\nContent-Length: " +
+                   str(len(body)).encode() + b"\r\n\r\n" + body)
+            con = sqlite3.connect(db7, isolation_level=None)
+            con.execute("BEGIN EXCLUSIVE")
+            try:
+                import socket
+                raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+                s = d.ctx.wrap_socket(raw, server_hostname="localhost")
+                s.sendall(req)
+                time.sleep(0.3)
+                s.close()  # gone before the store write finished
+                time.sleep(0.5)
+            finally:
+                con.execute("ROLLBACK")
+                con.close()
+            doc = self.fake.wait_final(p["task_result_id"], timeout=20)
+            self.assertIsNotNone(doc, d.log()[-3000:])
+            self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+            code, _, _ = d.request("GET", "/healthz")
+            self.assertEqual(code, 200)
+        finally:
+            d.stop()
+        self.assertEqual(d.proc.returncode, 0, d.log()[-3000:])
+
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)
