@@ -45,8 +45,8 @@ static int artifact_find(cli_opts *o, int argc, char **argv)
         printf("no registry version holds %s\n", id);
     } else {
         regcli_table t;
-        regcli_table_init(&t, 8, "BUCKET", "VERSION", "FINGERPRINT", "PLATFORM", "REGION",
-                          "STATUS", "REVOCATION", "REVOKE_AT");
+        regcli_table_init(&t, 8, "BUCKET", "VERSION", "FINGERPRINT", "PLATFORM", "REGION", "STATUS",
+                          "REVOCATION", "REVOKE_AT");
         size_t i;
         json_t *m;
         json_array_foreach(arr, i, m)

@@ -1,4 +1,5 @@
-/* imagegate bucket list | show NAME | create NAME [--description D] [--label K=V]... | delete NAME */
+/* imagegate bucket list | show NAME | create NAME [--description D] [--label K=V]... | delete NAME
+ */
 #include "cli/regcmd.h"
 
 #include "common/xalloc.h"

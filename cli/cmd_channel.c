@@ -132,8 +132,8 @@ static int channel_history(cli_opts *o, int argc, char **argv)
                        &code) ||
         !(r = regcli_open(o, false, &ctx, &code)))
         return code;
-    json_t *arr = registry_channel_history(r, &ctx, argv[optind], argv[optind + 1], err,
-                                           sizeof err);
+    json_t *arr =
+        registry_channel_history(r, &ctx, argv[optind], argv[optind + 1], err, sizeof err);
     if (!arr) {
         code = regcli_fail(r, err);
     } else if (o->json) {
@@ -163,16 +163,15 @@ static int channel_delete(cli_opts *o, int argc, char **argv)
     reg_ctx ctx;
     registry *r;
     char err[512];
-    if (!regcli_simple(o, argc, argv, "channel delete", usage_delete, 2, "BUCKET CHANNEL",
-                       &code) ||
+    if (!regcli_simple(o, argc, argv, "channel delete", usage_delete, 2, "BUCKET CHANNEL", &code) ||
         !(r = regcli_open(o, false, &ctx, &code)))
         return code;
     const char *bucket = argv[optind], *channel = argv[optind + 1];
     if (registry_channel_delete(r, &ctx, bucket, channel, err, sizeof err) < 0) {
         code = regcli_fail(r, err);
     } else if (o->json) {
-        json_t *j = json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "name", channel,
-                              "deleted", 1);
+        json_t *j =
+            json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "name", channel, "deleted", 1);
         cli_print_json(stdout, j);
         json_decref(j);
     } else {

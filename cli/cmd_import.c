@@ -168,12 +168,23 @@ int cmd_import(cli_opts *o, int argc, char **argv)
     optind = 0;
     while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage, &code)) != -1) {
         switch (c) {
-        case -2: goto out;
-        case 'b': io.bucket = optarg; break;
-        case 'f': io.fingerprint = optarg; break;
-        case 's': io.source = optarg; break;
-        case 'd': io.description = optarg; break;
-        case 'a': io.all_runs = true; break;
+        case -2:
+            goto out;
+        case 'b':
+            io.bucket = optarg;
+            break;
+        case 'f':
+            io.fingerprint = optarg;
+            break;
+        case 's':
+            io.source = optarg;
+            break;
+        case 'd':
+            io.description = optarg;
+            break;
+        case 'a':
+            io.all_runs = true;
+            break;
         case 'c':
             io.channels = xrealloc(io.channels, (io.n_channels + 1) * sizeof *io.channels);
             io.channels[io.n_channels++] = xstrdup(optarg);

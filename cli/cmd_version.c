@@ -158,15 +158,15 @@ static int version_delete(cli_opts *o, int argc, char **argv)
     reg_ctx ctx;
     registry *r;
     char err[512];
-    if (!regcli_simple(o, argc, argv, "version delete", usage_delete, 2, "BUCKET VERSION",
-                       &code) ||
+    if (!regcli_simple(o, argc, argv, "version delete", usage_delete, 2, "BUCKET VERSION", &code) ||
         !(r = regcli_open(o, false, &ctx, &code)))
         return code;
     const char *bucket = argv[optind], *ref = argv[optind + 1];
     if (registry_version_delete(r, &ctx, bucket, ref, err, sizeof err) < 0) {
         code = regcli_fail(r, err);
     } else if (o->json) {
-        json_t *j = json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "version", ref, "deleted", 1);
+        json_t *j =
+            json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "version", ref, "deleted", 1);
         cli_print_json(stdout, j);
         json_decref(j);
     } else {
@@ -211,12 +211,23 @@ static int version_revoke(cli_opts *o, int argc, char **argv)
     char err[512];
     while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_revoke, &code)) != -1) {
         switch (c) {
-        case -2: return code;
-        case 'a': at = optarg; break;
-        case 'i': in = optarg; break;
-        case 'm': rv.message = optarg; break;
-        case 's': rv.skip_descendants = true; break;
-        case 'k': rv.keep_channels = true; break;
+        case -2:
+            return code;
+        case 'a':
+            at = optarg;
+            break;
+        case 'i':
+            in = optarg;
+            break;
+        case 'm':
+            rv.message = optarg;
+            break;
+        case 's':
+            rv.skip_descendants = true;
+            break;
+        case 'k':
+            rv.keep_channels = true;
+            break;
         }
     }
     if ((code = regcli_positionals(argc, argv, 2, cmd, "BUCKET VERSION")) ||
@@ -225,8 +236,8 @@ static int version_revoke(cli_opts *o, int argc, char **argv)
     registry *r = cli_open_store(o, false, &code);
     if (!r)
         return code;
-    json_t *v = registry_version_revoke(r, &ctx, argv[optind], argv[optind + 1], &rv, err,
-                                        sizeof err);
+    json_t *v =
+        registry_version_revoke(r, &ctx, argv[optind], argv[optind + 1], &rv, err, sizeof err);
     if (!v) {
         code = regcli_fail(r, err);
     } else if (o->json) {
@@ -267,8 +278,10 @@ static int version_restore(cli_opts *o, int argc, char **argv)
 
 int cmd_version(cli_opts *o, int argc, char **argv)
 {
-    static const regcli_sub subs[] = {{"list", version_list},     {"show", version_show},
-                                      {"delete", version_delete}, {"revoke", version_revoke},
+    static const regcli_sub subs[] = {{"list", version_list},
+                                      {"show", version_show},
+                                      {"delete", version_delete},
+                                      {"revoke", version_revoke},
                                       {"restore", version_restore}};
     return regcli_dispatch(o, argc, argv, "version", usage, subs, sizeof subs / sizeof subs[0]);
 }

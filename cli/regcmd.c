@@ -61,7 +61,8 @@ int regcli_getopt(cli_opts *o, int argc, char **argv, const struct option *lo, c
     for (;;) {
         int c = getopt_long(argc, argv, ":h", lo, NULL);
         switch (c) {
-        case -1: return -1;
+        case -1:
+            return -1;
         case 'h':
             fputs(usage, stdout);
             *code = EXIT_OK;

@@ -22,8 +22,7 @@ static void match_dispose(match *m)
     free(m->build_id);
 }
 
-static json_t *match_json(registry *r, const reg_ctx *ctx, const match *m, char *err,
-                          size_t errlen)
+static json_t *match_json(registry *r, const reg_ctx *ctx, const match *m, char *err, size_t errlen)
 {
     reg_vrow v;
     bool found;
@@ -33,16 +32,15 @@ static json_t *match_json(registry *r, const reg_ctx *ctx, const match *m, char 
     json_t *out = NULL;
     if (vj) {
 #define F(k) json_incref(json_object_get(vj, k))
-        out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                        "s:s}",
-                        "external_identifier", m->external_id, "platform", m->platform, "region",
-                        m->region, "component_type", m->component_type, "bucket_name",
-                        v.bucket_name, "version", F("name"), "version_id", v.id, "fingerprint",
-                        F("fingerprint"), "status", F("status"), "revoke_at", F("revoke_at"),
-                        "revocation_type", F("revocation_type"), "revocation_message",
-                        F("revocation_message"), "revocation_author", F("revocation_author"),
-                        "revocation_inherited_from", F("revocation_inherited_from"), "build_id",
-                        m->build_id);
+        out = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+            "s:s}",
+            "external_identifier", m->external_id, "platform", m->platform, "region", m->region,
+            "component_type", m->component_type, "bucket_name", v.bucket_name, "version", F("name"),
+            "version_id", v.id, "fingerprint", F("fingerprint"), "status", F("status"), "revoke_at",
+            F("revoke_at"), "revocation_type", F("revocation_type"), "revocation_message",
+            F("revocation_message"), "revocation_author", F("revocation_author"),
+            "revocation_inherited_from", F("revocation_inherited_from"), "build_id", m->build_id);
 #undef F
     }
     json_decref(vj);
@@ -51,8 +49,7 @@ static json_t *match_json(registry *r, const reg_ctx *ctx, const match *m, char 
 }
 
 json_t *registry_artifact_find(registry *r, const reg_ctx *ctx, const char *id,
-                               const char *platform, const char *region, char *err,
-                               size_t errlen)
+                               const char *platform, const char *region, char *err, size_t errlen)
 {
     REG_CALL(r);
     if (!id || !*id) {

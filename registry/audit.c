@@ -45,13 +45,13 @@ json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int 
 {
     REG_CALL(r);
     /* NULL-tolerant filters keep this one statement for every combination. */
-    db_stmt *s = db_query(r->d,
-                          "SELECT id, at, author, action, bucket, target, detail FROM audit"
-                          " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
-                          " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
-                          " ORDER BY at, id LIMIT ?",
-                          "TTtti", since, since, bucket, bucket,
-                          (int64_t)(limit > 0 ? limit : INT32_MAX));
+    db_stmt *s =
+        db_query(r->d,
+                 "SELECT id, at, author, action, bucket, target, detail FROM audit"
+                 " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
+                 " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
+                 " ORDER BY at, id LIMIT ?",
+                 "TTtti", since, since, bucket, bucket, (int64_t)(limit > 0 ? limit : INT32_MAX));
     if (!s) {
         reg_dbfail(r, err, errlen);
         return NULL;
@@ -62,11 +62,11 @@ json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int 
         const char *detail = db_column_text(s, 6);
         json_t *d = detail ? json_loads(detail, 0, NULL) : NULL;
         json_array_append_new(
-            arr, json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "id", db_column_text(s, 0),
-                           "at", reg_time_json(db_column_time(s, 1)), "author",
-                           db_column_text(s, 2), "action", db_column_text(s, 3), "bucket",
-                           reg_str_json(db_column_text(s, 4)), "target",
-                           reg_str_json(db_column_text(s, 5)), "detail", d ? d : json_null()));
+            arr,
+            json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "id", db_column_text(s, 0), "at",
+                      reg_time_json(db_column_time(s, 1)), "author", db_column_text(s, 2), "action",
+                      db_column_text(s, 3), "bucket", reg_str_json(db_column_text(s, 4)), "target",
+                      reg_str_json(db_column_text(s, 5)), "detail", d ? d : json_null()));
     }
     if (rc < 0) {
         reg_dbfail(r, err, errlen);

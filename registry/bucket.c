@@ -76,11 +76,11 @@ int reg_bucket_insert(registry *r, const reg_ctx *ctx, const char *name, const c
     char id[ULID_LEN + 1];
     reg_new_id(id);
     char *ltext = reg_labels_dump(json_is_object(labels) ? labels : NULL);
-    int64_t rc = db_run(r->d,
-                        "INSERT INTO buckets (id, name, description, labels, next_number,"
-                        " created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
-                        "ttttTT", id, name, description ? description : "", ltext, ctx->now,
-                        ctx->now);
+    int64_t rc =
+        db_run(r->d,
+               "INSERT INTO buckets (id, name, description, labels, next_number,"
+               " created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+               "ttttTT", id, name, description ? description : "", ltext, ctx->now, ctx->now);
     if (rc < 0) {
         free(ltext);
         if (db_errcode(r->d) == REG_ECONFLICT)
@@ -203,9 +203,9 @@ json_t *registry_bucket_list(registry *r, const reg_ctx *ctx, reg_page *page, ch
     if (page_bounds(r, page, &limit, &offset, err, errlen) < 0)
         return NULL;
     /* one row more than asked tells whether there is a next page */
-    db_stmt *s = db_query(r->d,
-                          "SELECT " BUCKET_COLS " FROM buckets ORDER BY name LIMIT ? OFFSET ?",
-                          "ii", limit + 1, offset);
+    db_stmt *s =
+        db_query(r->d, "SELECT " BUCKET_COLS " FROM buckets ORDER BY name LIMIT ? OFFSET ?", "ii",
+                 limit + 1, offset);
     if (!s) {
         reg_dbfail(r, err, errlen);
         return NULL;
@@ -254,13 +254,14 @@ json_t *registry_bucket_update(registry *r, const reg_ctx *ctx, const char *name
     ltext = json_is_object(labels) ? reg_labels_dump(labels) : xstrdup(b.labels);
     const char *desc = description ? description : b.description;
     if (strcmp(desc, b.description) != 0 || strcmp(ltext, b.labels) != 0) {
-        if (db_run(r->d, "UPDATE buckets SET description = ?, labels = ?, updated_at = ? WHERE id = ?",
+        if (db_run(r->d,
+                   "UPDATE buckets SET description = ?, labels = ?, updated_at = ? WHERE id = ?",
                    "ttTt", desc, ltext, ctx->now, b.id) < 0) {
             reg_dbfail(r, err, errlen);
             goto fail;
         }
-        json_t *detail = json_pack("{s:s, s:o}", "description", desc, "labels",
-                                   reg_labels_load(ltext));
+        json_t *detail =
+            json_pack("{s:s, s:o}", "description", desc, "labels", reg_labels_load(ltext));
         if (reg_audit(r, ctx, "bucket.update", name, name, detail, err, errlen) < 0)
             goto fail;
         free(b.description);

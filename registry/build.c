@@ -67,20 +67,19 @@ int reg_artifact_check(registry *r, const char *external_id, const char *region,
 }
 
 int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,
-                     const reg_build_fields *f, char out_id[ULID_LEN + 1], char *err,
-                     size_t errlen)
+                     const reg_build_fields *f, char out_id[ULID_LEN + 1], char *err, size_t errlen)
 {
     reg_new_id(out_id);
     char *labels = reg_labels_dump(json_is_object(f->labels) ? f->labels : NULL);
     const char *source = f->source && *f->source ? f->source : NULL;
     char *lower = reg_lower(source);
-    int64_t rc = db_run(r->d,
-                        "INSERT INTO builds (id, version_id, component_type, platform, status,"
-                        " labels, packer_run_uuid, source_external_identifier, source_lower,"
-                        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        "tttttttttTT", out_id, version_id, f->component_type, f->platform,
-                        f->status, labels, f->packer_run_uuid ? f->packer_run_uuid : "", source,
-                        lower, ctx->now, ctx->now);
+    int64_t rc =
+        db_run(r->d,
+               "INSERT INTO builds (id, version_id, component_type, platform, status,"
+               " labels, packer_run_uuid, source_external_identifier, source_lower,"
+               " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               "tttttttttTT", out_id, version_id, f->component_type, f->platform, f->status, labels,
+               f->packer_run_uuid ? f->packer_run_uuid : "", source, lower, ctx->now, ctx->now);
     free(labels);
     free(lower);
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
@@ -95,8 +94,7 @@ int reg_artifact_insert(registry *r, const reg_ctx *ctx, const char *build_id,
     int64_t rc = db_run(r->d,
                         "INSERT INTO artifacts (id, build_id, external_identifier, external_lower,"
                         " region, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        "tttttT", id, build_id, external_id, lower, region ? region : "",
-                        ctx->now);
+                        "tttttT", id, build_id, external_id, lower, region ? region : "", ctx->now);
     free(lower);
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
@@ -105,15 +103,15 @@ json_t *reg_builds_json(registry *r, const char *version_id, const char *build_i
                         size_t errlen)
 {
     /* one query: builds LEFT JOIN artifacts, grouped here */
-    db_stmt *s = db_query(
-        r->d,
-        "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
-        " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
-        " a.id, a.external_identifier, a.region, a.created_at"
-        " FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
-        " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
-        " ORDER BY b.id, a.id",
-        "ttt", version_id, build_id, build_id);
+    db_stmt *s =
+        db_query(r->d,
+                 "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
+                 " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
+                 " a.id, a.external_identifier, a.region, a.created_at"
+                 " FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
+                 " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
+                 " ORDER BY b.id, a.id",
+                 "ttt", version_id, build_id, build_id);
     if (!s) {
         reg_dbfail(r, err, errlen);
         return NULL;
@@ -126,9 +124,8 @@ json_t *reg_builds_json(registry *r, const char *version_id, const char *build_i
             cur = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:[], s:o, s:o}", "id", bid,
                             "version_id", db_column_text(s, 1), "component_type",
                             db_column_text(s, 2), "platform", db_column_text(s, 3), "status",
-                            db_column_text(s, 4), "labels",
-                            reg_labels_load(db_column_text(s, 5)), "packer_run_uuid",
-                            db_column_text(s, 6), "source_external_identifier",
+                            db_column_text(s, 4), "labels", reg_labels_load(db_column_text(s, 5)),
+                            "packer_run_uuid", db_column_text(s, 6), "source_external_identifier",
                             reg_str_json(db_column_text(s, 7)), "artifacts", "created_at",
                             reg_time_json(db_column_time(s, 8)), "updated_at",
                             reg_time_json(db_column_time(s, 9)));
@@ -137,8 +134,8 @@ json_t *reg_builds_json(registry *r, const char *version_id, const char *build_i
         if (!db_column_is_null(s, 10))
             json_array_append_new(json_object_get(cur, "artifacts"),
                                   json_pack("{s:s, s:s, s:s, s:o}", "id", db_column_text(s, 10),
-                                            "external_identifier", db_column_text(s, 11),
-                                            "region", db_column_text(s, 12), "created_at",
+                                            "external_identifier", db_column_text(s, 11), "region",
+                                            db_column_text(s, 12), "created_at",
                                             reg_time_json(db_column_time(s, 13))));
     }
     db_finalize(s);
@@ -256,10 +253,10 @@ static json_t *after_build_change(registry *r, const reg_ctx *ctx, reg_vrow *v,
     char name[32];
     if (reg_version_complete_if_done(r, ctx, v, &completed, err, errlen) < 0)
         return NULL;
-    if (completed && reg_audit(r, ctx, "version.complete", v->bucket_name, reg_vrow_name(v, name),
-                               json_pack("{s:s, s:s}", "fingerprint", v->fingerprint,
-                                         "version_id", v->id),
-                               err, errlen) < 0)
+    if (completed &&
+        reg_audit(r, ctx, "version.complete", v->bucket_name, reg_vrow_name(v, name),
+                  json_pack("{s:s, s:s}", "fingerprint", v->fingerprint, "version_id", v->id), err,
+                  errlen) < 0)
         return NULL;
     if (reg_inherit_sync(r, ctx, v, err, errlen) < 0)
         return NULL;
@@ -271,8 +268,8 @@ static json_t *after_build_change(registry *r, const reg_ctx *ctx, reg_vrow *v,
     return b;
 }
 
-json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucket,
-                              const char *ref, json_t *spec, char *err, size_t errlen)
+json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                              json_t *spec, char *err, size_t errlen)
 {
     REG_CALL(r);
     reg_brow b = {0};
@@ -288,10 +285,10 @@ json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucke
     if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0 ||
         reg_build_insert(r, ctx, v.id, &f, id, err, errlen) < 0 ||
         artifacts_insert(r, ctx, id, json_object_get(spec, "artifacts"), err, errlen) < 0 ||
-        reg_audit(r, ctx, "build.create", bucket, f.component_type,
-                  json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", id, "status",
-                            f.status),
-                  err, errlen) < 0 ||
+        reg_audit(
+            r, ctx, "build.create", bucket, f.component_type,
+            json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", id, "status", f.status),
+            err, errlen) < 0 ||
         !(out = after_build_change(r, ctx, &v, id, err, errlen)) ||
         reg_tx_commit(r, err, errlen) < 0) {
         json_decref(out);
@@ -303,9 +300,8 @@ json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucke
     return out;
 }
 
-json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket,
-                              const char *ref, const char *build_id, json_t *patch, char *err,
-                              size_t errlen)
+json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                              const char *build_id, json_t *patch, char *err, size_t errlen)
 {
     REG_CALL(r);
     reg_brow b = {0};
@@ -341,24 +337,24 @@ json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucke
     char *labels = reg_labels_dump(json_is_object(f.labels) ? f.labels : NULL);
     const char *source = f.source && *f.source ? f.source : NULL;
     char *lower = reg_lower(source);
-    int64_t rc = db_run(r->d,
-                        "UPDATE builds SET component_type = ?, platform = ?, status = ?,"
-                        " labels = ?, packer_run_uuid = ?, source_external_identifier = ?,"
-                        " source_lower = ?, updated_at = ? WHERE id = ?",
-                        "tttttttTt", f.component_type, f.platform, f.status, labels,
-                        f.packer_run_uuid ? f.packer_run_uuid : "", source, lower, ctx->now,
-                        build_id);
+    int64_t rc =
+        db_run(r->d,
+               "UPDATE builds SET component_type = ?, platform = ?, status = ?,"
+               " labels = ?, packer_run_uuid = ?, source_external_identifier = ?,"
+               " source_lower = ?, updated_at = ? WHERE id = ?",
+               "tttttttTt", f.component_type, f.platform, f.status, labels,
+               f.packer_run_uuid ? f.packer_run_uuid : "", source, lower, ctx->now, build_id);
     free(labels);
     free(lower);
-    if (rc < 0 || (arts && db_run(r->d, "DELETE FROM artifacts WHERE build_id = ?", "t",
-                                  build_id) < 0)) {
+    if (rc < 0 ||
+        (arts && db_run(r->d, "DELETE FROM artifacts WHERE build_id = ?", "t", build_id) < 0)) {
         reg_dbfail(r, err, errlen);
         goto fail;
     }
     if ((arts && artifacts_insert(r, ctx, build_id, arts, err, errlen) < 0) ||
         reg_audit(r, ctx, "build.update", bucket, f.component_type,
-                  json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", build_id,
-                            "status", f.status),
+                  json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", build_id, "status",
+                            f.status),
                   err, errlen) < 0 ||
         !(out = after_build_change(r, ctx, &v, build_id, err, errlen)) ||
         reg_tx_commit(r, err, errlen) < 0)
@@ -437,8 +433,8 @@ int registry_build_delete(registry *r, const reg_ctx *ctx, const char *bucket, c
     /* the remaining builds may all be done now */
     bool completed;
     char name[32];
-    if (reg_audit(r, ctx, "build.delete", bucket, build_id,
-                  json_pack("{s:s}", "version_id", v.id), err, errlen) < 0 ||
+    if (reg_audit(r, ctx, "build.delete", bucket, build_id, json_pack("{s:s}", "version_id", v.id),
+                  err, errlen) < 0 ||
         reg_version_complete_if_done(r, ctx, &v, &completed, err, errlen) < 0 ||
         (completed &&
          reg_audit(r, ctx, "version.complete", bucket, reg_vrow_name(&v, name),

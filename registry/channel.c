@@ -111,9 +111,9 @@ static json_t *channel_json(registry *r, const reg_ctx *ctx, const reg_brow *b, 
     if (!v)
         return NULL;
     return json_pack("{s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:o}", "name", c->name, "bucket_name",
-                     b->name, "version", v, "managed", 0, "restricted", c->restricted,
-                     "author_id", c->author, "created_at", reg_time_json(c->created_at),
-                     "updated_at", reg_time_json(c->updated_at));
+                     b->name, "version", v, "managed", 0, "restricted", c->restricted, "author_id",
+                     c->author, "created_at", reg_time_json(c->created_at), "updated_at",
+                     reg_time_json(c->updated_at));
 }
 
 static json_t *latest_json(registry *r, const reg_ctx *ctx, const reg_brow *b, char *err,
@@ -128,14 +128,14 @@ static json_t *latest_json(registry *r, const reg_ctx *ctx, const reg_brow *b, c
         return NULL;
     json_t *completed = json_object_get(v, "completed_at");
     return json_pack("{s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:O}", "name", LATEST, "bucket_name",
-                     b->name, "version", v, "managed", 1, "restricted", 0, "author_id",
-                     "imagegate", "created_at", reg_time_json(b->created_at), "updated_at",
+                     b->name, "version", v, "managed", 1, "restricted", 0, "author_id", "imagegate",
+                     "created_at", reg_time_json(b->created_at), "updated_at",
                      completed ? completed : json_null());
 }
 
 /* Appends a history row (the channel row must be updated first: lock). */
-static int history_add(registry *r, const reg_ctx *ctx, const char *channel_id,
-                       const char *action, const reg_vrow *v, char *err, size_t errlen)
+static int history_add(registry *r, const reg_ctx *ctx, const char *channel_id, const char *action,
+                       const reg_vrow *v, char *err, size_t errlen)
 {
     int64_t seq = 0;
     char id[ULID_LEN + 1], name[32];
@@ -159,7 +159,8 @@ static int history_add(registry *r, const reg_ctx *ctx, const char *channel_id,
 static int channel_point(registry *r, const reg_ctx *ctx, const char *channel_id,
                          const char *action, const reg_vrow *v, char *err, size_t errlen)
 {
-    if (db_run(r->d, "UPDATE channels SET version_id = ?, author_id = ?, updated_at = ? WHERE id = ?",
+    if (db_run(r->d,
+               "UPDATE channels SET version_id = ?, author_id = ?, updated_at = ? WHERE id = ?",
                "ttTt", v ? v->id : NULL, ctx->author, ctx->now, channel_id) < 0)
         return reg_dbfail(r, err, errlen);
     return history_add(r, ctx, channel_id, action, v, err, errlen);
@@ -173,8 +174,7 @@ static int channel_insert(registry *r, const reg_ctx *ctx, const reg_brow *b, co
     if (db_run(r->d,
                "INSERT INTO channels (id, bucket_id, name, version_id, restricted, author_id,"
                " created_at, updated_at) VALUES (?, ?, ?, NULL, ?, ?, ?, ?)",
-               "tttbtTT", id, b->id, name, (int)restricted,
-               ctx->author, ctx->now, ctx->now) < 0)
+               "tttbtTT", id, b->id, name, (int)restricted, ctx->author, ctx->now, ctx->now) < 0)
         return reg_dbfail(r, err, errlen);
     memset(c, 0, sizeof *c);
     c->id = xstrdup(id);
@@ -239,11 +239,10 @@ int reg_channel_assign(registry *r, const reg_ctx *ctx, const reg_brow *b, const
     bool pfound = false;
     if (prev && reg_version_load_id(r, prev, &pv, &pfound, err, errlen) < 0)
         goto done;
-    json_t *detail = json_pack("{s:o, s:o, s:o, s:b}", "version",
-                               v ? json_string(reg_vrow_name(v, name)) : json_null(), "fingerprint",
-                               reg_str_json(v ? v->fingerprint : NULL), "previous",
-                               pfound ? json_string(reg_vrow_name(&pv, name)) : json_null(),
-                               "created", !found);
+    json_t *detail = json_pack(
+        "{s:o, s:o, s:o, s:b}", "version", v ? json_string(reg_vrow_name(v, name)) : json_null(),
+        "fingerprint", reg_str_json(v ? v->fingerprint : NULL), "previous",
+        pfound ? json_string(reg_vrow_name(&pv, name)) : json_null(), "created", !found);
     reg_vrow_dispose(&pv);
     if (channel_point(r, ctx, c.id, v ? "set" : "unset", v, err, errlen) < 0) {
         json_decref(detail);
@@ -360,8 +359,8 @@ json_t *registry_channel_list(registry *r, const reg_ctx *ctx, const char *bucke
     if (reg_bucket_load(r, bucket, &b, err, errlen) < 0 ||
         !(latest = latest_json(r, ctx, &b, err, errlen)))
         goto done;
-    db_stmt *s = db_query(r->d, "SELECT name FROM channels WHERE bucket_id = ? ORDER BY name", "t",
-                          b.id);
+    db_stmt *s =
+        db_query(r->d, "SELECT name FROM channels WHERE bucket_id = ? ORDER BY name", "t", b.id);
     if (!s) {
         reg_dbfail(r, err, errlen);
         goto done;

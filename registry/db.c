@@ -184,15 +184,22 @@ db_stmt *db_vquery(db *d, const char *sql, const char *fmt, va_list ap)
     for (const char *f = fmt ? fmt : ""; *f; f++, idx++) {
         int rc;
         switch (*f) {
-        case 't': rc = db_bind_text(s, idx, va_arg(ap, const char *)); break;
-        case 'i': rc = db_bind_int64(s, idx, va_arg(ap, int64_t)); break;
+        case 't':
+            rc = db_bind_text(s, idx, va_arg(ap, const char *));
+            break;
+        case 'i':
+            rc = db_bind_int64(s, idx, va_arg(ap, int64_t));
+            break;
         case 'T': {
             int64_t t = va_arg(ap, int64_t);
             rc = t == IG_TIME_NONE ? db_bind_null(s, idx) : db_bind_int64(s, idx, t);
             break;
         }
-        case 'b': rc = db_bind_int64(s, idx, va_arg(ap, int) ? 1 : 0); break;
-        default: rc = db_set_error(d, REG_ESTORE, "internal: bad bind format '%c'", *f);
+        case 'b':
+            rc = db_bind_int64(s, idx, va_arg(ap, int) ? 1 : 0);
+            break;
+        default:
+            rc = db_set_error(d, REG_ESTORE, "internal: bad bind format '%c'", *f);
         }
         if (rc < 0) {
             db_finalize(s);

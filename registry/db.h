@@ -76,8 +76,8 @@ typedef struct db_driver {
 struct db {
     const db_driver *drv;
     db_dialect dialect;
-    int errcode;       /* REG_* class of the last error */
-    char errmsg[512];  /* last error, for a person */
+    int errcode;      /* REG_* class of the last error */
+    char errmsg[512]; /* last error, for a person */
 };
 
 struct db_stmt {

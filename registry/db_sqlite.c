@@ -83,8 +83,7 @@ static int fail(sqlite_db *d)
     case SQLITE_CANTOPEN:
         return cantopen(d);
     case SQLITE_NOTADB:
-        return db_set_error(&d->base, REG_ESTORE, "%s: not a registry store (not SQLite)",
-                            d->path);
+        return db_set_error(&d->base, REG_ESTORE, "%s: not a registry store (not SQLite)", d->path);
     default:
         return db_set_error(&d->base, REG_ESTORE, "%s: %s", d->path, sqlite3_errmsg(d->h));
     }

@@ -131,17 +131,17 @@ done:
     return rc;
 }
 
-int registry_delivery_claim_id(registry *r, const reg_ctx *ctx, const char *owner,
-                               int64_t lease_ms, const char *task_result_id, reg_delivery *d,
-                               char *err, size_t errlen)
+int registry_delivery_claim_id(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
+                               const char *task_result_id, reg_delivery *d, char *err,
+                               size_t errlen)
 {
     REG_CALL(r);
-    return take(r, d, err, errlen,
-                "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-                " WHERE task_result_id = ? AND state = 0"
-                " AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)"
-                DELIVERY_RETURNING,
-                "tTtTt", owner, ctx->now + lease_ms, task_result_id, ctx->now, owner);
+    return take(
+        r, d, err, errlen,
+        "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+        " WHERE task_result_id = ? AND state = 0"
+        " AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)" DELIVERY_RETURNING,
+        "tTtTt", owner, ctx->now + lease_ms, task_result_id, ctx->now, owner);
 }
 
 int registry_delivery_renew(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,

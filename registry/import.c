@@ -61,8 +61,8 @@ static char *import_signature(const reg_import *imp)
         const reg_import_build *b = &imp->builds[i];
         char **arts = xcalloc(b->n_artifacts + 1, sizeof *arts);
         for (size_t k = 0; k < b->n_artifacts; k++)
-            arts[k] = xasprintf("%s=%s", b->artifacts[k].region,
-                                b->artifacts[k].external_identifier);
+            arts[k] =
+                xasprintf("%s=%s", b->artifacts[k].region, b->artifacts[k].external_identifier);
         sigs[i] = build_signature(b->component_type, b->platform, b->source_external_identifier,
                                   arts, b->n_artifacts);
         free_strs(arts, b->n_artifacts);
@@ -87,10 +87,10 @@ static char *stored_signature(json_t *builds)
             as[k] = xasprintf("%s=%s", json_string_value(json_object_get(a, "region")),
                               json_string_value(json_object_get(a, "external_identifier")));
         }
-        sigs[i] = build_signature(json_string_value(json_object_get(b, "component_type")),
-                                  json_string_value(json_object_get(b, "platform")),
-                                  json_string_value(json_object_get(b, "source_external_identifier")),
-                                  as, na);
+        sigs[i] = build_signature(
+            json_string_value(json_object_get(b, "component_type")),
+            json_string_value(json_object_get(b, "platform")),
+            json_string_value(json_object_get(b, "source_external_identifier")), as, na);
         free_strs(as, na);
     }
     char *s = join_sorted(sigs, n, '\n');
@@ -116,8 +116,12 @@ static int import_check(registry *r, const reg_import *imp, char *err, size_t er
         const reg_import_build *b = &imp->builds[i];
         char what[48];
         snprintf(what, sizeof what, "builds[%zu]", i);
-        reg_build_fields f = {b->component_type, b->platform, "BUILD_DONE", b->packer_run_uuid,
-                              b->source_external_identifier, b->labels};
+        reg_build_fields f = {b->component_type,
+                              b->platform,
+                              "BUILD_DONE",
+                              b->packer_run_uuid,
+                              b->source_external_identifier,
+                              b->labels};
         if (reg_build_fields_check(r, &f, what, err, errlen) < 0)
             return -1;
         if (b->n_artifacts == 0)
@@ -125,8 +129,8 @@ static int import_check(registry *r, const reg_import *imp, char *err, size_t er
         for (size_t k = 0; k < b->n_artifacts; k++) {
             char awhat[80];
             snprintf(awhat, sizeof awhat, "%s.artifacts[%zu]", what, k);
-            if (reg_artifact_check(r, b->artifacts[k].external_identifier,
-                                   b->artifacts[k].region, awhat, err, errlen) < 0)
+            if (reg_artifact_check(r, b->artifacts[k].external_identifier, b->artifacts[k].region,
+                                   awhat, err, errlen) < 0)
                 return -1;
         }
     }
@@ -145,20 +149,21 @@ static int import_bucket(registry *r, const reg_ctx *ctx, const reg_import *imp,
     if (reg_bucket_lookup(r, imp->bucket, b, &found, err, errlen) < 0)
         return -1;
     if (!found)
-        return reg_bucket_insert(r, ctx, imp->bucket, imp->description, imp->bucket_labels, b,
-                                 err, errlen);
+        return reg_bucket_insert(r, ctx, imp->bucket, imp->description, imp->bucket_labels, b, err,
+                                 errlen);
     char *labels = imp->bucket_labels ? reg_labels_dump(imp->bucket_labels) : xstrdup(b->labels);
     const char *desc = imp->description ? imp->description : b->description;
     int rc = 0;
     if (strcmp(desc, b->description) != 0 || strcmp(labels, b->labels) != 0) {
-        if (db_run(r->d, "UPDATE buckets SET description = ?, labels = ?, updated_at = ? WHERE id = ?",
+        if (db_run(r->d,
+                   "UPDATE buckets SET description = ?, labels = ?, updated_at = ? WHERE id = ?",
                    "ttTt", desc, labels, ctx->now, b->id) < 0)
             rc = reg_dbfail(r, err, errlen);
         else
-            rc = reg_audit(r, ctx, "bucket.update", b->name, b->name,
-                           json_pack("{s:s, s:o}", "description", desc, "labels",
-                                     reg_labels_load(labels)),
-                           err, errlen);
+            rc = reg_audit(
+                r, ctx, "bucket.update", b->name, b->name,
+                json_pack("{s:s, s:o}", "description", desc, "labels", reg_labels_load(labels)),
+                err, errlen);
     }
     free(labels);
     return rc;
@@ -170,8 +175,12 @@ static int insert_builds(registry *r, const reg_ctx *ctx, const reg_import *imp,
     *n_artifacts = 0;
     for (size_t i = 0; i < imp->n_builds; i++) {
         const reg_import_build *b = &imp->builds[i];
-        reg_build_fields f = {b->component_type, b->platform, "BUILD_DONE", b->packer_run_uuid,
-                              b->source_external_identifier, b->labels};
+        reg_build_fields f = {b->component_type,
+                              b->platform,
+                              "BUILD_DONE",
+                              b->packer_run_uuid,
+                              b->source_external_identifier,
+                              b->labels};
         char id[ULID_LEN + 1];
         if (reg_build_insert(r, ctx, version_id, &f, id, err, errlen) < 0)
             return -1;

@@ -37,7 +37,7 @@ struct registry {
 #define REG_MAX_LABELS 256
 #define REG_MAX_LABEL_KEY 255
 #define REG_MAX_LABEL_VALUE 4096
-#define REG_MAX_TEXT 4096     /* component type, platform, region, message... */
+#define REG_MAX_TEXT 4096 /* component type, platform, region, message... */
 #define REG_MAX_EXTERNAL_ID 2048
 #define REG_MAX_AUTHOR 255
 
@@ -182,8 +182,7 @@ int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows,
  * after its parent's revocation is born revoked) and pushes its own to its
  * descendants (idempotent). Never moves channels: rollback belongs to the
  * act of revoking (registry_version_revoke). */
-int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err,
-                     size_t errlen);
+int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen);
 
 /* ---- channels --------------------------------------------------------- */
 

@@ -94,8 +94,8 @@ static int64_t latest_known_schema(void)
 static int64_t schema_version(registry *r)
 {
     int64_t v = 0;
-    if (db_query_int64(r->d, &v, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                       NULL) != 1)
+    if (db_query_int64(r->d, &v, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL) !=
+        1)
         return 0;
     return v;
 }
@@ -133,7 +133,8 @@ static int migrate(registry *r, const reg_ctx *ctx, char *err, size_t errlen)
             reg_tx_abort(r);
             return -1;
         }
-        if (db_run(r->d, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+        if (db_run(r->d,
+                   "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                    "itT", n, m->name, ctx->now) < 0)
             goto fail;
     }
@@ -190,8 +191,7 @@ int registry_valid_bucket_name(const char *name, char *err, size_t errlen)
         ok = is_alnum(name[i]) || name[i] == '-';
     if (ok)
         return 0;
-    snprintf(err, errlen,
-             "bucket name '%.60s': must be 3-36 characters of letters, digits and '-'",
+    snprintf(err, errlen, "bucket name '%.60s': must be 3-36 characters of letters, digits and '-'",
              name ? name : "");
     return -1;
 }
@@ -326,11 +326,10 @@ int reg_labels_check(registry *r, json_t *labels, const char *what, char *err, s
         char field[320];
         snprintf(field, sizeof field, "%s.%.255s", what, k);
         if (!*k || strlen(k) > REG_MAX_LABEL_KEY)
-            return reg_fail(r, REG_EINVAL, err, errlen, "%s: a label key must be 1-%d bytes",
-                            field, REG_MAX_LABEL_KEY);
+            return reg_fail(r, REG_EINVAL, err, errlen, "%s: a label key must be 1-%d bytes", field,
+                            REG_MAX_LABEL_KEY);
         if (!json_is_string(v))
-            return reg_fail(r, REG_EINVAL, err, errlen, "%s: label values must be strings",
-                            field);
+            return reg_fail(r, REG_EINVAL, err, errlen, "%s: label values must be strings", field);
         if (reg_text_check(r, k, REG_MAX_LABEL_KEY, field, err, errlen) < 0 ||
             reg_text_check(r, json_string_value(v), REG_MAX_LABEL_VALUE, field, err, errlen) < 0)
             return -1;

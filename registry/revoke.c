@@ -198,8 +198,8 @@ static int insert_row(registry *r, const reg_ctx *ctx, const char *version_id,
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (version_id, origin_version_id) DO NOTHING",
         "tttttttTttbT", id, version_id, src->origin_version_id, src->origin_bucket,
-        src->origin_name, src->origin_fingerprint, type, src->revoke_at, src->message,
-        src->author, (int)src->skip_descendants, ctx->now);
+        src->origin_name, src->origin_fingerprint, type, src->revoke_at, src->message, src->author,
+        (int)src->skip_descendants, ctx->now);
     if (n < 0)
         return reg_dbfail(r, err, errlen);
     if (inserted)
@@ -226,8 +226,7 @@ static int push_down(registry *r, const reg_ctx *ctx, const char *from, const re
     return rc;
 }
 
-int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err,
-                     size_t errlen)
+int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen)
 {
     idset parents = {0};
     reg_revrow *rows = NULL;
@@ -272,8 +271,8 @@ static int append_label(registry *r, const char *id, json_t *arr, char *err, siz
 }
 
 /* Loads bucket and version and refuses an incomplete version. */
-static int load_complete(registry *r, const char *bucket, const char *ref, reg_brow *b,
-                         reg_vrow *v, char *err, size_t errlen)
+static int load_complete(registry *r, const char *bucket, const char *ref, reg_brow *b, reg_vrow *v,
+                         char *err, size_t errlen)
 {
     if (reg_bucket_load(r, bucket, b, err, errlen) < 0 ||
         reg_version_load(r, b, ref, v, err, errlen) < 0)
@@ -348,12 +347,11 @@ json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *buc
     for (size_t i = 0; i < got.n; i++)
         if (append_label(r, got.v[i], inherited, err, errlen) < 0)
             goto fail;
-    json_t *detail = json_pack("{s:s, s:o, s:b, s:b, s:b, s:b, s:O}", "revoke_at",
-                               ig_time_format(at, when, sizeof when), "message",
-                               reg_str_json(rv->message), "immediate", immediate,
-                               "skip_descendants", rv->skip_descendants, "keep_channels",
-                               rv->keep_channels, "replaced_scheduled", own != NULL,
-                               "inherited_by", inherited);
+    json_t *detail =
+        json_pack("{s:s, s:o, s:b, s:b, s:b, s:b, s:O}", "revoke_at",
+                  ig_time_format(at, when, sizeof when), "message", reg_str_json(rv->message),
+                  "immediate", immediate, "skip_descendants", rv->skip_descendants, "keep_channels",
+                  rv->keep_channels, "replaced_scheduled", own != NULL, "inherited_by", inherited);
     if (reg_audit(r, ctx, "version.revoke", bucket, name, detail, err, errlen) < 0)
         goto fail;
     if (immediate && !rv->keep_channels) {
@@ -455,10 +453,10 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
         reg_dbfail(r, err, errlen);
         goto fail;
     }
-    json_t *detail = json_pack(
-        "{s:o, s:I}", "revoke_at",
-        own ? json_string(ig_time_format(own->revoke_at, when, sizeof when)) : json_null(),
-        "revocations_removed", (json_int_t)removed);
+    json_t *detail = json_pack("{s:o, s:I}", "revoke_at",
+                               own ? json_string(ig_time_format(own->revoke_at, when, sizeof when))
+                                   : json_null(),
+                               "revocations_removed", (json_int_t)removed);
     if (reg_audit(r, ctx, "version.restore", bucket, name, detail, err, errlen) < 0 ||
         !(out = reg_version_json(r, ctx, &v, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
         goto fail;

@@ -48,8 +48,7 @@ static void sha256_hex(const char *s, char out[65])
 
 static char *new_secret(void)
 {
-    static const char b64url[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[TOKEN_BYTES + 2] = {0};
     ig_random_bytes(raw, TOKEN_BYTES);
     char *s = xmalloc(sizeof TOKEN_PREFIX + (TOKEN_BYTES * 4 + 2) / 3 + 1);
@@ -187,7 +186,8 @@ int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg
     if (!secret || !*secret || strlen(secret) > 256)
         return reg_fail(r, REG_ENOTFOUND, err, errlen, "unknown or revoked token");
     sha256_hex(secret, hash);
-    db_stmt *s = db_query(r->d, "SELECT name, role, hash FROM api_tokens WHERE hash = ?", "t", hash);
+    db_stmt *s =
+        db_query(r->d, "SELECT name, role, hash FROM api_tokens WHERE hash = ?", "t", hash);
     if (!s)
         return reg_dbfail(r, err, errlen);
     int rc = db_step(s);

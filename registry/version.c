@@ -19,13 +19,13 @@
 #include <string.h>
 
 #define VERSION_COLS                                                                               \
-    "v.id, v.bucket_id, b.name, v.fingerprint, v.author_id, v.number, v.completed_at,"            \
+    "v.id, v.bucket_id, b.name, v.fingerprint, v.author_id, v.number, v.completed_at,"             \
     " v.created_at, v.updated_at FROM versions v JOIN buckets b ON b.id = v.bucket_id"
 
 /* A version is valid when complete and no revocation row is due. */
 #define NOT_REVOKED_AT(vcol)                                                                       \
-    "NOT EXISTS (SELECT 1 FROM revocations rv WHERE rv.version_id = " vcol                       \
-    " AND rv.revoke_at <= ?)"
+    "NOT EXISTS (SELECT 1 FROM revocations rv WHERE rv.version_id = " vcol " AND rv.revoke_at <= " \
+                                                                           "?)"
 
 void reg_vrow_dispose(reg_vrow *v)
 {
@@ -100,8 +100,9 @@ int reg_version_load(registry *r, const reg_brow *b, const char *ref, reg_vrow *
     int64_t num = version_name_number(ref);
     int n;
     if (num > 0) {
-        n = vquery(r, v, err, errlen, "SELECT " VERSION_COLS " WHERE v.bucket_id = ? AND v.number = ?",
-                   "ti", b->id, num);
+        n = vquery(r, v, err, errlen,
+                   "SELECT " VERSION_COLS " WHERE v.bucket_id = ? AND v.number = ?", "ti", b->id,
+                   num);
     } else if (num == 0) {
         n = vquery(r, v, err, errlen,
                    "SELECT " VERSION_COLS " WHERE v.bucket_id = ? AND v.number IS NULL"
@@ -119,8 +120,9 @@ int reg_version_load(registry *r, const reg_brow *b, const char *ref, reg_vrow *
                    "SELECT " VERSION_COLS " WHERE v.bucket_id = ? AND v.fingerprint = ?", "tt",
                    b->id, ref);
         if (n == 0)
-            n = vquery(r, v, err, errlen, "SELECT " VERSION_COLS " WHERE v.bucket_id = ? AND v.id = ?",
-                       "tt", b->id, ref);
+            n = vquery(r, v, err, errlen,
+                       "SELECT " VERSION_COLS " WHERE v.bucket_id = ? AND v.id = ?", "tt", b->id,
+                       ref);
     }
     if (n < 0)
         return -1;
@@ -146,8 +148,8 @@ int reg_version_valid(registry *r, const reg_ctx *ctx, const char *version_id, b
 {
     int64_t ok = 0;
     int rc = db_query_int64(r->d, &ok,
-                            "SELECT CASE WHEN v.number IS NOT NULL AND " NOT_REVOKED_AT("v.id")
-                            " THEN 1 ELSE 0 END FROM versions v WHERE v.id = ?",
+                            "SELECT CASE WHEN v.number IS NOT NULL AND " NOT_REVOKED_AT(
+                                "v.id") " THEN 1 ELSE 0 END FROM versions v WHERE v.id = ?",
                             "Tt", ctx->now, version_id);
     if (rc < 0)
         return reg_dbfail(r, err, errlen);
@@ -159,10 +161,11 @@ int reg_latest_version_id(registry *r, const reg_ctx *ctx, const char *bucket_id
                           char *err, size_t errlen)
 {
     *id = NULL;
-    db_stmt *s = db_query(r->d,
-                          "SELECT v.id FROM versions v WHERE v.bucket_id = ? AND v.number IS NOT NULL"
-                          " AND " NOT_REVOKED_AT("v.id") " ORDER BY v.number DESC LIMIT 1",
-                          "tT", bucket_id, ctx->now);
+    db_stmt *s =
+        db_query(r->d,
+                 "SELECT v.id FROM versions v WHERE v.bucket_id = ? AND v.number IS NOT NULL"
+                 " AND " NOT_REVOKED_AT("v.id") " ORDER BY v.number DESC LIMIT 1",
+                 "tT", bucket_id, ctx->now);
     if (!s)
         return reg_dbfail(r, err, errlen);
     int rc = db_step(s);
@@ -264,12 +267,12 @@ static json_t *revocations_json(const reg_revrow *rows, size_t n)
     for (size_t i = 0; i < n; i++) {
         const reg_revrow *rv = &rows[i];
         bool inherited = strcmp(rv->type, "INHERITED") == 0;
-        json_array_append_new(
-            arr, json_pack("{s:s, s:o, s:o, s:s, s:o, s:b}", "type", rv->type, "revoke_at",
-                           reg_time_json(rv->revoke_at), "message", reg_str_json(rv->message),
-                           "author", rv->author, "inherited_from",
-                           inherited ? origin_json(rv) : json_null(), "skip_descendants",
-                           rv->skip_descendants));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:o, s:o, s:s, s:o, s:b}", "type", rv->type,
+                                        "revoke_at", reg_time_json(rv->revoke_at), "message",
+                                        reg_str_json(rv->message), "author", rv->author,
+                                        "inherited_from", inherited ? origin_json(rv) : json_null(),
+                                        "skip_descendants", rv->skip_descendants));
     }
     return arr;
 }
@@ -297,10 +300,10 @@ static json_t *parents_json(registry *r, const char *version_id, char *err, size
         char name[32];
         snprintf(name, sizeof name, "v%lld",
                  (long long)(db_column_is_null(s, 1) ? 0 : db_column_int64(s, 1)));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "bucket_name",
-                                             db_column_text(s, 0), "version", name, "fingerprint",
-                                             db_column_text(s, 2), "version_id",
-                                             db_column_text(s, 3)));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:s, s:s}", "bucket_name", db_column_text(s, 0),
+                                        "version", name, "fingerprint", db_column_text(s, 2),
+                                        "version_id", db_column_text(s, 3)));
     }
     db_finalize(s);
     if (rc < 0) {
@@ -459,8 +462,8 @@ json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *buc
     if (n > 0 && v.number > 0) {
         char name[32];
         reg_fail(r, REG_ECONFLICT, err, errlen,
-                 "fingerprint '%s' already names complete version %s of bucket '%s'",
-                 fingerprint, reg_vrow_name(&v, name), bucket);
+                 "fingerprint '%s' already names complete version %s of bucket '%s'", fingerprint,
+                 reg_vrow_name(&v, name), bucket);
         goto fail;
     }
     if (n == 0 && (reg_version_insert(r, ctx, &b, fingerprint, &v, err, errlen) < 0 ||
@@ -486,8 +489,8 @@ static int channels_holding(registry *r, const char *version_id, char **names, c
                             size_t errlen)
 {
     *names = NULL;
-    db_stmt *s = db_query(r->d, "SELECT name FROM channels WHERE version_id = ? ORDER BY name",
-                          "t", version_id);
+    db_stmt *s = db_query(r->d, "SELECT name FROM channels WHERE version_id = ? ORDER BY name", "t",
+                          version_id);
     if (!s)
         return reg_dbfail(r, err, errlen);
     strbuf sb = STRBUF_INIT;

@@ -61,8 +61,9 @@ CHANNELS = {
 
 
 def parse_time(s):
-    return datetime.datetime.strptime(s.replace("Z", "+0000").split(".")[0].rstrip("+0000")
-                                      + "+0000", "%Y-%m-%dT%H:%M:%S%z")
+    """RFC 3339 as imagegate prints it (UTC, optional milliseconds), to the second."""
+    return datetime.datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc)
 
 
 def rfc3339(dt):

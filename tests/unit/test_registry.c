@@ -81,9 +81,8 @@ static json_t *import_ami(fx *f, const char *bucket, const char *fp, const char 
                         ami, source ? "{\"source_ami\":\"" : "null", source ? source : "",
                         source ? "\"}" : "");
     reg_import imp;
-    assert_int_equal(registry_manifest_parse(m, strlen(m), "m.json", false, &imp, f->err,
-                                             sizeof f->err),
-                     0);
+    assert_int_equal(
+        registry_manifest_parse(m, strlen(m), "m.json", false, &imp, f->err, sizeof f->err), 0);
     free(m);
     imp.bucket = xstrdup(bucket);
     free(imp.fingerprint);
@@ -155,8 +154,8 @@ static void set_channel(fx *f, const char *bucket, const char *channel, const ch
 
 static void do_revoke(fx *f, const char *bucket, const char *ref, ig_time at, bool skip, bool keep)
 {
-    reg_revoke rv = {.revoke_at = at, .message = "test", .skip_descendants = skip,
-                     .keep_channels = keep};
+    reg_revoke rv = {
+        .revoke_at = at, .message = "test", .skip_descendants = skip, .keep_channels = keep};
     json_t *v = registry_version_revoke(f->r, &f->ctx, bucket, ref, &rv, f->err, sizeof f->err);
     if (!v)
         fail_msg("revoke %s %s: %s", bucket, ref, f->err);
@@ -234,9 +233,9 @@ static char *api_version_with_build(fx *f, const char *bucket, const char *fp, c
         fail_msg("version create: %s", f->err);
     assert_string_equal(json_string_value(json_object_get(v, "name")), "v0");
     json_decref(v);
-    json_t *spec = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "component_type",
-                             "amazon-ebs.b", "platform", "aws", "status", "BUILD_RUNNING",
-                             "artifacts", "external_identifier", ami, "region", "us-west-1");
+    json_t *spec = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "component_type", "amazon-ebs.b",
+                             "platform", "aws", "status", "BUILD_RUNNING", "artifacts",
+                             "external_identifier", ami, "region", "us-west-1");
     json_t *b = registry_build_create(f->r, &f->ctx, bucket, fp, spec, f->err, sizeof f->err);
     json_decref(spec);
     if (!b)
@@ -317,10 +316,12 @@ static void test_fingerprint_rules(void **state)
 {
     fx *f = *state;
     char err[256];
-    const char *good[] = {"a", "web-1", "9e5a1c42-3d6b-4f8c-a04e-5b6c7d8e9fa3", "a.b_c-d", "v1a",
-                          "va", "1234567890123456789012345678901234567890"};
-    const char *bad[] = {"", "v1", "v0", "v123", "V7", "-a", "a-", ".a", "a_", "a b", "a/b",
-                         "x12345678901234567890123456789012345678901", "é"};
+    const char *good[] = {"a",   "web-1", "9e5a1c42-3d6b-4f8c-a04e-5b6c7d8e9fa3",    "a.b_c-d",
+                          "v1a", "va",    "1234567890123456789012345678901234567890"};
+    const char *bad[] = {"",   "v1",  "v0",  "v123",
+                         "V7", "-a",  "a-",  ".a",
+                         "a_", "a b", "a/b", "x12345678901234567890123456789012345678901",
+                         "é"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         if (registry_valid_fingerprint(good[i], err, sizeof err) != 0)
             fail_msg("'%s' refused: %s", good[i], err);
@@ -347,9 +348,8 @@ static void test_names(void **state)
     assert_int_equal(registry_valid_bucket_name("web-ubuntu", err, sizeof err), 0);
     assert_int_equal(registry_valid_bucket_name("ab", err, sizeof err), -1);
     assert_int_equal(registry_valid_bucket_name("a_b_c", err, sizeof err), -1);
-    assert_int_equal(registry_valid_bucket_name("x1234567890123456789012345678901234567", err,
-                                                sizeof err),
-                     -1);
+    assert_int_equal(
+        registry_valid_bucket_name("x1234567890123456789012345678901234567", err, sizeof err), -1);
     assert_int_equal(registry_valid_channel_name("prod_1", err, sizeof err), 0);
     assert_int_equal(registry_valid_channel_name("-prod", err, sizeof err), -1);
     assert_null(registry_bucket_create(f->r, &f->ctx, "a!", NULL, NULL, f->err, sizeof f->err));
@@ -511,9 +511,8 @@ static void test_scheduled_rolls_nothing_back(void **state)
     assert_string_equal(channel_of(f, "web", "prod"), "v2");
     assert_string_equal(channel_of(f, "web", "staging"), "v2");
     json_t *c = registry_channel_get(f->r, &f->ctx, "web", "prod", f->err, sizeof f->err);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(c, "version"), "status")),
-        "VERSION_REVOKED");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(c, "version"), "status")),
+                        "VERSION_REVOKED");
     json_decref(c);
     /* and now it can no longer be assigned */
     assert_null(registry_channel_set(f->r, &f->ctx, "web", "qa", "v2", f->err, sizeof f->err));
@@ -571,8 +570,8 @@ static void test_inheritance_transitive_same_revoke_at(void **state)
         json_decref(v);
     }
     /* artifact find carries the same answer */
-    json_t *m = registry_artifact_find(f->r, &f->ctx, "AMI-LEAF", NULL, NULL, f->err,
-                                       sizeof f->err);
+    json_t *m =
+        registry_artifact_find(f->r, &f->ctx, "AMI-LEAF", NULL, NULL, f->err, sizeof f->err);
     assert_int_equal(json_array_size(m), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(m, 0), "revocation_type")),
                         "INHERITED");
@@ -620,10 +619,10 @@ static void test_child_born_revoked(void **state)
     assert_null(registry_version_get(f->r, &f->ctx, "leaf", "l2", f->err, sizeof f->err));
     /* API flow too: the child completes already revoked */
     char *bid = api_version_with_build(f, "leaf", "api1", "ami-x");
-    json_t *patch = json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier",
-                              "ami-base");
-    json_t *b = registry_build_update(f->r, &f->ctx, "leaf", "api1", bid, patch, f->err,
-                                      sizeof f->err);
+    json_t *patch =
+        json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier", "ami-base");
+    json_t *b =
+        registry_build_update(f->r, &f->ctx, "leaf", "api1", bid, patch, f->err, sizeof f->err);
     assert_non_null(b);
     json_decref(b);
     json_decref(patch);
@@ -787,8 +786,8 @@ static void test_channel_set_refusals(void **state)
     assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
     assert_null(registry_channel_set(f->r, &f->ctx, "web", "prod", "v7", f->err, sizeof f->err));
     assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
-    assert_null(registry_channel_set(f->r, &f->ctx, "web", "bad name", "v2", f->err,
-                                     sizeof f->err));
+    assert_null(
+        registry_channel_set(f->r, &f->ctx, "web", "bad name", "v2", f->err, sizeof f->err));
     assert_int_equal(registry_errcode(f->r), REG_EINVAL);
     assert_null(registry_channel_set(f->r, &f->ctx, "web", "nochan", NULL, f->err, sizeof f->err));
     assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
@@ -884,12 +883,11 @@ static void test_audit_rows_with_time_and_author(void **state)
                      0);
     assert_int_equal(registry_bucket_delete(f->r, &f->ctx, "other", f->err, sizeof f->err), 0);
     json_t *a = registry_audit_list(f->r, IG_TIME_NONE, NULL, 0, f->err, sizeof f->err);
-    const char *want[][2] = {{"bucket.create", "bob"},   {"version.import", "bob"},
-                             {"channel.set", "bob"},     {"version.revoke", "carol"},
-                             {"channel.rollback", "carol"}, {"version.restore", "carol"},
-                             {"channel.set", "carol"},   {"channel.delete", "carol"},
-                             {"bucket.create", "carol"}, {"version.import", "carol"},
-                             {"version.delete", "carol"}, {"bucket.delete", "carol"}};
+    const char *want[][2] = {
+        {"bucket.create", "bob"},    {"version.import", "bob"},     {"channel.set", "bob"},
+        {"version.revoke", "carol"}, {"channel.rollback", "carol"}, {"version.restore", "carol"},
+        {"channel.set", "carol"},    {"channel.delete", "carol"},   {"bucket.create", "carol"},
+        {"version.import", "carol"}, {"version.delete", "carol"},   {"bucket.delete", "carol"}};
     assert_int_equal(json_array_size(a), sizeof want / sizeof want[0]);
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *e = json_array_get(a, i);
@@ -1082,7 +1080,8 @@ static void test_manifest_hostile(void **state)
         {"{\"builds\":[{\"name\":\"a\\u0000b\",\"builder_type\":\"docker\",\"artifact_id\":\"x\"}],"
          "\"last_run_uuid\":\"r\"}",
          "m.json:1:"},
-        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\\ty\\u0001\","
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":"
+         "\"x\\ty\\u0001\","
          "\"packer_run_uuid\":\"r\"}],\"last_run_uuid\":\"r\"}",
          "builds[0].artifact_id: holds a control character"},
     };
@@ -1159,9 +1158,8 @@ static void test_import_idempotent(void **state)
     char *buf = read_fixture("web-ubuntu-v3.json", &len);
     for (int round = 0; round < 2; round++) {
         reg_import imp;
-        assert_int_equal(registry_manifest_parse(buf, len, "v3", false, &imp, f->err,
-                                                 sizeof f->err),
-                         0);
+        assert_int_equal(
+            registry_manifest_parse(buf, len, "v3", false, &imp, f->err, sizeof f->err), 0);
         imp.bucket = xstrdup("web");
         imp.channels = xcalloc(1, sizeof *imp.channels);
         imp.channels[0] = xstrdup("staging");
@@ -1210,8 +1208,8 @@ static void test_import_atomic(void **state)
     assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
     registry_import_dispose(&imp);
     free(buf);
-    const char *tables[] = {"buckets", "versions", "builds", "artifacts", "channels",
-                            "channel_history", "audit"};
+    const char *tables[] = {"buckets",  "versions",        "builds", "artifacts",
+                            "channels", "channel_history", "audit"};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         char sql[80];
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", tables[i]);
@@ -1268,8 +1266,8 @@ static void test_api_flow_and_builds(void **state)
     assert_null(registry_build_create(f->r, &f->ctx, "api", "fp1", bad, f->err, sizeof f->err));
     assert_int_equal(registry_errcode(f->r), REG_EINVAL);
     json_decref(bad);
-    json_t *spec = json_pack("{s:s, s:s, s:s}", "component_type", "amazon-ebs.x", "platform",
-                             "aws", "status", "BUILD_FAILED");
+    json_t *spec = json_pack("{s:s, s:s, s:s}", "component_type", "amazon-ebs.x", "platform", "aws",
+                             "status", "BUILD_FAILED");
     json_t *bj = registry_build_create(f->r, &f->ctx, "api", "fp1", spec, f->err, sizeof f->err);
     assert_non_null(bj);
     assert_string_equal(status_of(f, "api", "fp1"), "VERSION_FAILED");
@@ -1337,9 +1335,9 @@ static void test_artifact_find_narrowing(void **state)
                                sizeof f->err);
     assert_int_equal(json_array_size(m), 0);
     json_decref(m);
-    m = registry_artifact_find(f->r, &f->ctx,
-                               "SHA256:4F53CDA18C2BAA0C0354BB5F9A3ECBE5ED12AB4D8E11BA873C2F11161202B945",
-                               "docker", NULL, f->err, sizeof f->err);
+    m = registry_artifact_find(
+        f->r, &f->ctx, "SHA256:4F53CDA18C2BAA0C0354BB5F9A3ECBE5ED12AB4D8E11BA873C2F11161202B945",
+        "docker", NULL, f->err, sizeof f->err);
     assert_int_equal(json_array_size(m), 1);
     json_t *x = json_array_get(m, 0);
     assert_string_equal(json_string_value(json_object_get(x, "bucket_name")), "web");
@@ -1357,9 +1355,9 @@ static void test_tokens(void **state)
     fx *f = *state;
     char *secret = NULL, name[80];
     reg_role role;
-    assert_int_equal(registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_WRITE, &secret, f->err,
-                                           sizeof f->err),
-                     0);
+    assert_int_equal(
+        registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_WRITE, &secret, f->err, sizeof f->err),
+        0);
     assert_non_null(secret);
     assert_int_equal(strncmp(secret, "igt_", 4), 0);
     assert_int_equal(strlen(secret), 4 + 43);
@@ -1378,20 +1376,20 @@ static void test_tokens(void **state)
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM api_tokens WHERE hash LIKE '%igt_%'"), 0);
     /* auth */
     f->ctx.now = T0 + 5000;
-    assert_int_equal(registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err,
-                                         sizeof f->err),
-                     0);
+    assert_int_equal(
+        registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err, sizeof f->err),
+        0);
     assert_int_equal(role, REG_ROLE_WRITE);
     assert_string_equal(name, "ci");
     secret[10] ^= 1;
-    assert_int_equal(registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err,
-                                         sizeof f->err),
-                     -1);
+    assert_int_equal(
+        registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err, sizeof f->err),
+        -1);
     assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
     secret[10] ^= 1;
-    assert_int_equal(registry_token_auth(f->r, &f->ctx, "", &role, name, sizeof name, f->err,
-                                         sizeof f->err),
-                     -1);
+    assert_int_equal(
+        registry_token_auth(f->r, &f->ctx, "", &role, name, sizeof name, f->err, sizeof f->err),
+        -1);
     /* list: never secrets, last use recorded */
     json_t *l = registry_token_list(f->r, f->err, sizeof f->err);
     assert_int_equal(json_array_size(l), 1);
@@ -1402,14 +1400,13 @@ static void test_tokens(void **state)
     json_decref(l);
     /* duplicates, bad names and roles */
     char *s2 = NULL;
-    assert_int_equal(registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_READ, &s2, f->err,
-                                           sizeof f->err),
-                     -1);
+    assert_int_equal(
+        registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_READ, &s2, f->err, sizeof f->err), -1);
     assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
     assert_null(s2);
-    assert_int_equal(registry_token_create(f->r, &f->ctx, "bad name", REG_ROLE_READ, &s2, f->err,
-                                           sizeof f->err),
-                     -1);
+    assert_int_equal(
+        registry_token_create(f->r, &f->ctx, "bad name", REG_ROLE_READ, &s2, f->err, sizeof f->err),
+        -1);
     assert_int_equal(registry_errcode(f->r), REG_EINVAL);
     assert_int_equal(registry_role_parse("admin", &role), 0);
     assert_int_equal(role, REG_ROLE_ADMIN);
@@ -1417,9 +1414,9 @@ static void test_tokens(void **state)
     assert_string_equal(registry_role_name(REG_ROLE_READ), "read");
     /* revoke */
     assert_int_equal(registry_token_revoke(f->r, &f->ctx, "ci", f->err, sizeof f->err), 0);
-    assert_int_equal(registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err,
-                                         sizeof f->err),
-                     -1);
+    assert_int_equal(
+        registry_token_auth(f->r, &f->ctx, secret, &role, name, sizeof name, f->err, sizeof f->err),
+        -1);
     assert_int_equal(registry_token_revoke(f->r, &f->ctx, "ci", f->err, sizeof f->err), -1);
     assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
     assert_int_equal(audit_count(f, "token.create"), 1);
@@ -1447,9 +1444,8 @@ static void test_deliveries(void **state)
     assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-1", "run-1", "post_plan", "other",
                                            f->err, sizeof f->err),
                      1);
-    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "", NULL, NULL, NULL, f->err,
-                                           sizeof f->err),
-                     -1);
+    assert_int_equal(
+        registry_delivery_add(f->r, &f->ctx, "", NULL, NULL, NULL, f->err, sizeof f->err), -1);
     /* claim takes a lease; a second claimer gets nothing */
     assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w1", 60000, IG_TIME_NONE, &d, f->err,
                                              sizeof f->err),
@@ -1461,16 +1457,14 @@ static void test_deliveries(void **state)
     assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d, f->err,
                                              sizeof f->err),
                      0);
-    assert_int_equal(registry_delivery_claim_id(f->r, &f->ctx, "w2", 60000, "tr-1", &d, f->err,
-                                                sizeof f->err),
-                     0);
-    assert_int_equal(registry_delivery_renew(f->r, &f->ctx, "w2", 60000, "tr-1", f->err,
-                                             sizeof f->err),
-                     -1);
+    assert_int_equal(
+        registry_delivery_claim_id(f->r, &f->ctx, "w2", 60000, "tr-1", &d, f->err, sizeof f->err),
+        0);
+    assert_int_equal(
+        registry_delivery_renew(f->r, &f->ctx, "w2", 60000, "tr-1", f->err, sizeof f->err), -1);
     assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
-    assert_int_equal(registry_delivery_renew(f->r, &f->ctx, "w1", 60000, "tr-1", f->err,
-                                             sizeof f->err),
-                     0);
+    assert_int_equal(
+        registry_delivery_renew(f->r, &f->ctx, "w1", 60000, "tr-1", f->err, sizeof f->err), 0);
     /* the lease expires (a dead worker): claimable again */
     f->ctx.now = T0 + 61000;
     assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d, f->err,
@@ -1479,9 +1473,8 @@ static void test_deliveries(void **state)
     assert_int_equal(d.attempts, 2);
     registry_delivery_dispose(&d);
     /* received_after leaves older ones for abandon_old */
-    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w3", 60000, T0 + 1, &d, f->err,
-                                             sizeof f->err),
-                     0);
+    assert_int_equal(
+        registry_delivery_claim(f->r, &f->ctx, "w3", 60000, T0 + 1, &d, f->err, sizeof f->err), 0);
     /* finish erases the body (and so the token) */
     assert_int_equal(registry_delivery_finish(f->r, &f->ctx, "tr-1", REG_DELIVERY_DONE, "fail",
                                               f->err, sizeof f->err),
@@ -1491,9 +1484,9 @@ static void test_deliveries(void **state)
     char *verdict = raw_text(f, "SELECT verdict FROM deliveries WHERE task_result_id = 'tr-1'");
     assert_string_equal(verdict, "fail");
     free(verdict);
-    assert_int_equal(registry_delivery_claim_id(f->r, &f->ctx, "w2", 60000, "tr-1", &d, f->err,
-                                                sizeof f->err),
-                     0);
+    assert_int_equal(
+        registry_delivery_claim_id(f->r, &f->ctx, "w2", 60000, "tr-1", &d, f->err, sizeof f->err),
+        0);
     assert_int_equal(registry_delivery_finish(f->r, &f->ctx, "nope", REG_DELIVERY_DONE, "pass",
                                               f->err, sizeof f->err),
                      -1);
@@ -1510,16 +1503,17 @@ static void test_deliveries(void **state)
     assert_int_equal(raw_int(f, "SELECT state FROM deliveries WHERE task_result_id = 'tr-old'"),
                      REG_DELIVERY_FAILED);
     assert_int_equal(
-        raw_int(f, "SELECT COUNT(*) FROM deliveries WHERE task_result_id = 'tr-old' AND body IS NULL"),
+        raw_int(f,
+                "SELECT COUNT(*) FROM deliveries WHERE task_result_id = 'tr-old' AND body IS NULL"),
         1);
     assert_int_equal(audit_count(f, "delivery.abandoned"), 1);
     assert_int_equal(registry_delivery_counts(f->r, counts, f->err, sizeof f->err), 0);
     assert_int_equal(counts[REG_DELIVERY_QUEUED], 1);
     assert_int_equal(counts[REG_DELIVERY_DONE], 1);
     assert_int_equal(counts[REG_DELIVERY_FAILED], 1);
-    assert_int_equal(registry_delivery_claim_id(f->r, &f->ctx, "w9", 1000, "tr-new", &d, f->err,
-                                                sizeof f->err),
-                     1);
+    assert_int_equal(
+        registry_delivery_claim_id(f->r, &f->ctx, "w9", 1000, "tr-new", &d, f->err, sizeof f->err),
+        1);
     assert_string_equal(d.body, "token-3");
     registry_delivery_dispose(&d);
 }
