@@ -827,9 +827,10 @@ int webhook_serve(const webhook_config *cfg)
         goto out;
     }
     fprintf(stderr,
-            "imagegate serve: run task URL: %s/runtask\n"
-            "imagegate serve: HMAC key file: %s\n",
-            srv->public_url, srv->hmac_path ? srv->hmac_path : "(none: --allow-unsigned)");
+            "imagegate serve: run task URL:  %s/runtask\n"
+            "imagegate serve: HMAC key file: %s%s\n",
+            srv->public_url, srv->hmac_path ? srv->hmac_path : "(none: --allow-unsigned)",
+            srv->hmac_path ? " (its first line is the run task's HMAC key)" : "");
     fflush(stderr);
 
     srv->sigterm = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
