@@ -296,6 +296,7 @@ static void *delivery_main(void *arg)
     webhook_server *srv = w->srv;
     const webhook_config *cfg = srv->cfg;
     bool sweep_now = true; /* resume what a previous run left queued */
+    ig_time next_abandon = ig_time_now() + 60 * 1000;
     /* Scans are CPU-bound and may run for minutes; acknowledgements must not
      * wait behind them. On Linux nice is per thread: lower only this one. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
@@ -326,6 +327,19 @@ static void *delivery_main(void *arg)
         memset(&d, 0, sizeof d);
         int rc = -1;
         registry *r = webhook_worker_registry(w, err, sizeof err);
+        /* Deliveries that waited past their token's life (a long backlog)
+         * can never be delivered: one worker marks them failed, audited, as
+         * start-up does. */
+        if (r && !id && w->index == 0 && ig_time_now() >= next_abandon) {
+            reg_ctx actx = {"imagegate", ig_time_now()};
+            int n = registry_delivery_abandon_old(r, &actx, actx.now - cfg->token_lifetime, err,
+                                                  sizeof err);
+            if (n > 0)
+                log_warn("event=deliveries_abandoned count=%d msg=\"waited longer than "
+                         "--token-lifetime\"",
+                         n);
+            next_abandon = actx.now + 60 * 1000;
+        }
         if (r) {
             reg_ctx ctx = {"imagegate", ig_time_now()};
             if (id)
