@@ -21,8 +21,6 @@ static const double ack_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 #define N_ACKB (sizeof ack_bounds / sizeof ack_bounds[0])
 static const double scan_bounds[] = {0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
 #define N_SCANB (sizeof scan_bounds / sizeof scan_bounds[0])
-static const char *const routes[] = {"runtask", "healthz", "readyz", "metrics", "api", "other"};
-#define N_ROUTE (sizeof routes / sizeof routes[0])
 
 typedef struct hist {
     uint64_t bucket[16];
@@ -38,7 +36,6 @@ struct webhook_metrics {
     hist scan_seconds;
     uint64_t scan_bytes;
     uint64_t callbacks[6]; /* 0 network, 2xx, 3xx, 4xx, 5xx, other */
-    uint64_t requests[N_ROUTE][6];
 };
 
 webhook_metrics *webhook_metrics_new(void)
@@ -116,13 +113,6 @@ void webhook_metrics_callback(webhook_metrics *m, int http_status)
     pthread_mutex_unlock(&m->mu);
 }
 
-void webhook_metrics_request(webhook_metrics *m, const char *route, int status)
-{
-    pthread_mutex_lock(&m->mu);
-    m->requests[index_of(routes, N_ROUTE, route)][status_class(status)]++;
-    pthread_mutex_unlock(&m->mu);
-}
-
 static void render_hist(strbuf *out, const char *name, const hist *h, const double *bounds,
                         size_t nb)
 {
@@ -166,13 +156,6 @@ void webhook_metrics_render(webhook_metrics *m, strbuf *out, int64_t queue_jobs,
     for (size_t i = 0; i < 6; i++)
         strbuf_printf(out, "imagegate_callbacks_total{status=\"%s\"} %llu\n", classes[i],
                       (unsigned long long)m->callbacks[i]);
-    strbuf_puts(out, "# HELP imagegate_http_requests_total HTTP requests answered, by route and "
-                     "status class.\n# TYPE imagegate_http_requests_total counter\n");
-    for (size_t r = 0; r < N_ROUTE; r++)
-        for (size_t i = 1; i < 6; i++)
-            if (m->requests[r][i])
-                strbuf_printf(out, "imagegate_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
-                              routes[r], classes[i], (unsigned long long)m->requests[r][i]);
     pthread_mutex_unlock(&m->mu);
     strbuf_printf(out,
                   "# HELP imagegate_queue_depth Work waiting for a thread.\n"

@@ -24,8 +24,6 @@ void webhook_metrics_delivery(webhook_metrics *m, const char *stage, const char 
 void webhook_metrics_scan(webhook_metrics *m, double seconds, uint64_t bytes);
 /* A callback attempt: the HTTP status, 0 for a network error. */
 void webhook_metrics_callback(webhook_metrics *m, int http_status);
-/* Any HTTP request served (by route name). */
-void webhook_metrics_request(webhook_metrics *m, const char *route, int status);
 
 /* Appends the exposition text. Gauges are passed in by the caller. */
 void webhook_metrics_render(webhook_metrics *m, strbuf *out, int64_t queue_jobs,
