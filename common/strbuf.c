@@ -32,7 +32,8 @@ static void reserve(strbuf *b, size_t extra)
 
 void strbuf_append(strbuf *b, const char *p, size_t n)
 {
-    reserve(b, n);
+    if (b->len + n + 1 > b->cap)
+        reserve(b, n);
     memcpy(b->s + b->len, p, n);
     b->len += n;
     b->s[b->len] = '\0';
@@ -45,7 +46,10 @@ void strbuf_puts(strbuf *b, const char *s)
 
 void strbuf_putc(strbuf *b, char c)
 {
-    strbuf_append(b, &c, 1);
+    if (b->len + 2 > b->cap)
+        reserve(b, 1);
+    b->s[b->len++] = c;
+    b->s[b->len] = '\0';
 }
 
 void strbuf_printf(strbuf *b, const char *fmt, ...)

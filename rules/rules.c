@@ -473,7 +473,8 @@ static int load_dir(rules *rs, const char *dir, char *err, size_t errlen)
         }
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_str);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *path = xasprintf("%s/%s", dir, names[i]);

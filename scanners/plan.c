@@ -46,6 +46,7 @@
 #include "common/xalloc.h"
 #include "scanners/jbuild.h"
 #include "scanners/scan_internal.h"
+#include "scanners/skip.h"
 
 typedef enum {
     R_SKIP = 0,      /* the rest of this container is ignored */
@@ -113,6 +114,8 @@ struct scan_plan {
     scan_limits lim;
     yajl_handle h;
     yajl_callbacks cbs; /* yajl keeps a pointer to this: see enter_skip() */
+    skipper *sk;        /* in front of yajl: skips what the scan does not read */
+    char perr[320];     /* the parser's last error, for the feed callback's caller */
     frame *frames;
     size_t depth, cap_frames;
     size_t skip;       /* > 0: inside a skipped subtree, this many levels deep */
@@ -153,6 +156,7 @@ void scan_limits_default(scan_limits *l)
     l->max_depth = 512;
     l->max_config_bytes = 64u * 1024 * 1024;
     l->max_refs = 1000000;
+    l->parse_everything = false;
 }
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -972,6 +976,10 @@ static const yajl_callbacks callbacks = {
 
 /* ---- public ---------------------------------------------------------- */
 
+static int sk_feed(void *ctx, const char *p, size_t n, uint64_t off);
+static int sk_want_skip(void *ctx, int where, const char *key, size_t keylen);
+
+
 scan_plan *scan_plan_new(const rules *rs, const scan_limits *lim)
 {
     scan_plan *s = xcalloc(1, sizeof *s);
@@ -988,6 +996,8 @@ scan_plan *scan_plan_new(const rules *rs, const scan_limits *lim)
         abort();
     }
     yajl_config(s->h, yajl_dont_validate_strings, 1);
+    skip_ops ops = {s, sk_feed, sk_want_skip};
+    s->sk = skipper_new(&ops, s->lim.max_depth, !s->lim.parse_everything);
     strbuf_init(&s->path);
     jbuild_init(&s->jb);
     arena_init(&s->rc.tmp);
@@ -1025,6 +1035,7 @@ void scan_plan_free(scan_plan *s)
     if (!s)
         return;
     yajl_free(s->h);
+    skipper_free(s->sk);
     for (size_t i = 0; i < s->cap_frames; i++)
         free(s->frames[i].key);
     free(s->frames);
@@ -1037,10 +1048,12 @@ void scan_plan_free(scan_plan *s)
     free(s);
 }
 
-static void parse_error(scan_plan *s, const unsigned char *buf, size_t len, char *err,
+/* Formats the parser's error for a piece that started at original offset
+ * off (buf NULL: at the end of the input). */
+static void parse_error(scan_plan *s, const unsigned char *buf, size_t len, uint64_t off, char *err,
                         size_t errlen)
 {
-    uint64_t at = s->consumed + (buf ? yajl_get_bytes_consumed(s->h) : 0);
+    uint64_t at = buf ? off + yajl_get_bytes_consumed(s->h) : off;
     if (s->failed) {
         snprintf(err, errlen, "plan: byte %llu: %s", (unsigned long long)at, s->errmsg);
         return;
@@ -1058,15 +1071,91 @@ static void parse_error(scan_plan *s, const unsigned char *buf, size_t len, char
     s->failed = 1;
 }
 
+/* skipper -> yajl */
+static int sk_feed(void *ctx, const char *p, size_t n, uint64_t off)
+{
+    scan_plan *s = ctx;
+    if (yajl_parse(s->h, (const unsigned char *)p, n) != yajl_status_ok) {
+        parse_error(s, (const unsigned char *)p, n, off, s->perr, sizeof s->perr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every image attribute of the type already has a value in after: nothing
+ * in after_unknown can matter. */
+static int attrs_all_known(const scan_plan *s)
+{
+    const rc_rec *rc = &s->rc;
+    if (!rc->type.len)
+        return 0;
+    const char *const *paths;
+    size_t np = rules_attributes(s->st.rs, rc->type.s, &paths);
+    for (size_t k = 0; k < np; k++) {
+        if (strchr(paths[k], '['))
+            return 0; /* list elements: cannot tell that all are known */
+        int found = 0;
+        for (size_t i = 0; i < rc->n_after && !found; i++)
+            found = strcmp(rc->after[i].path, paths[k]) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+/* The parser has just read `key:` in a change object or a state resource:
+ * may the value be skipped? */
+static int sk_want_skip(void *ctx, int where, const char *key, size_t keylen)
+{
+    scan_plan *s = ctx;
+    frame *f = top(s);
+    if (!f || s->skip || s->lim.parse_everything)
+        return 0;
+#define KEY(lit) (keylen == sizeof(lit) - 1 && memcmp(key, lit, keylen) == 0)
+    if (where == SKIP_AT_STATE_RESOURCE) {
+        if (KEY("sensitive_values"))
+            return 1;
+        /* a resource the parser already dropped (its mode is managed) */
+        return f->role == R_SKIP;
+    }
+    if (f->role != R_RC_CHANGE)
+        return 0;
+    const rc_rec *rc = &s->rc;
+    int known = rc->actions_seen;
+    int needed = !known || rc_gated(rc) || rc_is_data(rc);
+    if (KEY("before_sensitive"))
+        return 1;
+    if (KEY("before"))
+        return known && !(rc->actions & ACT_UPDATE);
+    if (KEY("after"))
+        return !needed;
+    if (KEY("after_sensitive"))
+        /* without a true anywhere nothing is sensitive: the usual case */
+        return known && !rc_gated(rc) ? 1 : 2;
+    if (KEY("after_unknown"))
+        return known && (!rc_gated(rc) || attrs_all_known(s));
+#undef KEY
+    return 0;
+}
+
 int scan_plan_feed(scan_plan *s, const void *buf, size_t len, char *err, size_t errlen)
 {
     if (s->failed) {
         snprintf(err, errlen, "plan: %s", s->errmsg[0] ? s->errmsg : "earlier error");
         return -1;
     }
-    yajl_status st = yajl_parse(s->h, buf, len);
-    if (st != yajl_status_ok) {
-        parse_error(s, buf, len, err, errlen);
+    uint64_t at = 0;
+    int rc = skipper_feed(s->sk, buf, len, err, errlen, &at);
+    if (rc == -1) {
+        snprintf(err, errlen, "%s", s->perr);
+        return -1;
+    }
+    if (rc == -2) {
+        char m[256];
+        snprintf(m, sizeof m, "%s", err);
+        snprintf(err, errlen, "plan: byte %llu: %s", (unsigned long long)at, m);
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", err + 6);
+        s->failed = 1;
         return -1;
     }
     s->consumed += len;
@@ -1081,13 +1170,13 @@ int scan_plan_finish(scan_plan *s, scan_result **out, char *err, size_t errlen)
         return -1;
     }
     yajl_status st = yajl_complete_parse(s->h);
-    if (st != yajl_status_ok || s->depth > 0 || s->skip) {
-        if (s->depth > 0 || s->skip || !s->seen_root)
+    if (st != yajl_status_ok || s->depth > 0 || s->skip || skipper_incomplete(s->sk)) {
+        if (s->depth > 0 || s->skip || !s->seen_root || skipper_incomplete(s->sk))
             snprintf(err, errlen, "plan: byte %llu: the document ends before it is complete (%s)",
                      (unsigned long long)s->consumed,
                      s->consumed ? "truncated?" : "empty input");
         else
-            parse_error(s, NULL, 0, err, errlen);
+            parse_error(s, NULL, 0, s->consumed, err, errlen);
         s->failed = 1;
         return -1;
     }

@@ -97,6 +97,8 @@ typedef struct scan_limits {
     size_t max_depth;        /* JSON nesting (default 512) */
     size_t max_config_bytes; /* the configuration block kept in memory (default 64 MiB) */
     size_t max_refs;         /* references kept (default 1,000,000) */
+    bool parse_everything;   /* diagnostic: hand every byte to the JSON parser instead of
+                                skipping what the scan does not read (same result, slower) */
 } scan_limits;
 
 void scan_limits_default(scan_limits *l);

@@ -234,6 +234,147 @@ static void test_chunking(void **state)
     free(buf);
 }
 
+/* Scans buf in pieces of the given sizes (cycling), with or without the
+ * pre-scanner's skipping. */
+static scan_result *scan_pieces(const char *buf, size_t len, const size_t *steps, size_t nsteps,
+                                bool parse_everything, char *err, size_t errlen)
+{
+    scan_limits lim;
+    scan_limits_default(&lim);
+    lim.parse_everything = parse_everything;
+    scan_plan *s = scan_plan_new(RS, &lim);
+    size_t off = 0, k = 0;
+    scan_result *r = NULL;
+    while (off < len) {
+        size_t n = steps[k++ % nsteps];
+        if (off + n > len)
+            n = len - off;
+        if (scan_plan_feed(s, buf + off, n, err, errlen))
+            goto out;
+        off += n;
+    }
+    if (scan_plan_finish(s, &r, err, errlen))
+        r = NULL;
+out:
+    scan_plan_free(s);
+    return r;
+}
+
+static void assert_same(const scan_result *a, const scan_result *b, const char *what)
+{
+    if (a->n_refs != b->n_refs || a->gated != b->gated || a->resources != b->resources)
+        fail_msg("%s: %zu/%zu refs, %zu/%zu gated", what, a->n_refs, b->n_refs, a->gated,
+                 b->gated);
+    for (size_t i = 0; i < a->n_refs; i++) {
+        const scan_ref *x = &a->refs[i], *y = &b->refs[i];
+#define SAME_STR(f)                                                                                \
+    if ((x->f == NULL) != (y->f == NULL) || (x->f && strcmp(x->f, y->f)))                           \
+        fail_msg("%s: ref %zu: " #f " differs: %s / %s", what, i, x->f ? x->f : "(null)",        \
+                 y->f ? y->f : "(null)");
+        SAME_STR(address)
+        SAME_STR(attribute)
+        SAME_STR(value)
+        SAME_STR(bucket)
+#undef SAME_STR
+        if (x->kind != y->kind || x->sensitive != y->sensitive || x->unknown != y->unknown ||
+            x->unchanged != y->unchanged || x->provenance != y->provenance ||
+            x->action != y->action || x->referenced_by_gated != y->referenced_by_gated)
+            fail_msg("%s: ref %zu (%s) differs in flags", what, i, x->address);
+    }
+}
+
+/* The pre-scanner skips parts of the document: for every fixture plan, and
+ * every way of cutting it into pieces, the references must be exactly those
+ * of a parse of every byte. */
+static void test_skipping_is_lossless(void **state)
+{
+    (void)state;
+    static const char *plans[] = {
+        "clean.plan.json", "data-source.plan.json", "hardcoded-literal.plan.json",
+        "hcp-data-source.plan.json", "inplace-unchanged.plan.json", "mentions.plan.json",
+        "module-input.plan.json", "other-types.plan.json", "replace-and-destroy.plan.json",
+        "terraform-json/110_sensitive_values.plan.json", "terraform-json/basic.plan.json",
+        "terraform-json/has_changes.plan.json", "terraform-json/nested_config_keys.plan.json",
+        "terraform-json/deep_module.plan.json", "terraform-json/moved_block.plan.json"};
+    static const size_t whole[] = {1u << 30};
+    static const size_t tiny[] = {1, 2, 3, 5, 7, 11, 13, 64, 65, 127};
+    static const size_t odd[] = {63, 1, 129, 17, 4093};
+    char err[512];
+    for (size_t p = 0; p < sizeof plans / sizeof plans[0]; p++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/plans/%s", IG_FIXTURES, plans[p]);
+        size_t len;
+        char *buf = slurp(path, &len);
+        scan_result *ref = scan_pieces(buf, len, whole, 1, true, err, sizeof err);
+        if (!ref)
+            fail_msg("%s: %s", plans[p], err);
+        const size_t *cuts[] = {whole, tiny, odd};
+        size_t ncuts[] = {1, 10, 5};
+        for (int c = 0; c < 3; c++) {
+            scan_result *r = scan_pieces(buf, len, cuts[c], ncuts[c], false, err, sizeof err);
+            if (!r)
+                fail_msg("%s (cut %d): %s", plans[p], c, err);
+            assert_same(ref, r, plans[p]);
+            scan_result_free(r);
+        }
+        scan_result_free(ref);
+        free(buf);
+    }
+}
+
+/* Crafted values in skipped places: escapes, brackets in strings, a `true`
+ * deep inside after_sensitive, bad structure. */
+static void test_skipped_regions(void **state)
+{
+    (void)state;
+    char err[512];
+    static const size_t one[] = {1}, whole[] = {1u << 30};
+    const char *ok =
+        "{\"format_version\":\"1.2\","
+        "\"resource_drift\":[{\"a\":\"}]\\\"{[\",\"b\":[[[{\"c\":\"\\\\\"}]]],"
+        "\"pad\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}],"
+        "\"resource_changes\":[{\"address\":\"aws_instance.a\",\"mode\":\"managed\","
+        "\"type\":\"aws_instance\",\"change\":{\"actions\":[\"create\"],"
+        "\"after\":{\"ami\":\"ami-0a1b2c3d4e5f60718\",\"tags\":{\"k\":\"x\"}},"
+        "\"after_unknown\":{\"id\":true,\"x\":{\"y\":\"ami-0123456789abcdef0\"}},"
+        "\"after_sensitive\":{\"pad\":[[],[],[],[],[],[],[],[],[],[],[],[],[],[],[],[],[],[],[]],"
+        "\"tags\":{\"k\":false,\"z\":[{},{\"q\":\"true\"}]},\"ami\":true}}}]}";
+    for (int c = 0; c < 2; c++) {
+        scan_result *r = scan_pieces(ok, strlen(ok), c ? one : whole, 1, false, err, sizeof err);
+        if (!r)
+            fail_msg("cut %d: %s", c, err);
+        assert_int_equal(r->n_refs, 1);
+        assert_true(r->refs[0].sensitive); /* the true deep in after_sensitive was seen */
+        scan_result_free(r);
+    }
+    /* the same with after_sensitive all false: nothing sensitive */
+    const char *plain =
+        "{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"aws_instance.a\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"change\":{\"actions\":[\"create\"],"
+        "\"after\":{\"ami\":\"ami-0a1b2c3d4e5f60718\"},\"after_sensitive\":{\"ami\":false,"
+        "\"t\":\"true\"}}}]}";
+    scan_result *r = scan_pieces(plain, strlen(plain), whole, 1, false, err, sizeof err);
+    assert_non_null(r);
+    assert_false(r->refs[0].sensitive);
+    scan_result_free(r);
+    /* structure errors inside a skipped section are still errors, with the offset */
+    const char *bad = "{\"format_version\":\"1.2\",\"resource_drift\":[{\"a\":1]]}";
+    for (int c = 0; c < 2; c++) {
+        r = scan_pieces(bad, strlen(bad), c ? one : whole, 1, false, err, sizeof err);
+        assert_null(r);
+        if (!strstr(err, "byte 48"))
+            fail_msg("cut %d: %s", c, err);
+        assert_non_null(strstr(err, "wrong kind"));
+    }
+    const char *trunc = "{\"format_version\":\"1.2\",\"resource_drift\":[{\"a\":\"xx";
+    r = scan_pieces(trunc, strlen(trunc), whole, 1, false, err, sizeof err);
+    assert_null(r);
+    assert_non_null(strstr(err, "ends before it is complete"));
+    const char *missing = "{\"format_version\":\"1.2\",\"resource_drift\": ,\"a\":1}";
+    r = scan_pieces(missing, strlen(missing), whole, 1, false, err, sizeof err);
+    assert_null(r);
+}
+
 static int scan_text(const char *text, char *err, size_t errlen, scan_result **out)
 {
     scan_plan *s = scan_plan_new(RS, NULL);
@@ -381,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_replace_and_inplace),
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_chunking),
+        cmocka_unit_test(test_skipping_is_lossless),
+        cmocka_unit_test(test_skipped_regions),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_terraform_json_corpus),
         cmocka_unit_test(test_config_text),
