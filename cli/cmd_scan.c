@@ -198,6 +198,9 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
         rc = cli_fail(EXIT_STORE, "%s", err);
         goto out;
     }
+    /* the report owns copies of what it needs: drop the references early */
+    scan_result_free(res);
+    res = NULL;
     if (output) {
         out = fopen(output, "w");
         if (!out) {

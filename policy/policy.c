@@ -401,6 +401,9 @@ typedef struct eval_ctx {
     strmap channels;               /* bucket -> json array (owned) */
     strmap distinct;               /* image IDs seen */
     strmap memo;                   /* ref signature -> memo_entry* */
+    strbuf key;                    /* scratch for memo_key() */
+    const char *last_addr_src;     /* add_finding: the last address interned */
+    char *last_addr;
     policy_report *rep;
     size_t cap;
     int failed;
@@ -527,7 +530,12 @@ static policy_finding *add_finding(eval_ctx *c, policy_kind kind, const scan_ref
     policy_finding *f = &rep->findings[rep->n_findings++];
     memset(f, 0, sizeof *f);
     f->kind = kind;
-    f->address = intern(c, r->address);
+    /* the findings of one resource come together: intern its address once */
+    if (r->address != c->last_addr_src) {
+        c->last_addr_src = r->address;
+        c->last_addr = intern(c, r->address);
+    }
+    f->address = c->last_addr;
     f->attribute = intern(c, r->attribute);
     f->sensitive = r->sensitive;
     f->image = (!r->sensitive && r->value) ? intern(c, r->value) : NULL;
@@ -910,40 +918,52 @@ typedef struct memo_entry {
     policy_finding f[]; /* as produced, before levels and exemptions */
 } memo_entry;
 
-static char *memo_key(const scan_ref *r)
+/* The signature of a reference, in c->key (NULL when not memoised). */
+static const strbuf *memo_key(eval_ctx *c, const scan_ref *r)
 {
     if (r->kind != SCAN_REF_IMAGE && r->kind != SCAN_REF_MENTION)
         return NULL;
-    return xasprintf("%d|%s|%s|%s|%s|%d%d%d%d%d|%d|%s", (int)r->kind, r->value ? r->value : "",
-                     r->lookup ? r->lookup : "", r->platform ? r->platform : "",
-                     r->kind == SCAN_REF_MENTION && r->attribute ? r->attribute : "",
-                     r->unknown, r->recognized, r->sensitive,
-                     r->action == SCAN_ACT_UPDATE && r->unchanged, r->action == SCAN_ACT_UPDATE,
-                     (int)r->provenance, "");
+    strbuf *b = &c->key;
+    strbuf_reset(b);
+    char flags[8] = {(char)('0' + r->kind),
+                     (char)('0' + r->unknown),
+                     (char)('0' + r->recognized),
+                     (char)('0' + r->sensitive),
+                     (char)('0' + (r->action == SCAN_ACT_UPDATE && r->unchanged)),
+                     (char)('0' + (r->action == SCAN_ACT_UPDATE)),
+                     (char)('0' + r->provenance),
+                     '|'};
+    strbuf_append(b, flags, sizeof flags);
+    const char *parts[4] = {r->value, r->lookup, r->platform,
+                            r->kind == SCAN_REF_MENTION ? r->attribute : NULL};
+    for (int i = 0; i < 4; i++) {
+        if (parts[i])
+            strbuf_puts(b, parts[i]);
+        strbuf_putc(b, '\x1f');
+    }
+    return b;
 }
 
 static void remember(eval_ctx *c, const scan_ref *r, size_t first)
 {
-    char *key = memo_key(r);
+    const strbuf *key = memo_key(c, r);
     if (!key)
         return;
     size_t n = c->rep->n_findings - first;
     memo_entry *m = xmalloc(sizeof *m + n * sizeof m->f[0]);
     m->n = n;
     memcpy(m->f, c->rep->findings + first, n * sizeof m->f[0]);
-    strmap_entry *e = strmap_upsert(&c->memo, key, strlen(key), NULL);
+    strmap_entry *e = strmap_upsert(&c->memo, key->s, key->len, NULL);
     free(e->value);
     e->value = m;
-    free(key);
 }
 
 static int replay(eval_ctx *c, const scan_ref *r)
 {
-    char *key = memo_key(r);
+    const strbuf *key = memo_key(c, r);
     if (!key)
         return 0;
-    memo_entry *m = strmap_get(&c->memo, key, strlen(key));
-    free(key);
+    memo_entry *m = strmap_get(&c->memo, key->s, key->len);
     if (!m)
         return 0;
     for (size_t i = 0; i < m->n; i++) {
@@ -1022,6 +1042,7 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
         if (c.memo.slots[i].key)
             free(c.memo.slots[i].value);
     strmap_dispose(&c.memo);
+    strbuf_dispose(&c.key);
     free_cache(&c.images);
     free_cache(&c.channels);
     strmap_dispose(&c.distinct);

@@ -38,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yajl/yajl_parse.h>
 
@@ -1246,6 +1248,32 @@ void scan_result_free(scan_result *r)
     free(r);
 }
 
+/* A regular file is mapped and fed in 1 MiB windows, each released once
+ * read (so the mapping does not count against memory); anything else (stdin,
+ * a pipe) is read in 256 KiB chunks. */
+static int feed_mapped(scan_plan *s, int fd, size_t size, const char *name, char *err,
+                       size_t errlen)
+{
+    const size_t win = 1u << 20;
+    char *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+        return 1; /* not mappable: read it instead */
+    madvise(map, size, MADV_SEQUENTIAL);
+    char e2[512];
+    int rc = 0;
+    for (size_t off = 0; off < size; off += win) {
+        size_t n = size - off < win ? size - off : win;
+        if (scan_plan_feed(s, map + off, n, e2, sizeof e2)) {
+            snprintf(err, errlen, "%s: %s", name, e2);
+            rc = -1;
+            break;
+        }
+        madvise(map + off, n, MADV_DONTNEED);
+    }
+    munmap(map, size);
+    return rc;
+}
+
 int scan_plan_file(const rules *rs, const scan_limits *lim, const char *path, scan_result **out,
                    char *err, size_t errlen)
 {
@@ -1257,25 +1285,32 @@ int scan_plan_file(const rules *rs, const scan_limits *lim, const char *path, sc
         return -1;
     }
     scan_plan *s = scan_plan_new(rs, lim);
-    size_t cap = 256 * 1024;
-    char *buf = xmalloc(cap);
-    int rc = 0;
+    char *buf = NULL;
+    int rc = 1;
     char e2[512];
-    for (;;) {
-        ssize_t n = read(fd, buf, cap);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(err, errlen, "%s: %s", name, strerror(errno));
-            rc = -1;
-            break;
-        }
-        if (n == 0)
-            break;
-        if (scan_plan_feed(s, buf, (size_t)n, e2, sizeof e2)) {
-            snprintf(err, errlen, "%s: %s", name, e2);
-            rc = -1;
-            break;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        rc = feed_mapped(s, fd, (size_t)st.st_size, name, err, errlen);
+    if (rc == 1) {
+        rc = 0;
+        size_t cap = 256 * 1024;
+        buf = xmalloc(cap);
+        for (;;) {
+            ssize_t n = read(fd, buf, cap);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                snprintf(err, errlen, "%s: %s", name, strerror(errno));
+                rc = -1;
+                break;
+            }
+            if (n == 0)
+                break;
+            if (scan_plan_feed(s, buf, (size_t)n, e2, sizeof e2)) {
+                snprintf(err, errlen, "%s: %s", name, e2);
+                rc = -1;
+                break;
+            }
         }
     }
     if (rc == 0 && scan_plan_finish(s, out, e2, sizeof e2)) {
