@@ -31,8 +31,17 @@
  *
  * Transactions: db_begin starts a transaction that takes the write lock at
  * once (SQLite: BEGIN IMMEDIATE, so two writers never deadlock on a lock
- * upgrade; PostgreSQL: BEGIN, row locks through UPDATE ... RETURNING).
+ * upgrade; PostgreSQL: BEGIN plus a transaction-scoped advisory lock every
+ * imagegate on the database shares, so writers are serialised as on SQLite
+ * and READ COMMITTED cannot interleave two read-modify-write changes).
+ * Single statements outside a transaction take only row locks.
  * No nesting: the model begins once per public call.
+ *
+ * Dialect: where the two cannot share SQL, the model picks a variant by
+ * d->dialect (e.g. FOR UPDATE SKIP LOCKED in the delivery claim); schema
+ * differences live in NNN_*.postgresql.sql / NNN_*.sqlite.sql migrations
+ * (registry.c). PostgreSQL text columns use the "C" collation so ORDER BY
+ * is bytewise on both stores.
  *
  * Threads: one handle, one thread at a time. */
 #ifndef IG_REGISTRY_DB_H

@@ -2,9 +2,11 @@
  * request survive a crash or restart.
  *
  * A row per task_result_id (the primary key makes a repeated request a
- * no-op). Workers claim a queued row by taking a lease (owner + lease_until)
- * with a conditional UPDATE ... RETURNING, which is atomic on both stores:
- * of two replicas racing for one row exactly one gets it back. An expired
+ * no-op, whichever replica receives it). Workers claim a queued row by
+ * taking a lease (owner + lease_until) with a conditional UPDATE ...
+ * RETURNING, which is atomic on both stores: of two replicas racing for one
+ * row exactly one gets it back (on PostgreSQL the sweep's pick also skips
+ * rows another claimer holds locked: FOR UPDATE SKIP LOCKED). An expired
  * lease (a worker that died) makes the row claimable again. The body holds
  * the run's access token, so it is erased (set NULL) as soon as the
  * delivery reaches a final state -- finished or abandoned. */
@@ -84,51 +86,28 @@ static int take(registry *r, reg_delivery *d, char *err, size_t errlen, const ch
     return rc;
 }
 
+/* One statement: the subquery picks the oldest claimable row, the UPDATE
+ * takes its lease, re-checking the conditions. SQLite runs a write statement
+ * under its single writer lock; PostgreSQL locks the chosen row, and SKIP
+ * LOCKED lets concurrent claimers (other workers, other replicas) pass over
+ * rows being claimed instead of queueing behind them. No transaction, so
+ * claiming never waits for the registry's write lock (db_begin). */
+#define CLAIM_SQL(row_lock)                                                                        \
+    "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"             \
+    " WHERE task_result_id = (SELECT task_result_id FROM deliveries WHERE state = 0"               \
+    " AND (lease_until IS NULL OR lease_until <= ?)"                                               \
+    " AND (CAST(? AS BIGINT) IS NULL OR received_at > ?)"                                         \
+    " ORDER BY received_at, task_result_id LIMIT 1" row_lock ")"                                 \
+    " AND state = 0 AND (lease_until IS NULL OR lease_until <= ?)" DELIVERY_RETURNING
+
 int registry_delivery_claim(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
                             ig_time received_after, reg_delivery *d, char *err, size_t errlen)
 {
     REG_CALL(r);
-    char *id = NULL;
-    int rc = -1;
-    if (reg_tx_begin(r, err, errlen) < 0)
-        return -1;
-    db_stmt *s = db_query(r->d,
-                          "SELECT task_result_id FROM deliveries WHERE state = 0"
-                          " AND (lease_until IS NULL OR lease_until <= ?)"
-                          " AND (CAST(? AS BIGINT) IS NULL OR received_at > ?)"
-                          " ORDER BY received_at, task_result_id LIMIT 1",
-                          "TTT", ctx->now, received_after, received_after);
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        goto done;
-    }
-    int st = db_step(s);
-    if (st == 1)
-        id = db_column_dup(s, 0);
-    db_finalize(s);
-    if (st < 0) {
-        reg_dbfail(r, err, errlen);
-        goto done;
-    }
-    rc = 0;
-    if (id)
-        rc = take(r, d, err, errlen,
-                  "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-                  " WHERE task_result_id = ? AND state = 0"
-                  " AND (lease_until IS NULL OR lease_until <= ?)" DELIVERY_RETURNING,
-                  "tTtT", owner, ctx->now + lease_ms, id, ctx->now);
-done:
-    free(id);
-    if (rc < 0) {
-        reg_tx_abort(r);
-        return -1;
-    }
-    if (reg_tx_commit(r, err, errlen) < 0) {
-        if (rc == 1)
-            registry_delivery_dispose(d);
-        return -1;
-    }
-    return rc;
+    const char *sql = r->d->dialect == DB_DIALECT_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED")
+                                                           : CLAIM_SQL("");
+    return take(r, d, err, errlen, sql, "tTTTTT", owner, ctx->now + lease_ms, ctx->now,
+                received_after, received_after, ctx->now);
 }
 
 int registry_delivery_claim_id(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,

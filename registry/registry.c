@@ -6,7 +6,14 @@
  * read-only store can still be read); only when something is pending does
  * it take the write lock and apply, in one transaction, every file whose
  * number is above the recorded one, re-checking under the lock so that two
- * processes opening a fresh store do not both migrate. */
+ * processes opening a fresh store do not both migrate (on PostgreSQL the
+ * lock is an advisory lock, so replicas starting together on an empty
+ * database queue behind the first one and then find nothing to do).
+ *
+ * Dialects: NNN_name.sql applies to every store; NNN_name.postgresql.sql and
+ * NNN_name.sqlite.sql only to that kind of store -- for the few schema
+ * details the two dialects cannot share (db.h). A store's schema version is
+ * the highest number that applies to its dialect. */
 #include "registry/reg_internal.h"
 
 #include "common/xalloc.h"
@@ -81,11 +88,28 @@ static int64_t migration_number(const reg_migration *m)
     return strtoll(m->name, NULL, 10);
 }
 
-static int64_t latest_known_schema(void)
+static bool name_ends(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Whether migration m is for stores of this dialect. */
+static bool migration_applies(const reg_migration *m, db_dialect dialect)
+{
+    if (name_ends(m->name, ".postgresql.sql"))
+        return dialect == DB_DIALECT_POSTGRES;
+    if (name_ends(m->name, ".sqlite.sql"))
+        return dialect == DB_DIALECT_SQLITE;
+    return true;
+}
+
+static int64_t latest_known_schema(db_dialect dialect)
 {
     int64_t max = 0;
     for (size_t i = 0; i < reg_migrations_count; i++)
-        if (migration_number(&reg_migrations[i]) > max)
+        if (migration_applies(&reg_migrations[i], dialect) &&
+            migration_number(&reg_migrations[i]) > max)
             max = migration_number(&reg_migrations[i]);
     return max;
 }
@@ -102,7 +126,7 @@ static int64_t schema_version(registry *r)
 
 static int migrate(registry *r, const reg_ctx *ctx, char *err, size_t errlen)
 {
-    int64_t want = latest_known_schema();
+    int64_t want = latest_known_schema(r->d->dialect);
     int64_t cur = schema_version(r);
     if (cur == want)
         return 0;
@@ -124,7 +148,7 @@ static int migrate(registry *r, const reg_ctx *ctx, char *err, size_t errlen)
     for (size_t i = 0; i < reg_migrations_count; i++) {
         const reg_migration *m = &reg_migrations[i];
         int64_t n = migration_number(m);
-        if (n <= cur)
+        if (n <= cur || !migration_applies(m, r->d->dialect))
             continue;
         if (db_exec(r->d, m->sql) < 0) {
             reg_dbfail(r, err, errlen);

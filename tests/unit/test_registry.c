@@ -4,18 +4,30 @@
  * its own mkdtemp directory and a logical clock it can move. The store is
  * inspected directly with sqlite3 where the API deliberately hides things
  * (token hashes, erased delivery bodies) and used to inject store errors
- * half-way through a change (a trigger that aborts). */
+ * half-way through a change (a trigger that aborts).
+ *
+ * With IMAGEGATE_TEST_PG_URL set (ctest's unit/test_registry_pg runs this
+ * binary under tests/integration/pgserver.py, which starts a throwaway
+ * server) the same suite runs against PostgreSQL: each test gets a fresh
+ * schema of that database (search_path through the URL's options), raw
+ * access goes through libpq, and the PostgreSQL-only tests run instead of the
+ * SQLite file tests: URL forms and errors without the password, writers
+ * serialised across connections, SKIP LOCKED claims, reconnection after the
+ * server closed a connection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/timeutil.h"
@@ -28,20 +40,75 @@
 typedef struct fx {
     char dir[64];
     char path[128];
-    char url[160];
+    char schema[64]; /* PostgreSQL: this test's schema */
+    char url[1024];
     registry *r;
     reg_ctx ctx;
     char err[1024];
 } fx;
 
+/* PostgreSQL mode: the database URL given by the harness, else NULL. */
+static const char *pg_url;
+
+static void pg_quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* NOTICEs such as DROP SCHEMA ... CASCADE's list */
+}
+
+/* A libpq connection to url, or NULL with the reason on stderr. */
+static PGconn *pg_connect(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) == CONNECTION_OK) {
+        PQsetNoticeProcessor(c, pg_quiet, NULL);
+        return c;
+    }
+    fprintf(stderr, "PostgreSQL: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return NULL;
+}
+
+/* Runs sql on url; 0 or -1 with the reason on stderr. */
+static int pg_run(const char *url, const char *sql)
+{
+    PGconn *c = pg_connect(url);
+    if (!c)
+        return -1;
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc < 0)
+        fprintf(stderr, "PostgreSQL: %s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(c);
+    return rc;
+}
+
+/* base with one more query parameter (value already URL-encoded). */
+static void url_with(char *out, size_t len, const char *base, const char *param)
+{
+    snprintf(out, len, "%s%s%s", base, strchr(base, '?') ? "&" : "?", param);
+}
+
 static int setup(void **state)
 {
+    static int seq;
     fx *f = xcalloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/igreg-test-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/reg.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    if (pg_url) {
+        snprintf(f->schema, sizeof f->schema, "t%ld_%d", (long)getpid(), ++seq);
+        char sql[128], opt[128];
+        snprintf(sql, sizeof sql, "CREATE SCHEMA %s", f->schema);
+        if (pg_run(pg_url, sql) < 0)
+            return -1;
+        snprintf(opt, sizeof opt, "options=-csearch_path%%3D%s", f->schema);
+        url_with(f->url, sizeof f->url, pg_url, opt);
+    } else {
+        snprintf(f->dir, sizeof f->dir, "/tmp/igreg-test-XXXXXX");
+        if (!mkdtemp(f->dir))
+            return -1;
+        snprintf(f->path, sizeof f->path, "%s/reg.db", f->dir);
+        snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    }
     int code;
     f->r = registry_open(f->url, REG_OPEN_CREATE, &code, f->err, sizeof f->err);
     if (!f->r) {
@@ -58,6 +125,13 @@ static int teardown(void **state)
 {
     fx *f = *state;
     registry_close(f->r);
+    if (pg_url) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", f->schema);
+        pg_run(pg_url, sql);
+        free(f);
+        return 0;
+    }
     char p[200];
     const char *sfx[] = {"", "-wal", "-shm"};
     for (size_t i = 0; i < 3; i++) {
@@ -186,9 +260,14 @@ static int64_t audit_count(fx *f, const char *action)
     return n;
 }
 
-/* Runs SQL on the store file directly (inspection, fault injection). */
+/* Runs SQL on the store directly (inspection, fault injection). */
 static void raw_exec(fx *f, const char *sql)
 {
+    if (pg_url) {
+        if (pg_run(f->url, sql) < 0)
+            fail_msg("raw sql failed: %s", sql);
+        return;
+    }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     char *msg = NULL;
@@ -197,32 +276,68 @@ static void raw_exec(fx *f, const char *sql)
     sqlite3_close(db);
 }
 
-static int64_t raw_int(fx *f, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    int64_t v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
+/* First column of the first row as a new string (NULL for none / NULL). */
 static char *raw_text(fx *f, const char *sql)
 {
+    char *v = NULL;
+    if (pg_url) {
+        PGconn *c = pg_connect(f->url);
+        assert_non_null(c);
+        PGresult *res = PQexec(c, sql);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            fail_msg("raw sql: %s: %s", sql, PQresultErrorMessage(res));
+        if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+            v = xstrdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        PQfinish(c);
+        return v;
+    }
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    char *v = NULL;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         v = xstrdup((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+}
+
+static int64_t raw_int(fx *f, const char *sql)
+{
+    char *t = raw_text(f, sql);
+    int64_t v = t ? strtoll(t, NULL, 10) : -1;
+    free(t);
+    return v;
+}
+
+/* Makes every INSERT into table whose new row satisfies cond (SQL over
+ * NEW.) fail with message; fault_clear(f, table) removes it. */
+static void fault_inject(fx *f, const char *table, const char *cond, const char *message)
+{
+    char sql[1024];
+    if (pg_url)
+        snprintf(sql, sizeof sql,
+                 "CREATE FUNCTION boom_fn() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+                 " IF %s THEN RAISE EXCEPTION '%s'; END IF; RETURN NEW; END$$;"
+                 " CREATE TRIGGER boom BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION boom_fn()",
+                 cond, message, table);
+    else
+        snprintf(sql, sizeof sql,
+                 "CREATE TRIGGER boom BEFORE INSERT ON %s WHEN %s"
+                 " BEGIN SELECT RAISE(ABORT, '%s'); END",
+                 table, cond, message);
+    raw_exec(f, sql);
+}
+
+static void fault_clear(fx *f, const char *table)
+{
+    char sql[256];
+    if (pg_url)
+        snprintf(sql, sizeof sql, "DROP TRIGGER boom ON %s; DROP FUNCTION boom_fn()", table);
+    else
+        snprintf(sql, sizeof sql, "DROP TRIGGER boom");
+    raw_exec(f, sql);
 }
 
 /* API flow: incomplete version with one running build; returns build id. */
@@ -1216,8 +1331,7 @@ static void test_import_atomic(void **state)
         assert_int_equal(raw_int(f, sql), 0);
     }
     /* a store error half-way (injected: the second artifact insert fails) */
-    raw_exec(f, "CREATE TRIGGER boom BEFORE INSERT ON artifacts WHEN NEW.region = 'us-west-1'"
-                " BEGIN SELECT RAISE(ABORT, 'injected store failure'); END");
+    fault_inject(f, "artifacts", "NEW.region = 'us-west-1'", "injected store failure");
     buf = read_fixture("web-ubuntu-v1.json", &len);
     assert_int_equal(registry_manifest_parse(buf, len, "v1", false, &imp, f->err, sizeof f->err),
                      0);
@@ -1231,12 +1345,11 @@ static void test_import_atomic(void **state)
         snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s", tables[i]);
         assert_int_equal(raw_int(f, sql), 0);
     }
-    raw_exec(f, "DROP TRIGGER boom");
+    fault_clear(f, "artifacts");
     /* a revocation that fails during rollback leaves no revocation behind */
     must_import(f, "web", "w1", "ami-1", NULL, "prod");
     must_import(f, "web", "w2", "ami-2", NULL, "prod");
-    raw_exec(f, "CREATE TRIGGER boom BEFORE INSERT ON channel_history WHEN NEW.action ="
-                " 'rollback' BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    fault_inject(f, "channel_history", "NEW.action = 'rollback'", "injected");
     reg_revoke rv = {.revoke_at = IG_TIME_NONE};
     int64_t audits = audit_count(f, NULL);
     assert_null(registry_version_revoke(f->r, &f->ctx, "web", "v2", &rv, f->err, sizeof f->err));
@@ -1518,42 +1631,342 @@ static void test_deliveries(void **state)
     registry_delivery_dispose(&d);
 }
 
+/* ---- both stores: order ------------------------------------------------ */
+
+/* Lists sort bytewise on both stores (PostgreSQL: the "C" collation of
+ * migration 002, whatever the database's locale; the test server's is ICU
+ * en-US, which would put 'alpha' before 'Zeta' and ignore '-'). */
+static void test_lists_sort_bytewise(void **state)
+{
+    fx *f = *state;
+    const char *names[] = {"alpha", "Zeta", "ab-c", "abc", "ab9", "B-2", "b-1"};
+    const char *want[] = {"B-2", "Zeta", "ab-c", "ab9", "abc", "alpha", "b-1"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        json_decref(
+            registry_bucket_create(f->r, &f->ctx, names[i], NULL, NULL, f->err, sizeof f->err));
+    json_t *a = registry_bucket_list(f->r, &f->ctx, NULL, f->err, sizeof f->err);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < json_array_size(a); i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(a, i), "name")),
+                            want[i]);
+    json_decref(a);
+    must_import(f, "abc", "w1", "ami-1", NULL, "Prod");
+    set_channel(f, "abc", "prod", "v1");
+    set_channel(f, "abc", "Beta", "v1");
+    set_channel(f, "abc", "a-b", "v1");
+    json_t *c = registry_channel_list(f->r, &f->ctx, "abc", f->err, sizeof f->err);
+    assert_non_null(c);
+    const char *cwant[] = {"latest", "Beta", "Prod", "a-b", "prod"};
+    assert_int_equal(json_array_size(c), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(c, i), "name")),
+                            cwant[i]);
+    json_decref(c);
+}
+
+/* ---- PostgreSQL only ------------------------------------------------------ */
+
+/* Parsed pieces of the harness URL. */
+typedef struct pg_parts {
+    char host[128], port[16], user[64], password[128], dbname[64];
+} pg_parts;
+
+static void pg_split(pg_parts *p)
+{
+    memset(p, 0, sizeof *p);
+    char *perr = NULL;
+    PQconninfoOption *o = PQconninfoParse(pg_url, &perr);
+    assert_non_null(o);
+    for (PQconninfoOption *i = o; i->keyword; i++) {
+        char *dst = NULL;
+        size_t n = 0;
+        if (!strcmp(i->keyword, "host"))
+            dst = p->host, n = sizeof p->host;
+        else if (!strcmp(i->keyword, "port"))
+            dst = p->port, n = sizeof p->port;
+        else if (!strcmp(i->keyword, "user"))
+            dst = p->user, n = sizeof p->user;
+        else if (!strcmp(i->keyword, "password"))
+            dst = p->password, n = sizeof p->password;
+        else if (!strcmp(i->keyword, "dbname"))
+            dst = p->dbname, n = sizeof p->dbname;
+        if (dst && i->val)
+            snprintf(dst, n, "%s", i->val);
+    }
+    PQconninfoFree(o);
+    assert_true(*p->password); /* the harness always uses one: we check it never leaks */
+}
+
+/* Opening must fail with class code, and err must not hold the password. */
+static void open_fails(const char *url, int want, const char *password, const char *says)
+{
+    char err[1024];
+    int code = 0;
+    registry *r = registry_open(url, 0, &code, err, sizeof err);
+    if (r)
+        fail_msg("opened %s", url);
+    assert_int_equal(code, want);
+    if (strstr(err, password))
+        fail_msg("the password shows in: %s", err);
+    if (says && !strstr(err, says))
+        fail_msg("'%s' not in: %s", says, err);
+    assert_null(strchr(err, '\n'));
+}
+
+static void test_pg_open(void **state)
+{
+    fx *f = *state;
+    char url[1200], err[1024];
+    int code = 0;
+    assert_string_equal(registry_kind(f->r), "postgresql");
+    assert_int_equal(registry_ping(f->r, err, sizeof err), 0);
+    registry *r = registry_open(f->url, 0, &code, err, sizeof err); /* nothing pending */
+    if (!r)
+        fail_msg("reopen: %s", err);
+    registry_close(r);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM information_schema.columns WHERE"
+                                " table_schema = current_schema() AND data_type = 'text'"
+                                " AND collation_name IS DISTINCT FROM 'C'"),
+                     0);
+    pg_parts p;
+    pg_split(&p);
+    /* postgres:// and explicit sslmode=disable */
+    snprintf(url, sizeof url, "postgres://%s:%s@%s:%s/%s?sslmode=disable", p.user, p.password,
+             p.host, p.port, p.dbname);
+    r = registry_open(url, 0, &code, err, sizeof err);
+    if (!r)
+        fail_msg("postgres://: %s", err);
+    registry_close(r);
+    /* the password given as a query parameter, the host as one too */
+    snprintf(url, sizeof url, "postgresql:///%s?host=%s&port=%s&user=%s&password=%s", p.dbname,
+             p.host, p.port, p.user, p.password);
+    r = registry_open(url, 0, &code, err, sizeof err);
+    if (!r)
+        fail_msg("query form: %s", err);
+    registry_close(r);
+    /* failures: one line, class REG_ESTORE or REG_EINVAL, never the password */
+    snprintf(url, sizeof url, "postgresql://%s:%s@%s:%s/%s?sslmode=require", p.user, p.password,
+             p.host, p.port, p.dbname);
+    open_fails(url, REG_ESTORE, p.password, "SSL");
+    snprintf(url, sizeof url, "postgresql://%s:wrong-%s@%s:%s/%s", p.user, p.password, p.host,
+             p.port, p.dbname);
+    open_fails(url, REG_ESTORE, p.password, "password authentication failed");
+    snprintf(url, sizeof url, "postgresql://%s:%s@%s:1/%s?connect_timeout=2", p.user, p.password,
+             p.host, p.dbname);
+    open_fails(url, REG_ESTORE, p.password, "cannot connect");
+    snprintf(url, sizeof url, "postgresql://%s:%s@%s:%s/nosuchdb", p.user, p.password, p.host,
+             p.port);
+    open_fails(url, REG_ESTORE, p.password, "nosuchdb");
+    snprintf(url, sizeof url, "postgresql://%s:%s%%zz@%s:%s/%s", p.user, p.password, p.host,
+             p.port, p.dbname);
+    open_fails(url, REG_EINVAL, p.password, "not a valid PostgreSQL URL");
+    snprintf(url, sizeof url, "postgresql://%s@%s:%s/%s?password=%s&bogus=1", p.user, p.host,
+             p.port, p.dbname, p.password);
+    open_fails(url, REG_EINVAL, p.password, "bogus");
+}
+
+/* What the URL leaves out comes from the PG* environment variables. */
+static void test_pg_environment(void **state)
+{
+    fx *f = *state;
+    pg_parts p;
+    pg_split(&p);
+    char err[1024], opt[128];
+    int code = 0;
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    snprintf(opt, sizeof opt, "-csearch_path=%s", f->schema);
+    setenv("PGHOST", p.host, 1);
+    setenv("PGPORT", p.port, 1);
+    setenv("PGUSER", p.user, 1);
+    setenv("PGPASSWORD", p.password, 1);
+    setenv("PGDATABASE", p.dbname, 1);
+    setenv("PGOPTIONS", opt, 1);
+    setenv("PGAPPNAME", "envtest", 1);
+    registry *r = registry_open("postgresql://", 0, &code, err, sizeof err);
+    const char *vars[] = {"PGHOST", "PGPORT",    "PGUSER",   "PGPASSWORD",
+                          "PGDATABASE", "PGOPTIONS", "PGAPPNAME"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    if (!r)
+        fail_msg("postgresql:// with PG* variables: %s", err);
+    json_t *b = registry_bucket_get(r, &f->ctx, "web", err, sizeof err);
+    assert_non_null(b);
+    json_decref(b);
+    registry_close(r);
+}
+
+typedef struct writer {
+    const char *url;
+    int index;
+    int failures;
+    char err[512];
+} writer;
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    int code;
+    registry *r = registry_open(w->url, 0, &code, w->err, sizeof w->err);
+    if (!r) {
+        w->failures++;
+        return NULL;
+    }
+    reg_ctx ctx = {"writer", T0};
+    for (int i = 0; i < 6; i++) {
+        char *m = xasprintf("{\"builds\":[{\"name\":\"b\",\"builder_type\":\"amazon-ebs\","
+                            "\"artifact_id\":\"us-west-1:ami-%d%02d\",\"packer_run_uuid\":\"r\","
+                            "\"custom_data\":{\"source_ami\":\"ami-parent\"}}],"
+                            "\"last_run_uuid\":\"r\"}",
+                            w->index, i);
+        reg_import imp;
+        if (registry_manifest_parse(m, strlen(m), "m", false, &imp, w->err, sizeof w->err) < 0) {
+            w->failures++;
+            free(m);
+            continue;
+        }
+        free(m);
+        imp.bucket = xstrdup("app");
+        free(imp.fingerprint);
+        imp.fingerprint = xasprintf("w%d-%d", w->index, i);
+        json_t *v = registry_import(r, &ctx, &imp, NULL, w->err, sizeof w->err);
+        if (!v)
+            w->failures++;
+        json_decref(v);
+        registry_import_dispose(&imp);
+    }
+    registry_close(r);
+    return NULL;
+}
+
+/* Writers on several connections are serialised (db_begin's advisory lock):
+ * every import succeeds, numbers are dense and unique, and a child imported
+ * while its parent is being revoked is never left without the inherited
+ * revocation. */
+static void test_pg_writers_serialised(void **state)
+{
+    fx *f = *state;
+    must_import(f, "base", "p1", "ami-parent", NULL, NULL);
+    enum { N = 4 };
+    pthread_t t[N];
+    writer w[N];
+    for (int i = 0; i < N; i++) {
+        w[i] = (writer){f->url, i, 0, ""};
+        assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
+    }
+    do_revoke(f, "base", "v1", IG_TIME_NONE, false, false); /* while they import */
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (w[i].failures)
+            fail_msg("writer %d: %d failures, last: %s", i, w[i].failures, w[i].err);
+    }
+    assert_int_equal(raw_int(f, "SELECT COUNT(DISTINCT number) FROM versions v JOIN buckets b"
+                                " ON b.id = v.bucket_id WHERE b.name = 'app'"),
+                     N * 6);
+    assert_int_equal(raw_int(f, "SELECT MAX(number) FROM versions v JOIN buckets b"
+                                " ON b.id = v.bucket_id WHERE b.name = 'app'"),
+                     N * 6);
+    /* every child carries the parent's revocation, however the two interleaved */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM revocations WHERE type = 'INHERITED'"),
+                     N * 6);
+}
+
+/* A claim passes over a row another connection holds locked instead of
+ * waiting for it (FOR UPDATE SKIP LOCKED). */
+static void test_pg_claim_skips_locked(void **state)
+{
+    fx *f = *state;
+    reg_delivery d;
+    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-a", "run-a", "post_plan", "a",
+                                           f->err, sizeof f->err),
+                     0);
+    f->ctx.now = T0 + 1;
+    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-b", "run-b", "post_plan", "b",
+                                           f->err, sizeof f->err),
+                     0);
+    PGconn *c = pg_connect(f->url);
+    assert_non_null(c);
+    PGresult *res = PQexec(c, "BEGIN; SELECT 1 FROM deliveries WHERE task_result_id = 'tr-a'"
+                              " FOR UPDATE");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    ig_time t0 = ig_time_now();
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w1", 60000, IG_TIME_NONE, &d,
+                                             f->err, sizeof f->err),
+                     1);
+    assert_true(ig_time_now() - t0 < 2000);
+    assert_string_equal(d.task_result_id, "tr-b");
+    registry_delivery_dispose(&d);
+    /* the locked one is not claimed, but not waited for either */
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d,
+                                             f->err, sizeof f->err),
+                     0);
+    res = PQexec(c, "ROLLBACK");
+    PQclear(res);
+    PQfinish(c);
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d,
+                                             f->err, sizeof f->err),
+                     1);
+    assert_string_equal(d.task_result_id, "tr-a");
+    registry_delivery_dispose(&d);
+}
+
+/* The server closing an idle connection (a restart, an administrator) does
+ * not fail the next call: the driver notices and reconnects first. */
+static void test_pg_reconnects_when_idle_connection_closed(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, "prod");
+    int64_t killed = raw_int(f, "SELECT COUNT(*) FROM (SELECT pid FROM pg_stat_activity WHERE"
+                                " application_name = 'imagegate' AND datname = current_database()"
+                                " OFFSET 0) a WHERE pg_terminate_backend(pid, 5000)");
+    assert_int_equal(killed, 1);
+    json_t *v = registry_version_get(f->r, &f->ctx, "web", "v1", f->err, sizeof f->err);
+    if (!v)
+        fail_msg("after the server closed the connection: %s", f->err);
+    json_decref(v);
+    set_channel(f, "web", "staging", "v1"); /* a write transaction on the new connection */
+    assert_int_equal(registry_ping(f->r, f->err, sizeof f->err), 0);
+}
+
+/* Tests that run on both stores. */
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define COMMON_TESTS                                                                               \
+    T(test_fingerprint_rules), T(test_names), T(test_numbering_completion_order_never_reused),     \
+        T(test_latest_at_read_time), T(test_immediate_vs_scheduled_clock),                         \
+        T(test_rerevoke_rules), T(test_scheduled_rolls_nothing_back),                              \
+        T(test_inheritance_transitive_same_revoke_at), T(test_skip_descendants),                   \
+        T(test_child_born_revoked), T(test_earliest_wins),                                         \
+        T(test_child_manual_survives_parent_restore),                                              \
+        T(test_restore_removes_what_it_caused_no_reassign),                                        \
+        T(test_inheritance_cycle_terminates), T(test_orphaned_inherited_restore),                  \
+        T(test_rollback_most_recent_valid_or_empty), T(test_keep_channels),                        \
+        T(test_channel_set_refusals), T(test_latest_cannot_be_assigned),                           \
+        T(test_channel_history_and_delete), T(test_audit_rows_with_time_and_author),               \
+        T(test_manifest_fixtures), T(test_manifest_runs_and_platforms), T(test_manifest_hostile),  \
+        T(test_import_idempotent), T(test_import_atomic), T(test_api_flow_and_builds),             \
+        T(test_artifact_find_narrowing), T(test_tokens), T(test_deliveries),                       \
+        T(test_lists_sort_bytewise)
+
 int main(void)
 {
+    pg_url = getenv("IMAGEGATE_TEST_PG_URL");
+    if (pg_url && *pg_url) {
+        const struct CMUnitTest tests[] = {
+            T(test_pg_open),
+            COMMON_TESTS,
+            T(test_pg_environment),
+            T(test_pg_writers_serialised),
+            T(test_pg_claim_skips_locked),
+            T(test_pg_reconnects_when_idle_connection_closed),
+        };
+        return cmocka_run_group_tests_name("registry on PostgreSQL", tests, NULL, NULL);
+    }
+    pg_url = NULL;
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_open_missing_creates_nothing),
-        T(test_fingerprint_rules),
-        T(test_names),
-        T(test_numbering_completion_order_never_reused),
-        T(test_latest_at_read_time),
-        T(test_immediate_vs_scheduled_clock),
-        T(test_rerevoke_rules),
-        T(test_scheduled_rolls_nothing_back),
-        T(test_inheritance_transitive_same_revoke_at),
-        T(test_skip_descendants),
-        T(test_child_born_revoked),
-        T(test_earliest_wins),
-        T(test_child_manual_survives_parent_restore),
-        T(test_restore_removes_what_it_caused_no_reassign),
-        T(test_inheritance_cycle_terminates),
-        T(test_orphaned_inherited_restore),
-        T(test_rollback_most_recent_valid_or_empty),
-        T(test_keep_channels),
-        T(test_channel_set_refusals),
-        T(test_latest_cannot_be_assigned),
-        T(test_channel_history_and_delete),
-        T(test_audit_rows_with_time_and_author),
-        T(test_manifest_fixtures),
-        T(test_manifest_runs_and_platforms),
-        T(test_manifest_hostile),
-        T(test_import_idempotent),
-        T(test_import_atomic),
-        T(test_api_flow_and_builds),
-        T(test_artifact_find_narrowing),
-        T(test_tokens),
-        T(test_deliveries),
-#undef T
+        COMMON_TESTS,
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("registry on SQLite", tests, NULL, NULL);
 }
