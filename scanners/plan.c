@@ -999,7 +999,9 @@ scan_plan *scan_plan_new(const rules *rs, const scan_limits *lim)
     }
     yajl_config(s->h, yajl_dont_validate_strings, 1);
     skip_ops ops = {s, sk_feed, sk_want_skip};
-    s->sk = skipper_new(&ops, s->lim.max_depth, !s->lim.parse_everything);
+    /* the skipper bounds a skipped value as on_open() bounds one the parser
+     * skips: max_depth * 4 levels from the value down */
+    s->sk = skipper_new(&ops, s->lim.max_depth * 4, !s->lim.parse_everything);
     strbuf_init(&s->path);
     jbuild_init(&s->jb);
     arena_init(&s->rc.tmp);

@@ -324,7 +324,7 @@ static int skip_block(skipper *k, const char *p)
         br &= br - 1;
         char c = p[pos];
         if (c == '{' || c == '[') {
-            if (depth + k->depth >= k->max_depth)
+            if (depth >= k->max_depth)
                 return -3;
             if (c == '{')
                 k->bits[depth / 64] |= 1ULL << (depth % 64);
@@ -486,7 +486,7 @@ static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *er
         if (c == '"') {
             k->skip_str = 1;
         } else if (c == '{' || c == '[') {
-            if (k->skip_depth + k->depth >= k->max_depth)
+            if (k->skip_depth >= k->max_depth)
                 return structure_error(k->pos + i - 1, "JSON nested deeper than the limit",
                                        err, errlen, at),
                        -1;

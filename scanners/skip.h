@@ -35,7 +35,11 @@ typedef struct skip_ops {
 typedef struct skipper skipper;
 
 /* skip_unread: also skip, on its own authority, top-level sections and
- * state keys the scan never reads (off = only what want_skip() says). */
+ * state keys the scan never reads (off = only what want_skip() says).
+ * max_depth: the nesting allowed inside one skipped value, counted from the
+ * value itself (the caller passes what its parser allows in a value it
+ * skips, so that skipping never refuses a document a parse of every byte
+ * accepts). */
 skipper *skipper_new(const skip_ops *ops, size_t max_depth, int skip_unread);
 void skipper_free(skipper *k);
 /* Processes the next chunk. Returns 0, -1 when the parser refused bytes
