@@ -80,9 +80,9 @@ def with_database(url, name):
 
 
 def with_param(url, key, value):
-    """url with one more query parameter."""
+    """url with one more query parameter (libpq decodes %XX, not '+')."""
     sep = "&" if "?" in url else "?"
-    return url + sep + urllib.parse.urlencode({key: value})
+    return url + sep + key + "=" + urllib.parse.quote(value, safe="")
 
 
 def psql_bin():

@@ -5,6 +5,14 @@ the table of tests/fixtures/README.md through `--json artifact find`,
 `channel list` and `version list`; then exit codes, one-line errors, a
 missing store (exit 3, no file created), bad input (exit 2, registry
 unchanged) and stores that cannot be written (exit 3, nothing half-written).
+
+With IMAGEGATE_TEST_PG_URL set (ctest's integration/test_registry_cli_pg,
+under pgserver.py) the same tests run against fresh PostgreSQL databases on
+that server: the fixture table, exit codes, refused and malformed input, an
+injected failure half-way. Tests about SQLite files (modes, missing files,
+immutable files, read-only mounts, full disks) are skipped there, by name,
+and PostgreSQL's counterparts run instead: a database that does not exist or
+cannot be reached, the write lock held elsewhere, a read-only database.
 """
 import datetime
 import getpass
@@ -14,11 +22,17 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import igtest  # noqa: E402
+import pgserver  # noqa: E402
 from igtest import run  # noqa: E402
+
+PG_URL = os.environ.get("IMAGEGATE_TEST_PG_URL")
+sqlite_only = unittest.skipIf(PG_URL, "about SQLite files; PostgreSQL mode")
+postgresql_only = unittest.skipUnless(PG_URL, "PostgreSQL mode only (IMAGEGATE_TEST_PG_URL)")
 
 SETUP = os.path.join(igtest.FIXTURES, "setup-registry.sh")
 MANIFESTS = os.path.join(igtest.FIXTURES, "manifests")
@@ -82,12 +96,62 @@ def dump(db_path, read_only=False):
         con.close()
 
 
+class SqliteStore:
+    """A SQLite store file: its URL, a copy, every row."""
+
+    def __init__(self, path):
+        self.path = path
+        self.url = "sqlite:" + path
+
+    def copy(self, directory):
+        dst = os.path.join(directory, "copy.db")
+        shutil.copy(self.path, dst)
+        return SqliteStore(dst)
+
+    def dump(self):
+        return dump(self.path)
+
+    def drop(self):
+        pass
+
+
+class PgStore:
+    """A database on the PostgreSQL test server: its URL, a copy (CREATE DATABASE
+    ... TEMPLATE), every row of every table."""
+    counter = 0
+
+    def __init__(self, template=None):
+        PgStore.counter += 1
+        self.name = "ig_%d_%d" % (os.getpid(), PgStore.counter)
+        self.url = pgserver.create_database(PG_URL, self.name, template)
+
+    def copy(self, directory):
+        return PgStore(template=self.name)
+
+    def sql(self, statement):
+        return pgserver.psql(self.url, statement)
+
+    def dump(self):
+        tables = self.sql("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                          " ORDER BY 1").split()
+        return self.sql("; ".join("SELECT '%s', t::text FROM %s t ORDER BY 2" % (t, t)
+                                  for t in tables)).splitlines()
+
+    def drop(self):
+        pgserver.drop_database(PG_URL, self.name)
+
+
+def new_store(directory, name="r.db"):
+    """An empty store of the mode's kind (a SQLite path that does not exist yet)."""
+    return PgStore() if PG_URL else SqliteStore(os.path.join(directory, name))
+
+
 def build_fixture_registry(directory):
-    db = os.path.join(directory, "x.db")
-    p = subprocess.run(["sh", SETUP, igtest.BIN, "sqlite:" + db], capture_output=True, text=True)
+    store = new_store(directory, "x.db")
+    p = subprocess.run(["sh", SETUP, igtest.BIN, store.url], capture_output=True, text=True)
     if p.returncode != 0:
         raise AssertionError("setup-registry.sh failed: %s\n%s" % (p.stdout, p.stderr))
-    return db
+    return store
 
 
 class FixtureRegistry(igtest.TempDirTestCase):
@@ -98,21 +162,22 @@ class FixtureRegistry(igtest.TempDirTestCase):
         import tempfile
         cls.dir = tempfile.mkdtemp(prefix="igtest-fixture-")
         cls.before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-        cls.db = build_fixture_registry(cls.dir)
+        cls.store = build_fixture_registry(cls.dir)
         cls.after = datetime.datetime.now(datetime.timezone.utc)
 
     @classmethod
     def tearDownClass(cls):
+        cls.store.drop()
         shutil.rmtree(cls.dir, True)
 
     def ig(self, *args, db=None, env=None):
-        return run("--db", "sqlite:" + (db or self.db), *args, env=env)
+        return run("--db", (db or self.store).url, *args, env=env)
 
     def copy_db(self):
         """A private copy to change without disturbing the other tests."""
-        dst = self.path("copy.db")
-        shutil.copy(self.db, dst)
-        return dst
+        copy = self.store.copy(self.tmp)
+        self.addCleanup(copy.drop)
+        return copy
 
     def find(self, image, db=None, env=None):
         r = self.ig("--json", "artifact", "find", image, db=db, env=env)
@@ -124,8 +189,9 @@ class FixtureRegistry(igtest.TempDirTestCase):
         self.assertEqual(r.code, 0, r)
         return {c["name"]: (c["version"] or {}).get("name") for c in r.json()}
 
+    @sqlite_only
     def test_store_file_mode_0600(self):
-        self.assertEqual(os.stat(self.db).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(self.store.path).st_mode & 0o777, 0o600)
 
     def test_artifact_table(self):
         for image, want in TABLE.items():
@@ -269,19 +335,21 @@ class FixtureRegistry(igtest.TempDirTestCase):
 
     def test_reimport_changes_nothing(self):
         db = self.copy_db()
-        before = dump(db)
+        before = db.dump()
         r = self.ig("import", os.path.join(MANIFESTS, "web-ubuntu-v2.json"), "--bucket",
                     "web-ubuntu", "--fingerprint", "web-2", "--channel", "production", db=db)
         self.assertEqual(r.code, 0, r)
         self.assertIn("unchanged", r.out)
-        self.assertEqual(dump(db), before)
+        self.assertEqual(db.dump(), before)
 
 
 class ExitCodes(igtest.TempDirTestCase):
     def setUp(self):
         super().setUp()
-        self.db = self.path("r.db")
-        self.url = "sqlite:" + self.db
+        self.store = new_store(self.tmp)
+        self.addCleanup(self.store.drop)
+        self.db = self.path("r.db")  # the SQLite file (SQLite mode)
+        self.url = self.store.url
 
     def ig(self, *args, env=None):
         return run("--db", self.url, *args, env=env)
@@ -295,6 +363,7 @@ class ExitCodes(igtest.TempDirTestCase):
         self.assertEqual(len(lines), 1, r)
         self.assertTrue(lines[0].startswith("imagegate: "), r)
 
+    @sqlite_only
     def test_missing_store_exits_3_and_creates_nothing(self):
         cmds = [["bucket", "list"], ["bucket", "show", "web"], ["bucket", "delete", "web"],
                 ["version", "list", "web"], ["version", "show", "web", "v1"],
@@ -320,6 +389,7 @@ class ExitCodes(igtest.TempDirTestCase):
         self.assertEqual(p.returncode, 3)
         self.assertFalse(os.path.exists(self.path("imagegate.db")))
 
+    @sqlite_only
     def test_creating_commands(self):
         r = self.ig("bucket", "create", "web", "--description", "Web", "--label", "team=a")
         self.assertEqual(r.code, 0, r)
@@ -337,6 +407,7 @@ class ExitCodes(igtest.TempDirTestCase):
         r = self.imp("golden-base-v1.json", "golden-base", "golden-1")
         self.assertEqual(r.code, 0, r)
 
+    @sqlite_only
     def test_bad_input_before_store_creates_nothing(self):
         bad = self.write("bad.json", '{"builds": [{"name": "x"}], "last_run_uuid": "r"}')
         r = self.ig("import", bad, "--bucket", "web")
@@ -422,7 +493,7 @@ class ExitCodes(igtest.TempDirTestCase):
 
     def test_malformed_manifests_leave_registry_unchanged(self):
         self.assertEqual(self.imp("web-ubuntu-v1.json", "web", "web-1", "--channel", "prod").code, 0)
-        before = dump(self.db)
+        before = self.store.dump()
         bad = {
             "not-json.json": ("{", "not-json.json:"),
             "array.json": ("[]", "not a Packer manifest"),
@@ -449,26 +520,35 @@ class ExitCodes(igtest.TempDirTestCase):
                 self.assertOneLine(r)
                 self.assertIn(name, r.err)
                 self.assertIn(want, r.err)
-                self.assertEqual(dump(self.db), before)
+                self.assertEqual(self.store.dump(), before)
         # same fingerprint, other builds: refused, unchanged
         r = self.imp("web-ubuntu-v2.json", "web", "web-1")
         self.assertEqual(r.code, 1, r)
-        self.assertEqual(dump(self.db), before)
+        self.assertEqual(self.store.dump(), before)
 
     def test_injected_store_error_half_way_leaves_nothing(self):
         self.assertEqual(self.imp("web-ubuntu-v1.json", "web", "web-1", "--channel", "prod").code, 0)
-        con = sqlite3.connect(self.db)
-        con.execute("CREATE TRIGGER boom BEFORE INSERT ON artifacts WHEN NEW.region = 'us-west-1'"
-                    " BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
-        con.commit()
-        con.close()
-        before = dump(self.db)
+        if PG_URL:
+            self.store.sql("CREATE FUNCTION boom_fn() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN"
+                           " IF NEW.region = 'us-west-1' THEN RAISE EXCEPTION 'injected failure';"
+                           " END IF; RETURN NEW; END$$; CREATE TRIGGER boom BEFORE INSERT ON"
+                           " artifacts FOR EACH ROW EXECUTE FUNCTION boom_fn()")
+        else:
+            con = sqlite3.connect(self.db)
+            con.execute("CREATE TRIGGER boom BEFORE INSERT ON artifacts WHEN NEW.region ="
+                        " 'us-west-1' BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+            con.commit()
+            con.close()
+        before = self.store.dump()
         r = self.imp("web-ubuntu-v2.json", "web", "web-2", "--channel", "prod")
-        # RAISE(ABORT) is a constraint failure in SQLite's terms: refused, exit 1
-        self.assertEqual(r.code, 1, r)
+        # RAISE(ABORT) is a constraint failure in SQLite's terms: refused, exit 1;
+        # PostgreSQL's RAISE EXCEPTION is a store error (SQLSTATE P0001): exit 3
+        self.assertEqual(r.code, 3 if PG_URL else 1, r)
+        self.assertOneLine(r)
         self.assertIn("injected failure", r.err)
-        self.assertEqual(dump(self.db), before)
+        self.assertEqual(self.store.dump(), before)
 
+    @sqlite_only
     def test_locked_store_exits_3(self):
         self.assertEqual(self.imp("web-ubuntu-v1.json", "web", "web-1").code, 0)
         before = dump(self.db)
@@ -484,7 +564,80 @@ class ExitCodes(igtest.TempDirTestCase):
         self.assertIn("locked", r.err)
         self.assertEqual(dump(self.db), before)
 
+    # -- PostgreSQL counterparts of the SQLite file tests ----------------------
 
+    @postgresql_only
+    def test_missing_or_unreachable_database_exits_3(self):
+        """Every command, import and bucket create included (imagegate never
+        creates a PostgreSQL database), exits 3 with one line that never shows
+        the password."""
+        urls = [pgserver.with_database(self.url, "no_such_db"),
+                pgserver.with_param(self.url.replace(self.url.split("@")[1].split("/")[0],
+                                                     "127.0.0.1:1"), "connect_timeout", "2")]
+        cmds = [["bucket", "list"], ["version", "list", "web"], ["audit", "list"],
+                ["bucket", "create", "web"], ["token", "create", "--name", "x", "--role", "read"],
+                ["import", os.path.join(MANIFESTS, "azure-win-v1.json"), "--bucket", "azure"]]
+        for url in urls:
+            for cmd in cmds:
+                with self.subTest(url=url.split("@")[1], cmd=cmd[:2]):
+                    r = run("--db", url, *cmd)
+                    self.assertEqual(r.code, 3, r)
+                    self.assertOneLine(r)
+                    self.assertNotIn(pgserver.PASSWORD, r.err + r.out)
+        r = run("--db", pgserver.with_param(self.url, "sslmode", "verify-full"), "bucket", "list")
+        self.assertEqual(r.code, 3, r)
+        self.assertOneLine(r)
+        self.assertNotIn(pgserver.PASSWORD, r.err)
+
+    @postgresql_only
+    def test_write_lock_held_elsewhere_exits_3(self):
+        """A writer that cannot get the registry's write lock within lock_timeout
+        gives up with exit 3; readers never wait for it."""
+        self.assertEqual(self.imp("web-ubuntu-v1.json", "web", "web-1").code, 0)
+        before = self.store.dump()
+        holder = subprocess.Popen([pgserver.psql_bin(), "-X", "-q", "-At", "-d", self.url],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            holder.stdin.write("BEGIN; SELECT pg_advisory_xact_lock(7355609); \\echo held\n")
+            holder.stdin.flush()
+            for line in holder.stdout:  # the lock's (empty) row, then our marker
+                if line.strip() == "held":
+                    break
+            else:
+                self.fail("psql could not take the lock: " + holder.stderr.read())
+            url = pgserver.with_param(self.url, "options", "-c lock_timeout=300")
+            t0 = time.time()
+            r = run("--db", url, "version", "revoke", "web", "v1")
+            self.assertEqual(r.code, 3, r)
+            self.assertOneLine(r)
+            self.assertIn("locked", r.err)
+            self.assertLess(time.time() - t0, 10)
+            r = run("--db", url, "--json", "version", "list", "web")
+            self.assertEqual(r.code, 0, r)
+        finally:
+            holder.stdin.close()
+            holder.wait(10)
+        self.assertEqual(self.store.dump(), before)
+
+    @postgresql_only
+    def test_read_only_database_exits_3(self):
+        self.assertEqual(self.imp("web-ubuntu-v1.json", "web", "web-1", "--channel", "prod").code, 0)
+        self.store.sql("ALTER DATABASE %s SET default_transaction_read_only = on" % self.store.name)
+        before = self.store.dump()
+        for cmd in (["version", "revoke", "web", "v1"], ["bucket", "create", "other"],
+                    ["channel", "unset", "web", "prod"]):
+            with self.subTest(cmd=cmd[:2]):
+                r = self.ig(*cmd)
+                self.assertEqual(r.code, 3, r)
+                self.assertOneLine(r)
+                self.assertIn("read-only", r.err)
+        r = self.ig("--json", "version", "list", "web")
+        self.assertEqual(r.code, 0, r)
+        self.assertEqual(self.store.dump(), before)
+
+
+@sqlite_only
 class UnwritableStore(igtest.TempDirTestCase):
     """A store that cannot be written: exit 3, and nothing half-written."""
 

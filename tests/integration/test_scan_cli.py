@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """imagegate scan, end to end: the real binary against a registry built by
 fixtures/setup-registry.sh, every fixture plan, every output format, exit
-codes, bad input, policy files and user rules.  Standard library only."""
+codes, bad input, policy files and user rules.  Standard library only.
+
+With IMAGEGATE_TEST_PG_URL set (ctest's integration/test_scan_cli_pg, under
+pgserver.py) the registry is a fresh PostgreSQL database on that server
+instead of a SQLite file; every test runs unchanged against it."""
 
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pgserver  # noqa: E402
 
 BIN = os.path.abspath(os.environ.get("IMAGEGATE_BIN", "./build/imagegate"))
 FIX = os.path.abspath(os.environ.get("IMAGEGATE_FIXTURES", "tests/fixtures"))
@@ -18,6 +26,7 @@ PLANS = os.path.join(FIX, "plans")
 REVOKED_WEB = "ami-0d4c3b2a1f0e9d8c7"    # web-ubuntu v1
 SCHEDULED_AL = "ami-0b3c20f2fd2b1e282"   # base-al2023 v1 (the SSM parameter's sensitive value)
 JAVA_REVOKED = "ami-0fedcba9876543210"   # app-java v1, inherited
+PG_URL = os.environ.get("IMAGEGATE_TEST_PG_URL")
 
 
 def run(args, stdin=None, env=None):
@@ -36,6 +45,9 @@ class ScanCli(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ig-scan-")
         cls.db = "sqlite:" + os.path.join(cls.tmp, "reg.db")
+        if PG_URL:
+            cls.pg_name = "scan_%d" % os.getpid()
+            cls.db = pgserver.create_database(PG_URL, cls.pg_name)
         p = subprocess.run(["sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db],
                            capture_output=True, timeout=120)
         assert p.returncode == 0, p.stderr.decode()
@@ -43,6 +55,8 @@ class ScanCli(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
+        if PG_URL:
+            pgserver.drop_database(PG_URL, cls.pg_name)
 
     def scan(self, plan, *extra, fmt="json"):
         path = plan if os.path.isabs(plan) else os.path.join(PLANS, plan)
@@ -203,6 +217,18 @@ class ScanCli(unittest.TestCase):
                            env={"IMAGEGATE_DB": "sqlite:" + missing})
         self.assertEqual(rc, 3)
         self.assertFalse(os.path.exists(missing))
+
+    @unittest.skipUnless(PG_URL, "PostgreSQL mode only (IMAGEGATE_TEST_PG_URL)")
+    def test_postgresql_unreachable_or_missing(self):
+        password = pgserver.PASSWORD
+        for url in (self.db.replace(self.db.split("@")[1].split("/")[0], "127.0.0.1:1"),
+                    pgserver.with_database(self.db, "no_such_db")):
+            rc, out, err = run(["--db", url, "scan", os.path.join(PLANS, "clean.plan.json")])
+            self.assertEqual(rc, 3, err)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            self.assertTrue(err.startswith("imagegate: "), err)
+            self.assertNotIn(password, err)
+            self.assertEqual(out, "")
 
     def test_usage_errors(self):
         for args in (["scan"], ["scan", "a", "b"], ["scan", "x.json", "--format", "yaml"],
