@@ -62,6 +62,8 @@ static const directive directives[] = {
     {"max-archive-bytes", CT_SIZE, OFF(max_archive_bytes), "256M", 1024 * 1024, 16 * GIB, "largest configuration archive, compressed or unpacked"},
     {"max-archive-entries", CT_INT, OFF(max_archive_entries), "10000", 1, 1000000, "most entries in a configuration archive"},
     {"read-timeout", CT_DUR, OFF(read_timeout), "30s", 1 * SEC, 10 * MIN, "client inactivity while reading a request or writing a reply"},
+    {"header-timeout", CT_DUR, OFF(header_timeout), "20s", 1 * SEC, 10 * MIN, "a request's header block (and a new connection's TLS handshake) must arrive within this, however steadily it trickles"},
+    {"body-timeout", CT_DUR, OFF(body_timeout), "2m", 1 * SEC, 60 * MIN, "a request's body must arrive within this after its header block (raise it for big POST /v1/scan uploads over slow links)"},
     {"connect-timeout", CT_DUR, OFF(connect_timeout), "10s", 1 * SEC, 2 * MIN, "outbound connection set-up"},
     {"low-speed-time", CT_DUR, OFF(low_speed_time), "30s", 1 * SEC, 10 * MIN, "abort an outbound transfer slower than 1 KiB/s for this long"},
     {"plan-wait", CT_DUR, OFF(plan_wait), "5m", 0, 30 * MIN, "how long to keep retrying a plan that is not ready (204)"},

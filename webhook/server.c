@@ -26,6 +26,7 @@
 #include "common/strbuf.h"
 #include "common/xalloc.h"
 #include "webhook/sig.h"
+#include "webhook/deadline.h"
 #include "webhook/tls.h"
 
 #include <arpa/inet.h>
@@ -73,6 +74,7 @@ struct webhook_server {
     struct evhttp_bound_socket *bound;
     SSL_CTX *ssl;       /* loop thread */
     webhook_keys *keys; /* loop thread */
+    webhook_deadlines *deadlines; /* loop thread: --header-timeout, --body-timeout */
     char *hmac_path;
     char *cert_path, *key_path;
     rules *rules;
@@ -374,6 +376,7 @@ static void *delivery_main(void *arg)
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     webhook_server *srv = arg;
+    webhook_deadlines_dispatched(srv->deadlines, req); /* read in time: stop its clock */
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
     if (!path || !*path)
@@ -426,9 +429,19 @@ static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
         return NULL;
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+    if (!bev)
+        return NULL;
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return webhook_deadlines_watch(srv->deadlines, bev);
+}
+
+/* Plain HTTP: the bufferevent evhttp would make itself, made here so that
+ * the request deadlines can watch it. */
+static struct bufferevent *plain_bevcb(struct event_base *base, void *arg)
+{
+    webhook_server *srv = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    return bev ? webhook_deadlines_watch(srv->deadlines, bev) : NULL;
 }
 
 void webhook_handle_healthz(webhook_server *srv, struct evhttp_request *req, const char *path)
@@ -832,8 +845,8 @@ int webhook_serve(const webhook_config *cfg)
     evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                               EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
                                               EVHTTP_REQ_HEAD);
-    if (srv->ssl)
-        evhttp_set_bevcb(srv->http, tls_bevcb, srv);
+    srv->deadlines = webhook_deadlines_new(srv->base, cfg->header_timeout, cfg->body_timeout);
+    evhttp_set_bevcb(srv->http, srv->ssl ? tls_bevcb : plain_bevcb, srv);
     srv->wake = event_new(srv->base, -1, 0, wake_cb, srv);
 
     if (start_listener(srv, err, sizeof err) < 0) {
@@ -887,6 +900,7 @@ out:
         event_free(srv->drain);
     if (srv->http)
         evhttp_free(srv->http);
+    webhook_deadlines_free(srv->deadlines); /* after evhttp_free: connections closed */
     if (srv->wake)
         event_free(srv->wake);
     if (srv->base)

@@ -164,6 +164,8 @@ static void test_config_defaults(void **state)
     assert_int_equal(c->workers, 2);
     assert_int_equal(c->max_plan_bytes, 1024LL * 1024 * 1024);
     assert_int_equal(c->read_timeout, 30000);
+    assert_int_equal(c->header_timeout, 20000);
+    assert_int_equal(c->body_timeout, 120000);
     assert_int_equal(c->token_lifetime, 600000);
     assert_int_equal(c->n_allowed_hosts, 1);
     assert_string_equal(c->allowed_hosts[0], "app.terraform.io");
@@ -251,6 +253,9 @@ static void test_config_bounds(void **state)
     expect_bad(3, (char *[]){"serve", "--max-plan-bytes", "1k", NULL}, "--max-plan-bytes");
     expect_bad(3, (char *[]){"serve", "--read-timeout", "0s", NULL}, "--read-timeout");
     expect_bad(3, (char *[]){"serve", "--read-timeout", "soon", NULL}, "--read-timeout");
+    expect_bad(3, (char *[]){"serve", "--header-timeout", "0s", NULL}, "--header-timeout");
+    expect_bad(3, (char *[]){"serve", "--header-timeout", "11m", NULL}, "outside 1s..600s");
+    expect_bad(3, (char *[]){"serve", "--body-timeout", "2h", NULL}, "--body-timeout");
     expect_bad(3, (char *[]){"serve", "--queue-depth", "-1", NULL}, "--queue-depth");
     expect_bad(2, (char *[]){"serve", "--bogus", NULL}, "unknown option");
     expect_bad(2, (char *[]){"serve", "--workers", NULL}, "needs a value");
