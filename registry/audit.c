@@ -40,22 +40,9 @@ int registry_audit_add(registry *r, const reg_ctx *ctx, const char *action, cons
     return reg_tx_commit(r, err, errlen);
 }
 
-json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit, char *err,
-                            size_t errlen)
+/* Reads audit rows from s (finalised here): a new array, or NULL. */
+static json_t *audit_rows(registry *r, db_stmt *s, char *err, size_t errlen)
 {
-    REG_CALL(r);
-    /* NULL-tolerant filters keep this one statement for every combination. */
-    db_stmt *s =
-        db_query(r->d,
-                 "SELECT id, at, author, action, bucket, target, detail FROM audit"
-                 " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
-                 " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
-                 " ORDER BY at, id LIMIT ?",
-                 "TTtti", since, since, bucket, bucket, (int64_t)(limit > 0 ? limit : INT32_MAX));
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
     json_t *arr = json_array();
     int rc;
     while ((rc = db_step(s)) == 1) {
@@ -75,4 +62,45 @@ json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int 
     }
     db_finalize(s);
     return arr;
+}
+
+json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit, char *err,
+                            size_t errlen)
+{
+    REG_CALL(r);
+    /* NULL-tolerant filters keep this one statement for every combination. */
+    db_stmt *s =
+        db_query(r->d,
+                 "SELECT id, at, author, action, bucket, target, detail FROM audit"
+                 " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
+                 " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
+                 " ORDER BY at, id LIMIT ?",
+                 "TTtti", since, since, bucket, bucket, (int64_t)(limit > 0 ? limit : INT32_MAX));
+    if (!s) {
+        reg_dbfail(r, err, errlen);
+        return NULL;
+    }
+    return audit_rows(r, s, err, errlen);
+}
+
+json_t *registry_audit_list_after(registry *r, ig_time since, const char *bucket, ig_time after_at,
+                                  const char *after_id, int limit, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    /* (at, id) is the list's order; rows after the cursor are those with a
+     * later time, or the same time and a larger id. */
+    db_stmt *s = db_query(
+        r->d,
+        "SELECT id, at, author, action, bucket, target, detail FROM audit"
+        " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
+        " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
+        " AND (CAST(? AS TEXT) IS NULL OR at > ? OR (at = ? AND id > ?))"
+        " ORDER BY at, id LIMIT ?",
+        "TTtttTTti", since, since, bucket, bucket, after_id, after_at, after_at,
+        after_id, (int64_t)(limit > 0 ? limit : INT32_MAX));
+    if (!s) {
+        reg_dbfail(r, err, errlen);
+        return NULL;
+    }
+    return audit_rows(r, s, err, errlen);
 }

@@ -503,6 +503,42 @@ json_t *registry_channel_set(registry *r, const reg_ctx *ctx, const char *bucket
     return out;
 }
 
+json_t *registry_channel_set_restricted(registry *r, const reg_ctx *ctx, const char *bucket,
+                                        const char *channel, bool restricted, char *err,
+                                        size_t errlen)
+{
+    REG_CALL(r);
+    reg_brow b = {0};
+    crow c = {0};
+    json_t *out = NULL;
+    if (is_latest(channel)) {
+        refuse_latest(r, "changed", err, errlen);
+        return NULL;
+    }
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return NULL;
+    if (reg_bucket_load(r, bucket, &b, err, errlen) < 0 ||
+        channel_load(r, &b, channel, &c, err, errlen) < 0)
+        goto fail;
+    if (c.restricted != restricted &&
+        (db_run(r->d, "UPDATE channels SET restricted = ?, updated_at = ? WHERE id = ?", "bTt",
+                (int)restricted, ctx->now, c.id) < 0 ||
+         reg_audit(r, ctx, "channel.update", bucket, channel,
+                   json_pack("{s:b}", "restricted", restricted), err, errlen) < 0)) {
+        if (r->errcode == REG_OK)
+            reg_dbfail(r, err, errlen);
+        goto fail;
+    }
+    if ((out = finish(r, ctx, &b, channel, err, errlen)))
+        goto done;
+fail:
+    reg_tx_abort(r);
+done:
+    crow_dispose(&c);
+    reg_brow_dispose(&b);
+    return out;
+}
+
 json_t *registry_channel_history(registry *r, const reg_ctx *ctx, const char *bucket,
                                  const char *channel, char *err, size_t errlen)
 {

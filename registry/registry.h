@@ -258,6 +258,12 @@ json_t *registry_channel_history(registry *r, const reg_ctx *ctx, const char *bu
                                  const char *channel, char *err, size_t errlen);
 int registry_channel_delete(registry *r, const reg_ctx *ctx, const char *bucket,
                             const char *channel, char *err, size_t errlen);
+/* Sets the restricted flag (stored and shown, not enforced) of a user
+ * channel; audit channel.update when it changes. Returns the channel
+ * object. REG_ECONFLICT for "latest". (Added for the API's channel PATCH.) */
+json_t *registry_channel_set_restricted(registry *r, const reg_ctx *ctx, const char *bucket,
+                                        const char *channel, bool restricted, char *err,
+                                        size_t errlen);
 
 /* ---- artifacts -------------------------------------------------------- */
 
@@ -278,10 +284,16 @@ json_t *registry_artifact_find(registry *r, const reg_ctx *ctx, const char *id,
  * since (IG_TIME_NONE = all), bucket NULL = all, at most limit (0 = all).
  * Actions: bucket.create/update/delete, version.create/import/complete/
  * revoke/restore/delete, build.create/update/delete, channel.create/set/
- * unset/rollback/delete, token.create/revoke, and what registry_audit_add
+ * unset/rollback/update/delete, token.create/revoke, and what registry_audit_add
  * records (e.g. delivery.abandoned). */
 json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit,
                             char *err, size_t errlen);
+/* The same list after a position: entries that come after (after_at,
+ * after_id) in the list's order (at, then id); after_id NULL = from the
+ * start. For GET /v1/audit, which pages by position so that entries written
+ * between two pages are neither skipped nor repeated. */
+json_t *registry_audit_list_after(registry *r, ig_time since, const char *bucket, ig_time after_at,
+                                  const char *after_id, int limit, char *err, size_t errlen);
 /* Appends one audit entry outside any other change (server events such as
  * "delivery.abandoned"). detail: borrowed, may be NULL. */
 int registry_audit_add(registry *r, const reg_ctx *ctx, const char *action, const char *bucket,
