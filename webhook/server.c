@@ -57,6 +57,16 @@ typedef struct job {
     struct job *next;
 } job;
 
+/* A pool's job queue (mutex + condvar, memcached thread.c). cap bounds the
+ * jobs waiting for a thread; submitters get -1 beyond it. */
+typedef struct jobq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *head, *tail;
+    int64_t n, cap;
+    bool closed;
+} jobq;
+
 struct webhook_worker {
     webhook_server *srv;
     pthread_t thread;
@@ -83,14 +93,10 @@ struct webhook_server {
     char public_url[512];
     char listen_url[300];
 
-    /* store pool */
-    pthread_mutex_t jmu;
-    pthread_cond_t jcv;
-    job *jhead, *jtail;
-    int64_t jn;
-    int64_t jinflight; /* submitted and not yet done (loop thread) */
-    bool jclosed;
-    webhook_worker *sworkers;
+    /* store pool, and the scan pool of POST /v1/scan (--workers threads) */
+    jobq sq, cq;
+    int64_t jinflight; /* submitted to either and not yet done (loop thread) */
+    webhook_worker *sworkers, *cworkers;
 
     /* delivery pool */
     pthread_mutex_t dmu;
@@ -220,50 +226,107 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- store pool ------------------------------------------------------- */
 
-int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
+static void jobq_init(jobq *q, int64_t cap)
+{
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->cap = cap;
+}
+
+static void jobq_close(jobq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+static void jobq_dispose(jobq *q)
+{
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+}
+
+static int64_t jobq_length(jobq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int64_t n = q->n;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+static int submit_to(webhook_server *srv, jobq *q, webhook_work_fn work, webhook_done_fn done,
+                     void *arg)
 {
     int rc = -1;
-    pthread_mutex_lock(&srv->jmu);
-    if (!srv->jclosed && srv->jn < srv->cfg->queue_depth) {
+    pthread_mutex_lock(&q->mu);
+    if (!q->closed && q->n < q->cap) {
         job *j = xcalloc(1, sizeof *j);
         j->work = work;
         j->done = done;
         j->arg = arg;
-        if (srv->jtail)
-            srv->jtail->next = j;
+        if (q->tail)
+            q->tail->next = j;
         else
-            srv->jhead = j;
-        srv->jtail = j;
-        srv->jn++;
+            q->head = j;
+        q->tail = j;
+        q->n++;
         srv->jinflight++;
-        pthread_cond_signal(&srv->jcv);
+        pthread_cond_signal(&q->cv);
         rc = 0;
     }
-    pthread_mutex_unlock(&srv->jmu);
+    pthread_mutex_unlock(&q->mu);
     return rc;
+}
+
+int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
+{
+    return submit_to(srv, &srv->sq, work, done, arg);
+}
+
+int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
+                        void *arg)
+{
+    return submit_to(srv, &srv->cq, work, done, arg);
+}
+
+static void run_pool(webhook_worker *w, jobq *q)
+{
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (!q->head && !q->closed)
+            pthread_cond_wait(&q->cv, &q->mu);
+        job *j = q->head;
+        if (j) {
+            q->head = j->next;
+            if (!q->head)
+                q->tail = NULL;
+            q->n--;
+        }
+        pthread_mutex_unlock(&q->mu);
+        if (!j)
+            break; /* closed and drained */
+        j->work(w, j->arg);
+        post_done(w->srv, j);
+    }
 }
 
 static void *store_main(void *arg)
 {
     webhook_worker *w = arg;
-    webhook_server *srv = w->srv;
-    for (;;) {
-        pthread_mutex_lock(&srv->jmu);
-        while (!srv->jhead && !srv->jclosed)
-            pthread_cond_wait(&srv->jcv, &srv->jmu);
-        job *j = srv->jhead;
-        if (j) {
-            srv->jhead = j->next;
-            if (!srv->jhead)
-                srv->jtail = NULL;
-            srv->jn--;
-        }
-        pthread_mutex_unlock(&srv->jmu);
-        if (!j)
-            break; /* closed and drained */
-        j->work(w, j->arg);
-        post_done(srv, j);
-    }
+    run_pool(w, &w->srv->sq);
+    return NULL;
+}
+
+/* Scans are CPU-bound: like deliveries, they run at a lower priority so
+ * acknowledgements and API calls never wait behind them. */
+static void *scan_main(void *arg)
+{
+    webhook_worker *w = arg;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+        log_debug("event=worker_nice_failed errno=%d", errno);
+    run_pool(w, &w->srv->cq);
     return NULL;
 }
 
@@ -409,6 +472,14 @@ static void dispatch(struct evhttp_request *req, void *arg)
         if (srv->stopping && strcmp(match->name, "healthz") != 0) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
             webhook_reply_error(req, 503, "imagegate is shutting down");
+        } else if (!match->large_body &&
+                   evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
+                       (size_t)srv->cfg->max_body_bytes) {
+            /* libevent's own limit is the larger --max-plan-bytes (POST
+             * /v1/scan); every other route keeps --max-body-bytes. */
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+            webhook_reply_error(req, 413, "the request body is larger than --max-body-bytes (%lld)",
+                                (long long)srv->cfg->max_body_bytes);
         } else {
             match->fn(srv, req, path);
         }
@@ -493,9 +564,7 @@ void webhook_handle_metrics(webhook_server *srv, struct evhttp_request *req, con
 {
     (void)path;
     strbuf b = STRBUF_INIT;
-    pthread_mutex_lock(&srv->jmu);
-    int64_t jn = srv->jn;
-    pthread_mutex_unlock(&srv->jmu);
+    int64_t jn = jobq_length(&srv->sq) + jobq_length(&srv->cq);
     pthread_mutex_lock(&srv->dmu);
     int64_t dn = srv->dq_n, busy = srv->busy;
     pthread_mutex_unlock(&srv->dmu);
@@ -755,23 +824,25 @@ static int prepare_store(const webhook_config *cfg, char *err, size_t errlen)
     return n < 0 ? -1 : 0;
 }
 
-static void start_pool(webhook_server *srv, webhook_worker **out, int64_t n, bool delivery)
+/* kind: 's' store, 'c' scan, 'd' delivery. */
+static void start_pool(webhook_server *srv, webhook_worker **out, int64_t n, char kind)
 {
     char host[100] = "host";
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
+    void *(*fn)(void *) = kind == 'd' ? delivery_main : kind == 'c' ? scan_main : store_main;
+    const char *name = kind == 'd' ? "delivery" : kind == 'c' ? "scan" : "store";
     *out = xcalloc((size_t)n, sizeof **out);
     for (int64_t i = 0; i < n; i++) {
         webhook_worker *w = &(*out)[i];
         w->srv = srv;
         w->index = (int)i;
-        snprintf(w->owner, sizeof w->owner, "%s:%ld:%lld:%s%lld", host, (long)getpid(),
-                 (long long)ig_time_now(), delivery ? "d" : "s", (long long)i);
-        if (pthread_create(&w->thread, NULL, delivery ? delivery_main : store_main, w) == 0)
+        snprintf(w->owner, sizeof w->owner, "%s:%ld:%lld:%c%lld", host, (long)getpid(),
+                 (long long)ig_time_now(), kind, (long long)i);
+        if (pthread_create(&w->thread, NULL, fn, w) == 0)
             w->started = true;
         else
-            log_error("event=thread_failed pool=%s index=%lld", delivery ? "delivery" : "store",
-                      (long long)i);
+            log_error("event=thread_failed pool=%s index=%lld", name, (long long)i);
     }
 }
 
@@ -792,8 +863,9 @@ int webhook_serve(const webhook_config *cfg)
     char err[1024] = "";
     webhook_server *srv = xcalloc(1, sizeof *srv);
     srv->cfg = cfg;
-    pthread_mutex_init(&srv->jmu, NULL);
-    pthread_cond_init(&srv->jcv, NULL);
+    jobq_init(&srv->sq, cfg->queue_depth);
+    /* each waiting scan holds its plan in memory: few may wait */
+    jobq_init(&srv->cq, cfg->workers);
     pthread_mutex_init(&srv->dmu, NULL);
     pthread_cond_init(&srv->dcv, NULL);
     pthread_mutex_init(&srv->cmu, NULL);
@@ -838,7 +910,12 @@ int webhook_serve(const webhook_config *cfg)
         goto out;
     }
     evhttp_set_gencb(srv->http, dispatch, srv);
-    evhttp_set_max_body_size(srv->http, cfg->max_body_bytes);
+    /* libevent 2.1 reads a whole request body before any handler runs and
+     * has one limit for every route: the larger of the two. dispatch()
+     * applies --max-body-bytes to every route but POST /v1/scan. */
+    evhttp_set_max_body_size(srv->http, cfg->max_plan_bytes > cfg->max_body_bytes
+                                            ? cfg->max_plan_bytes
+                                            : cfg->max_body_bytes);
     evhttp_set_max_headers_size(srv->http, cfg->max_header_bytes);
     struct timeval tv = {cfg->read_timeout / 1000, (cfg->read_timeout % 1000) * 1000};
     evhttp_set_timeout_tv(srv->http, &tv);
@@ -867,8 +944,9 @@ int webhook_serve(const webhook_config *cfg)
     event_add(srv->sigint, NULL);
     event_add(srv->sighup, NULL);
 
-    start_pool(srv, &srv->sworkers, cfg->store_workers, false);
-    start_pool(srv, &srv->dworkers, cfg->workers, true);
+    start_pool(srv, &srv->sworkers, cfg->store_workers, 's');
+    start_pool(srv, &srv->cworkers, cfg->workers, 'c');
+    start_pool(srv, &srv->dworkers, cfg->workers, 'd');
 
     event_base_dispatch(srv->base);
     status = 0;
@@ -881,10 +959,10 @@ int webhook_serve(const webhook_config *cfg)
     pthread_mutex_unlock(&srv->dmu);
     stop_pool(srv->dworkers, cfg->workers);
     srv->dworkers = NULL;
-    pthread_mutex_lock(&srv->jmu);
-    srv->jclosed = true;
-    pthread_cond_broadcast(&srv->jcv);
-    pthread_mutex_unlock(&srv->jmu);
+    jobq_close(&srv->cq);
+    stop_pool(srv->cworkers, cfg->workers);
+    srv->cworkers = NULL;
+    jobq_close(&srv->sq);
     stop_pool(srv->sworkers, cfg->store_workers);
     srv->sworkers = NULL;
     run_completions(srv);
@@ -916,8 +994,8 @@ out:
         free(srv->dq[(srv->dq_head + i) % cfg->queue_depth]);
     free(srv->dq);
     webhook_metrics_free(srv->metrics);
-    pthread_mutex_destroy(&srv->jmu);
-    pthread_cond_destroy(&srv->jcv);
+    jobq_dispose(&srv->sq);
+    jobq_dispose(&srv->cq);
     pthread_mutex_destroy(&srv->dmu);
     pthread_cond_destroy(&srv->dcv);
     pthread_mutex_destroy(&srv->cmu);

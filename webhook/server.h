@@ -1,5 +1,5 @@
 /* The daemon behind `imagegate serve`: one libevent loop thread that owns
- * every connection, and two pools of threads that own everything that may
+ * every connection, and three pools of threads that own everything that may
  * block.
  *
  *   loop thread    evhttp (HTTP or HTTPS through bufferevent_openssl), the
@@ -13,6 +13,8 @@
  *                  scan, evaluate, call back, finish). They take task_result_ids
  *                  from an in-memory queue and, when idle, sweep the store for
  *                  queued deliveries (crash recovery, overflow, other replicas).
+ *   scan pool      --workers threads at a lower priority running POST /v1/scan
+ *                  (webhook_submit_scan()): scan, evaluate, render the report.
  *
  * Jobs go to a pool through a mutex+condvar queue (memcached thread.c);
  * finished jobs come back through one completion list and one event made
@@ -56,6 +58,7 @@ typedef struct webhook_route {
     int methods;       /* EVHTTP_REQ_GET | EVHTTP_REQ_POST ... */
     const char *name;  /* metrics label: "runtask", "healthz", "api", ... */
     webhook_handler fn;
+    bool large_body;   /* body bounded by --max-plan-bytes instead of --max-body-bytes */
 } webhook_route;
 
 /* The table (routes.c), terminated by a row with path NULL. */
@@ -87,6 +90,12 @@ typedef void (*webhook_done_fn)(webhook_server *srv, void *arg);
 /* Queues a job (loop thread). Returns 0, or -1 when the queue is full or the
  * server is stopping: the caller answers 503 itself and keeps arg. */
 int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg);
+
+/* Queues a job on the scan pool (--workers threads at a lower priority,
+ * for POST /v1/scan), of which at most --workers may wait. Same contract as
+ * webhook_submit(). Loop thread. */
+int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
+                        void *arg);
 
 /* The worker's registry handle, opened on first use (re-opened after a store
  * failure). NULL with err when the store cannot be opened. Worker thread. */
