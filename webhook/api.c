@@ -1,0 +1,883 @@
+/* The registry API's pure parts: routing, query strings, pages, bearer
+ * tokens, request bodies, roles and answer shapes (see api.h).
+ *
+ * Routing splits the raw path on '/' and matches the segments against the
+ * HCP Packer 2023-01-01 shapes; nothing is percent-decoded, because no valid
+ * name contains a character that needs escaping -- an escape in a name
+ * segment is simply an invalid name (400). {org} and {project} are taken as
+ * given (one registry per server). The one ambiguous shape is
+ * channels/assign: POST is the assignment, the other verbs address a channel
+ * called "assign".
+ *
+ * Page tokens are the decimal offset of the next page for every list but
+ * the audit trail, which pages by position ("<at>_<id>" of the last entry)
+ * so that entries written between two calls are neither skipped nor
+ * repeated. Clients treat tokens as opaque. */
+#include "webhook/api.h"
+
+#include "common/numparse.h"
+#include "common/strbuf.h"
+#include "common/xalloc.h"
+
+#include <ctype.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- ops --------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    bool body;
+} op_info[API__COUNT] = {
+    [API_BUCKET_LIST] = {"bucket.list", false},
+    [API_BUCKET_CREATE] = {"bucket.create", true},
+    [API_BUCKET_GET] = {"bucket.get", false},
+    [API_BUCKET_UPDATE] = {"bucket.update", true},
+    [API_BUCKET_DELETE] = {"bucket.delete", false},
+    [API_VERSION_LIST] = {"version.list", false},
+    [API_VERSION_CREATE] = {"version.create", true},
+    [API_VERSION_GET] = {"version.get", false},
+    [API_VERSION_UPDATE] = {"version.update", true},
+    [API_VERSION_DELETE] = {"version.delete", false},
+    [API_BUILD_LIST] = {"build.list", false},
+    [API_BUILD_CREATE] = {"build.create", true},
+    [API_BUILD_GET] = {"build.get", false},
+    [API_BUILD_UPDATE] = {"build.update", true},
+    [API_BUILD_DELETE] = {"build.delete", false},
+    [API_CHANNEL_LIST] = {"channel.list", false},
+    [API_CHANNEL_CREATE] = {"channel.create", true},
+    [API_CHANNEL_GET] = {"channel.get", false},
+    [API_CHANNEL_UPDATE] = {"channel.update", true},
+    [API_CHANNEL_DELETE] = {"channel.delete", false},
+    [API_CHANNEL_HISTORY] = {"channel.history", false},
+    [API_CHANNEL_ASSIGN] = {"channel.assign", true},
+    [API_SEARCH_ARTIFACT] = {"artifact.search", true},
+    [API_LOOKUP] = {"lookup", false},
+    [API_AUDIT] = {"audit", false},
+    [API_SCAN] = {"scan", false},
+    [API_TOKEN_LIST] = {"token.list", false},
+    [API_TOKEN_CREATE] = {"token.create", true},
+    [API_TOKEN_REVOKE] = {"token.revoke", false},
+};
+
+const char *webhook_api_op_name(webhook_api_op op)
+{
+    return op >= 0 && op < API__COUNT ? op_info[op].name : "unknown";
+}
+
+bool webhook_api_op_has_body(webhook_api_op op)
+{
+    return op >= 0 && op < API__COUNT && op_info[op].body;
+}
+
+reg_role webhook_api_op_role(webhook_api_op op, bool revocation)
+{
+    switch (op) {
+    case API_BUCKET_CREATE:
+    case API_BUCKET_UPDATE:
+    case API_VERSION_CREATE:
+    case API_BUILD_CREATE:
+    case API_BUILD_UPDATE:
+    case API_CHANNEL_CREATE:
+    case API_CHANNEL_UPDATE:
+    case API_CHANNEL_ASSIGN:
+        return REG_ROLE_WRITE;
+    case API_VERSION_UPDATE:
+        return revocation ? REG_ROLE_ADMIN : REG_ROLE_WRITE;
+    case API_BUCKET_DELETE:
+    case API_VERSION_DELETE:
+    case API_BUILD_DELETE:
+    case API_CHANNEL_DELETE:
+    case API_AUDIT:
+    case API_TOKEN_LIST:
+    case API_TOKEN_CREATE:
+    case API_TOKEN_REVOKE:
+        return REG_ROLE_ADMIN;
+    default:
+        return REG_ROLE_READ;
+    }
+}
+
+int webhook_api_status_for(int regcode)
+{
+    switch (regcode) {
+    case REG_EINVAL:
+        return 400;
+    case REG_ENOTFOUND:
+        return 404;
+    case REG_ECONFLICT:
+        return 409;
+    default:
+        return 503;
+    }
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+#define MAX_SEGMENTS 12
+#define MAX_PATH 1024
+
+typedef struct mop {
+    int method;
+    webhook_api_op op;
+} mop;
+
+static const char *method_name(int m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    default:
+        return "?";
+    }
+}
+
+/* Chooses the op for method among n choices; 405 with allow otherwise. */
+static int pick(int method, const mop *m, size_t n, webhook_api_route *out, char *allow,
+                size_t allowlen)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].method == method) {
+            out->op = m[i].op;
+            return 0;
+        }
+    strbuf b = STRBUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(&b, "%s%s", i ? ", " : "", method_name(m[i].method));
+    snprintf(allow, allowlen, "%s", b.s ? b.s : "");
+    strbuf_dispose(&b);
+    return 405;
+}
+
+#define PICK(...)                                                                                  \
+    do {                                                                                           \
+        static const mop choices_[] = {__VA_ARGS__};                                               \
+        return pick(method, choices_, sizeof choices_ / sizeof choices_[0], out, allow, allowlen); \
+    } while (0)
+
+static bool is_alnum_str(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* A version in a path: a fingerprint (also covers version ids), or vN. */
+static int check_version(const char *s, char *err, size_t errlen)
+{
+    if (s[0] == 'v' && s[1] && strlen(s) <= 10) {
+        const char *p = s + 1;
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (!*p)
+            return 0;
+    }
+    return registry_valid_fingerprint(s, err, errlen) < 0 ? 400 : 0;
+}
+
+static int check_token_name(const char *s, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.';
+    if (ok)
+        return 0;
+    snprintf(err, errlen, "token name '%.60s': must be 1-64 letters, digits, '-', '_' or '.'", s);
+    return 400;
+}
+
+static int check_free_segment(const char *what, const char *s, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    bool ok = n >= 1 && n <= WEBHOOK_API_MAX_SEGMENT;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)s[i] > 0x20 && (unsigned char)s[i] < 0x7f;
+    if (ok)
+        return 0;
+    snprintf(err, errlen, "%s: must be 1-%d printable characters", what, WEBHOOK_API_MAX_SEGMENT);
+    return 400;
+}
+
+static int copy_name(char *dst, size_t dstlen, const char *src)
+{
+    if (strlen(src) >= dstlen)
+        return -1;
+    strcpy(dst, src);
+    return 0;
+}
+
+/* The Packer paths after ".../projects/{project}/": seg[0..n). */
+static int route_packer(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
+                        size_t allowlen, char *err, size_t errlen)
+{
+    int rc;
+    if (n == 2 && strcmp(seg[0], "_search") == 0 && strcmp(seg[1], "external_artifact") == 0)
+        PICK({EVHTTP_REQ_POST, API_SEARCH_ARTIFACT});
+    if (n < 1 || strcmp(seg[0], "buckets") != 0)
+        return 404;
+    if (n == 1)
+        PICK({EVHTTP_REQ_GET, API_BUCKET_LIST}, {EVHTTP_REQ_PUT, API_BUCKET_CREATE});
+    if (registry_valid_bucket_name(seg[1], err, errlen) < 0 ||
+        copy_name(out->bucket, sizeof out->bucket, seg[1]) < 0)
+        return 400;
+    if (n == 2)
+        PICK({EVHTTP_REQ_GET, API_BUCKET_GET}, {EVHTTP_REQ_PATCH, API_BUCKET_UPDATE},
+             {EVHTTP_REQ_DELETE, API_BUCKET_DELETE});
+    if (strcmp(seg[2], "versions") == 0) {
+        if (n == 3)
+            PICK({EVHTTP_REQ_GET, API_VERSION_LIST}, {EVHTTP_REQ_POST, API_VERSION_CREATE});
+        if ((rc = check_version(seg[3], err, errlen)) != 0)
+            return rc;
+        if (copy_name(out->version, sizeof out->version, seg[3]) < 0)
+            return 400;
+        if (n == 4)
+            PICK({EVHTTP_REQ_GET, API_VERSION_GET}, {EVHTTP_REQ_PATCH, API_VERSION_UPDATE},
+                 {EVHTTP_REQ_DELETE, API_VERSION_DELETE});
+        if (strcmp(seg[4], "builds") != 0)
+            return 404;
+        if (n == 5)
+            PICK({EVHTTP_REQ_GET, API_BUILD_LIST}, {EVHTTP_REQ_POST, API_BUILD_CREATE});
+        if (n != 6)
+            return 404;
+        if (!is_alnum_str(seg[5], 1, 64)) {
+            snprintf(err, errlen, "build id '%.60s': must be 1-64 letters and digits", seg[5]);
+            return 400;
+        }
+        copy_name(out->build, sizeof out->build, seg[5]);
+        PICK({EVHTTP_REQ_GET, API_BUILD_GET}, {EVHTTP_REQ_PATCH, API_BUILD_UPDATE},
+             {EVHTTP_REQ_DELETE, API_BUILD_DELETE});
+    }
+    if (strcmp(seg[2], "channels") != 0)
+        return 404;
+    if (n == 3)
+        PICK({EVHTTP_REQ_GET, API_CHANNEL_LIST}, {EVHTTP_REQ_POST, API_CHANNEL_CREATE});
+    if (n == 4 && strcmp(seg[3], "assign") == 0 && method == EVHTTP_REQ_POST) {
+        out->op = API_CHANNEL_ASSIGN;
+        return 0;
+    }
+    if (registry_valid_channel_name(seg[3], err, errlen) < 0 ||
+        copy_name(out->channel, sizeof out->channel, seg[3]) < 0)
+        return 400;
+    if (n == 4) {
+        if (strcmp(seg[3], "assign") == 0)
+            PICK({EVHTTP_REQ_GET, API_CHANNEL_GET}, {EVHTTP_REQ_PATCH, API_CHANNEL_UPDATE},
+                 {EVHTTP_REQ_DELETE, API_CHANNEL_DELETE}, {EVHTTP_REQ_POST, API_CHANNEL_ASSIGN});
+        PICK({EVHTTP_REQ_GET, API_CHANNEL_GET}, {EVHTTP_REQ_PATCH, API_CHANNEL_UPDATE},
+             {EVHTTP_REQ_DELETE, API_CHANNEL_DELETE});
+    }
+    if (n == 5 && strcmp(seg[4], "history") == 0)
+        PICK({EVHTTP_REQ_GET, API_CHANNEL_HISTORY});
+    return 404;
+}
+
+int webhook_api_route_parse(int method, const char *path, webhook_api_route *out, char *allow,
+                            size_t allowlen, char *err, size_t errlen)
+{
+    char buf[MAX_PATH + 1];
+    char *seg[MAX_SEGMENTS];
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
+    if (allowlen)
+        allow[0] = '\0';
+    if (errlen)
+        err[0] = '\0';
+    if (!path || strlen(path) > MAX_PATH)
+        return 404;
+    strcpy(buf, path);
+    /* one trailing slash is tolerated: /buckets/ is /buckets */
+    size_t len = strlen(buf);
+    if (len > 1 && buf[len - 1] == '/')
+        buf[len - 1] = '\0';
+    if (buf[0] != '/')
+        return 404;
+    for (char *p = buf + 1;;) {
+        char *slash = strchr(p, '/');
+        if (slash)
+            *slash = '\0';
+        if (!*p || n == MAX_SEGMENTS)
+            return 404; /* empty segment (//) or too deep */
+        seg[n++] = p;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "tokens") == 0) {
+        if (n == 2)
+            PICK({EVHTTP_REQ_GET, API_TOKEN_LIST}, {EVHTTP_REQ_POST, API_TOKEN_CREATE});
+        if (n != 3)
+            return 404;
+        int rc = check_token_name(seg[2], err, errlen);
+        if (rc)
+            return rc;
+        copy_name(out->token, sizeof out->token, seg[2]);
+        PICK({EVHTTP_REQ_DELETE, API_TOKEN_REVOKE});
+    }
+    /* packer / 2023-01-01 / organizations / {org} / projects / {project} / ... */
+    if (n < 7 || strcmp(seg[0], "packer") != 0 || strcmp(seg[1], "2023-01-01") != 0 ||
+        strcmp(seg[2], "organizations") != 0 || strcmp(seg[4], "projects") != 0)
+        return 404;
+    int rc = check_free_segment("organization", seg[3], err, errlen);
+    if (!rc)
+        rc = check_free_segment("project", seg[5], err, errlen);
+    if (rc)
+        return rc;
+    return route_packer(method, seg + 6, n - 6, out, allow, allowlen, err, errlen);
+}
+
+/* ---- bearer tokens --------------------------------------------------- */
+
+int webhook_api_bearer(const char *h, char *out, size_t outlen)
+{
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return -1;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h);
+    while (n && h[n - 1] == ' ')
+        n--;
+    if (n < 1 || n > WEBHOOK_API_MAX_SECRET || n >= outlen)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)h[i] <= 0x20 || (unsigned char)h[i] >= 0x7f)
+            return -1;
+    memcpy(out, h, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* ---- query strings --------------------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* True when s is well-formed UTF-8 (no overlongs, surrogates or values
+ * past U+10FFFF). */
+static bool utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s;
+        size_t n = c < 0x80             ? 0
+                   : (c & 0xe0) == 0xc0 ? 1
+                   : (c & 0xf0) == 0xe0 ? 2
+                   : (c & 0xf8) == 0xf0 ? 3
+                                        : 9;
+        if (n == 9 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4))
+            return false;
+        for (size_t i = 1; i <= n; i++)
+            if ((s[i] & 0xc0) != 0x80)
+                return false;
+        if (n == 2 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
+            return false;
+        if (n == 3 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+/* Decodes s[0..n) into a new string; NULL on a bad escape, a control
+ * character or bytes that are not UTF-8. */
+static char *qdecode(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int a = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+            int b = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            if (a < 0 || b < 0) {
+                free(out);
+                return NULL;
+            }
+            c = a * 16 + b;
+            i += 2;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            free(out);
+            return NULL;
+        }
+        *o++ = (char)c;
+    }
+    *o = '\0';
+    if (!utf8_valid((const unsigned char *)out)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+void webhook_api_query_dispose(webhook_api_query *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        free(q->key[i]);
+        free(q->value[i]);
+    }
+    memset(q, 0, sizeof *q);
+}
+
+const char *webhook_api_query_get(const webhook_api_query *q, const char *key)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (strcmp(q->key[i], key) == 0)
+            return q->value[i];
+    return NULL;
+}
+
+int webhook_api_query_parse(const char *query, webhook_api_query *q, char *err, size_t errlen)
+{
+    memset(q, 0, sizeof *q);
+    if (!query)
+        return 0;
+    const char *p = query;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len) {
+            const char *eq = memchr(p, '=', len);
+            size_t klen = eq ? (size_t)(eq - p) : len;
+            size_t vlen = eq ? len - klen - 1 : 0;
+            if (q->n == WEBHOOK_API_MAX_PARAMS) {
+                snprintf(err, errlen, "query: more than %d parameters", WEBHOOK_API_MAX_PARAMS);
+                return 400;
+            }
+            char *k = klen <= WEBHOOK_API_MAX_KEY * 3 ? qdecode(p, klen) : NULL;
+            if (!k || !*k || strlen(k) > WEBHOOK_API_MAX_KEY) {
+                free(k);
+                snprintf(err, errlen,
+                         "query: a parameter name is empty, longer than %d bytes or "
+                         "badly escaped",
+                         WEBHOOK_API_MAX_KEY);
+                return 400;
+            }
+            char *v = vlen <= WEBHOOK_API_MAX_VALUE * 3 ? qdecode(eq ? eq + 1 : "", vlen) : NULL;
+            if (!v || strlen(v) > WEBHOOK_API_MAX_VALUE) {
+                snprintf(err, errlen, "query: %.64s: longer than %d bytes or badly escaped", k,
+                         WEBHOOK_API_MAX_VALUE);
+                free(k);
+                free(v);
+                return 400;
+            }
+            if (webhook_api_query_get(q, k)) {
+                snprintf(err, errlen, "query: %.64s: given more than once", k);
+                free(k);
+                free(v);
+                return 400;
+            }
+            q->key[q->n] = k;
+            q->value[q->n] = v;
+            q->n++;
+        }
+        if (!amp)
+            break;
+        p = amp + 1;
+    }
+    return 0;
+}
+
+/* ---- pages ------------------------------------------------------------- */
+
+int webhook_api_page_parse(const webhook_api_query *q, bool positional, webhook_api_page *p,
+                           char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    p->size = WEBHOOK_API_DEFAULT_PAGE;
+    const char *size = webhook_api_query_get(q, "pagination.page_size");
+    const char *tok = webhook_api_query_get(q, "pagination.next_page_token");
+    const char *prev = webhook_api_query_get(q, "pagination.previous_page_token");
+    char e2[160];
+    if (prev && *prev) {
+        snprintf(err, errlen,
+                 "pagination.previous_page_token: not supported; pages only go "
+                 "forward with pagination.next_page_token");
+        return 400;
+    }
+    if (size && *size) {
+        int64_t v;
+        if (parse_int64("pagination.page_size", size, 0, WEBHOOK_API_MAX_PAGE, &v, e2, sizeof e2) <
+            0) {
+            snprintf(err, errlen, "%s", e2);
+            return 400;
+        }
+        if (v > 0)
+            p->size = (int)v;
+    }
+    if (tok && *tok) {
+        if (strlen(tok) >= sizeof p->token ||
+            (!positional &&
+             parse_int64("token", tok, 0, INT32_MAX, &p->offset, e2, sizeof e2) < 0)) {
+            snprintf(err, errlen, "pagination.next_page_token: not a token this server made");
+            return 400;
+        }
+        strcpy(p->token, tok);
+    }
+    return 0;
+}
+
+json_t *webhook_api_page_slice(json_t *arr, const webhook_api_page *p, char **next)
+{
+    json_t *out = json_array();
+    size_t n = json_array_size(arr);
+    size_t from = (size_t)p->offset, to = from + (size_t)p->size;
+    *next = NULL;
+    for (size_t i = from; i < n && i < to; i++)
+        json_array_append(out, json_array_get(arr, i));
+    if (to < n)
+        *next = xasprintf("%zu", to);
+    return out;
+}
+
+json_t *webhook_api_pagination(const char *next, int size)
+{
+    return json_pack("{s:s, s:i}", "next_page_token", next ? next : "", "page_size", size);
+}
+
+int webhook_api_audit_token_parse(const char *token, ig_time *at, char *id, size_t idlen, char *err,
+                                  size_t errlen)
+{
+    const char *us = token ? strchr(token, '_') : NULL;
+    char num[24], e2[128];
+    int64_t v;
+    if (!us || (size_t)(us - token) >= sizeof num || !is_alnum_str(us + 1, 1, 40) ||
+        strlen(us + 1) >= idlen) {
+        snprintf(err, errlen, "pagination.next_page_token: not a token this server made");
+        return 400;
+    }
+    memcpy(num, token, (size_t)(us - token));
+    num[us - token] = '\0';
+    if (parse_int64("token", num, INT64_MIN + 1, INT64_MAX, &v, e2, sizeof e2) < 0) {
+        snprintf(err, errlen, "pagination.next_page_token: not a token this server made");
+        return 400;
+    }
+    *at = v;
+    strcpy(id, us + 1);
+    return 0;
+}
+
+char *webhook_api_audit_token(json_t *entry)
+{
+    const char *id = json_string_value(json_object_get(entry, "id"));
+    const char *at_s = json_string_value(json_object_get(entry, "at"));
+    ig_time at;
+    char e2[128];
+    if (!id || !at_s || ig_time_parse(at_s, &at, e2, sizeof e2) < 0)
+        return NULL;
+    return xasprintf("%lld_%s", (long long)at, id);
+}
+
+/* ---- bodies ------------------------------------------------------------ */
+
+json_t *webhook_api_body_parse(const char *body, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *j = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                 je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        snprintf(err, errlen, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+int webhook_api_opt_string(json_t *o, const char *field, const char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, field);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "%s: must be a string", field);
+        return 400;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+int webhook_api_opt_bool(json_t *o, const char *field, bool *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, field);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v)) {
+        snprintf(err, errlen, "%s: must be true or false", field);
+        return 400;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_version_patch *out,
+                                    char *err, size_t errlen)
+{
+    const char *at = NULL, *in = NULL, *msg = NULL;
+    bool skip = false, keep = false, restore = false;
+    memset(out, 0, sizeof *out);
+    out->rv.revoke_at = IG_TIME_NONE;
+    if (!json_is_object(body)) {
+        snprintf(err, errlen, "the body must be a JSON object");
+        return 400;
+    }
+    int rc;
+    if ((rc = webhook_api_opt_string(body, "revoke_at", &at, err, errlen)) ||
+        (rc = webhook_api_opt_string(body, "revoke_in", &in, err, errlen)) ||
+        (rc = webhook_api_opt_string(body, "revocation_message", &msg, err, errlen)) ||
+        (rc = webhook_api_opt_bool(body, "skip_descendants_revocation", &skip, err, errlen)) ||
+        (rc = webhook_api_opt_bool(body, "disable_rollback_channels", &keep, err, errlen)) ||
+        (rc = webhook_api_opt_bool(body, "restore", &restore, err, errlen)))
+        return rc;
+    json_t *c = json_object_get(body, "complete");
+    if (c && !json_is_null(c)) {
+        if (!json_is_boolean(c)) {
+            snprintf(err, errlen, "complete: must be true or false");
+            return 400;
+        }
+        out->has_complete = true;
+        out->complete = json_is_true(c);
+    }
+    if (at && in) {
+        snprintf(err, errlen, "revoke_at and revoke_in: give one of them, not both");
+        return 400;
+    }
+    if (restore && (at || in || msg)) {
+        snprintf(err, errlen,
+                 "restore: cannot be combined with revoke_at, revoke_in or "
+                 "revocation_message");
+        return 400;
+    }
+    char e2[256];
+    if (at) {
+        if (ig_time_parse(at, &out->rv.revoke_at, e2, sizeof e2) < 0) {
+            snprintf(err, errlen, "revoke_at: %s", e2);
+            return 400;
+        }
+        out->revoke = true;
+    } else if (in) {
+        int64_t ms;
+        if (ig_duration_parse(in, &ms, e2, sizeof e2) < 0) {
+            snprintf(err, errlen, "revoke_in: %s", e2);
+            return 400;
+        }
+        out->rv.revoke_at = now + ms;
+        out->revoke = true;
+    }
+    if (!out->revoke && (msg || skip || keep)) {
+        snprintf(err, errlen,
+                 "revocation_message, skip_descendants_revocation and "
+                 "disable_rollback_channels need revoke_at or revoke_in (revoke_at "
+                 "now, or revoke_in \"0s\", revokes at once)");
+        return 400;
+    }
+    out->rv.message = msg;
+    out->rv.skip_descendants = skip;
+    out->rv.keep_channels = keep;
+    out->restore = restore;
+    if (!out->revoke && !out->restore && !out->has_complete) {
+        snprintf(err, errlen,
+                 "nothing to change: give revoke_at or revoke_in (with "
+                 "revocation_message), or restore: true");
+        return 400;
+    }
+    if (out->has_complete && (out->revoke || out->restore)) {
+        snprintf(err, errlen, "complete: cannot be combined with a revocation or a restore");
+        return 400;
+    }
+    return 0;
+}
+
+int webhook_api_channel_patch_parse(json_t *body, webhook_api_channel_patch *out, char *err,
+                                    size_t errlen)
+{
+    const char *mask = NULL, *version = NULL;
+    bool restricted = false;
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(body)) {
+        snprintf(err, errlen, "the body must be a JSON object");
+        return 400;
+    }
+    int rc;
+    if ((rc = webhook_api_opt_string(body, "update_mask", &mask, err, errlen)) ||
+        (rc = webhook_api_opt_string(body, "version_fingerprint", &version, err, errlen)) ||
+        (rc = webhook_api_opt_bool(body, "restricted", &restricted, err, errlen)))
+        return rc;
+    if (mask && *mask) {
+        char buf[256];
+        if (strlen(mask) >= sizeof buf) {
+            snprintf(err, errlen, "update_mask: too long");
+            return 400;
+        }
+        strcpy(buf, mask);
+        char *save = NULL;
+        for (char *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+            while (*f == ' ')
+                f++;
+            size_t n = strlen(f);
+            while (n && f[n - 1] == ' ')
+                f[--n] = '\0';
+            if (strcmp(f, "versionFingerprint") == 0 || strcmp(f, "version_fingerprint") == 0)
+                out->set_version = true;
+            else if (strcmp(f, "restricted") == 0)
+                out->set_restricted = true;
+            else {
+                snprintf(err, errlen,
+                         "update_mask: '%.40s' is not versionFingerprint or "
+                         "restricted",
+                         f);
+                return 400;
+            }
+        }
+    } else {
+        out->set_version = json_object_get(body, "version_fingerprint") != NULL;
+        out->set_restricted = json_object_get(body, "restricted") != NULL &&
+                              !json_is_null(json_object_get(body, "restricted"));
+    }
+    if (!out->set_version && !out->set_restricted) {
+        snprintf(err, errlen,
+                 "nothing to change: give version_fingerprint (\"\" empties the "
+                 "channel) or restricted");
+        return 400;
+    }
+    out->version = version && *version ? version : NULL;
+    out->restricted = restricted;
+    return 0;
+}
+
+/* ---- answers ----------------------------------------------------------- */
+
+static json_t *get(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return v ? json_incref(v) : json_null();
+}
+
+json_t *webhook_api_search_shape(json_t *matches)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(matches, i, m)
+    {
+        json_t *o = json_object();
+        json_object_set_new(o, "bucket", json_pack("{s:o}", "name", get(m, "bucket_name")));
+        json_object_set_new(
+            o, "version",
+            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", get(m, "version_id"),
+                      "name", get(m, "version"), "fingerprint", get(m, "fingerprint"), "status",
+                      get(m, "status"), "revoke_at", get(m, "revoke_at"), "revocation_type",
+                      get(m, "revocation_type"), "revocation_message", get(m, "revocation_message"),
+                      "revocation_author", get(m, "revocation_author"), "revocation_inherited_from",
+                      get(m, "revocation_inherited_from")));
+        json_object_set_new(o, "build",
+                            json_pack("{s:o, s:o, s:o}", "id", get(m, "build_id"), "component_type",
+                                      get(m, "component_type"), "platform", get(m, "platform")));
+        json_object_set_new(o, "artifact",
+                            json_pack("{s:o, s:o}", "external_identifier",
+                                      get(m, "external_identifier"), "region", get(m, "region")));
+        json_array_append_new(out, o);
+    }
+    return out;
+}
+
+static bool same(const char *want, const char *have)
+{
+    return !want || !*want || (have && strcasecmp(want, have) == 0);
+}
+
+int webhook_api_lookup_answer(json_t *channel, const char *platform, const char *region,
+                              json_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const char *bucket = json_string_value(json_object_get(channel, "bucket_name"));
+    const char *cname = json_string_value(json_object_get(channel, "name"));
+    json_t *v = json_object_get(channel, "version");
+    if (!json_is_object(v)) {
+        snprintf(err, errlen, "channel '%s' of bucket '%s' holds no version", cname ? cname : "?",
+                 bucket ? bucket : "?");
+        return 404;
+    }
+    const char *vname = json_string_value(json_object_get(v, "name"));
+    json_t *found_build = NULL, *found = NULL;
+    size_t distinct = 0;
+    strbuf seen = STRBUF_INIT;
+    size_t i, k;
+    json_t *b, *a;
+    json_array_foreach(json_object_get(v, "builds"), i, b)
+    {
+        const char *bp = json_string_value(json_object_get(b, "platform"));
+        if (!same(platform, bp))
+            continue;
+        json_array_foreach(json_object_get(b, "artifacts"), k, a)
+        {
+            const char *ar = json_string_value(json_object_get(a, "region"));
+            const char *id = json_string_value(json_object_get(a, "external_identifier"));
+            if (!id || !same(region, ar))
+                continue;
+            if (!found || strcasecmp(id, json_string_value(
+                                             json_object_get(found, "external_identifier"))) != 0) {
+                distinct++;
+                if (seen.len < 600)
+                    strbuf_printf(&seen, "%s%s/%s %s", seen.len ? ", " : "", bp ? bp : "",
+                                  ar && *ar ? ar : "-", id);
+            }
+            if (!found) {
+                found = a;
+                found_build = b;
+            }
+        }
+    }
+    int rc = 0;
+    if (!found) {
+        snprintf(err, errlen, "version %s of bucket '%s' (channel '%s') has no artifact%s%s%s%s",
+                 vname ? vname : "?", bucket ? bucket : "?", cname ? cname : "?",
+                 platform && *platform ? " for platform " : "", platform ? platform : "",
+                 region && *region ? " in region " : "", region ? region : "");
+        rc = 404;
+    } else if (distinct > 1) {
+        snprintf(err, errlen,
+                 "%zu images match in version %s of bucket '%s': %s; give platform "
+                 "and region",
+                 distinct, vname ? vname : "?", bucket ? bucket : "?", seen.s);
+        rc = 400;
+    } else {
+        const char *status = json_string_value(json_object_get(v, "status"));
+        bool revoked = status && strcmp(status, "VERSION_REVOKED") == 0;
+        *out = json_pack(
+            "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "external_identifier",
+            revoked ? json_string("error_revoked") : get(found, "external_identifier"),
+            "bucket_name", get(channel, "bucket_name"), "channel", get(channel, "name"), "version",
+            get(v, "name"), "fingerprint", get(v, "fingerprint"), "platform",
+            get(found_build, "platform"), "region", get(found, "region"), "status",
+            get(v, "status"), "revoke_at", get(v, "revoke_at"), "revoked", revoked,
+            "revocation_message", get(v, "revocation_message"));
+    }
+    strbuf_dispose(&seen);
+    return rc;
+}
