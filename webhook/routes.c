@@ -1,15 +1,25 @@
 /* The route table: one row per endpoint, matched in order (exact paths
- * first, prefixes after). New endpoints -- the registry API under
- * /packer/2023-01-01/, /v1/scan, /v1/audit, /v1/lookup -- add a row here and
- * put their handler in their own file; handlers that need the store submit a
- * job with webhook_submit() and reply from its done function. The last field
- * lets a route's body exceed --max-body-bytes, up to --max-plan-bytes. */
+ * first, prefixes after). New endpoints add a row here and put their
+ * handler in their own file; handlers that need the store submit a job with
+ * webhook_submit() and reply from its done function. The registry API's
+ * rows accept every verb: api_registry.c routes the path itself and answers
+ * 405 with the verbs a path takes. POST /v1/scan is the only route whose
+ * body may be larger than --max-body-bytes (up to --max-plan-bytes). */
 #include "webhook/server.h"
+
+#define ANY                                                                                        \
+    (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE)
 
 const webhook_route webhook_routes[] = {
     {"/runtask", false, EVHTTP_REQ_POST, "runtask", webhook_handle_runtask, false},
     {"/healthz", false, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "healthz", webhook_handle_healthz, false},
     {"/readyz", false, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "readyz", webhook_handle_readyz, false},
     {"/metrics", false, EVHTTP_REQ_GET, "metrics", webhook_handle_metrics, false},
+    {"/v1/scan", false, EVHTTP_REQ_POST, "scan", webhook_handle_scan, true},
+    {"/v1/lookup", false, EVHTTP_REQ_GET, "lookup", webhook_handle_lookup, false},
+    {"/v1/audit", false, EVHTTP_REQ_GET, "audit", webhook_handle_audit, false},
+    {"/v1/tokens", false, ANY, "tokens", webhook_handle_api, false},
+    {"/v1/tokens/", true, ANY, "tokens", webhook_handle_api, false},
+    {"/packer/2023-01-01/", true, ANY, "api", webhook_handle_api, false},
     {NULL, false, 0, NULL, NULL, false},
 };

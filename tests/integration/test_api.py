@@ -1,0 +1,566 @@
+"""Integration tests for the registry REST API, API tokens, /v1/lookup,
+/v1/audit and POST /v1/scan (issue 5's "Done when").
+
+Starts the real daemon on 127.0.0.1 port 0 over TLS (certificates made now
+with the openssl command line, test_runtask.make_certs) with a temporary
+SQLite store built by tests/fixtures/setup-registry.sh, creates read, write
+and admin tokens with `imagegate token create`, and drives the API with
+urllib the way a Packer pipeline or curl would. One case repeats the scan
+client over plain HTTP. Python standard library only.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_runtask import make_certs  # noqa: E402
+
+BIN = os.environ.get("IMAGEGATE_BIN", "imagegate")
+FIX = os.environ.get("IMAGEGATE_FIXTURES",
+                     os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+BASE = "/packer/2023-01-01/organizations/my-org/projects/my-project"
+
+
+def run(*args, **kw):
+    return subprocess.run([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, **kw)
+
+
+class Daemon:
+    """imagegate serve with the API's limits made small enough to test."""
+
+    def __init__(self, tmp, name, db, ca, cert, key, tls=True):
+        self.tmp, self.name, self.tls = tmp, name, tls
+        self.log_path = os.path.join(tmp, name + ".log")
+        self.port_file = os.path.join(tmp, name + ".port")
+        self.args = [BIN, "serve", "--db", db, "--listen", "127.0.0.1:0",
+                     "--hmac-key-file", os.path.join(tmp, "hmac.keys"),
+                     "--port-file", self.port_file, "--max-body-bytes", "64k",
+                     "--max-plan-bytes", "1M", "--shutdown-timeout", "3s",
+                     "--log-level", "debug"]
+        self.args += ["--tls-cert", cert, "--tls-key", key] if tls else ["--insecure-http"]
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.lower().endswith("_proxy") and not k.startswith("IMAGEGATE_")}
+        self.ctx = ssl.create_default_context(cafile=ca) if tls else None
+
+    def start(self):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=self.logf, env=self.env)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("imagegate exited:\n" + self.log())
+            if os.path.exists(self.port_file):
+                with open(self.port_file) as f:
+                    txt = f.read().strip()
+                if txt:
+                    self.port = int(txt)
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("imagegate did not start:\n" + self.log())
+        self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+        return self
+
+    def stop(self):
+        """Stops the daemon; returns its exit status (0 after a clean drain)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def call(self, method, path, body=None, token=None, headers=None, raw=None):
+        """(status, parsed JSON or text, headers)."""
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
+                                             else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=20) as r:
+                status, text, hdrs = r.status, r.read(), dict(r.headers)
+        except urllib.error.HTTPError as e:
+            status, text, hdrs = e.code, e.read(), dict(e.headers)
+        try:
+            return status, json.loads(text), hdrs
+        except ValueError:
+            return status, text.decode("utf-8", "replace"), hdrs
+
+
+class ApiTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ig-api-")
+        cls.ca, cls.cert, cls.key = make_certs(cls.tmp)
+        with open(os.path.join(cls.tmp, "hmac.keys"), "w") as f:
+            f.write("api-test-hmac-key-0123456789\n")
+        os.chmod(os.path.join(cls.tmp, "hmac.keys"), 0o600)
+        cls.db = "sqlite:" + os.path.join(cls.tmp, "registry.db")
+        r = run("sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db)
+        assert r.returncode == 0, r.stderr
+        cls.tokens = {}
+        for name, role in (("ci-reader", "read"), ("packer", "write"), ("secops", "admin")):
+            r = run(BIN, "--db", cls.db, "token", "create", "--name", name, "--role", role,
+                    "--json")
+            assert r.returncode == 0, r.stderr
+            cls.tokens[role] = json.loads(r.stdout)["secret"]
+        cls.R, cls.W, cls.A = cls.tokens["read"], cls.tokens["write"], cls.tokens["admin"]
+        cls.d = Daemon(cls.tmp, "tls", cls.db, cls.ca, cls.cert, cls.key).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        if os.environ.get("IG_KEEP_TMP"):
+            print("kept", cls.tmp)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # -- helpers --------------------------------------------------------------
+    def ok(self, method, path, body=None, token=None):
+        st, doc, _ = self.d.call(method, path, body, token or self.W)
+        self.assertEqual(st, 200, "%s %s -> %s %s" % (method, path, st, doc))
+        return doc
+
+    def err(self, want, method, path, body=None, token=None, raw=None):
+        st, doc, hdrs = self.d.call(method, path, body, token, raw=raw)
+        self.assertEqual(st, want, "%s %s -> %s %s" % (method, path, st, doc))
+        self.assertIsInstance(doc, dict, doc)
+        self.assertEqual(doc["code"], want)
+        self.assertTrue(doc["message"])
+        return doc, hdrs
+
+    def publish(self, bucket, fp, artifacts, platform="aws", builds=1, source=None):
+        """The Packer flow: version, builds running, then each BUILD_DONE."""
+        v = self.ok("POST", "%s/buckets/%s/versions" % (BASE, bucket), {"fingerprint": fp})
+        self.assertEqual(v["version"]["name"], "v0")
+        ids = []
+        for i in range(builds):
+            spec = {"component_type": "amazon-ebs.part%d" % i, "platform": platform,
+                    "status": "BUILD_RUNNING", "packer_run_uuid": "run-%s" % fp,
+                    "labels": {"os": "ubuntu"}}
+            if source:
+                spec["source_external_identifier"] = source
+            b = self.ok("POST", "%s/buckets/%s/versions/%s/builds" % (BASE, bucket, fp), spec)
+            self.assertEqual(b["build"]["status"], "BUILD_RUNNING")
+            ids.append(b["build"]["id"])
+        for i, bid in enumerate(ids):
+            mine = [a for j, a in enumerate(artifacts) if j % builds == i]
+            b = self.ok("PATCH", "%s/buckets/%s/versions/%s/builds/%s" % (BASE, bucket, fp, bid),
+                        {"status": "BUILD_DONE", "artifacts": mine})
+            self.assertEqual(b["build"]["status"], "BUILD_DONE")
+            v = self.ok("GET", "%s/buckets/%s/versions/%s" % (BASE, bucket, fp),
+                        token=self.R)["version"]
+            if i < builds - 1:  # not the last build: still incomplete
+                self.assertEqual(v["name"], "v0")
+                self.assertEqual(v["status"], "VERSION_RUNNING")
+        return v, ids
+
+    def lookup(self, bucket, channel, platform=None, region=None, token=None):
+        q = {"bucket": bucket, "channel": channel}
+        if platform:
+            q["platform"] = platform
+        if region:
+            q["region"] = region
+        return self.d.call("GET", "/v1/lookup?" + urllib.parse.urlencode(q), token=token or self.R)
+
+    def audit(self, token=None, **q):
+        return self.d.call("GET", "/v1/audit?" + urllib.parse.urlencode(q), token=token or self.A)
+
+    # -- the Packer flow --------------------------------------------------------
+    def test_01_packer_flow_completes_v1_and_lookup_follows_channel(self):
+        b = self.ok("PUT", BASE + "/buckets", {"name": "web-app", "description": "Web tier",
+                                               "labels": {"team": "platform"}})
+        self.assertEqual(b["bucket"]["name"], "web-app")
+        self.assertEqual(b["bucket"]["labels"], {"team": "platform"})
+        v, ids = self.publish("web-app", "git-abc123",
+                              [{"external_identifier": "ami-0aaaaaaaaaaaaaaa1", "region": "us-east-1"},
+                               {"external_identifier": "ami-0aaaaaaaaaaaaaaa2", "region": "eu-west-1"}],
+                              builds=2)
+        self.assertEqual(v["name"], "v1")
+        self.assertEqual(v["status"], "VERSION_ACTIVE")
+        self.assertEqual(v["author_id"], "packer")
+        self.assertEqual(len(v["builds"]), 2)
+        # the bucket's latest follows; "latest" channel is managed
+        bucket = self.ok("GET", BASE + "/buckets/web-app", token=self.R)["bucket"]
+        self.assertEqual(bucket["latest_version"]["name"], "v1")
+        builds = self.ok("GET", BASE + "/buckets/web-app/versions/v1/builds", token=self.R)
+        self.assertEqual(len(builds["builds"]), 2)
+        one = self.ok("GET", BASE + "/buckets/web-app/versions/git-abc123/builds/" + ids[0],
+                      token=self.R)
+        self.assertEqual(one["build"]["id"], ids[0])
+        # a complete version is immutable
+        self.err(409, "PATCH", BASE + "/buckets/web-app/versions/v1/builds/" + ids[0],
+                 {"status": "BUILD_FAILED"}, token=self.W)
+        self.err(409, "POST", BASE + "/buckets/web-app/versions/v1/builds",
+                 {"component_type": "x.y", "platform": "aws"}, token=self.W)
+        # complete: true on a complete version is fine
+        self.ok("PATCH", BASE + "/buckets/web-app/versions/v1", {"complete": True})
+        # channel created on v1; lookup returns its image
+        ch = self.ok("POST", BASE + "/buckets/web-app/channels",
+                     {"name": "production", "version_fingerprint": "git-abc123"})
+        self.assertEqual(ch["channel"]["version"]["name"], "v1")
+        st, doc, _ = self.lookup("web-app", "production", "aws", "eu-west-1")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["external_identifier"], "ami-0aaaaaaaaaaaaaaa2")
+        self.assertEqual(doc["bucket_name"], "web-app")
+        self.assertEqual(doc["version"], "v1")
+        self.assertEqual(doc["fingerprint"], "git-abc123")
+        self.assertIs(doc["revoked"], False)
+        self.assertIsNone(doc["revoke_at"])
+        # v2, assigned with channels/assign: lookup follows the channel
+        v2, _ = self.publish("web-app", "git-def456",
+                             [{"external_identifier": "ami-0bbbbbbbbbbbbbbb1", "region": "us-east-1"}])
+        self.assertEqual(v2["name"], "v2")
+        self.ok("POST", BASE + "/buckets/web-app/channels/assign",
+                {"target_channel": "staging", "version_fingerprint": "git-def456"})
+        self.ok("POST", BASE + "/buckets/web-app/channels/assign",
+                {"target_channel": "production", "source_channel": "staging"})
+        st, doc, _ = self.lookup("web-app", "production", "aws", "us-east-1")
+        self.assertEqual((st, doc["external_identifier"], doc["version"]),
+                         (200, "ami-0bbbbbbbbbbbbbbb1", "v2"))
+        hist = self.ok("GET", BASE + "/buckets/web-app/channels/production/history",
+                       token=self.R)["history"]
+        self.assertEqual([h["version"] for h in hist], ["v2", "v1"])
+        self.assertEqual(hist[0]["author_id"], "packer")
+        # lookup of an image that two regions hold needs platform and region
+        st, doc, _ = self.lookup("web-app", "staging")
+        self.assertEqual(st, 200)
+        st, doc, _ = self.lookup("web-app", "production", "gce")
+        self.assertEqual(st, 404, doc)
+
+    def test_02_roles_and_revocation_reach_lookup(self):
+        self.ok("PUT", BASE + "/buckets", {"name": "api-svc"})
+        self.publish("api-svc", "svc-1", [{"external_identifier": "ami-0ccccccccccccccc1",
+                                           "region": "us-east-1"}])
+        self.publish("api-svc", "svc-2", [{"external_identifier": "ami-0ccccccccccccccc2",
+                                           "region": "us-east-1"}])
+        self.ok("POST", BASE + "/buckets/api-svc/channels",
+                {"name": "prod", "version_fingerprint": "svc-1"})
+        self.ok("PATCH", BASE + "/buckets/api-svc/channels/prod", {"version_fingerprint": "svc-2"})
+        path = BASE + "/buckets/api-svc/versions/svc-2"
+        revoke = {"revoke_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "revocation_message": "CVE-2026-0001", "disable_rollback_channels": True}
+        # no token, unknown token, read and write tokens: refused
+        doc, hdrs = self.err(401, "PATCH", path, revoke)
+        self.assertIn("Bearer", hdrs.get("WWW-Authenticate", ""))
+        self.err(401, "PATCH", path, revoke, token="igt_not-a-real-token")
+        doc, _ = self.err(403, "PATCH", path, revoke, token=self.R)
+        self.assertIn("admin", doc["message"])
+        self.err(403, "PATCH", path, revoke, token=self.W)
+        self.err(403, "PUT", BASE + "/buckets", {"name": "nope-bucket"}, token=self.R)
+        self.err(403, "DELETE", BASE + "/buckets/api-svc", token=self.W)
+        self.err(403, "GET", "/v1/audit", token=self.W)
+        st, doc, _ = self.lookup("api-svc", "prod", "aws", "us-east-1")
+        self.assertEqual(doc["external_identifier"], "ami-0ccccccccccccccc2")
+        # admin revokes, keeping channels: the channel still holds v2 and lookup says so
+        v = self.ok("PATCH", path, revoke, token=self.A)["version"]
+        self.assertEqual(v["status"], "VERSION_REVOKED")
+        self.assertEqual(v["revocation_author"], "secops")
+        self.assertEqual(v["revocation_message"], "CVE-2026-0001")
+        st, doc, _ = self.lookup("api-svc", "prod", "aws", "us-east-1")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["external_identifier"], "error_revoked")
+        self.assertIs(doc["revoked"], True)
+        self.assertEqual(doc["version"], "v2")
+        self.assertTrue(doc["revoke_at"])
+        # a revoked version cannot be assigned
+        self.err(409, "POST", BASE + "/buckets/api-svc/channels/assign",
+                 {"target_channel": "qa", "version_fingerprint": "svc-2"}, token=self.W)
+        # restore (admin): lookup is valid again; channels are not re-assigned
+        v = self.ok("PATCH", path, {"restore": True}, token=self.A)["version"]
+        self.assertEqual(v["status"], "VERSION_ACTIVE")
+        self.err(409, "PATCH", path, {"restore": True}, token=self.A)  # not revoked
+        st, doc, _ = self.lookup("api-svc", "prod", "aws", "us-east-1")
+        self.assertEqual(doc["external_identifier"], "ami-0ccccccccccccccc2")
+        # revoke without disable_rollback_channels: prod rolls back to v1
+        self.ok("PATCH", path, {"revoke_in": "0s"}, token=self.A)
+        st, doc, _ = self.lookup("api-svc", "prod", "aws", "us-east-1")
+        self.assertEqual((doc["version"], doc["revoked"]), ("v1", False))
+        # scheduled: still valid, revoke_at given
+        v = self.ok("PATCH", BASE + "/buckets/api-svc/versions/v1", {"revoke_in": "30d"},
+                    token=self.A)["version"]
+        self.assertEqual(v["status"], "VERSION_REVOCATION_SCHEDULED")
+        st, doc, _ = self.lookup("api-svc", "prod", "aws", "us-east-1")
+        self.assertEqual((doc["external_identifier"], doc["revoked"]),
+                         ("ami-0ccccccccccccccc1", False))
+        self.assertTrue(doc["revoke_at"])
+        # deletes are the admin's
+        self.ok("DELETE", BASE + "/buckets/api-svc/channels/prod", token=self.A)
+        self.err(404, "GET", BASE + "/buckets/api-svc/channels/prod", token=self.R)
+
+    def test_03_search_finds_the_fixtures_revoked_images(self):
+        doc = self.ok("POST", BASE + "/_search/external_artifact",
+                      {"external_identifier": "ami-0d4c3b2a1f0e9d8c7"}, token=self.R)
+        self.assertEqual(len(doc["artifacts"]), 1)
+        a = doc["artifacts"][0]
+        self.assertEqual(a["bucket"]["name"], "web-ubuntu")
+        self.assertEqual(a["version"]["name"], "v1")
+        self.assertEqual(a["version"]["fingerprint"], "web-1")
+        self.assertEqual(a["version"]["status"], "VERSION_REVOKED")
+        self.assertIn("CVE-2024-6387", a["version"]["revocation_message"])
+        self.assertEqual(a["artifact"]["region"], "us-west-1")
+        # inherited: app-java v1 was built from golden-base v1
+        doc = self.ok("POST", BASE + "/_search/external_artifact",
+                      {"external_identifier": "AMI-0FEDCBA9876543210", "platform": "aws"},
+                      token=self.R)
+        v = doc["artifacts"][0]["version"]
+        self.assertEqual((v["status"], v["revocation_type"]), ("VERSION_REVOKED", "INHERITED"))
+        self.assertEqual(v["revocation_inherited_from"]["bucket_name"], "golden-base")
+        doc = self.ok("POST", BASE + "/_search/external_artifact",
+                      {"external_identifier": "ami-0d4c3b2a1f0e9d8c7", "region": "eu-north-1"},
+                      token=self.R)
+        self.assertEqual(doc["artifacts"], [])
+        self.err(400, "POST", BASE + "/_search/external_artifact", {"platform": "aws"},
+                 token=self.R)
+
+    def test_04_bad_input_gets_json_errors(self):
+        # malformed JSON, a body that is not an object, wrong types
+        doc, _ = self.err(400, "PUT", BASE + "/buckets", token=self.W, raw=b'{"name": "x-y-z"')
+        self.assertIn("malformed JSON", doc["message"])
+        self.err(400, "PUT", BASE + "/buckets", token=self.W, raw=b'["web"]')
+        self.err(400, "PUT", BASE + "/buckets", {"name": 42}, token=self.W)
+        self.err(400, "PUT", BASE + "/buckets", {"name": "ok-name", "labels": "x"}, token=self.W)
+        # invalid names, in the body and in the path
+        doc, _ = self.err(400, "PUT", BASE + "/buckets", {"name": "no"}, token=self.W)
+        self.assertIn("bucket name", doc["message"])
+        self.err(400, "PUT", BASE + "/buckets", {"name": "bad_name!"}, token=self.W)
+        self.err(400, "GET", BASE + "/buckets/bad_name", token=self.R)
+        self.err(400, "POST", BASE + "/buckets/web-ubuntu/versions", {"fingerprint": "v7"},
+                 token=self.W)
+        self.err(400, "POST", BASE + "/buckets/web-ubuntu/versions", {"fingerprint": "-x-"},
+                 token=self.W)
+        self.err(400, "GET", BASE + "/buckets/web-ubuntu/versions/-x-", token=self.R)
+        self.err(400, "POST", BASE + "/buckets/web-ubuntu/channels", {"name": "_x"}, token=self.W)
+        self.err(400, "PATCH", BASE + "/buckets/web-ubuntu/versions/v2",
+                 {"revoke_at": "2026-02-30T00:00:00Z"}, token=self.A)
+        self.err(400, "PATCH", BASE + "/buckets/web-ubuntu/versions/v2",
+                 {"revoke_at": "2030-01-01T00:00:00Z", "revoke_in": "1d"}, token=self.A)
+        self.err(400, "PATCH", BASE + "/buckets/web-ubuntu/versions/v2", {}, token=self.A)
+        self.err(400, "GET", "/v1/lookup?bucket=web-ubuntu", token=self.R)
+        self.err(400, "GET", "/v1/lookup?bucket=x&channel=prod", token=self.R)
+        self.err(400, "GET", "/v1/audit?since=yesterday", token=self.A)
+        self.err(400, "GET", BASE + "/buckets?a=%zz", token=self.R)
+        # not found, method not allowed, conflicts
+        self.err(404, "GET", BASE + "/buckets/no-such-bucket", token=self.R)
+        self.err(404, "GET", BASE + "/buckets/web-ubuntu/versions/v99", token=self.R)
+        self.err(404, "GET", BASE + "/bucketz", token=self.R)
+        doc, hdrs = self.err(405, "POST", BASE + "/buckets", {"name": "abc"}, token=self.W)
+        self.assertEqual(hdrs.get("Allow"), "GET, PUT")
+        self.err(409, "PUT", BASE + "/buckets", {"name": "web-ubuntu"}, token=self.W)
+        self.err(409, "POST", BASE + "/buckets/web-ubuntu/channels",
+                 {"name": "qa", "version_fingerprint": "web-1"}, token=self.W)  # revoked
+        self.err(409, "PATCH", BASE + "/buckets/web-ubuntu/channels/latest",
+                 {"version_fingerprint": "web-2"}, token=self.W)
+        self.err(409, "POST", BASE + "/buckets/web-ubuntu/versions", {"fingerprint": "web-2"},
+                 token=self.W)  # complete: immutable
+        # a body over --max-body-bytes (64k): 413
+        big = json.dumps({"name": "big-one", "description": "x" * 70000}).encode()
+        st, doc, _ = self.d.call("PUT", BASE + "/buckets", token=self.W, raw=big)
+        self.assertEqual(st, 413, doc)
+        self.assertEqual(doc["code"], 413)
+        # the daemon is still fine
+        self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)
+
+    def test_05_pagination(self):
+        for i in range(5):
+            self.ok("PUT", BASE + "/buckets", {"name": "page-%02d" % i})
+        names, token, pages = [], "", 0
+        while True:
+            q = "pagination.page_size=2" + ("&pagination.next_page_token=" + token if token else "")
+            doc = self.ok("GET", BASE + "/buckets?" + q, token=self.R)
+            self.assertLessEqual(len(doc["buckets"]), 2)
+            self.assertEqual(doc["pagination"]["page_size"], 2)
+            names += [b["name"] for b in doc["buckets"]]
+            pages += 1
+            token = doc["pagination"]["next_page_token"]
+            if not token:
+                break
+            self.assertLess(pages, 50)
+        everything = [b["name"] for b in self.ok("GET", BASE + "/buckets?pagination.page_size=1000",
+                                                 token=self.R)["buckets"]]
+        self.assertEqual(names, everything)
+        self.assertEqual(names, sorted(names))
+        self.assertGreater(pages, 3)
+        # versions and channels page too
+        doc = self.ok("GET", BASE + "/buckets/web-ubuntu/versions?pagination.page_size=2",
+                      token=self.R)
+        self.assertEqual([v["name"] for v in doc["versions"]], ["v3", "v2"])
+        doc = self.ok("GET", BASE + "/buckets/web-ubuntu/versions?pagination.page_size=2&"
+                      "pagination.next_page_token=" + doc["pagination"]["next_page_token"],
+                      token=self.R)
+        self.assertEqual([v["name"] for v in doc["versions"]], ["v1"])
+        self.assertEqual(doc["pagination"]["next_page_token"], "")
+        doc = self.ok("GET", BASE + "/buckets/web-ubuntu/channels?pagination.page_size=1",
+                      token=self.R)
+        self.assertEqual(len(doc["channels"]), 1)
+        self.assertTrue(doc["pagination"]["next_page_token"])
+        self.err(400, "GET", BASE + "/buckets?pagination.next_page_token=zzz", token=self.R)
+        self.err(400, "GET", BASE + "/buckets?pagination.page_size=5000", token=self.R)
+
+    def test_06_audit_author_is_the_token_name(self):
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+        self.ok("PUT", BASE + "/buckets", {"name": "audited"})
+        self.publish("audited", "aud-1", [{"external_identifier": "ami-0ddddddddddddddd1",
+                                           "region": "us-east-1"}])
+        self.ok("PATCH", BASE + "/buckets/audited/versions/v1", {"revoke_in": "0s"}, token=self.A)
+        st, doc, _ = self.audit(since=since, bucket="audited", **{"pagination.page_size": 100})
+        self.assertEqual(st, 200, doc)
+        by = {(e["action"], e["author"]) for e in doc["entries"]}
+        for want in (("bucket.create", "packer"), ("version.create", "packer"),
+                     ("build.create", "packer"), ("build.update", "packer"),
+                     ("version.complete", "packer"), ("version.revoke", "secops")):
+            self.assertIn(want, by)
+        # paging by two gives the same entries in the same order
+        all_ids = [e["id"] for e in doc["entries"]]
+        ids, token = [], None
+        while True:
+            q = {"since": since, "bucket": "audited", "pagination.page_size": 2}
+            if token:
+                q["pagination.next_page_token"] = token
+            st, page, _ = self.audit(**q)
+            self.assertEqual(st, 200, page)
+            ids += [e["id"] for e in page["entries"]]
+            token = page["pagination"]["next_page_token"]
+            if not token:
+                break
+        self.assertEqual(ids, all_ids)
+        st, _, _ = self.audit(**{"pagination.next_page_token": "garbage"})
+        self.assertEqual(st, 400)
+        st, doc, _ = self.audit(token=self.R)
+        self.assertEqual(st, 403)
+        # "since" as a duration
+        st, doc, _ = self.audit(since="1h", bucket="audited")
+        self.assertEqual(st, 200)
+        self.assertTrue(doc["entries"])
+
+    def test_07_scan_server_other_types_fails(self):
+        plan = os.path.join(FIX, "plans", "other-types.plan.json")
+        r = run(BIN, "scan", "--server", self.d.url, "--token", self.R, "--ca-file", self.ca, plan)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("FAIL", r.stdout)
+        self.assertIn("aws_launch_configuration.legacy", r.stdout)
+        r = run(BIN, "scan", "--server", self.d.url, "--token", self.R, "--ca-file", self.ca,
+                "--format", "json", plan)
+        self.assertEqual(r.returncode, 1, r)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["verdict"], "fail")
+        kinds = {(f["kind"], f["address"]) for f in doc["findings"] if f["level"] == "fail"}
+        self.assertIn(("revoked", "aws_launch_configuration.legacy"), kinds)
+        self.assertIn(("revoked", "aws_emr_cluster.analytics"), kinds)
+        # the same report as a local scan of the same store
+        local = run(BIN, "--db", self.db, "scan", "--format", "json", plan)
+        self.assertEqual(json.loads(local.stdout)["summary"], doc["summary"])
+        # clean passes; the verdict header; other formats
+        with open(os.path.join(FIX, "plans", "clean.plan.json"), "rb") as f:
+            clean = f.read()
+        st, body, hdrs = self.d.call("POST", "/v1/scan?format=sarif", token=self.R, raw=clean)
+        self.assertEqual((st, hdrs.get("X-Imagegate-Verdict")), (200, "pass"))
+        self.assertEqual(body["version"], "2.1.0")
+        with open(plan, "rb") as f:
+            other = f.read()
+        st, body, hdrs = self.d.call("POST", "/v1/scan?format=junit&workspace=prod&organization=o",
+                                     token=self.R, raw=other)
+        self.assertEqual((st, hdrs.get("X-Imagegate-Verdict")), (200, "fail"))
+        self.assertIn("<testsuite", body)
+        self.assertTrue(hdrs["Content-Type"].startswith("application/xml"))
+        # a bad plan: 400 naming the byte; a bad format: 400; no or bad token: 401
+        doc, _ = self.err(400, "POST", "/v1/scan", token=self.R, raw=b'{"format_version": "1.2", ')
+        self.assertIn("byte", doc["message"])
+        self.err(400, "POST", "/v1/scan?format=pdf", token=self.R, raw=clean)
+        self.err(401, "POST", "/v1/scan", raw=clean)
+        r = run(BIN, "scan", "--server", self.d.url, "--token", "igt_wrong", "--ca-file", self.ca,
+                plan)
+        self.assertEqual(r.returncode, 2, r)
+        # without the CA the client refuses the server: unreachable, 3
+        r = run(BIN, "scan", "--server", self.d.url, "--token", self.R, plan)
+        self.assertEqual(r.returncode, 3, r)
+
+    def test_08_scan_plan_over_max_plan_bytes_is_413(self):
+        # 1.5 MB of a syntactically plausible plan against --max-plan-bytes 1M
+        body = b'{"format_version":"1.2","x":"' + b"a" * (1536 * 1024) + b'"}'
+        ctx = ssl.create_default_context(cafile=self.ca)
+        for chunked in (False, True):
+            conn = http.client.HTTPSConnection("127.0.0.1", self.d.port, context=ctx, timeout=20)
+            try:
+                hdrs = {"Authorization": "Bearer " + self.R, "Content-Type": "application/json"}
+                if chunked:
+                    conn.request("POST", "/v1/scan", body=iter([body[i:i + 65536] for i in
+                                                                range(0, len(body), 65536)]),
+                                 headers=hdrs, encode_chunked=True)
+                else:
+                    conn.request("POST", "/v1/scan", body=body, headers=hdrs)
+                status = conn.getresponse().status
+            except (ConnectionError, ssl.SSLError):
+                status = "reset"  # the server may close while we still send
+            finally:
+                conn.close()
+            self.assertIn(status, (413, "reset"))
+        # a plan just under the limit is read and scanned (nothing in it: pass)
+        body = b'{"format_version":"1.2","x":"' + b"a" * (1000 * 1024) + b'"}'
+        st, doc, hdrs = self.d.call("POST", "/v1/scan", token=self.R, raw=body)
+        self.assertEqual((st, hdrs.get("X-Imagegate-Verdict")), (200, "pass"), doc)
+        self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)
+
+    def test_09_tokens_over_the_api(self):
+        doc = self.ok("POST", "/v1/tokens", {"name": "pipeline-7", "role": "write"}, token=self.A)
+        secret = doc["token"]["secret"]
+        self.assertTrue(secret.startswith("igt_"))
+        self.err(403, "POST", "/v1/tokens", {"name": "sneaky", "role": "admin"}, token=self.W)
+        self.err(400, "POST", "/v1/tokens", {"name": "x", "role": "root"}, token=self.A)
+        self.err(409, "POST", "/v1/tokens", {"name": "pipeline-7", "role": "read"}, token=self.A)
+        lst = self.ok("GET", "/v1/tokens", token=self.A)["tokens"]
+        self.assertIn("pipeline-7", [t["name"] for t in lst])
+        self.assertNotIn(secret, json.dumps(lst))
+        self.ok("PUT", BASE + "/buckets", {"name": "by-pipeline"}, token=secret)
+        self.ok("DELETE", "/v1/tokens/pipeline-7", token=self.A)
+        self.err(401, "GET", BASE + "/buckets", token=secret)
+        self.err(404, "DELETE", "/v1/tokens/pipeline-7", token=self.A)
+
+    def test_10_plain_http_and_secrets_never_logged(self):
+        d = Daemon(self.tmp, "plain", self.db, self.ca, self.cert, self.key, tls=False).start()
+        try:
+            plan = os.path.join(FIX, "plans", "other-types.plan.json")
+            r = run(BIN, "scan", "--server", d.url, "--token", self.R, plan)
+            self.assertEqual(r.returncode, 1, r)
+            st, doc, _ = d.call("GET", BASE + "/buckets/web-ubuntu/channels/production",
+                                token=self.R)
+            self.assertEqual((st, doc["channel"]["version"]["name"]), (200, "v2"))
+        finally:
+            status = d.stop()
+        # a clean exit (under the sanitizer build: no leak, no UB report)
+        self.assertEqual(status, 0, d.log()[-3000:])
+        self.assertNotIn("Sanitizer", d.log())
+        self.assertNotIn("runtime error", d.log())
+        for log in (self.d.log(), d.log()):
+            for secret in (self.R, self.W, self.A):
+                self.assertNotIn(secret, log)
+            self.assertIn("token=ci-reader", log)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,281 @@
+/* POST /v1/scan: a Terraform JSON plan in, the report of PRODUCT.md
+ * section 3 out (the format of ?format=, default text), with the verdict in
+ * X-Imagegate-Verdict -- the server side of `imagegate scan --server`.
+ *
+ * The body is NOT streamed into the scanner while it arrives. libevent 2.1
+ * (Debian 12 ships 2.1.12) reads a request body completely before it calls
+ * any handler, and offers no public hook to see a server request between
+ * its headers and its body: evhttp_set_newreqcb, which would let us attach
+ * evhttp_request_set_chunked_cb to an incoming request, first appears in
+ * libevent 2.2; evhttp_set_bevcb cannot wrap the connection in a filter
+ * because evhttp calls bufferevent_setfd on it, which a filter refuses.
+ * Intercepting the byte stream ourselves would mean a second HTTP/1.1
+ * framing parser in front of evhttp's, whose disagreements are request
+ * smuggling. So the plan is bounded instead: libevent's body limit is the
+ * larger of --max-body-bytes and --max-plan-bytes, dispatch() holds every
+ * other route to --max-body-bytes, and this route to --max-plan-bytes
+ * (413 beyond; past libevent's own limit the 413 comes from libevent).
+ * docs/api.md says so.
+ *
+ * What we do keep small: the body's chains are moved (not copied) out of
+ * the request into the job, the scan worker hands them to the scanner one
+ * contiguous chain at a time and frees each chain as soon as it is read, so
+ * the plan's memory shrinks while the scan runs and no second copy exists.
+ *
+ * The token is checked on a store worker first; only an authenticated scan
+ * takes one of the --workers scan threads (lower priority, like
+ * deliveries), and at most --workers scans wait for one (503 beyond), so
+ * the plans held in memory are bounded by 2 x --workers x --max-plan-bytes
+ * plus those still being received. */
+#include "webhook/api_internal.h"
+
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_SCOPE 255 /* organization, workspace */
+
+typedef struct scan_job {
+    struct evbuffer *plan; /* moved from the request */
+    report_format fmt;
+    char organization[MAX_SCOPE + 1], workspace[MAX_SCOPE + 1];
+    bool has_org, has_ws;
+} scan_job;
+
+static void scan_job_free(scan_job *s)
+{
+    if (!s)
+        return;
+    if (s->plan)
+        evbuffer_free(s->plan);
+    free(s);
+}
+
+static void scan_finish(api_call *c)
+{
+    scan_job_free(c->scan);
+    c->scan = NULL;
+    webhook_api_call_finish(c);
+}
+
+static const char *content_type(report_format f)
+{
+    switch (f) {
+    case REPORT_JSON:
+        return "application/json";
+    case REPORT_MARKDOWN:
+        return "text/markdown; charset=utf-8";
+    case REPORT_SARIF:
+        return "application/sarif+json";
+    case REPORT_JUNIT:
+        return "application/xml";
+    default:
+        return "text/plain; charset=utf-8";
+    }
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the registry behind the policy's lookup interface ------------------ */
+
+typedef struct lookup_ctx {
+    registry *r;
+    reg_ctx ctx;
+    char err[512];
+} lookup_ctx;
+
+static json_t *lk_find_image(void *p, const char *id, const char *platform)
+{
+    lookup_ctx *l = p;
+    return registry_artifact_find(l->r, &l->ctx, id, platform, NULL, l->err, sizeof l->err);
+}
+
+static json_t *lk_channels(void *p, const char *bucket)
+{
+    lookup_ctx *l = p;
+    json_t *j = registry_channel_list(l->r, &l->ctx, bucket, l->err, sizeof l->err);
+    if (!j && registry_errcode(l->r) == REG_ENOTFOUND)
+        return json_array();
+    return j;
+}
+
+static json_t *lk_find_version(void *p, const char *bucket, const char *ref)
+{
+    lookup_ctx *l = p;
+    json_t *v = registry_version_get(l->r, &l->ctx, bucket, ref, l->err, sizeof l->err);
+    if (!v && (registry_errcode(l->r) == REG_ENOTFOUND || registry_errcode(l->r) == REG_EINVAL))
+        return json_null();
+    return v;
+}
+
+/* ---- the scan (scan worker) ------------------------------------------------ */
+
+static void scan_work(webhook_worker *w, void *arg)
+{
+    api_call *c = arg;
+    scan_job *s = c->scan;
+    webhook_server *srv = webhook_worker_server(w);
+    scan_result *res = NULL;
+    policy_report *rep = NULL;
+    FILE *out = NULL;
+    double t0 = mono();
+    uint64_t bytes = evbuffer_get_length(s->plan);
+    scan_plan *sp = scan_plan_new(webhook_server_rules(srv), NULL);
+    for (;;) {
+        size_t n = evbuffer_get_contiguous_space(s->plan);
+        if (!n)
+            break;
+        if (atomic_load(webhook_server_abort_flag(srv))) {
+            webhook_api_call_fail(c, 503, "imagegate is shutting down; try again");
+            goto out;
+        }
+        const unsigned char *p = evbuffer_pullup(s->plan, (ev_ssize_t)n); /* no copy: one chain */
+        if (scan_plan_feed(sp, p, n, c->err, sizeof c->err) < 0) {
+            c->status = 400;
+            goto out;
+        }
+        evbuffer_drain(s->plan, n);
+    }
+    evbuffer_free(s->plan);
+    s->plan = NULL;
+    if (scan_plan_finish(sp, &res, c->err, sizeof c->err) < 0) {
+        c->status = 400;
+        goto out;
+    }
+    registry *r = webhook_worker_registry(w, c->err, sizeof c->err);
+    if (!r) {
+        webhook_api_call_fail(c, 503, "the registry store is unavailable; try again");
+        goto out;
+    }
+    lookup_ctx l = {r, {c->who, ig_time_now()}, ""};
+    policy_lookup lk = {&l, lk_find_image, lk_channels, lk_find_version};
+    policy_scope scope = {s->has_org ? s->organization : NULL, s->has_ws ? s->workspace : NULL,
+                          l.ctx.now};
+    rep = policy_eval(webhook_server_policy(srv), res, &lk, &scope, c->err, sizeof c->err);
+    if (!rep) {
+        char q[600];
+        log_error("event=scan_store_failed token=%s error=%s", c->who,
+                  log_quote(*l.err ? l.err : c->err, q, sizeof q));
+        webhook_worker_reset_registry(w);
+        webhook_api_call_fail(c, 503, "the registry could not be read; try again");
+        goto out;
+    }
+    scan_result_free(res);
+    res = NULL;
+    out = open_memstream(&c->text, &c->text_len);
+    if (!out || report_write(rep, s->fmt, false, out) != 0 || fclose(out) != 0) {
+        out = NULL;
+        webhook_api_call_fail(c, 500, "the report could not be written");
+        goto out;
+    }
+    out = NULL;
+    c->content_type = content_type(s->fmt);
+    c->verdict = policy_verdict_name(rep->verdict);
+    double secs = mono() - t0;
+    webhook_metrics_scan(webhook_server_metrics(srv), secs, bytes);
+    log_info("event=scan token=%s bytes=%llu verdict=%s fail=%zu warn=%zu info=%zu scan_ms=%.1f",
+             c->who, (unsigned long long)bytes, c->verdict, rep->count[POLICY_FAIL],
+             rep->count[POLICY_WARN], rep->count[POLICY_INFO], secs * 1000);
+out:
+    if (out)
+        fclose(out);
+    if (c->status) {
+        free(c->text);
+        c->text = NULL;
+    }
+    policy_report_free(rep);
+    scan_result_free(res);
+    scan_plan_free(sp);
+}
+
+static void scan_done(webhook_server *srv, void *arg)
+{
+    (void)srv;
+    scan_finish(arg);
+}
+
+/* ---- the token (store worker), then the scan pool ---------------------- */
+
+static void auth_work(webhook_worker *w, void *arg)
+{
+    api_call *c = arg;
+    if (webhook_api_call_auth(w, c))
+        webhook_api_call_allow(c, webhook_api_op_role(API_SCAN, false));
+}
+
+static void auth_done(webhook_server *srv, void *arg)
+{
+    api_call *c = arg;
+    if (c->status) {
+        scan_finish(c);
+        return;
+    }
+    if (webhook_submit_scan(srv, scan_work, scan_done, c) < 0) {
+        webhook_api_call_fail(c, 503,
+                              "all %lld scan workers are busy and %lld scans wait; try "
+                              "again",
+                              (long long)webhook_server_config(srv)->workers,
+                              (long long)webhook_server_config(srv)->workers);
+        scan_finish(c);
+    }
+}
+
+static int scope_param(api_call *c, const char *key, char *dst, bool *has)
+{
+    const char *v = webhook_api_query_get(&c->query, key);
+    if (!v || !*v)
+        return 0;
+    if (strlen(v) > MAX_SCOPE)
+        return webhook_api_call_fail(c, 400, "%s: longer than %d bytes", key, MAX_SCOPE);
+    strcpy(dst, v);
+    *has = true;
+    return 0;
+}
+
+void webhook_handle_scan(webhook_server *srv, struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    const webhook_config *cfg = webhook_server_config(srv);
+    api_call *c = webhook_api_call_new(srv, req, API_SCAN, false);
+    if (!c)
+        return;
+    scan_job *s = xcalloc(1, sizeof *s);
+    c->scan = s;
+    const char *fmt = webhook_api_query_get(&c->query, "format");
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (fmt && *fmt && report_format_parse(fmt, &s->fmt) != 0) {
+        webhook_api_call_fail(c, 400,
+                              "format: '%.40s' is not text, json, markdown, sarif or "
+                              "junit",
+                              fmt);
+    } else if (scope_param(c, "organization", s->organization, &s->has_org) < 0 ||
+               scope_param(c, "workspace", s->workspace, &s->has_ws) < 0) {
+        /* c->status set */
+    } else if (len > (size_t)cfg->max_plan_bytes) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        webhook_api_call_fail(c, 413, "the plan is larger than --max-plan-bytes (%lld bytes)",
+                              (long long)cfg->max_plan_bytes);
+    } else if (len == 0) {
+        webhook_api_call_fail(c, 400,
+                              "the request body must be the plan (terraform show -json "
+                              "PLANFILE); it is empty");
+    } else {
+        s->plan = evbuffer_new();
+        evbuffer_add_buffer(s->plan, in); /* moves the chains */
+        if (webhook_submit(srv, auth_work, auth_done, c) == 0)
+            return;
+        webhook_api_call_fail(c, 503, "imagegate is busy; try again");
+    }
+    scan_finish(c);
+}
