@@ -113,11 +113,22 @@ static int tick(void *arg)
         reg_ctx ctx = {"imagegate", now};
         if (r && registry_delivery_renew(r, &ctx, webhook_worker_owner(x->w),
                                          x->cfg->delivery_lease, x->d->task_result_id, err,
-                                         sizeof err) == 0)
+                                         sizeof err) == 0) {
             x->last_renew = now;
-        else
-            log_warn("event=lease_renew_failed task_result_id=%s error=\"%s\"",
-                     x->d->task_result_id, err);
+        } else if (r && registry_errcode(r) == REG_ECONFLICT) {
+            /* Another worker (here or on another replica) took the delivery
+             * over after our lease ran out -- the store was unreachable for
+             * longer than the lease -- or finished it: it is theirs now. */
+            x->lease_lost = true;
+            log_warn("event=lease_lost task_result_id=%s msg=\"another worker holds this "
+                     "delivery now; stopping\"",
+                     x->d->task_result_id);
+            return 1;
+        } else {
+            char q[600];
+            log_warn("event=lease_renew_failed task_result_id=%s error=%s",
+                     x->d->task_result_id, log_quote(err, q, sizeof q));
+        }
     }
     if (!x->running_sent && now - x->start >= x->cfg->running_after) {
         x->running_sent = true;
@@ -429,6 +440,18 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
         set_failed(&x, "stage '%.40s' is not supported (pre_plan, post_plan, pre_apply, "
                        "post_apply are)",
                    stage);
+    }
+    if (!x.lease_lost) {
+        /* the last moment to find out that another worker took over */
+        x.running_sent = true;
+        x.last_renew = 0;
+        tick(&x);
+    }
+    if (x.lease_lost) {
+        log_warn("event=delivery_left task_result_id=%s msg=\"lease lost; the worker holding "
+                 "it sends the result\"",
+                 d->task_result_id);
+        goto out;
     }
     if (atomic_load(webhook_server_abort_flag(x.srv))) {
         log_warn("event=delivery_interrupted task_result_id=%s msg=\"left queued; resumed on "

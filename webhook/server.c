@@ -73,6 +73,9 @@ struct webhook_worker {
     int index;
     bool started;
     registry *reg;
+    ig_time reg_retry_at; /* after a failed open, no new attempt before this */
+    int64_t reg_backoff;  /* ms to wait after the next failed open (0: none failed) */
+    char reg_err[256];    /* why the last open failed */
     rules_matcher *matcher;
     char owner[160];
 };
@@ -137,13 +140,43 @@ rules_matcher *webhook_worker_matcher(webhook_worker *w)
     return w->matcher;
 }
 
+/* A handle whose last call failed with a store error (a PostgreSQL
+ * connection lost, a SQLite file locked) is closed and opened afresh. While
+ * the store cannot be opened, attempts are spaced 250 ms, 500 ms ... up to
+ * 5 s apart per worker, and calls in between fail at once with the last
+ * reason: a database that is down (or a host that swallows packets, where
+ * each attempt would hold the thread for connect_timeout) never ties up every
+ * worker in connection attempts, and /readyz and acknowledgements answer 503
+ * quickly until it is back. */
+#define REG_BACKOFF_FIRST 250
+#define REG_BACKOFF_MAX 5000
+
 registry *webhook_worker_registry(webhook_worker *w, char *err, size_t errlen)
 {
-    if (!w->reg) {
-        int code = 0;
-        w->reg = registry_open(w->srv->cfg->db, 0, &code, err, errlen);
+    if (w->reg && registry_errcode(w->reg) == REG_ESTORE)
+        webhook_worker_reset_registry(w);
+    if (w->reg)
+        return w->reg;
+    ig_time now = ig_time_now();
+    if (w->reg_backoff && now < w->reg_retry_at) {
+        snprintf(err, errlen, "%s (next attempt in %lld ms)", w->reg_err,
+                 (long long)(w->reg_retry_at - now));
+        return NULL;
     }
-    return w->reg;
+    int code = 0;
+    w->reg = registry_open(w->srv->cfg->db, 0, &code, err, errlen);
+    if (w->reg) {
+        if (w->reg_backoff)
+            log_info("event=store_reconnected worker=%s", w->owner);
+        w->reg_backoff = 0;
+        return w->reg;
+    }
+    snprintf(w->reg_err, sizeof w->reg_err, "%s", err);
+    w->reg_backoff = w->reg_backoff ? w->reg_backoff * 2 : REG_BACKOFF_FIRST;
+    if (w->reg_backoff > REG_BACKOFF_MAX)
+        w->reg_backoff = REG_BACKOFF_MAX;
+    w->reg_retry_at = now + w->reg_backoff;
+    return NULL;
 }
 
 void webhook_worker_reset_registry(webhook_worker *w)
@@ -543,7 +576,8 @@ static void ready_done(webhook_server *srv, void *arg)
     if (rj->ok) {
         webhook_reply_json(rj->req, 200, json_pack("{s:s}", "status", "ready"));
     } else {
-        log_warn("event=readyz_failed error=\"%s\"", rj->err);
+        char q[600];
+        log_warn("event=readyz_failed error=%s", log_quote(rj->err, q, sizeof q));
         webhook_reply_error(rj->req, 503, "the store is not reachable");
     }
     free(rj);

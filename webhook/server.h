@@ -102,8 +102,11 @@ int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn do
 int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
                         void *arg);
 
-/* The worker's registry handle, opened on first use (re-opened after a store
- * failure). NULL with err when the store cannot be opened. Worker thread. */
+/* The worker's registry handle, opened on first use and re-opened after a
+ * call on it failed with a store error (REG_ESTORE: e.g. the PostgreSQL
+ * connection was lost). NULL with err when the store cannot be opened;
+ * failed attempts are spaced out (250 ms doubling to 5 s) and calls in
+ * between fail at once. Worker thread. */
 registry *webhook_worker_registry(webhook_worker *w, char *err, size_t errlen);
 /* Call after a store error so the next use re-opens the handle. */
 void webhook_worker_reset_registry(webhook_worker *w);
