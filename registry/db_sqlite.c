@@ -267,8 +267,11 @@ db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errc
     }
     sqlite3_extended_result_codes(d->h, 1);
     sqlite3_busy_timeout(d->h, busy_timeout_ms);
+    /* secure_delete: deleted and overwritten content (a run token erased
+     * from a finished delivery) is zeroed, not left in free space. */
     if (s_exec(&d->base, "PRAGMA foreign_keys=ON; PRAGMA journal_mode=WAL; "
-                         "PRAGMA synchronous=NORMAL; SELECT count(*) FROM sqlite_master") < 0)
+                         "PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
+                         "SELECT count(*) FROM sqlite_master") < 0)
         goto bad;
     return &d->base;
 bad:

@@ -139,6 +139,19 @@ int registry_delivery_renew(registry *r, const reg_ctx *ctx, const char *owner, 
     return 0;
 }
 
+/* The body held the run's access token. "body = NULL" clears the row, but
+ * SQLite keeps the old bytes in the page's free space and in earlier WAL
+ * frames: secure_delete (set when the store is opened) zeroes the former, a
+ * TRUNCATE checkpoint removes the latter. Best effort: a checkpoint that
+ * cannot finish now (another connection still reading an old snapshot)
+ * leaves the WAL to the next one. PostgreSQL keeps a dead row version until
+ * VACUUM (docs/security.md). */
+static void scrub_erased(registry *r)
+{
+    if (r->d->dialect == DB_DIALECT_SQLITE)
+        db_exec(r->d, "PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
 int registry_delivery_finish(registry *r, const reg_ctx *ctx, const char *task_result_id,
                              reg_delivery_state state, const char *verdict, char *err,
                              size_t errlen)
@@ -156,6 +169,7 @@ int registry_delivery_finish(registry *r, const reg_ctx *ctx, const char *task_r
     if (n == 0)
         return reg_fail(r, REG_ENOTFOUND, err, errlen, "delivery %.80s does not exist",
                         task_result_id);
+    scrub_erased(r);
     return 0;
 }
 
@@ -196,6 +210,8 @@ int registry_delivery_abandon_old(registry *r, const reg_ctx *ctx, ig_time cutof
         goto fail;
     if (reg_tx_commit(r, err, errlen) < 0)
         return -1;
+    if (count > 0)
+        scrub_erased(r);
     return count;
 fail:
     reg_tx_abort(r);

@@ -204,8 +204,11 @@ def raw_request(port, data, tls=True, timeout=10):
         ctx = ssl.create_default_context(cafile=ENV["ca"])
         s = ctx.wrap_socket(s, server_hostname="localhost")
     try:
-        s.sendall(data)
         buf = b""
+        try:
+            s.sendall(data)
+        except (ConnectionError, ssl.SSLError):
+            return None, b""  # cut while sending: refused
         while True:
             try:
                 chunk = s.recv(65536)
@@ -457,6 +460,248 @@ class SlowClientTest(DaemonCase):
         self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply)
         self.final(p)
 
+
+
+# ---- security --------------------------------------------------------------------
+
+def s_client(port, *args):
+    """One handshake with openssl s_client; (ok, negotiated protocol, cipher, output)."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                        "-servername", "localhost"] + list(args),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+    out = r.stdout + r.stderr
+    # "New, V, Cipher is C": V is the version that defined C; the session
+    # block's "Protocol :" is what was negotiated (absent for TLS 1.3 when
+    # no ticket arrived, where V is exact anyway)
+    new = re.search(r"^New, (\S+), Cipher is (\S+)", out, re.M)
+    proto = re.search(r"^\s*Protocol\s*:\s*(\S+)", out, re.M)
+    ok = r.returncode == 0 and new is not None and new.group(2) != "(NONE)"
+    version = proto.group(1) if proto else (new.group(1) if new else None)
+    return ok, version, (new.group(2) if new else None), out
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class SecurityTest(DaemonCase):
+    """TLS offers only TLS 1.2/1.3 with forward-secret AEAD suites, API
+    tokens are stored hashed, and no secret reaches a log line or survives in
+    the store once a delivery has its final status."""
+
+    @classmethod
+    def setUpClass(cls):
+        tmp = ENV["tmp"]
+        # an RSA leaf too: the RSA suites (static RSA, CBC, 3DES, DHE) are only
+        # negotiable against an RSA certificate
+        key, csr, crt = (os.path.join(tmp, n) for n in ("rsa.key", "rsa.csr", "rsa.pem"))
+        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", "/CN=localhost")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", ENV["ca"], "-CAkey",
+            os.path.join(tmp, "ca.key"), "-CAcreateserial", "-out", crt, "-days", "2",
+            "-extfile", os.path.join(tmp, "ext.cnf"))
+        cls.rsa = (crt, key)
+        cls.ec_daemon = new_daemon("tls-ec")
+        cls.rsa_daemon = new_daemon("tls-rsa", extra=["--tls-cert", crt, "--tls-key", key])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ec_daemon.stop()
+        cls.rsa_daemon.stop()
+
+    def control_server(self, cert, key):
+        """openssl s_server that allows everything (SECLEVEL 0, TLS 1.0 up,
+        anonymous and NULL suites): what it accepts, the client can offer."""
+        port = free_port()
+        p = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
+                              "-cert", cert, "-key", key, "-www", "-min_protocol", "TLSv1",
+                              "-cipher", "ALL:aNULL:eNULL:@SECLEVEL=0", "-quiet"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return port
+            except OSError:
+                time.sleep(0.05)
+        self.fail("openssl s_server did not start")
+
+    def check_refused(self, daemon, control_port, cases):
+        """Each case must be refused by imagegate; cases the control server
+        cannot negotiate either are not evidence and are reported."""
+        checked, unavailable = [], []
+        for args in cases:
+            ok_control, _, _, out = s_client(control_port, *args)
+            if not ok_control:
+                unavailable.append(" ".join(args))
+                continue
+            ok, proto, cipher, out = s_client(daemon.port, *args)
+            self.assertFalse(ok, "imagegate accepted %s (%s %s)" % (" ".join(args), proto, cipher))
+            checked.append(" ".join(args))
+        return checked, unavailable
+
+    def test_tls_protocols_and_cipher_suites(self):
+        old = ["-cipher", "ALL:@SECLEVEL=0"]
+        common_weak = [["-tls1"] + old, ["-tls1_1"] + old]
+        ec_weak = [["-tls1_2", "-cipher", c + ":@SECLEVEL=0"] for c in (
+            "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256",
+            "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-CAMELLIA128-SHA256",
+            "ECDHE-ECDSA-AES128-CCM8", "ECDHE-ECDSA-NULL-SHA", "AECDH-AES128-SHA",
+            "ADH-AES128-GCM-SHA256", "AECDH-NULL-SHA")]
+        rsa_weak = [["-tls1_2", "-cipher", c + ":@SECLEVEL=0"] for c in (
+            "AES128-SHA", "AES256-SHA256", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
+            "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA384", "DHE-RSA-AES128-GCM-SHA256",
+            "DHE-RSA-CHACHA20-POLY1305", "DHE-RSA-AES256-SHA", "NULL-SHA256", "ECDHE-RSA-NULL-SHA",
+            "DES-CBC3-SHA", "RC4-SHA")]
+        ec_control = self.control_server(ENV["cert"], ENV["key"])
+        rsa_control = self.control_server(*self.rsa)
+        checked, unavailable = self.check_refused(self.ec_daemon, ec_control, common_weak + ec_weak)
+        c2, u2 = self.check_refused(self.rsa_daemon, rsa_control, common_weak + rsa_weak)
+        checked += c2
+        unavailable += u2
+        # TLS 1.0 and 1.1 and at least a dozen weak suites were really offered
+        self.assertGreaterEqual(len(checked), 16, (checked, unavailable))
+        self.assertTrue(any(c.startswith("-tls1 ") for c in checked), checked)
+        self.assertTrue(any(c.startswith("-tls1_1 ") for c in checked), checked)
+        # what is accepted: TLS 1.3, and TLS 1.2 with ECDHE + AEAD; no compression
+        for daemon, suites in ((self.ec_daemon, ("ECDHE-ECDSA-AES128-GCM-SHA256",
+                                                 "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                                 "ECDHE-ECDSA-CHACHA20-POLY1305")),
+                               (self.rsa_daemon, ("ECDHE-RSA-AES128-GCM-SHA256",
+                                                  "ECDHE-RSA-AES256-GCM-SHA384",
+                                                  "ECDHE-RSA-CHACHA20-POLY1305"))):
+            for suite in suites:
+                ok, proto, cipher, out = s_client(daemon.port, "-tls1_2", "-cipher", suite)
+                self.assertTrue(ok, out[-2000:])
+                self.assertEqual((proto, cipher), ("TLSv1.2", suite))
+                self.assertIn("Compression: NONE", out)
+            ok, proto, cipher, out = s_client(daemon.port, "-tls1_3")
+            self.assertTrue(ok, out[-2000:])
+            self.assertEqual(proto, "TLSv1.3")
+            # a client that offers everything gets a forward-secret AEAD suite
+            ok, proto, cipher, out = s_client(daemon.port, "-no_tls1_3", "-cipher",
+                                              "ALL:@SECLEVEL=0")
+            self.assertTrue(ok, out[-2000:])
+            self.assertRegex(cipher, r"^ECDHE-(ECDSA|RSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$")
+
+    def test_api_tokens_are_stored_hashed(self):
+        db = os.path.join(ENV["tmp"], "tokens.db")
+        shutil.copy(ENV["db_path"], db)
+        r = subprocess.run([BIN, "--db", "sqlite:" + db, "token", "create", "--name", "ci",
+                            "--role", "read"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        secret = re.search(r"igt_[A-Za-z0-9_-]{20,}", r.stdout + r.stderr).group(0)
+        con = sqlite3.connect(db)
+        try:
+            rows = con.execute("SELECT name, hash FROM api_tokens").fetchall()
+        finally:
+            con.close()
+        self.assertEqual(rows, [("ci", hashlib.sha256(secret.encode()).hexdigest())])
+        for name in os.listdir(ENV["tmp"]):
+            if name.startswith("tokens.db"):
+                with open(os.path.join(ENV["tmp"], name), "rb") as f:
+                    self.assertNotIn(secret.encode(), f.read(), name)
+
+    def test_no_secret_in_logs_or_store(self):
+        """A full run with known secrets, then every log line and every byte
+        of the store are searched for each of them."""
+        run_token = "Zq9secret.atlasv1.%s" % hashlib.sha256(b"run-token").hexdigest()
+        sensitive = "ami-0f00dfeedfacecafe"
+        tmp = ENV["tmp"]
+        fake = FakeTFC(ENV["cert"], ENV["key"], run_token).start()
+        self.addCleanup(fake.stop)
+        mentions = ENV["fake"].plans["mentions"].replace(b"ami-0b3c20f2fd2b1e282",
+                                                          sensitive.encode())
+        self.assertIn(sensitive.encode(), mentions)
+        fake.plans["mentions"] = mentions
+        fake.plans["clean"] = ENV["fake"].plans["clean"]
+        with open(os.path.join(FIX, "config", "hardcoded.tar.gz"), "rb") as f:
+            fake.configs["hardcoded"] = f.read()
+        store_dir = os.path.join(tmp, "secret-store")
+        os.makedirs(store_dir, exist_ok=True)
+        db = os.path.join(store_dir, "secrets.db")
+        shutil.copy(ENV["db_path"], db)
+        r = subprocess.run([BIN, "--db", "sqlite:" + db, "token", "create", "--name", "ci",
+                            "--role", "admin"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        api_token = re.search(r"igt_[A-Za-z0-9_-]{20,}", r.stdout + r.stderr).group(0)
+        d = Daemon(tmp, "secrets", "sqlite:" + db, fake, ENV["ca"], ENV["cert"], ENV["key"],
+                   extra=["--allowed-host", "127.0.0.1:%d" % fake.port]).start()
+        try:
+            def p(**kw):
+                q = payload(token=run_token, **kw)
+                q["task_result_callback_url"] = fake.callback_url(q["task_result_id"])
+                if "plan_json_api_url" in q:
+                    q["plan_json_api_url"] = fake.plan_url(kw.get("plan", "clean"))
+                q["configuration_version_download_url"] = fake.config_url(
+                    kw.get("config", "none"))
+                return q
+
+            with open(os.path.join(FIX, "runtask", "verification.json"), "rb") as f:
+                self.assertEqual(d.post_runtask(f.read())[0], 200)
+            runs = [p(plan="mentions"), p(plan="clean"), p(stage="pre_plan", config="hardcoded")]
+            fake.fail_next_callbacks(runs[1]["task_result_id"], 1)  # a retried callback
+            for q in runs:
+                self.assertEqual(d.post_runtask(q)[0], 200)
+            bad = p()
+            self.assertEqual(d.post_runtask(bad, key="not-the-key")[0], 401)
+            self.assertEqual(d.post_runtask(json.dumps(bad).encode()[:-3])[0], 400)
+            # the registry API with the token, and with a near miss of it
+            for path in ("/v1/lookup?bucket=golden-base&channel=production&platform=aws&"
+                         "region=us-east-1", "/v1/audit?since=1h",
+                         "/packer/2023-01-01/organizations/o/projects/p/buckets"):
+                code, _, _ = d.request("GET", path,
+                                       headers={"Authorization": "Bearer " + api_token})
+                self.assertNotIn(code, (401, 403), path)  # 404: no such image, fine
+                code, _, _ = d.request("GET", path,
+                                       headers={"Authorization": "Bearer " + api_token[:-1]})
+                self.assertEqual(code, 401, path)
+            for q in runs:
+                doc = fake.wait_final(q["task_result_id"], 30)
+                self.assertIsNotNone(doc, d.log()[-3000:])
+                for rec in fake.callbacks(q["task_result_id"]):
+                    self.assertNotIn(sensitive.encode(), rec["body"])
+                    self.assertNotIn(run_token.encode(), rec["body"])
+            time.sleep(0.5)
+            con = sqlite3.connect(db)
+            try:
+                rows = con.execute("SELECT task_result_id, state, body FROM deliveries "
+                                   "WHERE task_result_id IN (?, ?, ?)",
+                                   [q["task_result_id"] for q in runs]).fetchall()
+            finally:
+                con.close()
+            self.assertEqual(sorted(r[1] for r in rows), [1, 1, 1])
+            self.assertEqual([r[2] for r in rows], [None] * 3)  # body (and token) erased
+            # the store as the server leaves it after the final statuses
+            self.assert_absent(store_dir, d.log_path, run_token, api_token, sensitive)
+        finally:
+            d.stop()
+        # and after a clean stop (the WAL checkpointed into the main file)
+        self.assert_absent(store_dir, d.log_path, run_token, api_token, sensitive)
+
+    def assert_absent(self, store_dir, log_path, run_token, api_token, sensitive):
+        secrets = {"run access token": run_token, "API token": api_token,
+                   "HMAC key (current)": KEY_NEW, "HMAC key (old)": KEY_OLD,
+                   "sensitive plan value": sensitive,
+                   "pre-signed URL signature": "s3cr3t"}
+        with open(log_path, "rb") as f:
+            log = f.read()
+        self.assertGreater(log.count(b"\n"), 10)
+        files = {}
+        for n in os.listdir(store_dir):
+            with open(os.path.join(store_dir, n), "rb") as f:
+                files[n] = f.read()
+        self.assertTrue(any(n.endswith(".db") for n in files))
+        found = ["%s in the log" % what for what, v in secrets.items() if v.encode() in log]
+        found += ["%s in %s" % (what, n) for what, v in secrets.items()
+                  for n, data in files.items() if v.encode() in data]
+        self.assertEqual(found, [])
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
