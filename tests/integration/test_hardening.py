@@ -462,6 +462,555 @@ class SlowClientTest(DaemonCase):
 
 
 
+# ---- bad input of every kind ---------------------------------------------------
+
+def tar_gz(members):
+    """A .tar.gz of (name, bytes) members, built in memory."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), 9)
+
+
+class BadInputTest(DaemonCase):
+    """Every kind of bad input gets a clear refusal (4xx) or a `failed`
+    callback that says what was wrong, and the server keeps serving."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = new_daemon("bad", extra=[
+            "--workers", "4", "--low-speed-time", "1s", "--connect-timeout", "2s",
+            "--max-archive-bytes", "1M", "--max-archive-entries", "200"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    def post_raw(self, head, body, send_body=True):
+        """POST with our own framing; returns (status, reply JSON or None)."""
+        s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=20)
+        s = self.daemon.ctx.wrap_socket(s, server_hostname="localhost")
+        try:
+            s.sendall(head)
+            s.settimeout(0.5)
+            reply = b""
+            try:
+                reply = s.recv(65536)  # an early answer, before the body
+            except (socket.timeout, ssl.SSLError):
+                pass
+            s.settimeout(20)
+            if not reply and send_body:
+                try:
+                    s.sendall(body)
+                except (ConnectionError, ssl.SSLError):
+                    pass
+            while b"\r\n\r\n" not in reply or not re.search(rb"\r\n\r\n.*\}", reply, re.S):
+                try:
+                    chunk = s.recv(65536)
+                except (ConnectionError, ssl.SSLError, socket.timeout):
+                    break
+                if not chunk:
+                    break
+                reply += chunk
+        finally:
+            s.close()
+        m = re.match(rb"HTTP/1\.1 (\d{3})", reply)
+        doc = None
+        if b"\r\n\r\n" in reply:
+            try:
+                doc = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+            except ValueError:
+                pass
+        return (int(m.group(1)) if m else None), doc
+
+    def test_01_junk_bodies(self):
+        junk = random.Random(6).randbytes(20 * 1024 * 1024)
+        # 20 MB of junk as the body of a POST /runtask
+        head = (b"POST /runtask HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b"X-TFC-Task-Signature: " + sign(junk).encode() + b"\r\nContent-Length: " +
+                str(len(junk)).encode() + b"\r\n\r\n")
+        code, doc = self.post_raw(head, junk)
+        self.assertEqual(code, 413, doc)
+        # the same, chunked (no Content-Length to refuse up front)
+        chunked = b"".join(b"%x\r\n" % len(junk[i:i + 65536]) + junk[i:i + 65536] + b"\r\n"
+                           for i in range(0, len(junk), 65536)) + b"0\r\n\r\n"
+        head = (b"POST /runtask HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
+        code, doc = self.post_raw(head, chunked)
+        self.assertEqual(code, 413, doc)
+        # 20 MB of junk instead of an HTTP request: refused within the header limit
+        t0 = time.time()
+        code, reply = raw_request(self.daemon.port, junk[:64 * 1024] + b"\r\n\r\n")
+        self.assertIn(code, (None, 400), reply[:200])
+        # a header block over --max-header-bytes
+        code, reply = raw_request(self.daemon.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                  b"a" * (64 * 1024) + b"\r\n\r\n")
+        self.assertIn(code, (None, 400, 413, 431), reply[:200])
+        self.assertLess(time.time() - t0, 5)
+        # a small signed body that is junk: 400, not stored
+        small = junk[:1000]
+        code, body, _ = self.daemon.post_runtask(small)
+        self.assertEqual(code, 400)
+        self.assertIn("malformed JSON", json.loads(body)["message"])
+        self.assert_serving()
+
+    def test_02_truncated_json(self):
+        full = json.dumps(payload()).encode()
+        for cut in (1, 2, len(full) // 3, len(full) // 2, len(full) - 2, len(full) - 1):
+            code, body, _ = self.daemon.post_runtask(full[:cut])
+            self.assertEqual(code, 400, (cut, body))
+            self.assertIn("malformed JSON", json.loads(body)["message"])
+        for bad in (b"", b"null", b"[]", b"42", b'"x"', b"{}" * 2, b"\xff\xfe{}", b"{\"a\":1}\x00",
+                    b'{"payload_version":1,"payload_version":1}'):
+            code, body, _ = self.daemon.post_runtask(bad)
+            self.assertEqual(code, 400, (bad, body))
+            self.assertTrue(json.loads(body)["message"])
+        self.assert_serving()
+
+    # the fields imagegate reads: a wrong type is refused with 400 naming it
+    READ = {"payload_version", "stage", "access_token", "task_result_id",
+            "task_result_callback_url", "run_id", "plan_json_api_url",
+            "configuration_version_download_url", "organization_name", "workspace_name",
+            "workspace_working_directory", "run_app_url", "capabilities"}
+
+    def test_03_wrong_types_in_every_field(self):
+        wrong = [0, 1.5, True, "x", [], {}, [1, "a"], {"k": "v"}, 10 ** 30]
+        accepted, refused = [], 0
+        fields = list(payload().keys()) + ["capabilities.outcomes"]
+        for field in fields:
+            for value in wrong:
+                p = payload()
+                if field == "capabilities.outcomes":
+                    p["capabilities"]["outcomes"] = value
+                    expected = "capabilities.outcomes" if not isinstance(value, bool) else None
+                else:
+                    current = p[field]
+                    if type(value) is type(current) or (isinstance(current, int) and
+                                                        not isinstance(current, bool) and
+                                                        isinstance(value, int) and
+                                                        not isinstance(value, bool)):
+                        continue  # the right type: not a wrong one
+                    p[field] = value
+                    expected = field if field in self.READ else None
+                code, body, _ = self.daemon.post_runtask(p)
+                msg = json.loads(body).get("message", "") if body else ""
+                if value == 10 ** 30:
+                    # beyond 64 bits anywhere: the whole document is refused
+                    self.assertEqual(code, 400, (field, body))
+                    self.assertIn("too big integer", msg)
+                elif expected:
+                    # payload_version 1.5 / 10**30 are numbers of the wrong kind
+                    self.assertEqual(code, 400, (field, value, body))
+                    self.assertIn(expected.split(".")[0], msg, (field, value))
+                    refused += 1
+                else:
+                    self.assertEqual(code, 200, (field, value, body))
+                    accepted.append(p)
+        self.assertGreater(refused, 50)
+        # fields imagegate does not read are tolerated whatever their type
+        # (RUNTASK.md: unknown fields and nulls are tolerated), and the run
+        # is checked as usual: one final status each
+        for p in accepted:
+            doc = self.final(p)
+            self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+        for p in accepted[-5:]:
+            self.assert_one_final(p)
+        self.assert_serving()
+
+    def test_04_unknown_stages_and_payload_versions(self):
+        cases = []
+        for stage in ("post_destroy", "PRE_PLAN", "post_plan ", "x" * 5000, "pr\u00e9_plan",
+                      "pre_plan\u200b"):
+            p = payload()
+            p["stage"] = stage
+            cases.append((p, "not supported"))
+        for version in (0, 2, -1, 2 ** 62):
+            p = payload()
+            p["payload_version"] = version
+            cases.append((p, "payload_version %d is not supported" % version))
+        for p, _ in cases:
+            self.deliver(p)
+        for p, needle in cases:
+            doc = self.final(p)
+            a = doc["data"]["attributes"]
+            self.assertEqual(a["status"], "failed")
+            self.assertIn(needle, a["message"])
+            self.assertLessEqual(len(a["message"]), 1000)
+        # an empty stage is a bad request; so is a NUL inside a string
+        p = payload()
+        p["stage"] = ""
+        code, body, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 400)
+        self.assertIn("stage", json.loads(body)["message"])
+        p["stage"] = "post_plan\u0000"
+        code, body, _ = self.daemon.post_runtask(p)
+        self.assertEqual(code, 400)
+        self.assertIn("malformed JSON", json.loads(body)["message"])
+        self.assert_serving()
+
+    def test_05_huge_numbers_of_findings(self):
+        # scale.plan.json: 2000 instances, a quarter on a revoked image, all
+        # hardcoded -- far more findings than the 250 outcomes allowed
+        p = self.deliver(payload(plan="scale"))
+        doc = self.final(p, timeout=60)
+        self.assert_one_final(p)
+        data = doc["data"]
+        self.assertEqual(data["attributes"]["status"], "failed")
+        self.assertLessEqual(len(data["attributes"]["message"]), 1000)
+        outs = data["relationships"]["outcomes"]["data"]
+        self.assertEqual(len(outs), 250)
+        last = outs[-1]["attributes"]
+        self.assertRegex(last["description"], r"\d+ more")
+        for o in outs:
+            a = o["attributes"]
+            self.assertLessEqual(len(a["outcome-id"]), 64)
+            self.assertLessEqual(len(a["description"]), 1000)
+            self.assertNotIn("\n", a["description"])
+            self.assertLessEqual(len(a.get("body", "")), 10000)
+            self.assertLessEqual(len(a.get("url", "")), 500)
+            self.assertLessEqual(len(a["tags"]), 10)
+        ids = [o["attributes"]["outcome-id"] for o in outs]
+        self.assertEqual(len(ids), len(set(ids)))
+        raw = self.fake.finals(p["task_result_id"])[-1][0]["body"]
+        self.assertLess(len(raw), 4 * 1024 * 1024)
+        self.assert_serving()
+
+    def test_06_plans_that_are_not_json(self):
+        fake = self.fake
+        fake.plans["notjson"] = b'{"format_version":"1.2","resource_changes":[{"address": nope}]}'
+        fake.plans["html"] = b"<html><body>502 Bad Gateway</body></html>"
+        fake.plans["truncated"] = fake.plans["other-types"][:5000]
+        fake.plans["empty"] = b""
+        fake.plans["deep"] = b'{"resource_changes":' + b"[" * 200000 + b"]" * 200000 + b"}"
+        fake.plans["deepval"] = (b'{"resource_changes":[{"address":"aws_instance.a","type":'
+                                 b'"aws_instance","mode":"managed","change":{"actions":["create"],'
+                                 b'"after":{"ami":' + b"[" * 100000 + b"]" * 100000 + b"}}}]}")
+        fake.plans["binary"] = random.Random(7).randbytes(3 * 1024 * 1024)
+        cases = {}
+        for name in ("notjson", "html", "truncated", "empty", "deep", "deepval", "binary"):
+            cases[name] = self.deliver(payload(plan=name))
+        for name, p in cases.items():
+            doc = self.final(p)
+            a = doc["data"]["attributes"]
+            self.assertEqual(a["status"], "failed", (name, a))
+            self.assertIn("could not", a["message"], name)
+            if name != "empty":
+                self.assertRegex(a["message"], r"byte \d+", name)
+        # the offset points at the bad token ("nope" starts at offset 56)
+        m = re.search(r"byte (\d+)", self.message(self.fake.wait_final(
+            cases["notjson"]["task_result_id"])))
+        self.assertTrue(56 <= int(m.group(1)) <= 60, m.group(0))
+        self.assert_serving()
+
+    def test_07_plan_hosts_that_misbehave(self):
+        h = self.hostile
+        loop = self.deliver(payload(plan_url=h.url("/loop/plan-1")))
+        hang = self.deliver(payload(plan_url=h.url("/hang")))
+        notls = self.deliver(payload(plan_url="https://127.0.0.1:%d/x" % h.raw_port))
+        t0 = time.time()
+        doc = self.final(loop)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        self.assertIn("redirects", self.message(doc))
+        # the token went to the allowed plan URL only, never along the loop
+        with h.lock:
+            hops = [a for path, a in h.requests if path.startswith("/loop/plan-1")]
+        self.assertLessEqual(len(hops), 6)
+        self.assertEqual(sum(1 for a in hops if a), 1)
+        for p in (hang, notls):
+            doc = self.final(p, timeout=60)
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+            self.assertRegex(self.message(doc), r"(?i)time|slow")
+        # bounded by --low-speed-time / --connect-timeout and three retries
+        self.assertLess(time.time() - t0, 40)
+        self.assert_serving()
+
+    def test_08_archive_bombs_in_pre_plan(self):
+        fake = self.fake
+        fake.configs["bomb"] = tar_gz([("main.tf", b"\0" * (8 * 1024 * 1024))])
+        fake.configs["many"] = tar_gz([("f%04d.tf" % i, b"# x\n") for i in range(1000)])
+        fake.configs["big"] = random.Random(8).randbytes(2 * 1024 * 1024)
+        fake.configs["notgz"] = b"this is not an archive at all"
+        cases = {n: self.deliver(payload(stage="pre_plan", config=n))
+                 for n in ("bomb", "many", "big", "notgz")}
+        # 16 MB of gzipped zeros read as tar: an empty archive (zero blocks
+        # end it), unpacked no further than its first kilobyte -- no bomb
+        fake.configs["zeros"] = gzip.compress(b"\0" * (16 * 1024 * 1024), 9)
+        zeros = self.deliver(payload(stage="pre_plan", config="zeros"))
+        self.assertEqual(self.final(zeros)["data"]["attributes"]["status"], "passed")
+        for name, p in cases.items():
+            doc = self.final(p)
+            a = doc["data"]["attributes"]
+            self.assertEqual(a["status"], "failed", name)
+            self.assertRegex(a["message"], r"refused|could not", name)
+        self.assertEqual(os.listdir(self.daemon.work), [])  # private folders removed
+        self.assert_serving()
+
+    def test_09_deep_nesting_in_the_request(self):
+        for body in (b"[" * 100000 + b"]" * 100000,
+                     b'{"payload_version":1,"x":' + b"[" * 100000 + b"]" * 100000 + b"}",
+                     b'{"a":' * 50000 + b"1" + b"}" * 50000):
+            code, resp, _ = self.daemon.post_runtask(body)
+            self.assertEqual(code, 400, resp[:200])
+        self.assert_serving()
+
+
+# ---- load ------------------------------------------------------------------------
+
+class LoadTest(DaemonCase):
+    """While big plans keep arriving (12 here, one every half second), 2000
+    signed verification requests from 50 concurrent clients all get 200 and
+    every plan gets exactly one final status. Behaviour only: latency and
+    memory are measured by bench/load.py (docs/performance.md)."""
+
+    PLANS, EVERY, REQUESTS, CONCURRENCY = 12, 0.5, 2000, 50
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = new_daemon("load", extra=["--log-level", "info"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    def test_verifications_while_plans_arrive(self):
+        with open(os.path.join(FIX, "runtask", "verification.json"), "rb") as f:
+            verification = f.read()
+        sig = sign(verification)
+        plans, statuses, errors = [], [], []
+        lock = threading.Lock()
+
+        def send_plans():
+            c = http.client.HTTPSConnection("127.0.0.1", self.daemon.port,
+                                            context=self.daemon.ctx, timeout=30)
+            for _ in range(self.PLANS):
+                p = payload(plan="scale")
+                body = json.dumps(p).encode()
+                c.request("POST", "/runtask", body, {"X-TFC-Task-Signature": sign(body),
+                                                     "Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                with lock:
+                    plans.append((p, r.status))
+                time.sleep(self.EVERY)
+            c.close()
+
+        def client(n):
+            c = http.client.HTTPSConnection("127.0.0.1", self.daemon.port,
+                                            context=self.daemon.ctx, timeout=30)
+            try:
+                for _ in range(n):
+                    c.request("POST", "/runtask", verification,
+                              {"X-TFC-Task-Signature": sig, "Content-Type": "application/json"})
+                    r = c.getresponse()
+                    r.read()
+                    with lock:
+                        statuses.append(r.status)
+            except (OSError, http.client.HTTPException) as e:
+                with lock:
+                    errors.append(repr(e))
+            finally:
+                c.close()
+
+        feeder = threading.Thread(target=send_plans)
+        feeder.start()
+        time.sleep(1.0)  # the first plans are downloading and scanning
+        per = [self.REQUESTS // self.CONCURRENCY] * self.CONCURRENCY
+        clients = [threading.Thread(target=client, args=(n,)) for n in per]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(120)
+        feeder.join(120)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(statuses), self.REQUESTS)
+        self.assertEqual(set(statuses), {200})
+        self.assertEqual([st for _, st in plans], [200] * self.PLANS)
+        for p, _ in plans:
+            doc = self.final(p, timeout=120)
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        time.sleep(0.5)
+        for p, _ in plans:
+            self.assertEqual(len(self.fake._finals_ok(p["task_result_id"])), 1)
+        log = self.daemon.log()
+        self.assertNotIn("client_timeout", log)
+        self.assertEqual(log.count("event=runtask_verification"), self.REQUESTS)
+
+
+# ---- faults ---------------------------------------------------------------------
+
+def dump_deliveries(db_path):
+    con = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
+    try:
+        return con.execute("SELECT task_result_id, state FROM deliveries ORDER BY 1").fetchall()
+    finally:
+        con.close()
+
+
+def integrity(db_path):
+    con = sqlite3.connect(db_path)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+
+
+class FaultTest(DaemonCase):
+    """The store filling up or turning unwritable while the server runs, a
+    kill -9 in the middle of a big download and scan, and SIGTERM while work
+    is in flight."""
+
+    def must(self, *argv):
+        r = subprocess.run(argv, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, "%s: %s (this test needs root)" % (argv, r.stderr))
+
+    def check_store_refusal(self, d, db_path, break_store, repair_store, reason):
+        p0 = self.deliver(payload(), daemon=d)
+        self.final(p0, daemon=d)
+        time.sleep(0.3)  # the delivery is finished in the store
+        before = dump_deliveries(db_path)
+        break_store()
+        try:
+            p = payload()
+            code, body, headers = d.post_runtask(p)
+            self.assertEqual(code, 503, body)
+            self.assertIn("Retry-After", headers)
+            self.assertIn("could not be stored", json.loads(body)["message"])
+            # what needs no store still works
+            self.assertEqual(d.request("GET", "/healthz")[0], 200)
+            with open(os.path.join(FIX, "runtask", "verification.json"), "rb") as f:
+                self.assertEqual(d.post_runtask(f.read())[0], 200)
+            time.sleep(0.3)
+        finally:
+            repair_store()
+        log = d.log()
+        self.assertRegex(log, r"event=runtask_store_failed task_result_id=%s error=.*(%s)"
+                         % (p["task_result_id"], reason))
+        # nothing half written: the refused delivery left no row, the rest is intact
+        self.assertEqual(dump_deliveries(db_path), before)
+        self.assertEqual(integrity(db_path), "ok")
+        self.assertEqual(self.fake.callbacks(p["task_result_id"]), [])
+        # HCP Terraform retries: now it is stored and delivered, once
+        code, body, _ = d.post_runtask(p)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(self.final(p, daemon=d)["data"]["attributes"]["status"], "passed")
+        self.assert_one_final(p)
+        self.assert_serving(d)
+
+    def test_store_disk_full(self):
+        mnt = os.path.join(ENV["tmp"], "fullfs")
+        os.makedirs(mnt, exist_ok=True)
+        self.must("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", mnt)
+        d = None
+        try:
+            d = new_daemon("full", db_dir=mnt)
+            filler = os.path.join(mnt, "filler")
+
+            def fill():
+                fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    while True:
+                        os.write(fd, b"\0" * 4096)
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
+
+            self.check_store_refusal(d, os.path.join(mnt, "full.db"), fill,
+                                     lambda: os.unlink(filler), "disk full")
+        finally:
+            if d:
+                d.stop()
+            subprocess.run(["umount", mnt])
+
+    def test_store_turns_unwritable(self):
+        # A read-only remount is refused while the server holds the store open
+        # for writing (EBUSY), so the files themselves are made immutable: every
+        # write fails as on a file system remounted read-only after an error.
+        d = new_daemon("immutable")
+        db = os.path.join(ENV["tmp"], "immutable.db")
+        files = [db, db + "-wal"]
+        try:
+            self.check_store_refusal(d, db, lambda: self.must("chattr", "+i", *files),
+                                     lambda: self.must("chattr", "-i", *files),
+                                     "read-only|I/O error")
+        finally:
+            subprocess.run(["chattr", "-i"] + files, capture_output=True)
+            d.stop()
+
+    def slow_plan(self, name, mb, rate):
+        """A copy of scale.plan.json grown to mb megabytes, served at rate B/s."""
+        base = self.fake.plans["scale"]
+        doc = json.loads(base)
+        rcs = doc["resource_changes"]
+        grown = []
+        i = 0
+        while len(json.dumps(grown)) < mb * 1024 * 1024 - len(base):
+            for rc in rcs:
+                c = json.loads(json.dumps(rc))
+                c["address"] = "aws_instance.grown%d" % i
+                c["index"] = i
+                grown.append(c)
+                i += 1
+            if not rcs:
+                break
+        doc["resource_changes"] = rcs + grown
+        self.hostile.plans[name] = json.dumps(doc).encode()
+        return self.hostile.url("/slow/%s?rate=%d" % (name, rate))
+
+    def test_kill9_in_the_middle_of_a_big_scan(self):
+        d = new_daemon("kill9mid")
+        url = self.slow_plan("big9", 24, 6 * 1024 * 1024)  # ~4 s to download and scan
+        size = len(self.hostile.plans["big9"])
+        p = payload(plan_url=url)
+        try:
+            self.deliver(p, daemon=d)
+            deadline = time.time() + 20
+            while self.hostile.served.get("big9", 0) < size // 3 and time.time() < deadline:
+                time.sleep(0.05)
+            served = self.hostile.served.get("big9", 0)
+            self.assertTrue(size // 3 <= served < size, (served, size))
+            d.kill9()  # a third of the plan read and scanned
+            self.assertEqual(self.fake.finals(p["task_result_id"]), [])
+            rows = dump_deliveries(os.path.join(ENV["tmp"], "kill9mid.db"))
+            self.assertIn((p["task_result_id"], 0), rows)  # still queued
+            d.start()
+            doc = self.final(p, timeout=60, daemon=d)
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+            self.assertIn("failing", self.message(doc))
+            self.assert_one_final(p)
+            # the second run read the whole plan again
+            self.assertGreaterEqual(self.hostile.served["big9"], served + size)
+        finally:
+            d.stop()
+
+    def test_sigterm_lets_in_flight_work_finish(self):
+        d = new_daemon("drain", extra=["--shutdown-timeout", "20s"])
+        url = self.slow_plan("drain", 6, 3 * 1024 * 1024)  # ~2 s
+        p = payload(plan_url=url)
+        self.deliver(p, daemon=d)
+        deadline = time.time() + 10
+        while not self.hostile.served.get("drain") and time.time() < deadline:
+            time.sleep(0.05)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # no new connections while draining
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+        self.assertEqual(d.proc.wait(30), 0)
+        exited = time.time()
+        d.logf.close()
+        finals = self.fake._finals_ok(p["task_result_id"])
+        self.assertEqual(len(finals), 1, d.log()[-3000:])
+        self.assertLess(finals[0][0]["time"], exited)  # delivered before the exit
+        self.assertEqual(finals[0][1]["data"]["attributes"]["status"], "failed")
+        self.assertIn("event=drained", d.log())
+        self.assertNotIn("event=drain_timeout", d.log())
+        rows = dump_deliveries(os.path.join(ENV["tmp"], "drain.db"))
+        self.assertIn((p["task_result_id"], 1), rows)  # done
+
+
 # ---- security --------------------------------------------------------------------
 
 def s_client(port, *args):
