@@ -73,3 +73,31 @@ char *strbuf_steal(strbuf *b)
     strbuf_init(b);
     return s;
 }
+
+char *str_utf8_repair(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len != 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && len == 1 && c == 0)
+            ok = 0;
+        if (ok && len > 1) {
+            unsigned char c1 = (unsigned char)s[i + 1];
+            ok = !(len == 2 && c < 0xC2) &&                /* overlong */
+                 !(c == 0xE0 && c1 < 0xA0) &&              /* overlong */
+                 !(c == 0xED && c1 >= 0xA0) &&             /* surrogate */
+                 !(c == 0xF0 && c1 < 0x90) &&              /* overlong */
+                 !(c > 0xF4 || (c == 0xF4 && c1 >= 0x90)); /* past U+10FFFF */
+        }
+        if (!ok) {
+            s[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+    return s;
+}

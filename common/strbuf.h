@@ -23,4 +23,10 @@ void strbuf_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf
 /* Hands the string over to the caller (who frees it); b is left empty. */
 char *strbuf_steal(strbuf *b);
 
+/* Replaces, in place, each byte of s[0..n) that is not part of valid UTF-8
+ * by '?', NUL included. Valid is what RFC 3629 says: besides broken
+ * sequences, overlong forms, surrogates and code points past U+10FFFF are
+ * not -- jansson refuses them all. Returns s. */
+char *str_utf8_repair(char *s, size_t n);
+
 #endif

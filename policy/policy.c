@@ -458,7 +458,11 @@ static const char *jstr(const json_t *o, const char *k)
 }
 
 /* Every string of a finding lives in the report's arena, interned: 2000
- * instances of one image share their bucket, version and message. */
+ * instances of one image share their bucket, version and message. This is
+ * also where each one is made valid UTF-8: names from configuration
+ * archives, user patterns that match part of a character and messages cut
+ * at a byte count would otherwise reach reports as bytes JSON cannot carry
+ * (and a callback body jansson refuses to build). */
 static char *intern(eval_ctx *c, const char *s)
 {
     if (!s)
@@ -467,7 +471,7 @@ static char *intern(eval_ctx *c, const char *s)
     size_t n = strlen(s);
     strmap_entry *e = strmap_upsert(rep->strings_, s, n, NULL);
     if (!e->value)
-        e->value = arena_strndup(rep->arena_, s, n);
+        e->value = str_utf8_repair(arena_strndup(rep->arena_, s, n), n);
     return e->value;
 }
 

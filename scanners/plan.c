@@ -205,28 +205,6 @@ static int key_is(const frame *f, const char *lit)
     return f->keylen == n && memcmp(f->key, lit, n) == 0;
 }
 
-/* Replaces invalid UTF-8 (yajl does not validate) so that kept strings are
- * safe for jansson and terminals. Works in place; returns s. */
-static char *utf8_repair(char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len != 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok && len == 1 && c == 0)
-            ok = 0;
-        if (!ok) {
-            s[i++] = '?';
-            continue;
-        }
-        i += len;
-    }
-    return s;
-}
-
 static void rc_clear(rc_rec *rc)
 {
     strbuf_reset(&rc->address);
@@ -311,9 +289,11 @@ static int child_flags(const scan_plan *s, const frame *f, uint64_t *h)
     return rules_path_flags(s->st.rs, *h);
 }
 
+/* yajl does not validate UTF-8 (yajl_dont_validate_strings): every string
+ * kept is repaired, so that it is safe for jansson and terminals. */
 static char *tmpdup(rc_rec *rc, const char *p, size_t n)
 {
-    return utf8_repair(arena_strndup(&rc->tmp, p, n), n);
+    return str_utf8_repair(arena_strndup(&rc->tmp, p, n), n);
 }
 
 static void add_pv(rc_rec *rc, pv **arr, size_t *n, size_t *cap, const char *path,
@@ -553,7 +533,7 @@ static void rc_finish(scan_plan *s)
         return;
     s->gated++;
     char *addr = arena_strndup(st->ar, rc->address.s ? rc->address.s : "", rc->address.len);
-    utf8_repair(addr, rc->address.len);
+    str_utf8_repair(addr, rc->address.len);
     xgrow((void **)&st->gated, &st->cap_gated, st->n_gated + 1, sizeof *st->gated);
     st->gated[st->n_gated++] = addr;
     scan_action act = rc_action(rc);
@@ -736,7 +716,7 @@ static int on_scalar(scan_plan *s, char kind, const char *v, size_t len)
     case R_ROOT:
         if (r == R_SCALAR && kind == 's') {
             free(s->format_version);
-            s->format_version = utf8_repair(xstrndup(v, len), len);
+            s->format_version = str_utf8_repair(xstrndup(v, len), len);
             s->seen_format = 1;
         }
         return 1;
@@ -822,7 +802,7 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
     f->key[len] = '\0';
     f->keylen = len;
     if (f->role == R_BUILD) {
-        utf8_repair(f->key, len);
+        str_utf8_repair(f->key, len);
         jbuild_key(&s->jb, f->key, len);
     }
     return 1;

@@ -10,8 +10,10 @@
  * Inside dest there must be only directories and regular files with one
  * link each (no symlink, hard link, device or FIFO was written), and on
  * success the counts and bytes in the stats must match what is on disk.
- * Then the tree is scanned and removed with webhook_remove_tree, which must
- * leave nothing behind. */
+ * Then the tree is scanned (and the findings evaluated and reported, as the
+ * pre_plan stage does: file names from the archive end up in reports and
+ * callbacks) and removed with webhook_remove_tree, which must leave nothing
+ * behind. */
 #include "tests/fuzz/fuzz.h"
 
 #include <dirent.h>
@@ -29,6 +31,7 @@ static char ROOT[4096], ARCHIVE[4200], DEST[4200];
 static const char *const LEVELS[] = {"w1", "w2", "w3", "dest"};
 static rules *RS;
 static rules_matcher *M;
+static policy *POLICY;
 
 static void cleanup(void)
 {
@@ -63,6 +66,7 @@ static void init(void)
     RS = rules_load(NULL, err, sizeof err);
     FUZZ_CHECK(RS != NULL, "rules_load: %s", err);
     M = rules_matcher_new(RS);
+    POLICY = policy_default();
     atexit(cleanup);
 }
 
@@ -164,6 +168,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(src == 0 || err[0], "scan: an error without a message");
         FUZZ_CHECK(files <= t.files, "scanned %lld of %lld files", (long long)files,
                    (long long)t.files);
+        policy_scope scope = {"acme", "web-prod", 1795165200000LL};
+        policy_report *rep = policy_eval(POLICY, res, &fuzz_lookup, &scope, err, sizeof err);
+        if (rep) {
+            fuzz_check_report(rep, res);
+            policy_report_free(rep);
+        }
         scan_result_free(res);
     }
 

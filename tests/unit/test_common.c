@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +131,35 @@ static void test_strbuf(void **state)
     free(s);
 }
 
+/* Everything jansson refuses becomes '?'; valid text stays as it is. */
+static void test_utf8_repair(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"plain ascii", "plain ascii"},
+        {"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", NULL}, /* valid */
+        {"\xed\xb8\x80", "???"},         /* a lone surrogate (yajl decodes \\ude00 so) */
+        {"\xed\x9f\xbf", NULL},          /* U+D7FF, just below the surrogates */
+        {"\xc0\xaf\xe0\x80\xaf", "?????"}, /* overlong '/' twice */
+        {"\xf0\x8f\xbf\xbf", "????"},     /* overlong U+FFFF */
+        {"\xf4\x90\x80\x80", "????"},     /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", "????"},
+        {"cut \xe2\x82", "cut ??"},       /* truncated */
+        {"\xff\xfe", "??"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", cases[i].in);
+        str_utf8_repair(buf, strlen(buf));
+        assert_string_equal(buf, cases[i].out ? cases[i].out : cases[i].in);
+    }
+    char nul[3] = {'a', '\0', 'b'};
+    str_utf8_repair(nul, 3);
+    assert_memory_equal(nul, "a?b", 3);
+}
+
 static void test_ydoc(void **state)
 {
     (void)state;
@@ -182,7 +212,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_ok), cmocka_unit_test(test_time_parse_bad),
         cmocka_unit_test(test_duration),      cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_ulid),          cmocka_unit_test(test_strbuf),
-        cmocka_unit_test(test_ydoc),          cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_ydoc),          cmocka_unit_test(test_log_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
