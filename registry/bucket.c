@@ -264,9 +264,11 @@ json_t *registry_bucket_update(registry *r, const reg_ctx *ctx, const char *name
             json_pack("{s:s, s:o}", "description", desc, "labels", reg_labels_load(ltext));
         if (reg_audit(r, ctx, "bucket.update", name, name, detail, err, errlen) < 0)
             goto fail;
+        /* desc may be b.description itself (only the labels change): copy first */
+        char *newdesc = xstrdup(desc);
         free(b.description);
         free(b.labels);
-        b.description = xstrdup(desc);
+        b.description = newdesc;
         b.labels = xstrdup(ltext);
         b.updated_at = ctx->now;
     }

@@ -285,7 +285,51 @@ def archives():
     put("archive", "setuid.tar", tar_bytes([{"name": "s.tf", "data": tf, "mode": 0o6777}]))
 
 
+def api_bodies():
+    bodies = {
+        "bucket.json": {"name": "web-app", "description": "Web tier", "labels": {"team": "platform"}},
+        "bucket-update.json": {"description": "", "labels": {"a": "b", "c": 1}},
+        "version.json": {"fingerprint": "4f53e0b"},
+        "build.json": {"component_type": "amazon-ebs.ubuntu", "platform": "aws",
+                       "status": "BUILD_RUNNING", "packer_run_uuid": "run-2",
+                       "source_external_identifier": "ami-0e1f2a3b4c5d6e7f8",
+                       "labels": {"os": "ubuntu"}},
+        "build-done.json": {"status": "BUILD_DONE", "artifacts": [
+            {"external_identifier": "ami-0a1b2c3d4e5f60718", "region": "us-east-1"},
+            {"external_identifier": "ami-0a1b2c3d4e5f60719", "region": None}],
+            "metadata": {"x": 1}, "parent_version_id": "p"},
+        "revoke.json": {"revoke_at": "2026-11-25T09:00:00Z", "revocation_message": "CVE-2026-1234",
+                        "disable_rollback_channels": True, "skip_descendants_revocation": False},
+        "revoke-in.json": {"revoke_in": "0s"},
+        "revoke-both.json": {"revoke_at": "2026-11-25T09:00:00Z", "revoke_in": "30d"},
+        "restore.json": {"restore": True},
+        "complete.json": {"complete": True},
+        "channel.json": {"name": "staging", "version_fingerprint": "fp-1", "restricted": True},
+        "channel-patch.json": {"version_fingerprint": "", "restricted": False,
+                               "update_mask": "versionFingerprint,restricted"},
+        "channel-unset.json": {"version_fingerprint": None, "update_mask": "restricted"},
+        "assign.json": {"target_channel": "production", "version_fingerprint": "fp-1"},
+        "assign-source.json": {"target_channel": "qa", "source_channel": "prod"},
+        "search.json": {"external_identifier": "AMI-0D4C3B2A1F0E9D8C7", "platform": "aws",
+                        "region": "us-west-1"},
+        "token.json": {"name": "ci.deploy_1", "role": "write"},
+        "types.json": {"name": 1, "labels": [], "restricted": "yes", "artifacts": {},
+                       "status": "BUILD_WHAT", "fingerprint": ["x"]},
+    }
+    for name, body in bodies.items():
+        put("api_body", name, json.dumps(body))
+    put("api_body", "dup-keys.json", '{"name":"a","name":"b"}')
+    put("api_body", "path-version",
+        "organizations/acme/projects/images/buckets/web-app/versions/4f53e0b/builds/01JD")
+    put("api_body", "path-tokens", "/v1/tokens/ci-deploy")
+    put("api_body", "query", "pagination.page_size=5&pagination.next_page_token=100&since=24h"
+        "&bucket=web%20app&x&y=%ZZ")
+    put("api_body", "audit-token", "1795165200000_01JD0000000000000000000001")
+    put("api_body", "bearer", "Bearer igt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+
+
 if __name__ == "__main__":
+    api_bodies()
     plans()
     config_text()
     manifests()
