@@ -49,8 +49,11 @@ extern const policy_lookup fuzz_lookup;
 
 /* Checks a report: every format writes without error; the JSON and SARIF
  * outputs parse as JSON; no value the scanner marked sensitive appears in
- * any output (res: the scan the report came from); the run-task callback
- * body built from it respects RUNTASK.md's limits. */
-void fuzz_check_report(const policy_report *rep, const scan_result *res);
+ * any output (res: the scan the report came from; also, also_len: other
+ * text the report may quote, such as the policy file with its exemption
+ * reasons, or NULL); the run-task callback body built from it respects
+ * RUNTASK.md's limits. */
+void fuzz_check_report(const policy_report *rep, const scan_result *res, const void *also,
+                       size_t also_len);
 
 #endif

@@ -171,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         policy_scope scope = {"acme", "web-prod", 1795165200000LL};
         policy_report *rep = policy_eval(POLICY, res, &fuzz_lookup, &scope, err, sizeof err);
         if (rep) {
-            fuzz_check_report(rep, res);
+            fuzz_check_report(rep, res, NULL, 0);
             policy_report_free(rep);
         }
         scan_result_free(res);

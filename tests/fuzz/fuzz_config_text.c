@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     policy_report *rep = policy_eval(POLICY, res, &fuzz_lookup, &scope, err, sizeof err);
     if (rep) {
-        fuzz_check_report(rep, res);
+        fuzz_check_report(rep, res, NULL, 0);
         policy_report_free(rep);
     }
     scan_result_free(res);

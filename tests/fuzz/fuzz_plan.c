@@ -173,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rep) {
             FUZZ_CHECK(rep->n_findings == rep->count[0] + rep->count[1] + rep->count[2],
                        "finding counts do not add up");
-            fuzz_check_report(rep, a);
+            fuzz_check_report(rep, a, NULL, 0);
             policy_report_free(rep);
         }
     }

@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         policy_report *rep = policy_eval(p, RES, &fuzz_lookup, &scopes[i], err, sizeof err);
         if (!rep)
             continue;
-        fuzz_check_report(rep, RES);
+        fuzz_check_report(rep, RES, data, size);
         (void)policy_report_fails(rep, POLICY_VERDICT_WARN);
         policy_report_free(rep);
     }
