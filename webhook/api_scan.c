@@ -4,18 +4,19 @@
  *
  * The body is NOT streamed into the scanner while it arrives. libevent 2.1
  * (Debian 12 ships 2.1.12) reads a request body completely before it calls
- * any handler, and offers no public hook to see a server request between
- * its headers and its body: evhttp_set_newreqcb, which would let us attach
- * evhttp_request_set_chunked_cb to an incoming request, first appears in
- * libevent 2.2; evhttp_set_bevcb cannot wrap the connection in a filter
- * because evhttp calls bufferevent_setfd on it, which a filter refuses.
- * Intercepting the byte stream ourselves would mean a second HTTP/1.1
- * framing parser in front of evhttp's, whose disagreements are request
- * smuggling. So the plan is bounded instead: libevent's body limit is the
- * larger of --max-body-bytes and --max-plan-bytes, dispatch() holds every
- * other route to --max-body-bytes, and this route to --max-plan-bytes
- * (413 beyond; past libevent's own limit the 413 comes from libevent).
- * docs/api.md says so.
+ * any handler and gives no request object before that: evhttp_set_newreqcb,
+ * which would let us attach evhttp_request_set_chunked_cb to an incoming
+ * request, first appears in libevent 2.2. Taking the body away from evhttp
+ * earlier is possible only below it -- a bufferevent filter handed to
+ * evhttp_set_bevcb sees the raw bytes -- but that filter would be a second
+ * HTTP/1.1 parser in front of evhttp's: it would have to find where each
+ * request ends (Content-Length, chunked framing, trailers, pipelining),
+ * rewrite the header block so evhttp dispatches without a body, and keep
+ * the two parsers agreeing on every byte; where they disagree is request
+ * smuggling. So the plan is bounded instead: POST /v1/scan is the one
+ * route (large_body) whose body may reach --max-plan-bytes (413 beyond;
+ * past libevent's own limit the 413 comes from libevent), and docs/api.md
+ * says what that costs.
  *
  * What we do keep small: the body's chains are moved (not copied) out of
  * the request into the job, the scan worker hands them to the scanner one
@@ -217,6 +218,12 @@ static void auth_done(webhook_server *srv, void *arg)
 {
     api_call *c = arg;
     if (c->status) {
+        scan_finish(c);
+        return;
+    }
+    if (!evhttp_request_get_connection(c->req)) {
+        /* the client hung up while its token was checked: nobody to answer */
+        webhook_api_call_fail(c, 400, "the client closed the connection");
         scan_finish(c);
         return;
     }
