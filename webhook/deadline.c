@@ -33,6 +33,12 @@
  * expiry first checks that evhttp still owns the bufferevent (its event
  * callback is cleared by bufferevent_free) and releases the guard if not.
  *
+ * Knowing where a header block ends also gives each request its own body
+ * limit before evhttp reads the body: the caller's webhook_body_limit_fn
+ * sees the method and path and may lower evhttp's one limit for all routes
+ * (evhttp_connection_set_max_body_size), so a big body sent to a route that
+ * takes small ones is refused with 413 instead of being buffered first.
+ *
  * The empty-line scan is an approximation of evhttp's parser (LF or CRLF
  * line ends, leading empty lines ignored). A client that fools it only moves
  * time from one deadline to the other: reading one request never takes
@@ -61,11 +67,15 @@ typedef struct guard {
     bool fired;     /* a timeout was raised for the current request */
     int line_len;  /* bytes other than CR on the current header line */
     bool seen_line; /* a non-empty line (the request line) was seen */
+    char reqline[256]; /* the start of the request line, for the body limit */
+    size_t reqline_len;
     struct guard *prev, *next; /* the attaching list */
 } guard;
 
 struct webhook_deadlines {
     struct event_base *base;
+    webhook_body_limit_fn limit_fn;
+    void *limit_arg;
     struct timeval header_tv, body_tv;
     guard **by_fd;
     size_t cap;
@@ -85,6 +95,12 @@ webhook_deadlines *webhook_deadlines_new(struct event_base *base, int64_t header
     d->body_tv.tv_sec = body_ms / 1000;
     d->body_tv.tv_usec = (body_ms % 1000) * 1000;
     return d;
+}
+
+void webhook_deadlines_set_body_limit(webhook_deadlines *d, webhook_body_limit_fn fn, void *arg)
+{
+    d->limit_fn = fn;
+    d->limit_arg = arg;
 }
 
 uint64_t webhook_deadlines_cut(const webhook_deadlines *d, int phase)
@@ -153,6 +169,7 @@ static void begin_request(guard *g)
     g->fired = false;
     g->line_len = 0;
     g->seen_line = false;
+    g->reqline_len = 0;
     arm(g, &g->d->header_tv);
 }
 
@@ -206,6 +223,8 @@ static bool scan_bytes(guard *g, const unsigned char *p, size_t n)
             g->line_len = 0;
         } else if (p[i] != '\r') {
             g->line_len++;
+            if (!g->seen_line && g->reqline_len < sizeof g->reqline - 1)
+                g->reqline[g->reqline_len++] = (char)p[i];
         }
     }
     return false;
@@ -239,11 +258,40 @@ static bool scan_tail(guard *g, struct evbuffer *buf, size_t n)
     return false;
 }
 
+/* The header block is complete and evhttp has not looked at the body yet:
+ * give this request its own body limit. "METHOD /path?query HTTP/1.1" --
+ * anything else (a request line longer than the buffer, an absolute URI)
+ * passes NULL for the path. */
+static void apply_body_limit(guard *g)
+{
+    webhook_deadlines *d = g->d;
+    if (!d->limit_fn)
+        return;
+    char line[sizeof g->reqline];
+    memcpy(line, g->reqline, g->reqline_len);
+    line[g->reqline_len] = '\0';
+    char *sp = strchr(line, ' ');
+    const char *path = NULL;
+    if (sp) {
+        *sp = '\0';
+        char *target = sp + 1;
+        size_t n = strcspn(target, " ?#");
+        if (*target == '/' && (target[n] == ' ' || target[n] == '?' || target[n] == '#')) {
+            target[n] = '\0';
+            path = target;
+        }
+    }
+    int64_t limit = d->limit_fn(d->limit_arg, line, path);
+    if (limit > 0)
+        evhttp_connection_set_max_body_size(g->evcon, (ev_ssize_t)limit);
+}
+
 static void header_progress(guard *g, struct evbuffer *buf, size_t added)
 {
     if (scan_tail(g, buf, added)) {
         g->state = G_BODY;
         arm(g, &g->d->body_tv);
+        apply_body_limit(g);
     }
 }
 

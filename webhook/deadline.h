@@ -40,6 +40,15 @@ struct bufferevent *webhook_deadlines_watch(webhook_deadlines *d, struct buffere
  * borrowed. */
 void webhook_deadlines_dispatched(webhook_deadlines *d, struct evhttp_request *req);
 
+/* Chooses a request's body limit once its header block has arrived, before
+ * evhttp reads the body. method is the request line's first word; path its
+ * target up to '?' (not decoded), or NULL when the target is not a plain
+ * "/path" the tracker could read. Returns the limit in bytes; it stays on the
+ * connection until the next request's header block, so return one every
+ * time (0 leaves the previous one). Loop thread. */
+typedef int64_t (*webhook_body_limit_fn)(void *arg, const char *method, const char *path);
+void webhook_deadlines_set_body_limit(webhook_deadlines *d, webhook_body_limit_fn fn, void *arg);
+
 /* Connections cut so far because a header block (phase 0) or a body
  * (phase 1) missed its deadline. */
 uint64_t webhook_deadlines_cut(const webhook_deadlines *d, int phase);

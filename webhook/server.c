@@ -525,6 +525,41 @@ static void dispatch(struct evhttp_request *req, void *arg)
     strbuf_dispose(&allow);
 }
 
+/* A request's body limit, chosen by the deadline tracker as soon as its
+ * header block is complete: --max-plan-bytes for a route marked large_body
+ * (POST /v1/scan); twice --max-body-bytes for everything else, so a body far
+ * too big is refused by evhttp (413, its own HTML page, connection closed)
+ * before it is read into memory, while one just over --max-body-bytes is
+ * still read and gets dispatch()'s JSON 413. When the tracker could not read
+ * the path, the larger limit stands and dispatch() still applies
+ * --max-body-bytes. */
+static int64_t body_limit(void *arg, const char *method, const char *path)
+{
+    webhook_server *srv = arg;
+    const webhook_config *cfg = srv->cfg;
+    int64_t large = cfg->max_plan_bytes > cfg->max_body_bytes ? cfg->max_plan_bytes
+                                                              : cfg->max_body_bytes;
+    if (!path)
+        return large;
+    static const struct {
+        const char *name;
+        int m;
+    } verbs[] = {{"GET", EVHTTP_REQ_GET},     {"POST", EVHTTP_REQ_POST},
+                 {"PUT", EVHTTP_REQ_PUT},     {"PATCH", EVHTTP_REQ_PATCH},
+                 {"DELETE", EVHTTP_REQ_DELETE}, {"HEAD", EVHTTP_REQ_HEAD}};
+    int method_bit = 0;
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(method, verbs[i].name) == 0)
+            method_bit = verbs[i].m;
+    for (const webhook_route *r = webhook_routes; r->path; r++) {
+        bool hit = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
+                             : strcmp(path, r->path) == 0;
+        if (hit && (r->methods & method_bit))
+            return r->large_body ? large : 2 * cfg->max_body_bytes;
+    }
+    return 2 * cfg->max_body_bytes;
+}
+
 static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
 {
     webhook_server *srv = arg;
@@ -957,6 +992,7 @@ int webhook_serve(const webhook_config *cfg)
                                               EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
                                               EVHTTP_REQ_HEAD);
     srv->deadlines = webhook_deadlines_new(srv->base, cfg->header_timeout, cfg->body_timeout);
+    webhook_deadlines_set_body_limit(srv->deadlines, body_limit, srv);
     evhttp_set_bevcb(srv->http, srv->ssl ? tls_bevcb : plain_bevcb, srv);
     srv->wake = event_new(srv->base, -1, 0, wake_cb, srv);
 

@@ -489,25 +489,36 @@ class BadInputTest(DaemonCase):
     def tearDownClass(cls):
         cls.daemon.stop()
 
-    def post_raw(self, head, body, send_body=True):
-        """POST with our own framing; returns (status, reply JSON or None)."""
+    def post_raw(self, head, body):
+        """POST with our own framing, the body in 64 KiB pieces, watching for
+        an answer between pieces (the server may refuse before the end).
+        Returns (status, bytes of the body sent before the answer)."""
         s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=20)
         s = self.daemon.ctx.wrap_socket(s, server_hostname="localhost")
+        sent = 0
+        reply = b""
         try:
             s.sendall(head)
-            s.settimeout(0.5)
-            reply = b""
-            try:
-                reply = s.recv(65536)  # an early answer, before the body
-            except (socket.timeout, ssl.SSLError):
-                pass
-            s.settimeout(20)
-            if not reply and send_body:
+            time.sleep(0.2)
+            while True:
+                s.setblocking(False)
                 try:
-                    s.sendall(body)
-                except (ConnectionError, ssl.SSLError):
+                    reply = s.recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):
                     pass
-            while b"\r\n\r\n" not in reply or not re.search(rb"\r\n\r\n.*\}", reply, re.S):
+                except (ConnectionError, ssl.SSLError):
+                    break
+                finally:
+                    s.setblocking(True)
+                if reply or sent >= len(body):
+                    break
+                try:
+                    s.sendall(body[sent:sent + 65536])
+                except (ConnectionError, ssl.SSLError):
+                    break
+                sent += len(body[sent:sent + 65536])
+            s.settimeout(20)
+            while b"\r\n\r\n" not in reply or not re.search(rb"\r\n\r\n.*[}>]", reply, re.S):
                 try:
                     chunk = s.recv(65536)
                 except (ConnectionError, ssl.SSLError, socket.timeout):
@@ -518,28 +529,30 @@ class BadInputTest(DaemonCase):
         finally:
             s.close()
         m = re.match(rb"HTTP/1\.1 (\d{3})", reply)
-        doc = None
-        if b"\r\n\r\n" in reply:
-            try:
-                doc = json.loads(reply.split(b"\r\n\r\n", 1)[1])
-            except ValueError:
-                pass
-        return (int(m.group(1)) if m else None), doc
+        return (int(m.group(1)) if m else None), sent
 
     def test_01_junk_bodies(self):
         junk = random.Random(6).randbytes(20 * 1024 * 1024)
-        # 20 MB of junk as the body of a POST /runtask
+        # 20 MB of junk as the body of a POST /runtask: refused as soon as the
+        # header block says how big it is, before a byte of it is read
         head = (b"POST /runtask HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                 b"X-TFC-Task-Signature: " + sign(junk).encode() + b"\r\nContent-Length: " +
                 str(len(junk)).encode() + b"\r\n\r\n")
-        code, doc = self.post_raw(head, junk)
-        self.assertEqual(code, 413, doc)
-        # the same, chunked (no Content-Length to refuse up front)
+        code, sent = self.post_raw(head, junk)
+        self.assertEqual((code, sent), (413, 0))
+        # the same, chunked (no length up front): refused once past twice
+        # --max-body-bytes (1 MiB), long before 20 MB
         chunked = b"".join(b"%x\r\n" % len(junk[i:i + 65536]) + junk[i:i + 65536] + b"\r\n"
                            for i in range(0, len(junk), 65536)) + b"0\r\n\r\n"
         head = (b"POST /runtask HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
-        code, doc = self.post_raw(head, chunked)
-        self.assertEqual(code, 413, doc)
+        code, sent = self.post_raw(head, chunked)
+        self.assertEqual(code, 413)
+        self.assertLess(sent, 8 * 1024 * 1024)  # what we sent: socket buffers hold some
+        # just over --max-body-bytes: read, then refused with a JSON answer
+        over = b"{" + b" " * (1024 * 1024) + b"}"
+        code, body, _ = self.daemon.post_runtask(over)
+        self.assertEqual(code, 413)
+        self.assertIn("--max-body-bytes", json.loads(body)["message"])
         # 20 MB of junk instead of an HTTP request: refused within the header limit
         t0 = time.time()
         code, reply = raw_request(self.daemon.port, junk[:64 * 1024] + b"\r\n\r\n")
