@@ -14,12 +14,31 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+# The tests start a throwaway PostgreSQL server as the postgres user
+# (tests/integration/pgserver.py): a package marked installed is not enough
+# when its server binaries or that user went missing -- reinstall them (the
+# user comes from postgresql-common's postinst).
+reinstall=""
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! id -u postgres >/dev/null 2>&1; then
+    if [ -z "$missing" ] || ! echo "$missing" | grep -qw postgresql; then
+        server=$(dpkg-query -W -f='${Depends}' postgresql 2>/dev/null |
+            grep -o 'postgresql-[0-9][0-9]*' | head -n 1 || true)
+        reinstall="postgresql-common postgresql $server"
+    fi
+fi
+[ -z "$missing" ] && [ -z "$reinstall" ] && exit 0
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-echo "install-deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+    echo "install-deps: installing:$missing" >&2
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ -n "$reinstall" ]; then
+    echo "install-deps: reinstalling (PostgreSQL server or its user missing): $reinstall" >&2
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -qq --no-install-recommends --reinstall $reinstall >/dev/null
+fi

@@ -7,6 +7,21 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
+# The suite includes the PostgreSQL store (each such test starts its own
+# throwaway server, tests/integration/pgserver.py). Say so now, plainly, if
+# that cannot work, instead of skipping anything.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 &&
+    [ -z "${IMAGEGATE_PG_BINDIR:-}" ]; then
+    echo "test.sh: PostgreSQL server binaries (initdb, pg_ctl) not found after install-deps.sh;" \
+        "the PostgreSQL tests need them (or set IMAGEGATE_PG_BINDIR)" >&2
+    exit 1
+fi
+if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
+    echo "test.sh: running as root but there is no 'postgres' user to run the test PostgreSQL" \
+        "server as" >&2
+    exit 1
+fi
+
 mode=${1:-}
 if [ "$mode" = "--sanitize" ]; then
     BUILD=${BUILD_DIR:-build-asan}

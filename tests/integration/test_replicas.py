@@ -15,7 +15,9 @@ relies on:
   503 while it is down, both recover on their own, and a delivery accepted before the restart
   completes with its real verdict;
 - a replica cut off from the database for longer than its lease, while it works on a delivery,
-  gives way to the replica that took the delivery over: still one final callback.
+  gives way to the replica that took the delivery over: still one final callback;
+- docker/compose.yaml's replica environment starts a replica as it is (no Docker engine needed),
+  and docker/haproxy.cfg checks /readyz on the port it listens on.
 
 The daemons, certificates and fake HCP Terraform are those of test_runtask.py.
 """
@@ -451,6 +453,74 @@ class Replicas(unittest.TestCase):
         c.stop()
         note("replica cut off from the database: its delivery taken over after %.1fs, "
              "the cut-off replica stopped on its own when it came back", took)
+
+    def test_07_compose_environment_runs_a_replica(self):
+        """docker/compose.yaml's replica settings, as they are (a Docker engine is not
+        needed): the IMAGEGATE_* variables and PGPASSWORD start a replica on PostgreSQL
+        with plain HTTP behind the load balancer, which checks GET /readyz on the port
+        the replicas listen on."""
+        src = os.environ.get("IMAGEGATE_SOURCE_DIR",
+                             os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        with open(os.path.join(src, "docker", "compose.yaml")) as f:
+            lines = f.read().splitlines()
+        env, inside = {}, False
+        for line in lines:  # the environment block of the x-imagegate anchor
+            if line.startswith("x-imagegate:"):
+                inside = None
+            elif inside is None and line.strip() == "environment:":
+                inside = True
+            elif inside and line.startswith("    ") and not line.strip().startswith("#"):
+                k, v = line.strip().split(":", 1)
+                env[k] = v.split(" #")[0].strip().strip('"')
+            elif inside and line.strip() and not line.startswith("    "):
+                break
+        self.assertIn("IMAGEGATE_DB", env)
+        self.assertTrue(env["IMAGEGATE_DB"].startswith("postgresql://imagegate@postgres:5432/"))
+        self.assertNotIn(":${", env["IMAGEGATE_DB"])  # no password in the URL
+        listen_port = env["IMAGEGATE_LISTEN"].rsplit(":", 1)[1]
+        with open(os.path.join(src, "docker", "haproxy.cfg")) as f:
+            cfg = f.read()
+        self.assertIn("http-check send meth GET uri /readyz", cfg)
+        for name in ("imagegate-1", "imagegate-2"):
+            self.assertIn("server %s %s:%s check" % (name, name, listen_port), cfg)
+            self.assertIn("\n  %s:\n" % name, "\n".join(lines) + "\n")
+        keys = os.path.join(self.tmp, "compose-hmac.keys")
+        with open(keys, "w") as f:
+            f.write(KEY_NEW + "\n")
+        os.chmod(keys, 0o600)
+        port = pgserver.free_port()
+        run_env = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("IMAGEGATE_", "PG")) and not k.lower().endswith("_proxy")}
+        for k, v in env.items():
+            v = v.replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in docker/.env}",
+                          pgserver.PASSWORD)
+            v = v.replace("${IMAGEGATE_PUBLIC_URL:-https://localhost:8443}",
+                          "https://imagegate.test")
+            v = v.replace("@postgres:5432/imagegate?", "@127.0.0.1:%d/replicas?" % self.pg.port)
+            v = v.replace("0.0.0.0:" + listen_port, "127.0.0.1:%d" % port)
+            v = v.replace("/run/secrets/hmac.keys", keys)
+            run_env[k] = v
+        self.assertNotIn("${", "".join(run_env.values()))
+        log = open(os.path.join(self.tmp, "compose.log"), "wb")
+        proc = subprocess.Popen([BIN, "serve"], env=run_env, stdout=log, stderr=log)
+        try:
+            import urllib.request
+            def readyz():
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port,
+                                                timeout=2) as r:
+                        return r.status == 200
+                except OSError:
+                    return False
+            self.assertTrue(self.wait(readyz, 15, step=0.1), open(log.name).read())
+        finally:
+            proc.terminate()
+            self.assertEqual(proc.wait(30), 0)
+            log.close()
+        with open(log.name) as f:
+            text = f.read()
+        self.assertNotIn(pgserver.PASSWORD, text)
+        self.assertNotIn("level=error", text)
 
 
 if __name__ == "__main__":
