@@ -167,8 +167,8 @@ static int fail_res(pg_db *d, const PGresult *res)
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     if (!primary)
-        primary = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
-                                                     : PQerrorMessage(d->conn);
+        primary =
+            res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(d->conn);
     if (!primary || !*primary)
         primary = "unknown error";
     if (PQstatus(d->conn) == CONNECTION_BAD)
@@ -602,7 +602,8 @@ static int p_begin(db *base)
     if (ready(d) < 0)
         return -1;
     /* one round trip */
-    PGresult *res = PQexec(d->conn, "BEGIN; SELECT pg_advisory_xact_lock(" XSTR(DB_PG_WRITE_LOCK) ")");
+    PGresult *res =
+        PQexec(d->conn, "BEGIN; SELECT pg_advisory_xact_lock(" XSTR(DB_PG_WRITE_LOCK) ")");
     int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : fail_res(d, res);
     PQclear(res);
     if (rc < 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE) {
@@ -620,8 +621,9 @@ static int p_commit(db *base)
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = fail_res(d, res);
     else if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0)
-        rc = set_err(d, REG_ESTORE, "the transaction was rolled back by the server after an "
-                                    "earlier error");
+        rc = set_err(d, REG_ESTORE,
+                     "the transaction was rolled back by the server after an "
+                     "earlier error");
     else
         rc = 0;
     PQclear(res);

@@ -93,19 +93,19 @@ static int take(registry *r, reg_delivery *d, char *err, size_t errlen, const ch
  * rows being claimed instead of queueing behind them. No transaction, so
  * claiming never waits for the registry's write lock (db_begin). */
 #define CLAIM_SQL(row_lock)                                                                        \
-    "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"             \
+    "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"              \
     " WHERE task_result_id = (SELECT task_result_id FROM deliveries WHERE state = 0"               \
     " AND (lease_until IS NULL OR lease_until <= ?)"                                               \
-    " AND (CAST(? AS BIGINT) IS NULL OR received_at > ?)"                                         \
-    " ORDER BY received_at, task_result_id LIMIT 1" row_lock ")"                                 \
+    " AND (CAST(? AS BIGINT) IS NULL OR received_at > ?)"                                          \
+    " ORDER BY received_at, task_result_id LIMIT 1" row_lock ")"                                   \
     " AND state = 0 AND (lease_until IS NULL OR lease_until <= ?)" DELIVERY_RETURNING
 
 int registry_delivery_claim(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
                             ig_time received_after, reg_delivery *d, char *err, size_t errlen)
 {
     REG_CALL(r);
-    const char *sql = r->d->dialect == DB_DIALECT_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED")
-                                                           : CLAIM_SQL("");
+    const char *sql =
+        r->d->dialect == DB_DIALECT_POSTGRES ? CLAIM_SQL(" FOR UPDATE SKIP LOCKED") : CLAIM_SQL("");
     return take(r, d, err, errlen, sql, "tTTTTT", owner, ctx->now + lease_ms, ctx->now,
                 received_after, received_after, ctx->now);
 }

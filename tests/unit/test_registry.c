@@ -1759,8 +1759,8 @@ static void test_pg_open(void **state)
     snprintf(url, sizeof url, "postgresql://%s:%s@%s:%s/nosuchdb", p.user, p.password, p.host,
              p.port);
     open_fails(url, REG_ESTORE, p.password, "nosuchdb");
-    snprintf(url, sizeof url, "postgresql://%s:%s%%zz@%s:%s/%s", p.user, p.password, p.host,
-             p.port, p.dbname);
+    snprintf(url, sizeof url, "postgresql://%s:%s%%zz@%s:%s/%s", p.user, p.password, p.host, p.port,
+             p.dbname);
     open_fails(url, REG_EINVAL, p.password, "not a valid PostgreSQL URL");
     snprintf(url, sizeof url, "postgresql://%s@%s:%s/%s?password=%s&bogus=1", p.user, p.host,
              p.port, p.dbname, p.password);
@@ -1785,7 +1785,7 @@ static void test_pg_environment(void **state)
     setenv("PGOPTIONS", opt, 1);
     setenv("PGAPPNAME", "envtest", 1);
     registry *r = registry_open("postgresql://", 0, &code, err, sizeof err);
-    const char *vars[] = {"PGHOST", "PGPORT",    "PGUSER",   "PGPASSWORD",
+    const char *vars[] = {"PGHOST",     "PGPORT",    "PGUSER",   "PGPASSWORD",
                           "PGDATABASE", "PGOPTIONS", "PGAPPNAME"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
@@ -1878,12 +1878,12 @@ static void test_pg_claim_skips_locked(void **state)
 {
     fx *f = *state;
     reg_delivery d;
-    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-a", "run-a", "post_plan", "a",
-                                           f->err, sizeof f->err),
+    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-a", "run-a", "post_plan", "a", f->err,
+                                           sizeof f->err),
                      0);
     f->ctx.now = T0 + 1;
-    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-b", "run-b", "post_plan", "b",
-                                           f->err, sizeof f->err),
+    assert_int_equal(registry_delivery_add(f->r, &f->ctx, "tr-b", "run-b", "post_plan", "b", f->err,
+                                           sizeof f->err),
                      0);
     PGconn *c = pg_connect(f->url);
     assert_non_null(c);
@@ -1892,21 +1892,21 @@ static void test_pg_claim_skips_locked(void **state)
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     PQclear(res);
     ig_time t0 = ig_time_now();
-    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w1", 60000, IG_TIME_NONE, &d,
-                                             f->err, sizeof f->err),
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w1", 60000, IG_TIME_NONE, &d, f->err,
+                                             sizeof f->err),
                      1);
     assert_true(ig_time_now() - t0 < 2000);
     assert_string_equal(d.task_result_id, "tr-b");
     registry_delivery_dispose(&d);
     /* the locked one is not claimed, but not waited for either */
-    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d,
-                                             f->err, sizeof f->err),
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d, f->err,
+                                             sizeof f->err),
                      0);
     res = PQexec(c, "ROLLBACK");
     PQclear(res);
     PQfinish(c);
-    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d,
-                                             f->err, sizeof f->err),
+    assert_int_equal(registry_delivery_claim(f->r, &f->ctx, "w2", 60000, IG_TIME_NONE, &d, f->err,
+                                             sizeof f->err),
                      1);
     assert_string_equal(d.task_result_id, "tr-a");
     registry_delivery_dispose(&d);
@@ -1934,15 +1934,13 @@ static void test_pg_reconnects_when_idle_connection_closed(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define COMMON_TESTS                                                                               \
     T(test_fingerprint_rules), T(test_names), T(test_numbering_completion_order_never_reused),     \
-        T(test_latest_at_read_time), T(test_immediate_vs_scheduled_clock),                         \
-        T(test_rerevoke_rules), T(test_scheduled_rolls_nothing_back),                              \
-        T(test_inheritance_transitive_same_revoke_at), T(test_skip_descendants),                   \
-        T(test_child_born_revoked), T(test_earliest_wins),                                         \
+        T(test_latest_at_read_time), T(test_immediate_vs_scheduled_clock), T(test_rerevoke_rules), \
+        T(test_scheduled_rolls_nothing_back), T(test_inheritance_transitive_same_revoke_at),       \
+        T(test_skip_descendants), T(test_child_born_revoked), T(test_earliest_wins),               \
         T(test_child_manual_survives_parent_restore),                                              \
-        T(test_restore_removes_what_it_caused_no_reassign),                                        \
-        T(test_inheritance_cycle_terminates), T(test_orphaned_inherited_restore),                  \
-        T(test_rollback_most_recent_valid_or_empty), T(test_keep_channels),                        \
-        T(test_channel_set_refusals), T(test_latest_cannot_be_assigned),                           \
+        T(test_restore_removes_what_it_caused_no_reassign), T(test_inheritance_cycle_terminates),  \
+        T(test_orphaned_inherited_restore), T(test_rollback_most_recent_valid_or_empty),           \
+        T(test_keep_channels), T(test_channel_set_refusals), T(test_latest_cannot_be_assigned),    \
         T(test_channel_history_and_delete), T(test_audit_rows_with_time_and_author),               \
         T(test_manifest_fixtures), T(test_manifest_runs_and_platforms), T(test_manifest_hostile),  \
         T(test_import_idempotent), T(test_import_atomic), T(test_api_flow_and_builds),             \
