@@ -67,7 +67,9 @@ class Dockerfile(unittest.TestCase):
         libs = []
         for line in r.stdout.splitlines():
             m = re.search(r"=> (/\S+)", line)
-            if m:
+            # a sanitizer build (-DIG_SANITIZE=ON) links the sanitizer runtimes,
+            # which the image never needs: it is built without them
+            if m and not re.match(r"lib(asan|ubsan|lsan|tsan)\.so", os.path.basename(m.group(1))):
                 libs.append(os.path.realpath(m.group(1)))
         self.assertGreater(len(libs), 10)
         closure = set()
