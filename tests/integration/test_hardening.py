@@ -367,7 +367,7 @@ class SlowClientTest(DaemonCase):
         t = Trickler(d.port, head, n=3, every=0.5, tls=tls).start()
         worst = self.prompt_requests(d, HEADER_TIMEOUT + 1.5)
         t.join()
-        self.assertLess(worst, 1.0, "a normal request waited behind the slow clients")
+        self.assertLess(worst, 1.5, "a normal request waited behind the slow clients")
         for after in t.closed_after:
             self.assertIsNotNone(after, "the slow client was never cut")
             # cut by the header deadline: well before --read-timeout, although
@@ -390,7 +390,7 @@ class SlowClientTest(DaemonCase):
         t = Trickler(self.daemon.port, body, n=2, every=1.0, head=head).start()
         worst = self.prompt_requests(self.daemon, BODY_TIMEOUT + 1.5)
         t.join()
-        self.assertLess(worst, 1.0)
+        self.assertLess(worst, 1.5)
         for after, sent in zip(t.closed_after, t.sent):
             self.assertIsNotNone(after)
             self.assertGreaterEqual(after, BODY_TIMEOUT - 0.5)
@@ -418,7 +418,7 @@ class SlowClientTest(DaemonCase):
         time.sleep(0.5)
         worst = self.prompt_requests(self.plain, HEADER_TIMEOUT + 1.5)
         t.join()
-        self.assertLess(worst, 1.0)
+        self.assertLess(worst, 1.5)
         self.assertTrue(all(a is not None and a < HEADER_TIMEOUT + 3 for a in t.closed_after),
                         t.closed_after)
         self.assert_serving(self.plain)
