@@ -349,6 +349,14 @@ static int skip_block(skipper *k, const char *p)
 }
 #endif
 
+/* Whitespace as yajl's lexer has it: JSON's four and also \v and \f. The
+ * pre-scanner must agree with the parser behind it, or a plan the parser
+ * accepts is refused only when a value is skipped. */
+static inline int json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
 /* Continues skipping inside buf[i..len). Returns the index just past the
  * skipped value, or len when it goes on in the next chunk; -1 on error. */
 static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *err, size_t errlen,
@@ -356,7 +364,7 @@ static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *er
 {
     size_t seg = i; /* start of this chunk's part of the value (tentative) */
     if (k->skipping == 1) {
-        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+        while (i < len && json_space(buf[i]))
             i++;
         if (i == len)
             return (long)len;
@@ -414,8 +422,7 @@ static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *er
     if (k->skip_kind == 'n') {
         while (i < len) {
             char c = buf[i];
-            if (c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\t' ||
-                c == '\r') {
+            if (c == ',' || c == '}' || c == ']' || json_space(c)) {
                 k->skipping = 0;
                 return (long)i;
             }
