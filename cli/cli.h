@@ -21,6 +21,7 @@ enum {
 
 typedef struct cli_opts {
     const char *db_url; /* --db, IMAGEGATE_DB, default sqlite:imagegate.db */
+    bool db_flag;       /* db_url came from a --db on the command line */
     bool json;          /* --json */
 } cli_opts;
 

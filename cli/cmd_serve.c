@@ -13,11 +13,9 @@ int cmd_serve(cli_opts *o, int argc, char **argv)
     char err[1024];
     bool help = false;
     /* main() already folded IMAGEGATE_DB and the default into o->db_url; only
-     * a --db given on the command line is a flag. */
-    const char *env_db = getenv("IMAGEGATE_DB");
-    const char *db_flag = NULL;
-    if (o->db_url && o->db_url != env_db && strcmp(o->db_url, "sqlite:imagegate.db") != 0)
-        db_flag = o->db_url;
+     * a --db given on the command line is a flag (the config table applies the
+     * environment and the default itself, in its own order). */
+    const char *db_flag = o->db_flag ? o->db_url : NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0)
             o->json = true;

@@ -59,8 +59,10 @@ int main(int argc, char **argv)
             if (i + 1 >= argc)
                 return cli_usage_error(usage, "--db needs a URL");
             o.db_url = argv[++i];
+            o.db_flag = true;
         } else if (strncmp(a, "--db=", 5) == 0) {
             o.db_url = a + 5;
+            o.db_flag = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0) {
             fputs(usage, stdout);
             return EXIT_OK;

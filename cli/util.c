@@ -11,6 +11,7 @@ int cli_common_opt(cli_opts *o, int c, const char *arg)
     switch (c) {
     case CLI_OPT_DB:
         o->db_url = arg;
+        o->db_flag = true;
         return 1;
     case CLI_OPT_JSON:
         o->json = true;
