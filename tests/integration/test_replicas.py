@@ -317,17 +317,33 @@ class Replicas(unittest.TestCase):
             state, body, attempts, verdict = self.delivery_row(trid)
             self.assertEqual((state, body, attempts, verdict), ("1", "<erased>", "1", "fail"))
 
+    def lease_owner_pid(self, trid, db=None):
+        """pid of the process whose worker holds the delivery's lease (owners are
+        host:pid:start:worker), or None."""
+        out = pgserver.psql(db or self.db, "SELECT lease_owner FROM deliveries"
+                                           " WHERE task_result_id = '%s'" % trid).strip()
+        return int(out.split(":")[1]) if out.count(":") >= 3 else None
+
     def test_04_killed_replica_delivery_finished_by_another(self):
         c = self.daemon("doomed")
         c.start()
-        p = self.payload("other-types")
-        pid = "plan-" + p["task_result_id"]
-        self.fake.hold.add(pid)
-        try:
+        for attempt in range(5):
+            p = self.payload("other-types")
+            pid = "plan-" + p["task_result_id"]
+            self.fake.hold.add(pid)
             code, body, _ = c.post_runtask(p)
             self.assertEqual((code, json.loads(body)["status"]), (200, "accepted"))
-            # c's own worker claims it at once and waits on 204s
+            # c's own worker normally claims it at once and waits on 204s; an idle
+            # worker of a or b sweeping at that very moment may win the claim instead
+            # (as it should): then try again
             self.assertTrue(self.wait(lambda: self.downloads(p) >= 1, 10), c.log()[-3000:])
+            if self.lease_owner_pid(p["task_result_id"]) == c.proc.pid:
+                break
+            self.fake.hold.discard(pid)
+            self.assertIsNotNone(self.fake.wait_final(p["task_result_id"], 30))
+        else:
+            self.fail("the other replicas always claimed first")
+        try:
             c.kill9()
             t_kill = time.time()
             self.assertEqual(self.finals(p), [])
@@ -413,13 +429,20 @@ class Replicas(unittest.TestCase):
         url = self.db.replace(":%d/" % self.pg.port, ":%d/" % proxy.port)
         c = self.daemon("cutoff", db=url)
         c.start()
-        p = self.payload("other-types")
-        pid = "plan-" + p["task_result_id"]
-        self.fake.hold.add(pid)
-        try:
+        for attempt in range(5):  # until c's own worker wins the claim (see test_04)
+            p = self.payload("other-types")
+            pid = "plan-" + p["task_result_id"]
+            self.fake.hold.add(pid)
             code, _, _ = c.post_runtask(p)
             self.assertEqual(code, 200)
             self.assertTrue(self.wait(lambda: self.downloads(p) >= 1, 10), c.log()[-3000:])
+            if self.lease_owner_pid(p["task_result_id"]) == c.proc.pid:
+                break
+            self.fake.hold.discard(pid)
+            self.assertIsNotNone(self.fake.wait_final(p["task_result_id"], 30))
+        else:
+            self.fail("the other replicas always claimed first")
+        try:
             proxy.cut()
             t_cut = time.time()
             # the lease (5 s) runs out; a worker of a or b takes the delivery over
@@ -427,9 +450,7 @@ class Replicas(unittest.TestCase):
             trid = p["task_result_id"]
 
             def owner_pid():
-                out = pgserver.psql(self.db, "SELECT lease_owner FROM deliveries"
-                                             " WHERE task_result_id = '%s'" % trid).strip()
-                return int(out.split(":")[1]) if out.count(":") >= 3 else None
+                return self.lease_owner_pid(trid)
             self.assertEqual(owner_pid(), c.proc.pid)
             self.assertTrue(self.wait(lambda: owner_pid() in (self.a.proc.pid, self.b.proc.pid),
                                       20, step=0.2),
