@@ -320,6 +320,19 @@ int registry_token_revoke(registry *r, const reg_ctx *ctx, const char *name, cha
 int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg_role *role,
                         char *name, size_t namelen, char *err, size_t errlen);
 
+/* One live token as the server's in-memory check needs it: never its name
+ * or secret. */
+typedef struct reg_token_hash {
+    char hash[65]; /* hex SHA-256 of the secret, lower case */
+    reg_role role; /* REG_ROLE_NONE for a role this build does not know */
+} reg_token_hash;
+/* The hashes of every live (not revoked) token with its role, ordered by
+ * hash, for a snapshot the server checks request headers against before a
+ * body is read. *out: new array of *n entries (caller frees; NULL when
+ * there are none). Reads only; does not record a use. Returns 0 or -1. */
+int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *err,
+                          size_t errlen);
+
 /* ---- run-task deliveries --------------------------------------------- */
 
 typedef enum {

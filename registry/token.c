@@ -3,7 +3,10 @@
  * and the stored hash compared again in constant time (CRYPTO_memcmp), so
  * neither the lookup nor the comparison reveals how much of a guess was
  * right. Secrets look like "igt_" + 43 base64url characters (32 random
- * bytes): recognisable in a leaked log, long enough never to be guessed. */
+ * bytes): recognisable in a leaked log, long enough never to be guessed.
+ * registry_token_hashes hands the hashes alone (with roles, never names) to
+ * the server, which keeps them in memory to decide from a request's header
+ * block how large a body it may send (webhook/tokens.c). */
 #include "registry/reg_internal.h"
 
 #include "common/xalloc.h"
@@ -209,5 +212,36 @@ int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg
     if (db_run(r->d, "UPDATE api_tokens SET last_used_at = ? WHERE name = ?", "Tt", ctx->now,
                tname) < 0)
         return reg_dbfail(r, err, errlen);
+    return 0;
+}
+
+int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    reg_token_hash *v = NULL;
+    size_t len = 0, cap = 0;
+    *out = NULL;
+    *n = 0;
+    db_stmt *s = db_query(r->d, "SELECT hash, role FROM api_tokens ORDER BY hash", NULL);
+    if (!s)
+        return reg_dbfail(r, err, errlen);
+    int rc;
+    while ((rc = db_step(s)) == 1) {
+        const char *hash = db_column_text(s, 0);
+        if (!hash || strlen(hash) != 64)
+            continue; /* not a hash this code wrote: matches nothing */
+        xgrow((void **)&v, &cap, len + 1, sizeof *v);
+        memcpy(v[len].hash, hash, 65);
+        if (registry_role_parse(db_column_text(s, 1), &v[len].role) < 0)
+            v[len].role = REG_ROLE_NONE;
+        len++;
+    }
+    db_finalize(s);
+    if (rc < 0) {
+        free(v);
+        return reg_dbfail(r, err, errlen);
+    }
+    *out = v;
+    *n = len;
     return 0;
 }

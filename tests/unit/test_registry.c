@@ -1487,6 +1487,26 @@ static void test_tokens(void **state)
     assert_string_equal(stored, hex);
     free(stored);
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM api_tokens WHERE hash LIKE '%igt_%'"), 0);
+    /* the server's snapshot: hashes and roles of live tokens, ordered, never a secret */
+    char *s3 = NULL;
+    assert_int_equal(
+        registry_token_create(f->r, &f->ctx, "ro", REG_ROLE_READ, &s3, f->err, sizeof f->err), 0);
+    reg_token_hash *th = NULL;
+    size_t nth = 0;
+    assert_int_equal(registry_token_hashes(f->r, &th, &nth, f->err, sizeof f->err), 0);
+    assert_int_equal(nth, 2);
+    assert_true(strcmp(th[0].hash, th[1].hash) < 0);
+    int at = strcmp(th[0].hash, hex) == 0 ? 0 : 1;
+    assert_string_equal(th[at].hash, hex);
+    assert_int_equal(th[at].role, REG_ROLE_WRITE);
+    assert_int_equal(th[1 - at].role, REG_ROLE_READ);
+    free(th);
+    assert_int_equal(registry_token_revoke(f->r, &f->ctx, "ro", f->err, sizeof f->err), 0);
+    assert_int_equal(registry_token_hashes(f->r, &th, &nth, f->err, sizeof f->err), 0);
+    assert_int_equal(nth, 1);
+    assert_string_equal(th[0].hash, hex);
+    free(th);
+    free(s3);
     /* auth */
     f->ctx.now = T0 + 5000;
     assert_int_equal(
@@ -1532,8 +1552,11 @@ static void test_tokens(void **state)
         -1);
     assert_int_equal(registry_token_revoke(f->r, &f->ctx, "ci", f->err, sizeof f->err), -1);
     assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
-    assert_int_equal(audit_count(f, "token.create"), 1);
-    assert_int_equal(audit_count(f, "token.revoke"), 1);
+    assert_int_equal(registry_token_hashes(f->r, &th, &nth, f->err, sizeof f->err), 0);
+    assert_int_equal(nth, 0);
+    assert_null(th);
+    assert_int_equal(audit_count(f, "token.create"), 2);
+    assert_int_equal(audit_count(f, "token.revoke"), 2);
     /* the trail never holds the secret */
     json_t *a = registry_audit_list(f->r, IG_TIME_NONE, NULL, 0, f->err, sizeof f->err);
     dump = json_dumps(a, 0);
