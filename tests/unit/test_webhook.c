@@ -1,6 +1,7 @@
-/* Unit tests for webhook/: signatures, configuration, allowed hosts, the
- * run-task body parser, callback documents and their limits, archive
- * extraction safety and configuration scanning. */
+/* Unit tests for webhook/: signatures, configuration (and the settings table
+ * of docs/configuration.md), allowed hosts, the run-task body parser,
+ * callback documents and their limits, archive extraction safety and
+ * configuration scanning. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 
 #include "common/xalloc.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "webhook/archive.h"
 #include "webhook/callback.h"
 #include "webhook/config.h"
@@ -750,6 +752,38 @@ static void test_archive_scan_names(void **state)
     webhook_remove_tree(base);
 }
 
+/* ---- the settings table of docs/configuration.md ------------------------- */
+
+/* The table is generated (webhook_config_markdown); the document must hold
+ * it verbatim, so a directive added or changed without the docs fails here.
+ * To update: run this test and replace the table under "## Every setting"
+ * with the one it prints. */
+static void test_config_docs_table_in_sync(void **state)
+{
+    (void)state;
+    char *table = NULL;
+    size_t tlen = 0;
+    FILE *mem = open_memstream(&table, &tlen);
+    assert_non_null(mem);
+    webhook_config_markdown(mem);
+    assert_int_equal(fclose(mem), 0);
+    FILE *f = fopen(IG_SOURCE_DIR "/docs/configuration.md", "r");
+    assert_non_null(f);
+    strbuf doc = STRBUF_INIT;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        strbuf_append(&doc, buf, n);
+    fclose(f);
+    if (!strstr(doc.s, table)) {
+        printf("---- the settings table docs/configuration.md should hold ----\n%s----\n", table);
+        fail_msg("docs/configuration.md does not hold the generated settings table (printed "
+                 "above)");
+    }
+    strbuf_dispose(&doc);
+    free(table);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -768,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_archive_hostile),
         cmocka_unit_test(test_archive_bombs),
         cmocka_unit_test(test_archive_scan_names),
+        cmocka_unit_test(test_config_docs_table_in_sync),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
