@@ -12,6 +12,9 @@
  * the token's name as author, so every change lands in the audit trail
  * under that name. Back on the loop the done function replies and logs one
  * line (op, status, token name, time; never the secret, never a body).
+ * Creating or revoking a token also re-reads the loop's snapshot of token
+ * hashes (tokens.c) on the same worker, handed over before the reply, so
+ * POST /v1/scan's large body limit follows the change at once.
  *
  * Replies wrap objects as HCP does ({"bucket": ...}, {"versions": [...],
  * "pagination": {...}}); errors are {"code", "message"} with 400, 401,
@@ -21,6 +24,7 @@
 
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "webhook/tokens.h"
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -413,6 +417,7 @@ static int token_create(webhook_worker *w, api_call *c, registry *r, const reg_c
         return webhook_api_call_fail(c, 400, "role: must be read, write or admin");
     if (registry_token_create(r, ctx, name, role, &secret, c->err, sizeof c->err) < 0)
         return webhook_api_call_regfail(w, c, r);
+    webhook_tokens_refresh(w); /* in force on this server before the reply */
     c->reply = json_pack("{s:{s:s, s:s, s:s}}", "token", "name", name, "role",
                          registry_role_name(role), "secret", secret);
     explicit_bzero(secret, strlen(secret));
@@ -575,6 +580,8 @@ static void api_work(webhook_worker *w, void *arg)
         goto out;
     case API_TOKEN_REVOKE:
         rc = registry_token_revoke(r, &ctx, rt->token, err, errlen);
+        if (rc == 0)
+            webhook_tokens_refresh(w); /* gone on this server before the reply */
         break;
     default:
         webhook_api_call_fail(c, 404, "no such endpoint");

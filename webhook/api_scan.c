@@ -15,7 +15,10 @@
  * the two parsers agreeing on every byte; where they disagree is request
  * smuggling. So the plan is bounded instead: POST /v1/scan is the one
  * route (large_body) whose body may reach --max-plan-bytes (413 beyond;
- * past libevent's own limit the 413 comes from libevent), and docs/api.md
+ * past libevent's own limit the 413 comes from libevent), and only when its
+ * header block carries a live token (server.c's body_limit against
+ * tokens.c's snapshot, before the body is read); any other request may send
+ * --max-body-bytes and is answered 401 here or 413 by libevent. docs/api.md
  * says what that costs.
  *
  * What we do keep small: the body's chains are moved (not copied) out of
@@ -27,7 +30,7 @@
  * takes one of the --workers scan threads (lower priority, like
  * deliveries), and at most --workers scans wait for one (503 beyond), so
  * the plans held in memory are bounded by 2 x --workers x --max-plan-bytes
- * plus those still being received. */
+ * plus those still being received from token holders. */
 #include "webhook/api_internal.h"
 
 #include "common/log.h"

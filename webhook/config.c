@@ -72,6 +72,7 @@ static const directive directives[] = {
     {"running-after", CT_DUR, OFF(running_after), "5s", 0, 10 * MIN, "send a 'running' status when a scan takes longer than this"},
     {"delivery-lease", CT_DUR, OFF(delivery_lease), "60s", 5 * SEC, 30 * MIN, "a worker's claim on a delivery; renewed while it works"},
     {"sweep-interval", CT_DUR, OFF(sweep_interval), "5s", 1 * SEC, 5 * MIN, "how often idle workers look for queued deliveries in the store"},
+    {"token-refresh", CT_DUR, OFF(token_refresh), "5s", 1 * SEC, 10 * MIN, "how often the API tokens are re-read for POST /v1/scan's body limit: a token created or revoked with the command line counts within this (over the API: at once)"},
     {"shutdown-timeout", CT_DUR, OFF(shutdown_timeout), "30s", 0, 10 * MIN, "how long SIGTERM waits for in-flight deliveries"},
     {"log-level", CT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn, error"},
 };

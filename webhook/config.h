@@ -43,6 +43,7 @@ typedef struct webhook_config {
     int64_t read_timeout, connect_timeout, low_speed_time, plan_wait, callback_retry;
     int64_t token_lifetime, running_after, delivery_lease, sweep_interval, shutdown_timeout;
     int64_t header_timeout, body_timeout; /* per-request read deadlines */
+    int64_t token_refresh; /* API token hashes re-read this often (tokens.c) */
 
     char *log_level;
 } webhook_config;

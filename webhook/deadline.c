@@ -38,6 +38,11 @@
  * sees the method and path and may lower evhttp's one limit for all routes
  * (evhttp_connection_set_max_body_size), so a big body sent to a route that
  * takes small ones is refused with 413 instead of being buffered first.
+ * The header lines after the request line also pass through authhdr.c,
+ * which keeps the one Authorization value for the limit function (POST
+ * /v1/scan's limit depends on the token); evhttp drains lines as it parses
+ * them, so the guard cannot look back at the block later. The value is
+ * wiped as soon as the limit is chosen, and when the guard goes.
  *
  * The empty-line scan is an approximation of evhttp's parser (LF or CRLF
  * line ends, leading empty lines ignored). A client that fools it only moves
@@ -47,6 +52,7 @@
 
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "webhook/authhdr.h"
 
 #include <event2/buffer.h>
 #include <stdbool.h>
@@ -69,6 +75,7 @@ typedef struct guard {
     bool seen_line; /* a non-empty line (the request line) was seen */
     char reqline[256]; /* the start of the request line, for the body limit */
     size_t reqline_len;
+    webhook_authhdr auth; /* the header lines' Authorization, for the body limit */
     struct guard *prev, *next; /* the attaching list */
 } guard;
 
@@ -134,6 +141,7 @@ static void release(guard *g)
     evbuffer_remove_cb_entry(bufferevent_get_input(g->bev), g->cbent);
     event_free(g->timer);
     struct bufferevent *bev = g->bev;
+    webhook_authhdr_reset(&g->auth); /* may hold a secret */
     free(g);
     bufferevent_decref(bev);
 }
@@ -170,6 +178,7 @@ static void begin_request(guard *g)
     g->line_len = 0;
     g->seen_line = false;
     g->reqline_len = 0;
+    webhook_authhdr_reset(&g->auth);
     arm(g, &g->d->header_tv);
 }
 
@@ -215,6 +224,8 @@ static int attach(guard *g)
 static bool scan_bytes(guard *g, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (g->seen_line) /* a header line (or the block's final empty line) */
+            webhook_authhdr_feed(&g->auth, (const char *)p + i, 1);
         if (p[i] == '\n') {
             if (g->line_len == 0 && g->seen_line)
                 return true;
@@ -265,8 +276,10 @@ static bool scan_tail(guard *g, struct evbuffer *buf, size_t n)
 static void apply_body_limit(guard *g)
 {
     webhook_deadlines *d = g->d;
-    if (!d->limit_fn)
+    if (!d->limit_fn) {
+        webhook_authhdr_reset(&g->auth);
         return;
+    }
     char line[sizeof g->reqline];
     memcpy(line, g->reqline, g->reqline_len);
     line[g->reqline_len] = '\0';
@@ -281,7 +294,8 @@ static void apply_body_limit(guard *g)
             path = target;
         }
     }
-    int64_t limit = d->limit_fn(d->limit_arg, line, path);
+    int64_t limit = d->limit_fn(d->limit_arg, line, path, webhook_authhdr_value(&g->auth));
+    webhook_authhdr_reset(&g->auth); /* the secret is not needed any more */
     if (limit > 0)
         evhttp_connection_set_max_body_size(g->evcon, (ev_ssize_t)limit);
 }

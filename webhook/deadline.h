@@ -43,10 +43,15 @@ void webhook_deadlines_dispatched(webhook_deadlines *d, struct evhttp_request *r
 /* Chooses a request's body limit once its header block has arrived, before
  * evhttp reads the body. method is the request line's first word; path its
  * target up to '?' (not decoded), or NULL when the target is not a plain
- * "/path" the tracker could read. Returns the limit in bytes; it stays on the
- * connection until the next request's header block, so return one every
- * time (0 leaves the previous one). Loop thread. */
-typedef int64_t (*webhook_body_limit_fn)(void *arg, const char *method, const char *path);
+ * "/path" the tracker could read; authorization the value of the block's one
+ * Authorization header, or NULL when there is none, or several, or it is
+ * folded or longer than WEBHOOK_AUTHHDR_LINE (authhdr.h). authorization is a
+ * secret, borrowed for the call and wiped after it: never keep or log it.
+ * Returns the limit in bytes; it stays on the connection until the next
+ * request's header block, so return one every time (0 leaves the previous
+ * one). Loop thread. */
+typedef int64_t (*webhook_body_limit_fn)(void *arg, const char *method, const char *path,
+                                         const char *authorization);
 void webhook_deadlines_set_body_limit(webhook_deadlines *d, webhook_body_limit_fn fn, void *arg);
 
 /* Connections cut so far because a header block (phase 0) or a body

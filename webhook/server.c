@@ -28,6 +28,7 @@
 #include "webhook/sig.h"
 #include "webhook/deadline.h"
 #include "webhook/tls.h"
+#include "webhook/tokens.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -54,6 +55,7 @@ typedef struct job {
     webhook_work_fn work;
     webhook_done_fn done;
     void *arg;
+    bool posted; /* webhook_post: not counted in jinflight */
     struct job *next;
 } job;
 
@@ -88,6 +90,7 @@ struct webhook_server {
     SSL_CTX *ssl;       /* loop thread */
     webhook_keys *keys; /* loop thread */
     webhook_deadlines *deadlines; /* loop thread: --header-timeout, --body-timeout */
+    webhook_tokens *tokens;       /* loop thread: API token hashes for body limits */
     char *hmac_path;
     char *cert_path, *key_path;
     rules *rules;
@@ -130,6 +133,7 @@ const policy *webhook_server_policy(const webhook_server *srv) { return srv->pol
 const char *webhook_server_public_url(const webhook_server *srv) { return srv->public_url; }
 const struct webhook_keys *webhook_server_keys(const webhook_server *srv) { return srv->keys; }
 const atomic_int *webhook_server_abort_flag(const webhook_server *srv) { return &srv->abort; }
+webhook_tokens *webhook_server_tokens(webhook_server *srv) { return srv->tokens; }
 webhook_server *webhook_worker_server(webhook_worker *w) { return w->srv; }
 const char *webhook_worker_owner(const webhook_worker *w) { return w->owner; }
 
@@ -245,10 +249,20 @@ static void run_completions(webhook_server *srv)
         job *next = j->next;
         if (j->done)
             j->done(srv, j->arg);
-        srv->jinflight--;
+        if (!j->posted)
+            srv->jinflight--;
         free(j);
         j = next;
     }
+}
+
+void webhook_post(webhook_server *srv, webhook_done_fn done, void *arg)
+{
+    job *j = xcalloc(1, sizeof *j);
+    j->done = done;
+    j->arg = arg;
+    j->posted = true;
+    post_done(srv, j);
 }
 
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -526,21 +540,26 @@ static void dispatch(struct evhttp_request *req, void *arg)
 }
 
 /* A request's body limit, chosen by the deadline tracker as soon as its
- * header block is complete: --max-plan-bytes for a route marked large_body
- * (POST /v1/scan); twice --max-body-bytes for everything else, so a body far
- * too big is refused by evhttp (413, its own HTML page, connection closed)
- * before it is read into memory, while one just over --max-body-bytes is
- * still read and gets dispatch()'s JSON 413. When the tracker could not read
- * the path, the larger limit stands and dispatch() still applies
- * --max-body-bytes. */
-static int64_t body_limit(void *arg, const char *method, const char *path)
+ * header block is complete. A route marked large_body (POST /v1/scan) gets
+ * --max-plan-bytes only when the block carries the bearer token of a live
+ * API token (tokens.c's snapshot), and --max-body-bytes otherwise: a client
+ * without a token never gets a plan-sized body buffered; a small one is
+ * read and the handler answers 401. Everything else gets twice
+ * --max-body-bytes, so a body far too big is refused by evhttp (413, its own
+ * HTML page, connection closed) before it is read into memory, while one
+ * just over --max-body-bytes is still read and gets dispatch()'s JSON 413.
+ * When the tracker could not read the path (an absolute URI, a path longer
+ * than it keeps), the request might be for any route: the large limit only
+ * with a known token. */
+static int64_t body_limit(void *arg, const char *method, const char *path,
+                          const char *authorization)
 {
     webhook_server *srv = arg;
     const webhook_config *cfg = srv->cfg;
     int64_t large = cfg->max_plan_bytes > cfg->max_body_bytes ? cfg->max_plan_bytes
                                                               : cfg->max_body_bytes;
     if (!path)
-        return large;
+        return webhook_tokens_knows(srv->tokens, authorization) ? large : 2 * cfg->max_body_bytes;
     static const struct {
         const char *name;
         int m;
@@ -554,8 +573,11 @@ static int64_t body_limit(void *arg, const char *method, const char *path)
     for (const webhook_route *r = webhook_routes; r->path; r++) {
         bool hit = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
                              : strcmp(path, r->path) == 0;
-        if (hit && (r->methods & method_bit))
-            return r->large_body ? large : 2 * cfg->max_body_bytes;
+        if (hit && (r->methods & method_bit)) {
+            if (!r->large_body)
+                return 2 * cfg->max_body_bytes;
+            return webhook_tokens_knows(srv->tokens, authorization) ? large : cfg->max_body_bytes;
+        }
     }
     return 2 * cfg->max_body_bytes;
 }
@@ -695,6 +717,7 @@ static void begin_shutdown(webhook_server *srv, const char *why)
         evhttp_del_accept_socket(srv->http, srv->bound);
         srv->bound = NULL;
     }
+    webhook_tokens_stop(srv->tokens);
     pthread_mutex_lock(&srv->dmu);
     srv->dclosed = true;
     pthread_cond_broadcast(&srv->dcv);
@@ -877,12 +900,21 @@ out:
     return rc;
 }
 
-static int prepare_store(const webhook_config *cfg, char *err, size_t errlen)
+/* Start-up, before the listener and the loop exist: old deliveries are
+ * abandoned and the first snapshot of API tokens is read (*tokens, new), so
+ * a valid token's first large POST /v1/scan is not refused for want of one. */
+static int prepare_store(const webhook_config *cfg, webhook_tokenset **tokens, char *err,
+                         size_t errlen)
 {
     int code = 0;
     registry *r = registry_open(cfg->db, REG_OPEN_CREATE, &code, err, errlen);
     if (!r)
         return -1;
+    *tokens = webhook_tokenset_load(r, err, errlen);
+    if (!*tokens) {
+        registry_close(r);
+        return -1;
+    }
     reg_ctx ctx = {"imagegate", ig_time_now()};
     int n = registry_delivery_abandon_old(r, &ctx, ctx.now - cfg->token_lifetime, err, errlen);
     if (n > 0)
@@ -931,6 +963,7 @@ int webhook_serve(const webhook_config *cfg)
     int status = 3;
     char err[1024] = "";
     webhook_server *srv = xcalloc(1, sizeof *srv);
+    webhook_tokenset *tokens = NULL;
     srv->cfg = cfg;
     jobq_init(&srv->sq, cfg->queue_depth);
     /* each waiting scan holds its plan in memory: few may wait */
@@ -949,7 +982,7 @@ int webhook_serve(const webhook_config *cfg)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
 
-    if (prepare_store(cfg, err, sizeof err) < 0) {
+    if (prepare_store(cfg, &tokens, err, sizeof err) < 0) {
         fprintf(stderr, "imagegate: %s\n", err);
         goto out;
     }
@@ -993,6 +1026,8 @@ int webhook_serve(const webhook_config *cfg)
                                               EVHTTP_REQ_HEAD);
     srv->deadlines = webhook_deadlines_new(srv->base, cfg->header_timeout, cfg->body_timeout);
     webhook_deadlines_set_body_limit(srv->deadlines, body_limit, srv);
+    srv->tokens = webhook_tokens_new(srv, srv->base, cfg->token_refresh, tokens);
+    tokens = NULL;
     evhttp_set_bevcb(srv->http, srv->ssl ? tls_bevcb : plain_bevcb, srv);
     srv->wake = event_new(srv->base, -1, 0, wake_cb, srv);
 
@@ -1049,6 +1084,8 @@ out:
     if (srv->http)
         evhttp_free(srv->http);
     webhook_deadlines_free(srv->deadlines); /* after evhttp_free: connections closed */
+    webhook_tokens_free(srv->tokens);        /* after the completions: none holds it */
+    webhook_tokenset_free(tokens);
     if (srv->wake)
         event_free(srv->wake);
     if (srv->base)

@@ -7,7 +7,8 @@
  *   store pool     --store-workers threads, each with its own registry
  *                  handle, running short jobs submitted with webhook_submit():
  *                  recording a delivery before it is acknowledged, /readyz's
- *                  ping, and the registry API's handlers.
+ *                  ping, the registry API's handlers, and re-reading the API
+ *                  token hashes the loop checks scan uploads against (tokens.h).
  *   delivery pool  --workers threads, each with its own registry handle and
  *                  rules matcher, running deliveries end to end (claim, fetch,
  *                  scan, evaluate, call back, finish). They take task_result_ids
@@ -44,6 +45,7 @@
 
 typedef struct webhook_server webhook_server;
 typedef struct webhook_worker webhook_worker;
+typedef struct webhook_tokens webhook_tokens;
 
 /* ---- routes ----------------------------------------------------------- */
 
@@ -102,6 +104,11 @@ int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn do
 int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
                         void *arg);
 
+/* Hands arg to done on the loop thread through the completion list, without
+ * a job (any thread). Completions run in the order they were posted, so one
+ * posted from a job's work function runs before that job's done. */
+void webhook_post(webhook_server *srv, webhook_done_fn done, void *arg);
+
 /* The worker's registry handle, opened on first use and re-opened after a
  * call on it failed with a store error (REG_ESTORE: e.g. the PostgreSQL
  * connection was lost). NULL with err when the store cannot be opened;
@@ -140,6 +147,9 @@ rules_matcher *webhook_worker_matcher(webhook_worker *w);
 const char *webhook_worker_owner(const webhook_worker *w);
 /* Non-zero when in-flight work must stop now (hard shutdown). */
 const atomic_int *webhook_server_abort_flag(const webhook_server *srv);
+/* The loop's API token snapshot (tokens.h); the pointer is fixed while the
+ * pools run, what it holds is the loop thread's. */
+webhook_tokens *webhook_server_tokens(webhook_server *srv);
 
 /* ---- the public entry point ----------------------------------------- */
 

@@ -1,7 +1,8 @@
 /* Unit tests for webhook/: signatures, configuration (and the settings table
  * of docs/configuration.md), allowed hosts, the run-task body parser,
- * callback documents and their limits, archive extraction safety and
- * configuration scanning. */
+ * callback documents and their limits, archive extraction safety,
+ * configuration scanning, and the Authorization header picked out of a
+ * streaming header block with the token snapshot it is checked against. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,11 +22,16 @@
 #include "common/xalloc.h"
 #include "common/log.h"
 #include "common/strbuf.h"
+#include "webhook/api.h"
 #include "webhook/archive.h"
+#include "webhook/authhdr.h"
 #include "webhook/callback.h"
 #include "webhook/config.h"
 #include "webhook/runtask.h"
 #include "webhook/sig.h"
+#include "webhook/tokens.h"
+
+#include <openssl/evp.h>
 
 /* ---- signatures ------------------------------------------------------- */
 
@@ -169,6 +175,7 @@ static void test_config_defaults(void **state)
     assert_int_equal(c->header_timeout, 20000);
     assert_int_equal(c->body_timeout, 120000);
     assert_int_equal(c->token_lifetime, 600000);
+    assert_int_equal(c->token_refresh, 5000);
     assert_int_equal(c->n_allowed_hosts, 1);
     assert_string_equal(c->allowed_hosts[0], "app.terraform.io");
     assert_false(c->insecure_http);
@@ -752,6 +759,7 @@ static void test_archive_scan_names(void **state)
     webhook_remove_tree(base);
 }
 
+
 /* ---- the settings table of docs/configuration.md ------------------------- */
 
 /* The table is generated (webhook_config_markdown); the document must hold
@@ -784,6 +792,177 @@ static void test_config_docs_table_in_sync(void **state)
     free(table);
 }
 
+/* ---- the Authorization header of a streaming header block ----------------- */
+
+/* Feeds block in pieces of `piece` bytes (0: whole) and returns a copy of
+ * the value ("(none)" for NULL). */
+static const char *auth_of(const char *block, size_t piece)
+{
+    static char out[WEBHOOK_AUTHHDR_LINE + 1];
+    webhook_authhdr a;
+    webhook_authhdr_reset(&a);
+    size_t len = strlen(block);
+    if (!piece)
+        piece = len ? len : 1;
+    for (size_t i = 0; i < len; i += piece)
+        webhook_authhdr_feed(&a, block + i, len - i < piece ? len - i : piece);
+    const char *v = webhook_authhdr_value(&a);
+    snprintf(out, sizeof out, "%s", v ? v : "(none)");
+    webhook_authhdr_reset(&a);
+    return out;
+}
+
+static void assert_auth(const char *block, const char *want)
+{
+    static const size_t pieces[] = {0, 1, 2, 7, 64};
+    for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+        const char *got = auth_of(block, pieces[i]);
+        if (strcmp(got, want) != 0)
+            fail_msg("pieces of %zu: got '%s', want '%s' from:\n%s", pieces[i], got, want, block);
+    }
+}
+
+static void test_authhdr(void **state)
+{
+    (void)state;
+    char out[WEBHOOK_API_MAX_SECRET + 1];
+    /* found among other headers, CRLF or LF, the final empty line fed or not */
+    assert_auth("Host: x\r\nAuthorization: Bearer igt_abc\r\nContent-Length: 3\r\n\r\n",
+                "Bearer igt_abc");
+    assert_auth("Host: x\nAuthorization: Bearer igt_abc\n", "Bearer igt_abc");
+    /* the name in any case; spaces and tabs around the value dropped */
+    assert_auth("aUtHoRiZaTiOn:   Bearer igt_abc \t\r\n\r\n", "Bearer igt_abc");
+    assert_auth("AUTHORIZATION:\tbearer igt_abc\r\n\r\n", "bearer igt_abc");
+    /* missing, or a look-alike name: none */
+    assert_auth("Host: x\r\nContent-Length: 3\r\n\r\n", "(none)");
+    assert_auth("", "(none)");
+    assert_auth("X-Authorization: Bearer igt_abc\r\n\r\n", "(none)");
+    assert_auth("Authorization-Extra: Bearer igt_abc\r\n\r\n", "(none)");
+    /* evhttp's name would keep the space */
+    assert_auth("Authorization : Bearer igt_abc\r\n\r\n", "(none)");
+    assert_auth("Authorization Bearer igt_abc\r\n\r\n", "(none)");
+    /* a line that never ended is not a header yet */
+    assert_auth("Authorization: Bearer igt_abc", "(none)");
+    /* empty, or "Bearer" without a secret: a value the bearer parser refuses */
+    assert_auth("Authorization:\r\n\r\n", "");
+    assert_auth("Authorization:   \r\n\r\n", "");
+    assert_auth("Authorization: Bearer\r\n\r\n", "Bearer");
+    assert_auth("Authorization: Bearer   \r\n\r\n", "Bearer");
+    assert_int_equal(webhook_api_bearer("", out, sizeof out), -1);
+    assert_int_equal(webhook_api_bearer("Bearer", out, sizeof out), -1);
+    /* a CR inside the value stays (and the bearer parser refuses it) */
+    assert_auth("Authorization: Bearer igt_a\rb\r\n\r\n", "Bearer igt_a\rb");
+    assert_int_equal(webhook_api_bearer("Bearer igt_a\rb", out, sizeof out), -1);
+    /* duplicates, equal or not: none */
+    assert_auth("Authorization: Bearer igt_abc\r\nAuthorization: Bearer igt_abc\r\n\r\n", "(none)");
+    assert_auth("Authorization: Bearer igt_abc\r\nHost: x\r\nauthorization: Bearer igt_x\r\n\r\n",
+                "(none)");
+    assert_auth("Authorization:\r\nAuthorization: Bearer igt_abc\r\n\r\n", "(none)");
+    /* folded: evhttp would join the continuation to the value -- none */
+    assert_auth("Authorization: Bearer\r\n igt_abc\r\n\r\n", "(none)");
+    assert_auth("Authorization: Bearer igt_abc\r\n\tmore\r\n\r\n", "(none)");
+    /* a fold of another header does not matter */
+    assert_auth("X-Long: one\r\n two\r\nAuthorization: Bearer igt_abc\r\n\r\n", "Bearer igt_abc");
+    assert_auth("Authorization: Bearer igt_abc\r\nX-Long: one\r\n two\r\n\r\n", "Bearer igt_abc");
+    /* huge: up to WEBHOOK_AUTHHDR_LINE bytes per line (CR excluded) kept, longer is none */
+    char line[1200];
+    size_t pre = strlen("Authorization: Bearer ");
+    memcpy(line, "Authorization: Bearer ", pre);
+    memset(line + pre, 'x', WEBHOOK_AUTHHDR_LINE - pre);
+    strcpy(line + WEBHOOK_AUTHHDR_LINE, "\n\n");
+    const char *got = auth_of(line, 0);
+    assert_int_equal(strlen(got), WEBHOOK_AUTHHDR_LINE - strlen("Authorization: "));
+    assert_int_equal(strncmp(got, "Bearer xxx", 10), 0);
+    strcpy(line + WEBHOOK_AUTHHDR_LINE, "\r\n\r\n"); /* the CR is one byte too many */
+    assert_auth(line, "(none)");
+    memset(line + pre, 'x', sizeof line - pre - 6);
+    strcpy(line + sizeof line - 6, "\r\n\r\n");
+    assert_auth(line, "(none)");
+    /* a huge other header does not hide the one after it */
+    memcpy(line, "X-Junk: ", 8);
+    strcpy(line + sizeof line - 6, "\r\n");
+    char block[1400];
+    snprintf(block, sizeof block, "%sAuthorization: Bearer igt_abc\r\n\r\n", line);
+    assert_auth(block, "Bearer igt_abc");
+    /* reset wipes the value */
+    webhook_authhdr a;
+    webhook_authhdr_reset(&a);
+    webhook_authhdr_feed(&a, "Authorization: Bearer igt_abc\r\n", 31);
+    assert_non_null(webhook_authhdr_value(&a));
+    webhook_authhdr_reset(&a);
+    assert_null(webhook_authhdr_value(&a));
+    assert_null(memmem(&a, sizeof a, "igt_abc", 7));
+}
+
+/* ---- the token snapshot ----------------------------------------------------- */
+
+static void sha256_hex(const char *s, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void test_tokenset(void **state)
+{
+    (void)state;
+    reg_token_hash rows[5];
+    memset(rows, 0, sizeof rows);
+    sha256_hex("igt_reader", rows[0].hash);
+    rows[0].role = REG_ROLE_READ;
+    sha256_hex("igt_admin", rows[1].hash);
+    rows[1].role = REG_ROLE_ADMIN;
+    for (char *p = rows[1].hash; *p; p++) /* hex in capitals decodes too */
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    sha256_hex("igt_norole", rows[2].hash);
+    rows[2].role = REG_ROLE_NONE; /* a role this build does not know: never trusted */
+    memset(rows[3].hash, 'z', 64); /* not hex */
+    rows[3].role = REG_ROLE_WRITE;
+    strcpy(rows[4].hash, "abcd"); /* too short */
+    rows[4].role = REG_ROLE_WRITE;
+    webhook_tokenset *s = webhook_tokenset_new(rows, 5);
+    assert_int_equal(webhook_tokenset_size(s), 2);
+    assert_true(webhook_tokenset_knows(s, "Bearer igt_reader"));
+    assert_true(webhook_tokenset_knows(s, "bearer   igt_admin  "));
+    assert_false(webhook_tokenset_knows(s, "Bearer igt_norole"));
+    assert_false(webhook_tokenset_knows(s, "Bearer igt_reade"));
+    assert_false(webhook_tokenset_knows(s, "Bearer igt_readerx"));
+    assert_false(webhook_tokenset_knows(s, "Bearer IGT_READER"));
+    assert_false(webhook_tokenset_knows(s, "igt_reader"));
+    assert_false(webhook_tokenset_knows(s, "Basic igt_reader"));
+    assert_false(webhook_tokenset_knows(s, "Bearer"));
+    assert_false(webhook_tokenset_knows(s, ""));
+    assert_false(webhook_tokenset_knows(s, NULL));
+    assert_false(webhook_tokenset_knows(NULL, "Bearer igt_reader"));
+    /* a secret longer than any token the server makes */
+    char big[400] = "Bearer ";
+    memset(big + 7, 'a', sizeof big - 8);
+    big[sizeof big - 1] = '\0';
+    assert_false(webhook_tokenset_knows(s, big));
+    webhook_tokenset_free(s);
+    /* empty */
+    s = webhook_tokenset_new(NULL, 0);
+    assert_int_equal(webhook_tokenset_size(s), 0);
+    assert_false(webhook_tokenset_knows(s, "Bearer igt_reader"));
+    webhook_tokenset_free(s);
+    webhook_tokenset_free(NULL);
+    /* end to end: a header block's value against a snapshot */
+    s = webhook_tokenset_new(rows, 1);
+    webhook_authhdr a;
+    webhook_authhdr_reset(&a);
+    const char *blk = "Host: x\r\nAUTHORIZATION: Bearer igt_reader\r\n\r\n";
+    for (size_t i = 0; blk[i]; i++)
+        webhook_authhdr_feed(&a, blk + i, 1);
+    assert_true(webhook_tokenset_knows(s, webhook_authhdr_value(&a)));
+    webhook_authhdr_feed(&a, "Authorization: Bearer igt_reader\r\n", 34); /* a duplicate */
+    assert_false(webhook_tokenset_knows(s, webhook_authhdr_value(&a)));
+    webhook_authhdr_reset(&a);
+    webhook_tokenset_free(s);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -803,6 +982,8 @@ int main(void)
         cmocka_unit_test(test_archive_bombs),
         cmocka_unit_test(test_archive_scan_names),
         cmocka_unit_test(test_config_docs_table_in_sync),
+        cmocka_unit_test(test_authhdr),
+        cmocka_unit_test(test_tokenset),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
