@@ -6,18 +6,25 @@ with the openssl command line, test_runtask.make_certs) with a temporary
 SQLite store built by tests/fixtures/setup-registry.sh, creates read, write
 and admin tokens with `imagegate token create`, and drives the API with
 urllib the way a Packer pipeline or curl would. One case repeats the scan
-client over plain HTTP. Python standard library only.
+client over plain HTTP. ScanBodyLimitTest shows that POST /v1/scan takes a
+plan-sized body only from a live token: without one, 50 MB is refused before
+it is read, the server's memory stays flat under eight such uploads at once,
+and tokens made or revoked over the API count at once, with the command line
+within --token-refresh. Python standard library only.
 """
 
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -41,15 +48,15 @@ def run(*args, **kw):
 class Daemon:
     """imagegate serve with the API's limits made small enough to test."""
 
-    def __init__(self, tmp, name, db, ca, cert, key, tls=True):
+    def __init__(self, tmp, name, db, ca, cert, key, tls=True, plan="1M", extra=()):
         self.tmp, self.name, self.tls = tmp, name, tls
         self.log_path = os.path.join(tmp, name + ".log")
         self.port_file = os.path.join(tmp, name + ".port")
         self.args = [BIN, "serve", "--db", db, "--listen", "127.0.0.1:0",
                      "--hmac-key-file", os.path.join(tmp, "hmac.keys"),
                      "--port-file", self.port_file, "--max-body-bytes", "64k",
-                     "--max-plan-bytes", "1M", "--shutdown-timeout", "3s",
-                     "--log-level", "debug"]
+                     "--max-plan-bytes", plan, "--shutdown-timeout", "3s",
+                     "--log-level", "debug"] + list(extra)
         self.args += ["--tls-cert", cert, "--tls-key", key] if tls else ["--insecure-http"]
         self.env = {k: v for k, v in os.environ.items()
                     if not k.lower().endswith("_proxy") and not k.startswith("IMAGEGATE_")}
@@ -560,6 +567,283 @@ class ApiTest(unittest.TestCase):
             for secret in (self.R, self.W, self.A):
                 self.assertNotIn(secret, log)
             self.assertIn("token=ci-reader", log)
+
+
+MB = 1024 * 1024
+
+
+def vm_kb(pid, field):
+    """A VmRSS / VmHWM figure of /proc/PID/status, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (field, pid))
+
+
+def plan_of(size):
+    """A syntactically valid plan of size bytes with nothing in it (verdict pass)."""
+    head, tail = b'{"format_version":"1.2","x":"', b'"}'
+    return head + b"a" * (size - len(head) - len(tail)) + tail
+
+
+class ScanBodyLimitTest(unittest.TestCase):
+    """POST /v1/scan's body limit is chosen from the header block, before the
+    body is read: up to --max-plan-bytes (64M here) only with the bearer token
+    of a live API token, --max-body-bytes (64k) for anyone else -- so a client
+    without a token cannot make the server buffer a plan-sized body.
+
+    Two daemons share one store: over TLS with --token-refresh 10m, so what it
+    learns about tokens created or revoked through its own API can only come
+    from the refresh those calls make at once; over plain HTTP with
+    --token-refresh 1s, for tokens made and revoked with the command line.
+    Whether a header block would be allowed a big body is asked with
+    "Expect: 100-continue": evhttp answers 100 when the declared length is
+    within the connection's limit and 413 when it is not, before any body."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ig-scanlimit-")
+        cls.ca, cls.cert, cls.key = make_certs(cls.tmp)
+        with open(os.path.join(cls.tmp, "hmac.keys"), "w") as f:
+            f.write("scan-limit-hmac-key-0123456789\n")
+        os.chmod(os.path.join(cls.tmp, "hmac.keys"), 0o600)
+        cls.db = "sqlite:" + os.path.join(cls.tmp, "registry.db")
+        r = run("sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db)
+        assert r.returncode == 0, r.stderr
+        cls.R = cls.cli_token("ci-reader", "read")
+        cls.A = cls.cli_token("secops", "admin")
+        cls.secrets = [cls.R, cls.A]
+        cls.tls = Daemon(cls.tmp, "tls", cls.db, cls.ca, cls.cert, cls.key, plan="64M",
+                         extra=["--token-refresh", "10m"]).start()
+        cls.plain = Daemon(cls.tmp, "plain", cls.db, cls.ca, cls.cert, cls.key, tls=False,
+                           plan="64M", extra=["--token-refresh", "1s"]).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tls.stop()
+        cls.plain.stop()
+        if os.environ.get("IG_KEEP_TMP"):
+            print("kept", cls.tmp)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def cli_token(cls, name, role):
+        r = run(BIN, "--db", cls.db, "token", "create", "--name", name, "--role", role, "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["secret"]
+
+    # -- helpers --------------------------------------------------------------
+    def connect(self, d):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+        return d.ctx.wrap_socket(s, server_hostname="localhost") if d.tls else s
+
+    @staticmethod
+    def head(length=None, token=None, lines=(), expect=False):
+        """A POST /v1/scan header block: Content-Length, or chunked when None."""
+        h = ["POST /v1/scan HTTP/1.1", "Host: localhost", "Content-Type: application/json",
+             "Content-Length: %d" % length if length is not None
+             else "Transfer-Encoding: chunked"]
+        if expect:
+            h.append("Expect: 100-continue")
+        if token:
+            h.append("Authorization: Bearer " + token)
+        h += list(lines)
+        return ("\r\n".join(h) + "\r\n\r\n").encode()
+
+    def probe(self, d, token=None, lines=()):
+        """100 when d would read a 50 MB plan after this header block, 413 when
+        it refuses it before the body (none is sent)."""
+        s = self.connect(d)
+        reply = b""
+        try:
+            s.sendall(self.head(50 * MB, token, lines, expect=True))
+            while b"\r\n" not in reply:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        finally:
+            s.close()
+        m = re.match(rb"HTTP/1\.1 (\d{3})", reply)
+        return int(m.group(1)) if m else None
+
+    def wait_probe(self, d, token, want, within):
+        """Seconds until probe() answers want; fails after within seconds."""
+        t0 = time.time()
+        while True:
+            got = self.probe(d, token)
+            if got == want:
+                return time.time() - t0
+            if time.time() - t0 > within:
+                self.fail("probe still %s after %.1f s (want %s)" % (got, within, want))
+            time.sleep(0.1)
+
+    def upload(self, d, head, size, chunked=False, piece=256 * 1024):
+        """Sends head and then a plan of size bytes in pieces (chunked framing
+        if asked), looking for an answer between pieces as a refusing server
+        may answer and close before the end. Returns (status or None when the
+        connection was cut without one, body bytes sent)."""
+        body = plan_of(size)
+        s = self.connect(d)
+        sent, reply = 0, b""
+        try:
+            s.sendall(head)
+            time.sleep(0.2)
+            while True:
+                s.setblocking(False)
+                try:
+                    reply = s.recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    pass
+                except OSError:
+                    break
+                finally:
+                    s.setblocking(True)
+                if reply:
+                    break
+                if sent >= len(body):
+                    try:
+                        if chunked:
+                            s.sendall(b"0\r\n\r\n")
+                    except OSError:
+                        pass
+                    break
+                part = body[sent:sent + piece]
+                try:
+                    s.sendall(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+                except OSError:
+                    break
+                sent += len(part)
+            s.settimeout(120)
+            while b"\r\n" not in reply:
+                try:
+                    chunk = s.recv(65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                reply += chunk
+        finally:
+            s.close()
+        m = re.match(rb"HTTP/1\.1 (\d{3})", reply)
+        return (int(m.group(1)) if m else None), sent
+
+    # -- the cases ------------------------------------------------------------
+    def test_1_no_or_wrong_token_refused_before_the_body(self):
+        for d in (self.tls, self.plain):
+            # a known token may send a big plan; anything else is refused before the body
+            self.assertEqual(self.probe(d, self.R), 100, d.name)
+            self.assertEqual(self.probe(d, self.R, ["X-Other: 1"]), 100, d.name)
+            for lines in ([], ["Authorization: Bearer igt_wrong"],
+                          ["Authorization: Bearer " + self.R[:-1]],
+                          ["Authorization: Bearer " + self.R + "x"],
+                          ["Authorization: Bearer"], ["Authorization:"],
+                          ["Authorization: Basic " + self.R],
+                          ["Authorization: " + self.R],
+                          # the valid token, but twice, folded, or past a junk length
+                          ["Authorization: Bearer " + self.R] * 2,
+                          ["Authorization: Bearer", " " + self.R],
+                          ["Authorization: Bearer " + self.R + " " * 400],
+                          ["Authorization: Bearer " + "x" * 8000]):
+                self.assertEqual(self.probe(d, None, lines), 413, (d.name, lines))
+            # the same 50 MB with its length declared: 413 before a byte of the body
+            for token in (None, "igt_wrong"):
+                self.assertEqual(self.upload(d, self.head(50 * MB, token), 50 * MB), (413, 0),
+                                 (d.name, token))
+            # chunked, so no length up front: cut just past --max-body-bytes (64k);
+            # what was sent is what the socket buffers took, far below 50 MB
+            for token in (None, "igt_wrong"):
+                code, sent = self.upload(d, self.head(None, token), 50 * MB, chunked=True)
+                self.assertIn(code, (413, None), (d.name, token))
+                self.assertLess(sent, 16 * MB, (d.name, token))
+            # a small body without a (known) token is read, and the handler says 401
+            small = plan_of(10 * 1024)
+            st, doc, _ = d.call("POST", "/v1/scan", raw=small)
+            self.assertEqual(st, 401, doc)
+            st, doc, _ = d.call("POST", "/v1/scan", token="igt_wrong", raw=small)
+            self.assertEqual(st, 401, doc)
+            # other routes keep their limits; the server is fine
+            st, doc, _ = d.call("GET", "/healthz")
+            self.assertEqual(st, 200, doc)
+
+    def test_2_memory_stays_flat_while_a_known_token_still_scans_big(self):
+        d = self.tls
+        pid = d.proc.pid
+        hwm0 = vm_kb(pid, "VmHWM")
+        results = []
+
+        def attack(i):
+            token = None if i % 2 else "igt_not-a-token-%d" % i
+            results.append(self.upload(d, self.head(None, token), 50 * MB, chunked=True))
+
+        # eight clients at once each try to send a 50 MB plan without a valid token;
+        # buffered, that would be 400 MB
+        threads = [threading.Thread(target=attack, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        grew = vm_kb(pid, "VmHWM") - hwm0
+        self.assertLess(grew, 24 * 1024, "peak RSS grew by %d KiB: %s" % (grew, results))
+        self.assertEqual(len(results), 8)
+        for code, sent in results:
+            self.assertIn(code, (413, None), results)
+            self.assertLess(sent, 16 * MB, results)
+        # a known token's 50 MB plan is read and scanned (nothing in it: pass) --
+        # and the same measure sees it held in memory
+        code, sent = self.upload(d, self.head(50 * MB, self.R), 50 * MB)
+        self.assertEqual((code, sent), (200, 50 * MB))
+        grew = vm_kb(pid, "VmHWM") - hwm0
+        self.assertGreater(grew, 40 * 1024, "peak RSS grew by only %d KiB" % grew)
+
+    def test_3_tokens_made_over_the_api_count_at_once(self):
+        d = self.tls  # --token-refresh 10m: only the API's own refresh can explain these
+        st, doc, _ = d.call("POST", "/v1/tokens", {"name": "pipeline-big", "role": "read"},
+                            token=self.A)
+        self.assertEqual(st, 200, doc)
+        secret = doc["token"]["secret"]
+        self.secrets.append(secret)
+        self.assertEqual(self.probe(d, secret), 100)
+        self.assertEqual(self.upload(d, self.head(2 * MB, secret), 2 * MB), (200, 2 * MB))
+        st, doc, _ = d.call("DELETE", "/v1/tokens/pipeline-big", token=self.A)
+        self.assertEqual(st, 200, doc)
+        # revoked: refused before the body right after the reply, and 401 for a small one
+        self.assertEqual(self.probe(d, secret), 413)
+        self.assertEqual(self.upload(d, self.head(2 * MB, secret), 2 * MB), (413, 0))
+        st, doc, _ = d.call("POST", "/v1/scan", token=secret, raw=plan_of(10 * 1024))
+        self.assertEqual(st, 401, doc)
+        # a token made with the command line is not in this server's snapshot for
+        # ten minutes: big plans wait, small ones are checked by the store and scanned
+        late = self.cli_token("late-tls", "read")
+        self.secrets.append(late)
+        self.assertEqual(self.probe(d, late), 413)
+        st, body, hdrs = d.call("POST", "/v1/scan", token=late, raw=plan_of(10 * 1024))
+        self.assertEqual((st, hdrs.get("X-Imagegate-Verdict")), (200, "pass"), body)
+
+    def test_4_tokens_made_with_the_cli_count_after_the_refresh(self):
+        d = self.plain  # --token-refresh 1s
+        secret = self.cli_token("cli-big", "read")
+        self.secrets.append(secret)
+        self.wait_probe(d, secret, 100, within=15)  # about 1 s; slack for a busy machine
+        self.assertEqual(self.upload(d, self.head(2 * MB, secret), 2 * MB), (200, 2 * MB))
+        r = run(BIN, "--db", self.db, "token", "revoke", "cli-big")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.wait_probe(d, secret, 413, within=15)
+        st, doc, _ = d.call("POST", "/v1/scan", token=secret, raw=plan_of(10 * 1024))
+        self.assertEqual(st, 401, doc)
+
+    def test_9_clean_exit_and_no_secret_logged(self):
+        for d in (self.tls, self.plain):
+            status = d.stop()
+            log = d.log()
+            self.assertEqual(status, 0, log[-3000:])
+            self.assertNotIn("Sanitizer", log)
+            self.assertNotIn("runtime error", log)
+            for secret in self.secrets:
+                self.assertNotIn(secret, log)
+                self.assertNotIn(secret[4:20], log)
 
 
 if __name__ == "__main__":
