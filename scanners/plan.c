@@ -440,7 +440,10 @@ static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char 
         }
         r->provenance = SCAN_PROV_UNKNOWN;
     }
-    /* image attributes known only after apply */
+    /* image attributes known only after apply -- unless after holds a value
+     * for the attribute all the same (a contradiction no real plan has): the
+     * value wins, as it must, since the pre-scanner skips after_unknown once
+     * every image attribute has a value (attrs_all_known) */
     for (size_t i = 0; i < rc->n_unknown; i++) {
         const char *up = rc->unknown[i];
         if (strlen(up) >= sizeof normbuf)
@@ -453,18 +456,23 @@ static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char 
                                      (paths[k][nl] == '.' || paths[k][nl] == '['));
             if (!exact && !prefix)
                 continue;
+            char *full = exact ? xstrdup(up) : xasprintf("%s%s", up, paths[k] + nl);
+            int has_value = 0;
+            for (size_t a = 0; a < rc->n_after && !has_value; a++)
+                has_value = strcmp(rc->after[a].path, full) == 0;
+            if (has_value) {
+                free(full);
+                continue;
+            }
             scan_ref *r = scan_state_push(st);
-            if (!r)
+            if (!r) {
+                free(full);
                 return;
+            }
             r->kind = SCAN_REF_IMAGE;
             r->address = addr;
-            if (exact) {
-                r->attribute = arena_strdup(st->ar, up);
-            } else {
-                char *full = xasprintf("%s%s", up, paths[k] + nl);
-                r->attribute = arena_strdup(st->ar, full);
-                free(full);
-            }
+            r->attribute = arena_strdup(st->ar, full);
+            free(full);
             r->action = act;
             r->unknown = true;
             r->sensitive = sens_of(rc, up);
