@@ -324,9 +324,21 @@ static int send_final(dl *x)
                           x->rq.outcomes,   webhook_server_public_url(x->srv),
                           x->evaluated_at};
     json_t *body = webhook_callback_body(&res);
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
     bool minimal = false;
+    if (!text) {
+        /* the result could not be written as JSON (jansson refuses invalid
+         * UTF-8): send the status with a fixed message rather than nothing */
+        log_error("event=callback_body_failed task_result_id=%s", x->d->task_result_id);
+        json_t *m = webhook_callback_minimal(
+            x->status, "imagegate could not write the details of this result; see its log");
+        text = m ? json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(m);
+        minimal = true;
+        if (!text)
+            return 0;
+    }
     int64_t delay = 1000;
     ig_time deadline = x->d->received_at + x->cfg->callback_retry;
     int code;
