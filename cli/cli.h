@@ -40,8 +40,9 @@ int cli_common_opt(cli_opts *o, int c, const char *arg);
 
 /* Prints "imagegate: msg" on stderr; returns code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints usage text to stderr and returns EXIT_USAGE. */
-int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "imagegate: msg (see 'imagegate CMD --help')" as one line on stderr
+ * (cmd NULL: the top-level help) and returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Opens the store: create=true only for import, bucket create and serve.
  * On failure prints one line and sets *exit_code (EXIT_STORE). */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/regcmd.h"
 #include "cli/scan_remote.h"
 #include "policy/policy.h"
 #include "rules/rules.h"
@@ -106,30 +107,51 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
                *rules_dir = NULL, *now_s = NULL, *org = NULL, *ws = NULL;
     const char *server = getenv("IMAGEGATE_SERVER"), *token = getenv("IMAGEGATE_TOKEN"),
                *ca_file = NULL;
-    int c;
+    int c, code;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = regcli_getopt(o, argc, argv, longopts, "scan", usage, &code)) != -1) {
         switch (c) {
-        case OPT_FORMAT: format = optarg; break;
-        case OPT_OUTPUT: output = optarg; break;
-        case OPT_FAIL_ON: fail_on = optarg; break;
-        case OPT_POLICY: policy_path = optarg; break;
-        case OPT_RULES: rules_dir = optarg; break;
-        case OPT_NOW: now_s = optarg; break;
-        case OPT_ORG: org = optarg; break;
-        case OPT_WS: ws = optarg; break;
-        case OPT_SERVER: server = optarg; break;
-        case OPT_TOKEN: token = optarg; break;
-        case OPT_CA: ca_file = optarg; break;
-        case 'h': fputs(usage, stdout); return EXIT_OK;
+        case -2:
+            return code;
+        case OPT_FORMAT:
+            format = optarg;
+            break;
+        case OPT_OUTPUT:
+            output = optarg;
+            break;
+        case OPT_FAIL_ON:
+            fail_on = optarg;
+            break;
+        case OPT_POLICY:
+            policy_path = optarg;
+            break;
+        case OPT_RULES:
+            rules_dir = optarg;
+            break;
+        case OPT_NOW:
+            now_s = optarg;
+            break;
+        case OPT_ORG:
+            org = optarg;
+            break;
+        case OPT_WS:
+            ws = optarg;
+            break;
+        case OPT_SERVER:
+            server = optarg;
+            break;
+        case OPT_TOKEN:
+            token = optarg;
+            break;
+        case OPT_CA:
+            ca_file = optarg;
+            break;
         default:
-            if (cli_common_opt(o, c, optarg))
-                break;
-            return cli_usage_error(usage, "scan: unknown or incomplete option");
+            return cli_usage_error("scan", "unexpected option");
         }
     }
     if (optind + 1 != argc)
-        return cli_usage_error(usage, "scan: give exactly one PLAN file (or - for stdin)");
+        return cli_usage_error("scan", "scan: give exactly one PLAN file (or - for stdin)");
     const char *plan = argv[optind];
     if (server && !*server)
         server = NULL;
@@ -138,7 +160,7 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
     if (!format && o->json)
         format = "json";
     if (format && report_format_parse(format, &fmt))
-        return cli_usage_error(usage, "--format: '%s' is not text, json, markdown, sarif or junit",
+        return cli_usage_error("scan", "--format: '%s' is not text, json, markdown, sarif or junit",
                                format);
     policy_verdict fail_level;
     if (strcmp(fail_on, "fail") == 0)
@@ -146,7 +168,7 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
     else if (strcmp(fail_on, "warn") == 0)
         fail_level = POLICY_VERDICT_WARN;
     else
-        return cli_usage_error(usage, "--fail-on: '%s' is neither warn nor fail", fail_on);
+        return cli_usage_error("scan", "--fail-on: '%s' is neither warn nor fail", fail_on);
     char err[1024];
     ig_time now = ig_time_now();
     if (now_s && ig_time_parse(now_s, &now, err, sizeof err))
@@ -154,12 +176,12 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
 
     if (server) {
         if (!token || !*token)
-            return cli_usage_error(usage, "--server needs --token (or IMAGEGATE_TOKEN)");
+            return cli_usage_error("scan", "--server needs --token (or IMAGEGATE_TOKEN)");
         if (policy_path || rules_dir || now_s)
-            return cli_usage_error(usage, "--policy, --rules and --now are the server's with "
-                                          "--server");
-        return scan_remote(server, token, ca_file, plan, format ? format : "text", org, ws,
-                           output, fail_level);
+            return cli_usage_error("scan", "--policy, --rules and --now are the server's with "
+                                           "--server");
+        return scan_remote(server, token, ca_file, plan, format ? format : "text", org, ws, output,
+                           fail_level);
     }
 
     int rc = EXIT_USAGE;
@@ -180,7 +202,6 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
         rc = cli_fail(EXIT_USAGE, "%s", err);
         goto out;
     }
-    int code;
     reg = cli_open_store(o, false, &code);
     if (!reg) {
         rc = code;

@@ -49,7 +49,10 @@ static int token_create(cli_opts *o, int argc, char **argv)
         return regcli_usage(cmd, "--name is required");
     if (!role_s || registry_role_parse(role_s, &role) < 0)
         return regcli_usage(cmd, "--role must be read, write or admin");
-    registry *r = regcli_open(o, true, &ctx, &code);
+    /* PRODUCT.md section 2: only import, bucket create and serve create a
+     * store; a token for a store that does not exist yet is a mistake (a
+     * wrong --db) more often than not */
+    registry *r = regcli_open(o, false, &ctx, &code);
     if (!r)
         return code;
     if (registry_token_create(r, &ctx, name, role, &secret, err, sizeof err) < 0) {

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
             o.json = true;
         } else if (strcmp(a, "--db") == 0) {
             if (i + 1 >= argc)
-                return cli_usage_error(usage, "--db needs a URL");
+                return cli_usage_error(NULL, "--db needs a URL");
             o.db_url = argv[++i];
             o.db_flag = true;
         } else if (strncmp(a, "--db=", 5) == 0) {
@@ -70,15 +70,15 @@ int main(int argc, char **argv)
             printf("imagegate %s\n", IG_VERSION);
             return EXIT_OK;
         } else if (a[0] == '-') {
-            return cli_usage_error(usage, "unknown option '%s'", a);
+            return cli_usage_error(NULL, "unknown option '%s'", a);
         } else {
             break;
         }
     }
     if (i >= argc)
-        return cli_usage_error(usage, "no command given");
+        return cli_usage_error(NULL, "no command given");
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (strcmp(argv[i], commands[k].name) == 0)
             return commands[k].fn(&o, argc - i, argv + i);
-    return cli_usage_error(usage, "unknown command '%s'", argv[i]);
+    return cli_usage_error(NULL, "unknown command '%s'", argv[i]);
 }

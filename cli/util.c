@@ -32,16 +32,15 @@ int cli_fail(int code, const char *fmt, ...)
     return code;
 }
 
-int cli_usage_error(const char *usage, const char *fmt, ...)
+int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     fputs("imagegate: ", stderr);
     vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
     va_end(ap);
-    if (usage)
-        fputs(usage, stderr);
+    /* one line (PRODUCT.md section 2); the usage text is one --help away */
+    fprintf(stderr, " (see 'imagegate%s%s --help')\n", cmd ? " " : "", cmd ? cmd : "");
     return EXIT_USAGE;
 }
 
@@ -60,11 +59,15 @@ registry *cli_open_store(const cli_opts *o, bool create, int *exit_code)
 int cli_exit_for(registry *r)
 {
     switch (registry_errcode(r)) {
-    case REG_OK: return EXIT_OK;
-    case REG_ECONFLICT: return EXIT_REFUSED;
+    case REG_OK:
+        return EXIT_OK;
+    case REG_ECONFLICT:
+        return EXIT_REFUSED;
     case REG_EINVAL:
-    case REG_ENOTFOUND: return EXIT_USAGE;
-    default: return EXIT_STORE;
+    case REG_ENOTFOUND:
+        return EXIT_USAGE;
+    default:
+        return EXIT_STORE;
     }
 }
 

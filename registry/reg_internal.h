@@ -171,6 +171,7 @@ typedef struct reg_revrow {
     char *type, *message, *author;
     ig_time revoke_at;
     bool skip_descendants;
+    bool keep_channels; /* made with --keep-channels: no rollback, here or later */
 } reg_revrow;
 void reg_revrow_dispose(reg_revrow *rv);
 /* Every revocation row of a version, effective (earliest) first. *rows is a
@@ -178,10 +179,14 @@ void reg_revrow_dispose(reg_revrow *rv);
 int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows, size_t *n,
                          char *err, size_t errlen);
 /* Brings version v in line with the inheritance rule after its builds or
- * artifacts changed: pulls the revocations of its parents (a child born
- * after its parent's revocation is born revoked) and pushes its own to its
- * descendants (idempotent). Never moves channels: rollback belongs to the
- * act of revoking (registry_version_revoke). */
+ * artifacts changed: drops inherited rows that came through v from an origin
+ * that is no longer an ancestor of their holder, pulls the revocations of
+ * v's parents (a child born after its parent's revocation is born revoked)
+ * and pushes v's own and inherited rows to its descendants (idempotent).
+ * A version that gains a revocation already due rolls back its channels, as
+ * an inherited immediate revocation does (unless the origin revocation was
+ * made with keep_channels). Writes one audit entry (version.inherit) when
+ * any version gained or lost a row. */
 int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen);
 
 /* ---- channels --------------------------------------------------------- */

@@ -11,14 +11,18 @@
  * whose source_lower equals an artifact's external_lower of the parent; the
  * descendants are found breadth-first with a visited set (a hostile registry
  * may contain cycles). Inheritance is applied in both directions whenever a
- * version's builds change (reg_inherit_sync): a version born after its
- * parent's revocation pulls the parent's rows, and a version's rows are
- * pushed down to its descendants. Rows are inserted with ON CONFLICT DO
+ * version's builds change (reg_inherit_sync): inherited rows that reached
+ * their holder through that version from an origin that is no longer an
+ * ancestor are dropped (an origin that was deleted keeps its rows: deleting a
+ * revoked image never un-revokes what was built from it), a version born
+ * after its parent's revocation pulls the parent's rows, and a version's rows
+ * are pushed down to its descendants. Rows are inserted with ON CONFLICT DO
  * NOTHING on (version, origin), which makes every step idempotent.
  *
- * Channel rollback happens only in registry_version_revoke, for every
- * version whose new row is already due (immediate revocation), unless
- * keep_channels; see channel.c for the rollback rule itself. */
+ * Channel rollback follows every row that is new and already due, whether it
+ * came from registry_version_revoke or from a build change that linked a
+ * version to a revoked ancestor, unless the revocation was made with
+ * keep_channels (stored on its rows); see channel.c for the rollback rule. */
 #include "registry/reg_internal.h"
 
 #include "common/xalloc.h"
@@ -93,8 +97,11 @@ static int children_of(registry *r, const char *id, idset *out, char *err, size_
                      id, id);
 }
 
-/* Every descendant of start, transitively, start itself excluded. */
-static int descendants_of(registry *r, const char *start, idset *out, char *err, size_t errlen)
+typedef int (*step_fn)(registry *r, const char *id, idset *out, char *err, size_t errlen);
+
+/* Every version reached from start by repeating step, start itself excluded. */
+static int closure_of(registry *r, const char *start, step_fn step, idset *out, char *err,
+                      size_t errlen)
 {
     idset seen = {0};
     idset_add(&seen, start);
@@ -102,18 +109,30 @@ static int descendants_of(registry *r, const char *start, idset *out, char *err,
     int rc = 0;
     const char *cur = start;
     for (;;) {
-        idset kids = {0};
-        rc = children_of(r, cur, &kids, err, errlen);
-        for (size_t i = 0; rc == 0 && i < kids.n; i++)
-            if (idset_add(&seen, kids.v[i]))
-                idset_add(out, kids.v[i]);
-        idset_dispose(&kids);
+        idset next_ids = {0};
+        rc = step(r, cur, &next_ids, err, errlen);
+        for (size_t i = 0; rc == 0 && i < next_ids.n; i++)
+            if (idset_add(&seen, next_ids.v[i]))
+                idset_add(out, next_ids.v[i]);
+        idset_dispose(&next_ids);
         if (rc < 0 || next >= out->n)
             break;
         cur = out->v[next++];
     }
     idset_dispose(&seen);
     return rc;
+}
+
+/* Every descendant of start, transitively, start itself excluded. */
+static int descendants_of(registry *r, const char *start, idset *out, char *err, size_t errlen)
+{
+    return closure_of(r, start, children_of, out, err, errlen);
+}
+
+/* Every ancestor of start, transitively, start itself excluded. */
+static int ancestors_of(registry *r, const char *start, idset *out, char *err, size_t errlen)
+{
+    return closure_of(r, start, parents_of, out, err, errlen);
 }
 
 /* ---- rows ------------------------------------------------------------- */
@@ -146,8 +165,8 @@ int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows,
     /* earliest first; on a tie the version's own revocation names it */
     db_stmt *s = db_query(r->d,
                           "SELECT origin_version_id, origin_bucket, origin_name,"
-                          " origin_fingerprint, type, revoke_at, message, author, skip_descendants"
-                          " FROM revocations WHERE version_id = ?"
+                          " origin_fingerprint, type, revoke_at, message, author, skip_descendants,"
+                          " keep_channels FROM revocations WHERE version_id = ?"
                           " ORDER BY revoke_at, CASE WHEN type = 'MANUAL' THEN 0 ELSE 1 END, id",
                           "t", version_id);
     if (!s)
@@ -165,6 +184,7 @@ int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows,
         rv->message = db_column_dup(s, 6);
         rv->author = db_column_dup(s, 7);
         rv->skip_descendants = db_column_int64(s, 8) != 0;
+        rv->keep_channels = db_column_int64(s, 9) != 0;
     }
     db_finalize(s);
     if (rc < 0) {
@@ -194,12 +214,12 @@ static int insert_row(registry *r, const reg_ctx *ctx, const char *version_id,
     int64_t n = db_run(
         r->d,
         "INSERT INTO revocations (id, version_id, origin_version_id, origin_bucket, origin_name,"
-        " origin_fingerprint, type, revoke_at, message, author, skip_descendants, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " origin_fingerprint, type, revoke_at, message, author, skip_descendants, keep_channels,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (version_id, origin_version_id) DO NOTHING",
-        "tttttttTttbT", id, version_id, src->origin_version_id, src->origin_bucket,
+        "tttttttTttbbT", id, version_id, src->origin_version_id, src->origin_bucket,
         src->origin_name, src->origin_fingerprint, type, src->revoke_at, src->message, src->author,
-        (int)src->skip_descendants, ctx->now);
+        (int)src->skip_descendants, (int)src->keep_channels, ctx->now);
     if (n < 0)
         return reg_dbfail(r, err, errlen);
     if (inserted)
@@ -207,10 +227,18 @@ static int insert_row(registry *r, const reg_ctx *ctx, const char *version_id,
     return 0;
 }
 
+/* Whether a new row for src should move the channels of its holder: it is
+ * due, and its revocation was not made with keep_channels. */
+static bool row_rolls_back(const reg_ctx *ctx, const reg_revrow *src)
+{
+    return src->revoke_at <= ctx->now && !src->keep_channels;
+}
+
 /* Gives every descendant of from an INHERITED copy of src. Versions that
- * received a new row are added to got (may be NULL). */
+ * received a new row are added to got, those whose channels must roll back
+ * to roll (either may be NULL). */
 static int push_down(registry *r, const reg_ctx *ctx, const char *from, const reg_revrow *src,
-                     idset *got, char *err, size_t errlen)
+                     idset *got, idset *roll, char *err, size_t errlen)
 {
     idset desc = {0};
     int rc = descendants_of(r, from, &desc, err, errlen);
@@ -221,39 +249,74 @@ static int push_down(registry *r, const reg_ctx *ctx, const char *from, const re
         rc = insert_row(r, ctx, desc.v[i], src, "INHERITED", &inserted, err, errlen);
         if (rc == 0 && inserted && got)
             idset_add(got, desc.v[i]);
+        if (rc == 0 && inserted && roll && row_rolls_back(ctx, src))
+            idset_add(roll, desc.v[i]);
     }
     idset_dispose(&desc);
     return rc;
 }
 
-int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen)
+static int version_exists(registry *r, const char *id, bool *exists, char *err, size_t errlen)
 {
-    idset parents = {0};
-    reg_revrow *rows = NULL;
-    size_t n = 0;
-    int rc = parents_of(r, v->id, &parents, err, errlen);
-    /* pull: a version born after its parent's revocation is born revoked */
-    for (size_t p = 0; rc == 0 && p < parents.n; p++) {
-        rc = reg_revocations_load(r, parents.v[p], &rows, &n, err, errlen);
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            if (row_passes_down(&rows[i]) && strcmp(rows[i].origin_version_id, v->id) != 0)
-                rc = insert_row(r, ctx, v->id, &rows[i], "INHERITED", NULL, err, errlen);
-        free_rows(rows, n);
-        rows = NULL;
-        n = 0;
-    }
-    /* push: its own and inherited rows reach every descendant */
-    if (rc == 0)
-        rc = reg_revocations_load(r, v->id, &rows, &n, err, errlen);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (row_passes_down(&rows[i]))
-            rc = push_down(r, ctx, v->id, &rows[i], NULL, err, errlen);
-    free_rows(rows, n);
-    idset_dispose(&parents);
+    reg_vrow o;
+    int rc = reg_version_load_id(r, id, &o, exists, err, errlen);
+    reg_vrow_dispose(&o);
     return rc;
 }
 
-/* ---- revoke ----------------------------------------------------------- */
+/* Drops the inherited rows that can only have come through v and whose
+ * origin is no longer an ancestor of the version holding them: v's builds
+ * may have stopped naming a parent's artifact, or v's artifacts may no
+ * longer be what a former child was built from. The candidates are the rows
+ * whose origin is v or one of the origins of v's own rows; a row whose
+ * origin was deleted stays (see the top of this file). Holders that lost a
+ * row are added to removed. */
+static int prune_through(registry *r, const reg_vrow *v, idset *removed, char *err, size_t errlen)
+{
+    idset origins = {0}, holders = {0};
+    reg_revrow *rows = NULL;
+    size_t n = 0;
+    idset_add(&origins, v->id);
+    int rc = reg_revocations_load(r, v->id, &rows, &n, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        idset_add(&origins, rows[i].origin_version_id);
+    free_rows(rows, n);
+    idset_add(&holders, v->id);
+    for (size_t i = 0; rc == 0 && i < origins.n; i++)
+        rc = query_ids(r, &holders, err, errlen,
+                       "SELECT DISTINCT version_id FROM revocations"
+                       " WHERE origin_version_id = ? AND type = ? ORDER BY version_id",
+                       origins.v[i], "INHERITED");
+    /* origins that still exist: only their rows can be judged stale */
+    idset live = {0};
+    for (size_t i = 0; rc == 0 && i < origins.n; i++) {
+        bool exists = false;
+        rc = version_exists(r, origins.v[i], &exists, err, errlen);
+        if (rc == 0 && exists)
+            idset_add(&live, origins.v[i]);
+    }
+    for (size_t h = 0; rc == 0 && h < holders.n; h++) {
+        idset anc = {0};
+        rc = ancestors_of(r, holders.v[h], &anc, err, errlen);
+        for (size_t i = 0; rc == 0 && i < live.n; i++) {
+            if (strcmp(live.v[i], holders.v[h]) == 0 || idset_has(&anc, live.v[i]))
+                continue;
+            int64_t d = db_run(r->d,
+                               "DELETE FROM revocations WHERE version_id = ? AND"
+                               " origin_version_id = ? AND type = 'INHERITED'",
+                               "tt", holders.v[h], live.v[i]);
+            if (d < 0)
+                rc = reg_dbfail(r, err, errlen);
+            else if (d > 0)
+                idset_add(removed, holders.v[h]);
+        }
+        idset_dispose(&anc);
+    }
+    idset_dispose(&live);
+    idset_dispose(&holders);
+    idset_dispose(&origins);
+    return rc;
+}
 
 /* Appends {bucket_name, version} of a version id to arr. */
 static int append_label(registry *r, const char *id, json_t *arr, char *err, size_t errlen)
@@ -269,6 +332,102 @@ static int append_label(registry *r, const char *id, json_t *arr, char *err, siz
     reg_vrow_dispose(&v);
     return 0;
 }
+
+static json_t *labels_json(registry *r, const idset *ids, char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ids->n; i++)
+        if (append_label(r, ids->v[i], arr, err, errlen) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    return arr;
+}
+
+/* Rolls back the channels of each version in roll, naming the revocation
+ * that is now in effect for it. */
+static int rollback_inherited(registry *r, const reg_ctx *ctx, const idset *roll, int *moved,
+                              char *err, size_t errlen)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < roll->n; i++) {
+        reg_vrow x;
+        bool found = false;
+        reg_revrow *rows = NULL;
+        size_t n = 0;
+        char name[32];
+        if ((rc = reg_version_load_id(r, roll->v[i], &x, &found, err, errlen)) == 0 && found &&
+            (rc = reg_revocations_load(r, x.id, &rows, &n, err, errlen)) == 0 && n > 0) {
+            char *reason =
+                xasprintf("%s %s revoked (inherited from %s %s)", x.bucket_name,
+                          reg_vrow_name(&x, name), rows[0].origin_bucket, rows[0].origin_name);
+            rc = reg_channels_rollback(r, ctx, x.id, reason, moved, err, errlen);
+            free(reason);
+        }
+        free_rows(rows, n);
+        reg_vrow_dispose(&x);
+    }
+    return rc;
+}
+
+int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen)
+{
+    idset parents = {0}, got = {0}, roll = {0}, removed = {0};
+    reg_revrow *rows = NULL;
+    size_t n = 0;
+    json_t *gained = NULL, *lost = NULL;
+    int rc = prune_through(r, v, &removed, err, errlen);
+    if (rc == 0)
+        rc = parents_of(r, v->id, &parents, err, errlen);
+    /* pull: a version born after its parent's revocation is born revoked */
+    for (size_t p = 0; rc == 0 && p < parents.n; p++) {
+        rc = reg_revocations_load(r, parents.v[p], &rows, &n, err, errlen);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            bool inserted = false;
+            if (!row_passes_down(&rows[i]) || strcmp(rows[i].origin_version_id, v->id) == 0)
+                continue;
+            rc = insert_row(r, ctx, v->id, &rows[i], "INHERITED", &inserted, err, errlen);
+            if (rc == 0 && inserted) {
+                idset_add(&got, v->id);
+                if (row_rolls_back(ctx, &rows[i]))
+                    idset_add(&roll, v->id);
+            }
+        }
+        free_rows(rows, n);
+        rows = NULL;
+        n = 0;
+    }
+    /* push: its own and inherited rows reach every descendant */
+    if (rc == 0)
+        rc = reg_revocations_load(r, v->id, &rows, &n, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (row_passes_down(&rows[i]))
+            rc = push_down(r, ctx, v->id, &rows[i], &got, &roll, err, errlen);
+    free_rows(rows, n);
+    int moved = 0;
+    if (rc == 0)
+        rc = rollback_inherited(r, ctx, &roll, &moved, err, errlen);
+    if (rc == 0 && (got.n > 0 || removed.n > 0)) {
+        char name[32];
+        if (!(gained = labels_json(r, &got, err, errlen)) ||
+            !(lost = labels_json(r, &removed, err, errlen)))
+            rc = -1;
+        else
+            rc = reg_audit(r, ctx, "version.inherit", v->bucket_name, reg_vrow_name(v, name),
+                           json_pack("{s:O, s:O, s:i}", "inherited_by", gained,
+                                     "inheritance_removed", lost, "channels_rolled_back", moved),
+                           err, errlen);
+    }
+    json_decref(gained);
+    json_decref(lost);
+    idset_dispose(&removed);
+    idset_dispose(&roll);
+    idset_dispose(&got);
+    idset_dispose(&parents);
+    return rc;
+}
+
+/* ---- revoke ----------------------------------------------------------- */
 
 /* Loads bucket and version and refuses an incomplete version. */
 static int load_complete(registry *r, const char *bucket, const char *ref, reg_brow *b, reg_vrow *v,
@@ -339,9 +498,10 @@ json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *buc
         .author = (char *)ctx->author,
         .revoke_at = at,
         .skip_descendants = rv->skip_descendants,
+        .keep_channels = rv->keep_channels,
     };
     if (insert_row(r, ctx, v.id, &mine, "MANUAL", NULL, err, errlen) < 0 ||
-        (!rv->skip_descendants && push_down(r, ctx, v.id, &mine, &got, err, errlen) < 0))
+        (!rv->skip_descendants && push_down(r, ctx, v.id, &mine, &got, NULL, err, errlen) < 0))
         goto fail;
     inherited = json_array();
     for (size_t i = 0; i < got.n; i++)

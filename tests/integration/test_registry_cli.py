@@ -372,7 +372,7 @@ class ExitCodes(igtest.TempDirTestCase):
                 ["channel", "set", "web", "prod", "v1"], ["channel", "unset", "web", "prod"],
                 ["channel", "history", "web", "prod"], ["channel", "delete", "web", "prod"],
                 ["artifact", "find", "ami-1"], ["audit", "list"], ["token", "list"],
-                ["token", "revoke", "x"]]
+                ["token", "revoke", "x"], ["token", "create", "--name", "x", "--role", "read"]]
         for cmd in cmds:
             with self.subTest(cmd=cmd):
                 r = self.ig(*cmd)
@@ -396,6 +396,14 @@ class ExitCodes(igtest.TempDirTestCase):
         self.assertEqual(os.stat(self.db).st_mode & 0o777, 0o600)
         r = self.ig("bucket", "show", "web", "--json")
         self.assertEqual(r.json()["labels"], {"team": "a"})
+        # token create is not one of them (PRODUCT.md section 2): exit 3, no file
+        r = run("--db", "sqlite:" + self.path("t.db"), "token", "create", "--name", "ci",
+                "--role", "read", "--json")
+        self.assertEqual(r.code, 3, r)
+        self.assertOneLine(r)
+        self.assertFalse(os.path.exists(self.path("t.db")))
+        self.assertEqual(run("--db", "sqlite:" + self.path("t.db"), "bucket", "create",
+                             "first").code, 0)
         r = run("--db", "sqlite:" + self.path("t.db"), "token", "create", "--name", "ci",
                 "--role", "read", "--json")
         self.assertEqual(r.code, 0, r)

@@ -234,10 +234,13 @@ class ScanCli(unittest.TestCase):
         for args in (["scan"], ["scan", "a", "b"], ["scan", "x.json", "--format", "yaml"],
                      ["scan", "x.json", "--fail-on", "info"],
                      ["scan", "x.json", "--now", "2026-02-30T00:00:00Z"],
-                     ["scan", os.path.join(self.tmp, "absent.json")]):
+                     ["scan", os.path.join(self.tmp, "absent.json")], ["scan", "--bogus"],
+                     ["scan", "x.json", "--format"], ["frobnicate"], ["--bogus", "scan"], []):
             rc, out, err = run(["--db", self.db] + args)
             self.assertEqual(rc, 2, args)
             self.assertTrue(err.startswith("imagegate: "), err)
+            # errors are one line (PRODUCT.md section 2): no usage text after it
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
 
     def test_fail_on_warn(self):
         rc, _, _ = self.scan("hardcoded-literal.plan.json")

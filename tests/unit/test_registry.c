@@ -396,7 +396,8 @@ static void test_open_missing_creates_nothing(void **state)
     r = registry_open(url, 0, &code, err, sizeof err); /* reopen: nothing pending */
     assert_non_null(r);
     registry_close(r);
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 1);
+    /* 001_init and 003_revocation_keep_channels (002 is PostgreSQL's) */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 2);
     /* other URL forms, bad URLs */
     assert_null(registry_open("mysql://x", 0, &code, err, sizeof err));
     assert_int_equal(code, REG_EINVAL);
@@ -742,6 +743,111 @@ static void test_child_born_revoked(void **state)
     json_decref(b);
     json_decref(patch);
     assert_string_equal(status_of(f, "leaf", "api1"), "VERSION_REVOKED");
+    free(bid);
+}
+
+/* A version that becomes a descendant of a revoked version only later -- a
+ * middle image imported after the revocation links an existing child to it
+ * -- inherits the revocation then, and an immediate one rolls back its
+ * channels as any inherited immediate revocation does (audited); a
+ * revocation made with keep_channels keeps them then too. */
+static void test_late_link_rolls_back(void **state)
+{
+    fx *f = *state;
+    must_import(f, "gold", "g1", "ami-gold", NULL, NULL);
+    must_import(f, "app", "a1", "ami-app1", NULL, "prod");
+    must_import(f, "app", "a2", "ami-app2", "ami-mid", "prod"); /* ami-mid: nobody's yet */
+    assert_string_equal(channel_of(f, "app", "prod"), "v2");
+    do_revoke(f, "gold", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(status_of(f, "app", "v2"), "VERSION_ACTIVE");
+    int64_t rollbacks = audit_count(f, "channel.rollback");
+    f->ctx.now += 1000;
+    must_import(f, "mid", "m1", "ami-mid", "ami-gold", NULL);
+    assert_string_equal(status_of(f, "mid", "v1"), "VERSION_REVOKED");
+    assert_string_equal(status_of(f, "app", "v2"), "VERSION_REVOKED");
+    assert_string_equal(field_of(f, "app", "v2", "revocation_type"), "INHERITED");
+    assert_string_equal(channel_of(f, "app", "prod"), "v1");
+    assert_int_equal(audit_count(f, "channel.rollback"), rollbacks + 1);
+    assert_int_equal(audit_count(f, "version.inherit"), 1);
+
+    /* the same with a --keep-channels revocation: inherited, channel kept */
+    must_import(f, "gold2", "g1", "ami-gold2", NULL, NULL);
+    must_import(f, "app2", "a1", "ami-app2-1", NULL, "prod");
+    must_import(f, "app2", "a2", "ami-app2-2", "ami-mid2", "prod");
+    do_revoke(f, "gold2", "v1", IG_TIME_NONE, false, true);
+    must_import(f, "mid2", "m1", "ami-mid2", "ami-gold2", NULL);
+    assert_string_equal(status_of(f, "app2", "v2"), "VERSION_REVOKED");
+    assert_string_equal(channel_of(f, "app2", "prod"), "v2");
+
+    /* and a scheduled one rolls nothing back */
+    must_import(f, "gold3", "g1", "ami-gold3", NULL, NULL);
+    must_import(f, "app3", "a1", "ami-app3-1", NULL, "prod");
+    must_import(f, "app3", "a2", "ami-app3-2", "ami-mid3", "prod");
+    do_revoke(f, "gold3", "v1", f->ctx.now + HOUR, false, false);
+    must_import(f, "mid3", "m1", "ami-mid3", "ami-gold3", NULL);
+    assert_string_equal(status_of(f, "app3", "v2"), "VERSION_REVOCATION_SCHEDULED");
+    assert_string_equal(channel_of(f, "app3", "prod"), "v2");
+}
+
+/* An incomplete version whose build stops naming a revoked image as its
+ * source loses the inherited revocation (it is no longer a child), and so do
+ * the versions built from it; a revocation whose origin is still an
+ * ancestor through another parent stays. */
+static void test_inheritance_follows_build_changes(void **state)
+{
+    fx *f = *state;
+    must_import(f, "par", "p1", "ami-par", NULL, NULL);
+    must_import(f, "other", "o1", "ami-other", NULL, NULL);
+    do_revoke(f, "par", "v1", IG_TIME_NONE, false, false);
+    json_decref(registry_bucket_create(f->r, &f->ctx, "kid", NULL, NULL, f->err, sizeof f->err));
+    json_decref(registry_bucket_create(f->r, &f->ctx, "kid2", NULL, NULL, f->err, sizeof f->err));
+    char *bid = api_version_with_build(f, "kid", "k1", "ami-kid");
+    json_t *patch = json_pack("{s:s}", "source_external_identifier", "ami-par");
+    json_t *b =
+        registry_build_update(f->r, &f->ctx, "kid", "k1", bid, patch, f->err, sizeof f->err);
+    if (!b)
+        fail_msg("build update: %s", f->err);
+    json_decref(b);
+    json_decref(patch);
+    assert_string_equal(field_of(f, "kid", "k1", "revocation_type"), "INHERITED");
+    /* a grandchild built from the incomplete kid's artifact inherits too */
+    must_import(f, "grand", "g1", "ami-grand", "ami-kid", NULL);
+    assert_string_equal(status_of(f, "grand", "v1"), "VERSION_REVOKED");
+    /* the source changes to an unrelated image and the build completes */
+    patch = json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier",
+                      "ami-unrelated");
+    b = registry_build_update(f->r, &f->ctx, "kid", "k1", bid, patch, f->err, sizeof f->err);
+    if (!b)
+        fail_msg("build update: %s", f->err);
+    json_decref(b);
+    json_decref(patch);
+    assert_string_equal(status_of(f, "kid", "v1"), "VERSION_ACTIVE");
+    assert_string_equal(field_of(f, "kid", "v1", "revocation_type"), "null");
+    assert_string_equal(status_of(f, "grand", "v1"), "VERSION_ACTIVE");
+    assert_true(audit_count(f, "version.inherit") >= 2);
+    free(bid);
+
+    /* two parents: dropping one keeps the other's revocation */
+    bid = api_version_with_build(f, "kid2", "k1", "ami-kid2");
+    patch = json_pack("{s:s}", "source_external_identifier", "ami-par");
+    b = registry_build_update(f->r, &f->ctx, "kid2", "k1", bid, patch, f->err, sizeof f->err);
+    assert_non_null(b);
+    json_decref(b);
+    json_decref(patch);
+    json_t *spec =
+        json_pack("{s:s, s:s, s:s, s:s}", "component_type", "amazon-ebs.c", "platform", "aws",
+                  "status", "BUILD_DONE", "source_external_identifier", "ami-par");
+    b = registry_build_create(f->r, &f->ctx, "kid2", "k1", spec, f->err, sizeof f->err);
+    assert_non_null(b);
+    json_decref(b);
+    json_decref(spec);
+    patch =
+        json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier", "ami-other");
+    b = registry_build_update(f->r, &f->ctx, "kid2", "k1", bid, patch, f->err, sizeof f->err);
+    assert_non_null(b);
+    json_decref(b);
+    json_decref(patch);
+    assert_string_equal(status_of(f, "kid2", "v1"), "VERSION_REVOKED");
     free(bid);
 }
 
@@ -1748,7 +1854,7 @@ static void test_pg_open(void **state)
     if (!r)
         fail_msg("reopen: %s", err);
     registry_close(r);
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 2);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 3);
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM information_schema.columns WHERE"
                                 " table_schema = current_schema() AND data_type = 'text'"
                                 " AND collation_name IS DISTINCT FROM 'C'"),
@@ -1959,7 +2065,8 @@ static void test_pg_reconnects_when_idle_connection_closed(void **state)
     T(test_fingerprint_rules), T(test_names), T(test_numbering_completion_order_never_reused),     \
         T(test_latest_at_read_time), T(test_immediate_vs_scheduled_clock), T(test_rerevoke_rules), \
         T(test_scheduled_rolls_nothing_back), T(test_inheritance_transitive_same_revoke_at),       \
-        T(test_skip_descendants), T(test_child_born_revoked), T(test_earliest_wins),               \
+        T(test_skip_descendants), T(test_child_born_revoked), T(test_late_link_rolls_back),        \
+        T(test_inheritance_follows_build_changes), T(test_earliest_wins),                          \
         T(test_child_manual_survives_parent_restore),                                              \
         T(test_restore_removes_what_it_caused_no_reassign), T(test_inheritance_cycle_terminates),  \
         T(test_orphaned_inherited_restore), T(test_rollback_most_recent_valid_or_empty),           \
