@@ -383,4 +383,25 @@ int registry_delivery_abandon_old(registry *r, const reg_ctx *ctx, ig_time cutof
 /* Counts of deliveries by state (for metrics / tests). */
 int registry_delivery_counts(registry *r, int64_t counts[3], char *err, size_t errlen);
 
+/* ---- result pages ---------------------------------------------------- */
+
+/* A delivery's report as served at PUBLIC_URL/results/ID. */
+typedef struct reg_result {
+    char *id; /* random, 32 hex characters */
+    char *task_result_id, *run_id, *organization, *workspace, *stage, *verdict;
+    ig_time created_at;
+    char *page; /* the report as text */
+} reg_result;
+void registry_result_dispose(reg_result *res);
+/* Stores res (borrowed; created_at = ctx->now). Any thread with its own
+ * handle. */
+int registry_result_put(registry *r, const reg_ctx *ctx, const reg_result *res, char *err,
+                        size_t errlen);
+/* Fills *res (dispose it) and returns 1 when id is known and not older than
+ * not_before, 0 when not, -1 on error. */
+int registry_result_get(registry *r, const char *id, ig_time not_before, reg_result *res,
+                        char *err, size_t errlen);
+/* Deletes results created before cutoff; returns how many, or -1. */
+int registry_result_prune(registry *r, ig_time cutoff, char *err, size_t errlen);
+
 #endif

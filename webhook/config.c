@@ -73,6 +73,7 @@ static const directive directives[] = {
     {"delivery-lease", CT_DUR, OFF(delivery_lease), "60s", 5 * SEC, 30 * MIN, "a worker's claim on a delivery; renewed while it works"},
     {"sweep-interval", CT_DUR, OFF(sweep_interval), "5s", 1 * SEC, 5 * MIN, "how often idle workers look for queued deliveries in the store"},
     {"token-refresh", CT_DUR, OFF(token_refresh), "5s", 1 * SEC, 10 * MIN, "how often the API tokens are re-read for POST /v1/scan's body limit: a token created or revoked with the command line counts within this (over the API: at once)"},
+    {"result-retention", CT_DUR, OFF(result_retention), "30d", 0, 365 * 24 * 60 * MIN, "how long a delivery's result page (the result's url in HCP Terraform) is kept; 0s: no pages, the url is the run's page in HCP Terraform"},
     {"shutdown-timeout", CT_DUR, OFF(shutdown_timeout), "30s", 0, 10 * MIN, "how long SIGTERM waits for in-flight deliveries"},
     {"log-level", CT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn, error"},
 };

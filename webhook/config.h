@@ -44,6 +44,7 @@ typedef struct webhook_config {
     int64_t token_lifetime, running_after, delivery_lease, sweep_interval, shutdown_timeout;
     int64_t header_timeout, body_timeout; /* per-request read deadlines */
     int64_t token_refresh; /* API token hashes re-read this often (tokens.c) */
+    int64_t result_retention; /* result pages kept this long; 0 = none */
 
     char *log_level;
 } webhook_config;

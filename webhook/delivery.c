@@ -26,6 +26,7 @@
 #include "webhook/server.h"
 
 #include <errno.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,11 +50,12 @@ typedef struct dl {
     double scan_seconds;
     ig_time evaluated_at;
     /* the outcome */
-    const char *status; /* passed / failed */
+    const char *status;  /* passed / failed */
     const char *verdict; /* pass / warn / fail / error */
     char *message;
     policy_report *report;
     char result_url[WEBHOOK_MAX_URL + 1];
+    char result_id[33]; /* the result page's id, or "" when there is none */
 } dl;
 
 /* ---- registry answers for the policy --------------------------------- */
@@ -93,8 +95,8 @@ static void send_running(dl *x)
     json_t *body = webhook_callback_minimal("running", "imagegate is downloading and scanning "
                                                        "the plan");
     char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    int code = webhook_http_patch(&x->http, x->rq.callback_url, x->rq.access_token, text, err,
-                                  sizeof err);
+    int code =
+        webhook_http_patch(&x->http, x->rq.callback_url, x->rq.access_token, text, err, sizeof err);
     webhook_metrics_callback(webhook_server_metrics(x->srv), code);
     if (code < 200 || code >= 300)
         log_warn("event=callback_running_failed task_result_id=%s status=%d error=\"%s\"",
@@ -111,9 +113,9 @@ static int tick(void *arg)
         char err[256];
         registry *r = webhook_worker_registry(x->w, err, sizeof err);
         reg_ctx ctx = {"imagegate", now};
-        if (r && registry_delivery_renew(r, &ctx, webhook_worker_owner(x->w),
-                                         x->cfg->delivery_lease, x->d->task_result_id, err,
-                                         sizeof err) == 0) {
+        if (r &&
+            registry_delivery_renew(r, &ctx, webhook_worker_owner(x->w), x->cfg->delivery_lease,
+                                    x->d->task_result_id, err, sizeof err) == 0) {
             x->last_renew = now;
         } else if (r && registry_errcode(r) == REG_ECONFLICT) {
             /* Another worker (here or on another replica) took the delivery
@@ -126,8 +128,8 @@ static int tick(void *arg)
             return 1;
         } else {
             char q[600];
-            log_warn("event=lease_renew_failed task_result_id=%s error=%s",
-                     x->d->task_result_id, log_quote(err, q, sizeof q));
+            log_warn("event=lease_renew_failed task_result_id=%s error=%s", x->d->task_result_id,
+                     log_quote(err, q, sizeof q));
         }
     }
     if (!x->running_sent && now - x->start >= x->cfg->running_after) {
@@ -203,9 +205,8 @@ static int run_plan(dl *x)
     }
     double t0 = mono();
     scan_plan *sp = scan_plan_new(webhook_server_rules(x->srv), NULL);
-    if (webhook_http_fetch(&x->http, x->rq.plan_url, x->rq.access_token,
-                           x->cfg->max_plan_bytes, x->cfg->plan_wait, plan_sink, sp, &x->bytes,
-                           err, sizeof err) < 0) {
+    if (webhook_http_fetch(&x->http, x->rq.plan_url, x->rq.access_token, x->cfg->max_plan_bytes,
+                           x->cfg->plan_wait, plan_sink, sp, &x->bytes, err, sizeof err) < 0) {
         set_failed(x, "the plan could not be fetched: %s", err);
         goto out;
     }
@@ -312,6 +313,104 @@ out:
     return rc;
 }
 
+/* ---- the result page ----------------------------------------------- */
+
+/* The result's url: a page of this server's (PUBLIC_URL/results/ID, with a
+ * random id) while --result-retention keeps pages, else the run's page in
+ * HCP Terraform. */
+static void result_link(dl *x)
+{
+    unsigned char raw[16];
+    const char *base = webhook_server_public_url(x->srv);
+    x->result_id[0] = '\0';
+    x->result_url[0] = '\0';
+    if (x->cfg->result_retention > 0 && *base && RAND_bytes(raw, sizeof raw) == 1) {
+        for (size_t i = 0; i < sizeof raw; i++)
+            snprintf(x->result_id + 2 * i, 3, "%02x", raw[i]);
+        int n = snprintf(x->result_url, sizeof x->result_url, "%s/results/%s", base, x->result_id);
+        if (n > 0 && (size_t)n < sizeof x->result_url)
+            return;
+        x->result_id[0] = '\0';
+        x->result_url[0] = '\0';
+    }
+    if (x->rq.run_app_url && strlen(x->rq.run_app_url) < sizeof x->result_url)
+        snprintf(x->result_url, sizeof x->result_url, "%s", x->rq.run_app_url);
+}
+
+#define RESULT_PAGE_MAX (1024 * 1024)
+
+/* The page: what the run was, the result, and the report as `imagegate scan`
+ * prints it (text, no colour). Bounded by RESULT_PAGE_MAX. New string. */
+static char *render_page(const dl *x)
+{
+    char when[40];
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "imagegate run-task result\n\n");
+    fprintf(f, "run:           %s\n", *x->rq.run_id ? x->rq.run_id : "-");
+    if (x->rq.run_app_url)
+        fprintf(f, "run page:      %s\n", x->rq.run_app_url);
+    fprintf(f, "organization:  %s\n", x->rq.organization ? x->rq.organization : "-");
+    fprintf(f, "workspace:     %s\n", x->rq.workspace ? x->rq.workspace : "-");
+    fprintf(f, "stage:         %s\n", x->rq.stage);
+    fprintf(f, "task result:   %s\n", x->d->task_result_id);
+    fprintf(f, "evaluated at:  %s\n",
+            ig_time_format(x->evaluated_at ? x->evaluated_at : ig_time_now(), when, sizeof when));
+    fprintf(f, "status:        %s (verdict %s)\n", x->status, x->verdict);
+    fprintf(f, "message:       %s\n\n", x->message ? x->message : "");
+    if (x->report)
+        report_write(x->report, REPORT_TEXT, false, f);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    if (len > RESULT_PAGE_MAX) {
+        static const char note[] = "\n[... the page is cut here: the full report is larger than "
+                                   "1 MiB; run imagegate scan on the plan for all of it]\n";
+        webhook_utf8_clamp(text, RESULT_PAGE_MAX - sizeof note, false);
+        size_t n = strlen(text);
+        memcpy(text + n, note, sizeof note);
+    }
+    return text;
+}
+
+/* Stores the result page before the final status names its url; when that
+ * fails the url falls back to the run's page, so the link never dangles. */
+static void store_page(dl *x)
+{
+    if (!x->result_id[0])
+        return;
+    char err[512] = "";
+    char *page = render_page(x);
+    registry *r = page ? webhook_worker_registry(x->w, err, sizeof err) : NULL;
+    reg_ctx ctx = {"imagegate", ig_time_now()};
+    reg_result res = {
+        .id = x->result_id,
+        .task_result_id = x->d->task_result_id,
+        .run_id = (char *)x->rq.run_id,
+        .organization = (char *)x->rq.organization,
+        .workspace = (char *)x->rq.workspace,
+        .stage = (char *)x->rq.stage,
+        .verdict = (char *)x->verdict,
+        .page = page,
+    };
+    if (!r || registry_result_put(r, &ctx, &res, err, sizeof err) < 0) {
+        char q[600];
+        if (r && registry_errcode(r) == REG_ESTORE)
+            webhook_worker_reset_registry(x->w);
+        log_warn("event=result_page_failed task_result_id=%s error=%s", x->d->task_result_id,
+                 log_quote(page ? err : "out of memory", q, sizeof q));
+        x->result_id[0] = '\0';
+        x->result_url[0] = '\0';
+        if (x->rq.run_app_url && strlen(x->rq.run_app_url) < sizeof x->result_url)
+            snprintf(x->result_url, sizeof x->result_url, "%s", x->rq.run_app_url);
+    }
+    free(page);
+}
+
 /* ---- the final callback -------------------------------------------- */
 
 /* Returns the last HTTP status (2xx = delivered), 0 when it could not be
@@ -319,10 +418,10 @@ out:
 static int send_final(dl *x)
 {
     char err[512] = "";
-    webhook_result res = {x->status,        x->message,
-                          x->result_url,    x->report,
-                          x->rq.outcomes,   webhook_server_public_url(x->srv),
-                          x->evaluated_at};
+    /* outcomes carry no link of their own: the result's url (the page with
+     * every finding) is the one imagegate serves */
+    webhook_result res = {x->status,      x->message, x->result_url,  x->report,
+                          x->rq.outcomes, NULL,       x->evaluated_at};
     json_t *body = webhook_callback_body(&res);
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
@@ -433,11 +532,7 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
         finish(&x, REG_DELIVERY_FAILED, "expired");
         goto out;
     }
-    if (*webhook_server_public_url(x.srv) && *x.rq.run_id)
-        snprintf(x.result_url, sizeof x.result_url, "%s/runs/%s", webhook_server_public_url(x.srv),
-                 x.rq.run_id);
-    else if (x.rq.run_app_url)
-        snprintf(x.result_url, sizeof x.result_url, "%s", x.rq.run_app_url);
+    result_link(&x);
 
     const char *stage = x.rq.stage;
     if (x.rq.payload_version != 1) {
@@ -449,8 +544,9 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
     } else if (strcmp(stage, "pre_plan") == 0) {
         run_config(&x);
     } else {
-        set_failed(&x, "stage '%.40s' is not supported (pre_plan, post_plan, pre_apply, "
-                       "post_apply are)",
+        set_failed(&x,
+                   "stage '%.40s' is not supported (pre_plan, post_plan, pre_apply, "
+                   "post_apply are)",
                    stage);
     }
     if (!x.lease_lost) {
@@ -473,6 +569,7 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
         goto out;
     }
     x.running_sent = true; /* nothing but the final status from here on */
+    store_page(&x);
     int code = send_final(&x);
     if (code < 0) {
         release(&x);
@@ -481,15 +578,14 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
     bool delivered = code >= 200 && code < 300;
     finish(&x, delivered ? REG_DELIVERY_DONE : REG_DELIVERY_FAILED, x.verdict);
     webhook_metrics_delivery(webhook_server_metrics(x.srv), stage, x.verdict);
-    log_info("event=delivery run_id=%s task_result_id=%s workspace=%s stage=%s verdict=%s "
-             "status=%s callback=%d fail=%zu warn=%zu info=%zu bytes=%llu duration_ms=%lld",
-             log_quote(x.rq.run_id, q[0], sizeof q[0]),
-             log_quote(d->task_result_id, q[1], sizeof q[1]),
-             log_quote(x.rq.workspace, q[2], sizeof q[2]), log_quote(stage, q[3], sizeof q[3]),
-             x.verdict, x.status, code, x.report ? x.report->count[POLICY_FAIL] : 0,
-             x.report ? x.report->count[POLICY_WARN] : 0,
-             x.report ? x.report->count[POLICY_INFO] : 0, (unsigned long long)x.bytes,
-             (long long)(ig_time_now() - x.start));
+    log_info(
+        "event=delivery run_id=%s task_result_id=%s workspace=%s stage=%s verdict=%s "
+        "status=%s callback=%d fail=%zu warn=%zu info=%zu bytes=%llu duration_ms=%lld",
+        log_quote(x.rq.run_id, q[0], sizeof q[0]), log_quote(d->task_result_id, q[1], sizeof q[1]),
+        log_quote(x.rq.workspace, q[2], sizeof q[2]), log_quote(stage, q[3], sizeof q[3]),
+        x.verdict, x.status, code, x.report ? x.report->count[POLICY_FAIL] : 0,
+        x.report ? x.report->count[POLICY_WARN] : 0, x.report ? x.report->count[POLICY_INFO] : 0,
+        (unsigned long long)x.bytes, (long long)(ig_time_now() - x.start));
     if (!delivered) {
         char qm[1100];
         log_error("event=delivery_undelivered task_result_id=%s status=%d message=%s",

@@ -20,6 +20,7 @@ const webhook_route webhook_routes[] = {
     {"/v1/audit", false, EVHTTP_REQ_GET, "audit", webhook_handle_audit, false},
     {"/v1/tokens", false, ANY, "tokens", webhook_handle_api, false},
     {"/v1/tokens/", true, ANY, "tokens", webhook_handle_api, false},
+    {"/results/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "results", webhook_handle_result, false},
     {"/packer/2023-01-01/", true, ANY, "api", webhook_handle_api, false},
     {NULL, false, 0, NULL, NULL, false},
 };

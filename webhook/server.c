@@ -87,8 +87,8 @@ struct webhook_server {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
-    SSL_CTX *ssl;       /* loop thread */
-    webhook_keys *keys; /* loop thread */
+    SSL_CTX *ssl;                 /* loop thread */
+    webhook_keys *keys;           /* loop thread */
     webhook_deadlines *deadlines; /* loop thread: --header-timeout, --body-timeout */
     webhook_tokens *tokens;       /* loop thread: API token hashes for body limits */
     char *hmac_path;
@@ -126,16 +126,46 @@ struct webhook_server {
 
 /* ---- small accessors -------------------------------------------------- */
 
-const webhook_config *webhook_server_config(const webhook_server *srv) { return srv->cfg; }
-webhook_metrics *webhook_server_metrics(webhook_server *srv) { return srv->metrics; }
-const rules *webhook_server_rules(const webhook_server *srv) { return srv->rules; }
-const policy *webhook_server_policy(const webhook_server *srv) { return srv->policy; }
-const char *webhook_server_public_url(const webhook_server *srv) { return srv->public_url; }
-const struct webhook_keys *webhook_server_keys(const webhook_server *srv) { return srv->keys; }
-const atomic_int *webhook_server_abort_flag(const webhook_server *srv) { return &srv->abort; }
-webhook_tokens *webhook_server_tokens(webhook_server *srv) { return srv->tokens; }
-webhook_server *webhook_worker_server(webhook_worker *w) { return w->srv; }
-const char *webhook_worker_owner(const webhook_worker *w) { return w->owner; }
+const webhook_config *webhook_server_config(const webhook_server *srv)
+{
+    return srv->cfg;
+}
+webhook_metrics *webhook_server_metrics(webhook_server *srv)
+{
+    return srv->metrics;
+}
+const rules *webhook_server_rules(const webhook_server *srv)
+{
+    return srv->rules;
+}
+const policy *webhook_server_policy(const webhook_server *srv)
+{
+    return srv->policy;
+}
+const char *webhook_server_public_url(const webhook_server *srv)
+{
+    return srv->public_url;
+}
+const struct webhook_keys *webhook_server_keys(const webhook_server *srv)
+{
+    return srv->keys;
+}
+const atomic_int *webhook_server_abort_flag(const webhook_server *srv)
+{
+    return &srv->abort;
+}
+webhook_tokens *webhook_server_tokens(webhook_server *srv)
+{
+    return srv->tokens;
+}
+webhook_server *webhook_worker_server(webhook_worker *w)
+{
+    return w->srv;
+}
+const char *webhook_worker_owner(const webhook_worker *w)
+{
+    return w->owner;
+}
 
 rules_matcher *webhook_worker_matcher(webhook_worker *w)
 {
@@ -332,8 +362,7 @@ int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn do
     return submit_to(srv, &srv->sq, work, done, arg);
 }
 
-int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
-                        void *arg)
+int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
 {
     return submit_to(srv, &srv->cq, work, done, arg);
 }
@@ -450,13 +479,17 @@ static void *delivery_main(void *arg)
                 log_warn("event=deliveries_abandoned count=%d msg=\"waited longer than "
                          "--token-lifetime\"",
                          n);
+            /* result pages past --result-retention (all of them when 0) */
+            n = registry_result_prune(r, actx.now - cfg->result_retention, err, sizeof err);
+            if (n > 0)
+                log_info("event=results_pruned count=%d", n);
             next_abandon = actx.now + 60 * 1000;
         }
         if (r) {
             reg_ctx ctx = {"imagegate", ig_time_now()};
             if (id)
-                rc = registry_delivery_claim_id(r, &ctx, w->owner, cfg->delivery_lease, id, &d,
-                                                err, sizeof err);
+                rc = registry_delivery_claim_id(r, &ctx, w->owner, cfg->delivery_lease, id, &d, err,
+                                                sizeof err);
             else
                 rc = registry_delivery_claim(r, &ctx, w->owner, cfg->delivery_lease,
                                              ctx.now - cfg->token_lifetime, &d, err, sizeof err);
@@ -496,8 +529,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
     bool path_known = false;
     strbuf allow = STRBUF_INIT;
     for (const webhook_route *r = webhook_routes; r->path; r++) {
-        bool hit = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
-                             : strcmp(path, r->path) == 0;
+        bool hit =
+            r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;
         if (!hit)
             continue;
         path_known = true;
@@ -519,9 +552,8 @@ static void dispatch(struct evhttp_request *req, void *arg)
         if (srv->stopping && strcmp(match->name, "healthz") != 0) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
             webhook_reply_error(req, 503, "imagegate is shutting down");
-        } else if (!match->large_body &&
-                   evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
-                       (size_t)srv->cfg->max_body_bytes) {
+        } else if (!match->large_body && evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
+                                             (size_t)srv->cfg->max_body_bytes) {
             /* libevent's own limit is the larger --max-plan-bytes (POST
              * /v1/scan); every other route keeps --max-body-bytes. */
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
@@ -556,23 +588,23 @@ static int64_t body_limit(void *arg, const char *method, const char *path,
 {
     webhook_server *srv = arg;
     const webhook_config *cfg = srv->cfg;
-    int64_t large = cfg->max_plan_bytes > cfg->max_body_bytes ? cfg->max_plan_bytes
-                                                              : cfg->max_body_bytes;
+    int64_t large =
+        cfg->max_plan_bytes > cfg->max_body_bytes ? cfg->max_plan_bytes : cfg->max_body_bytes;
     if (!path)
         return webhook_tokens_knows(srv->tokens, authorization) ? large : 2 * cfg->max_body_bytes;
     static const struct {
         const char *name;
         int m;
-    } verbs[] = {{"GET", EVHTTP_REQ_GET},     {"POST", EVHTTP_REQ_POST},
-                 {"PUT", EVHTTP_REQ_PUT},     {"PATCH", EVHTTP_REQ_PATCH},
+    } verbs[] = {{"GET", EVHTTP_REQ_GET},       {"POST", EVHTTP_REQ_POST},
+                 {"PUT", EVHTTP_REQ_PUT},       {"PATCH", EVHTTP_REQ_PATCH},
                  {"DELETE", EVHTTP_REQ_DELETE}, {"HEAD", EVHTTP_REQ_HEAD}};
     int method_bit = 0;
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (strcmp(method, verbs[i].name) == 0)
             method_bit = verbs[i].m;
     for (const webhook_route *r = webhook_routes; r->path; r++) {
-        bool hit = r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0
-                             : strcmp(path, r->path) == 0;
+        bool hit =
+            r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;
         if (hit && (r->methods & method_bit)) {
             if (!r->large_body)
                 return 2 * cfg->max_body_bytes;
@@ -820,8 +852,7 @@ static int start_listener(webhook_server *srv, char *err, size_t errlen)
      * with Nagle on, the last one waits for the client's delayed ACK (40 ms
      * on Linux). Accepted sockets inherit TCP_NODELAY from the listener. */
     int one = 1;
-    setsockopt(evhttp_bound_socket_get_fd(srv->bound), IPPROTO_TCP, TCP_NODELAY, &one,
-               sizeof one);
+    setsockopt(evhttp_bound_socket_get_fd(srv->bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int bound_port = port;
@@ -830,8 +861,8 @@ static int start_listener(webhook_server *srv, char *err, size_t errlen)
                                               : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     const char *scheme = cfg->insecure_http ? "http" : "https";
     bool v6 = strchr(addr, ':') != NULL;
-    snprintf(srv->listen_url, sizeof srv->listen_url, "%s://%s%s%s:%d", scheme, v6 ? "[" : "",
-             addr, v6 ? "]" : "", bound_port);
+    snprintf(srv->listen_url, sizeof srv->listen_url, "%s://%s%s%s:%d", scheme, v6 ? "[" : "", addr,
+             v6 ? "]" : "", bound_port);
     if (*cfg->public_url) {
         snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url);
     } else {
@@ -992,8 +1023,8 @@ int webhook_serve(const webhook_config *cfg)
         status = 2;
         goto out;
     }
-    srv->policy = *cfg->policy_file ? policy_load(cfg->policy_file, err, sizeof err)
-                                    : policy_default();
+    srv->policy =
+        *cfg->policy_file ? policy_load(cfg->policy_file, err, sizeof err) : policy_default();
     if (!srv->policy) {
         fprintf(stderr, "imagegate: %s\n", err);
         status = 2;
@@ -1084,7 +1115,7 @@ out:
     if (srv->http)
         evhttp_free(srv->http);
     webhook_deadlines_free(srv->deadlines); /* after evhttp_free: connections closed */
-    webhook_tokens_free(srv->tokens);        /* after the completions: none holds it */
+    webhook_tokens_free(srv->tokens);       /* after the completions: none holds it */
     webhook_tokenset_free(tokens);
     if (srv->wake)
         event_free(srv->wake);

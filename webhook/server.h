@@ -71,6 +71,8 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
 void webhook_handle_healthz(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_readyz(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_metrics(webhook_server *srv, struct evhttp_request *req, const char *path);
+/* GET /results/ID (results.c). */
+void webhook_handle_result(webhook_server *srv, struct evhttp_request *req, const char *path);
 /* The registry API and /v1 endpoints (api_registry.c, api_scan.c). */
 void webhook_handle_api(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_lookup(webhook_server *srv, struct evhttp_request *req, const char *path);

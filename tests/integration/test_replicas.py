@@ -271,7 +271,7 @@ class Replicas(unittest.TestCase):
         for d in ds:
             self.assertNotIn("level=error", d.log())
         self.assertEqual(pgserver.psql(fresh, "SELECT version FROM schema_migrations"
-                                              " ORDER BY 1").split(), ["1", "2", "3"])
+                                              " ORDER BY 1").split(), ["1", "2", "3", "4"])
         # and short-lived commands racing on another empty database
         fresh2 = self.pg.create_database("fresh_cli")
         procs = [subprocess.Popen([BIN, "--db", fresh2, "bucket", "create", "bucket-%d" % i],
@@ -281,7 +281,7 @@ class Replicas(unittest.TestCase):
             out, err = p.communicate(timeout=60)
             self.assertEqual(p.returncode, 0, err)
         self.assertEqual(pgserver.psql(fresh2, "SELECT COUNT(*) FROM schema_migrations").strip(),
-                         "3")
+                         "4")
         self.assertEqual(pgserver.psql(fresh2, "SELECT COUNT(*) FROM buckets").strip(), "6")
 
     def test_03_one_delivery_sent_to_both_is_evaluated_once(self):

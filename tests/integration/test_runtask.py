@@ -287,6 +287,58 @@ class RunTaskTest(unittest.TestCase):
         self.assertEqual(rows[0][0], 1)
         self.assertIsNone(rows[0][1])
 
+    def test_01b_result_url_serves_the_report(self):
+        """The result's url is a page of this server (PUBLIC_URL/results/ID, a
+        random id): plain text, served without a token, with the run, the
+        verdict and every finding; outcomes carry no links of their own (there
+        is no page for them); an unknown id is 404."""
+        p = self.deliver(plan="other-types")
+        doc = self.final(p)
+        url = doc["data"]["attributes"]["url"]
+        prefix = "https://imagegate.test/results/"
+        self.assertTrue(url.startswith(prefix), url)
+        rid = url[len(prefix):]
+        self.assertRegex(rid, r"^[0-9a-f]{32}$")
+        for o in doc["data"]["relationships"]["outcomes"]["data"]:
+            self.assertNotIn("url", o["attributes"])
+        code, body, headers = self.daemon.request("GET", "/results/" + rid)
+        self.assertEqual(code, 200, body)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain"), headers)
+        self.assertEqual(headers.get("X-Content-Type-Options"), "nosniff")
+        page = body.decode()
+        self.assertIn(p["run_id"], page)
+        self.assertIn("failed", page)
+        self.assertIn("aws_launch_configuration.legacy", page)
+        self.assertIn("aws_emr_cluster.analytics", page)
+        self.assertNotIn(TOKEN, page)
+        other = self.deliver(plan="clean")
+        url2 = self.final(other)["data"]["attributes"]["url"]
+        self.assertNotEqual(url2, url)
+        code, body, _ = self.daemon.request("GET", "/results/" + url2[len(prefix):])
+        self.assertEqual(code, 200)
+        self.assertIn("passed", body.decode())
+        self.assertNotIn("aws_launch_configuration.legacy", body.decode())
+        for bad in ("0" * 32, rid[:-1] + ("0" if rid[-1] != "0" else "1"), "../runtask",
+                    rid + "/x", "zz"):
+            code, body, _ = self.daemon.request("GET", "/results/" + bad)
+            self.assertEqual(code, 404, (bad, body))
+
+    def test_01c_no_result_pages_when_retention_is_zero(self):
+        db2 = os.path.join(self.tmp, "noresults.db")
+        shutil.copy(self.db_path, db2)
+        d = Daemon(self.tmp, "noresults", "sqlite:" + db2, self.fake, self.ca, self.cert,
+                   self.key, extra=("--result-retention", "0s")).start()
+        try:
+            p = self.deliver(daemon=d, plan="clean")
+            doc = self.final(p)
+            self.assertEqual(doc["data"]["attributes"]["url"], p["run_app_url"])
+            con = sqlite3.connect(db2)
+            self.assertEqual(con.execute("SELECT COUNT(*) FROM results WHERE task_result_id = ?",
+                                         (p["task_result_id"],)).fetchone()[0], 0)
+            con.close()
+        finally:
+            d.stop()
+
     def test_02_clean_passes(self):
         p = self.deliver(plan="clean")
         doc = self.final(p)

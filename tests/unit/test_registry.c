@@ -396,8 +396,8 @@ static void test_open_missing_creates_nothing(void **state)
     r = registry_open(url, 0, &code, err, sizeof err); /* reopen: nothing pending */
     assert_non_null(r);
     registry_close(r);
-    /* 001_init and 003_revocation_keep_channels (002 is PostgreSQL's) */
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 2);
+    /* 001_init, 003_revocation_keep_channels, 004_results (002 is PostgreSQL's) */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 3);
     /* other URL forms, bad URLs */
     assert_null(registry_open("mysql://x", 0, &code, err, sizeof err));
     assert_int_equal(code, REG_EINVAL);
@@ -1765,6 +1765,48 @@ static void test_deliveries(void **state)
 /* Lists sort bytewise on both stores (PostgreSQL: the "C" collation of
  * migration 002, whatever the database's locale; the test server's is ICU
  * en-US, which would put 'alpha' before 'Zeta' and ignore '-'). */
+/* Result pages: stored, read back by id only while younger than the
+ * retention, pruned by age; malformed ids are neither stored nor found. */
+static void test_result_pages(void **state)
+{
+    fx *f = *state;
+    reg_result in = {.id = "0123456789abcdef0123456789abcdef",
+                     .task_result_id = "taskrs-1",
+                     .run_id = "run-1",
+                     .workspace = "prod",
+                     .stage = "post_plan",
+                     .verdict = "fail",
+                     .page = "imagegate run-task result\n\xc3\xa9"};
+    assert_int_equal(registry_result_put(f->r, &f->ctx, &in, f->err, sizeof f->err), 0);
+    reg_result out;
+    assert_int_equal(registry_result_get(f->r, in.id, T0 - HOUR, &out, f->err, sizeof f->err), 1);
+    assert_string_equal(out.page, in.page);
+    assert_string_equal(out.verdict, "fail");
+    assert_null(out.organization);
+    assert_int_equal(out.created_at, T0);
+    registry_result_dispose(&out);
+    /* older than the caller's retention: not served */
+    assert_int_equal(registry_result_get(f->r, in.id, T0 + 1, &out, f->err, sizeof f->err), 0);
+    assert_int_equal(registry_result_get(f->r, "0123456789ABCDEF0123456789ABCDEF", T0 - HOUR, &out,
+                                         f->err, sizeof f->err),
+                     0);
+    assert_int_equal(
+        registry_result_get(f->r, "' OR 1=1 --", T0 - HOUR, &out, f->err, sizeof f->err), 0);
+    reg_result bad = in;
+    bad.id = "xyz";
+    assert_int_equal(registry_result_put(f->r, &f->ctx, &bad, f->err, sizeof f->err), -1);
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    f->ctx.now = T0 + 2 * HOUR;
+    in.id = "fedcba9876543210fedcba9876543210";
+    assert_int_equal(registry_result_put(f->r, &f->ctx, &in, f->err, sizeof f->err), 0);
+    assert_int_equal(registry_result_prune(f->r, T0 + HOUR, f->err, sizeof f->err), 1);
+    assert_int_equal(registry_result_get(f->r, "0123456789abcdef0123456789abcdef", 0, &out, f->err,
+                                         sizeof f->err),
+                     0);
+    assert_int_equal(registry_result_get(f->r, in.id, 0, &out, f->err, sizeof f->err), 1);
+    registry_result_dispose(&out);
+}
+
 static void test_lists_sort_bytewise(void **state)
 {
     fx *f = *state;
@@ -1854,7 +1896,7 @@ static void test_pg_open(void **state)
     if (!r)
         fail_msg("reopen: %s", err);
     registry_close(r);
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 3);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 4);
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM information_schema.columns WHERE"
                                 " table_schema = current_schema() AND data_type = 'text'"
                                 " AND collation_name IS DISTINCT FROM 'C'"),
@@ -2066,7 +2108,7 @@ static void test_pg_reconnects_when_idle_connection_closed(void **state)
         T(test_latest_at_read_time), T(test_immediate_vs_scheduled_clock), T(test_rerevoke_rules), \
         T(test_scheduled_rolls_nothing_back), T(test_inheritance_transitive_same_revoke_at),       \
         T(test_skip_descendants), T(test_child_born_revoked), T(test_late_link_rolls_back),        \
-        T(test_inheritance_follows_build_changes), T(test_earliest_wins),                          \
+        T(test_result_pages), T(test_inheritance_follows_build_changes), T(test_earliest_wins),    \
         T(test_child_manual_survives_parent_restore),                                              \
         T(test_restore_removes_what_it_caused_no_reassign), T(test_inheritance_cycle_terminates),  \
         T(test_orphaned_inherited_restore), T(test_rollback_most_recent_valid_or_empty),           \
