@@ -399,6 +399,33 @@ static void rc_finish_data(scan_plan *s)
     json_decref(vals);
 }
 
+/* The image name in a Google Compute image reference the gce-image pattern
+ * does not take: the short forms the google provider accepts and Packer
+ * records (global/images/NAME, projects/P/global/images/NAME, P/NAME; a
+ * googlecompute artifact is the bare NAME, which needs nothing). Families
+ * (family/X, .../global/images/family/X) name no image: NULL then. Points
+ * into v. */
+static const char *gce_image_name(const char *v)
+{
+    const char *last = strrchr(v, '/');
+    if (!last || last == v || !last[1])
+        return NULL;
+    size_t plen = (size_t)(last - v); /* the part before the name */
+    const char *seg = last;           /* the segment before the name */
+    while (seg > v && seg[-1] != '/')
+        seg--;
+    size_t seglen = (size_t)(last - seg);
+    if (seglen == 6 && memcmp(seg, "family", 6) == 0)
+        return NULL;
+    static const char gi[] = "global/images";
+    size_t gl = sizeof gi - 1;
+    if (plen >= gl && memcmp(last - gl, gi, gl) == 0 && (plen == gl || last[-(long)gl - 1] == '/'))
+        return last + 1;
+    if (seg == v && !(seglen == 6 && memcmp(seg, "global", 6) == 0))
+        return last + 1; /* P/NAME */
+    return NULL;
+}
+
 static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char *const *paths,
                           size_t np)
 {
@@ -428,7 +455,15 @@ static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char 
             r->lookup = arena_strndup(st->ar, a->value + mt.lookup_start, mt.lookup_len);
             r->platform = rules_pattern_at(st->rs, mt.pattern)->platform;
         } else {
+            /* no pattern recognises it, but the registry may still know it
+             * (images are matched by identifier alone): the policy asks for
+             * the value, then for lookup -- for a Google resource the image
+             * name of a short path form */
             r->value = arena_strdup(st->ar, a->value);
+            const char *name = rc->type.len > 7 && memcmp(rc->type.s, "google_", 7) == 0
+                                   ? gce_image_name(a->value)
+                                   : NULL;
+            r->lookup = name ? arena_strdup(st->ar, name) : r->value;
         }
         if (r->sensitive && r->value)
             note_sensitive_id(st, r->value);

@@ -61,6 +61,9 @@ static size_t count_kind(scan_result *r, scan_ref_kind kind)
     return n;
 }
 
+static scan_result *scan_pieces(const char *buf, size_t len, const size_t *steps, size_t nsteps,
+                                bool parse_everything, char *err, size_t errlen);
+
 static void test_hardcoded_literal(void **state)
 {
     (void)state;
@@ -170,6 +173,50 @@ static void test_other_types(void **state)
     assert_non_null(find_ref(r, SCAN_REF_IMAGE, "aws_emr_cluster.analytics", "custom_ami_id"));
     assert_non_null(find_ref(r, SCAN_REF_IMAGE, "aws_ami_copy.dr", "source_ami_id"));
     scan_result_free(r);
+}
+
+/* A GCE image attribute no pattern recognises (Packer records the bare
+ * name; the provider takes short path forms) keeps its value, and its lookup
+ * is the image name of a path form -- never a family's name. */
+static void test_gce_short_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *lookup;
+    } cases[] = {
+        {"web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"global/images/web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"my-project/web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"projects/p/global/images/web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"family/web-gce", "family/web-gce"},
+        {"global/images/family/web-gce", "global/images/family/web-gce"},
+        {"projects/my-project/global/images/family/web-gce",
+         "projects/my-project/global/images/family/web-gce"},
+        {"global/web-gce", "global/web-gce"},
+        {"a/b/web-gce", "a/b/web-gce"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char plan[1024];
+        snprintf(plan, sizeof plan,
+                 "{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":"
+                 "\"google_compute_instance.g\",\"mode\":\"managed\",\"type\":"
+                 "\"google_compute_instance\",\"change\":{\"actions\":[\"create\"],\"after\":"
+                 "{\"boot_disk\":[{\"initialize_params\":[{\"image\":\"%s\"}]}]}}}]}",
+                 cases[i].value);
+        static const size_t whole[] = {1u << 30};
+        scan_result *r = scan_pieces(plan, strlen(plan), whole, 1, false, err, sizeof err);
+        if (!r)
+            fail_msg("%s: %s", cases[i].value, err);
+        scan_ref *x = find_ref(r, SCAN_REF_IMAGE, "google_compute_instance.g",
+                               "boot_disk[0].initialize_params[0].image");
+        assert_non_null(x);
+        assert_false(x->recognized);
+        assert_string_equal(x->value, cases[i].value);
+        if (strcmp(x->lookup, cases[i].lookup) != 0)
+            fail_msg("%s: lookup %s, want %s", cases[i].value, x->lookup, cases[i].lookup);
+        scan_result_free(r);
+    }
 }
 
 static void test_replace_and_inplace(void **state)
@@ -519,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_hcp_data_sources),
         cmocka_unit_test(test_mentions_and_sensitive),
         cmocka_unit_test(test_other_types),
+        cmocka_unit_test(test_gce_short_forms),
         cmocka_unit_test(test_replace_and_inplace),
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_chunking),
