@@ -219,6 +219,79 @@ static void test_gce_short_forms(void **state)
     }
 }
 
+/* A deferred hcp_packer_artifact read (value unknown until apply) counts as
+ * used by a gated resource that reaches it through module inputs (var.X up
+ * through module_calls, two levels here) or a module output
+ * (module.M.OUT); an unreferenced one does not. */
+static void test_data_through_modules(void **state)
+{
+    (void)state;
+    static const char plan[] =
+        "{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"module.outer.module."
+        "inner.aws_instance.this\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"x\",\"change\":{\"actions\":["
+        "\"create\"],"
+        "\"before\":null,\"after\":{\"instance_type\":\"t3.micro\"},\"after_unknown\":{\"ami\":"
+        "true}}},"
+        "{\"address\":\"aws_instance.viaout\",\"mode\":\"managed\",\"type\":\"aws_instance\","
+        "\"name\":\"x\",\"change\":{\"actions\":[\"create\"],\"before\":null,\"after\":{\"instance_"
+        "type\":\"t3.micro\"},"
+        "\"after_unknown\":{\"ami\":true}}},{\"address\":\"data.hcp_packer_artifact.pinned\","
+        "\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"x\",\"change\":{\"actions\":"
+        "[\"read\"],"
+        "\"before\":null,\"after\":{\"bucket_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-"
+        "1\","
+        "\"platform\":\"aws\",\"region\":\"us-west-1\"},\"after_unknown\":{\"external_identifier\":"
+        "true}}},"
+        "{\"address\":\"module.src.data.hcp_packer_artifact.inner\",\"mode\":\"data\","
+        "\"type\":\"hcp_packer_artifact\",\"name\":\"x\",\"change\":{\"actions\":[\"read\"],"
+        "\"before\":null,\"after\":{\"bucket_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-"
+        "1\","
+        "\"platform\":\"aws\",\"region\":\"us-west-1\"},\"after_unknown\":{\"external_identifier\":"
+        "true}}},"
+        "{\"address\":\"data.hcp_packer_artifact.unused\",\"mode\":\"data\",\"type\":\"hcp_packer_"
+        "artifact\","
+        "\"name\":\"x\",\"change\":{\"actions\":[\"read\"],\"before\":null,\"after\":{\"bucket_"
+        "name\":\"web-ubuntu\","
+        "\"version_fingerprint\":\"web-1\",\"platform\":\"aws\",\"region\":\"us-west-1\"},"
+        "\"after_unknown\":{\"external_identifier\":true}}}],\"configuration\":{\"root_module\":{"
+        "\"resources\":[{\"address\":\"aws_instance.viaout\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"viaout\",\"expressions\":{"
+        "\"ami\":{\"references\":[\"module.src.id\","
+        "\"module.src\"]}}}],\"module_calls\":{\"outer\":{\"expressions\":{\"ami\":{\"references\":"
+        "[\"data.hcp_packer_artifact.pinned.external_identifier\","
+        "\"data.hcp_packer_artifact.pinned\"]}},\"module\":{\"variables\":{\"ami\":{}},"
+        "\"module_calls\":{\"inner\":{\"expressions\":{\"img\":{\"references\":[\"var.ami\"]}},"
+        "\"module\":{\"variables\":{\"img\":{}},\"resources\":[{\"address\":\"aws_instance.this\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"this\",\"expressions\":{\"ami\":"
+        "{\"references\":[\"var.img\"]}}}]}}}}},"
+        "\"src\":{\"module\":{\"resources\":[{\"address\":\"data.hcp_packer_artifact.inner\","
+        "\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"inner\",\"expressions\":{}}]"
+        ","
+        "\"outputs\":{\"id\":{\"expression\":{\"references\":[\"data.hcp_packer_artifact.inner."
+        "external_identifier\","
+        "\"data.hcp_packer_artifact.inner\"]}}}}}}}}}";
+    char err[512];
+    static const size_t whole[] = {1u << 30}, one[] = {1};
+    for (int c = 0; c < 2; c++) {
+        scan_result *r =
+            scan_pieces(plan, strlen(plan), c ? one : whole, 1, false, err, sizeof err);
+        if (!r)
+            fail_msg("%s", err);
+        scan_ref *p = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.pinned", NULL);
+        assert_non_null(p);
+        assert_string_equal(p->bucket, "web-ubuntu");
+        assert_true(p->referenced_by_gated);
+        scan_ref *m = find_ref(r, SCAN_REF_DATA, "module.src.data.hcp_packer_artifact.inner", NULL);
+        assert_non_null(m);
+        assert_true(m->referenced_by_gated);
+        scan_ref *u = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.unused", NULL);
+        assert_non_null(u);
+        assert_false(u->referenced_by_gated);
+        scan_result_free(r);
+    }
+}
+
 static void test_replace_and_inplace(void **state)
 {
     (void)state;
@@ -567,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_mentions_and_sensitive),
         cmocka_unit_test(test_other_types),
         cmocka_unit_test(test_gce_short_forms),
+        cmocka_unit_test(test_data_through_modules),
         cmocka_unit_test(test_replace_and_inplace),
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_chunking),
