@@ -717,17 +717,22 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
         f->message = intern(c, "the image is known only after apply, so it cannot be checked now");
         return;
     }
-    if (!r->recognized) {
+    /* Images are matched by identifier alone: a value no pattern recognises
+     * (a GCE image's bare name, as Packer records it) is still looked up, and
+     * only what the registry does not know either is unrecognized. */
+    const json_t *m = r->value && *r->value ? best_match(c, r) : NULL;
+    if (!r->recognized && !m) {
         f = add_finding(c, PK_UNRECOGNIZED, r);
         if (r->sensitive)
-            f->message = intern(c, "(sensitive) is not an image ID that any rule recognises");
+            f->message = intern(c, "(sensitive) is not an image ID that any rule recognises "
+                                   "or the registry knows");
         else
-            f->message = intern_take(c, xasprintf("'%.200s' is not an image ID that any rule recognises",
-                                   r->value ? r->value : ""));
+            f->message = intern_take(c, xasprintf("'%.200s' is not an image ID that any rule "
+                                                  "recognises or the registry knows",
+                                                  r->value ? r->value : ""));
         return;
     }
     strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
-    const json_t *m = best_match(c, r);
     if (!m) {
         f = add_finding(c, PK_UNTRACKED, r);
         f->message = intern_take(c, xasprintf("%s is not in the registry", shown(r)));

@@ -30,11 +30,16 @@
  *
  * Key order inside objects is not assumed anywhere: provenance needs the
  * configuration, which usually comes last, so it is resolved once the
- * document has ended (provenance.c). */
+ * document has ended (provenance.c); a resource change whose actions or mode
+ * come after its values is read as if it could be gated or a data source
+ * (nothing is skipped on a guess). A resource change that repeats a key the
+ * scan reads (actions, mode, type, change, after, ...) is refused: which
+ * copy counts would decide what was skipped. */
 #include "scanners/scan.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +102,8 @@ typedef struct rc_rec {
     strbuf address, type, mode;
     unsigned actions; /* bit set of ACT_* */
     int actions_seen;
+    unsigned keys_seen;  /* KEY_* bits of the keys read in the change and its "change" */
+    const char *dup_key; /* the first key seen twice, or NULL */
     pv *after, *before;
     size_t n_after, cap_after, n_before, cap_before;
     char **unknown;
@@ -111,6 +118,24 @@ typedef struct rc_rec {
 } rc_rec;
 
 enum { ACT_CREATE = 1, ACT_UPDATE = 2, ACT_DELETE = 4, ACT_READ = 8, ACT_NOOP = 16, ACT_OTHER = 32 };
+
+/* Keys of a resource change (R_RC) and of its "change" (R_RC_CHANGE) whose
+ * value the scan reads or decides on. */
+static const struct {
+    unsigned char role; /* R_RC or R_RC_CHANGE */
+    unsigned char len;
+    const char *name;
+} RC_KEYS[] = {
+    {R_RC, 7, "address"},
+    {R_RC, 4, "type"},
+    {R_RC, 4, "mode"},
+    {R_RC, 6, "change"},
+    {R_RC_CHANGE, 7, "actions"},
+    {R_RC_CHANGE, 5, "after"},
+    {R_RC_CHANGE, 6, "before"},
+    {R_RC_CHANGE, 13, "after_unknown"},
+    {R_RC_CHANGE, 15, "after_sensitive"},
+};
 
 struct scan_plan {
     scan_limits lim;
@@ -131,6 +156,8 @@ struct scan_plan {
     arena result_arena;
     uint64_t consumed; /* bytes fed before the current chunk */
     int seen_root, seen_format;
+    int bom_done;        /* the start of the input was checked for a UTF-8 byte order mark */
+    unsigned char bom_n; /* bytes of one matched so far */
     char *format_version;
     char errmsg[256];
     int failed;
@@ -212,6 +239,8 @@ static void rc_clear(rc_rec *rc)
     strbuf_reset(&rc->mode);
     rc->actions = 0;
     rc->actions_seen = 0;
+    rc->keys_seen = 0;
+    rc->dup_key = NULL;
     rc->n_after = rc->n_before = rc->n_unknown = rc->n_sens = rc->n_mentions = rc->n_fields = 0;
     arena_reset(&rc->tmp);
 }
@@ -238,6 +267,13 @@ static int rc_gated(const rc_rec *rc)
 static int rc_is_data(const rc_rec *rc)
 {
     return rc->mode.len == 4 && memcmp(rc->mode.s, "data", 4) == 0;
+}
+
+/* A data source, or not known yet: "mode" may come after "change" (key
+ * order is never assumed), so its values are kept until it is known. */
+static int rc_maybe_data(const rc_rec *rc)
+{
+    return rc->mode.len == 0 || rc_is_data(rc);
 }
 
 static scan_action rc_action(const rc_rec *rc)
@@ -342,9 +378,9 @@ static void value_scalar(scan_plan *s, frame *f, char kind, const char *v, size_
             return;
         if (child_flags(s, f, &h) & RULES_PATH_FULL)
             add_pv(rc, &rc->after, &rc->n_after, &rc->cap_after, materialise_path(s), v, len);
-        if (len >= s->min_len && (!rc->actions_seen || rc_gated(rc) || rc_is_data(rc)))
+        if (len >= s->min_len && (!rc->actions_seen || rc_gated(rc) || rc_maybe_data(rc)))
             find_mentions(s, v, len);
-        if (rc_is_data(rc) && s->depth - 1 == s->vt_root && !f->is_array)
+        if (rc_maybe_data(rc) && s->depth - 1 == s->vt_root && !f->is_array)
             add_pv(rc, &rc->fields, &rc->n_fields, &rc->cap_fields, materialise_path(s), v, len);
         return;
     case R_VAL_BEFORE:
@@ -399,6 +435,33 @@ static void rc_finish_data(scan_plan *s)
     json_decref(vals);
 }
 
+/* The image name in a Google Compute image reference the gce-image pattern
+ * does not take: the short forms the google provider accepts and Packer
+ * records (global/images/NAME, projects/P/global/images/NAME, P/NAME; a
+ * googlecompute artifact is the bare NAME, which needs nothing). Families
+ * (family/X, .../global/images/family/X) name no image: NULL then. Points
+ * into v. */
+static const char *gce_image_name(const char *v)
+{
+    const char *last = strrchr(v, '/');
+    if (!last || last == v || !last[1])
+        return NULL;
+    size_t plen = (size_t)(last - v); /* the part before the name */
+    const char *seg = last;           /* the segment before the name */
+    while (seg > v && seg[-1] != '/')
+        seg--;
+    size_t seglen = (size_t)(last - seg);
+    if (seglen == 6 && memcmp(seg, "family", 6) == 0)
+        return NULL;
+    static const char gi[] = "global/images";
+    size_t gl = sizeof gi - 1;
+    if (plen >= gl && memcmp(last - gl, gi, gl) == 0 && (plen == gl || last[-(long)gl - 1] == '/'))
+        return last + 1;
+    if (seg == v && !(seglen == 6 && memcmp(seg, "global", 6) == 0))
+        return last + 1; /* P/NAME */
+    return NULL;
+}
+
 static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char *const *paths,
                           size_t np)
 {
@@ -428,7 +491,15 @@ static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char 
             r->lookup = arena_strndup(st->ar, a->value + mt.lookup_start, mt.lookup_len);
             r->platform = rules_pattern_at(st->rs, mt.pattern)->platform;
         } else {
+            /* no pattern recognises it, but the registry may still know it
+             * (images are matched by identifier alone): the policy asks for
+             * the value, then for lookup -- for a Google resource the image
+             * name of a short path form */
             r->value = arena_strdup(st->ar, a->value);
+            const char *name = rc->type.len > 7 && memcmp(rc->type.s, "google_", 7) == 0
+                                   ? gce_image_name(a->value)
+                                   : NULL;
+            r->lookup = name ? arena_strdup(st->ar, name) : r->value;
         }
         if (r->sensitive && r->value)
             note_sensitive_id(st, r->value);
@@ -526,19 +597,33 @@ static void rc_mention_refs(scan_plan *s, char *addr, scan_action act, const cha
     }
 }
 
-static void rc_finish(scan_plan *s)
+/* Returns 0 (and fails the scan) when the change cannot be judged. */
+static int rc_finish(scan_plan *s)
 {
     rc_rec *rc = &s->rc;
     scan_state *st = &s->st;
+    if (rc->dup_key) {
+        char a[128];
+        size_t n = rc->address.len < sizeof a - 1 ? rc->address.len : sizeof a - 1;
+        memcpy(a, rc->address.s ? rc->address.s : "", n);
+        a[n] = '\0';
+        str_utf8_repair(a, n);
+        char m[256];
+        snprintf(m, sizeof m,
+                 "resource change %s: the key \"%s\" appears twice; refusing the plan (which "
+                 "copy counts decides what is read)",
+                 n ? a : "(no address)", rc->dup_key);
+        return fail(s, m);
+    }
     if (rc_is_data(rc)) {
         rc_finish_data(s); /* a data source read during apply */
-        return;
+        return 1;
     }
     if (rc->mode.len && !(rc->mode.len == 7 && memcmp(rc->mode.s, "managed", 7) == 0))
-        return;
+        return 1;
     s->resources++;
     if (!rc_gated(rc))
-        return;
+        return 1;
     s->gated++;
     char *addr = arena_strndup(st->ar, rc->address.s ? rc->address.s : "", rc->address.len);
     str_utf8_repair(addr, rc->address.len);
@@ -559,6 +644,7 @@ static void rc_finish(scan_plan *s)
     size_t first_image = st->n_refs;
     rc_image_refs(s, addr, act, paths, np);
     rc_mention_refs(s, addr, act, paths, np, first_image);
+    return 1;
 }
 
 /* ---- yajl callbacks --------------------------------------------------- */
@@ -669,8 +755,20 @@ static void finish_build(scan_plan *s)
 
 static int build_add(scan_plan *s, json_t *v)
 {
-    if (!v)
-        return fail(s, "a string in the configuration is not valid UTF-8");
+    if (!v) {
+        /* jansson refuses only strings that are not UTF-8 (numbers are
+         * always representable: see on_scalar) */
+        static const char *const where[] = {
+            [B_CONFIG] = "configuration",
+            [B_VARIABLES] = "variables",
+            [B_OUTPUTS] = "output_changes",
+            [B_STATE_RES] = "a data source in prior_state / planned_values",
+        };
+        char m[160];
+        snprintf(m, sizeof m, "a string in %s is not valid UTF-8",
+                 s->target > B_NONE && s->target <= B_STATE_RES ? where[s->target] : "the plan");
+        return fail(s, m);
+    }
     jbuild_add(&s->jb, v);
     if (s->jb.bytes > s->lim.max_config_bytes)
         return fail(s, "the configuration block is larger than the limit");
@@ -703,17 +801,27 @@ static int on_scalar(scan_plan *s, char kind, const char *v, size_t len)
         case 'f': j = json_false(); break;
         case 'n': j = json_null(); break;
         default: {
+            /* a number beyond double range (1e400) or longer than any double
+             * needs keeps its text, as a string: it cannot be an image ID,
+             * and JSON allows it */
             char buf[64];
-            if (len >= sizeof buf) {
-                j = json_real(0);
-                break;
+            j = NULL;
+            if (len < sizeof buf) {
+                memcpy(buf, v, len);
+                buf[len] = '\0';
+                char *end;
+                errno = 0;
+                long long ll = strtoll(buf, &end, 10);
+                if (!errno && !*end) {
+                    j = json_integer(ll);
+                } else {
+                    double d = strtod(buf, NULL);
+                    if (isfinite(d))
+                        j = json_real(d);
+                }
             }
-            memcpy(buf, v, len);
-            buf[len] = '\0';
-            char *end;
-            errno = 0;
-            long long ll = strtoll(buf, &end, 10);
-            j = (!errno && !*end) ? json_integer(ll) : json_real(strtod(buf, NULL));
+            if (!j)
+                j = json_stringn(v, len);
         }
         }
         return build_add(s, j);
@@ -809,7 +917,17 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
     memcpy(f->key, k, len);
     f->key[len] = '\0';
     f->keylen = len;
-    if (f->role == R_BUILD) {
+    if (f->role == R_RC || f->role == R_RC_CHANGE) {
+        for (size_t i = 0; i < sizeof RC_KEYS / sizeof RC_KEYS[0]; i++) {
+            if (RC_KEYS[i].role != f->role || RC_KEYS[i].len != len ||
+                memcmp(RC_KEYS[i].name, k, len) != 0)
+                continue;
+            if ((s->rc.keys_seen & (1u << i)) && !s->rc.dup_key)
+                s->rc.dup_key = RC_KEYS[i].name;
+            s->rc.keys_seen |= 1u << i;
+            break;
+        }
+    } else if (f->role == R_BUILD) {
         str_utf8_repair(f->key, len);
         jbuild_key(&s->jb, f->key, len);
     }
@@ -886,7 +1004,7 @@ static int on_open(scan_plan *s, int is_array)
         const rc_rec *rc = &s->rc;
         /* values of a resource that is not gated are not needed (data sources
          * are: their values feed provenance); before only for updates */
-        if (rc->actions_seen && !rc_gated(rc) && !rc_is_data(rc))
+        if (rc->actions_seen && !rc_gated(rc) && !rc_maybe_data(rc))
             return enter_skip(s);
         if (r == R_VAL_BEFORE && rc->actions_seen && !(rc->actions & ACT_UPDATE))
             return enter_skip(s);
@@ -937,7 +1055,7 @@ static int on_close(scan_plan *s)
         if (jbuild_close(&s->jb) && s->depth == s->build_depth && s->target != B_NONE)
             finish_build(s);
     } else if (r == R_RC) {
-        rc_finish(s);
+        return rc_finish(s);
     }
     return 1;
 }
@@ -1114,7 +1232,7 @@ static int sk_want_skip(void *ctx, int where, const char *key, size_t keylen)
         return 0;
     const rc_rec *rc = &s->rc;
     int known = rc->actions_seen;
-    int needed = !known || rc_gated(rc) || rc_is_data(rc);
+    int needed = !known || rc_gated(rc) || rc_maybe_data(rc);
     if (KEY("before_sensitive"))
         return 1;
     if (KEY("before"))
@@ -1130,6 +1248,31 @@ static int sk_want_skip(void *ctx, int where, const char *key, size_t keylen)
     return 0;
 }
 
+/* A UTF-8 byte order mark at the very start (some editors and PowerShell's
+ * Out-File write one) is dropped; it may arrive split across chunks. Returns
+ * the bytes of buf to skip; bytes that looked like a mark but were not are
+ * handed on first (the parser then refuses them). */
+static size_t strip_bom(scan_plan *s, const unsigned char *p, size_t len, char *err, size_t errlen,
+                        uint64_t *at, int *rc)
+{
+    static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
+    size_t i = 0;
+    *rc = 0;
+    while (i < len && s->bom_n < 3 && p[i] == BOM[s->bom_n]) {
+        i++;
+        s->bom_n++;
+    }
+    if (s->bom_n == 3) {
+        s->bom_done = 1;
+        skipper_advance(s->sk, 3);
+    } else if (i < len) {
+        s->bom_done = 1; /* not a mark: what was held goes first */
+        if (s->bom_n)
+            *rc = skipper_feed(s->sk, (const char *)BOM, s->bom_n, err, errlen, at);
+    }
+    return i;
+}
+
 int scan_plan_feed(scan_plan *s, const void *buf, size_t len, char *err, size_t errlen)
 {
     if (s->failed) {
@@ -1137,7 +1280,12 @@ int scan_plan_feed(scan_plan *s, const void *buf, size_t len, char *err, size_t 
         return -1;
     }
     uint64_t at = 0;
-    int rc = skipper_feed(s->sk, buf, len, err, errlen, &at);
+    int rc = 0;
+    size_t skip = 0;
+    if (!s->bom_done)
+        skip = strip_bom(s, buf, len, err, errlen, &at, &rc);
+    if (rc == 0)
+        rc = skipper_feed(s->sk, (const char *)buf + skip, len - skip, err, errlen, &at);
     if (rc == -1) {
         snprintf(err, errlen, "%s", s->perr);
         return -1;

@@ -565,10 +565,81 @@ static void lit_list_free(lit_list *l)
     free(l);
 }
 
-/* references made by a configuration resource, recursively */
-static void refs_in(const json_t *v, const char *prefix, strmap *out, int depth)
+static char *module_prefix(const addr_parts *ap);
+
+/* The data sources an expression tree depends on, as keys
+ * "module.a.module.b.data.T.N". Followed like provenance: var.X inside a
+ * module goes up to the module call's argument in the parent module, and
+ * module.M.OUT down into that module's output expression, at any depth --
+ * so a deferred hcp_packer_artifact passed into a module counts as used by
+ * the module's resources. Every (module, var) and (module, output) is
+ * followed once per pass (visited), which bounds the work on any
+ * configuration. */
+typedef struct refs_walk {
+    const json_t *config;
+    strmap *used;
+    strmap *visited;
+} refs_walk;
+
+static void refs_in(const refs_walk *w, const json_t *v, char *const *mods, size_t n, int depth);
+
+static char *mods_prefix(char *const *mods, size_t n)
 {
-    if (!v || depth > 32)
+    addr_parts ap;
+    memset(&ap, 0, sizeof ap);
+    for (size_t i = 0; i < n; i++)
+        ap.mods[i] = mods[i];
+    ap.n_mods = n;
+    return module_prefix(&ap);
+}
+
+/* True the first time (prefix, what, name) is seen. */
+static int first_visit(const refs_walk *w, char *const *mods, size_t n, const char *what,
+                       const char *name)
+{
+    char *pre = mods_prefix(mods, n);
+    char *key = xasprintf("%s%s.%s", pre, what, name);
+    int created;
+    strmap_upsert(w->visited, key, strlen(key), &created);
+    free(key);
+    free(pre);
+    return created;
+}
+
+static void refs_follow(const refs_walk *w, const char *s, char *const *mods, size_t n, int depth)
+{
+    char parts[4][128];
+    size_t np = ref_parts(s, parts);
+    if (np >= 3 && strcmp(parts[0], "data") == 0) {
+        char *pre = mods_prefix(mods, n);
+        char *key = xasprintf("%sdata.%s.%s", pre, parts[1], parts[2]);
+        strmap_upsert(w->used, key, strlen(key), NULL);
+        free(key);
+        free(pre);
+    } else if (np >= 2 && strcmp(parts[0], "var") == 0 && n > 0) {
+        if (!first_visit(w, mods, n, "var", parts[1]))
+            return;
+        const json_t *call = module_call(w->config, mods, n);
+        refs_in(w, json_object_get(json_object_get(call, "expressions"), parts[1]), mods, n - 1,
+                depth + 1);
+    } else if (np >= 3 && strcmp(parts[0], "module") == 0 && n < MAX_MODS) {
+        char pair[260];
+        snprintf(pair, sizeof pair, "%s.%s", parts[1], parts[2]);
+        if (!first_visit(w, mods, n, "module", pair))
+            return;
+        char *sub[MAX_MODS];
+        for (size_t i = 0; i < n; i++)
+            sub[i] = mods[i];
+        sub[n] = parts[1];
+        const json_t *mod = module_at(w->config, sub, n + 1);
+        const json_t *out = json_object_get(json_object_get(mod, "outputs"), parts[2]);
+        refs_in(w, json_object_get(out, "expression"), sub, n + 1, depth + 1);
+    }
+}
+
+static void refs_in(const refs_walk *w, const json_t *v, char *const *mods, size_t n, int depth)
+{
+    if (!v || depth > MAX_TRACE_DEPTH)
         return;
     if (json_is_object(v)) {
         const json_t *refs = json_object_get(v, "references");
@@ -577,23 +648,17 @@ static void refs_in(const json_t *v, const char *prefix, strmap *out, int depth)
         json_array_foreach(refs, i, r)
         {
             const char *s = json_string_value(r);
-            if (!s || strncmp(s, "data.", 5) != 0)
-                continue;
-            char parts[4][128];
-            if (ref_parts(s, parts) < 3)
-                continue;
-            char *key = xasprintf("%sdata.%s.%s", prefix, parts[1], parts[2]);
-            strmap_upsert(out, key, strlen(key), NULL);
-            free(key);
+            if (s)
+                refs_follow(w, s, mods, n, depth);
         }
         const char *k;
         const json_t *c;
-        json_object_foreach((json_t *)v, k, c) if (strcmp(k, "references")) refs_in(c, prefix, out,
-                                                                                    depth + 1);
+        json_object_foreach((json_t *)v, k, c) if (strcmp(k, "references"))
+            refs_in(w, c, mods, n, depth + 1);
     } else if (json_is_array(v)) {
         size_t i;
         const json_t *c;
-        json_array_foreach(v, i, c) refs_in(c, prefix, out, depth + 1);
+        json_array_foreach(v, i, c) refs_in(w, c, mods, n, depth + 1);
     }
 }
 
@@ -747,9 +812,11 @@ static void data_references(scan_state *st)
         any = st->refs[i].kind == SCAN_REF_DATA;
     if (!any)
         return;
-    strmap used, seen;
+    strmap used, seen, visited;
     strmap_init(&used);
     strmap_init(&seen);
+    strmap_init(&visited);
+    refs_walk w = {st->config, &used, &visited};
     for (size_t g = 0; g < st->n_gated; g++) {
         addr_parts ap;
         if (addr_parse(st->gated[g], &ap) == 0) {
@@ -759,9 +826,9 @@ static void data_references(scan_state *st)
             strmap_upsert(&seen, ckey, strlen(ckey), &created);
             if (created) {
                 const json_t *res = resource_in(module_at(st->config, ap.mods, ap.n_mods), ap.res);
-                refs_in(json_object_get(res, "expressions"), pre, &used, 0);
-                refs_in(json_object_get(res, "count_expression"), pre, &used, 0);
-                refs_in(json_object_get(res, "for_each_expression"), pre, &used, 0);
+                refs_in(&w, json_object_get(res, "expressions"), ap.mods, ap.n_mods, 0);
+                refs_in(&w, json_object_get(res, "count_expression"), ap.mods, ap.n_mods, 0);
+                refs_in(&w, json_object_get(res, "for_each_expression"), ap.mods, ap.n_mods, 0);
             }
             free(ckey);
             free(pre);
@@ -784,6 +851,7 @@ static void data_references(scan_state *st)
     }
     strmap_dispose(&used);
     strmap_dispose(&seen);
+    strmap_dispose(&visited);
 }
 
 static void output_value(scan_state *st, const char *name, const json_t *v, const json_t *sens,

@@ -56,12 +56,15 @@ typedef struct scan_ref {
     char *value;     /* the image ID as written (IMAGE, MENTION, CONFIG); the raw attribute value
                         for an unrecognized IMAGE; NULL when unknown. May be sensitive: callers
                         must check .sensitive before printing it anywhere. */
-    char *lookup;    /* the key to look the image up by (value, or the pattern's "id" group) */
+    char *lookup;    /* the key to look the image up by (value, or the pattern's "id" group);
+                        for an unrecognized IMAGE the value, or the image name of a Google
+                        short path form ("global/images/NAME", "P/NAME") */
     const char *platform; /* from the pattern that recognised it (borrowed from the rules) */
     scan_action action;
     bool unknown;    /* IMAGE: value known only after apply */
     bool sensitive;  /* the path is marked sensitive: never print value */
-    bool recognized; /* IMAGE: a pattern recognises the whole value */
+    bool recognized; /* IMAGE: a pattern recognises the whole value (when not, the policy
+                        still asks the registry for value and lookup) */
     bool unchanged;  /* IMAGE on an in-place update: before == after */
     scan_provenance provenance; /* IMAGE: where the value came from */
     /* SCAN_REF_DATA (hcp_packer_version / _artifact / _iteration / _image): */

@@ -163,6 +163,11 @@ void skipper_free(skipper *k)
     free(k);
 }
 
+void skipper_advance(skipper *k, uint64_t n)
+{
+    k->pos += n;
+}
+
 int skipper_incomplete(const skipper *k)
 {
     return k->skipping != 0;

@@ -46,6 +46,9 @@ void skipper_free(skipper *k);
  * (its own error stands), or -2 with a structural error in err (the byte
  * offset in *at). */
 int skipper_feed(skipper *k, const char *buf, size_t len, char *err, size_t errlen, uint64_t *at);
+/* Counts n bytes the caller consumed itself (a byte order mark) in the
+ * offsets passed on and reported. */
+void skipper_advance(skipper *k, uint64_t n);
 /* True when the input so far ends inside a skipped value. */
 int skipper_incomplete(const skipper *k);
 

@@ -357,6 +357,59 @@ class ScanCli(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("extra.yaml:2: regex:", err)
 
+    # -- robustness: ways a revoked image must not slip through ------------
+
+    def plan_file(self, name, doc):
+        path = os.path.join(self.tmp, name)
+        if not isinstance(doc, (str, bytes)):
+            doc = json.dumps(doc)
+        with open(path, "w" if isinstance(doc, str) else "wb") as f:
+            f.write(doc)
+        return path
+
+    def gce_revoked(self):
+        """A googlecompute build (its artifact is the bare image name) in its
+        own bucket, revoked."""
+        man = self.plan_file("gce-manifest.json", {
+            "builds": [{"name": "g", "builder_type": "googlecompute", "build_time": 1,
+                        "files": None, "artifact_id": "web-gce-v1-20250101",
+                        "packer_run_uuid": "11111111-1111-4111-8111-111111111111",
+                        "custom_data": None}],
+            "last_run_uuid": "11111111-1111-4111-8111-111111111111"})
+        rc, out, err = run(["--db", self.db, "import", man, "--bucket", "gce-web",
+                            "--fingerprint", "gce-web-1"])
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run(["--db", self.db, "version", "revoke", "gce-web", "v1",
+                            "--message", "bad"])
+        self.assertEqual(rc, 0, err)
+
+    def test_gce_image_forms(self):
+        self.gce_revoked()
+        def plan(value):
+            return {"format_version": "1.2", "resource_changes": [{
+                "address": "google_compute_instance.g", "mode": "managed",
+                "type": "google_compute_instance", "name": "g",
+                "change": {"actions": ["create"], "before": None, "after": {
+                    "boot_disk": [{"initialize_params": [{"image": value}]}]}}}]}
+        attr = "boot_disk[0].initialize_params[0].image"
+        for value in ("web-gce-v1-20250101", "WEB-GCE-V1-20250101",
+                      "global/images/web-gce-v1-20250101",
+                      "my-project/web-gce-v1-20250101",
+                      "projects/abc/global/images/web-gce-v1-20250101",
+                      "projects/my-project/global/images/web-gce-v1-20250101"):
+            rc, rep = self.report(self.plan_file("gce.json", plan(value)))
+            r = self.has(rep, "revoked", "google_compute_instance.g", "fail", attr)
+            self.assertTrue(r, (value, rep))
+            self.assertEqual((r[0]["bucket"], r[0]["image"]), ("gce-web", value))
+            self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        # families name no image; what the registry does not know stays unrecognized
+        for value in ("family/web-gce-v1-20250101",
+                      "projects/my-project/global/images/family/web-gce-v1-20250101",
+                      "web-gce-v9"):
+            rc, rep = self.report(self.plan_file("gce.json", plan(value)))
+            self.assertTrue(self.has(rep, "unrecognized", "google_compute_instance.g"), value)
+            self.assertEqual((rc, rep["verdict"]), (0, "pass"), value)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

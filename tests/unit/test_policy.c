@@ -18,6 +18,7 @@ static const char *REVOKED_AMI = "ami-0d4c3b2a1f0e9d8c7";   /* web-ubuntu v1, re
 static const char *SCHEDULED_AMI = "ami-0b3c20f2fd2b1e282"; /* base-al2023 v1 */
 static const char *ACTIVE_AMI = "ami-0a1b2c3d4e5f60718";    /* web-ubuntu v2 */
 static const char *NEWEST_AMI = "ami-0c9d8e7f6a5b40312";    /* web-ubuntu v3 */
+static const char *GCE_NAME = "web-gce-v1-20250101";        /* gce-bad v1, revoked */
 
 typedef struct fake {
     int fail;        /* lookups fail (store down) */
@@ -52,6 +53,9 @@ static json_t *fake_image(void *ctx, const char *id, const char *platform)
     else if (strcmp(id, ACTIVE_AMI) == 0)
         json_array_append_new(
             a, match(id, "web-ubuntu", "v2", "web-2", "VERSION_ACTIVE", NULL, NULL));
+    else if (strcmp(id, GCE_NAME) == 0)
+        json_array_append_new(a, match(id, "gce-bad", "v1", "gce-bad-1", "VERSION_REVOKED",
+                                       "2026-11-01T00:00:00Z", "bad"));
     else if (strcmp(id, NEWEST_AMI) == 0)
         json_array_append_new(
             a, match(id, "web-ubuntu", "v3", "web-3", "VERSION_ACTIVE", NULL, NULL));
@@ -216,6 +220,53 @@ static void test_kinds(void **state)
     assert_false(policy_report_fails(r, POLICY_VERDICT_FAIL));
     assert_true(policy_report_fails(r, POLICY_VERDICT_WARN));
     assert_int_equal(r->images, 5);
+    policy_report_free(r);
+    policy_free(p);
+    scan_result_free(b.res);
+}
+
+/* A value no pattern recognises is still looked up: the registry knowing it
+ * (a GCE image's bare name, as Packer records it; or its name from a short
+ * path form, in lookup) makes it a tracked image with the normal kinds. */
+static void test_unrecognized_but_tracked(void **state)
+{
+    (void)state;
+    builder b = {0};
+    scan_ref *bare = add(&b, SCAN_REF_IMAGE, "google_compute_instance.bare",
+                         "boot_disk[0].initialize_params[0].image", GCE_NAME);
+    scan_ref *path =
+        add(&b, SCAN_REF_IMAGE, "google_compute_instance.path",
+            "boot_disk[0].initialize_params[0].image", "global/images/web-gce-v1-20250101");
+    path->lookup = (char *)GCE_NAME;
+    scan_ref *sens = add(&b, SCAN_REF_IMAGE, "google_compute_disk.s", "image", GCE_NAME);
+    sens->sensitive = true;
+    scan_ref *fam = add(&b, SCAN_REF_IMAGE, "google_compute_disk.f", "image", "family/web-gce");
+    scan_ref *empty = add(&b, SCAN_REF_IMAGE, "google_compute_disk.e", "image", "");
+    scan_ref *all[] = {bare, path, sens, fam, empty};
+    for (size_t i = 0; i < 5; i++) {
+        all[i]->recognized = false;
+        all[i]->platform = NULL;
+        all[i]->provenance = SCAN_PROV_UNKNOWN;
+    }
+    policy *p = policy_default();
+    policy_report *r = eval(p, b.res, NULL, NULL, NOW);
+    const policy_finding *f = finding(r, PK_REVOKED, "google_compute_instance.bare");
+    assert_non_null(f);
+    assert_int_equal(f->level, POLICY_FAIL);
+    assert_string_equal(f->bucket, "gce-bad");
+    assert_string_equal(f->image, GCE_NAME);
+    f = finding(r, PK_REVOKED, "google_compute_instance.path");
+    assert_non_null(f);
+    assert_string_equal(f->image, "global/images/web-gce-v1-20250101");
+    f = finding(r, PK_REVOKED, "google_compute_disk.s");
+    assert_non_null(f);
+    assert_null(f->image);
+    assert_null(finding(r, PK_UNRECOGNIZED, "google_compute_instance.bare"));
+    f = finding(r, PK_UNRECOGNIZED, "google_compute_disk.f");
+    assert_non_null(f);
+    assert_non_null(strstr(f->message, "or the registry knows"));
+    assert_non_null(finding(r, PK_UNRECOGNIZED, "google_compute_disk.e"));
+    assert_int_equal(r->verdict, POLICY_VERDICT_FAIL);
     policy_report_free(r);
     policy_free(p);
     scan_result_free(b.res);
@@ -445,9 +496,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_revoked_and_verdict), cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_data_sources),        cmocka_unit_test(test_store_failure),
-        cmocka_unit_test(test_policy_file),         cmocka_unit_test(test_policy_errors),
-        cmocka_unit_test(test_formats_and_secrets),
+        cmocka_unit_test(test_data_sources),        cmocka_unit_test(test_unrecognized_but_tracked),
+        cmocka_unit_test(test_store_failure),       cmocka_unit_test(test_policy_file),
+        cmocka_unit_test(test_policy_errors),       cmocka_unit_test(test_formats_and_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "scanners/scan.h"
 
 static rules *RS;
@@ -60,6 +62,9 @@ static size_t count_kind(scan_result *r, scan_ref_kind kind)
         n += r->refs[i].kind == kind;
     return n;
 }
+
+static scan_result *scan_pieces(const char *buf, size_t len, const size_t *steps, size_t nsteps,
+                                bool parse_everything, char *err, size_t errlen);
 
 static void test_hardcoded_literal(void **state)
 {
@@ -170,6 +175,123 @@ static void test_other_types(void **state)
     assert_non_null(find_ref(r, SCAN_REF_IMAGE, "aws_emr_cluster.analytics", "custom_ami_id"));
     assert_non_null(find_ref(r, SCAN_REF_IMAGE, "aws_ami_copy.dr", "source_ami_id"));
     scan_result_free(r);
+}
+
+/* A GCE image attribute no pattern recognises (Packer records the bare
+ * name; the provider takes short path forms) keeps its value, and its lookup
+ * is the image name of a path form -- never a family's name. */
+static void test_gce_short_forms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value, *lookup;
+    } cases[] = {
+        {"web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"global/images/web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"my-project/web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"projects/p/global/images/web-gce-v1-20250101", "web-gce-v1-20250101"},
+        {"family/web-gce", "family/web-gce"},
+        {"global/images/family/web-gce", "global/images/family/web-gce"},
+        {"projects/my-project/global/images/family/web-gce",
+         "projects/my-project/global/images/family/web-gce"},
+        {"global/web-gce", "global/web-gce"},
+        {"a/b/web-gce", "a/b/web-gce"},
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char plan[1024];
+        snprintf(plan, sizeof plan,
+                 "{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":"
+                 "\"google_compute_instance.g\",\"mode\":\"managed\",\"type\":"
+                 "\"google_compute_instance\",\"change\":{\"actions\":[\"create\"],\"after\":"
+                 "{\"boot_disk\":[{\"initialize_params\":[{\"image\":\"%s\"}]}]}}}]}",
+                 cases[i].value);
+        static const size_t whole[] = {1u << 30};
+        scan_result *r = scan_pieces(plan, strlen(plan), whole, 1, false, err, sizeof err);
+        if (!r)
+            fail_msg("%s: %s", cases[i].value, err);
+        scan_ref *x = find_ref(r, SCAN_REF_IMAGE, "google_compute_instance.g",
+                               "boot_disk[0].initialize_params[0].image");
+        assert_non_null(x);
+        assert_false(x->recognized);
+        assert_string_equal(x->value, cases[i].value);
+        if (strcmp(x->lookup, cases[i].lookup) != 0)
+            fail_msg("%s: lookup %s, want %s", cases[i].value, x->lookup, cases[i].lookup);
+        scan_result_free(r);
+    }
+}
+
+/* A deferred hcp_packer_artifact read (value unknown until apply) counts as
+ * used by a gated resource that reaches it through module inputs (var.X up
+ * through module_calls, two levels here) or a module output
+ * (module.M.OUT); an unreferenced one does not. */
+static void test_data_through_modules(void **state)
+{
+    (void)state;
+    static const char plan[] =
+        "{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"module.outer.module."
+        "inner.aws_instance.this\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"x\",\"change\":{\"actions\":["
+        "\"create\"],"
+        "\"before\":null,\"after\":{\"instance_type\":\"t3.micro\"},\"after_unknown\":{\"ami\":"
+        "true}}},"
+        "{\"address\":\"aws_instance.viaout\",\"mode\":\"managed\",\"type\":\"aws_instance\","
+        "\"name\":\"x\",\"change\":{\"actions\":[\"create\"],\"before\":null,\"after\":{\"instance_"
+        "type\":\"t3.micro\"},"
+        "\"after_unknown\":{\"ami\":true}}},{\"address\":\"data.hcp_packer_artifact.pinned\","
+        "\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"x\",\"change\":{\"actions\":"
+        "[\"read\"],"
+        "\"before\":null,\"after\":{\"bucket_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-"
+        "1\","
+        "\"platform\":\"aws\",\"region\":\"us-west-1\"},\"after_unknown\":{\"external_identifier\":"
+        "true}}},"
+        "{\"address\":\"module.src.data.hcp_packer_artifact.inner\",\"mode\":\"data\","
+        "\"type\":\"hcp_packer_artifact\",\"name\":\"x\",\"change\":{\"actions\":[\"read\"],"
+        "\"before\":null,\"after\":{\"bucket_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-"
+        "1\","
+        "\"platform\":\"aws\",\"region\":\"us-west-1\"},\"after_unknown\":{\"external_identifier\":"
+        "true}}},"
+        "{\"address\":\"data.hcp_packer_artifact.unused\",\"mode\":\"data\",\"type\":\"hcp_packer_"
+        "artifact\","
+        "\"name\":\"x\",\"change\":{\"actions\":[\"read\"],\"before\":null,\"after\":{\"bucket_"
+        "name\":\"web-ubuntu\","
+        "\"version_fingerprint\":\"web-1\",\"platform\":\"aws\",\"region\":\"us-west-1\"},"
+        "\"after_unknown\":{\"external_identifier\":true}}}],\"configuration\":{\"root_module\":{"
+        "\"resources\":[{\"address\":\"aws_instance.viaout\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"viaout\",\"expressions\":{"
+        "\"ami\":{\"references\":[\"module.src.id\","
+        "\"module.src\"]}}}],\"module_calls\":{\"outer\":{\"expressions\":{\"ami\":{\"references\":"
+        "[\"data.hcp_packer_artifact.pinned.external_identifier\","
+        "\"data.hcp_packer_artifact.pinned\"]}},\"module\":{\"variables\":{\"ami\":{}},"
+        "\"module_calls\":{\"inner\":{\"expressions\":{\"img\":{\"references\":[\"var.ami\"]}},"
+        "\"module\":{\"variables\":{\"img\":{}},\"resources\":[{\"address\":\"aws_instance.this\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"this\",\"expressions\":{\"ami\":"
+        "{\"references\":[\"var.img\"]}}}]}}}}},"
+        "\"src\":{\"module\":{\"resources\":[{\"address\":\"data.hcp_packer_artifact.inner\","
+        "\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"inner\",\"expressions\":{}}]"
+        ","
+        "\"outputs\":{\"id\":{\"expression\":{\"references\":[\"data.hcp_packer_artifact.inner."
+        "external_identifier\","
+        "\"data.hcp_packer_artifact.inner\"]}}}}}}}}}";
+    char err[512];
+    static const size_t whole[] = {1u << 30}, one[] = {1};
+    for (int c = 0; c < 2; c++) {
+        scan_result *r =
+            scan_pieces(plan, strlen(plan), c ? one : whole, 1, false, err, sizeof err);
+        if (!r)
+            fail_msg("%s", err);
+        scan_ref *p = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.pinned", NULL);
+        assert_non_null(p);
+        assert_string_equal(p->bucket, "web-ubuntu");
+        assert_true(p->referenced_by_gated);
+        scan_ref *m = find_ref(r, SCAN_REF_DATA, "module.src.data.hcp_packer_artifact.inner", NULL);
+        assert_non_null(m);
+        assert_true(m->referenced_by_gated);
+        scan_ref *u = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.unused", NULL);
+        assert_non_null(u);
+        assert_false(u->referenced_by_gated);
+        scan_result_free(r);
+    }
 }
 
 static void test_replace_and_inplace(void **state)
@@ -375,6 +497,125 @@ static void test_skipped_regions(void **state)
     assert_null(r);
 }
 
+/* A deferred hcp_packer_artifact read used directly by a gated instance
+ * (Terraform's key order). */
+static const char DEFERRED_PLAN[] =
+    "{\"format_version\":\"1.2\",\"terraform_version\":\"1.11.4\",\"resource_changes\":[{"
+    "\"address\":\"aws_instance.pinned\","
+    "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"pinned\",\"provider_name\":"
+    "\"registry.terraform.io/hashicorp/aws\","
+    "\"change\":{\"actions\":[\"create\"],\"before\":null,\"after\":{\"instance_type\":\"t3."
+    "micro\"},"
+    "\"after_unknown\":{\"ami\":true},\"before_sensitive\":false,\"after_sensitive\":{}}},"
+    "{\"address\":\"data.hcp_packer_artifact.pinned\",\"mode\":\"data\",\"type\":\"hcp_packer_"
+    "artifact\","
+    "\"name\":\"pinned\",\"provider_name\":\"registry.terraform.io/hashicorp/hcp\","
+    "\"action_reason\":\"read_because_dependency_pending\",\"change\":{\"actions\":[\"read\"],"
+    "\"before\":null,\"after\":{\"bucket_name\":\"web-ubuntu\",\"channel_name\":null,"
+    "\"version_fingerprint\":\"web-1\",\"platform\":\"aws\",\"region\":\"us-west-1\"},"
+    "\"after_unknown\":{\"external_identifier\":true,\"id\":true,\"labels\":true},"
+    "\"before_sensitive\":false,\"after_sensitive\":{\"labels\":{}}}}],\"configuration\":{\"root_"
+    "module\":{\"resources\":[{\"address\":\"data.hcp_packer_artifact.pinned\","
+    "\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"pinned\",\"provider_config_"
+    "key\":\"hcp\","
+    "\"expressions\":{\"bucket_name\":{\"constant_value\":\"web-ubuntu\"},"
+    "\"version_fingerprint\":{\"constant_value\":\"web-1\"},\"platform\":{\"constant_value\":"
+    "\"aws\"},"
+    "\"region\":{\"constant_value\":\"us-west-1\"}},\"schema_version\":0},"
+    "{\"address\":\"aws_instance.pinned\",\"mode\":\"managed\",\"type\":\"aws_instance\","
+    "\"name\":\"pinned\",\"expressions\":{\"ami\":{\"references\":[\"data.hcp_packer_artifact."
+    "pinned.external_identifier\","
+    "\"data.hcp_packer_artifact.pinned\"]}}}]}}}";
+
+/* Rebuilds every resource change, and its "change", with its keys in another
+ * order: perm 0 reversed, perm k > 0 rotated by k. */
+static json_t *reorder(const json_t *o, int perm)
+{
+    const char *keys[64];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) if (n < 64) keys[n++] = k;
+    json_t *out = json_object();
+    for (size_t i = 0; i < n; i++) {
+        size_t j = perm == 0 ? n - 1 - i : (i + (size_t)perm) % n;
+        json_object_set(out, keys[j], json_object_get(o, keys[j]));
+    }
+    return out;
+}
+
+static char *shuffle_plan(const char *text, size_t len, int perm)
+{
+    json_error_t je;
+    json_t *doc = json_loadb(text, len, 0, &je);
+    if (!doc)
+        fail_msg("fixture: %s", je.text);
+    json_t *rcs = json_object_get(doc, "resource_changes");
+    size_t i;
+    json_t *rc;
+    json_array_foreach(rcs, i, rc)
+    {
+        json_t *ch = json_object_get(rc, "change");
+        if (json_is_object(ch))
+            json_object_set_new(rc, "change", reorder(ch, perm));
+        json_array_set_new(rcs, i, reorder(rc, perm));
+    }
+    char *out = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return out;
+}
+
+/* Key order is never assumed: with the keys of every resource change and
+ * change object reordered (mode after change, actions after after, ...),
+ * the references are those of Terraform's order, skipping or not. */
+static void test_key_order(void **state)
+{
+    (void)state;
+    static const char *plans[] = {"hcp-data-source.plan.json",     "mentions.plan.json",
+                                  "other-types.plan.json",         "inplace-unchanged.plan.json",
+                                  "replace-and-destroy.plan.json", NULL};
+    static const size_t whole[] = {1u << 30}, odd[] = {63, 1, 129, 17, 4093};
+    char err[512];
+    for (size_t p = 0; p < sizeof plans / sizeof plans[0]; p++) {
+        size_t len;
+        char *buf;
+        if (plans[p]) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/plans/%s", IG_FIXTURES, plans[p]);
+            buf = slurp(path, &len);
+        } else {
+            buf = strdup(DEFERRED_PLAN);
+            len = strlen(buf);
+        }
+        const char *name = plans[p] ? plans[p] : "deferred read";
+        scan_result *ref = scan_pieces(buf, len, whole, 1, false, err, sizeof err);
+        if (!ref)
+            fail_msg("%s: %s", name, err);
+        for (int perm = 0; perm < 4; perm++) {
+            char *sh = shuffle_plan(buf, len, perm);
+            for (int c = 0; c < 3; c++) {
+                scan_result *r = scan_pieces(sh, strlen(sh), c == 1 ? odd : whole, c == 1 ? 5 : 1,
+                                             c == 2, err, sizeof err);
+                if (!r)
+                    fail_msg("%s (order %d): %s", name, perm, err);
+                assert_same(ref, r, name);
+                if (!plans[p]) {
+                    scan_ref *d =
+                        find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.pinned", NULL);
+                    assert_non_null(d);
+                    assert_string_equal(d->bucket, "web-ubuntu");
+                    assert_string_equal(d->fingerprint, "web-1");
+                    assert_true(d->referenced_by_gated);
+                }
+                scan_result_free(r);
+            }
+            free(sh);
+        }
+        scan_result_free(ref);
+        free(buf);
+    }
+}
+
 static int scan_text(const char *text, char *err, size_t errlen, scan_result **out)
 {
     scan_plan *s = scan_plan_new(RS, NULL);
@@ -441,6 +682,127 @@ static void test_bad_input(void **state)
     assert_int_equal(r->n_refs, 1);
     assert_string_equal(r->refs[0].address, "aws_instance.?");
     scan_result_free(r);
+}
+
+/* A resource change that repeats a key the scan decides on is refused: a
+ * value skipped under the first copy could become gated under the second. */
+static void test_duplicate_keys(void **state)
+{
+    (void)state;
+    static const char *plans[][2] = {
+        {"{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"aws_instance.a\","
+         "\"mode\":\"managed\",\"type\":\"aws_instance\",\"change\":{\"actions\":[\"delete\"],"
+         "\"before\":null,\"after\":{\"ami\":\"ami-0d4c3b2a1f0e9d8c7\"},\"actions\":[\"create\"]}}]"
+         "}",
+         "\"actions\""},
+        {"{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"aws_instance.a\","
+         "\"mode\":\"managed\",\"type\":\"aws_instance\",\"change\":{\"actions\":[\"delete\"],"
+         "\"after\":{\"ami\":\"ami-0d4c3b2a1f0e9d8c7\"}},\"change\":{\"actions\":[\"create\"]}}]}",
+         "\"change\""},
+        {"{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"data.x.y\","
+         "\"mode\":\"managed\",\"type\":\"hcp_packer_artifact\",\"change\":{\"actions\":"
+         "[\"read\"],\"after\":{\"bucket_name\":\"b\"}},\"mode\":\"data\"}]}",
+         "\"mode\""},
+        {"{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"aws_instance.a\","
+         "\"type\":\"aws_instance\",\"change\":{\"actions\":[\"create\"],\"after\":{\"ami\":"
+         "\"ami-0d4c3b2a1f0e9d8c7\"}},\"type\":\"null_resource\"}]}",
+         "\"type\""},
+    };
+    static const size_t whole[] = {1u << 30}, one[] = {1};
+    char err[512];
+    for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+        for (int c = 0; c < 3; c++) {
+            scan_result *r = scan_pieces(plans[i][0], strlen(plans[i][0]), c == 1 ? one : whole, 1,
+                                         c == 2, err, sizeof err);
+            if (r)
+                fail_msg("plan %zu (cut %d) was accepted", i, c);
+            if (!strstr(err, plans[i][1]) || !strstr(err, "appears twice") ||
+                !strstr(err, "resource change "))
+                fail_msg("plan %zu: %s", i, err);
+            if (i == 2 && !strstr(err, "resource change data.x.y:"))
+                fail_msg("plan %zu: %s", i, err);
+        }
+    }
+}
+
+/* Numbers beyond double range in the blocks kept as trees (configuration,
+ * variables, data sources in state) are kept as their text, not refused. */
+static void test_huge_numbers(void **state)
+{
+    (void)state;
+    char big[700];
+    memset(big, '9', 600);
+    big[600] = '\0';
+    char plan[2048];
+    snprintf(plan, sizeof plan,
+             "{\"format_version\":\"1.2\",\"variables\":{\"n\":{\"value\":1e999}},"
+             "\"resource_changes\":[{\"address\":\"aws_instance.a\",\"mode\":\"managed\","
+             "\"type\":\"aws_instance\",\"change\":{\"actions\":[\"create\"],\"after\":{\"ami\":"
+             "\"ami-0d4c3b2a1f0e9d8c7\"}}}],\"prior_state\":{\"values\":{\"root_module\":"
+             "{\"resources\":[{\"address\":\"data.x.y\",\"mode\":\"data\",\"type\":\"x\","
+             "\"values\":{\"n\":-1e400}}]}}},"
+             "\"configuration\":{\"root_module\":{\"resources\":[{\"address\":\"aws_instance.a\","
+             "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"a\",\"expressions\":"
+             "{\"ami\":{\"constant_value\":\"ami-0d4c3b2a1f0e9d8c7\"},\"cpu\":{\"constant_value\":"
+             "1e400},\"m\":{\"constant_value\":-1E+400},\"t\":{\"constant_value\":1e-400},"
+             "\"b\":{\"constant_value\":%s}}}]}}}",
+             big);
+    static const size_t whole[] = {1u << 30}, one[] = {1};
+    char err[512];
+    for (int c = 0; c < 3; c++) {
+        scan_result *r =
+            scan_pieces(plan, strlen(plan), c == 1 ? one : whole, 1, c == 2, err, sizeof err);
+        if (!r)
+            fail_msg("cut %d: %s", c, err);
+        scan_ref *a = find_ref(r, SCAN_REF_IMAGE, "aws_instance.a", "ami");
+        assert_non_null(a);
+        assert_int_equal(a->provenance, SCAN_PROV_LITERAL);
+        scan_result_free(r);
+    }
+    /* invalid UTF-8 in a configuration string: the message names the block */
+    const char *bad = "{\"format_version\":\"1.2\",\"variables\":{\"n\":{\"value\":\"\xff\"}}}";
+    scan_result *r = scan_pieces(bad, strlen(bad), whole, 1, false, err, sizeof err);
+    assert_null(r);
+    if (!strstr(err, "a string in variables is not valid UTF-8"))
+        fail_msg("%s", err);
+}
+
+/* A UTF-8 byte order mark at the start is skipped, however the input is cut;
+ * offsets in messages still count it; a partial mark is an error. */
+static void test_byte_order_mark(void **state)
+{
+    (void)state;
+    const char *plan = "\xEF\xBB\xBF{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":"
+                       "\"aws_instance.a\",\"mode\":\"managed\",\"type\":\"aws_instance\","
+                       "\"change\":{\"actions\":[\"create\"],\"after\":{\"ami\":"
+                       "\"ami-0d4c3b2a1f0e9d8c7\"}}}]}";
+    static const size_t whole[] = {1u << 30}, one[] = {1}, two[] = {2, 5};
+    char err[512];
+    for (int c = 0; c < 3; c++) {
+        scan_result *r = scan_pieces(plan, strlen(plan),
+                                     c == 0   ? whole
+                                     : c == 1 ? one
+                                              : two,
+                                     c == 2 ? 2 : 1, false, err, sizeof err);
+        if (!r)
+            fail_msg("cut %d: %s", c, err);
+        assert_int_equal(r->n_refs, 1);
+        assert_string_equal(r->refs[0].value, "ami-0d4c3b2a1f0e9d8c7");
+        scan_result_free(r);
+    }
+    const char *bad = "\xEF\xBB\xBF{\"format_version\": tru}";
+    for (int c = 0; c < 2; c++) {
+        scan_result *r = scan_pieces(bad, strlen(bad), c ? one : whole, 1, false, err, sizeof err);
+        assert_null(r);
+        assert_non_null(strstr(err, "invalid JSON"));
+        if (!strstr(err, "byte 25:")) /* 22 without the mark */
+            fail_msg("cut %d: %s", c, err);
+    }
+    const char *partial = "\xEF\xBB{\"format_version\":\"1.2\"}";
+    scan_result *r = scan_pieces(partial, strlen(partial), one, 1, false, err, sizeof err);
+    assert_null(r);
+    if (!strstr(err, "invalid JSON"))
+        fail_msg("%s", err);
 }
 
 static void test_terraform_json_corpus(void **state)
@@ -519,12 +881,18 @@ int main(void)
         cmocka_unit_test(test_hcp_data_sources),
         cmocka_unit_test(test_mentions_and_sensitive),
         cmocka_unit_test(test_other_types),
+        cmocka_unit_test(test_gce_short_forms),
+        cmocka_unit_test(test_data_through_modules),
         cmocka_unit_test(test_replace_and_inplace),
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_chunking),
         cmocka_unit_test(test_skipping_is_lossless),
         cmocka_unit_test(test_skipped_regions),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_key_order),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_huge_numbers),
+        cmocka_unit_test(test_byte_order_mark),
         cmocka_unit_test(test_terraform_json_corpus),
         cmocka_unit_test(test_config_text),
     };
