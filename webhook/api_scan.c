@@ -101,7 +101,13 @@ typedef struct lookup_ctx {
 static json_t *lk_find_image(void *p, const char *id, const char *platform)
 {
     lookup_ctx *l = p;
-    return registry_artifact_find(l->r, &l->ctx, id, platform, NULL, l->err, sizeof l->err);
+    /* by identifier alone, as the command line asks: the policy narrows by
+     * platform itself, only among several matches (PRODUCT.md section 3), and
+     * caches the answer per identifier. A store query narrowed by the
+     * pattern's platform missed a revoked image registered under another
+     * platform name (an API build with platform "" or "amazon"). */
+    (void)platform;
+    return registry_artifact_find(l->r, &l->ctx, id, NULL, NULL, l->err, sizeof l->err);
 }
 
 static json_t *lk_channels(void *p, const char *bucket)

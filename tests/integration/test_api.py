@@ -507,6 +507,34 @@ class ApiTest(unittest.TestCase):
         r = run(BIN, "scan", "--server", self.d.url, "--token", self.R, plan)
         self.assertEqual(r.returncode, 3, r)
 
+    def test_07b_scan_finds_revoked_image_whatever_its_platform_name(self):
+        """Images are matched by identifier alone: an AMI published over the API
+        under a platform name that is not the pattern's ("amazon") and revoked
+        fails a server scan exactly as it fails a local one."""
+        self.ok("PUT", BASE + "/buckets", {"name": "odd-platform"})
+        ami = "ami-0a0b0c0d0e0f01234"
+        self.publish("odd-platform", "odd-1", [{"external_identifier": ami,
+                                                 "region": "us-west-1"}], platform="amazon")
+        self.ok("PATCH", BASE + "/buckets/odd-platform/versions/odd-1",
+                {"revoke_at": "2000-01-01T00:00:00Z", "revocation_message": "bad"},
+                token=self.A)
+        with open(os.path.join(FIX, "plans", "hardcoded-literal.plan.json")) as f:
+            text = f.read()
+        # aws_instance.app's image (tracked, web-ubuntu v2) becomes the odd one
+        self.assertIn("ami-0a1b2c3d4e5f60718", text)
+        plan = json.loads(text.replace("ami-0a1b2c3d4e5f60718", ami))
+        raw = json.dumps(plan).encode()
+        st, body, hdrs = self.d.call("POST", "/v1/scan?format=json", token=self.R, raw=raw)
+        self.assertEqual((st, hdrs.get("X-Imagegate-Verdict")), (200, "fail"), body)
+        self.assertIn(("revoked", "fail", "odd-platform"),
+                      {(f["kind"], f["level"], f["bucket"]) for f in body["findings"]})
+        path = os.path.join(self.tmp, "odd-platform.plan.json")
+        with open(path, "wb") as f:
+            f.write(raw)
+        local = run(BIN, "--db", self.db, "scan", "--format", "json", path)
+        self.assertEqual(local.returncode, 1, local)
+        self.assertEqual(json.loads(local.stdout)["summary"], body["summary"])
+
     def test_08_scan_plan_over_max_plan_bytes_is_413(self):
         # 1.5 MB of a syntactically plausible plan against --max-plan-bytes 1M
         body = b'{"format_version":"1.2","x":"' + b"a" * (1536 * 1024) + b'"}'
