@@ -605,6 +605,134 @@ static void test_callback_limits(void **state)
     assert_string_equal(s, "h");
 }
 
+/* Text that ends in a multibyte character at every byte offset of every cut
+ * the callback makes (outcome-id at 55/56, description at 997, body at
+ * 10000 less the note, message at 997, the summary body): every outcome is
+ * still there, within its limit and valid UTF-8 (jansson would refuse it
+ * otherwise). */
+static char *multibyte(size_t pad, const char *ch, size_t bytes)
+{
+    size_t w = strlen(ch), n = pad + bytes / w * w;
+    char *s = xmalloc(n + 1);
+    memset(s, 'a', pad);
+    for (size_t o = pad; o < n; o += w)
+        memcpy(s + o, ch, w);
+    s[n] = '\0';
+    return s;
+}
+
+static bool utf8_ok(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+static json_t *only_outcomes(json_t *doc)
+{
+    return json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"),
+        "data");
+}
+
+static void test_callback_utf8_cuts(void **state)
+{
+    (void)state;
+    static const char *chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    for (size_t c = 0; c < 3; c++) {
+        for (size_t pad = 0; pad < 4; pad++) {
+            /* the clamp itself, at every length */
+            char *t = multibyte(pad, chars[c], 16);
+            for (size_t max = 0; max <= strlen(t) + 1; max++) {
+                char *u = xstrdup(t);
+                size_t len = webhook_utf8_clamp(u, max, max % 2 == 0);
+                assert_int_equal(len, strlen(u));
+                assert_true(len <= max || (max < 3 && len <= max));
+                assert_true(utf8_ok(u));
+                free(u);
+            }
+            free(t);
+
+            /* one finding: id, description and body all cut */
+            policy_report r;
+            memset(&r, 0, sizeof r);
+            r.verdict = POLICY_VERDICT_WARN;
+            r.n_findings = 1;
+            r.findings = xcalloc(1, sizeof *r.findings);
+            policy_finding *f = &r.findings[0];
+            f->kind = PK_HARDCODED;
+            f->level = POLICY_WARN;
+            f->address = multibyte(pad, chars[c], 12000);
+            f->attribute = xstrdup("ami");
+            char *msg = multibyte(pad, chars[c], 1500);
+            webhook_result res = {"passed", msg, NULL, &r, true, "https://ig.example.com", 0};
+            json_t *doc = webhook_callback_body(&res);
+            assert_non_null(doc);
+            check_limits(doc, 1);
+            json_t *a = json_object_get(json_array_get(only_outcomes(doc), 0), "attributes");
+            assert_non_null(strchr(json_string_value(json_object_get(a, "outcome-id")), '~'));
+            const char *desc = json_string_value(json_object_get(a, "description"));
+            assert_string_equal(desc + strlen(desc) - 3, "...");
+            assert_non_null(strstr(json_string_value(json_object_get(a, "body")), "truncated"));
+            const char *m = json_string_value(json_object_get(
+                json_object_get(json_object_get(doc, "data"), "attributes"), "message"));
+            assert_true(strlen(m) <= 1000 && strlen(m) > 990);
+            json_decref(doc);
+            free(msg);
+            free_findings(r.findings, r.n_findings);
+
+            /* more findings than outcomes: the summary body is cut; the
+             * first finding it lists is padded so the cut moves by a byte */
+            memset(&r, 0, sizeof r);
+            r.verdict = POLICY_VERDICT_WARN;
+            r.n_findings = 700;
+            r.findings = xcalloc(r.n_findings, sizeof *r.findings);
+            for (size_t i = 0; i < r.n_findings; i++) {
+                f = &r.findings[i];
+                f->kind = PK_HARDCODED;
+                f->level = POLICY_WARN;
+                char *key = multibyte(i == 249 ? pad : 0, chars[c], 12);
+                f->address = xasprintf("aws_instance.x[\"%s%zu\"]", key, i);
+                free(key);
+                f->attribute = xstrdup("ami");
+            }
+            res.message = "Passed with warnings";
+            doc = webhook_callback_body(&res);
+            assert_non_null(doc);
+            check_limits(doc, 250);
+            json_t *outs = only_outcomes(doc);
+            a = json_object_get(json_array_get(outs, 249), "attributes");
+            assert_string_equal(json_string_value(json_object_get(a, "outcome-id")),
+                                "imagegate-more-findings");
+            assert_non_null(strstr(json_string_value(json_object_get(a, "body")), "truncated"));
+            json_decref(doc);
+            free_findings(r.findings, r.n_findings);
+        }
+    }
+
+    /* bytes that are not UTF-8 at all are repaired, not a reason to drop */
+    policy_report r;
+    memset(&r, 0, sizeof r);
+    r.verdict = POLICY_VERDICT_FAIL;
+    r.n_findings = 1;
+    r.findings = xcalloc(1, sizeof *r.findings);
+    r.findings[0].kind = PK_REVOKED;
+    r.findings[0].level = POLICY_FAIL;
+    r.findings[0].address = xstrdup("aws_instance.x[\"\xff\xc3\"]");
+    r.findings[0].message = xstrdup("revoked \xed\xa0\x80 image");
+    r.findings[0].bucket = xstrdup("b\xc0\xaf");
+    webhook_result res = {"failed", "bad \xe2\x82", "https://x/\xff", &r, true, "https://ig", 0};
+    json_t *doc = webhook_callback_body(&res);
+    assert_non_null(doc);
+    check_limits(doc, 1);
+    json_t *a = json_object_get(json_array_get(only_outcomes(doc), 0), "attributes");
+    assert_string_equal(json_string_value(json_object_get(a, "outcome-id")),
+                        "revoked:aws_instance.x[\"??\"]");
+    assert_non_null(json_object_get(a, "url"));
+    json_decref(doc);
+    free_findings(r.findings, r.n_findings);
+}
+
 /* ---- archives ------------------------------------------------------------ */
 
 static int exists(const char *p)
@@ -978,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_runtask_parse),
         cmocka_unit_test(test_callback_basic),
         cmocka_unit_test(test_callback_limits),
+        cmocka_unit_test(test_callback_utf8_cuts),
         cmocka_unit_test(test_archive_hostile),
         cmocka_unit_test(test_archive_bombs),
         cmocka_unit_test(test_archive_scan_names),
