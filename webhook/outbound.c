@@ -12,11 +12,29 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define USER_AGENT "imagegate/0.1 (run task)"
 #define MAX_REDIRECTS 5
 #define MAX_DISCARD (1024 * 1024)
+
+/* Why the run token is not sent to url (not on an allowed host). */
+static void refuse_host(const char *url, char *err, size_t errlen)
+{
+    char logurl[512];
+    webhook_url_for_log(url, logurl, sizeof logurl);
+    if (url && strncasecmp(url, "http://", 7) == 0)
+        snprintf(err, errlen,
+                 "%s is plain http: the run token goes only over https unless "
+                 "--allowed-host names this host as http://HOST:PORT",
+                 logurl);
+    else
+        snprintf(err, errlen,
+                 "%s is not on an allowed host (--allowed-host); the run token is "
+                 "not sent there",
+                 logurl);
+}
 
 const char *webhook_url_for_log(const char *url, char *buf, size_t buflen)
 {
@@ -186,8 +204,7 @@ int webhook_http_fetch(const webhook_http_opts *o, const char *url, const char *
     const char *send_token = token;
 
     if (token && !webhook_config_host_allowed(o->cfg, url)) {
-        snprintf(err, errlen, "%s is not on an allowed host (--allowed-host); the run token is "
-                 "not sent there", webhook_url_for_log(url, logurl, sizeof logurl));
+        refuse_host(url, err, errlen);
         goto out;
     }
     for (;;) {
@@ -262,8 +279,7 @@ int webhook_http_patch(const webhook_http_opts *o, const char *url, const char *
     long code = 0;
     webhook_url_for_log(url, logurl, sizeof logurl);
     if (!webhook_config_host_allowed(o->cfg, url)) {
-        snprintf(err, errlen, "%s is not on an allowed host (--allowed-host); the run token is "
-                 "not sent there", logurl);
+        refuse_host(url, err, errlen);
         return 0;
     }
     CURL *h = curl_easy_init();

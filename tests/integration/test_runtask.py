@@ -657,6 +657,51 @@ class RunTaskTest(unittest.TestCase):
             d.stop()
         self.assertEqual(d.proc.returncode, 0, d.log()[-3000:])
 
+    def test_27_run_token_only_over_https_unless_allowed_as_http(self):
+        """A host allowed as HOST:PORT gets the token over https only; plain
+        http needs an explicit http://HOST:PORT entry."""
+        https_only = FakeTFC(None, None, TOKEN).start()   # allowed as 127.0.0.1:PORT
+        plain_ok = FakeTFC(None, None, TOKEN).start()     # allowed as http://127.0.0.1:PORT
+        plain_ok.plans["clean"] = self.fake.plans["clean"]
+        db = os.path.join(self.tmp, "httponly.db")
+        shutil.copy(self.db_path, db)
+        d = Daemon(self.tmp, "httponly", "sqlite:" + db, self.fake, self.ca, self.cert, self.key,
+                   extra=["--allowed-host", "127.0.0.1:%d" % https_only.port,
+                          "--allowed-host", "HTTP://127.0.0.1:%d/" % plain_ok.port]).start()
+        try:
+            # a callback URL over plain http to an https-only host: refused at once
+            p = self.payload()
+            p["task_result_callback_url"] = https_only.callback_url(p["task_result_id"])
+            code, body, _ = d.post_runtask(p)
+            self.assertEqual(code, 400, body)
+            # a plan URL over plain http to an https-only host: a failed result, nothing sent
+            p = self.payload()
+            p["plan_json_api_url"] = https_only.plan_url("clean")
+            code, body, _ = d.post_runtask(p)
+            self.assertEqual(code, 200, body)
+            doc = self.fake.wait_final(p["task_result_id"], 30)
+            self.assertIsNotNone(doc, d.log()[-3000:])
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+            self.assertIn("plain http", doc["data"]["attributes"]["message"])
+            self.assertEqual(https_only.requests, [])
+            # the explicit http:// entry: plan and callback over plain http
+            p = self.payload()
+            p["plan_json_api_url"] = plain_ok.plan_url("clean")
+            p["task_result_callback_url"] = plain_ok.callback_url(p["task_result_id"])
+            code, body, _ = d.post_runtask(p)
+            self.assertEqual(code, 200, body)
+            doc = plain_ok.wait_final(p["task_result_id"], 30)
+            self.assertIsNotNone(doc, d.log()[-3000:])
+            self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+            self.assertEqual(plain_ok.callbacks(p["task_result_id"])[-1]["authorization"],
+                             "Bearer " + TOKEN)
+            self.assertEqual(https_only.requests, [])
+        finally:
+            d.stop()
+            https_only.stop()
+            plain_ok.stop()
+        self.assertNotIn(TOKEN, d.log())
+
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)

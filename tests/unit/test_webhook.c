@@ -214,11 +214,24 @@ static void test_config_precedence(void **state)
 
     /* repeated flags append; env lists are comma separated */
     set_env(0, "IMAGEGATE_ALLOWED_HOST", "a.example, b.example");
-    char *argv2[] = {"serve", "--allowed-host", "x.example", "--allowed-host", "y.example:9"};
-    c = load(5, argv2, err, sizeof err);
+    char *argv2[] = {"serve",
+                     "--allowed-host",
+                     "x.example",
+                     "--allowed-host",
+                     "y.example:9",
+                     "--allowed-host",
+                     "HTTP://Plain.Example:8080/",
+                     "--allowed-host",
+                     "https://tls.example/"};
+    c = load(9, argv2, err, sizeof err);
     assert_non_null(c);
-    assert_int_equal(c->n_allowed_hosts, 2);
+    assert_int_equal(c->n_allowed_hosts, 4);
     assert_string_equal(c->allowed_hosts[0], "x.example");
+    assert_string_equal(c->allowed_hosts[2], "http://plain.example:8080");
+    assert_string_equal(c->allowed_hosts[3], "tls.example");
+    assert_true(webhook_config_host_allowed(c, "http://plain.example:8080/cb"));
+    assert_false(webhook_config_host_allowed(c, "https://plain.example:8080/cb"));
+    assert_true(webhook_config_host_allowed(c, "https://tls.example/cb"));
     webhook_config_free(c);
     char *argv3[] = {"serve"};
     c = load(1, argv3, err, sizeof err);
@@ -273,6 +286,8 @@ static void test_config_bounds(void **state)
     expect_bad(3, (char *[]){"serve", "--tls-cert", "a.pem", NULL}, "together");
     expect_bad(3, (char *[]){"serve", "--public-url", "ftp://x", NULL}, "public-url");
     expect_bad(3, (char *[]){"serve", "--allowed-host", "evil/path", NULL}, "HOST");
+    expect_bad(3, (char *[]){"serve", "--allowed-host", "http://evil/path", NULL}, "HOST");
+    expect_bad(3, (char *[]){"serve", "--allowed-host", "ftp://host", NULL}, "HOST");
     expect_bad(2, (char *[]){"serve", "--insecure-http=maybe", NULL}, "true or false");
     expect_bad(3, (char *[]){"serve", "--log-level", "loud", NULL}, "log-level");
     set_env(0, "IMAGEGATE_WORKERS", "1000");
@@ -297,7 +312,8 @@ static void test_config_bounds(void **state)
 static void test_allowed_hosts(void **state)
 {
     (void)state;
-    char *hosts[] = {"app.terraform.io", "tfe.example.com:8443", "127.0.0.1:5000"};
+    char *hosts[] = {"app.terraform.io", "tfe.example.com:8443", "http://127.0.0.1:5000",
+                     "127.0.0.1:6000"};
     assert_true(webhook_host_allowed(hosts, 3, "https://app.terraform.io/api/v2/plans/x"));
     assert_true(webhook_host_allowed(hosts, 3, "https://APP.terraform.io:443/x"));
     assert_false(webhook_host_allowed(hosts, 3, "https://app.terraform.io:8443/x"));
@@ -307,8 +323,15 @@ static void test_allowed_hosts(void **state)
     assert_false(webhook_host_allowed(hosts, 3, "https://evil.com/?h=app.terraform.io"));
     assert_true(webhook_host_allowed(hosts, 3, "https://tfe.example.com:8443/api"));
     assert_false(webhook_host_allowed(hosts, 3, "https://tfe.example.com/api"));
-    assert_true(webhook_host_allowed(hosts, 3, "http://127.0.0.1:5000/plan"));
-    assert_false(webhook_host_allowed(hosts, 3, "http://localhost:5000/plan"));
+    /* plain http only where the entry says http:// */
+    assert_true(webhook_host_allowed(hosts, 4, "http://127.0.0.1:5000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "https://127.0.0.1:5000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://localhost:5000/plan"));
+    assert_true(webhook_host_allowed(hosts, 4, "https://127.0.0.1:6000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://127.0.0.1:6000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://app.terraform.io/x"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://app.terraform.io:80/x"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://tfe.example.com:8443/api"));
     assert_false(webhook_host_allowed(hosts, 3, "ftp://app.terraform.io/x"));
     assert_false(webhook_host_allowed(hosts, 3, "not a url"));
     assert_false(webhook_host_allowed(hosts, 3, NULL));
