@@ -11,9 +11,12 @@
  * shutdown that interrupts the work -- then the delivery stays queued and
  * the next start resumes it while its token can still be valid.
  *
- * While a transfer runs, a tick (about once a second, from libcurl's
- * progress callback) renews the worker's lease on the delivery and, once the
- * work has taken longer than --running-after, sends one "running" status.
+ * While the work runs, a tick renews the worker's lease on the delivery and,
+ * once the work has taken longer than --running-after, sends one "running"
+ * status. It is called about once a second from libcurl's progress callback
+ * during transfers and waits, between pieces of work while a configuration
+ * archive is unpacked and scanned (archive.c's progress hook), and before
+ * each registry lookup of the policy evaluation; it throttles itself.
  * The access token lives only in the stored body and in this function's
  * memory; it is never logged. */
 #include "common/log.h"
@@ -62,23 +65,41 @@ typedef struct lookup_ctx {
     registry *r;
     reg_ctx ctx;
     char err[512];
+    int (*tick)(void *arg); /* between lookups: lease and "running" */
+    void *tick_arg;
 } lookup_ctx;
+
+/* Non-zero when the delivery must stop (lease lost, shutdown): the lookup
+ * then fails and the evaluation with it; nothing is sent. */
+static int lk_stop(lookup_ctx *l)
+{
+    if (l->tick(l->tick_arg) == 0)
+        return 0;
+    snprintf(l->err, sizeof l->err, "stopped");
+    return 1;
+}
 
 static json_t *lk_find_image(void *c, const char *id, const char *platform)
 {
     lookup_ctx *l = c;
+    if (lk_stop(l))
+        return NULL;
     return registry_artifact_find(l->r, &l->ctx, id, platform, NULL, l->err, sizeof l->err);
 }
 
 static json_t *lk_channels(void *c, const char *bucket)
 {
     lookup_ctx *l = c;
+    if (lk_stop(l))
+        return NULL;
     return registry_channel_list(l->r, &l->ctx, bucket, l->err, sizeof l->err);
 }
 
 static json_t *lk_find_version(void *c, const char *bucket, const char *ref)
 {
     lookup_ctx *l = c;
+    if (lk_stop(l))
+        return NULL;
     json_t *v = registry_version_get(l->r, &l->ctx, bucket, ref, l->err, sizeof l->err);
     if (!v && registry_errcode(l->r) == REG_ENOTFOUND)
         return json_null();
@@ -161,7 +182,7 @@ static int evaluate(dl *x, const scan_result *res, const char *stage)
         set_failed(x, "the registry store is unavailable (%s)", err);
         return -1;
     }
-    lookup_ctx l = {r, {"imagegate", ig_time_now()}, ""};
+    lookup_ctx l = {r, {"imagegate", ig_time_now()}, "", tick, x};
     policy_lookup lk = {&l, lk_find_image, lk_channels, lk_find_version};
     policy_scope scope = {x->rq.organization, x->rq.workspace, l.ctx.now};
     x->evaluated_at = l.ctx.now;
@@ -271,8 +292,9 @@ static int run_config(dl *x)
     }
     f = NULL;
     webhook_archive_limits lim = {x->cfg->max_archive_bytes, x->cfg->max_archive_entries};
+    webhook_archive_progress prog = {tick, x};
     webhook_archive_stats st;
-    if (webhook_archive_extract(tarball, root, &lim, &st, err, sizeof err) < 0) {
+    if (webhook_archive_extract(tarball, root, &lim, &prog, &st, err, sizeof err) < 0) {
         set_failed(x, "the configuration archive was refused: %s", err);
         goto out;
     }
@@ -282,8 +304,8 @@ static int run_config(dl *x)
     res = xcalloc(1, sizeof *res);
     int64_t files = 0;
     if (webhook_archive_scan(root, x->rq.workdir, webhook_server_rules(x->srv),
-                             webhook_worker_matcher(x->w), x->cfg->max_archive_bytes, res, &files,
-                             err, sizeof err) < 0) {
+                             webhook_worker_matcher(x->w), x->cfg->max_archive_bytes, &prog, res,
+                             &files, err, sizeof err) < 0) {
         set_failed(x, "the configuration could not be scanned: %s", err);
         goto out;
     }

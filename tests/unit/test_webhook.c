@@ -777,7 +777,7 @@ static void test_archive_hostile(void **state)
     snprintf(path, sizeof path, "%s/config/hostile.tar.gz", IG_FIXTURES);
     webhook_archive_limits lim = {1 << 20, 100};
     webhook_archive_stats st;
-    assert_int_equal(webhook_archive_extract(path, dest, &lim, &st, err, sizeof err), 0);
+    assert_int_equal(webhook_archive_extract(path, dest, &lim, NULL, &st, err, sizeof err), 0);
     assert_int_equal(st.files, 1);
     assert_int_equal(st.refused, 3);
     snprintf(path, sizeof path, "%s/terraform/main.tf", dest);
@@ -801,7 +801,7 @@ static void test_archive_hostile(void **state)
     snprintf(path, sizeof path, "%s/terraform", dest);
     assert_int_equal(symlink(victim, path), 0);
     snprintf(path, sizeof path, "%s/config/hostile.tar.gz", IG_FIXTURES);
-    assert_int_equal(webhook_archive_extract(path, dest, &lim, &st, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(path, dest, &lim, NULL, &st, err, sizeof err), -1);
     snprintf(path, sizeof path, "%s/main.tf", victim);
     assert_false(exists(path));
     webhook_remove_tree(base);
@@ -852,7 +852,7 @@ static void test_archive_bombs(void **state)
     mkdir(dest, 0700);
     webhook_archive_limits lim = {8 << 20, 100};
     webhook_archive_stats as;
-    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, NULL, &as, err, sizeof err), -1);
     assert_non_null(strstr(err, "max-archive-bytes"));
     assert_true(as.bytes <= (8 << 20) + (64 << 10));
     webhook_remove_tree(dest);
@@ -860,7 +860,7 @@ static void test_archive_bombs(void **state)
     write_tar(tarball, 50, 10);
     mkdir(dest, 0700);
     lim.max_entries = 20;
-    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, NULL, &as, err, sizeof err), -1);
     assert_non_null(strstr(err, "max-archive-entries"));
     webhook_remove_tree(dest);
     /* not an archive */
@@ -868,7 +868,7 @@ static void test_archive_bombs(void **state)
     fputs("this is not a tarball", f);
     fclose(f);
     mkdir(dest, 0700);
-    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, NULL, &as, err, sizeof err), -1);
     webhook_remove_tree(base);
 }
 
@@ -881,15 +881,16 @@ static void test_archive_scan_names(void **state)
     snprintf(path, sizeof path, "%s/config/hardcoded.tar.gz", IG_FIXTURES);
     webhook_archive_limits lim = {1 << 20, 100};
     webhook_archive_stats st;
-    assert_int_equal(webhook_archive_extract(path, base, &lim, &st, err, sizeof err), 0);
+    assert_int_equal(webhook_archive_extract(path, base, &lim, NULL, &st, err, sizeof err), 0);
     assert_int_equal(st.refused, 0);
     rules *rs = rules_load(NULL, err, sizeof err);
     assert_non_null(rs);
     rules_matcher *m = rules_matcher_new(rs);
     scan_result *res = xcalloc(1, sizeof *res);
     int64_t files = 0;
-    assert_int_equal(webhook_archive_scan(base, "/terraform", rs, m, 1 << 20, res, &files, err,
-                                          sizeof err), 0);
+    assert_int_equal(webhook_archive_scan(base, "/terraform", rs, m, 1 << 20, NULL, res, &files,
+                                          err, sizeof err),
+                     0);
     assert_int_equal(files, 4);
     int saw_web = 0, saw_tfvars = 0, saw_module = 0;
     for (size_t i = 0; i < res->n_refs; i++) {
@@ -910,6 +911,67 @@ static void test_archive_scan_names(void **state)
     webhook_remove_tree(base);
 }
 
+/* The progress hook: called all through a long extraction and scan (the
+ * delivery renews its lease there), and a non-zero answer stops the work. */
+typedef struct counter {
+    int calls, stop_after;
+} counter;
+
+static int count_calls(void *arg)
+{
+    counter *c = arg;
+    return ++c->calls > c->stop_after;
+}
+
+static void test_archive_progress(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ig-prog-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char tarball[300], dest[300], err[512];
+    snprintf(tarball, sizeof tarball, "%s/three.tar.gz", base);
+    snprintf(dest, sizeof dest, "%s/out", base);
+    write_tar(tarball, 3, 1u << 20); /* 3 files of 1 MiB: 16 chunks of 64 KiB each */
+    webhook_archive_limits lim = {8 << 20, 100};
+    webhook_archive_stats as;
+    counter c = {0, 1 << 30};
+    webhook_archive_progress prog = {count_calls, &c};
+    mkdir(dest, 0700);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &prog, &as, err, sizeof err), 0);
+    assert_int_equal(as.files, 3);
+    assert_true(c.calls >= 3 * 16);
+
+    rules *rs = rules_load(NULL, err, sizeof err);
+    assert_non_null(rs);
+    rules_matcher *m = rules_matcher_new(rs);
+    scan_result *res = xcalloc(1, sizeof *res);
+    int64_t files = 0;
+    c.calls = 0;
+    assert_int_equal(
+        webhook_archive_scan(dest, "", rs, m, 8 << 20, &prog, res, &files, err, sizeof err), 0);
+    assert_int_equal(files, 3);
+    assert_true(c.calls >= 4); /* the directory and each file */
+
+    /* stopped mid-way: an error, not a partial success */
+    c.calls = 0;
+    c.stop_after = 0;
+    assert_int_equal(
+        webhook_archive_scan(dest, "", rs, m, 8 << 20, &prog, res, &files, err, sizeof err), -1);
+    assert_string_equal(err, "stopped");
+    webhook_remove_tree(dest);
+    mkdir(dest, 0700);
+    c.calls = 0;
+    c.stop_after = 20;
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &prog, &as, err, sizeof err), -1);
+    assert_string_equal(err, "stopped");
+    assert_int_equal(c.calls, 21);
+    assert_true(as.files < 3);
+
+    scan_result_free(res);
+    rules_matcher_free(m);
+    rules_free(rs);
+    webhook_remove_tree(base);
+}
 
 /* ---- the settings table of docs/configuration.md ------------------------- */
 
@@ -1133,6 +1195,7 @@ int main(void)
         cmocka_unit_test(test_archive_hostile),
         cmocka_unit_test(test_archive_bombs),
         cmocka_unit_test(test_archive_scan_names),
+        cmocka_unit_test(test_archive_progress),
         cmocka_unit_test(test_config_docs_table_in_sync),
         cmocka_unit_test(test_authhdr),
         cmocka_unit_test(test_tokenset),
