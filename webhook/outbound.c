@@ -242,6 +242,15 @@ int webhook_http_fetch(const webhook_http_opts *o, const char *url, const char *
             }
         } else if ((code == 0 || code == 429 || code >= 500) && x.bytes == 0 && transient < 3) {
             transient++;
+        } else if (code == 422 && hops == 0 && strstr(logurl, "/json-output")) {
+            /* RUNTASK.md: the plan JSON endpoint's 422 means the run's
+             * Terraform is too old to produce a JSON plan */
+            snprintf(err, errlen,
+                     "GET %s answered HTTP 422: HCP Terraform has no JSON plan for "
+                     "this run; the run's Terraform version is too old to produce one (JSON "
+                     "plans need Terraform 0.12 or later)",
+                     logurl);
+            goto out;
         } else {
             if (code != 0) /* else err was set by get_once */
                 snprintf(err, errlen, "GET %s answered HTTP %ld", logurl, code);

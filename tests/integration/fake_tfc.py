@@ -29,6 +29,7 @@ class FakeTFC:
         self.configs = {}        # id -> bytes
         self.not_ready = {}      # plan id -> 204 answers left
         self.hold = set()        # plan ids answered 204 until released
+        self.plan_status = {}    # plan id -> a status to answer instead (422: Terraform too old)
         self.fail_callbacks = {}  # task result id -> failing answers left
         self.fail_code = {}       # task result id -> the status to fail with (503)
         self.requests = []
@@ -80,6 +81,8 @@ class FakeTFC:
                     if not self._authorized():
                         return self._send(401, b'{"errors":["unauthorized"]}')
                     with fake.lock:
+                        if pid in fake.plan_status:
+                            return self._send(fake.plan_status[pid], b'{"errors":[]}')
                         if pid in fake.hold:
                             return self._send(204)
                         left = fake.not_ready.get(pid, 0)

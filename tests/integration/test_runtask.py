@@ -702,6 +702,16 @@ class RunTaskTest(unittest.TestCase):
             plain_ok.stop()
         self.assertNotIn(TOKEN, d.log())
 
+    def test_28_plan_422_means_terraform_too_old(self):
+        self.fake.plan_status["too-old"] = 422
+        p = self.deliver(plan="too-old")
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        msg = doc["data"]["attributes"]["message"]
+        self.assertIn("HTTP 422", msg)
+        self.assertIn("Terraform version is too old", msg)
+        self.assert_one_final(p)
+
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)
