@@ -33,8 +33,14 @@ static int progress(const webhook_archive_progress *prog, char *err, size_t errl
 
 static void refuse(webhook_archive_stats *st, const char *path, const char *why)
 {
-    if (st->refused++ == 0)
-        snprintf(st->first_refused, sizeof st->first_refused, "%.200s: %s", path, why);
+    if (st->refused++ != 0)
+        return;
+    /* at most 200 bytes of the name, cut between two UTF-8 characters */
+    size_t n = strnlen(path, 201);
+    if (n > 200)
+        for (n = 200; n > 0 && ((unsigned char)path[n] & 0xC0) == 0x80;)
+            n--;
+    snprintf(st->first_refused, sizeof st->first_refused, "%.*s: %s", (int)n, path, why);
 }
 
 /* Checks a member name; fills comps (pointers into buf) and returns how many,

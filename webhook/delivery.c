@@ -117,9 +117,11 @@ static void send_running(dl *x)
     int code = webhook_http_patch(&x->http, x->rq.callback_url, x->rq.access_token, text, err,
                                   sizeof err);
     webhook_metrics_callback(webhook_server_metrics(x->srv), code);
-    if (code < 200 || code >= 300)
-        log_warn("event=callback_running_failed task_result_id=%s status=%d error=\"%s\"",
-                 x->d->task_result_id, code, err);
+    if (code < 200 || code >= 300) {
+        char q[600];
+        log_warn("event=callback_running_failed task_result_id=%s status=%d error=%s",
+                 x->d->task_result_id, code, log_quote(err, q, sizeof q));
+    }
     free(text);
     json_decref(body);
 }
@@ -298,9 +300,13 @@ static int run_config(dl *x)
         set_failed(x, "the configuration archive was refused: %s", err);
         goto out;
     }
-    if (st.refused)
-        log_warn("event=archive_entries_refused task_result_id=%s count=%lld first=\"%s\"",
-                 x->d->task_result_id, (long long)st.refused, st.first_refused);
+    if (st.refused) {
+        /* an entry name from the archive: quoted */
+        char q[600];
+        log_warn("event=archive_entries_refused task_result_id=%s count=%lld first=%s",
+                 x->d->task_result_id, (long long)st.refused,
+                 log_quote(st.first_refused, q, sizeof q));
+    }
     res = xcalloc(1, sizeof *res);
     int64_t files = 0;
     if (webhook_archive_scan(root, x->rq.workdir, webhook_server_rules(x->srv),
@@ -451,7 +457,7 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
     if (x.start - d->received_at > x.cfg->token_lifetime) {
         log_warn("event=delivery_expired task_result_id=%s run_id=%s msg=\"received too long "
                  "ago; its token cannot be valid any more\"",
-                 d->task_result_id, x.rq.run_id);
+                 d->task_result_id, log_quote(x.rq.run_id, q[0], sizeof q[0]));
         finish(&x, REG_DELIVERY_FAILED, "expired");
         goto out;
     }

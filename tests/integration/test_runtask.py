@@ -712,6 +712,43 @@ class RunTaskTest(unittest.TestCase):
         self.assertIn("Terraform version is too old", msg)
         self.assert_one_final(p)
 
+    def test_29_hostile_names_cannot_forge_log_fields(self):
+        """An archive entry name with a quote, spaces and key=value text is
+        logged quoted, and the result message gets it as one line of valid
+        UTF-8 even when the 200-byte cut lands inside a character."""
+        import io
+        import tarfile
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+            ti = tarfile.TarInfo('x" level=error event=forged\nnext=line.tf')
+            ti.type, ti.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(ti)
+            ti = tarfile.TarInfo("terraform/main.tf")
+            data = b'resource "aws_instance" "x" { ami = "ami-0d4c3b2a1f0e9d8c7" }\n'
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        self.fake.configs["forged"] = buf.getvalue()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+            ti = tarfile.TarInfo("a" + "\u00e9" * 150 + ".tf")  # byte 200 is inside an "e-acute"
+            ti.type, ti.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(ti)
+        self.fake.configs["longname"] = buf.getvalue()
+        p = self.deliver(stage="pre_plan", config="forged")
+        doc = self.final(p)
+        self.assertIn("refused", doc["data"]["attributes"]["message"])
+        time.sleep(0.3)
+        lines = [l for l in self.daemon.log().splitlines() if "archive_entries_refused" in l
+                 and p["task_result_id"] in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn('first="x\\" level=error event=forged next=line.tf: symbolic link"',
+                      lines[0])
+        self.assertFalse(any(l.startswith("next=") for l in self.daemon.log().splitlines()))
+        p = self.deliver(stage="pre_plan", config="longname")
+        doc = self.final(p)
+        msg = doc["data"]["attributes"]["message"]
+        self.assertIn("a" + "\u00e9" * 99 + ": symbolic link", msg)
+
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)
