@@ -22,10 +22,25 @@
 
 #define MAX_DEPTH 64
 
+/* Non-zero (with err set) when the caller's progress hook says stop. */
+static int progress(const webhook_archive_progress *prog, char *err, size_t errlen)
+{
+    if (!prog || !prog->fn || prog->fn(prog->arg) == 0)
+        return 0;
+    snprintf(err, errlen, "stopped");
+    return 1;
+}
+
 static void refuse(webhook_archive_stats *st, const char *path, const char *why)
 {
-    if (st->refused++ == 0)
-        snprintf(st->first_refused, sizeof st->first_refused, "%.200s: %s", path, why);
+    if (st->refused++ != 0)
+        return;
+    /* at most 200 bytes of the name, cut between two UTF-8 characters */
+    size_t n = strnlen(path, 201);
+    if (n > 200)
+        for (n = 200; n > 0 && ((unsigned char)path[n] & 0xC0) == 0x80;)
+            n--;
+    snprintf(st->first_refused, sizeof st->first_refused, "%.*s: %s", (int)n, path, why);
 }
 
 /* Checks a member name; fills comps (pointers into buf) and returns how many,
@@ -74,8 +89,8 @@ static int open_dirs(int dirfd, char **comps, int n, char *err, size_t errlen)
 }
 
 int webhook_archive_extract(const char *archive_path, const char *dest,
-                            const webhook_archive_limits *lim, webhook_archive_stats *st,
-                            char *err, size_t errlen)
+                            const webhook_archive_limits *lim, const webhook_archive_progress *prog,
+                            webhook_archive_stats *st, char *err, size_t errlen)
 {
     int rc = -1;
     int rootfd = -1;
@@ -100,6 +115,8 @@ int webhook_archive_extract(const char *archive_path, const char *dest,
     }
     int64_t entries = 0;
     for (;;) {
+        if (progress(prog, err, errlen))
+            goto out;
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF)
             break;
@@ -170,6 +187,10 @@ int webhook_archive_extract(const char *archive_path, const char *dest,
             goto out;
         }
         for (;;) {
+            if (progress(prog, err, errlen)) {
+                close(fd);
+                goto out;
+            }
             la_ssize_t got = archive_read_data(a, buf, 64 * 1024);
             if (got == 0)
                 break;
@@ -221,6 +242,7 @@ typedef struct walk {
     int64_t max_file_bytes;
     scan_result *res;
     int64_t *files;
+    const webhook_archive_progress *prog;
     const char *workdir; /* normalised: no leading/trailing '/' */
     char *err;
     size_t errlen;
@@ -301,6 +323,10 @@ static int walk_dir(walk *w, int fd, const char *rel, int depth)
         }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        if (progress(w->prog, w->err, w->errlen)) {
+            rc = -1;
+            break;
+        }
         const char *name = names[i]->d_name;
         char *child = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
         struct stat st;
@@ -322,9 +348,9 @@ static int walk_dir(walk *w, int fd, const char *rel, int depth)
     return rc;
 }
 
-int webhook_archive_scan(const char *root, const char *workdir, const rules *rs,
-                         rules_matcher *m, int64_t max_file_bytes, scan_result *res,
-                         int64_t *files, char *err, size_t errlen)
+int webhook_archive_scan(const char *root, const char *workdir, const rules *rs, rules_matcher *m,
+                         int64_t max_file_bytes, const webhook_archive_progress *prog,
+                         scan_result *res, int64_t *files, char *err, size_t errlen)
 {
     char wd[1024];
     const char *p = workdir ? workdir : "";
@@ -334,7 +360,7 @@ int webhook_archive_scan(const char *root, const char *workdir, const rules *rs,
     size_t wl = strlen(wd);
     while (wl && wd[wl - 1] == '/')
         wd[--wl] = '\0';
-    walk w = {rs, m, max_file_bytes, res, files, wd, err, errlen};
+    walk w = {rs, m, max_file_bytes, res, files, prog, wd, err, errlen};
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", root, strerror(errno));

@@ -22,6 +22,16 @@ typedef struct webhook_archive_limits {
     int64_t max_entries; /* entries of any kind, refused ones included */
 } webhook_archive_limits;
 
+/* A hook for long work: fn(arg) is called between pieces of it -- every
+ * entry and every 64 KiB unpacked, every directory entry walked -- so the
+ * caller can renew a lease or report progress (the delivery's tick). It
+ * knows nothing of deliveries. A non-zero return stops the work: the
+ * function returns -1 with "stopped" in err. NULL (or fn NULL) = none. */
+typedef struct webhook_archive_progress {
+    int (*fn)(void *arg);
+    void *arg;
+} webhook_archive_progress;
+
 typedef struct webhook_archive_stats {
     int64_t files, dirs, bytes;
     int64_t refused;          /* entries skipped */
@@ -30,20 +40,23 @@ typedef struct webhook_archive_stats {
 
 /* Unpacks archive_path (tar, optionally gzip/bzip2/xz compressed) into the
  * existing, empty directory dest. Returns 0 (refused entries are in *st), or
- * -1 with the reason in err (limits, a corrupt archive, I/O). What was
- * written stays in dest for the caller to remove. */
+ * -1 with the reason in err (limits, a corrupt archive, I/O, stopped by
+ * prog). What was written stays in dest for the caller to remove. prog may
+ * be NULL. */
 int webhook_archive_extract(const char *archive_path, const char *dest,
-                            const webhook_archive_limits *lim, webhook_archive_stats *st,
-                            char *err, size_t errlen);
+                            const webhook_archive_limits *lim, const webhook_archive_progress *prog,
+                            webhook_archive_stats *st, char *err, size_t errlen);
 
 /* Scans every .tf, .tfvars, .tf.json and .tfvars.json file under root with
  * scan_config_text, naming files relative to workdir (a path inside root such
  * as "terraform"; "" = root). Files outside workdir are named from the root
  * with a leading "/". Symlinks are never followed. Appends to *res; *files
- * counts the files scanned. Returns 0 or -1 with err. */
-int webhook_archive_scan(const char *root, const char *workdir, const rules *rs,
-                         rules_matcher *m, int64_t max_file_bytes, scan_result *res,
-                         int64_t *files, char *err, size_t errlen);
+ * counts the files scanned. prog (may be NULL) is called before each
+ * directory entry; one file's scan is not interrupted. Returns 0 or -1 with
+ * err. */
+int webhook_archive_scan(const char *root, const char *workdir, const rules *rs, rules_matcher *m,
+                         int64_t max_file_bytes, const webhook_archive_progress *prog,
+                         scan_result *res, int64_t *files, char *err, size_t errlen);
 
 /* Removes root and everything below it without following links. */
 void webhook_remove_tree(const char *root);

@@ -2,9 +2,17 @@
  * report's order, so that when a plan has more findings than the protocol's
  * 250 outcomes the ones that decide the run are the ones shown; the 250th
  * outcome then summarises what was left out. Lengths are counted in bytes,
- * which bounds the character count the protocol states. */
+ * which bounds the character count the protocol states.
+ *
+ * jansson refuses a string that is not valid UTF-8, and a refused string
+ * makes json_pack return NULL, which would drop a whole outcome or document.
+ * So every string is repaired (str_utf8_repair) before it is packed and cut
+ * only between characters (utf8_prefix), never at a raw byte count; and an
+ * outcome that still cannot be built is replaced by a plain ASCII one that
+ * says so, never left out. */
 #include "webhook/callback.h"
 
+#include "common/log.h"
 #include "common/strbuf.h"
 #include "common/xalloc.h"
 
@@ -13,14 +21,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The longest prefix of s, at most max bytes, that ends between two
+ * characters: a cut there never splits a UTF-8 sequence. Bytes that are not
+ * part of a valid sequence count as one character each. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+    size_t i = 0;
+    while (s[i]) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+        for (size_t k = 1; k < n; k++)
+            if (((unsigned char)s[i + k] >> 6) != 2) {
+                n = 1; /* broken sequence (or the end): its lead byte alone */
+                break;
+            }
+        if (i + n > max)
+            break;
+        i += n;
+    }
+    return i;
+}
+
+/* A copy of s (NULL = "") that jansson accepts. */
+static char *utf8_dup(const char *s)
+{
+    char *o = xstrdup(s ? s : "");
+    return str_utf8_repair(o, strlen(o));
+}
+
 size_t webhook_utf8_clamp(char *s, size_t max, bool ellipsis)
 {
     size_t len = strlen(s);
     if (len <= max)
         return len;
-    size_t cut = ellipsis && max >= 3 ? max - 3 : max;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--;
+    size_t cut = utf8_prefix(s, ellipsis && max >= 3 ? max - 3 : max);
     if (ellipsis && max >= 3) {
         memcpy(s + cut, "...", 3);
         cut += 3;
@@ -29,10 +63,10 @@ size_t webhook_utf8_clamp(char *s, size_t max, bool ellipsis)
     return cut;
 }
 
-/* One line: control characters become spaces. */
+/* One line: control characters become spaces; valid UTF-8. */
 static char *one_line(const char *s)
 {
-    char *o = xstrdup(s ? s : "");
+    char *o = utf8_dup(s);
     for (char *p = o; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = ' ';
@@ -88,14 +122,16 @@ static const char *kind_title(policy_kind k)
 /* "revocation_scheduled" -> "Revocation scheduled" (<= 32 chars) */
 static json_t *tag(const char *label, policy_level lv)
 {
-    char buf[WEBHOOK_MAX_LABEL + 1];
-    snprintf(buf, sizeof buf, "%s", label);
+    char *buf = one_line(label);
     for (char *p = buf; *p; p++)
         if (*p == '_')
             *p = ' ';
     buf[0] = (char)toupper((unsigned char)buf[0]);
     webhook_utf8_clamp(buf, WEBHOOK_MAX_LABEL, false);
-    return json_pack("[{s:s,s:s}]", "label", buf, "level", lv == POLICY_FAIL ? "error" : "warning");
+    json_t *t =
+        json_pack("[{s:s,s:s}]", "label", buf, "level", lv == POLICY_FAIL ? "error" : "warning");
+    free(buf);
+    return t;
 }
 
 static json_t *tags_for(policy_kind kind, policy_level lv)
@@ -123,14 +159,17 @@ static char *outcome_id(const policy_finding *f, size_t index, json_t *seen)
     if (f->attribute)
         strbuf_printf(&b, ".%s", f->attribute);
     char *id = strbuf_steal(&b);
+    str_utf8_repair(id, strlen(id));
     if (strlen(id) > WEBHOOK_MAX_OUTCOME_ID) {
-        char *h = xasprintf("%.*s~%08x", WEBHOOK_MAX_OUTCOME_ID - 9, id, fnv1a(id));
+        /* the hash is of the whole id, so ids that share the kept prefix differ */
+        char *h =
+            xasprintf("%.*s~%08x", (int)utf8_prefix(id, WEBHOOK_MAX_OUTCOME_ID - 9), id, fnv1a(id));
         free(id);
         id = h;
-        webhook_utf8_clamp(id, WEBHOOK_MAX_OUTCOME_ID, false);
     }
     if (json_object_get(seen, id)) {
-        char *u = xasprintf("%.*s#%zu", WEBHOOK_MAX_OUTCOME_ID - 8, id, index);
+        char *u =
+            xasprintf("%.*s#%zu", (int)utf8_prefix(id, WEBHOOK_MAX_OUTCOME_ID - 8), id, index);
         free(id);
         id = u;
         webhook_utf8_clamp(id, WEBHOOK_MAX_OUTCOME_ID, false);
@@ -139,13 +178,18 @@ static char *outcome_id(const policy_finding *f, size_t index, json_t *seen)
     return id;
 }
 
+/* Makes the body valid UTF-8 and, when it is too long, cuts it between two
+ * characters and appends a note. */
 static void finish_body(strbuf *b)
 {
+    if (!b->s)
+        return;
+    str_utf8_repair(b->s, b->len);
     if (b->len > WEBHOOK_MAX_BODY) {
         static const char note[] = "\n\n*(truncated: the full report is in the imagegate log "
                                    "and `imagegate scan` output)*";
-        b->s[WEBHOOK_MAX_BODY - (sizeof note - 1)] = '\0';
-        b->len = webhook_utf8_clamp(b->s, WEBHOOK_MAX_BODY - (sizeof note - 1), false);
+        b->len = utf8_prefix(b->s, WEBHOOK_MAX_BODY - (sizeof note - 1));
+        b->s[b->len] = '\0';
         strbuf_puts(b, note);
     }
 }
@@ -262,14 +306,33 @@ static json_t *outcome_for(const policy_finding *f, size_t index, json_t *seen,
             strbuf_puts(&u, "/versions/");
             url_escape(&u, f->version);
         }
-        if (u.len <= WEBHOOK_MAX_URL)
+        str_utf8_repair(u.s, u.len);
+        if (attr && u.len <= WEBHOOK_MAX_URL)
             json_object_set_new(attr, "url", json_string(u.s));
         strbuf_dispose(&u);
     }
     free(id);
     free(desc);
     free(body);
-    return json_pack("{s:s,s:o}", "type", "task-result-outcomes", "attributes", attr);
+    return attr ? json_pack("{s:s,s:o}", "type", "task-result-outcomes", "attributes", attr) : NULL;
+}
+
+/* Stands in for an outcome that could not be built: only ASCII literals and
+ * numbers, so jansson always takes it. The failure is logged: it is a bug. */
+static json_t *fallback_outcome(const char *id, const char *what, size_t index, policy_level lv)
+{
+    log_error("event=callback_outcome_fallback outcome=%zu id=%s msg=\"the outcome could not be "
+              "built; a placeholder was sent\"",
+              index, id);
+    char *desc = xasprintf("%s: the details of this finding could not be written; see the "
+                           "imagegate log",
+                           what);
+    json_t *tags = json_object();
+    json_object_set_new(tags, "Status", tag(lv == POLICY_FAIL ? "Failed" : "Warning", lv));
+    json_t *o = json_pack("{s:s,s:{s:s,s:s,s:o,s:s}}", "type", "task-result-outcomes", "attributes",
+                          "outcome-id", id, "description", desc, "tags", tags, "body", desc);
+    free(desc);
+    return o;
 }
 
 static json_t *summary_outcome(const policy_finding *const *rest, size_t n)
@@ -280,11 +343,12 @@ static json_t *summary_outcome(const policy_finding *const *rest, size_t n)
             nfail++;
         else
             nwarn++;
-    char *desc = xasprintf("%zu more findings not shown as outcomes (%zu failing, %zu warning)",
-                           n, nfail, nwarn);
+    char *desc = xasprintf("%zu more findings not shown as outcomes (%zu failing, %zu warning)", n,
+                           nfail, nwarn);
     strbuf b = STRBUF_INIT;
-    strbuf_printf(&b, "## %zu more findings\n\nHCP Terraform shows at most %d outcomes per "
-                      "result. The remaining findings:\n\n",
+    strbuf_printf(&b,
+                  "## %zu more findings\n\nHCP Terraform shows at most %d outcomes per "
+                  "result. The remaining findings:\n\n",
                   n, WEBHOOK_MAX_OUTCOMES);
     for (size_t i = 0; i < n && b.len < WEBHOOK_MAX_BODY; i++) {
         strbuf_printf(&b, "- %s %s ", policy_level_name(rest[i]->level),
@@ -301,9 +365,9 @@ static json_t *summary_outcome(const policy_finding *const *rest, size_t n)
     json_t *tags = json_object();
     json_object_set_new(tags, "Status", tag(worst == POLICY_FAIL ? "Failed" : "Warning", worst));
     json_object_set_new(tags, "Severity", tag("More findings", worst));
-    json_t *o = json_pack("{s:s,s:{s:s,s:s,s:o,s:s}}", "type", "task-result-outcomes",
-                          "attributes", "outcome-id", "imagegate-more-findings", "description",
-                          desc, "tags", tags, "body", b.s);
+    json_t *o = json_pack("{s:s,s:{s:s,s:s,s:o,s:s}}", "type", "task-result-outcomes", "attributes",
+                          "outcome-id", "imagegate-more-findings", "description", desc, "tags",
+                          tags, "body", b.s);
     free(desc);
     strbuf_dispose(&b);
     return o;
@@ -322,10 +386,25 @@ static json_t *outcomes_for(const policy_report *r, const char *public_url, ig_t
                 sel[n++] = f;
         }
     size_t shown = n > WEBHOOK_MAX_OUTCOMES ? WEBHOOK_MAX_OUTCOMES - 1 : n;
-    for (size_t i = 0; i < shown; i++)
-        json_array_append_new(arr, outcome_for(sel[i], i, seen, public_url, now));
-    if (shown < n)
-        json_array_append_new(arr, summary_outcome(sel + shown, n - shown));
+    for (size_t i = 0; i < shown; i++) {
+        json_t *o = outcome_for(sel[i], i, seen, public_url, now);
+        if (!o) {
+            char id[40];
+            snprintf(id, sizeof id, "imagegate-outcome-%zu", i);
+            o = fallback_outcome(id, kind_title(sel[i]->kind), i, sel[i]->level);
+        }
+        json_array_append_new(arr, o);
+    }
+    if (shown < n) {
+        json_t *o = summary_outcome(sel + shown, n - shown);
+        if (!o) {
+            char what[80];
+            snprintf(what, sizeof what, "%zu more findings", n - shown);
+            /* fail first: sel[shown] has the worst level of the rest */
+            o = fallback_outcome("imagegate-more-findings", what, shown, sel[shown]->level);
+        }
+        json_array_append_new(arr, o);
+    }
     free(sel);
     json_decref(seen);
     return arr;
@@ -343,8 +422,11 @@ static json_t *attributes(const char *status, const char *message)
 json_t *webhook_callback_body(const webhook_result *res)
 {
     json_t *attr = attributes(res->status, res->message);
-    if (res->url && *res->url && strlen(res->url) <= WEBHOOK_MAX_URL)
-        json_object_set_new(attr, "url", json_string(res->url));
+    if (res->url && *res->url && strlen(res->url) <= WEBHOOK_MAX_URL) {
+        char *u = utf8_dup(res->url);
+        json_object_set_new(attr, "url", json_string(u));
+        free(u);
+    }
     json_t *data = json_pack("{s:s,s:o}", "type", "task-results", "attributes", attr);
     if (res->outcomes && res->report && strcmp(res->status, "running") != 0) {
         json_t *outs = outcomes_for(res->report, res->public_url, res->now);

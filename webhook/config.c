@@ -47,7 +47,7 @@ static const directive directives[] = {
     {"public-url", CT_STR, OFF(public_url), "", 0, 0, "base URL used in links sent to HCP Terraform (default: derived from --listen)"},
     {"hmac-key-file", CT_STR, OFF(hmac_key_file), "", 0, 0, "HMAC keys, one per line (empty: <store dir>/imagegate-hmac.key, made on first start)"},
     {"allow-unsigned", CT_BOOL, OFF(allow_unsigned), "false", 0, 0, "accept run-task requests without a signature (a run task without an HMAC key)"},
-    {"allowed-host", CT_LIST, OFF(allowed_hosts), "app.terraform.io", 0, 0, "HOST[:PORT] a run token may be sent to (repeatable; env: comma-separated)"},
+    {"allowed-host", CT_LIST, OFF(allowed_hosts), "app.terraform.io", 0, 0, "HOST[:PORT] a run token may be sent to over https; http://HOST:PORT allows plain http there (repeatable; env: comma-separated)"},
     {"ca-file", CT_STR, OFF(ca_file), "", 0, 0, "PEM CA bundle for outbound HTTPS (a private TFE CA)"},
     {"db", CT_STR, OFF(db), "sqlite:imagegate.db", 0, 0, "store URL (sqlite:PATH or postgresql://...)"},
     {"policy", CT_STR, OFF(policy_file), "", 0, 0, "policy file (empty: the default policy)"},
@@ -113,6 +113,9 @@ static void free_list(char ***list, size_t *n)
     *n = 0;
 }
 
+/* An allowed host is HOST or HOST:PORT (https only), or http://HOST:PORT when
+ * the run token may go there over plain http: stored lower case as
+ * "host[:port]" or "http://host[:port]" ("https://" is accepted and dropped). */
 static int add_list_item(webhook_config *c, const char *item, const char *src, char *err,
                          size_t errlen)
 {
@@ -123,17 +126,32 @@ static int add_list_item(webhook_config *c, const char *item, const char *src, c
         item++;
         len--;
     }
+    const char *whole = item;
+    size_t wlen = len;
+    const char *scheme = "";
+    if (len > 8 && strncasecmp(item, "https://", 8) == 0) {
+        item += 8;
+        len -= 8;
+    } else if (len > 7 && strncasecmp(item, "http://", 7) == 0) {
+        scheme = "http://";
+        item += 7;
+        len -= 7;
+    }
+    if (*scheme || item != whole)
+        while (len && item[len - 1] == '/')
+            len--;
     if (!len)
         return 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)item[i];
         if (!(isalnum(ch) || ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']' ||
               ch == '_')) {
-            snprintf(err, errlen, "%s: '%.*s' is not HOST or HOST:PORT", src, (int)len, item);
+            snprintf(err, errlen, "%s: '%.*s' is not HOST, HOST:PORT or http://HOST:PORT", src,
+                     (int)wlen, whole);
             return -1;
         }
     }
-    char *h = xstrndup(item, len);
+    char *h = xasprintf("%s%.*s", scheme, (int)len, item);
     for (char *p = h; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     c->allowed_hosts = xrealloc(c->allowed_hosts, (c->n_allowed_hosts + 1) * sizeof(char *));
@@ -534,11 +552,18 @@ bool webhook_host_allowed(char *const *hosts, size_t n, const char *url)
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
         goto out;
-    if (strcasecmp(scheme, "https") != 0 && strcasecmp(scheme, "http") != 0)
+    bool https = strcasecmp(scheme, "https") == 0;
+    if (!https && strcasecmp(scheme, "http") != 0)
         goto out;
-    const char *defport = strcasecmp(scheme, "https") == 0 ? "443" : "80";
+    const char *defport = https ? "443" : "80";
     for (size_t i = 0; i < n && !ok; i++) {
         const char *h = hosts[i];
+        /* plain http only where the entry says so */
+        bool plain = strncasecmp(h, "http://", 7) == 0;
+        if (plain == https)
+            continue;
+        if (plain)
+            h += 7;
         const char *colon = h[0] == '[' ? strstr(h, "]:") : strrchr(h, ':');
         if (colon && h[0] == '[')
             colon++;

@@ -25,7 +25,7 @@ typedef struct webhook_config {
     /* trust */
     char *hmac_key_file;   /* empty: <store dir>/imagegate-hmac.key, made on first start */
     bool allow_unsigned;   /* no HMAC key at all (HCP Terraform task without a key) */
-    char **allowed_hosts;  /* HOST or HOST:PORT, lower case */
+    char **allowed_hosts;  /* HOST[:PORT] (https) or http://HOST[:PORT], lower case */
     size_t n_allowed_hosts;
     char *ca_file;
 
@@ -68,11 +68,13 @@ void webhook_config_usage(FILE *out);
  * Markdown, used to keep docs/configuration.md honest. */
 void webhook_config_markdown(FILE *out);
 
-/* True when host and port of an absolute http(s) URL match one of the
- * allowed hosts. An entry without a port allows only the scheme's default
- * port (443 / 80); hosts compare case-insensitively; the URL is parsed with
- * libcurl's parser, so userinfo tricks ("https://good@evil/") are seen
- * through. Pure; any thread. */
+/* True when scheme, host and port of an absolute http(s) URL match one of
+ * the allowed hosts. An https URL matches an entry HOST[:PORT]; a plain http
+ * URL only an entry http://HOST[:PORT], so the run token never travels in
+ * clear text unless the operator said so for that host. An entry without a
+ * port allows only the scheme's default port (443 / 80); hosts compare
+ * case-insensitively; the URL is parsed with libcurl's parser, so userinfo
+ * tricks ("https://good@evil/") are seen through. Pure; any thread. */
 bool webhook_config_host_allowed(const webhook_config *c, const char *url);
 /* The same check against an explicit list (unit tests). */
 bool webhook_host_allowed(char *const *hosts, size_t n, const char *url);

@@ -11,9 +11,12 @@
  * shutdown that interrupts the work -- then the delivery stays queued and
  * the next start resumes it while its token can still be valid.
  *
- * While a transfer runs, a tick (about once a second, from libcurl's
- * progress callback) renews the worker's lease on the delivery and, once the
- * work has taken longer than --running-after, sends one "running" status.
+ * While the work runs, a tick renews the worker's lease on the delivery and,
+ * once the work has taken longer than --running-after, sends one "running"
+ * status. It is called about once a second from libcurl's progress callback
+ * during transfers and waits, between pieces of work while a configuration
+ * archive is unpacked and scanned (archive.c's progress hook), and before
+ * each registry lookup of the policy evaluation; it throttles itself.
  * The access token lives only in the stored body and in this function's
  * memory; it is never logged. */
 #include "common/log.h"
@@ -64,11 +67,25 @@ typedef struct lookup_ctx {
     registry *r;
     reg_ctx ctx;
     char err[512];
+    int (*tick)(void *arg); /* between lookups: lease and "running" */
+    void *tick_arg;
 } lookup_ctx;
+
+/* Non-zero when the delivery must stop (lease lost, shutdown): the lookup
+ * then fails and the evaluation with it; nothing is sent. */
+static int lk_stop(lookup_ctx *l)
+{
+    if (l->tick(l->tick_arg) == 0)
+        return 0;
+    snprintf(l->err, sizeof l->err, "stopped");
+    return 1;
+}
 
 static json_t *lk_find_image(void *c, const char *id, const char *platform)
 {
     lookup_ctx *l = c;
+    if (lk_stop(l))
+        return NULL;
     /* by identifier alone, as the command line asks: the policy narrows by
      * platform itself, only among several matches (PRODUCT.md section 3), and
      * caches the answer per identifier. A store query narrowed by the
@@ -81,12 +98,16 @@ static json_t *lk_find_image(void *c, const char *id, const char *platform)
 static json_t *lk_channels(void *c, const char *bucket)
 {
     lookup_ctx *l = c;
+    if (lk_stop(l))
+        return NULL;
     return registry_channel_list(l->r, &l->ctx, bucket, l->err, sizeof l->err);
 }
 
 static json_t *lk_find_version(void *c, const char *bucket, const char *ref)
 {
     lookup_ctx *l = c;
+    if (lk_stop(l))
+        return NULL;
     json_t *v = registry_version_get(l->r, &l->ctx, bucket, ref, l->err, sizeof l->err);
     if (!v && registry_errcode(l->r) == REG_ENOTFOUND)
         return json_null();
@@ -104,9 +125,11 @@ static void send_running(dl *x)
     int code =
         webhook_http_patch(&x->http, x->rq.callback_url, x->rq.access_token, text, err, sizeof err);
     webhook_metrics_callback(webhook_server_metrics(x->srv), code);
-    if (code < 200 || code >= 300)
-        log_warn("event=callback_running_failed task_result_id=%s status=%d error=\"%s\"",
-                 x->d->task_result_id, code, err);
+    if (code < 200 || code >= 300) {
+        char q[600];
+        log_warn("event=callback_running_failed task_result_id=%s status=%d error=%s",
+                 x->d->task_result_id, code, log_quote(err, q, sizeof q));
+    }
     free(text);
     json_decref(body);
 }
@@ -169,7 +192,7 @@ static int evaluate(dl *x, const scan_result *res, const char *stage)
         set_failed(x, "the registry store is unavailable (%s)", err);
         return -1;
     }
-    lookup_ctx l = {r, {"imagegate", ig_time_now()}, ""};
+    lookup_ctx l = {r, {"imagegate", ig_time_now()}, "", tick, x};
     policy_lookup lk = {&l, lk_find_image, lk_channels, lk_find_version};
     policy_scope scope = {x->rq.organization, x->rq.workspace, l.ctx.now};
     x->evaluated_at = l.ctx.now;
@@ -278,19 +301,24 @@ static int run_config(dl *x)
     }
     f = NULL;
     webhook_archive_limits lim = {x->cfg->max_archive_bytes, x->cfg->max_archive_entries};
+    webhook_archive_progress prog = {tick, x};
     webhook_archive_stats st;
-    if (webhook_archive_extract(tarball, root, &lim, &st, err, sizeof err) < 0) {
+    if (webhook_archive_extract(tarball, root, &lim, &prog, &st, err, sizeof err) < 0) {
         set_failed(x, "the configuration archive was refused: %s", err);
         goto out;
     }
-    if (st.refused)
-        log_warn("event=archive_entries_refused task_result_id=%s count=%lld first=\"%s\"",
-                 x->d->task_result_id, (long long)st.refused, st.first_refused);
+    if (st.refused) {
+        /* an entry name from the archive: quoted */
+        char q[600];
+        log_warn("event=archive_entries_refused task_result_id=%s count=%lld first=%s",
+                 x->d->task_result_id, (long long)st.refused,
+                 log_quote(st.first_refused, q, sizeof q));
+    }
     res = xcalloc(1, sizeof *res);
     int64_t files = 0;
     if (webhook_archive_scan(root, x->rq.workdir, webhook_server_rules(x->srv),
-                             webhook_worker_matcher(x->w), x->cfg->max_archive_bytes, res, &files,
-                             err, sizeof err) < 0) {
+                             webhook_worker_matcher(x->w), x->cfg->max_archive_bytes, &prog, res,
+                             &files, err, sizeof err) < 0) {
         set_failed(x, "the configuration could not be scanned: %s", err);
         goto out;
     }
@@ -534,7 +562,7 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
     if (x.start - d->received_at > x.cfg->token_lifetime) {
         log_warn("event=delivery_expired task_result_id=%s run_id=%s msg=\"received too long "
                  "ago; its token cannot be valid any more\"",
-                 d->task_result_id, x.rq.run_id);
+                 d->task_result_id, log_quote(x.rq.run_id, q[0], sizeof q[0]));
         finish(&x, REG_DELIVERY_FAILED, "expired");
         goto out;
     }

@@ -12,11 +12,29 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define USER_AGENT "imagegate/0.1 (run task)"
 #define MAX_REDIRECTS 5
 #define MAX_DISCARD (1024 * 1024)
+
+/* Why the run token is not sent to url (not on an allowed host). */
+static void refuse_host(const char *url, char *err, size_t errlen)
+{
+    char logurl[512];
+    webhook_url_for_log(url, logurl, sizeof logurl);
+    if (url && strncasecmp(url, "http://", 7) == 0)
+        snprintf(err, errlen,
+                 "%s is plain http: the run token goes only over https unless "
+                 "--allowed-host names this host as http://HOST:PORT",
+                 logurl);
+    else
+        snprintf(err, errlen,
+                 "%s is not on an allowed host (--allowed-host); the run token is "
+                 "not sent there",
+                 logurl);
+}
 
 const char *webhook_url_for_log(const char *url, char *buf, size_t buflen)
 {
@@ -186,8 +204,7 @@ int webhook_http_fetch(const webhook_http_opts *o, const char *url, const char *
     const char *send_token = token;
 
     if (token && !webhook_config_host_allowed(o->cfg, url)) {
-        snprintf(err, errlen, "%s is not on an allowed host (--allowed-host); the run token is "
-                 "not sent there", webhook_url_for_log(url, logurl, sizeof logurl));
+        refuse_host(url, err, errlen);
         goto out;
     }
     for (;;) {
@@ -225,6 +242,15 @@ int webhook_http_fetch(const webhook_http_opts *o, const char *url, const char *
             }
         } else if ((code == 0 || code == 429 || code >= 500) && x.bytes == 0 && transient < 3) {
             transient++;
+        } else if (code == 422 && hops == 0 && strstr(logurl, "/json-output")) {
+            /* RUNTASK.md: the plan JSON endpoint's 422 means the run's
+             * Terraform is too old to produce a JSON plan */
+            snprintf(err, errlen,
+                     "GET %s answered HTTP 422: HCP Terraform has no JSON plan for "
+                     "this run; the run's Terraform version is too old to produce one (JSON "
+                     "plans need Terraform 0.12 or later)",
+                     logurl);
+            goto out;
         } else {
             if (code != 0) /* else err was set by get_once */
                 snprintf(err, errlen, "GET %s answered HTTP %ld", logurl, code);
@@ -262,8 +288,7 @@ int webhook_http_patch(const webhook_http_opts *o, const char *url, const char *
     long code = 0;
     webhook_url_for_log(url, logurl, sizeof logurl);
     if (!webhook_config_host_allowed(o->cfg, url)) {
-        snprintf(err, errlen, "%s is not on an allowed host (--allowed-host); the run token is "
-                 "not sent there", logurl);
+        refuse_host(url, err, errlen);
         return 0;
     }
     CURL *h = curl_easy_init();

@@ -3,7 +3,8 @@
  * only (blocking calls).
  *
  * The run token is sent only to a URL whose host:port is an allowed host,
- * and never across a redirect: redirects are followed here, by hand, without
+ * over https unless that host's entry is http://HOST:PORT, and never across
+ * a redirect: redirects are followed here, by hand, without
  * the Authorization header (HCP Terraform's 307/302 targets are pre-signed
  * URLs on another host). URLs are logged without their query string, which
  * is where pre-signed URLs keep their signatures. Proxy variables

@@ -134,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     webhook_archive_limits lim = {1 << 20, 1000};
     webhook_archive_stats st;
     char err[512] = "";
-    int rc = webhook_archive_extract(ARCHIVE, DEST, &lim, &st, err, sizeof err);
+    int rc = webhook_archive_extract(ARCHIVE, DEST, &lim, NULL, &st, err, sizeof err);
     FUZZ_CHECK(rc == 0 || err[0], "an error without a message");
 
     /* nothing outside dest */
@@ -163,8 +163,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         scan_result *res = scan_result_new();
         int64_t files = 0;
-        int src = webhook_archive_scan(DEST, size % 2 ? "terraform" : "", RS, M, 64 * 1024, res,
-                                       &files, err, sizeof err);
+        int src = webhook_archive_scan(DEST, size % 2 ? "terraform" : "", RS, M, 64 * 1024, NULL,
+                                       res, &files, err, sizeof err);
         FUZZ_CHECK(src == 0 || err[0], "scan: an error without a message");
         FUZZ_CHECK(files <= t.files, "scanned %lld of %lld files", (long long)files,
                    (long long)t.files);

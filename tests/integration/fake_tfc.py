@@ -5,6 +5,7 @@ One HTTPS server on 127.0.0.1 answers for two host names: the test allows
 "127.0.0.1:PORT" as the API host and uses "localhost:PORT" as the archivist
 (the redirect target), so the Host header tells which "host" a request went
 to. Every request is recorded (method, path, host, Authorization, body).
+FakeTFC(None, None, token) serves plain HTTP instead (the token-over-http tests).
 
   GET  /api/v2/plans/<id>/json-output            bearer token required; 204 while
                                                  not ready; 307 -> archivist
@@ -28,6 +29,7 @@ class FakeTFC:
         self.configs = {}        # id -> bytes
         self.not_ready = {}      # plan id -> 204 answers left
         self.hold = set()        # plan ids answered 204 until released
+        self.plan_status = {}    # plan id -> a status to answer instead (422: Terraform too old)
         self.fail_callbacks = {}  # task result id -> failing answers left
         self.fail_code = {}       # task result id -> the status to fail with (503)
         self.requests = []
@@ -79,6 +81,8 @@ class FakeTFC:
                     if not self._authorized():
                         return self._send(401, b'{"errors":["unauthorized"]}')
                     with fake.lock:
+                        if pid in fake.plan_status:
+                            return self._send(fake.plan_status[pid], b'{"errors":[]}')
                         if pid in fake.hold:
                             return self._send(204)
                         left = fake.not_ready.get(pid, 0)
@@ -87,7 +91,8 @@ class FakeTFC:
                             return self._send(204)
                     if pid not in fake.plans:
                         return self._send(404)
-                    loc = "https://localhost:%s/archivist/plans/%s?sig=s3cr3t-signature" % (port, pid)
+                    loc = "%s://localhost:%s/archivist/plans/%s?sig=s3cr3t-signature" % (
+                        fake.scheme, port, pid)
                     return self._send(307, headers={"Location": loc})
                 if parts[:3] == ["api", "v2", "configuration-versions"] and len(parts) == 5:
                     cid = parts[3]
@@ -95,7 +100,8 @@ class FakeTFC:
                         return self._send(401)
                     if cid not in fake.configs:
                         return self._send(404)
-                    loc = "https://localhost:%s/archivist/configs/%s?sig=s3cr3t" % (port, cid)
+                    loc = "%s://localhost:%s/archivist/configs/%s?sig=s3cr3t" % (
+                        fake.scheme, port, cid)
                     return self._send(302, headers={"Location": loc})
                 if parts[:2] == ["archivist", "plans"] and len(parts) == 3:
                     data = fake.plans.get(parts[2])
@@ -132,9 +138,11 @@ class FakeTFC:
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https" if cert else "http"
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -149,7 +157,7 @@ class FakeTFC:
     # -- helpers for tests ---------------------------------------------------
     @property
     def api(self):
-        return "https://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
     def plan_url(self, pid):
         return "%s/api/v2/plans/%s/json-output" % (self.api, pid)

@@ -709,6 +709,98 @@ class RunTaskTest(unittest.TestCase):
             d.stop()
         self.assertEqual(d.proc.returncode, 0, d.log()[-3000:])
 
+    def test_27_run_token_only_over_https_unless_allowed_as_http(self):
+        """A host allowed as HOST:PORT gets the token over https only; plain
+        http needs an explicit http://HOST:PORT entry."""
+        https_only = FakeTFC(None, None, TOKEN).start()   # allowed as 127.0.0.1:PORT
+        plain_ok = FakeTFC(None, None, TOKEN).start()     # allowed as http://127.0.0.1:PORT
+        plain_ok.plans["clean"] = self.fake.plans["clean"]
+        db = os.path.join(self.tmp, "httponly.db")
+        shutil.copy(self.db_path, db)
+        d = Daemon(self.tmp, "httponly", "sqlite:" + db, self.fake, self.ca, self.cert, self.key,
+                   extra=["--allowed-host", "127.0.0.1:%d" % https_only.port,
+                          "--allowed-host", "HTTP://127.0.0.1:%d/" % plain_ok.port]).start()
+        try:
+            # a callback URL over plain http to an https-only host: refused at once
+            p = self.payload()
+            p["task_result_callback_url"] = https_only.callback_url(p["task_result_id"])
+            code, body, _ = d.post_runtask(p)
+            self.assertEqual(code, 400, body)
+            # a plan URL over plain http to an https-only host: a failed result, nothing sent
+            p = self.payload()
+            p["plan_json_api_url"] = https_only.plan_url("clean")
+            code, body, _ = d.post_runtask(p)
+            self.assertEqual(code, 200, body)
+            doc = self.fake.wait_final(p["task_result_id"], 30)
+            self.assertIsNotNone(doc, d.log()[-3000:])
+            self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+            self.assertIn("plain http", doc["data"]["attributes"]["message"])
+            self.assertEqual(https_only.requests, [])
+            # the explicit http:// entry: plan and callback over plain http
+            p = self.payload()
+            p["plan_json_api_url"] = plain_ok.plan_url("clean")
+            p["task_result_callback_url"] = plain_ok.callback_url(p["task_result_id"])
+            code, body, _ = d.post_runtask(p)
+            self.assertEqual(code, 200, body)
+            doc = plain_ok.wait_final(p["task_result_id"], 30)
+            self.assertIsNotNone(doc, d.log()[-3000:])
+            self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+            self.assertEqual(plain_ok.callbacks(p["task_result_id"])[-1]["authorization"],
+                             "Bearer " + TOKEN)
+            self.assertEqual(https_only.requests, [])
+        finally:
+            d.stop()
+            https_only.stop()
+            plain_ok.stop()
+        self.assertNotIn(TOKEN, d.log())
+
+    def test_28_plan_422_means_terraform_too_old(self):
+        self.fake.plan_status["too-old"] = 422
+        p = self.deliver(plan="too-old")
+        doc = self.final(p)
+        self.assertEqual(doc["data"]["attributes"]["status"], "failed")
+        msg = doc["data"]["attributes"]["message"]
+        self.assertIn("HTTP 422", msg)
+        self.assertIn("Terraform version is too old", msg)
+        self.assert_one_final(p)
+
+    def test_29_hostile_names_cannot_forge_log_fields(self):
+        """An archive entry name with a quote, spaces and key=value text is
+        logged quoted, and the result message gets it as one line of valid
+        UTF-8 even when the 200-byte cut lands inside a character."""
+        import io
+        import tarfile
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+            ti = tarfile.TarInfo('x" level=error event=forged\nnext=line.tf')
+            ti.type, ti.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(ti)
+            ti = tarfile.TarInfo("terraform/main.tf")
+            data = b'resource "aws_instance" "x" { ami = "ami-0d4c3b2a1f0e9d8c7" }\n'
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        self.fake.configs["forged"] = buf.getvalue()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+            ti = tarfile.TarInfo("a" + "\u00e9" * 150 + ".tf")  # byte 200 is inside an "e-acute"
+            ti.type, ti.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tf.addfile(ti)
+        self.fake.configs["longname"] = buf.getvalue()
+        p = self.deliver(stage="pre_plan", config="forged")
+        doc = self.final(p)
+        self.assertIn("refused", doc["data"]["attributes"]["message"])
+        time.sleep(0.3)
+        lines = [l for l in self.daemon.log().splitlines() if "archive_entries_refused" in l
+                 and p["task_result_id"] in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn('first="x\\" level=error event=forged next=line.tf: symbolic link"',
+                      lines[0])
+        self.assertFalse(any(l.startswith("next=") for l in self.daemon.log().splitlines()))
+        p = self.deliver(stage="pre_plan", config="longname")
+        doc = self.final(p)
+        msg = doc["data"]["attributes"]["message"]
+        self.assertIn("a" + "\u00e9" * 99 + ": symbolic link", msg)
+
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)

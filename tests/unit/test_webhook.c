@@ -214,11 +214,24 @@ static void test_config_precedence(void **state)
 
     /* repeated flags append; env lists are comma separated */
     set_env(0, "IMAGEGATE_ALLOWED_HOST", "a.example, b.example");
-    char *argv2[] = {"serve", "--allowed-host", "x.example", "--allowed-host", "y.example:9"};
-    c = load(5, argv2, err, sizeof err);
+    char *argv2[] = {"serve",
+                     "--allowed-host",
+                     "x.example",
+                     "--allowed-host",
+                     "y.example:9",
+                     "--allowed-host",
+                     "HTTP://Plain.Example:8080/",
+                     "--allowed-host",
+                     "https://tls.example/"};
+    c = load(9, argv2, err, sizeof err);
     assert_non_null(c);
-    assert_int_equal(c->n_allowed_hosts, 2);
+    assert_int_equal(c->n_allowed_hosts, 4);
     assert_string_equal(c->allowed_hosts[0], "x.example");
+    assert_string_equal(c->allowed_hosts[2], "http://plain.example:8080");
+    assert_string_equal(c->allowed_hosts[3], "tls.example");
+    assert_true(webhook_config_host_allowed(c, "http://plain.example:8080/cb"));
+    assert_false(webhook_config_host_allowed(c, "https://plain.example:8080/cb"));
+    assert_true(webhook_config_host_allowed(c, "https://tls.example/cb"));
     webhook_config_free(c);
     char *argv3[] = {"serve"};
     c = load(1, argv3, err, sizeof err);
@@ -273,6 +286,8 @@ static void test_config_bounds(void **state)
     expect_bad(3, (char *[]){"serve", "--tls-cert", "a.pem", NULL}, "together");
     expect_bad(3, (char *[]){"serve", "--public-url", "ftp://x", NULL}, "public-url");
     expect_bad(3, (char *[]){"serve", "--allowed-host", "evil/path", NULL}, "HOST");
+    expect_bad(3, (char *[]){"serve", "--allowed-host", "http://evil/path", NULL}, "HOST");
+    expect_bad(3, (char *[]){"serve", "--allowed-host", "ftp://host", NULL}, "HOST");
     expect_bad(2, (char *[]){"serve", "--insecure-http=maybe", NULL}, "true or false");
     expect_bad(3, (char *[]){"serve", "--log-level", "loud", NULL}, "log-level");
     set_env(0, "IMAGEGATE_WORKERS", "1000");
@@ -297,7 +312,8 @@ static void test_config_bounds(void **state)
 static void test_allowed_hosts(void **state)
 {
     (void)state;
-    char *hosts[] = {"app.terraform.io", "tfe.example.com:8443", "127.0.0.1:5000"};
+    char *hosts[] = {"app.terraform.io", "tfe.example.com:8443", "http://127.0.0.1:5000",
+                     "127.0.0.1:6000"};
     assert_true(webhook_host_allowed(hosts, 3, "https://app.terraform.io/api/v2/plans/x"));
     assert_true(webhook_host_allowed(hosts, 3, "https://APP.terraform.io:443/x"));
     assert_false(webhook_host_allowed(hosts, 3, "https://app.terraform.io:8443/x"));
@@ -307,8 +323,15 @@ static void test_allowed_hosts(void **state)
     assert_false(webhook_host_allowed(hosts, 3, "https://evil.com/?h=app.terraform.io"));
     assert_true(webhook_host_allowed(hosts, 3, "https://tfe.example.com:8443/api"));
     assert_false(webhook_host_allowed(hosts, 3, "https://tfe.example.com/api"));
-    assert_true(webhook_host_allowed(hosts, 3, "http://127.0.0.1:5000/plan"));
-    assert_false(webhook_host_allowed(hosts, 3, "http://localhost:5000/plan"));
+    /* plain http only where the entry says http:// */
+    assert_true(webhook_host_allowed(hosts, 4, "http://127.0.0.1:5000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "https://127.0.0.1:5000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://localhost:5000/plan"));
+    assert_true(webhook_host_allowed(hosts, 4, "https://127.0.0.1:6000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://127.0.0.1:6000/plan"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://app.terraform.io/x"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://app.terraform.io:80/x"));
+    assert_false(webhook_host_allowed(hosts, 4, "http://tfe.example.com:8443/api"));
     assert_false(webhook_host_allowed(hosts, 3, "ftp://app.terraform.io/x"));
     assert_false(webhook_host_allowed(hosts, 3, "not a url"));
     assert_false(webhook_host_allowed(hosts, 3, NULL));
@@ -605,6 +628,134 @@ static void test_callback_limits(void **state)
     assert_string_equal(s, "h");
 }
 
+/* Text that ends in a multibyte character at every byte offset of every cut
+ * the callback makes (outcome-id at 55/56, description at 997, body at
+ * 10000 less the note, message at 997, the summary body): every outcome is
+ * still there, within its limit and valid UTF-8 (jansson would refuse it
+ * otherwise). */
+static char *multibyte(size_t pad, const char *ch, size_t bytes)
+{
+    size_t w = strlen(ch), n = pad + bytes / w * w;
+    char *s = xmalloc(n + 1);
+    memset(s, 'a', pad);
+    for (size_t o = pad; o < n; o += w)
+        memcpy(s + o, ch, w);
+    s[n] = '\0';
+    return s;
+}
+
+static bool utf8_ok(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+static json_t *only_outcomes(json_t *doc)
+{
+    return json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"),
+        "data");
+}
+
+static void test_callback_utf8_cuts(void **state)
+{
+    (void)state;
+    static const char *chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    for (size_t c = 0; c < 3; c++) {
+        for (size_t pad = 0; pad < 4; pad++) {
+            /* the clamp itself, at every length */
+            char *t = multibyte(pad, chars[c], 16);
+            for (size_t max = 0; max <= strlen(t) + 1; max++) {
+                char *u = xstrdup(t);
+                size_t len = webhook_utf8_clamp(u, max, max % 2 == 0);
+                assert_int_equal(len, strlen(u));
+                assert_true(len <= max || (max < 3 && len <= max));
+                assert_true(utf8_ok(u));
+                free(u);
+            }
+            free(t);
+
+            /* one finding: id, description and body all cut */
+            policy_report r;
+            memset(&r, 0, sizeof r);
+            r.verdict = POLICY_VERDICT_WARN;
+            r.n_findings = 1;
+            r.findings = xcalloc(1, sizeof *r.findings);
+            policy_finding *f = &r.findings[0];
+            f->kind = PK_HARDCODED;
+            f->level = POLICY_WARN;
+            f->address = multibyte(pad, chars[c], 12000);
+            f->attribute = xstrdup("ami");
+            char *msg = multibyte(pad, chars[c], 1500);
+            webhook_result res = {"passed", msg, NULL, &r, true, "https://ig.example.com", 0};
+            json_t *doc = webhook_callback_body(&res);
+            assert_non_null(doc);
+            check_limits(doc, 1);
+            json_t *a = json_object_get(json_array_get(only_outcomes(doc), 0), "attributes");
+            assert_non_null(strchr(json_string_value(json_object_get(a, "outcome-id")), '~'));
+            const char *desc = json_string_value(json_object_get(a, "description"));
+            assert_string_equal(desc + strlen(desc) - 3, "...");
+            assert_non_null(strstr(json_string_value(json_object_get(a, "body")), "truncated"));
+            const char *m = json_string_value(json_object_get(
+                json_object_get(json_object_get(doc, "data"), "attributes"), "message"));
+            assert_true(strlen(m) <= 1000 && strlen(m) > 990);
+            json_decref(doc);
+            free(msg);
+            free_findings(r.findings, r.n_findings);
+
+            /* more findings than outcomes: the summary body is cut; the
+             * first finding it lists is padded so the cut moves by a byte */
+            memset(&r, 0, sizeof r);
+            r.verdict = POLICY_VERDICT_WARN;
+            r.n_findings = 700;
+            r.findings = xcalloc(r.n_findings, sizeof *r.findings);
+            for (size_t i = 0; i < r.n_findings; i++) {
+                f = &r.findings[i];
+                f->kind = PK_HARDCODED;
+                f->level = POLICY_WARN;
+                char *key = multibyte(i == 249 ? pad : 0, chars[c], 12);
+                f->address = xasprintf("aws_instance.x[\"%s%zu\"]", key, i);
+                free(key);
+                f->attribute = xstrdup("ami");
+            }
+            res.message = "Passed with warnings";
+            doc = webhook_callback_body(&res);
+            assert_non_null(doc);
+            check_limits(doc, 250);
+            json_t *outs = only_outcomes(doc);
+            a = json_object_get(json_array_get(outs, 249), "attributes");
+            assert_string_equal(json_string_value(json_object_get(a, "outcome-id")),
+                                "imagegate-more-findings");
+            assert_non_null(strstr(json_string_value(json_object_get(a, "body")), "truncated"));
+            json_decref(doc);
+            free_findings(r.findings, r.n_findings);
+        }
+    }
+
+    /* bytes that are not UTF-8 at all are repaired, not a reason to drop */
+    policy_report r;
+    memset(&r, 0, sizeof r);
+    r.verdict = POLICY_VERDICT_FAIL;
+    r.n_findings = 1;
+    r.findings = xcalloc(1, sizeof *r.findings);
+    r.findings[0].kind = PK_REVOKED;
+    r.findings[0].level = POLICY_FAIL;
+    r.findings[0].address = xstrdup("aws_instance.x[\"\xff\xc3\"]");
+    r.findings[0].message = xstrdup("revoked \xed\xa0\x80 image");
+    r.findings[0].bucket = xstrdup("b\xc0\xaf");
+    webhook_result res = {"failed", "bad \xe2\x82", "https://x/\xff", &r, true, "https://ig", 0};
+    json_t *doc = webhook_callback_body(&res);
+    assert_non_null(doc);
+    check_limits(doc, 1);
+    json_t *a = json_object_get(json_array_get(only_outcomes(doc), 0), "attributes");
+    assert_string_equal(json_string_value(json_object_get(a, "outcome-id")),
+                        "revoked:aws_instance.x[\"??\"]");
+    assert_non_null(json_object_get(a, "url"));
+    json_decref(doc);
+    free_findings(r.findings, r.n_findings);
+}
+
 /* ---- archives ------------------------------------------------------------ */
 
 static int exists(const char *p)
@@ -626,7 +777,7 @@ static void test_archive_hostile(void **state)
     snprintf(path, sizeof path, "%s/config/hostile.tar.gz", IG_FIXTURES);
     webhook_archive_limits lim = {1 << 20, 100};
     webhook_archive_stats st;
-    assert_int_equal(webhook_archive_extract(path, dest, &lim, &st, err, sizeof err), 0);
+    assert_int_equal(webhook_archive_extract(path, dest, &lim, NULL, &st, err, sizeof err), 0);
     assert_int_equal(st.files, 1);
     assert_int_equal(st.refused, 3);
     snprintf(path, sizeof path, "%s/terraform/main.tf", dest);
@@ -650,7 +801,7 @@ static void test_archive_hostile(void **state)
     snprintf(path, sizeof path, "%s/terraform", dest);
     assert_int_equal(symlink(victim, path), 0);
     snprintf(path, sizeof path, "%s/config/hostile.tar.gz", IG_FIXTURES);
-    assert_int_equal(webhook_archive_extract(path, dest, &lim, &st, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(path, dest, &lim, NULL, &st, err, sizeof err), -1);
     snprintf(path, sizeof path, "%s/main.tf", victim);
     assert_false(exists(path));
     webhook_remove_tree(base);
@@ -701,7 +852,7 @@ static void test_archive_bombs(void **state)
     mkdir(dest, 0700);
     webhook_archive_limits lim = {8 << 20, 100};
     webhook_archive_stats as;
-    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, NULL, &as, err, sizeof err), -1);
     assert_non_null(strstr(err, "max-archive-bytes"));
     assert_true(as.bytes <= (8 << 20) + (64 << 10));
     webhook_remove_tree(dest);
@@ -709,7 +860,7 @@ static void test_archive_bombs(void **state)
     write_tar(tarball, 50, 10);
     mkdir(dest, 0700);
     lim.max_entries = 20;
-    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, NULL, &as, err, sizeof err), -1);
     assert_non_null(strstr(err, "max-archive-entries"));
     webhook_remove_tree(dest);
     /* not an archive */
@@ -717,7 +868,7 @@ static void test_archive_bombs(void **state)
     fputs("this is not a tarball", f);
     fclose(f);
     mkdir(dest, 0700);
-    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &as, err, sizeof err), -1);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, NULL, &as, err, sizeof err), -1);
     webhook_remove_tree(base);
 }
 
@@ -730,15 +881,16 @@ static void test_archive_scan_names(void **state)
     snprintf(path, sizeof path, "%s/config/hardcoded.tar.gz", IG_FIXTURES);
     webhook_archive_limits lim = {1 << 20, 100};
     webhook_archive_stats st;
-    assert_int_equal(webhook_archive_extract(path, base, &lim, &st, err, sizeof err), 0);
+    assert_int_equal(webhook_archive_extract(path, base, &lim, NULL, &st, err, sizeof err), 0);
     assert_int_equal(st.refused, 0);
     rules *rs = rules_load(NULL, err, sizeof err);
     assert_non_null(rs);
     rules_matcher *m = rules_matcher_new(rs);
     scan_result *res = xcalloc(1, sizeof *res);
     int64_t files = 0;
-    assert_int_equal(webhook_archive_scan(base, "/terraform", rs, m, 1 << 20, res, &files, err,
-                                          sizeof err), 0);
+    assert_int_equal(webhook_archive_scan(base, "/terraform", rs, m, 1 << 20, NULL, res, &files,
+                                          err, sizeof err),
+                     0);
     assert_int_equal(files, 4);
     int saw_web = 0, saw_tfvars = 0, saw_module = 0;
     for (size_t i = 0; i < res->n_refs; i++) {
@@ -759,6 +911,67 @@ static void test_archive_scan_names(void **state)
     webhook_remove_tree(base);
 }
 
+/* The progress hook: called all through a long extraction and scan (the
+ * delivery renews its lease there), and a non-zero answer stops the work. */
+typedef struct counter {
+    int calls, stop_after;
+} counter;
+
+static int count_calls(void *arg)
+{
+    counter *c = arg;
+    return ++c->calls > c->stop_after;
+}
+
+static void test_archive_progress(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/ig-prog-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char tarball[300], dest[300], err[512];
+    snprintf(tarball, sizeof tarball, "%s/three.tar.gz", base);
+    snprintf(dest, sizeof dest, "%s/out", base);
+    write_tar(tarball, 3, 1u << 20); /* 3 files of 1 MiB: 16 chunks of 64 KiB each */
+    webhook_archive_limits lim = {8 << 20, 100};
+    webhook_archive_stats as;
+    counter c = {0, 1 << 30};
+    webhook_archive_progress prog = {count_calls, &c};
+    mkdir(dest, 0700);
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &prog, &as, err, sizeof err), 0);
+    assert_int_equal(as.files, 3);
+    assert_true(c.calls >= 3 * 16);
+
+    rules *rs = rules_load(NULL, err, sizeof err);
+    assert_non_null(rs);
+    rules_matcher *m = rules_matcher_new(rs);
+    scan_result *res = xcalloc(1, sizeof *res);
+    int64_t files = 0;
+    c.calls = 0;
+    assert_int_equal(
+        webhook_archive_scan(dest, "", rs, m, 8 << 20, &prog, res, &files, err, sizeof err), 0);
+    assert_int_equal(files, 3);
+    assert_true(c.calls >= 4); /* the directory and each file */
+
+    /* stopped mid-way: an error, not a partial success */
+    c.calls = 0;
+    c.stop_after = 0;
+    assert_int_equal(
+        webhook_archive_scan(dest, "", rs, m, 8 << 20, &prog, res, &files, err, sizeof err), -1);
+    assert_string_equal(err, "stopped");
+    webhook_remove_tree(dest);
+    mkdir(dest, 0700);
+    c.calls = 0;
+    c.stop_after = 20;
+    assert_int_equal(webhook_archive_extract(tarball, dest, &lim, &prog, &as, err, sizeof err), -1);
+    assert_string_equal(err, "stopped");
+    assert_int_equal(c.calls, 21);
+    assert_true(as.files < 3);
+
+    scan_result_free(res);
+    rules_matcher_free(m);
+    rules_free(rs);
+    webhook_remove_tree(base);
+}
 
 /* ---- the settings table of docs/configuration.md ------------------------- */
 
@@ -978,9 +1191,11 @@ int main(void)
         cmocka_unit_test(test_runtask_parse),
         cmocka_unit_test(test_callback_basic),
         cmocka_unit_test(test_callback_limits),
+        cmocka_unit_test(test_callback_utf8_cuts),
         cmocka_unit_test(test_archive_hostile),
         cmocka_unit_test(test_archive_bombs),
         cmocka_unit_test(test_archive_scan_names),
+        cmocka_unit_test(test_archive_progress),
         cmocka_unit_test(test_config_docs_table_in_sync),
         cmocka_unit_test(test_authhdr),
         cmocka_unit_test(test_tokenset),
