@@ -850,6 +850,11 @@ static void eval_data(eval_ctx *c, const scan_ref *r)
         revocation_text(&msg, m);
         if (!r->referenced_by_gated)
             strbuf_puts(&msg, "; no created or updated resource uses it");
+        else if (r->used_via_local)
+            strbuf_printf(&msg,
+                          "; read during apply, and %s takes its image, unknown until apply, "
+                          "through a local (locals are not in the plan): counted as used",
+                          r->used_via_local);
         f->message = intern_take(c, strbuf_steal(&msg));
         f->channel_note = intern_take(c, channel_note(c, m));
     }

@@ -579,6 +579,7 @@ typedef struct refs_walk {
     const json_t *config;
     strmap *used;
     strmap *visited;
+    int *locals; /* counts local.X references met (may be NULL) */
 } refs_walk;
 
 static void refs_in(const refs_walk *w, const json_t *v, char *const *mods, size_t n, int depth);
@@ -616,6 +617,9 @@ static void refs_follow(const refs_walk *w, const char *s, char *const *mods, si
         strmap_upsert(w->used, key, strlen(key), NULL);
         free(key);
         free(pre);
+    } else if (np >= 2 && strcmp(parts[0], "local") == 0) {
+        if (w->locals)
+            (*w->locals)++;
     } else if (np >= 2 && strcmp(parts[0], "var") == 0 && n > 0) {
         if (!first_visit(w, mods, n, "var", parts[1]))
             return;
@@ -803,6 +807,27 @@ out:
     strmap_dispose(&cache);
 }
 
+/* "module.a.module.b.aws_instance.x" of an address (instance keys dropped);
+ * new string, NULL when the address does not parse. */
+static char *config_key(const char *address)
+{
+    addr_parts ap;
+    char *key = NULL;
+    if (addr_parse(address, &ap) == 0) {
+        char *pre = module_prefix(&ap);
+        key = xasprintf("%s%s", pre, ap.res);
+        free(pre);
+    }
+    addr_dispose(&ap);
+    return key;
+}
+
+/* Which data sources the gated resources use (referenced_by_gated). Locals
+ * are not in the plan JSON, so a reference through local.X cannot be
+ * followed: when a gated resource whose image is unknown until apply goes
+ * through a local, every deferred hcp_packer data source (read during
+ * apply, so its image is unknown too) counts as used by it -- a revoked one
+ * must fail the run rather than pass because the link is invisible. */
 static void data_references(scan_state *st)
 {
     if (!st->config)
@@ -812,11 +837,13 @@ static void data_references(scan_state *st)
         any = st->refs[i].kind == SCAN_REF_DATA;
     if (!any)
         return;
-    strmap used, seen, visited;
+    strmap used, seen, visited, via_local;
     strmap_init(&used);
     strmap_init(&seen);
     strmap_init(&visited);
-    refs_walk w = {st->config, &used, &visited};
+    strmap_init(&via_local); /* config keys of gated resources that reference a local */
+    int locals = 0;
+    refs_walk w = {st->config, &used, &visited, &locals};
     for (size_t g = 0; g < st->n_gated; g++) {
         addr_parts ap;
         if (addr_parse(st->gated[g], &ap) == 0) {
@@ -826,32 +853,45 @@ static void data_references(scan_state *st)
             strmap_upsert(&seen, ckey, strlen(ckey), &created);
             if (created) {
                 const json_t *res = resource_in(module_at(st->config, ap.mods, ap.n_mods), ap.res);
+                locals = 0;
                 refs_in(&w, json_object_get(res, "expressions"), ap.mods, ap.n_mods, 0);
                 refs_in(&w, json_object_get(res, "count_expression"), ap.mods, ap.n_mods, 0);
                 refs_in(&w, json_object_get(res, "for_each_expression"), ap.mods, ap.n_mods, 0);
+                if (locals)
+                    strmap_upsert(&via_local, ckey, strlen(ckey), NULL);
             }
             free(ckey);
             free(pre);
         }
         addr_dispose(&ap);
     }
+    /* a gated image unknown until apply, in a resource that goes through a local */
+    const char *unknown_via_local = NULL;
+    for (size_t i = 0; i < st->n_refs && via_local.count && !unknown_via_local; i++) {
+        const scan_ref *r = &st->refs[i];
+        if (r->kind != SCAN_REF_IMAGE || !r->unknown || r->action == SCAN_ACT_NONE)
+            continue;
+        char *key = config_key(r->address);
+        if (key && strmap_has(&via_local, key, strlen(key)))
+            unknown_via_local = r->address;
+        free(key);
+    }
     for (size_t i = 0; i < st->n_refs; i++) {
         scan_ref *r = &st->refs[i];
         if (r->kind != SCAN_REF_DATA)
             continue;
-        addr_parts ap;
-        if (addr_parse(r->address, &ap) == 0) {
-            char *pre = module_prefix(&ap);
-            char *key = xasprintf("%s%s", pre, ap.res);
-            r->referenced_by_gated = strmap_has(&used, key, strlen(key));
-            free(key);
-            free(pre);
+        char *key = config_key(r->address);
+        r->referenced_by_gated = key && strmap_has(&used, key, strlen(key));
+        free(key);
+        if (!r->referenced_by_gated && !r->value && unknown_via_local) {
+            r->referenced_by_gated = true;
+            r->used_via_local = unknown_via_local;
         }
-        addr_dispose(&ap);
     }
     strmap_dispose(&used);
     strmap_dispose(&seen);
     strmap_dispose(&visited);
+    strmap_dispose(&via_local);
 }
 
 static void output_value(scan_state *st, const char *name, const json_t *v, const json_t *sens,

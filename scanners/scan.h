@@ -74,6 +74,9 @@ typedef struct scan_ref {
     char *version_id;       /* version / iteration ULID when that is what it names */
     char *channel;          /* channel_name / channel */
     bool referenced_by_gated; /* a gated resource's configuration references it */
+    const char *used_via_local; /* set when it is counted as referenced only because a gated
+                                   resource whose image is unknown until apply goes through a
+                                   local (not in the plan JSON): that resource's address */
     /* SCAN_REF_CONFIG: */
     int line;
 } scan_ref;

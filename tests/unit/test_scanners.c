@@ -294,6 +294,79 @@ static void test_data_through_modules(void **state)
     }
 }
 
+/* Locals are not in the plan JSON: a gated resource whose image is unknown
+ * until apply and goes through local.X may take it from any data source read
+ * during apply, so each deferred hcp_packer data source counts as used (with
+ * used_via_local naming the resource); one whose value is known (read during
+ * plan) does not, and neither does any when the image itself is known. */
+static void test_deferred_data_through_local(void **state)
+{
+    (void)state;
+    static const char unknown_plan[] =
+        "{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"aws_instance.pinned\",\"mo"
+        "de\":\"managed\",\"type\":\"aws_instance\",\"name\":\"pinned\",\"change\":{\"actions\":[\"create"
+        "\"],\"before\":null,\"after\":{\"instance_type\":\"t3.micro\"},\"after_unknown\":{\"ami\":tru"
+        "e}}},{\"address\":\"data.hcp_packer_artifact.deferred\",\"mode\":\"data\",\"type\":\"hcp_pa"
+        "cker_artifact\",\"name\":\"deferred\",\"change\":{\"actions\":[\"read\"],\"before\":null,\"aft"
+        "er\":{\"bucket_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-1\",\"platform\":\"aws\",\""
+        "region\":\"us-west-1\"},\"after_unknown\":{\"external_identifier\":true}}}],\"prior_stat"
+        "e\":{\"values\":{\"root_module\":{\"resources\":[{\"address\":\"data.hcp_packer_artifact.k"
+        "nown\",\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"known\",\"values\":{\"bucke"
+        "t_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-1\",\"platform\":\"aws\",\"region\":\"us"
+        "-west-1\",\"external_identifier\":\"ami-0d4c3b2a1f0e9d8c7\"}}]}}},\"configuration\":{\"r"
+        "oot_module\":{\"resources\":[{\"address\":\"aws_instance.pinned\",\"mode\":\"managed\",\"typ"
+        "e\":\"aws_instance\",\"name\":\"pinned\",\"expressions\":{\"ami\":{\"references\":[\"local.ami"
+        "\"]}}},{\"address\":\"data.hcp_packer_artifact.deferred\",\"mode\":\"data\",\"type\":\"hcp_p"
+        "acker_artifact\",\"name\":\"deferred\",\"expressions\":{\"bucket_name\":{\"constant_value\""
+        ":\"web-ubuntu\"}}},{\"address\":\"data.hcp_packer_artifact.known\",\"mode\":\"data\",\"type"
+        "\":\"hcp_packer_artifact\",\"name\":\"known\",\"expressions\":{\"bucket_name\":{\"constant_v"
+        "alue\":\"web-ubuntu\"}}}]}}}";
+    static const char known_plan[] =
+        "{\"format_version\":\"1.2\",\"resource_changes\":[{\"address\":\"aws_instance.pinned\",\"mo"
+        "de\":\"managed\",\"type\":\"aws_instance\",\"name\":\"pinned\",\"change\":{\"actions\":[\"create"
+        "\"],\"before\":null,\"after\":{\"instance_type\":\"t3.micro\",\"ami\":\"ami-0a1b2c3d4e5f6071"
+        "8\"},\"after_unknown\":{}}},{\"address\":\"data.hcp_packer_artifact.deferred\",\"mode\":\""
+        "data\",\"type\":\"hcp_packer_artifact\",\"name\":\"deferred\",\"change\":{\"actions\":[\"read\""
+        "],\"before\":null,\"after\":{\"bucket_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-1"
+        "\",\"platform\":\"aws\",\"region\":\"us-west-1\"},\"after_unknown\":{\"external_identifier\":"
+        "true}}}],\"prior_state\":{\"values\":{\"root_module\":{\"resources\":[{\"address\":\"data.h"
+        "cp_packer_artifact.known\",\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"kno"
+        "wn\",\"values\":{\"bucket_name\":\"web-ubuntu\",\"version_fingerprint\":\"web-1\",\"platform"
+        "\":\"aws\",\"region\":\"us-west-1\",\"external_identifier\":\"ami-0d4c3b2a1f0e9d8c7\"}}]}}}"
+        ",\"configuration\":{\"root_module\":{\"resources\":[{\"address\":\"aws_instance.pinned\",\""
+        "mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"pinned\",\"expressions\":{\"ami\":{\"ref"
+        "erences\":[\"local.ami\"]}}},{\"address\":\"data.hcp_packer_artifact.deferred\",\"mode\":"
+        "\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"deferred\",\"expressions\":{\"bucket_nam"
+        "e\":{\"constant_value\":\"web-ubuntu\"}}},{\"address\":\"data.hcp_packer_artifact.known\""
+        ",\"mode\":\"data\",\"type\":\"hcp_packer_artifact\",\"name\":\"known\",\"expressions\":{\"bucke"
+        "t_name\":{\"constant_value\":\"web-ubuntu\"}}}]}}}";
+    char err[512];
+    static const size_t whole[] = {1u << 30}, one[] = {1};
+    for (int c = 0; c < 2; c++) {
+        scan_result *r = scan_pieces(unknown_plan, strlen(unknown_plan), c ? one : whole, 1,
+                                     false, err, sizeof err);
+        if (!r)
+            fail_msg("%s", err);
+        scan_ref *d = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.deferred", NULL);
+        assert_non_null(d);
+        assert_true(d->referenced_by_gated);
+        assert_string_equal(d->used_via_local, "aws_instance.pinned");
+        scan_ref *k = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.known", NULL);
+        assert_non_null(k);
+        assert_false(k->referenced_by_gated);
+        scan_result_free(r);
+        r = scan_pieces(known_plan, strlen(known_plan), c ? one : whole, 1, false, err,
+                        sizeof err);
+        if (!r)
+            fail_msg("%s", err);
+        d = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.deferred", NULL);
+        assert_non_null(d);
+        assert_false(d->referenced_by_gated);
+        assert_null(d->used_via_local);
+        scan_result_free(r);
+    }
+}
+
 static void test_replace_and_inplace(void **state)
 {
     (void)state;
@@ -883,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_other_types),
         cmocka_unit_test(test_gce_short_forms),
         cmocka_unit_test(test_data_through_modules),
+        cmocka_unit_test(test_deferred_data_through_local),
         cmocka_unit_test(test_replace_and_inplace),
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_chunking),
