@@ -533,6 +533,60 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((st, hdrs.get("X-Imagegate-Verdict")), (200, "pass"), doc)
         self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)
 
+    def test_08b_scan_server_writes_a_report_or_nothing(self):
+        """scan --server: standard output and --output get a report only from
+        a 200 answer; any other answer is one line on stderr (the JSON
+        error's message, or the status alone) and leaves --output as it was."""
+        plan = os.path.join(FIX, "plans", "other-types.plan.json")
+        base = [BIN, "scan", "--server", self.d.url, "--ca-file", self.ca]
+        # a wrong token with --format sarif: nothing on stdout, the message on stderr
+        r = run(*base, "--token", "igt_wrong", "--format", "sarif", plan)
+        self.assertEqual((r.returncode, r.stdout), (2, ""), r)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("HTTP 401", r.stderr)
+        self.assertIn("unknown or was revoked", r.stderr)
+        self.assertNotIn('"code"', r.stderr)
+        # a failed scan leaves an existing --output alone, and creates none
+        out = os.path.join(self.tmp, "remote-report.json")
+        with open(out, "w") as f:
+            f.write("previous\n")
+        r = run(*base, "--token", self.R, "--format", "json", "--output", out, "-",
+                input='{"format_version":')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("HTTP 400", r.stderr)
+        with open(out) as f:
+            self.assertEqual(f.read(), "previous\n")
+        fresh = os.path.join(self.tmp, "never-made.json")
+        r = run(*base, "--token", "igt_wrong", "--output", fresh, plan)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertFalse(os.path.exists(fresh))
+        # a successful one replaces it
+        r = run(*base, "--token", self.R, "--format", "json", "--output", out, plan)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (1, "", ""), r)
+        with open(out) as f:
+            self.assertEqual(json.load(f)["verdict"], "fail")
+        # over --max-plan-bytes (1M): one line, not libevent's HTML page
+        big = os.path.join(self.tmp, "big.plan.json")
+        with open(big, "wb") as f:
+            f.write(b'{"format_version":"1.2","x":"' + b"a" * (1536 * 1024) + b'"}')
+        r = run(*base, "--token", self.R, "--format", "json", big)
+        self.assertEqual((r.returncode, r.stdout), (2, ""), r)
+        self.assertEqual(r.stderr.strip().splitlines(),
+                         ["imagegate: the server refused the plan: larger than its "
+                          "--max-plan-bytes (or its --max-body-bytes, if it does not know the "
+                          "token) (HTTP 413)"])
+        # an endpoint that is not imagegate's: the status, not the body
+        r = run(BIN, "scan", "--server", self.d.url + "/nothing", "--ca-file", self.ca,
+                "--token", self.R, plan)
+        self.assertEqual((r.returncode, r.stdout), (2, ""), r)
+        self.assertIn("HTTP 404", r.stderr)
+        # a CA bundle that is not there is bad input naming --ca-file (2), not "unreachable"
+        missing = os.path.join(self.tmp, "no-such-ca.pem")
+        r = run(*base[:4], "--ca-file", missing, "--token", self.R, plan)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertEqual(r.stderr.strip().splitlines(),
+                         ["imagegate: --ca-file %s: No such file or directory" % missing])
+
     def test_09_tokens_over_the_api(self):
         doc = self.ok("POST", "/v1/tokens", {"name": "pipeline-7", "role": "write"}, token=self.A)
         secret = doc["token"]["secret"]
