@@ -358,5 +358,21 @@ class ScanCli(unittest.TestCase):
         self.assertIn("extra.yaml:2: regex:", err)
 
 
+    def test_missing_policy_file_names_the_option(self):
+        missing = os.path.join(self.tmp, "no-such-policy.yaml")
+        rc, out, err = self.scan("clean.plan.json", "--policy", missing)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertEqual(err.strip().splitlines(),
+                         ["imagegate: --policy %s: No such file or directory" % missing])
+
+    def test_server_missing_ca_file_is_bad_input(self):
+        # checked before connecting: nothing listens on port 9, and it does not matter
+        missing = os.path.join(self.tmp, "no-such-ca.pem")
+        rc, out, err = run(["scan", os.path.join(PLANS, "clean.plan.json"), "--server",
+                            "https://127.0.0.1:9", "--token", "igt_x", "--ca-file", missing])
+        self.assertEqual((rc, out), (2, ""))
+        self.assertEqual(err.strip().splitlines(),
+                         ["imagegate: --ca-file %s: No such file or directory" % missing])
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
