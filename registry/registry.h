@@ -217,6 +217,12 @@ int registry_manifest_parse(const char *buf, size_t len, const char *name, bool 
                             reg_import *imp, char *err, size_t errlen);
 void registry_import_dispose(reg_import *imp);
 
+/* Every check registry_import makes without the store (names, bucket
+ * description and labels, build fields and labels, source image, artifacts,
+ * channel names), so a caller can refuse bad input before it opens or
+ * creates a store. Pure. Returns 0 or -1 with "field: reason" in err. */
+int registry_import_check(const reg_import *imp, char *err, size_t errlen);
+
 /* Creates bucket (if missing), version, builds, artifacts, completes the
  * version and assigns the channels, all in one transaction. Importing the
  * same thing again changes nothing and returns the existing version. *created

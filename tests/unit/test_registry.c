@@ -2059,6 +2059,42 @@ static void test_pg_reconnects_when_idle_connection_closed(void **state)
     assert_int_equal(registry_ping(f->r, f->err, sizeof f->err), 0);
 }
 
+/* registry_import_check: every refusal registry_import makes without the
+ * store, with no store at all (the CLI runs it before it creates one). */
+static void test_import_check_needs_no_store(void **state)
+{
+    (void)state;
+    size_t len;
+    char err[512], *buf = read_fixture("web-ubuntu-v1.json", &len);
+    reg_import imp;
+    assert_int_equal(registry_manifest_parse(buf, len, "m", false, &imp, err, sizeof err), 0);
+    free(buf);
+    imp.bucket = xstrdup("web");
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), 0);
+    char longtext[300];
+    memset(longtext, 'a', sizeof longtext - 1);
+    longtext[sizeof longtext - 1] = '\0';
+    imp.description = xstrdup(longtext);
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_string_equal(err, "description: longer than 255 bytes");
+    free(imp.description);
+    imp.description = NULL;
+    free(imp.builds[0].source_external_identifier);
+    imp.builds[0].source_external_identifier = xstrdup("ami-\001");
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "builds[0].source_external_identifier"));
+    free(imp.builds[0].source_external_identifier);
+    imp.builds[0].source_external_identifier = NULL;
+    json_object_set_new(imp.builds[0].labels, "k", json_string("a\002"));
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "builds[0].labels.k"));
+    json_object_del(imp.builds[0].labels, "k");
+    imp.bucket_labels = json_pack("{s:s}", "", "v");
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "labels"));
+    registry_import_dispose(&imp);
+}
+
 /* Tests that run on both stores. */
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define COMMON_TESTS                                                                               \
@@ -2094,6 +2130,7 @@ int main(void)
     pg_url = NULL;
     const struct CMUnitTest tests[] = {
         T(test_open_missing_creates_nothing),
+        T(test_import_check_needs_no_store),
         COMMON_TESTS,
     };
     return cmocka_run_group_tests_name("registry on SQLite", tests, NULL, NULL);
