@@ -635,6 +635,28 @@ int webhook_api_opt_bool(json_t *o, const char *field, bool *out, char *err, siz
     return 0;
 }
 
+/* Go's zero time.Time, as hcp-sdk-go's UpdateVersionBody sends revoke_at
+ * in every version PATCH ("0001-01-01T00:00:00.000Z": strfmt.DateTime is a
+ * struct, which omitempty never omits): year 1, every field zero, any
+ * number of zero fraction digits, Z or a zero offset. HCP reads it as
+ * unset, and so do we. */
+static bool go_zero_time(const char *s)
+{
+    static const char zero[] = "0001-01-01T00:00:00";
+    if (strncmp(s, zero, sizeof zero - 1) != 0)
+        return false;
+    s += sizeof zero - 1;
+    if (*s == '.') {
+        s++;
+        if (*s != '0')
+            return false;
+        while (*s == '0')
+            s++;
+    }
+    return strcmp(s, "Z") == 0 || strcmp(s, "z") == 0 || strcmp(s, "+00:00") == 0 ||
+           strcmp(s, "-00:00") == 0;
+}
+
 int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_version_patch *out,
                                     char *err, size_t errlen)
 {
@@ -654,6 +676,8 @@ int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_versi
         (rc = webhook_api_opt_bool(body, "disable_rollback_channels", &keep, err, errlen)) ||
         (rc = webhook_api_opt_bool(body, "restore", &restore, err, errlen)))
         return rc;
+    if (at && go_zero_time(at))
+        at = NULL;
     json_t *c = json_object_get(body, "complete");
     if (c && !json_is_null(c)) {
         if (!json_is_boolean(c)) {

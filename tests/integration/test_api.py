@@ -587,6 +587,40 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(r.stderr.strip().splitlines(),
                          ["imagegate: --ca-file %s: No such file or directory" % missing])
 
+    def test_08c_bodies_as_hcp_sdk_go_sends_them(self):
+        """Packer's CreateBuild has no platform and "artifacts": null; heartbeats
+        carry nulls; the platform comes with the artifacts on the last
+        UpdateBuild. Every version PATCH carries Go's zero time as revoke_at."""
+        self.ok("PUT", BASE + "/buckets", {"name": "sdk-shaped"})
+        vp = BASE + "/buckets/sdk-shaped/versions"
+        self.ok("POST", vp, {"fingerprint": "sdk-1"})
+        b = self.ok("POST", vp + "/sdk-1/builds",
+                    {"component_type": "amazon-ebs.ubuntu", "packer_run_uuid": "r1",
+                     "status": "BUILD_RUNNING", "artifacts": None})["build"]
+        self.assertEqual((b["platform"], b["artifacts"]), ("", []))
+        bp = vp + "/sdk-1/builds/" + b["id"]
+        b = self.ok("PATCH", bp, {"artifacts": None, "labels": None, "status": "BUILD_RUNNING",
+                                  "packer_run_uuid": "r1", "platform": None})["build"]
+        self.assertEqual((b["component_type"], b["status"]), ("amazon-ebs.ubuntu", "BUILD_RUNNING"))
+        doc, _ = self.err(400, "PATCH", bp, {"status": "BUILD_DONE", "artifacts": [
+            {"external_identifier": "ami-0sdk000000000001", "region": "us-east-1"}]}, token=self.W)
+        self.assertIn("build.platform: missing", doc["message"])
+        b = self.ok("PATCH", bp, {"status": "BUILD_DONE", "platform": "aws", "labels": None,
+                                  "artifacts": [{"external_identifier": "ami-0sdk000000000001",
+                                                 "region": "us-east-1"}]})["build"]
+        self.assertEqual(b["platform"], "aws")
+        v = self.ok("GET", vp + "/sdk-1", token=self.R)["version"]
+        self.assertEqual((v["name"], v["status"]), ("v1", "VERSION_ACTIVE"))
+        zero = "0001-01-01T00:00:00.000Z"
+        v = self.ok("PATCH", vp + "/v1", {"revoke_in": "30d", "revoke_at": zero,
+                                          "revocation_message": "eol"}, token=self.A)["version"]
+        self.assertEqual(v["status"], "VERSION_REVOCATION_SCHEDULED")
+        v = self.ok("PATCH", vp + "/v1", {"restore": True, "revoke_at": zero},
+                    token=self.A)["version"]
+        self.assertEqual(v["status"], "VERSION_ACTIVE")
+        doc, _ = self.err(400, "PATCH", vp + "/v1", {"revoke_at": zero}, token=self.A)
+        self.assertIn("nothing to change", doc["message"])
+
     def test_09_tokens_over_the_api(self):
         doc = self.ok("POST", "/v1/tokens", {"name": "pipeline-7", "role": "write"}, token=self.A)
         secret = doc["token"]["secret"]

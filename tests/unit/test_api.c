@@ -504,6 +504,47 @@ static void test_version_patch(void **state)
     json_decref(arr);
 }
 
+/* hcp-sdk-go sends Go's zero time as revoke_at in every version PATCH: it is
+ * unset, so restore and revoke_in still work beside it. */
+static void test_version_zero_time(void **state)
+{
+    (void)state;
+    webhook_api_version_patch p;
+    char err[512];
+    ig_time now;
+    assert_int_equal(ig_time_parse("2026-11-25T09:00:00Z", &now, err, sizeof err), 0);
+    static const char *const zeros[] = {"0001-01-01T00:00:00.000Z", "0001-01-01T00:00:00Z",
+                                        "0001-01-01T00:00:00.000000000Z",
+                                        "0001-01-01T00:00:00+00:00"};
+    for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"restore\":true,\"revoke_at\":\"%s\"}", zeros[i]);
+        if (vpatch(body, now, &p, err) != 0)
+            fail_msg("%s: %s", body, err);
+        assert_true(p.restore);
+        assert_false(p.revoke);
+        snprintf(body, sizeof body,
+                 "{\"revoke_in\":\"30d\",\"revoke_at\":\"%s\",\"revocation_message\":\"eol\"}",
+                 zeros[i]);
+        if (vpatch(body, now, &p, err) != 0)
+            fail_msg("%s: %s", body, err);
+        assert_true(p.revoke);
+        assert_true(p.rv.revoke_at == now + 30LL * 86400 * 1000);
+        snprintf(body, sizeof body, "{\"revoke_at\":\"%s\"}", zeros[i]);
+        assert_int_equal(vpatch(body, now, &p, err), 400); /* nothing to change */
+        assert_non_null(strstr(err, "nothing to change"));
+    }
+    /* not zero: a time like any other (long past: revokes at once) */
+    static const char *const not_zero[] = {"0001-01-01T00:00:00.001Z", "0001-01-01T00:00:01Z",
+                                           "0001-01-02T00:00:00Z", "0002-01-01T00:00:00Z"};
+    for (size_t i = 0; i < sizeof not_zero / sizeof not_zero[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"restore\":true,\"revoke_at\":\"%s\"}", not_zero[i]);
+        if (vpatch(body, now, &p, err) != 400)
+            fail_msg("%s: accepted, expected 400", body);
+    }
+}
+
 /* The parsed body stays alive until the next call (p borrows from it). */
 static int cpatch(const char *body, webhook_api_channel_patch *p, char *err)
 {
@@ -735,6 +776,7 @@ static void test_registry_additions(void **state)
 
 int main(void)
 {
+    // clang-format off
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_shapes),
         cmocka_unit_test(test_route_errors),
@@ -745,10 +787,12 @@ int main(void)
         cmocka_unit_test(test_audit_tokens),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_version_patch),
+        cmocka_unit_test(test_version_zero_time),
         cmocka_unit_test(test_channel_patch),
         cmocka_unit_test(test_lookup_answer),
         cmocka_unit_test(test_search_shape),
         cmocka_unit_test(test_registry_additions),
     };
+    // clang-format on
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
