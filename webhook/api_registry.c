@@ -17,9 +17,10 @@
  * POST /v1/scan's large body limit follows the change at once.
  *
  * Replies wrap objects as HCP does ({"bucket": ...}, {"versions": [...],
- * "pagination": {...}}); errors are {"code", "message"} with 400, 401,
- * 403, 404, 405, 409, 413 or 503 (store unavailable or queue full, with
- * Retry-After). docs/api.md is the reference. */
+ * "pagination": {...}}); errors are HCP's {"code" (gRPC), "message",
+ * "details": []} with 400, 401, 403, 404, 405, 409, 413 or 503 (store
+ * unavailable or queue full, with Retry-After). docs/api.md is the
+ * reference. */
 #include "webhook/api_internal.h"
 
 #include "common/log.h"
@@ -143,6 +144,14 @@ int webhook_api_call_regfail(webhook_worker *w, api_call *c, registry *r)
 {
     int code = registry_errcode(r);
     c->status = webhook_api_status_for(code);
+    /* a create whose name is taken: HCP's ALREADY_EXISTS, which its clients
+     * test for (a 409 of any other cause stays FAILED_PRECONDITION) */
+    webhook_api_op op = c->route.op;
+    size_t n = strlen(c->err);
+    if (code == REG_ECONFLICT &&
+        (op == API_BUCKET_CREATE || op == API_CHANNEL_CREATE || op == API_TOKEN_CREATE) &&
+        n >= 14 && strcmp(c->err + n - 14, "already exists") == 0)
+        c->grpc = 6;
     if (c->status == 503) {
         webhook_worker_reset_registry(w);
         char q[1100];
@@ -205,7 +214,7 @@ void webhook_api_call_finish(api_call *c)
     } else if (status == 200) {
         webhook_reply_json(c->req, 200, c->reply ? json_incref(c->reply) : json_object());
     } else {
-        webhook_reply_error(c->req, status, "%s", c->err);
+        webhook_reply_error_grpc(c->req, status, c->grpc, "%s", c->err);
     }
     char q1[1100], q2[100];
     double ms = (mono_seconds() - c->t0) * 1000;

@@ -38,6 +38,9 @@ BIN = os.environ.get("IMAGEGATE_BIN", "imagegate")
 FIX = os.environ.get("IMAGEGATE_FIXTURES",
                      os.path.join(os.path.dirname(__file__), "..", "fixtures"))
 BASE = "/packer/2023-01-01/organizations/my-org/projects/my-project"
+# error bodies are HCP's: {"code": <gRPC code>, "message", "details": []}, the code following
+# the HTTP status (a 409 for a name that is taken is 6 ALREADY_EXISTS)
+GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 9, 413: 8, 429: 8, 500: 13, 503: 14}
 
 
 def run(*args, **kw):
@@ -153,12 +156,13 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(st, 200, "%s %s -> %s %s" % (method, path, st, doc))
         return doc
 
-    def err(self, want, method, path, body=None, token=None, raw=None):
+    def err(self, want, method, path, body=None, token=None, raw=None, grpc=None):
         st, doc, hdrs = self.d.call(method, path, body, token, raw=raw)
         self.assertEqual(st, want, "%s %s -> %s %s" % (method, path, st, doc))
         self.assertIsInstance(doc, dict, doc)
-        self.assertEqual(doc["code"], want)
+        self.assertEqual(doc["code"], grpc or GRPC[want], doc)
         self.assertTrue(doc["message"])
+        self.assertEqual(doc["details"], [])
         return doc, hdrs
 
     def publish(self, bucket, fp, artifacts, platform="aws", builds=1, source=None):
@@ -378,9 +382,15 @@ class ApiTest(unittest.TestCase):
         self.err(404, "GET", BASE + "/bucketz", token=self.R)
         doc, hdrs = self.err(405, "POST", BASE + "/buckets", {"name": "abc"}, token=self.W)
         self.assertEqual(hdrs.get("Allow"), "GET, PUT")
-        self.err(409, "PUT", BASE + "/buckets", {"name": "web-ubuntu"}, token=self.W)
+        # a name that is taken is HCP's ALREADY_EXISTS (6); other conflicts FAILED_PRECONDITION
+        self.err(409, "PUT", BASE + "/buckets", {"name": "web-ubuntu"}, token=self.W, grpc=6)
+        self.err(409, "POST", BASE + "/buckets/web-ubuntu/channels", {"name": "production"},
+                 token=self.W, grpc=6)
         self.err(409, "POST", BASE + "/buckets/web-ubuntu/channels",
                  {"name": "qa", "version_fingerprint": "web-1"}, token=self.W)  # revoked
+        # what Packer reads to decide to create a bucket: NOT_FOUND (5)
+        doc, _ = self.err(404, "GET", BASE + "/buckets/not-there-yet", token=self.R)
+        self.assertIn('"code":5,', json.dumps(doc, separators=(",", ":")))
         self.err(409, "PATCH", BASE + "/buckets/web-ubuntu/channels/latest",
                  {"version_fingerprint": "web-2"}, token=self.W)
         self.err(409, "POST", BASE + "/buckets/web-ubuntu/versions", {"fingerprint": "web-2"},
@@ -389,7 +399,7 @@ class ApiTest(unittest.TestCase):
         big = json.dumps({"name": "big-one", "description": "x" * 70000}).encode()
         st, doc, _ = self.d.call("PUT", BASE + "/buckets", token=self.W, raw=big)
         self.assertEqual(st, 413, doc)
-        self.assertEqual(doc["code"], 413)
+        self.assertEqual((doc["code"], doc["details"]), (8, []))  # RESOURCE_EXHAUSTED
         # the daemon is still fine
         self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)
 
@@ -627,7 +637,8 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(secret.startswith("igt_"))
         self.err(403, "POST", "/v1/tokens", {"name": "sneaky", "role": "admin"}, token=self.W)
         self.err(400, "POST", "/v1/tokens", {"name": "x", "role": "root"}, token=self.A)
-        self.err(409, "POST", "/v1/tokens", {"name": "pipeline-7", "role": "read"}, token=self.A)
+        self.err(409, "POST", "/v1/tokens", {"name": "pipeline-7", "role": "read"}, token=self.A,
+                 grpc=6)
         lst = self.ok("GET", "/v1/tokens", token=self.A)["tokens"]
         self.assertIn("pipeline-7", [t["name"] for t in lst])
         self.assertNotIn(secret, json.dumps(lst))
