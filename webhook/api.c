@@ -337,6 +337,8 @@ int webhook_api_route_parse(int method, const char *path, webhook_api_route *out
         rc = check_free_segment("project", seg[5], err, errlen);
     if (rc)
         return rc;
+    snprintf(out->base, sizeof out->base, "/packer/2023-01-01/organizations/%s/projects/%s", seg[3],
+             seg[5]);
     return route_packer(method, seg + 6, n - 6, out, allow, allowlen, err, errlen);
 }
 
@@ -800,6 +802,52 @@ static json_t *get(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return v ? json_incref(v) : json_null();
+}
+
+/* borrowed: the value or the null singleton */
+static json_t *get_or_null(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return v ? v : json_null();
+}
+
+/* HCP's keys beside imagegate's in one inherited-from object. */
+static void hcp_origin(json_t *o, const char *base)
+{
+    if (!json_is_object(o))
+        return;
+    const char *bucket = json_string_value(json_object_get(o, "bucket_name"));
+    const char *fp = json_string_value(json_object_get(o, "fingerprint"));
+    json_object_set(o, "version_name", get_or_null(o, "version"));
+    json_object_set(o, "version_fingerprint", get_or_null(o, "fingerprint"));
+    if (bucket && fp)
+        json_object_set_new(o, "href", json_sprintf("%s/buckets/%s/versions/%s", base, bucket, fp));
+}
+
+void webhook_api_hcp_shape(json_t *j, const char *base)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(j, i, e)
+        {
+            webhook_api_hcp_shape(e, base);
+        }
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        if (strcmp(k, "version_count") == 0 && json_is_integer(v))
+            json_object_set_new(j, k, json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        else if (strcmp(k, "revocation_inherited_from") == 0 || strcmp(k, "inherited_from") == 0)
+            hcp_origin(v, base);
+        else
+            webhook_api_hcp_shape(v, base);
+    }
 }
 
 json_t *webhook_api_search_shape(json_t *matches)

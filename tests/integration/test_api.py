@@ -165,6 +165,13 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(doc["details"], [])
         return doc, hdrs
 
+    def check_hcp_origin(self, o):
+        """revocation_inherited_from: imagegate's keys and HCP's side by side."""
+        self.assertEqual((o["bucket_name"], o["version"], o["version_name"]),
+                         ("golden-base", "v1", "v1"))
+        self.assertEqual(o["version_fingerprint"], o["fingerprint"])
+        self.assertEqual(o["href"], "%s/buckets/golden-base/versions/%s" % (BASE, o["fingerprint"]))
+
     def publish(self, bucket, fp, artifacts, platform="aws", builds=1, source=None):
         """The Packer flow: version, builds running, then each BUILD_DONE."""
         v = self.ok("POST", "%s/buckets/%s/versions" % (BASE, bucket), {"fingerprint": fp})
@@ -256,7 +263,10 @@ class ApiTest(unittest.TestCase):
                          (200, "ami-0bbbbbbbbbbbbbbb1", "v2"))
         hist = self.ok("GET", BASE + "/buckets/web-app/channels/production/history",
                        token=self.R)["history"]
-        self.assertEqual([h["version"] for h in hist], ["v2", "v1"])
+        # HCP's history entries carry the version object; the name stays as version_name
+        self.assertEqual([h["version"]["name"] for h in hist], ["v2", "v1"])
+        self.assertEqual([h["version_name"] for h in hist], ["v2", "v1"])
+        self.assertEqual(hist[0]["version"]["fingerprint"], hist[0]["fingerprint"])
         self.assertEqual(hist[0]["author_id"], "packer")
         # lookup of an image that two regions hold needs platform and region
         st, doc, _ = self.lookup("web-app", "staging")
@@ -342,6 +352,17 @@ class ApiTest(unittest.TestCase):
         v = doc["artifacts"][0]["version"]
         self.assertEqual((v["status"], v["revocation_type"]), ("VERSION_REVOKED", "INHERITED"))
         self.assertEqual(v["revocation_inherited_from"]["bucket_name"], "golden-base")
+        self.check_hcp_origin(v["revocation_inherited_from"])
+        # the same on a version read, and in its revocations
+        v = self.ok("GET", BASE + "/buckets/app-java/versions/v1", token=self.R)["version"]
+        self.check_hcp_origin(v["revocation_inherited_from"])
+        self.check_hcp_origin(v["revocations"][0]["inherited_from"])
+        # a bucket's version_count is a string, as HCP encodes int64
+        b = self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)["bucket"]
+        self.assertIsInstance(b["version_count"], str)
+        self.assertGreaterEqual(int(b["version_count"]), 2)
+        for b in self.ok("GET", BASE + "/buckets", token=self.R)["buckets"]:
+            self.assertIsInstance(b["version_count"], str)
         doc = self.ok("POST", BASE + "/_search/external_artifact",
                       {"external_identifier": "ami-0d4c3b2a1f0e9d8c7", "region": "eu-north-1"},
                       token=self.R)

@@ -690,6 +690,43 @@ static void test_search_shape(void **state)
 
 /* ---- the registry queries added for the API ------------------------------ */
 
+/* The answers of the Packer paths in HCP's types: version_count a string,
+ * inherited-from objects with HCP's keys and an href, wherever they are. */
+static void test_hcp_shape(void **state)
+{
+    (void)state;
+    const char *base = "/packer/2023-01-01/organizations/o/projects/p";
+    json_error_t je;
+    json_t *j = json_loads(
+        "{\"buckets\":[{\"name\":\"a\",\"version_count\":3,\"latest_version\":{\"name\":\"v3\","
+        "\"revocation_inherited_from\":{\"bucket_name\":\"g\",\"version\":\"v1\","
+        "\"fingerprint\":\"fp-1\",\"version_id\":\"X\"},\"revocations\":[{\"inherited_from\":"
+        "{\"bucket_name\":\"g\",\"version\":\"v1\",\"fingerprint\":\"fp-1\"}},"
+        "{\"inherited_from\":null}]}}]}",
+        0, &je);
+    assert_non_null(j);
+    webhook_api_hcp_shape(j, base);
+    json_t *b = json_array_get(json_object_get(j, "buckets"), 0);
+    assert_string_equal(json_string_value(json_object_get(b, "version_count")), "3");
+    json_t *lv = json_object_get(b, "latest_version");
+    json_t *o = json_object_get(lv, "revocation_inherited_from");
+    assert_string_equal(json_string_value(json_object_get(o, "version")), "v1");
+    assert_string_equal(json_string_value(json_object_get(o, "version_name")), "v1");
+    assert_string_equal(json_string_value(json_object_get(o, "version_fingerprint")), "fp-1");
+    assert_string_equal(json_string_value(json_object_get(o, "href")),
+                        "/packer/2023-01-01/organizations/o/projects/p/buckets/g/versions/fp-1");
+    json_t *revs = json_object_get(lv, "revocations");
+    o = json_object_get(json_array_get(revs, 0), "inherited_from");
+    assert_non_null(json_object_get(o, "href"));
+    assert_true(json_is_null(json_object_get(json_array_get(revs, 1), "inherited_from")));
+    /* twice changes nothing more */
+    json_t *once = json_deep_copy(j);
+    webhook_api_hcp_shape(j, base);
+    assert_true(json_equal(once, j));
+    json_decref(once);
+    json_decref(j);
+}
+
 static void test_registry_additions(void **state)
 {
     (void)state;
@@ -791,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_channel_patch),
         cmocka_unit_test(test_lookup_answer),
         cmocka_unit_test(test_search_shape),
+        cmocka_unit_test(test_hcp_shape),
         cmocka_unit_test(test_registry_additions),
     };
     // clang-format on
