@@ -103,10 +103,12 @@ static void apply_opts(import_opts *io, reg_import *imp)
     }
 }
 
-/* Names checked before the store is opened. Returns an exit status. */
-static int precheck(const reg_import *imp)
+/* All of the input checked before the store is opened (or created): the
+ * options by name first, then everything registry_import would refuse
+ * without the store. Returns an exit status. */
+static int precheck(const reg_import *imp, const char *file)
 {
-    char err[256];
+    char err[512];
     if (registry_valid_bucket_name(imp->bucket, err, sizeof err) < 0)
         return cli_fail(EXIT_USAGE, "--bucket: %s", err);
     if (!imp->fingerprint)
@@ -119,6 +121,15 @@ static int precheck(const reg_import *imp)
         if (strcasecmp(imp->channels[i], "latest") == 0)
             return cli_fail(EXIT_REFUSED, "--channel latest: channel 'latest' is managed by "
                                           "imagegate and cannot be assigned");
+    }
+    /* the rest: --description, --bucket-label, and the builds (the manifest's,
+     * with --build-label and --source-image applied) */
+    if (registry_import_check(imp, err, sizeof err) < 0) {
+        if (strncmp(err, "description:", 12) == 0)
+            return cli_fail(EXIT_USAGE, "--%s", err);
+        if (strncmp(err, "labels", 6) == 0)
+            return cli_fail(EXIT_USAGE, "--bucket-label: %s", err);
+        return cli_fail(EXIT_USAGE, "%s: %s", file, err);
     }
     return EXIT_OK;
 }
@@ -216,7 +227,8 @@ int cmd_import(cli_opts *o, int argc, char **argv)
         goto out;
     }
     apply_opts(&io, &imp);
-    if ((code = precheck(&imp)) || !(r = regcli_open(o, true, &ctx, &code)))
+    if ((code = precheck(&imp, strcmp(file, "-") == 0 ? "stdin" : file)) ||
+        !(r = regcli_open(o, true, &ctx, &code)))
         goto out;
     bool created = false;
     if (!(v = registry_import(r, &ctx, &imp, &created, err, sizeof err)))

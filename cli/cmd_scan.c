@@ -199,7 +199,7 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
     }
     pol = policy_path ? policy_load(policy_path, err, sizeof err) : policy_default();
     if (!pol) {
-        rc = cli_fail(EXIT_USAGE, "%s", err);
+        rc = cli_fail(EXIT_USAGE, "--policy %s", err); /* err starts with the file's name */
         goto out;
     }
     reg = cli_open_store(o, false, &code);

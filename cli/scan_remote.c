@@ -1,7 +1,14 @@
 /* The plan is streamed from the file (or stdin) straight into the request
  * body, so a 500 MB plan costs no memory here either. The token goes in an
  * Authorization header and only to the server given; redirects are not
- * followed (a redirect could carry the token elsewhere). */
+ * followed (a redirect could carry the token elsewhere).
+ *
+ * Standard output and --output hold a report or nothing: the answer is
+ * spooled to an unnamed temporary file and copied out (--output opened only
+ * then) once it is complete, a 200 and carries a verdict. Any other answer
+ * becomes one line on standard error -- the "message" of the server's JSON
+ * error, or the HTTP status alone for anything else (libevent's HTML 413
+ * page, a proxy's error page). */
 #include "cli/scan_remote.h"
 
 #include <curl/curl.h>
@@ -15,19 +22,48 @@
 #include "common/strbuf.h"
 #include "common/xalloc.h"
 
+#define ERROR_BODY_MAX 4096 /* of an answer other than a report: for the message */
+
 typedef struct remote {
-    FILE *out;
-    strbuf body; /* kept for error messages */
+    CURL *c;
+    FILE *spool;   /* the report of a 200 answer, until the transfer completes */
+    strbuf body;   /* the first ERROR_BODY_MAX bytes of any other answer */
+    int spool_err; /* errno of a failed spool write */
     char verdict[16];
 } remote;
 
+static bool verdict_known(const remote *r)
+{
+    return strcmp(r->verdict, "pass") == 0 || strcmp(r->verdict, "warn") == 0 ||
+           strcmp(r->verdict, "fail") == 0;
+}
+
+/* Only a 200 answer with a verdict is a report, and it is spooled to an
+ * unnamed temporary file, not written out: standard output and --output get
+ * it once the whole answer is in, so a failed or cut-off scan leaves them
+ * untouched, as a local scan does. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     remote *r = ud;
     size_t len = size * n;
-    if (r->body.len < 4096)
-        strbuf_append(&r->body, p, len);
-    return fwrite(p, 1, len, r->out) == len ? len : 0;
+    long status = 0;
+    curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200 || !verdict_known(r)) {
+        if (r->body.len >= ERROR_BODY_MAX)
+            return 0; /* enough for the message: stop reading */
+        size_t room = ERROR_BODY_MAX - r->body.len;
+        strbuf_append(&r->body, p, len < room ? len : room);
+        return len;
+    }
+    if (!r->spool && !(r->spool = tmpfile())) {
+        r->spool_err = errno;
+        return 0;
+    }
+    if (fwrite(p, 1, len, r->spool) != len) {
+        r->spool_err = errno ? errno : EIO;
+        return 0;
+    }
+    return len;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -57,12 +93,68 @@ static char *query_escape(CURL *c, const char *s)
     return r;
 }
 
+/* One line for an answer other than a report: the "message" of a JSON error
+ * (control characters blanked, at most 300 bytes), else the status alone --
+ * an HTML page from libevent or a proxy is not repeated. */
+static int answer_fail(long status, const strbuf *body)
+{
+    int code = status >= 500 ? EXIT_STORE : EXIT_USAGE;
+    if (status == 413)
+        return cli_fail(code, "the server refused the plan: larger than its --max-plan-bytes "
+                              "(or its --max-body-bytes, if it does not know the token) "
+                              "(HTTP 413)");
+    char msg[301] = "";
+    json_t *doc = body->len ? json_loadb(body->s, body->len, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(doc, "message"));
+    if (m) {
+        size_t k = 0;
+        for (; m[k] && k + 1 < sizeof msg; k++)
+            msg[k] = (unsigned char)m[k] < 0x20 || m[k] == 0x7f ? ' ' : m[k];
+        msg[k] = '\0';
+    }
+    json_decref(doc);
+    const char *what = status >= 500 ? "failed" : "refused";
+    if (*msg)
+        return cli_fail(code, "the server %s the scan (HTTP %ld): %s", what, status, msg);
+    return cli_fail(code, "the server %s the scan (HTTP %ld; is --server an imagegate server?)",
+                    what, status);
+}
+
+/* Copies the spooled report to output (NULL = standard output), opened only
+ * now. Returns 0, or -1 after a message. */
+static int write_report(FILE *spool, const char *output)
+{
+    FILE *out = stdout;
+    if (output && !(out = fopen(output, "w"))) {
+        cli_fail(EXIT_USAGE, "--output %s: %s", output, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    if (spool) {
+        char buf[65536];
+        size_t n;
+        rewind(spool);
+        while ((n = fread(buf, 1, sizeof buf, spool)) > 0)
+            if (fwrite(buf, 1, n, out) != n)
+                break;
+        if (ferror(spool) || ferror(out))
+            rc = -1;
+    }
+    if (fflush(out) != 0)
+        rc = -1;
+    if (out != stdout && fclose(out) != 0)
+        rc = -1;
+    if (rc)
+        cli_fail(EXIT_USAGE, "cannot write the report: %s", strerror(errno));
+    return rc;
+}
+
 int scan_remote(const char *server, const char *token, const char *ca_file, const char *plan,
                 const char *format, const char *organization, const char *workspace,
                 const char *output, policy_verdict fail_on)
 {
     int rc = EXIT_STORE;
-    FILE *in = NULL, *out = stdout;
+    FILE *in = NULL;
     CURL *c = NULL;
     struct curl_slist *hdrs = NULL;
     char *url = NULL, *auth = NULL;
@@ -74,21 +166,25 @@ int scan_remote(const char *server, const char *token, const char *ca_file, cons
         rc = cli_fail(EXIT_USAGE, "--server: '%s' is not an http(s) URL", server);
         goto out;
     }
+    if (ca_file) {
+        /* curl would call a missing bundle a TLS failure (exit 3): it is input */
+        FILE *ca = fopen(ca_file, "r");
+        if (!ca) {
+            rc = cli_fail(EXIT_USAGE, "--ca-file %s: %s", ca_file, strerror(errno));
+            goto out;
+        }
+        fclose(ca);
+    }
     in = strcmp(plan, "-") == 0 ? stdin : fopen(plan, "rb");
     if (!in) {
         rc = cli_fail(EXIT_USAGE, "%s: %s", plan, strerror(errno));
         goto out;
     }
-    if (output && !(out = fopen(output, "w"))) {
-        out = stdout;
-        rc = cli_fail(EXIT_USAGE, "--output %s: %s", output, strerror(errno));
-        goto out;
-    }
-    r.out = out;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c = curl_easy_init();
     if (!c)
         goto out;
+    r.c = c;
     strbuf u = STRBUF_INIT;
     size_t sl = strlen(server);
     while (sl && server[sl - 1] == '/')
@@ -132,24 +228,31 @@ int scan_remote(const char *server, const char *token, const char *ca_file, cons
     CURLcode cc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (r.spool_err) {
+        rc = cli_fail(EXIT_USAGE, "cannot keep the report in a temporary file: %s",
+                      strerror(r.spool_err));
+        goto out;
+    }
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status >= 400)) {
         rc = cli_fail(EXIT_STORE, "--server %.*s: %s", (int)sl, server,
                       ebuf[0] ? ebuf : curl_easy_strerror(cc));
         goto out;
     }
     if (status != 200) {
-        rc = cli_fail(status >= 500 || status == 0 ? EXIT_STORE : EXIT_USAGE,
-                      "--server answered %ld: %.300s", status, r.body.s ? r.body.s : "");
+        rc = answer_fail(status, &r.body);
+        goto out;
+    }
+    if (!verdict_known(&r)) {
+        rc = cli_fail(EXIT_STORE, "--server gave no verdict (is it an imagegate server?)");
+        goto out;
+    }
+    if (write_report(r.spool, output) < 0) {
+        rc = EXIT_USAGE;
         goto out;
     }
     policy_verdict v = strcmp(r.verdict, "fail") == 0   ? POLICY_VERDICT_FAIL
                        : strcmp(r.verdict, "warn") == 0 ? POLICY_VERDICT_WARN
-                       : strcmp(r.verdict, "pass") == 0 ? POLICY_PASS
-                                                        : (policy_verdict)-1;
-    if ((int)v < 0) {
-        rc = cli_fail(EXIT_STORE, "--server gave no verdict (is it an imagegate server?)");
-        goto out;
-    }
+                                                        : POLICY_PASS;
     rc = v >= fail_on ? EXIT_REFUSED : EXIT_OK;
 out:
     if (auth) {
@@ -161,9 +264,9 @@ out:
         curl_easy_cleanup(c);
     free(url);
     strbuf_dispose(&r.body);
+    if (r.spool)
+        fclose(r.spool);
     if (in && in != stdin)
         fclose(in);
-    if (out != stdout)
-        fclose(out);
     return rc;
 }

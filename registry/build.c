@@ -40,7 +40,14 @@ int reg_build_fields_check(registry *r, const reg_build_fields *f, const char *w
             return -1;                                                                             \
     } while (0)
     CHECK_TEXT(f->component_type, "component_type", REG_MAX_TEXT, true);
-    CHECK_TEXT(f->platform, "platform", REG_MAX_TEXT, true);
+    /* Packer's CreateBuild sends no platform: it comes with the artifacts on
+     * the UpdateBuild that marks the build done, and a done build needs it */
+    if (f->status && strcmp(f->status, "BUILD_DONE") == 0 && (!f->platform || !*f->platform))
+        return reg_fail(r, REG_EINVAL, err, errlen,
+                        "%s.platform: missing (a BUILD_DONE build needs "
+                        "the platform of its artifacts)",
+                        what);
+    CHECK_TEXT(f->platform, "platform", REG_MAX_TEXT, false);
     CHECK_TEXT(f->packer_run_uuid, "packer_run_uuid", REG_MAX_TEXT, false);
     CHECK_TEXT(f->source, "source_external_identifier", REG_MAX_EXTERNAL_ID, false);
 #undef CHECK_TEXT
@@ -78,8 +85,9 @@ int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,
                "INSERT INTO builds (id, version_id, component_type, platform, status,"
                " labels, packer_run_uuid, source_external_identifier, source_lower,"
                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               "tttttttttTT", out_id, version_id, f->component_type, f->platform, f->status, labels,
-               f->packer_run_uuid ? f->packer_run_uuid : "", source, lower, ctx->now, ctx->now);
+               "tttttttttTT", out_id, version_id, f->component_type, f->platform ? f->platform : "",
+               f->status, labels, f->packer_run_uuid ? f->packer_run_uuid : "", source, lower,
+               ctx->now, ctx->now);
     free(labels);
     free(lower);
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
@@ -171,7 +179,9 @@ static const char *opt_string(json_t *o, const char *key)
 }
 
 /* Reads build fields from an API object into f (borrowing its strings).
- * base: the current values for a patch (NULL for a create). */
+ * base: the current values for a patch (NULL for a create). A key whose
+ * value is JSON null is absent: hcp-sdk-go sends nulls for what it was not
+ * given ("artifacts": null on every CreateBuild and UpdateBuild). */
 static int fields_from_json(registry *r, json_t *spec, const reg_build_fields *base,
                             reg_build_fields *f, char *err, size_t errlen)
 {
@@ -189,7 +199,7 @@ static int fields_from_json(registry *r, json_t *spec, const reg_build_fields *b
     else
         memset(f, 0, sizeof *f);
 #define TAKE(field, key)                                                                           \
-    if (json_object_get(spec, key))                                                                \
+    if (opt_string(spec, key))                                                                     \
     f->field = opt_string(spec, key)
     TAKE(component_type, "component_type");
     TAKE(platform, "platform");
@@ -199,9 +209,16 @@ static int fields_from_json(registry *r, json_t *spec, const reg_build_fields *b
 #undef TAKE
     if (!f->status)
         f->status = "BUILD_UNSET";
-    if (json_object_get(spec, "labels"))
+    if (json_object_get(spec, "labels") && !json_is_null(json_object_get(spec, "labels")))
         f->labels = json_object_get(spec, "labels");
     return reg_build_fields_check(r, f, "build", err, errlen);
+}
+
+/* spec.artifacts, NULL when absent or null (borrowed). */
+static json_t *artifacts_of(json_t *spec)
+{
+    json_t *a = json_object_get(spec, "artifacts");
+    return json_is_null(a) ? NULL : a;
 }
 
 /* Validates spec.artifacts (array of {external_identifier, region}). */
@@ -278,13 +295,13 @@ json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucke
     char id[ULID_LEN + 1];
     json_t *out = NULL;
     if (fields_from_json(r, spec, NULL, &f, err, errlen) < 0 ||
-        artifacts_check(r, json_object_get(spec, "artifacts"), err, errlen) < 0)
+        artifacts_check(r, artifacts_of(spec), err, errlen) < 0)
         return NULL;
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
     if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0 ||
         reg_build_insert(r, ctx, v.id, &f, id, err, errlen) < 0 ||
-        artifacts_insert(r, ctx, id, json_object_get(spec, "artifacts"), err, errlen) < 0 ||
+        artifacts_insert(r, ctx, id, artifacts_of(spec), err, errlen) < 0 ||
         reg_audit(
             r, ctx, "build.create", bucket, f.component_type,
             json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", id, "status", f.status),
@@ -330,7 +347,7 @@ json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucke
         .labels = json_object_get(cur, "labels"),
     };
     reg_build_fields f;
-    json_t *arts = json_object_get(patch, "artifacts");
+    json_t *arts = artifacts_of(patch);
     if (fields_from_json(r, patch, &base, &f, err, errlen) < 0 ||
         artifacts_check(r, arts, err, errlen) < 0)
         goto fail;
@@ -342,7 +359,7 @@ json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucke
                "UPDATE builds SET component_type = ?, platform = ?, status = ?,"
                " labels = ?, packer_run_uuid = ?, source_external_identifier = ?,"
                " source_lower = ?, updated_at = ? WHERE id = ?",
-               "tttttttTt", f.component_type, f.platform, f.status, labels,
+               "tttttttTt", f.component_type, f.platform ? f.platform : "", f.status, labels,
                f.packer_run_uuid ? f.packer_run_uuid : "", source, lower, ctx->now, build_id);
     free(labels);
     free(lower);

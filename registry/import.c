@@ -216,6 +216,12 @@ static int compare_existing(registry *r, const reg_import *imp, const reg_vrow *
                     imp->fingerprint, reg_vrow_name(v, name), imp->bucket);
 }
 
+int registry_import_check(const reg_import *imp, char *err, size_t errlen)
+{
+    registry scratch = {0}; /* import_check touches only errcode */
+    return import_check(&scratch, imp, err, errlen);
+}
+
 json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, bool *created,
                         char *err, size_t errlen)
 {

@@ -165,8 +165,11 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
  * {id, external_identifier, region, created_at}), created_at, updated_at. */
 
 /* spec: borrowed object with the build fields above (artifacts optional).
- * Refused with REG_ECONFLICT on a complete version. When the version's last
- * build becomes BUILD_DONE the version completes and gets its number. */
+ * component_type is required; platform may come later, but a BUILD_DONE
+ * build needs one; a key whose value is null is absent (an update keeps
+ * the stored value). Refused with REG_ECONFLICT on a complete version. When
+ * the version's last build becomes BUILD_DONE the version completes and
+ * gets its number. */
 json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucket,
                               const char *ref, json_t *spec, char *err, size_t errlen);
 json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket,
@@ -216,6 +219,12 @@ typedef struct reg_import {
 int registry_manifest_parse(const char *buf, size_t len, const char *name, bool all_runs,
                             reg_import *imp, char *err, size_t errlen);
 void registry_import_dispose(reg_import *imp);
+
+/* Every check registry_import makes without the store (names, bucket
+ * description and labels, build fields and labels, source image, artifacts,
+ * channel names), so a caller can refuse bad input before it opens or
+ * creates a store. Pure. Returns 0 or -1 with "field: reason" in err. */
+int registry_import_check(const reg_import *imp, char *err, size_t errlen);
 
 /* Creates bucket (if missing), version, builds, artifacts, completes the
  * version and assigns the channels, all in one transaction. Importing the

@@ -337,6 +337,8 @@ int webhook_api_route_parse(int method, const char *path, webhook_api_route *out
         rc = check_free_segment("project", seg[5], err, errlen);
     if (rc)
         return rc;
+    snprintf(out->base, sizeof out->base, "/packer/2023-01-01/organizations/%s/projects/%s", seg[3],
+             seg[5]);
     return route_packer(method, seg + 6, n - 6, out, allow, allowlen, err, errlen);
 }
 
@@ -635,6 +637,28 @@ int webhook_api_opt_bool(json_t *o, const char *field, bool *out, char *err, siz
     return 0;
 }
 
+/* Go's zero time.Time, as hcp-sdk-go's UpdateVersionBody sends revoke_at
+ * in every version PATCH ("0001-01-01T00:00:00.000Z": strfmt.DateTime is a
+ * struct, which omitempty never omits): year 1, every field zero, any
+ * number of zero fraction digits, Z or a zero offset. HCP reads it as
+ * unset, and so do we. */
+static bool go_zero_time(const char *s)
+{
+    static const char zero[] = "0001-01-01T00:00:00";
+    if (strncmp(s, zero, sizeof zero - 1) != 0)
+        return false;
+    s += sizeof zero - 1;
+    if (*s == '.') {
+        s++;
+        if (*s != '0')
+            return false;
+        while (*s == '0')
+            s++;
+    }
+    return strcmp(s, "Z") == 0 || strcmp(s, "z") == 0 || strcmp(s, "+00:00") == 0 ||
+           strcmp(s, "-00:00") == 0;
+}
+
 int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_version_patch *out,
                                     char *err, size_t errlen)
 {
@@ -654,6 +678,8 @@ int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_versi
         (rc = webhook_api_opt_bool(body, "disable_rollback_channels", &keep, err, errlen)) ||
         (rc = webhook_api_opt_bool(body, "restore", &restore, err, errlen)))
         return rc;
+    if (at && go_zero_time(at))
+        at = NULL;
     json_t *c = json_object_get(body, "complete");
     if (c && !json_is_null(c)) {
         if (!json_is_boolean(c)) {
@@ -776,6 +802,52 @@ static json_t *get(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
     return v ? json_incref(v) : json_null();
+}
+
+/* borrowed: the value or the null singleton */
+static json_t *get_or_null(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return v ? v : json_null();
+}
+
+/* HCP's keys beside imagegate's in one inherited-from object. */
+static void hcp_origin(json_t *o, const char *base)
+{
+    if (!json_is_object(o))
+        return;
+    const char *bucket = json_string_value(json_object_get(o, "bucket_name"));
+    const char *fp = json_string_value(json_object_get(o, "fingerprint"));
+    json_object_set(o, "version_name", get_or_null(o, "version"));
+    json_object_set(o, "version_fingerprint", get_or_null(o, "fingerprint"));
+    if (bucket && fp)
+        json_object_set_new(o, "href", json_sprintf("%s/buckets/%s/versions/%s", base, bucket, fp));
+}
+
+void webhook_api_hcp_shape(json_t *j, const char *base)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(j, i, e)
+        {
+            webhook_api_hcp_shape(e, base);
+        }
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        if (strcmp(k, "version_count") == 0 && json_is_integer(v))
+            json_object_set_new(j, k, json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        else if (strcmp(k, "revocation_inherited_from") == 0 || strcmp(k, "inherited_from") == 0)
+            hcp_origin(v, base);
+        else
+            webhook_api_hcp_shape(v, base);
+    }
 }
 
 json_t *webhook_api_search_shape(json_t *matches)

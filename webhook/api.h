@@ -89,6 +89,9 @@ typedef struct webhook_api_route {
     char build[72];
     char channel[40];
     char token[72]; /* /v1/tokens/{name} */
+    /* "/packer/2023-01-01/organizations/{org}/projects/{project}" as given,
+     * for the href of HCP answers; "" for /v1/tokens */
+    char base[2 * WEBHOOK_API_MAX_SEGMENT + 48];
 } webhook_api_route;
 
 /* Routes a request for the Packer paths (path starts with
@@ -213,6 +216,14 @@ int webhook_api_channel_patch_parse(json_t *body, webhook_api_channel_patch *out
  *  "artifact": {"external_identifier", "region"}}.
  * New array. */
 json_t *webhook_api_search_shape(json_t *matches);
+/* Where imagegate's objects and HCP's 2023-01-01 models differ in a way an
+ * hcp-sdk-go client would trip on, fixes an answer of the Packer paths in
+ * place (the command line's --json keeps imagegate's shape): a bucket's
+ * version_count becomes a string (HCP's int64 encoding); every
+ * revocation_inherited_from (and revocations[].inherited_from) object gains
+ * HCP's version_name, version_fingerprint and href (base + /buckets/B/
+ * versions/FP) beside imagegate's keys. reply: borrowed. */
+void webhook_api_hcp_shape(json_t *reply, const char *base);
 
 /* GET /v1/lookup: from a channel object (registry_channel_get, borrowed)
  * picks the artifact of the given platform and region (NULL = any) and

@@ -26,6 +26,7 @@ typedef struct api_call {
     char who[72]; /* the token's name: the author of every change */
     /* the outcome: status and either reply (JSON) or err */
     int status;
+    int grpc; /* the error body's gRPC code when not the status's (0) */
     json_t *reply;
     char err[1024];
     /* a non-JSON reply (POST /v1/scan's report) */

@@ -17,9 +17,10 @@
  * POST /v1/scan's large body limit follows the change at once.
  *
  * Replies wrap objects as HCP does ({"bucket": ...}, {"versions": [...],
- * "pagination": {...}}); errors are {"code", "message"} with 400, 401,
- * 403, 404, 405, 409, 413 or 503 (store unavailable or queue full, with
- * Retry-After). docs/api.md is the reference. */
+ * "pagination": {...}}); errors are HCP's {"code" (gRPC), "message",
+ * "details": []} with 400, 401, 403, 404, 405, 409, 413 or 503 (store
+ * unavailable or queue full, with Retry-After). docs/api.md is the
+ * reference. */
 #include "webhook/api_internal.h"
 
 #include "common/log.h"
@@ -143,6 +144,14 @@ int webhook_api_call_regfail(webhook_worker *w, api_call *c, registry *r)
 {
     int code = registry_errcode(r);
     c->status = webhook_api_status_for(code);
+    /* a create whose name is taken: HCP's ALREADY_EXISTS, which its clients
+     * test for (a 409 of any other cause stays FAILED_PRECONDITION) */
+    webhook_api_op op = c->route.op;
+    size_t n = strlen(c->err);
+    if (code == REG_ECONFLICT &&
+        (op == API_BUCKET_CREATE || op == API_CHANNEL_CREATE || op == API_TOKEN_CREATE) &&
+        n >= 14 && strcmp(c->err + n - 14, "already exists") == 0)
+        c->grpc = 6;
     if (c->status == 503) {
         webhook_worker_reset_registry(w);
         char q[1100];
@@ -205,7 +214,7 @@ void webhook_api_call_finish(api_call *c)
     } else if (status == 200) {
         webhook_reply_json(c->req, 200, c->reply ? json_incref(c->reply) : json_object());
     } else {
-        webhook_reply_error(c->req, status, "%s", c->err);
+        webhook_reply_error_grpc(c->req, status, c->grpc, "%s", c->err);
     }
     char q1[1100], q2[100];
     double ms = (mono_seconds() - c->t0) * 1000;
@@ -426,6 +435,35 @@ static int token_create(webhook_worker *w, api_call *c, registry *r, const reg_c
 }
 
 /* Runs one call of the Packer paths or /v1/tokens (store worker). */
+/* HCP's channel history entries carry the version object, not its name:
+ * each entry of the page gets it as "version" (the name stays as
+ * "version_name"); a version deleted since is {"name", "fingerprint"}.
+ * One read per distinct version of the page. */
+static void history_versions(registry *r, const reg_ctx *ctx, const char *bucket, json_t *page)
+{
+    json_t *seen = json_object(); /* fingerprint -> version object */
+    size_t i;
+    json_t *e;
+    json_array_foreach(page, i, e)
+    {
+        json_t *name = json_object_get(e, "version");
+        const char *fp = json_string_value(json_object_get(e, "fingerprint"));
+        json_object_set(e, "version_name", name ? name : json_null());
+        if (!fp)
+            continue;
+        json_t *v = json_object_get(seen, fp);
+        if (!v) {
+            char err[256];
+            v = registry_version_get(r, ctx, bucket, fp, err, sizeof err);
+            if (!v)
+                v = json_pack("{s:O, s:s}", "name", name ? name : json_null(), "fingerprint", fp);
+            json_object_set_new(seen, fp, v);
+        }
+        json_object_set(e, "version", v);
+    }
+    json_decref(seen);
+}
+
 static void api_work(webhook_worker *w, void *arg)
 {
     api_call *c = arg;
@@ -550,6 +588,8 @@ static void api_work(webhook_worker *w, void *arg)
     case API_CHANNEL_HISTORY:
         c->reply = paged(c, "history",
                          registry_channel_history(r, &ctx, rt->bucket, rt->channel, err, errlen));
+        if (c->reply)
+            history_versions(r, &ctx, rt->bucket, json_object_get(c->reply, "history"));
         break;
     case API_CHANNEL_ASSIGN:
         channel_assign(w, c, r, &ctx, body);
@@ -594,6 +634,8 @@ static void api_work(webhook_worker *w, void *arg)
                      rt->op == API_TOKEN_REVOKE;
     if (rc < 0 || (!c->reply && !is_delete))
         webhook_api_call_regfail(w, c, r);
+    else if (c->reply && *rt->base)
+        webhook_api_hcp_shape(c->reply, rt->base);
 out:
     json_decref(body);
 }

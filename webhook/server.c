@@ -244,14 +244,70 @@ void webhook_reply_json(struct evhttp_request *req, int code, json_t *body)
     json_decref(body);
 }
 
+/* Error bodies have the shape of HCP's gateway (a google.rpc.Status):
+ * {"code": <gRPC code>, "message", "details": []}. Clients of HCP decide on
+ * the gRPC code, not on the HTTP status -- Packer creates a bucket when a
+ * read answers code 5 (NotFound), the HCP provider takes 6 (AlreadyExists)
+ * for a bucket that is there -- so code follows the status the way
+ * grpc-gateway maps one to the other. */
+static int grpc_code_for(int status)
+{
+    switch (status) {
+    case 400:
+    case 422:
+        return 3; /* INVALID_ARGUMENT */
+    case 401:
+        return 16; /* UNAUTHENTICATED */
+    case 403:
+        return 7; /* PERMISSION_DENIED */
+    case 404:
+        return 5; /* NOT_FOUND */
+    case 405:
+    case 501:
+        return 12; /* UNIMPLEMENTED */
+    case 408:
+    case 504:
+        return 4; /* DEADLINE_EXCEEDED */
+    case 409:
+        return 9; /* FAILED_PRECONDITION */
+    case 413:
+    case 429:
+        return 8; /* RESOURCE_EXHAUSTED */
+    case 500:
+        return 13; /* INTERNAL */
+    case 503:
+        return 14; /* UNAVAILABLE */
+    default:
+        return 2; /* UNKNOWN */
+    }
+}
+
+static void reply_status(struct evhttp_request *req, int code, int grpc, const char *fmt,
+                         va_list ap) __attribute__((format(printf, 4, 0)));
+static void reply_status(struct evhttp_request *req, int code, int grpc, const char *fmt,
+                         va_list ap)
+{
+    char *msg = xvasprintf(fmt, ap);
+    webhook_reply_json(req, code,
+                       json_pack("{s:i, s:s, s:[]}", "code", grpc ? grpc : grpc_code_for(code),
+                                 "message", msg, "details"));
+    free(msg);
+}
+
 void webhook_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = xvasprintf(fmt, ap);
+    reply_status(req, code, 0, fmt, ap);
     va_end(ap);
-    webhook_reply_json(req, code, json_pack("{s:i,s:s}", "code", code, "message", msg));
-    free(msg);
+}
+
+void webhook_reply_error_grpc(struct evhttp_request *req, int code, int grpc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_status(req, code, grpc, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- completions (wake-up) -------------------------------------------- */

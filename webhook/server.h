@@ -83,9 +83,16 @@ void webhook_handle_scan(webhook_server *srv, struct evhttp_request *req, const 
 
 /* Sends body (stolen; NULL = {}) as application/json with code. */
 void webhook_reply_json(struct evhttp_request *req, int code, json_t *body);
-/* Sends {"code": code, "message": "..."}. */
+/* Sends HTTP status code with HCP's error body {"code": <gRPC code>,
+ * "message": "...", "details": []}, the gRPC code following the status
+ * (400 -> 3, 401 -> 16, 403 -> 7, 404 -> 5, 405 -> 12, 409 -> 9, 413 and
+ * 429 -> 8, 500 -> 13, 503 -> 14; docs/api.md). */
 void webhook_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with the gRPC code given (0 = from the status), for a caller
+ * that knows more than the status says (6 ALREADY_EXISTS for a 409). */
+void webhook_reply_error_grpc(struct evhttp_request *req, int code, int grpc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void webhook_reply_text(struct evhttp_request *req, int code, const char *content_type,
                         const char *text, size_t len);
 

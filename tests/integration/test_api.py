@@ -38,6 +38,9 @@ BIN = os.environ.get("IMAGEGATE_BIN", "imagegate")
 FIX = os.environ.get("IMAGEGATE_FIXTURES",
                      os.path.join(os.path.dirname(__file__), "..", "fixtures"))
 BASE = "/packer/2023-01-01/organizations/my-org/projects/my-project"
+# error bodies are HCP's: {"code": <gRPC code>, "message", "details": []}, the code following
+# the HTTP status (a 409 for a name that is taken is 6 ALREADY_EXISTS)
+GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 9, 413: 8, 429: 8, 500: 13, 503: 14}
 
 
 def run(*args, **kw):
@@ -153,13 +156,21 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(st, 200, "%s %s -> %s %s" % (method, path, st, doc))
         return doc
 
-    def err(self, want, method, path, body=None, token=None, raw=None):
+    def err(self, want, method, path, body=None, token=None, raw=None, grpc=None):
         st, doc, hdrs = self.d.call(method, path, body, token, raw=raw)
         self.assertEqual(st, want, "%s %s -> %s %s" % (method, path, st, doc))
         self.assertIsInstance(doc, dict, doc)
-        self.assertEqual(doc["code"], want)
+        self.assertEqual(doc["code"], grpc or GRPC[want], doc)
         self.assertTrue(doc["message"])
+        self.assertEqual(doc["details"], [])
         return doc, hdrs
+
+    def check_hcp_origin(self, o):
+        """revocation_inherited_from: imagegate's keys and HCP's side by side."""
+        self.assertEqual((o["bucket_name"], o["version"], o["version_name"]),
+                         ("golden-base", "v1", "v1"))
+        self.assertEqual(o["version_fingerprint"], o["fingerprint"])
+        self.assertEqual(o["href"], "%s/buckets/golden-base/versions/%s" % (BASE, o["fingerprint"]))
 
     def publish(self, bucket, fp, artifacts, platform="aws", builds=1, source=None):
         """The Packer flow: version, builds running, then each BUILD_DONE."""
@@ -252,7 +263,10 @@ class ApiTest(unittest.TestCase):
                          (200, "ami-0bbbbbbbbbbbbbbb1", "v2"))
         hist = self.ok("GET", BASE + "/buckets/web-app/channels/production/history",
                        token=self.R)["history"]
-        self.assertEqual([h["version"] for h in hist], ["v2", "v1"])
+        # HCP's history entries carry the version object; the name stays as version_name
+        self.assertEqual([h["version"]["name"] for h in hist], ["v2", "v1"])
+        self.assertEqual([h["version_name"] for h in hist], ["v2", "v1"])
+        self.assertEqual(hist[0]["version"]["fingerprint"], hist[0]["fingerprint"])
         self.assertEqual(hist[0]["author_id"], "packer")
         # lookup of an image that two regions hold needs platform and region
         st, doc, _ = self.lookup("web-app", "staging")
@@ -338,6 +352,17 @@ class ApiTest(unittest.TestCase):
         v = doc["artifacts"][0]["version"]
         self.assertEqual((v["status"], v["revocation_type"]), ("VERSION_REVOKED", "INHERITED"))
         self.assertEqual(v["revocation_inherited_from"]["bucket_name"], "golden-base")
+        self.check_hcp_origin(v["revocation_inherited_from"])
+        # the same on a version read, and in its revocations
+        v = self.ok("GET", BASE + "/buckets/app-java/versions/v1", token=self.R)["version"]
+        self.check_hcp_origin(v["revocation_inherited_from"])
+        self.check_hcp_origin(v["revocations"][0]["inherited_from"])
+        # a bucket's version_count is a string, as HCP encodes int64
+        b = self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)["bucket"]
+        self.assertIsInstance(b["version_count"], str)
+        self.assertGreaterEqual(int(b["version_count"]), 2)
+        for b in self.ok("GET", BASE + "/buckets", token=self.R)["buckets"]:
+            self.assertIsInstance(b["version_count"], str)
         doc = self.ok("POST", BASE + "/_search/external_artifact",
                       {"external_identifier": "ami-0d4c3b2a1f0e9d8c7", "region": "eu-north-1"},
                       token=self.R)
@@ -378,9 +403,15 @@ class ApiTest(unittest.TestCase):
         self.err(404, "GET", BASE + "/bucketz", token=self.R)
         doc, hdrs = self.err(405, "POST", BASE + "/buckets", {"name": "abc"}, token=self.W)
         self.assertEqual(hdrs.get("Allow"), "GET, PUT")
-        self.err(409, "PUT", BASE + "/buckets", {"name": "web-ubuntu"}, token=self.W)
+        # a name that is taken is HCP's ALREADY_EXISTS (6); other conflicts FAILED_PRECONDITION
+        self.err(409, "PUT", BASE + "/buckets", {"name": "web-ubuntu"}, token=self.W, grpc=6)
+        self.err(409, "POST", BASE + "/buckets/web-ubuntu/channels", {"name": "production"},
+                 token=self.W, grpc=6)
         self.err(409, "POST", BASE + "/buckets/web-ubuntu/channels",
                  {"name": "qa", "version_fingerprint": "web-1"}, token=self.W)  # revoked
+        # what Packer reads to decide to create a bucket: NOT_FOUND (5)
+        doc, _ = self.err(404, "GET", BASE + "/buckets/not-there-yet", token=self.R)
+        self.assertIn('"code":5,', json.dumps(doc, separators=(",", ":")))
         self.err(409, "PATCH", BASE + "/buckets/web-ubuntu/channels/latest",
                  {"version_fingerprint": "web-2"}, token=self.W)
         self.err(409, "POST", BASE + "/buckets/web-ubuntu/versions", {"fingerprint": "web-2"},
@@ -389,7 +420,7 @@ class ApiTest(unittest.TestCase):
         big = json.dumps({"name": "big-one", "description": "x" * 70000}).encode()
         st, doc, _ = self.d.call("PUT", BASE + "/buckets", token=self.W, raw=big)
         self.assertEqual(st, 413, doc)
-        self.assertEqual(doc["code"], 413)
+        self.assertEqual((doc["code"], doc["details"]), (8, []))  # RESOURCE_EXHAUSTED
         # the daemon is still fine
         self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)
 
@@ -561,13 +592,102 @@ class ApiTest(unittest.TestCase):
         self.assertEqual((st, hdrs.get("X-Imagegate-Verdict")), (200, "pass"), doc)
         self.ok("GET", BASE + "/buckets/web-ubuntu", token=self.R)
 
+    def test_08b_scan_server_writes_a_report_or_nothing(self):
+        """scan --server: standard output and --output get a report only from
+        a 200 answer; any other answer is one line on stderr (the JSON
+        error's message, or the status alone) and leaves --output as it was."""
+        plan = os.path.join(FIX, "plans", "other-types.plan.json")
+        base = [BIN, "scan", "--server", self.d.url, "--ca-file", self.ca]
+        # a wrong token with --format sarif: nothing on stdout, the message on stderr
+        r = run(*base, "--token", "igt_wrong", "--format", "sarif", plan)
+        self.assertEqual((r.returncode, r.stdout), (2, ""), r)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("HTTP 401", r.stderr)
+        self.assertIn("unknown or was revoked", r.stderr)
+        self.assertNotIn('"code"', r.stderr)
+        # a failed scan leaves an existing --output alone, and creates none
+        out = os.path.join(self.tmp, "remote-report.json")
+        with open(out, "w") as f:
+            f.write("previous\n")
+        r = run(*base, "--token", self.R, "--format", "json", "--output", out, "-",
+                input='{"format_version":')
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("HTTP 400", r.stderr)
+        with open(out) as f:
+            self.assertEqual(f.read(), "previous\n")
+        fresh = os.path.join(self.tmp, "never-made.json")
+        r = run(*base, "--token", "igt_wrong", "--output", fresh, plan)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertFalse(os.path.exists(fresh))
+        # a successful one replaces it
+        r = run(*base, "--token", self.R, "--format", "json", "--output", out, plan)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (1, "", ""), r)
+        with open(out) as f:
+            self.assertEqual(json.load(f)["verdict"], "fail")
+        # over --max-plan-bytes (1M): one line, not libevent's HTML page
+        big = os.path.join(self.tmp, "big.plan.json")
+        with open(big, "wb") as f:
+            f.write(b'{"format_version":"1.2","x":"' + b"a" * (1536 * 1024) + b'"}')
+        r = run(*base, "--token", self.R, "--format", "json", big)
+        self.assertEqual((r.returncode, r.stdout), (2, ""), r)
+        self.assertEqual(r.stderr.strip().splitlines(),
+                         ["imagegate: the server refused the plan: larger than its "
+                          "--max-plan-bytes (or its --max-body-bytes, if it does not know the "
+                          "token) (HTTP 413)"])
+        # an endpoint that is not imagegate's: the status, not the body
+        r = run(BIN, "scan", "--server", self.d.url + "/nothing", "--ca-file", self.ca,
+                "--token", self.R, plan)
+        self.assertEqual((r.returncode, r.stdout), (2, ""), r)
+        self.assertIn("HTTP 404", r.stderr)
+        # a CA bundle that is not there is bad input naming --ca-file (2), not "unreachable"
+        missing = os.path.join(self.tmp, "no-such-ca.pem")
+        r = run(*base[:4], "--ca-file", missing, "--token", self.R, plan)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertEqual(r.stderr.strip().splitlines(),
+                         ["imagegate: --ca-file %s: No such file or directory" % missing])
+
+    def test_08c_bodies_as_hcp_sdk_go_sends_them(self):
+        """Packer's CreateBuild has no platform and "artifacts": null; heartbeats
+        carry nulls; the platform comes with the artifacts on the last
+        UpdateBuild. Every version PATCH carries Go's zero time as revoke_at."""
+        self.ok("PUT", BASE + "/buckets", {"name": "sdk-shaped"})
+        vp = BASE + "/buckets/sdk-shaped/versions"
+        self.ok("POST", vp, {"fingerprint": "sdk-1"})
+        b = self.ok("POST", vp + "/sdk-1/builds",
+                    {"component_type": "amazon-ebs.ubuntu", "packer_run_uuid": "r1",
+                     "status": "BUILD_RUNNING", "artifacts": None})["build"]
+        self.assertEqual((b["platform"], b["artifacts"]), ("", []))
+        bp = vp + "/sdk-1/builds/" + b["id"]
+        b = self.ok("PATCH", bp, {"artifacts": None, "labels": None, "status": "BUILD_RUNNING",
+                                  "packer_run_uuid": "r1", "platform": None})["build"]
+        self.assertEqual((b["component_type"], b["status"]), ("amazon-ebs.ubuntu", "BUILD_RUNNING"))
+        doc, _ = self.err(400, "PATCH", bp, {"status": "BUILD_DONE", "artifacts": [
+            {"external_identifier": "ami-0sdk000000000001", "region": "us-east-1"}]}, token=self.W)
+        self.assertIn("build.platform: missing", doc["message"])
+        b = self.ok("PATCH", bp, {"status": "BUILD_DONE", "platform": "aws", "labels": None,
+                                  "artifacts": [{"external_identifier": "ami-0sdk000000000001",
+                                                 "region": "us-east-1"}]})["build"]
+        self.assertEqual(b["platform"], "aws")
+        v = self.ok("GET", vp + "/sdk-1", token=self.R)["version"]
+        self.assertEqual((v["name"], v["status"]), ("v1", "VERSION_ACTIVE"))
+        zero = "0001-01-01T00:00:00.000Z"
+        v = self.ok("PATCH", vp + "/v1", {"revoke_in": "30d", "revoke_at": zero,
+                                          "revocation_message": "eol"}, token=self.A)["version"]
+        self.assertEqual(v["status"], "VERSION_REVOCATION_SCHEDULED")
+        v = self.ok("PATCH", vp + "/v1", {"restore": True, "revoke_at": zero},
+                    token=self.A)["version"]
+        self.assertEqual(v["status"], "VERSION_ACTIVE")
+        doc, _ = self.err(400, "PATCH", vp + "/v1", {"revoke_at": zero}, token=self.A)
+        self.assertIn("nothing to change", doc["message"])
+
     def test_09_tokens_over_the_api(self):
         doc = self.ok("POST", "/v1/tokens", {"name": "pipeline-7", "role": "write"}, token=self.A)
         secret = doc["token"]["secret"]
         self.assertTrue(secret.startswith("igt_"))
         self.err(403, "POST", "/v1/tokens", {"name": "sneaky", "role": "admin"}, token=self.W)
         self.err(400, "POST", "/v1/tokens", {"name": "x", "role": "root"}, token=self.A)
-        self.err(409, "POST", "/v1/tokens", {"name": "pipeline-7", "role": "read"}, token=self.A)
+        self.err(409, "POST", "/v1/tokens", {"name": "pipeline-7", "role": "read"}, token=self.A,
+                 grpc=6)
         lst = self.ok("GET", "/v1/tokens", token=self.A)["tokens"]
         self.assertIn("pipeline-7", [t["name"] for t in lst])
         self.assertNotIn(secret, json.dumps(lst))

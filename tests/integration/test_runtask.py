@@ -385,7 +385,7 @@ class RunTaskTest(unittest.TestCase):
         self.assertEqual(code, 401)
         code, resp, _ = self.daemon.post_runtask(body + b" ", signature=sign(body))
         self.assertEqual(code, 401)
-        self.assertEqual(json.loads(resp)["code"], 401)
+        self.assertEqual(json.loads(resp)["code"], 16)  # HCP's shape: gRPC UNAUTHENTICATED
         self.assertEqual(self.delivery_rows(p["task_result_id"]), [])
         code, _, _ = self.daemon.post_runtask(body, key=KEY_OLD)
         self.assertEqual(code, 200)

@@ -411,5 +411,49 @@ class ScanCli(unittest.TestCase):
             self.assertEqual((rc, rep["verdict"]), (0, "pass"), value)
 
 
+    def test_missing_policy_file_names_the_option(self):
+        missing = os.path.join(self.tmp, "no-such-policy.yaml")
+        rc, out, err = self.scan("clean.plan.json", "--policy", missing)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertEqual(err.strip().splitlines(),
+                         ["imagegate: --policy %s: No such file or directory" % missing])
+
+    def test_server_missing_ca_file_is_bad_input(self):
+        # checked before connecting: nothing listens on port 9, and it does not matter
+        missing = os.path.join(self.tmp, "no-such-ca.pem")
+        rc, out, err = run(["scan", os.path.join(PLANS, "clean.plan.json"), "--server",
+                            "https://127.0.0.1:9", "--token", "igt_x", "--ca-file", missing])
+        self.assertEqual((rc, out), (2, ""))
+        self.assertEqual(err.strip().splitlines(),
+                         ["imagegate: --ca-file %s: No such file or directory" % missing])
+
+    def test_refused_import_creates_no_store_for_a_later_scan(self):
+        # every input import can refuse is checked before the SQLite file is made, so a
+        # later scan of that --db finds no store (exit 3) instead of an empty registry
+        manifest = os.path.join(FIX, "manifests", "web-ubuntu-v1.json")
+        path = os.path.join(self.tmp, "refused.db")
+        cases = [("--description", "a" * 300, "--description: longer than 255 bytes"),
+                 ("--description", "a\x01b", "--description: holds a control character"),
+                 ("--bucket-label", "k=" + "v" * 5000, "--bucket-label: labels.k:"),
+                 ("--bucket-label", "=v", "--bucket-label"),
+                 ("--build-label", "k=a\x02", "builds[0].labels.k:"),
+                 ("--source-image", "ami-" + "0" * 3000,
+                  "builds[0].source_external_identifier: longer than 2048 bytes"),
+                 ("--channel", "no spaces", "--channel:"),
+                 ("--fingerprint", "v7", "--fingerprint:"),
+                 ("--fingerprint", "f" * 300, "--fingerprint:")]
+        for opt, val, want in cases:
+            with self.subTest(opt=opt, val=val[:20]):
+                rc, out, err = run(["--db", "sqlite:" + path, "import", manifest, "--bucket",
+                                    "web", opt, val])
+                self.assertEqual(rc, 2, err)
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertIn(want, err)
+                self.assertFalse(os.path.exists(path))
+                rc, out, err = run(["--db", "sqlite:" + path, "scan",
+                                    os.path.join(PLANS, "other-types.plan.json")])
+                self.assertEqual(rc, 3, err)
+                self.assertFalse(os.path.exists(path))
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -504,6 +504,47 @@ static void test_version_patch(void **state)
     json_decref(arr);
 }
 
+/* hcp-sdk-go sends Go's zero time as revoke_at in every version PATCH: it is
+ * unset, so restore and revoke_in still work beside it. */
+static void test_version_zero_time(void **state)
+{
+    (void)state;
+    webhook_api_version_patch p;
+    char err[512];
+    ig_time now;
+    assert_int_equal(ig_time_parse("2026-11-25T09:00:00Z", &now, err, sizeof err), 0);
+    static const char *const zeros[] = {"0001-01-01T00:00:00.000Z", "0001-01-01T00:00:00Z",
+                                        "0001-01-01T00:00:00.000000000Z",
+                                        "0001-01-01T00:00:00+00:00"};
+    for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"restore\":true,\"revoke_at\":\"%s\"}", zeros[i]);
+        if (vpatch(body, now, &p, err) != 0)
+            fail_msg("%s: %s", body, err);
+        assert_true(p.restore);
+        assert_false(p.revoke);
+        snprintf(body, sizeof body,
+                 "{\"revoke_in\":\"30d\",\"revoke_at\":\"%s\",\"revocation_message\":\"eol\"}",
+                 zeros[i]);
+        if (vpatch(body, now, &p, err) != 0)
+            fail_msg("%s: %s", body, err);
+        assert_true(p.revoke);
+        assert_true(p.rv.revoke_at == now + 30LL * 86400 * 1000);
+        snprintf(body, sizeof body, "{\"revoke_at\":\"%s\"}", zeros[i]);
+        assert_int_equal(vpatch(body, now, &p, err), 400); /* nothing to change */
+        assert_non_null(strstr(err, "nothing to change"));
+    }
+    /* not zero: a time like any other (long past: revokes at once) */
+    static const char *const not_zero[] = {"0001-01-01T00:00:00.001Z", "0001-01-01T00:00:01Z",
+                                           "0001-01-02T00:00:00Z", "0002-01-01T00:00:00Z"};
+    for (size_t i = 0; i < sizeof not_zero / sizeof not_zero[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"restore\":true,\"revoke_at\":\"%s\"}", not_zero[i]);
+        if (vpatch(body, now, &p, err) != 400)
+            fail_msg("%s: accepted, expected 400", body);
+    }
+}
+
 /* The parsed body stays alive until the next call (p borrows from it). */
 static int cpatch(const char *body, webhook_api_channel_patch *p, char *err)
 {
@@ -649,6 +690,43 @@ static void test_search_shape(void **state)
 
 /* ---- the registry queries added for the API ------------------------------ */
 
+/* The answers of the Packer paths in HCP's types: version_count a string,
+ * inherited-from objects with HCP's keys and an href, wherever they are. */
+static void test_hcp_shape(void **state)
+{
+    (void)state;
+    const char *base = "/packer/2023-01-01/organizations/o/projects/p";
+    json_error_t je;
+    json_t *j = json_loads(
+        "{\"buckets\":[{\"name\":\"a\",\"version_count\":3,\"latest_version\":{\"name\":\"v3\","
+        "\"revocation_inherited_from\":{\"bucket_name\":\"g\",\"version\":\"v1\","
+        "\"fingerprint\":\"fp-1\",\"version_id\":\"X\"},\"revocations\":[{\"inherited_from\":"
+        "{\"bucket_name\":\"g\",\"version\":\"v1\",\"fingerprint\":\"fp-1\"}},"
+        "{\"inherited_from\":null}]}}]}",
+        0, &je);
+    assert_non_null(j);
+    webhook_api_hcp_shape(j, base);
+    json_t *b = json_array_get(json_object_get(j, "buckets"), 0);
+    assert_string_equal(json_string_value(json_object_get(b, "version_count")), "3");
+    json_t *lv = json_object_get(b, "latest_version");
+    json_t *o = json_object_get(lv, "revocation_inherited_from");
+    assert_string_equal(json_string_value(json_object_get(o, "version")), "v1");
+    assert_string_equal(json_string_value(json_object_get(o, "version_name")), "v1");
+    assert_string_equal(json_string_value(json_object_get(o, "version_fingerprint")), "fp-1");
+    assert_string_equal(json_string_value(json_object_get(o, "href")),
+                        "/packer/2023-01-01/organizations/o/projects/p/buckets/g/versions/fp-1");
+    json_t *revs = json_object_get(lv, "revocations");
+    o = json_object_get(json_array_get(revs, 0), "inherited_from");
+    assert_non_null(json_object_get(o, "href"));
+    assert_true(json_is_null(json_object_get(json_array_get(revs, 1), "inherited_from")));
+    /* twice changes nothing more */
+    json_t *once = json_deep_copy(j);
+    webhook_api_hcp_shape(j, base);
+    assert_true(json_equal(once, j));
+    json_decref(once);
+    json_decref(j);
+}
+
 static void test_registry_additions(void **state)
 {
     (void)state;
@@ -735,6 +813,7 @@ static void test_registry_additions(void **state)
 
 int main(void)
 {
+    // clang-format off
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_shapes),
         cmocka_unit_test(test_route_errors),
@@ -745,10 +824,13 @@ int main(void)
         cmocka_unit_test(test_audit_tokens),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_version_patch),
+        cmocka_unit_test(test_version_zero_time),
         cmocka_unit_test(test_channel_patch),
         cmocka_unit_test(test_lookup_answer),
         cmocka_unit_test(test_search_shape),
+        cmocka_unit_test(test_hcp_shape),
         cmocka_unit_test(test_registry_additions),
     };
+    // clang-format on
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2101,6 +2101,93 @@ static void test_pg_reconnects_when_idle_connection_closed(void **state)
     assert_int_equal(registry_ping(f->r, f->err, sizeof f->err), 0);
 }
 
+/* registry_import_check: every refusal registry_import makes without the
+ * store, with no store at all (the CLI runs it before it creates one). */
+static void test_import_check_needs_no_store(void **state)
+{
+    (void)state;
+    size_t len;
+    char err[512], *buf = read_fixture("web-ubuntu-v1.json", &len);
+    reg_import imp;
+    assert_int_equal(registry_manifest_parse(buf, len, "m", false, &imp, err, sizeof err), 0);
+    free(buf);
+    imp.bucket = xstrdup("web");
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), 0);
+    char longtext[300];
+    memset(longtext, 'a', sizeof longtext - 1);
+    longtext[sizeof longtext - 1] = '\0';
+    imp.description = xstrdup(longtext);
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_string_equal(err, "description: longer than 255 bytes");
+    free(imp.description);
+    imp.description = NULL;
+    free(imp.builds[0].source_external_identifier);
+    imp.builds[0].source_external_identifier = xstrdup("ami-\001");
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "builds[0].source_external_identifier"));
+    free(imp.builds[0].source_external_identifier);
+    imp.builds[0].source_external_identifier = NULL;
+    json_object_set_new(imp.builds[0].labels, "k", json_string("a\002"));
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "builds[0].labels.k"));
+    json_object_del(imp.builds[0].labels, "k");
+    imp.bucket_labels = json_pack("{s:s}", "", "v");
+    assert_int_equal(registry_import_check(&imp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "labels"));
+    registry_import_dispose(&imp);
+}
+
+/* The build calls as Packer makes them through hcp-sdk-go: CreateBuild with
+ * no platform and "artifacts": null, heartbeats with nulls (which change
+ * nothing), then the UpdateBuild that brings platform and artifacts and
+ * marks the build done; a BUILD_DONE build without a platform is refused. */
+static void test_build_sdk_nulls_and_late_platform(void **state)
+{
+    fx *f = *state;
+    json_decref(registry_bucket_create(f->r, &f->ctx, "sdk", NULL, NULL, f->err, sizeof f->err));
+    json_decref(registry_version_create(f->r, &f->ctx, "sdk", "fp-sdk", f->err, sizeof f->err));
+    json_t *spec = json_pack("{s:s, s:s, s:s, s:n, s:n, s:n}", "component_type", "amazon-ebs.x",
+                             "packer_run_uuid", "run-1", "status", "BUILD_RUNNING", "artifacts",
+                             "labels", "platform");
+    json_t *bj = registry_build_create(f->r, &f->ctx, "sdk", "fp-sdk", spec, f->err, sizeof f->err);
+    if (!bj)
+        fail_msg("create: %s", f->err);
+    json_decref(spec);
+    assert_string_equal(json_string_value(json_object_get(bj, "platform")), "");
+    char *bid = xstrdup(json_string_value(json_object_get(bj, "id")));
+    json_decref(bj);
+    /* a heartbeat: nulls keep what is there */
+    json_t *patch = json_pack("{s:s, s:n, s:n, s:n, s:n}", "status", "BUILD_RUNNING", "artifacts",
+                              "labels", "component_type", "packer_run_uuid");
+    bj = registry_build_update(f->r, &f->ctx, "sdk", "fp-sdk", bid, patch, f->err, sizeof f->err);
+    if (!bj)
+        fail_msg("heartbeat: %s", f->err);
+    assert_string_equal(json_string_value(json_object_get(bj, "component_type")), "amazon-ebs.x");
+    assert_string_equal(json_string_value(json_object_get(bj, "packer_run_uuid")), "run-1");
+    json_decref(bj);
+    json_decref(patch);
+    /* done without a platform: refused, nothing changes */
+    patch = json_pack("{s:s, s:[{s:s, s:s}]}", "status", "BUILD_DONE", "artifacts",
+                      "external_identifier", "ami-sdk", "region", "us-east-1");
+    assert_null(
+        registry_build_update(f->r, &f->ctx, "sdk", "fp-sdk", bid, patch, f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    assert_non_null(strstr(f->err, "build.platform: missing"));
+    assert_string_equal(status_of(f, "sdk", "fp-sdk"), "VERSION_RUNNING");
+    /* with it: the version completes */
+    json_object_set_new(patch, "platform", json_string("aws"));
+    json_object_set_new(patch, "labels", json_null());
+    bj = registry_build_update(f->r, &f->ctx, "sdk", "fp-sdk", bid, patch, f->err, sizeof f->err);
+    if (!bj)
+        fail_msg("done: %s", f->err);
+    assert_string_equal(json_string_value(json_object_get(bj, "platform")), "aws");
+    assert_int_equal(json_array_size(json_object_get(bj, "artifacts")), 1);
+    json_decref(bj);
+    json_decref(patch);
+    assert_string_equal(status_of(f, "sdk", "v1"), "VERSION_ACTIVE");
+    free(bid);
+}
+
 /* Tests that run on both stores. */
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define COMMON_TESTS                                                                               \
@@ -2117,7 +2204,7 @@ static void test_pg_reconnects_when_idle_connection_closed(void **state)
         T(test_manifest_fixtures), T(test_manifest_runs_and_platforms), T(test_manifest_hostile),  \
         T(test_import_idempotent), T(test_import_atomic), T(test_api_flow_and_builds),             \
         T(test_artifact_find_narrowing), T(test_tokens), T(test_deliveries),                       \
-        T(test_lists_sort_bytewise)
+        T(test_lists_sort_bytewise), T(test_build_sdk_nulls_and_late_platform)
 
 int main(void)
 {
@@ -2136,6 +2223,7 @@ int main(void)
     pg_url = NULL;
     const struct CMUnitTest tests[] = {
         T(test_open_missing_creates_nothing),
+        T(test_import_check_needs_no_store),
         COMMON_TESTS,
     };
     return cmocka_run_group_tests_name("registry on SQLite", tests, NULL, NULL);
