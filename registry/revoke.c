@@ -264,29 +264,31 @@ static int version_exists(registry *r, const char *id, bool *exists, char *err, 
     return rc;
 }
 
-/* Drops the inherited rows that can only have come through v and whose
- * origin is no longer an ancestor of the version holding them: v's builds
- * may have stopped naming a parent's artifact, or v's artifacts may no
- * longer be what a former child was built from. The candidates are the rows
- * whose origin is v or one of the origins of v's own rows; a row whose
- * origin was deleted stays (see the top of this file). Holders that lost a
- * row are added to removed. */
+/* Drops the inherited rows that came through v and whose origin is no
+ * longer an ancestor of the version holding them: v's builds may have
+ * stopped naming a parent's artifact. Only v and its descendants are judged
+ * (the versions whose rows can have come through v), and only for origins of
+ * v's own rows: a version elsewhere that holds a row of the same origin --
+ * say one built from a deleted middle image -- is never touched by a change
+ * to v. A row whose origin was deleted stays (see the top of this file). A
+ * former child that v's changed artifacts no longer name keeps its rows:
+ * the safe side. Holders that lost a row are added to removed. */
 static int prune_through(registry *r, const reg_vrow *v, idset *removed, char *err, size_t errlen)
 {
     idset origins = {0}, holders = {0};
     reg_revrow *rows = NULL;
     size_t n = 0;
-    idset_add(&origins, v->id);
     int rc = reg_revocations_load(r, v->id, &rows, &n, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        idset_add(&origins, rows[i].origin_version_id);
+        if (strcmp(rows[i].type, "INHERITED") == 0)
+            idset_add(&origins, rows[i].origin_version_id);
     free_rows(rows, n);
+    if (rc < 0 || origins.n == 0) {
+        idset_dispose(&origins);
+        return rc;
+    }
     idset_add(&holders, v->id);
-    for (size_t i = 0; rc == 0 && i < origins.n; i++)
-        rc = query_ids(r, &holders, err, errlen,
-                       "SELECT DISTINCT version_id FROM revocations"
-                       " WHERE origin_version_id = ? AND type = ? ORDER BY version_id",
-                       origins.v[i], "INHERITED");
+    rc = descendants_of(r, v->id, &holders, err, errlen);
     /* origins that still exist: only their rows can be judged stale */
     idset live = {0};
     for (size_t i = 0; rc == 0 && i < origins.n; i++) {

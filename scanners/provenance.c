@@ -217,8 +217,7 @@ static const json_t *module_at(const json_t *config, char *const *mods, size_t n
 {
     const json_t *m = json_object_get(config, "root_module");
     for (size_t i = 0; i < n && m; i++)
-        m = json_object_get(json_object_get(json_object_get(m, "module_calls"), mods[i]),
-                            "module");
+        m = json_object_get(json_object_get(json_object_get(m, "module_calls"), mods[i]), "module");
     return m;
 }
 
@@ -320,8 +319,7 @@ static int hardcoded_kind(scan_provenance p)
     return p == SCAN_PROV_LITERAL || p == SCAN_PROV_VARIABLE || p == SCAN_PROV_MODULE_INPUT;
 }
 
-static prov trace_var(const trace_ctx *t, const char *name, char *const *mods, size_t n,
-                      int depth)
+static prov trace_var(const trace_ctx *t, const char *name, char *const *mods, size_t n, int depth)
 {
     prov r = {SCAN_PROV_VARIABLE, 0};
     if (n == 0) {
@@ -594,17 +592,31 @@ static char *mods_prefix(char *const *mods, size_t n)
     return module_prefix(&ap);
 }
 
-/* True the first time (prefix, what, name) is seen. */
+/* True the first time (prefix, what, name) is seen; *key is the visited
+ * key (free it). On a later visit the local.X references its first walk met
+ * are counted again for this resource: the walk is not repeated, but which
+ * gated resource goes through a local must not depend on the order the
+ * resources are walked in. */
 static int first_visit(const refs_walk *w, char *const *mods, size_t n, const char *what,
-                       const char *name)
+                       const char *name, char **key)
 {
     char *pre = mods_prefix(mods, n);
-    char *key = xasprintf("%s%s.%s", pre, what, name);
-    int created;
-    strmap_upsert(w->visited, key, strlen(key), &created);
-    free(key);
+    *key = xasprintf("%s%s.%s", pre, what, name);
     free(pre);
+    int created;
+    strmap_entry *e = strmap_upsert(w->visited, *key, strlen(*key), &created);
+    if (!created && e->value && w->locals)
+        (*w->locals)++;
     return created;
+}
+
+/* After a first walk: remember whether it met a local (locals counted
+ * since `before`). Entries are looked up again: the walk may have grown the
+ * map. */
+static void visited_done(const refs_walk *w, const char *key, int before)
+{
+    if (w->locals && *w->locals > before)
+        strmap_upsert(w->visited, key, strlen(key), NULL)->value = (void *)1;
 }
 
 static void refs_follow(const refs_walk *w, const char *s, char *const *mods, size_t n, int depth)
@@ -621,16 +633,24 @@ static void refs_follow(const refs_walk *w, const char *s, char *const *mods, si
         if (w->locals)
             (*w->locals)++;
     } else if (np >= 2 && strcmp(parts[0], "var") == 0 && n > 0) {
-        if (!first_visit(w, mods, n, "var", parts[1]))
-            return;
-        const json_t *call = module_call(w->config, mods, n);
-        refs_in(w, json_object_get(json_object_get(call, "expressions"), parts[1]), mods, n - 1,
-                depth + 1);
+        char *key;
+        int before = w->locals ? *w->locals : 0;
+        if (first_visit(w, mods, n, "var", parts[1], &key)) {
+            const json_t *call = module_call(w->config, mods, n);
+            refs_in(w, json_object_get(json_object_get(call, "expressions"), parts[1]), mods, n - 1,
+                    depth + 1);
+            visited_done(w, key, before);
+        }
+        free(key);
     } else if (np >= 3 && strcmp(parts[0], "module") == 0 && n < MAX_MODS) {
-        char pair[260];
+        char pair[260], *key;
         snprintf(pair, sizeof pair, "%s.%s", parts[1], parts[2]);
-        if (!first_visit(w, mods, n, "module", pair))
+        int before = w->locals ? *w->locals : 0;
+        int first = first_visit(w, mods, n, "module", pair, &key);
+        if (!first) {
+            free(key);
             return;
+        }
         char *sub[MAX_MODS];
         for (size_t i = 0; i < n; i++)
             sub[i] = mods[i];
@@ -638,6 +658,8 @@ static void refs_follow(const refs_walk *w, const char *s, char *const *mods, si
         const json_t *mod = module_at(w->config, sub, n + 1);
         const json_t *out = json_object_get(json_object_get(mod, "outputs"), parts[2]);
         refs_in(w, json_object_get(out, "expression"), sub, n + 1, depth + 1);
+        visited_done(w, key, before);
+        free(key);
     }
 }
 
@@ -1003,9 +1025,8 @@ static void output_mentions(scan_state *st)
         strbuf path = STRBUF_INIT;
         strbuf_append(&path, "", 0);
         output_value(st, name, json_object_get(oc, "after"), sens, &path, 0);
-        output_value(st, name,
-                     json_object_get(json_object_get(co, "expression"), "constant_value"), sens,
-                     &path, 0);
+        output_value(st, name, json_object_get(json_object_get(co, "expression"), "constant_value"),
+                     sens, &path, 0);
         strbuf_dispose(&path);
         json_decref(all);
     }

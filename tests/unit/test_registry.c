@@ -851,6 +851,39 @@ static void test_inheritance_follows_build_changes(void **state)
     free(bid);
 }
 
+/* A build change on one version judges only the rows that can have come
+ * through it: a version built from a deleted middle image keeps the
+ * revocation it inherited, whatever other versions of the same origin do
+ * later (review finding: a child published from the revoked image over the
+ * API used to un-revoke it). */
+static void test_build_change_leaves_other_families_alone(void **state)
+{
+    fx *f = *state;
+    must_import(f, "par", "p1", "ami-par", NULL, NULL);
+    must_import(f, "mid", "m1", "ami-mid", "ami-par", NULL);
+    must_import(f, "leaf", "l1", "ami-leaf", "ami-mid", NULL);
+    do_revoke(f, "par", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
+    assert_int_equal(registry_version_delete(f->r, &f->ctx, "mid", "v1", f->err, sizeof f->err), 0);
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
+    json_decref(registry_bucket_create(f->r, &f->ctx, "kid", NULL, NULL, f->err, sizeof f->err));
+    char *bid = api_version_with_build(f, "kid", "k1", "ami-kid");
+    json_t *patch = json_pack("{s:s}", "source_external_identifier", "ami-par");
+    json_t *b =
+        registry_build_update(f->r, &f->ctx, "kid", "k1", bid, patch, f->err, sizeof f->err);
+    if (!b)
+        fail_msg("build update: %s", f->err);
+    json_decref(b);
+    json_decref(patch);
+    build_done(f, "kid", "k1", bid);
+    free(bid);
+    assert_string_equal(status_of(f, "kid", "v1"), "VERSION_REVOKED");
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
+    /* and an import of another child of the same origin leaves it too */
+    must_import(f, "kid2", "k1", "ami-kid2", "ami-par", NULL);
+    assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
+}
+
 static void test_earliest_wins(void **state)
 {
     fx *f = *state;
@@ -2195,7 +2228,8 @@ static void test_build_sdk_nulls_and_late_platform(void **state)
         T(test_latest_at_read_time), T(test_immediate_vs_scheduled_clock), T(test_rerevoke_rules), \
         T(test_scheduled_rolls_nothing_back), T(test_inheritance_transitive_same_revoke_at),       \
         T(test_skip_descendants), T(test_child_born_revoked), T(test_late_link_rolls_back),        \
-        T(test_result_pages), T(test_inheritance_follows_build_changes), T(test_earliest_wins),    \
+        T(test_result_pages), T(test_build_change_leaves_other_families_alone),                    \
+        T(test_inheritance_follows_build_changes), T(test_earliest_wins),                          \
         T(test_child_manual_survives_parent_restore),                                              \
         T(test_restore_removes_what_it_caused_no_reassign), T(test_inheritance_cycle_terminates),  \
         T(test_orphaned_inherited_restore), T(test_rollback_most_recent_valid_or_empty),           \
