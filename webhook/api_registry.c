@@ -439,11 +439,17 @@ static int token_create(webhook_worker *w, api_call *c, registry *r, const reg_c
  * each entry of the page gets it as "version" (the name stays as
  * "version_name"); a version deleted since is {"name", "fingerprint"}.
  * One read per distinct version of the page. */
-static void history_versions(registry *r, const reg_ctx *ctx, const char *bucket, json_t *page)
+/* Replaces each history entry's version name by the version object (HCP's
+ * shape); a version deleted since becomes {name, fingerprint}. -1 with err
+ * when the store fails (the call then fails: no made-up objects on a broken
+ * connection). */
+static int history_versions(registry *r, const reg_ctx *ctx, const char *bucket, json_t *page,
+                            char *err, size_t errlen)
 {
     json_t *seen = json_object(); /* fingerprint -> version object */
     size_t i;
     json_t *e;
+    int rc = 0;
     json_array_foreach(page, i, e)
     {
         json_t *name = json_object_get(e, "version");
@@ -453,8 +459,11 @@ static void history_versions(registry *r, const reg_ctx *ctx, const char *bucket
             continue;
         json_t *v = json_object_get(seen, fp);
         if (!v) {
-            char err[256];
-            v = registry_version_get(r, ctx, bucket, fp, err, sizeof err);
+            v = registry_version_get(r, ctx, bucket, fp, err, errlen);
+            if (!v && registry_errcode(r) != REG_ENOTFOUND) {
+                rc = -1;
+                break;
+            }
             if (!v)
                 v = json_pack("{s:O, s:s}", "name", name ? name : json_null(), "fingerprint", fp);
             json_object_set_new(seen, fp, v);
@@ -462,6 +471,7 @@ static void history_versions(registry *r, const reg_ctx *ctx, const char *bucket
         json_object_set(e, "version", v);
     }
     json_decref(seen);
+    return rc;
 }
 
 static void api_work(webhook_worker *w, void *arg)
@@ -588,8 +598,13 @@ static void api_work(webhook_worker *w, void *arg)
     case API_CHANNEL_HISTORY:
         c->reply = paged(c, "history",
                          registry_channel_history(r, &ctx, rt->bucket, rt->channel, err, errlen));
-        if (c->reply)
-            history_versions(r, &ctx, rt->bucket, json_object_get(c->reply, "history"));
+        if (c->reply &&
+            history_versions(r, &ctx, rt->bucket, json_object_get(c->reply, "history"), err,
+                             errlen) < 0) {
+            json_decref(c->reply);
+            c->reply = NULL;
+            rc = -1;
+        }
         break;
     case API_CHANNEL_ASSIGN:
         channel_assign(w, c, r, &ctx, body);

@@ -583,6 +583,10 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
                    "post_apply are)",
                    stage);
     }
+    /* the page first: its store write may take a while (a PostgreSQL
+     * reconnect), and the lease check below must come after it */
+    if (!x.lease_lost)
+        store_page(&x);
     if (!x.lease_lost) {
         /* the last moment to find out that another worker took over */
         x.running_sent = true;
@@ -603,7 +607,6 @@ void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
         goto out;
     }
     x.running_sent = true; /* nothing but the final status from here on */
-    store_page(&x);
     int code = send_final(&x);
     if (code < 0) {
         release(&x);
