@@ -371,6 +371,22 @@ static void build_done(fx *f, const char *bucket, const char *fp, const char *bu
     json_decref(b);
 }
 
+/* PATCHes a build with {source_external_identifier: source} and, when done,
+ * status BUILD_DONE; fails the test when refused. */
+static void build_source(fx *f, const char *bucket, const char *fp, const char *build_id,
+                         const char *source, bool done)
+{
+    json_t *patch =
+        done ? json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier", source)
+             : json_pack("{s:s}", "source_external_identifier", source);
+    json_t *b =
+        registry_build_update(f->r, &f->ctx, bucket, fp, build_id, patch, f->err, sizeof f->err);
+    json_decref(patch);
+    if (!b)
+        fail_msg("build update %s %s: %s", bucket, fp, f->err);
+    json_decref(b);
+}
+
 /* ---- store ------------------------------------------------------------ */
 
 static void test_open_missing_creates_nothing(void **state)
@@ -802,25 +818,13 @@ static void test_inheritance_follows_build_changes(void **state)
     json_decref(registry_bucket_create(f->r, &f->ctx, "kid", NULL, NULL, f->err, sizeof f->err));
     json_decref(registry_bucket_create(f->r, &f->ctx, "kid2", NULL, NULL, f->err, sizeof f->err));
     char *bid = api_version_with_build(f, "kid", "k1", "ami-kid");
-    json_t *patch = json_pack("{s:s}", "source_external_identifier", "ami-par");
-    json_t *b =
-        registry_build_update(f->r, &f->ctx, "kid", "k1", bid, patch, f->err, sizeof f->err);
-    if (!b)
-        fail_msg("build update: %s", f->err);
-    json_decref(b);
-    json_decref(patch);
+    build_source(f, "kid", "k1", bid, "ami-par", false);
     assert_string_equal(field_of(f, "kid", "k1", "revocation_type"), "INHERITED");
     /* a grandchild built from the incomplete kid's artifact inherits too */
     must_import(f, "grand", "g1", "ami-grand", "ami-kid", NULL);
     assert_string_equal(status_of(f, "grand", "v1"), "VERSION_REVOKED");
     /* the source changes to an unrelated image and the build completes */
-    patch = json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier",
-                      "ami-unrelated");
-    b = registry_build_update(f->r, &f->ctx, "kid", "k1", bid, patch, f->err, sizeof f->err);
-    if (!b)
-        fail_msg("build update: %s", f->err);
-    json_decref(b);
-    json_decref(patch);
+    build_source(f, "kid", "k1", bid, "ami-unrelated", true);
     assert_string_equal(status_of(f, "kid", "v1"), "VERSION_ACTIVE");
     assert_string_equal(field_of(f, "kid", "v1", "revocation_type"), "null");
     assert_string_equal(status_of(f, "grand", "v1"), "VERSION_ACTIVE");
@@ -829,24 +833,15 @@ static void test_inheritance_follows_build_changes(void **state)
 
     /* two parents: dropping one keeps the other's revocation */
     bid = api_version_with_build(f, "kid2", "k1", "ami-kid2");
-    patch = json_pack("{s:s}", "source_external_identifier", "ami-par");
-    b = registry_build_update(f->r, &f->ctx, "kid2", "k1", bid, patch, f->err, sizeof f->err);
-    assert_non_null(b);
-    json_decref(b);
-    json_decref(patch);
+    build_source(f, "kid2", "k1", bid, "ami-par", false);
     json_t *spec =
         json_pack("{s:s, s:s, s:s, s:s}", "component_type", "amazon-ebs.c", "platform", "aws",
                   "status", "BUILD_DONE", "source_external_identifier", "ami-par");
-    b = registry_build_create(f->r, &f->ctx, "kid2", "k1", spec, f->err, sizeof f->err);
+    json_t *b = registry_build_create(f->r, &f->ctx, "kid2", "k1", spec, f->err, sizeof f->err);
     assert_non_null(b);
     json_decref(b);
     json_decref(spec);
-    patch =
-        json_pack("{s:s, s:s}", "status", "BUILD_DONE", "source_external_identifier", "ami-other");
-    b = registry_build_update(f->r, &f->ctx, "kid2", "k1", bid, patch, f->err, sizeof f->err);
-    assert_non_null(b);
-    json_decref(b);
-    json_decref(patch);
+    build_source(f, "kid2", "k1", bid, "ami-other", true);
     assert_string_equal(status_of(f, "kid2", "v1"), "VERSION_REVOKED");
     free(bid);
 }
@@ -868,13 +863,7 @@ static void test_build_change_leaves_other_families_alone(void **state)
     assert_string_equal(status_of(f, "leaf", "v1"), "VERSION_REVOKED");
     json_decref(registry_bucket_create(f->r, &f->ctx, "kid", NULL, NULL, f->err, sizeof f->err));
     char *bid = api_version_with_build(f, "kid", "k1", "ami-kid");
-    json_t *patch = json_pack("{s:s}", "source_external_identifier", "ami-par");
-    json_t *b =
-        registry_build_update(f->r, &f->ctx, "kid", "k1", bid, patch, f->err, sizeof f->err);
-    if (!b)
-        fail_msg("build update: %s", f->err);
-    json_decref(b);
-    json_decref(patch);
+    build_source(f, "kid", "k1", bid, "ami-par", false);
     build_done(f, "kid", "k1", bid);
     free(bid);
     assert_string_equal(status_of(f, "kid", "v1"), "VERSION_REVOKED");
