@@ -373,16 +373,39 @@ static void result_link(dl *x)
 
 #define RESULT_PAGE_MAX (1024 * 1024)
 
+/* A stdio stream that keeps the first RESULT_PAGE_MAX bytes written to it
+ * and counts the rest without storing it: a report of a huge plan is many
+ * megabytes of text, and the page needs only its start. */
+typedef struct page_sink {
+    char *buf;
+    size_t len;
+    bool cut;
+} page_sink;
+
+static ssize_t page_sink_write(void *cookie, const char *data, size_t n)
+{
+    page_sink *p = cookie;
+    size_t room = RESULT_PAGE_MAX - p->len;
+    size_t take = n < room ? n : room;
+    memcpy(p->buf + p->len, data, take);
+    p->len += take;
+    if (take < n)
+        p->cut = true;
+    return (ssize_t)n;
+}
+
 /* The page: what the run was, the result, and the report as `imagegate scan`
- * prints it (text, no colour). Bounded by RESULT_PAGE_MAX. New string. */
+ * prints it (text, no colour), cut at RESULT_PAGE_MAX with a note. New
+ * string, or NULL. */
 static char *render_page(const dl *x)
 {
     char when[40];
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
+    page_sink sink = {xmalloc(RESULT_PAGE_MAX + 1), 0, false};
+    FILE *f = fopencookie(&sink, "w", (cookie_io_functions_t){.write = page_sink_write});
+    if (!f) {
+        free(sink.buf);
         return NULL;
+    }
     fprintf(f, "imagegate run-task result\n\n");
     fprintf(f, "run:           %s\n", *x->rq.run_id ? x->rq.run_id : "-");
     if (x->rq.run_app_url)
@@ -398,17 +421,18 @@ static char *render_page(const dl *x)
     if (x->report)
         report_write(x->report, REPORT_TEXT, false, f);
     if (fclose(f) != 0) {
-        free(text);
+        free(sink.buf);
         return NULL;
     }
-    if (len > RESULT_PAGE_MAX) {
+    sink.buf[sink.len] = '\0';
+    if (sink.cut) {
         static const char note[] = "\n[... the page is cut here: the full report is larger than "
                                    "1 MiB; run imagegate scan on the plan for all of it]\n";
-        webhook_utf8_clamp(text, RESULT_PAGE_MAX - sizeof note, false);
-        size_t n = strlen(text);
-        memcpy(text + n, note, sizeof note);
+        webhook_utf8_clamp(sink.buf, RESULT_PAGE_MAX - sizeof note, false);
+        size_t n = strlen(sink.buf);
+        memcpy(sink.buf + n, note, sizeof note);
     }
-    return text;
+    return sink.buf;
 }
 
 /* Stores the result page before the final status names its url; when that

@@ -323,6 +323,29 @@ class RunTaskTest(unittest.TestCase):
             code, body, _ = self.daemon.request("GET", "/results/" + bad)
             self.assertEqual(code, 404, (bad, body))
 
+    def test_01d_result_page_of_a_huge_report_is_cut(self):
+        """A report far larger than the page (scale.plan.json three times over:
+        about 2 MB of text) gives a page of at most 1 MiB that ends with the
+        note, and is still valid UTF-8."""
+        doc = json.loads(self.fake.plans["scale"])
+        rcs = doc["resource_changes"]
+        grown = []
+        for k in (1, 2):
+            for rc in rcs:
+                c = json.loads(json.dumps(rc))
+                c["address"] = "aws_instance.copy%d_%s" % (k, c.get("index", 0))
+                grown.append(c)
+        doc["resource_changes"] = rcs + grown
+        self.fake.plans["scale3"] = json.dumps(doc).encode()
+        p = self.deliver(plan="scale3")
+        url = self.final(p, timeout=60)["data"]["attributes"]["url"]
+        code, body, _ = self.daemon.request("GET", "/results/" + url.rsplit("/", 1)[1])
+        self.assertEqual(code, 200)
+        self.assertLessEqual(len(body), 1024 * 1024)
+        self.assertGreater(len(body), 1000 * 1024)
+        page = body.decode("utf-8")  # raises if a character was split
+        self.assertTrue(page.rstrip().endswith("for all of it]"), page[-300:])
+
     def test_01c_no_result_pages_when_retention_is_zero(self):
         db2 = os.path.join(self.tmp, "noresults.db")
         shutil.copy(self.db_path, db2)
