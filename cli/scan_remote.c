@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 #include "cli/cli.h"
@@ -207,8 +208,23 @@ int scan_remote(const char *server, const char *token, const char *ca_file, cons
     auth = xasprintf("Authorization: Bearer %s", token);
     hdrs = curl_slist_append(hdrs, auth);
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    /* A plan file of known size goes with its Content-Length and waits for
+     * "100 Continue": a server that refuses it (over --max-plan-bytes, or a
+     * token it does not know) answers 413 before a byte of the body is sent,
+     * and the answer is read in full. Streaming the body at once instead can
+     * meet a server that answered and closed while the client was still
+     * sending, and the kernel's reset then loses the answer ("Broken pipe").
+     * stdin (size unknown) is sent chunked. */
+    struct stat st;
+    bool sized = in != stdin && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode);
+    if (sized) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+        hdrs = curl_slist_append(hdrs, "Expect: 100-continue");
+        curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+    } else {
+        hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+        hdrs = curl_slist_append(hdrs, "Expect:");
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_READDATA, in);
@@ -234,8 +250,12 @@ int scan_remote(const char *server, const char *token, const char *ca_file, cons
         goto out;
     }
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status >= 400)) {
-        rc = cli_fail(EXIT_STORE, "--server %.*s: %s", (int)sl, server,
-                      ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        rc = cli_fail(EXIT_STORE, "--server %.*s: %s%s", (int)sl, server,
+                      ebuf[0] ? ebuf : curl_easy_strerror(cc),
+                      cc == CURLE_SEND_ERROR && !sized
+                          ? " (the server stopped reading the plan: it may be larger than its "
+                            "--max-plan-bytes)"
+                          : "");
         goto out;
     }
     if (status != 200) {
