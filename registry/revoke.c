@@ -505,10 +505,8 @@ json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *buc
     if (insert_row(r, ctx, v.id, &mine, "MANUAL", NULL, err, errlen) < 0 ||
         (!rv->skip_descendants && push_down(r, ctx, v.id, &mine, &got, NULL, err, errlen) < 0))
         goto fail;
-    inherited = json_array();
-    for (size_t i = 0; i < got.n; i++)
-        if (append_label(r, got.v[i], inherited, err, errlen) < 0)
-            goto fail;
+    if (!(inherited = labels_json(r, &got, err, errlen)))
+        goto fail;
     json_t *detail =
         json_pack("{s:s, s:o, s:b, s:b, s:b, s:b, s:O}", "revoke_at",
                   ig_time_format(at, when, sizeof when), "message", reg_str_json(rv->message),

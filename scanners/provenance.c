@@ -646,19 +646,16 @@ static void refs_follow(const refs_walk *w, const char *s, char *const *mods, si
         char pair[260], *key;
         snprintf(pair, sizeof pair, "%s.%s", parts[1], parts[2]);
         int before = w->locals ? *w->locals : 0;
-        int first = first_visit(w, mods, n, "module", pair, &key);
-        if (!first) {
-            free(key);
-            return;
+        if (first_visit(w, mods, n, "module", pair, &key)) {
+            char *sub[MAX_MODS];
+            for (size_t i = 0; i < n; i++)
+                sub[i] = mods[i];
+            sub[n] = parts[1];
+            const json_t *mod = module_at(w->config, sub, n + 1);
+            const json_t *out = json_object_get(json_object_get(mod, "outputs"), parts[2]);
+            refs_in(w, json_object_get(out, "expression"), sub, n + 1, depth + 1);
+            visited_done(w, key, before);
         }
-        char *sub[MAX_MODS];
-        for (size_t i = 0; i < n; i++)
-            sub[i] = mods[i];
-        sub[n] = parts[1];
-        const json_t *mod = module_at(w->config, sub, n + 1);
-        const json_t *out = json_object_get(json_object_get(mod, "outputs"), parts[2]);
-        refs_in(w, json_object_get(out, "expression"), sub, n + 1, depth + 1);
-        visited_done(w, key, before);
         free(key);
     }
 }
