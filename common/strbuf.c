@@ -101,3 +101,21 @@ char *str_utf8_repair(char *s, size_t n)
     }
     return s;
 }
+
+size_t str_utf8_prefix(const char *s, size_t max)
+{
+    size_t i = 0;
+    while (s[i]) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+        for (size_t k = 1; k < n; k++)
+            if (((unsigned char)s[i + k] >> 6) != 2) {
+                n = 1; /* broken sequence (or the end): its lead byte alone */
+                break;
+            }
+        if (i + n > max)
+            break;
+        i += n;
+    }
+    return i;
+}

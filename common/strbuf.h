@@ -28,5 +28,10 @@ char *strbuf_steal(strbuf *b);
  * sequences, overlong forms, surrogates and code points past U+10FFFF are
  * not -- jansson refuses them all. Returns s. */
 char *str_utf8_repair(char *s, size_t n);
+/* The length of the longest prefix of s (NUL-terminated), at most max bytes,
+ * that ends between two characters: a cut there never splits a UTF-8
+ * sequence. Bytes that are not part of a valid sequence count as one
+ * character each. Pure; any thread. */
+size_t str_utf8_prefix(const char *s, size_t max);
 
 #endif

@@ -36,10 +36,7 @@ static void refuse(webhook_archive_stats *st, const char *path, const char *why)
     if (st->refused++ != 0)
         return;
     /* at most 200 bytes of the name, cut between two UTF-8 characters */
-    size_t n = strnlen(path, 201);
-    if (n > 200)
-        for (n = 200; n > 0 && ((unsigned char)path[n] & 0xC0) == 0x80;)
-            n--;
+    size_t n = str_utf8_prefix(path, 200);
     snprintf(st->first_refused, sizeof st->first_refused, "%.*s: %s", (int)n, path, why);
 }
 

@@ -7,7 +7,7 @@
  * jansson refuses a string that is not valid UTF-8, and a refused string
  * makes json_pack return NULL, which would drop a whole outcome or document.
  * So every string is repaired (str_utf8_repair) before it is packed and cut
- * only between characters (utf8_prefix), never at a raw byte count; and an
+ * only between characters (str_utf8_prefix), never at a raw byte count; and an
  * outcome that still cannot be built is replaced by a plain ASCII one that
  * says so, never left out. */
 #include "webhook/callback.h"
@@ -21,27 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The longest prefix of s, at most max bytes, that ends between two
- * characters: a cut there never splits a UTF-8 sequence. Bytes that are not
- * part of a valid sequence count as one character each. */
-static size_t utf8_prefix(const char *s, size_t max)
-{
-    size_t i = 0;
-    while (s[i]) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-        for (size_t k = 1; k < n; k++)
-            if (((unsigned char)s[i + k] >> 6) != 2) {
-                n = 1; /* broken sequence (or the end): its lead byte alone */
-                break;
-            }
-        if (i + n > max)
-            break;
-        i += n;
-    }
-    return i;
-}
-
 /* A copy of s (NULL = "") that jansson accepts. */
 static char *utf8_dup(const char *s)
 {
@@ -54,7 +33,7 @@ size_t webhook_utf8_clamp(char *s, size_t max, bool ellipsis)
     size_t len = strlen(s);
     if (len <= max)
         return len;
-    size_t cut = utf8_prefix(s, ellipsis && max >= 3 ? max - 3 : max);
+    size_t cut = str_utf8_prefix(s, ellipsis && max >= 3 ? max - 3 : max);
     if (ellipsis && max >= 3) {
         memcpy(s + cut, "...", 3);
         cut += 3;
@@ -162,14 +141,14 @@ static char *outcome_id(const policy_finding *f, size_t index, json_t *seen)
     str_utf8_repair(id, strlen(id));
     if (strlen(id) > WEBHOOK_MAX_OUTCOME_ID) {
         /* the hash is of the whole id, so ids that share the kept prefix differ */
-        char *h =
-            xasprintf("%.*s~%08x", (int)utf8_prefix(id, WEBHOOK_MAX_OUTCOME_ID - 9), id, fnv1a(id));
+        char *h = xasprintf("%.*s~%08x", (int)str_utf8_prefix(id, WEBHOOK_MAX_OUTCOME_ID - 9), id,
+                            fnv1a(id));
         free(id);
         id = h;
     }
     if (json_object_get(seen, id)) {
         char *u =
-            xasprintf("%.*s#%zu", (int)utf8_prefix(id, WEBHOOK_MAX_OUTCOME_ID - 8), id, index);
+            xasprintf("%.*s#%zu", (int)str_utf8_prefix(id, WEBHOOK_MAX_OUTCOME_ID - 8), id, index);
         free(id);
         id = u;
         webhook_utf8_clamp(id, WEBHOOK_MAX_OUTCOME_ID, false);
@@ -188,7 +167,7 @@ static void finish_body(strbuf *b)
     if (b->len > WEBHOOK_MAX_BODY) {
         static const char note[] = "\n\n*(truncated: the full report is in the imagegate log "
                                    "and `imagegate scan` output)*";
-        b->len = utf8_prefix(b->s, WEBHOOK_MAX_BODY - (sizeof note - 1));
+        b->len = str_utf8_prefix(b->s, WEBHOOK_MAX_BODY - (sizeof note - 1));
         b->s[b->len] = '\0';
         strbuf_puts(b, note);
     }

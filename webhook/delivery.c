@@ -349,6 +349,16 @@ out:
 
 /* ---- the result page ----------------------------------------------- */
 
+/* No page of ours: the result's url is the run's page in HCP Terraform
+ * (none when it has none, or it is too long). */
+static void link_run_page(dl *x)
+{
+    x->result_id[0] = '\0';
+    x->result_url[0] = '\0';
+    if (x->rq.run_app_url && strlen(x->rq.run_app_url) < sizeof x->result_url)
+        snprintf(x->result_url, sizeof x->result_url, "%s", x->rq.run_app_url);
+}
+
 /* The result's url: a page of this server's (PUBLIC_URL/results/ID, with a
  * random id) while --result-retention keeps pages, else the run's page in
  * HCP Terraform. */
@@ -356,19 +366,14 @@ static void result_link(dl *x)
 {
     unsigned char raw[16];
     const char *base = webhook_server_public_url(x->srv);
-    x->result_id[0] = '\0';
-    x->result_url[0] = '\0';
     if (x->cfg->result_retention > 0 && *base && RAND_bytes(raw, sizeof raw) == 1) {
         for (size_t i = 0; i < sizeof raw; i++)
             snprintf(x->result_id + 2 * i, 3, "%02x", raw[i]);
         int n = snprintf(x->result_url, sizeof x->result_url, "%s/results/%s", base, x->result_id);
         if (n > 0 && (size_t)n < sizeof x->result_url)
             return;
-        x->result_id[0] = '\0';
-        x->result_url[0] = '\0';
     }
-    if (x->rq.run_app_url && strlen(x->rq.run_app_url) < sizeof x->result_url)
-        snprintf(x->result_url, sizeof x->result_url, "%s", x->rq.run_app_url);
+    link_run_page(x);
 }
 
 #define RESULT_PAGE_MAX (1024 * 1024)
@@ -461,10 +466,7 @@ static void store_page(dl *x)
             webhook_worker_reset_registry(x->w);
         log_warn("event=result_page_failed task_result_id=%s error=%s", x->d->task_result_id,
                  log_quote(page ? err : "out of memory", q, sizeof q));
-        x->result_id[0] = '\0';
-        x->result_url[0] = '\0';
-        if (x->rq.run_app_url && strlen(x->rq.run_app_url) < sizeof x->result_url)
-            snprintf(x->result_url, sizeof x->result_url, "%s", x->rq.run_app_url);
+        link_run_page(x);
     }
     free(page);
 }
