@@ -434,15 +434,11 @@ static int token_create(webhook_worker *w, api_call *c, registry *r, const reg_c
     return 0;
 }
 
-/* Runs one call of the Packer paths or /v1/tokens (store worker). */
 /* HCP's channel history entries carry the version object, not its name:
  * each entry of the page gets it as "version" (the name stays as
  * "version_name"); a version deleted since is {"name", "fingerprint"}.
- * One read per distinct version of the page. */
-/* Replaces each history entry's version name by the version object (HCP's
- * shape); a version deleted since becomes {name, fingerprint}. -1 with err
- * when the store fails (the call then fails: no made-up objects on a broken
- * connection). */
+ * One read per distinct version of the page. -1 with err when the store
+ * fails (the call then fails: no made-up objects on a broken connection). */
 static int history_versions(registry *r, const reg_ctx *ctx, const char *bucket, json_t *page,
                             char *err, size_t errlen)
 {
@@ -474,6 +470,7 @@ static int history_versions(registry *r, const reg_ctx *ctx, const char *bucket,
     return rc;
 }
 
+/* Runs one call of the Packer paths or /v1/tokens (store worker). */
 static void api_work(webhook_worker *w, void *arg)
 {
     api_call *c = arg;
