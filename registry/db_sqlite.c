@@ -226,7 +226,7 @@ static int ensure_file(const char *path, bool create, int *errcode, char *err, s
         *errcode = REG_ESTORE;
         if (errno == ENOENT)
             snprintf(err, errlen,
-                     "%s: no registry store here (only import, bucket create and token create "
+                     "%s: no registry store here (only import, bucket create and serve "
                      "make a new one)",
                      path);
         else
