@@ -55,9 +55,8 @@ int main(int argc, char **argv)
     }
     double mb = atof(argv[2]);
     json_t *rcs = json_object_get(src, "resource_changes");
-    json_t *pvs = json_object_get(json_object_get(json_object_get(src, "planned_values"),
-                                                  "root_module"),
-                                  "resources");
+    json_t *pvs = json_object_get(
+        json_object_get(json_object_get(src, "planned_values"), "root_module"), "resources");
     size_t nrc = json_array_size(rcs), npv = json_array_size(pvs);
     if (!nrc) {
         fprintf(stderr, "plan_grow: %s has no resource_changes\n", argv[1]);

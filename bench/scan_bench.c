@@ -128,8 +128,9 @@ int main(int argc, char **argv)
     }
     char db[4200], cmd[8400];
     snprintf(db, sizeof db, "sqlite:%s/bench-registry.db", outdir);
-    snprintf(cmd, sizeof cmd, "rm -f %s/bench-registry.db* && sh %s/setup-registry.sh %s %s >/dev/null",
-             outdir, fix, ig, db);
+    snprintf(cmd, sizeof cmd,
+             "rm -f %s/bench-registry.db* && sh %s/setup-registry.sh %s %s >/dev/null", outdir, fix,
+             ig, db);
     if (system(cmd) != 0) {
         fprintf(stderr, "scan_bench: building the registry failed: %s\n", cmd);
         return 1;
@@ -149,8 +150,8 @@ int main(int argc, char **argv)
     }
     printf("machine: %s, %ld cores; median of %d runs; peak RSS is the worst run\n", cpu,
            sysconf(_SC_NPROCESSORS_ONLN), runs);
-    printf("%8s %10s %10s %10s %8s | %10s %10s %8s | %7s\n", "plan", "bytes", "imagegate",
-           "MB/s", "RSS MB", "node", "MB/s", "RSS MB", "speedup");
+    printf("%8s %10s %10s %10s %8s | %10s %10s %8s | %7s\n", "plan", "bytes", "imagegate", "MB/s",
+           "RSS MB", "node", "MB/s", "RSS MB", "speedup");
     char *list = strdup(sizes);
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
         char plan[4200];

@@ -31,9 +31,12 @@ typedef struct cli_opts {
 #define CLI_OPT_DB 1000
 #define CLI_OPT_JSON 1001
 #define CLI_OPT_HELP 'h'
+/* clang-format 14 would re-indent the last entry as a nested initializer. */
+// clang-format off
 #define CLI_COMMON_LONGOPTS                                                                        \
     {"db", required_argument, NULL, CLI_OPT_DB}, {"json", no_argument, NULL, CLI_OPT_JSON},        \
-        {"help", no_argument, NULL, CLI_OPT_HELP}
+    {"help", no_argument, NULL, CLI_OPT_HELP}
+// clang-format on
 
 /* Handles --db / --json. Returns 1 when c was one of them, else 0. */
 int cli_common_opt(cli_opts *o, int c, const char *arg);

@@ -38,9 +38,9 @@ static const struct {
     const char *name;
     cmd_fn fn;
 } commands[] = {
-    {"import", cmd_import},   {"bucket", cmd_bucket}, {"version", cmd_version},
+    {"import", cmd_import},   {"bucket", cmd_bucket},     {"version", cmd_version},
     {"channel", cmd_channel}, {"artifact", cmd_artifact}, {"audit", cmd_audit},
-    {"scan", cmd_scan},       {"serve", cmd_serve},   {"token", cmd_token},
+    {"scan", cmd_scan},       {"serve", cmd_serve},       {"token", cmd_token},
 };
 
 int main(int argc, char **argv)

@@ -18,11 +18,21 @@ void jsonw_str(strbuf *b, const char *s)
         strbuf_append(b, run, (size_t)(p - run));
         run = p + 1;
         switch (c) {
-        case '"': strbuf_append(b, "\\\"", 2); break;
-        case '\\': strbuf_append(b, "\\\\", 2); break;
-        case '\n': strbuf_append(b, "\\n", 2); break;
-        case '\r': strbuf_append(b, "\\r", 2); break;
-        case '\t': strbuf_append(b, "\\t", 2); break;
+        case '"':
+            strbuf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            strbuf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            strbuf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            strbuf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            strbuf_append(b, "\\t", 2);
+            break;
         default: {
             char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             strbuf_append(b, u, 6);

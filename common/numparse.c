@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int parse_int64(const char *what, const char *s, int64_t min, int64_t max, int64_t *out,
-                char *err, size_t errlen)
+int parse_int64(const char *what, const char *s, int64_t min, int64_t max, int64_t *out, char *err,
+                size_t errlen)
 {
     char *end;
     if (!s || !*s || isspace((unsigned char)*s))
@@ -39,11 +39,25 @@ int parse_size(const char *what, const char *s, int64_t min, int64_t max, int64_
         goto bad;
     int64_t mul = 1;
     switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mul = 1024; end++; break;
-    case 'm': case 'M': mul = 1024 * 1024; end++; break;
-    case 'g': case 'G': mul = 1024LL * 1024 * 1024; end++; break;
-    default: goto bad;
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mul = 1024;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024LL * 1024 * 1024;
+        end++;
+        break;
+    default:
+        goto bad;
     }
     if (*end == 'B' || *end == 'b')
         end++;

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int parse_int64(const char *what, const char *s, int64_t min, int64_t max, int64_t *out,
-                char *err, size_t errlen);
+int parse_int64(const char *what, const char *s, int64_t min, int64_t max, int64_t *out, char *err,
+                size_t errlen);
 /* Sizes with an optional suffix: 1024, 64k, 100M, 2G (powers of 1024). */
 int parse_size(const char *what, const char *s, int64_t min, int64_t max, int64_t *out, char *err,
                size_t errlen);

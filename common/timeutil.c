@@ -139,12 +139,23 @@ int ig_duration_parse(const char *s, int64_t *out_ms, char *err, size_t errlen)
         }
         int64_t unit;
         switch (*p) {
-        case 's': unit = 1000; break;
-        case 'm': unit = 60 * 1000; break;
-        case 'h': unit = 3600 * 1000; break;
-        case 'd': unit = 86400 * 1000; break;
-        case 'w': unit = 7 * 86400 * 1000; break;
-        default: goto bad;
+        case 's':
+            unit = 1000;
+            break;
+        case 'm':
+            unit = 60 * 1000;
+            break;
+        case 'h':
+            unit = 3600 * 1000;
+            break;
+        case 'd':
+            unit = 86400 * 1000;
+            break;
+        case 'w':
+            unit = 7 * 86400 * 1000;
+            break;
+        default:
+            goto bad;
         }
         p++;
         if (n > max / unit)

@@ -69,8 +69,8 @@ static ynode *parse(yaml_parser_t *ps, const char *name, char *err, size_t errle
     while (!done) {
         if (!yaml_parser_parse(ps, &ev)) {
             snprintf(err, errlen, "%s:%zu: %s%s%s", name, ps->problem_mark.line + 1,
-                     ps->problem ? ps->problem : "YAML syntax error",
-                     ps->context ? " " : "", ps->context ? ps->context : "");
+                     ps->problem ? ps->problem : "YAML syntax error", ps->context ? " " : "",
+                     ps->context ? ps->context : "");
             goto fail;
         }
         int line = (int)ev.start_mark.line + 1;

@@ -15,10 +15,10 @@ typedef enum { YNODE_SCALAR, YNODE_MAP, YNODE_SEQ } ynode_type;
 typedef struct ynode ynode;
 struct ynode {
     ynode_type type;
-    int line;       /* 1-based */
-    char *value;    /* scalar text */
-    bool plain;     /* scalar written without quotes */
-    size_t n;       /* children: map = n pairs (keys[i], items[i]); seq = items */
+    int line;    /* 1-based */
+    char *value; /* scalar text */
+    bool plain;  /* scalar written without quotes */
+    size_t n;    /* children: map = n pairs (keys[i], items[i]); seq = items */
     char **keys;
     ynode **items;
     int *key_lines;

@@ -104,7 +104,7 @@ typedef struct override {
 } override;
 
 typedef struct exemption {
-    char *image;                    /* or bucket + version */
+    char *image; /* or bucket + version */
     char *bucket, *version;
     char *reason;
     ig_time expires;                /* IG_TIME_NONE = never */
@@ -162,8 +162,7 @@ static int scalar_str(const ynode *n, const char *name, const char *what, char *
                       size_t errlen)
 {
     if (!n || n->type != YNODE_SCALAR || !*n->value) {
-        snprintf(err, errlen, "%s:%d: %s must be a non-empty string", name, n ? n->line : 0,
-                 what);
+        snprintf(err, errlen, "%s:%d: %s must be a non-empty string", name, n ? n->line : 0, what);
         return -1;
     }
     *out = xstrdup(n->value);
@@ -234,8 +233,9 @@ bad:
 
 static int load_exemption(policy *p, const ynode *m, const char *name, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"image", "bucket", "version", "reason", "expires",
-                                          "organization", "workspace", "kinds", NULL};
+    static const char *const allowed[] = {"image",     "bucket",  "version",
+                                          "reason",    "expires", "organization",
+                                          "workspace", "kinds",   NULL};
     if (m->type != YNODE_MAP) {
         snprintf(err, errlen, "%s:%d: an exemption is a mapping (image or bucket+version, reason)",
                  name, m->line);
@@ -268,8 +268,8 @@ static int load_exemption(policy *p, const ynode *m, const char *name, char *err
     if ((n = ydoc_get(m, "expires")) && load_date(n, name, &e->expires, err, errlen))
         return -1;
     if (!e->image && !(e->bucket && e->version)) {
-        snprintf(err, errlen, "%s:%d: an exemption names an image, or a bucket and a version",
-                 name, m->line);
+        snprintf(err, errlen, "%s:%d: an exemption names an image, or a bucket and a version", name,
+                 m->line);
         return -1;
     }
     if ((n = ydoc_get(m, "kinds"))) {
@@ -369,8 +369,7 @@ fail:
     return NULL;
 }
 
-policy *policy_load_buffer(const char *buf, size_t len, const char *name, char *err,
-                           size_t errlen)
+policy *policy_load_buffer(const char *buf, size_t len, const char *name, char *err, size_t errlen)
 {
     ynode *doc = ydoc_parse_string(buf, len, name, err, errlen);
     if (!doc)
@@ -694,11 +693,16 @@ static char *outdated_by(eval_ctx *c, const json_t *m)
 static const char *provenance_words(scan_provenance p)
 {
     switch (p) {
-    case SCAN_PROV_LITERAL: return "written as a literal";
-    case SCAN_PROV_VARIABLE: return "from a variable's default or value";
-    case SCAN_PROV_MODULE_INPUT: return "passed as a literal module input";
-    case SCAN_PROV_LOCAL: return "from a local value";
-    default: return "hardcoded";
+    case SCAN_PROV_LITERAL:
+        return "written as a literal";
+    case SCAN_PROV_VARIABLE:
+        return "from a variable's default or value";
+    case SCAN_PROV_MODULE_INPUT:
+        return "passed as a literal module input";
+    case SCAN_PROV_LOCAL:
+        return "from a local value";
+    default:
+        return "hardcoded";
     }
 }
 
@@ -756,14 +760,16 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
     } else {
         f = add_finding(c, PK_TRACKED, r);
         set_match(c, f, m);
-        f->message = intern_take(c, xasprintf("uses %s from %s %s", shown(r), f->bucket, f->version));
+        f->message =
+            intern_take(c, xasprintf("uses %s from %s %s", shown(r), f->bucket, f->version));
         char *newer = outdated_by(c, m);
         if (newer) {
             if (r->kind == SCAN_REF_IMAGE)
                 f->provenance = scan_provenance_name(r->provenance);
             f = add_finding(c, PK_OUTDATED, r);
             set_match(c, f, m);
-            f->message = intern_take(c, xasprintf("%s %s is not the newest: %s", f->bucket, f->version, newer));
+            f->message = intern_take(
+                c, xasprintf("%s %s is not the newest: %s", f->bucket, f->version, newer));
             free(newer);
         }
     }
@@ -773,9 +779,10 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
         policy_finding *h = add_finding(c, PK_HARDCODED, r);
         h->provenance = scan_provenance_name(r->provenance);
         set_match(c, h, m);
-        h->message = intern_take(c, xasprintf("the image %s is hardcoded: %s; look it up from the registry "
-                               "(a data source or the lookup endpoint) instead",
-                               shown(r), provenance_words(r->provenance)));
+        h->message =
+            intern_take(c, xasprintf("the image %s is hardcoded: %s; look it up from the registry "
+                                     "(a data source or the lookup endpoint) instead",
+                                     shown(r), provenance_words(r->provenance)));
     }
 }
 
@@ -806,8 +813,8 @@ static void eval_data(eval_ctx *c, const scan_ref *r)
     json_t *v = NULL;
     const json_t *m = NULL;
     if (r->bucket && (r->fingerprint || r->version_id)) {
-        v = c->lk->find_version(c->lk->ctx, r->bucket, r->fingerprint ? r->fingerprint
-                                                                      : r->version_id);
+        v = c->lk->find_version(c->lk->ctx, r->bucket,
+                                r->fingerprint ? r->fingerprint : r->version_id);
         if (!v) {
             if (!c->failed)
                 snprintf(c->err, c->errlen, "the registry could not be read");
@@ -816,32 +823,29 @@ static void eval_data(eval_ctx *c, const scan_ref *r)
         }
         if (json_is_object(v)) {
             /* shape it like an artifact match for the shared helpers */
-            json_t *mm = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}",
-                                   "bucket_name", json_object_get(v, "bucket_name"), "version",
-                                   json_object_get(v, "name"), "fingerprint",
-                                   json_object_get(v, "fingerprint"), "status",
-                                   json_object_get(v, "status"), "revoke_at",
-                                   json_object_get(v, "revoke_at"), "revocation_message",
-                                   json_object_get(v, "revocation_message"), "revocation_type",
-                                   json_object_get(v, "revocation_type"),
-                                   "revocation_inherited_from",
-                                   json_object_get(v, "revocation_inherited_from"));
+            json_t *mm = json_pack(
+                "{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "bucket_name",
+                json_object_get(v, "bucket_name"), "version", json_object_get(v, "name"),
+                "fingerprint", json_object_get(v, "fingerprint"), "status",
+                json_object_get(v, "status"), "revoke_at", json_object_get(v, "revoke_at"),
+                "revocation_message", json_object_get(v, "revocation_message"), "revocation_type",
+                json_object_get(v, "revocation_type"), "revocation_inherited_from",
+                json_object_get(v, "revocation_inherited_from"));
             json_decref(v);
             v = mm;
             m = v;
         }
     } else if (r->value) {
         const json_t *bm = best_match(c, r);
-        if (bm && (!r->bucket || (jstr(bm, "bucket_name") &&
-                                  strcmp(jstr(bm, "bucket_name"), r->bucket) == 0)))
+        if (bm && (!r->bucket ||
+                   (jstr(bm, "bucket_name") && strcmp(jstr(bm, "bucket_name"), r->bucket) == 0)))
             m = bm;
     }
     if (m && is_revoked(m)) {
-        policy_finding *f =
-            add_finding(c,
-                        r->referenced_by_gated ? PK_DATA_SOURCE_REVOKED
-                                               : PK_DATA_SOURCE_REVOKED_UNREFERENCED,
-                        r);
+        policy_finding *f = add_finding(
+            c,
+            r->referenced_by_gated ? PK_DATA_SOURCE_REVOKED : PK_DATA_SOURCE_REVOKED_UNREFERENCED,
+            r);
         f->image = NULL;
         f->attribute = NULL;
         set_match(c, f, m);
@@ -872,8 +876,9 @@ static void eval_config(eval_ctx *c, const scan_ref *r)
         f->message = intern_take(c, xasprintf("%s is not in the registry", shown(r)));
         return;
     }
-    policy_kind k = is_revoked(m) ? PK_REVOKED : is_scheduled(m) ? PK_REVOCATION_SCHEDULED
-                                                                 : PK_TRACKED;
+    policy_kind k = is_revoked(m)     ? PK_REVOKED
+                    : is_scheduled(m) ? PK_REVOCATION_SCHEDULED
+                                      : PK_TRACKED;
     f = add_finding(c, k, r);
     set_match(c, f, m);
     if (k == PK_TRACKED) {
@@ -886,8 +891,7 @@ static void eval_config(eval_ctx *c, const scan_ref *r)
     }
 }
 
-static const exemption *exempted(const eval_ctx *c, const policy_finding *f,
-                                 const scan_ref *r)
+static const exemption *exempted(const eval_ctx *c, const policy_finding *f, const scan_ref *r)
 {
     for (size_t i = 0; i < c->p->n_exemptions; i++) {
         const exemption *e = &c->p->exemptions[i];
@@ -905,9 +909,9 @@ static const exemption *exempted(const eval_ctx *c, const policy_finding *f,
         }
         if (e->bucket && (!f->bucket || strcmp(e->bucket, f->bucket) != 0))
             continue;
-        if (e->version && (!f->version || (strcmp(e->version, f->version) != 0 &&
-                                           (!f->fingerprint ||
-                                            strcmp(e->version, f->fingerprint) != 0))))
+        if (e->version &&
+            (!f->version || (strcmp(e->version, f->version) != 0 &&
+                             (!f->fingerprint || strcmp(e->version, f->fingerprint) != 0))))
             continue;
         return e;
     }
@@ -1030,10 +1034,18 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
         size_t first = rep->n_findings;
         if (!replay(&c, r)) {
             switch (r->kind) {
-            case SCAN_REF_IMAGE: eval_image(&c, r); break;
-            case SCAN_REF_MENTION: eval_mention(&c, r); break;
-            case SCAN_REF_DATA: eval_data(&c, r); break;
-            case SCAN_REF_CONFIG: eval_config(&c, r); break;
+            case SCAN_REF_IMAGE:
+                eval_image(&c, r);
+                break;
+            case SCAN_REF_MENTION:
+                eval_mention(&c, r);
+                break;
+            case SCAN_REF_DATA:
+                eval_data(&c, r);
+                break;
+            case SCAN_REF_CONFIG:
+                eval_config(&c, r);
+                break;
             }
             remember(&c, r, first);
         }
@@ -1044,8 +1056,8 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
             if (e) {
                 f->exempted = true;
                 if (f->level != POLICY_INFO) {
-                    f->message = intern_take(
-                        &c, xasprintf("%s [exempted: %s]", f->message, e->reason));
+                    f->message =
+                        intern_take(&c, xasprintf("%s [exempted: %s]", f->message, e->reason));
                 }
                 f->level = POLICY_INFO;
             }

@@ -24,22 +24,22 @@ int policy_level_parse(const char *s, policy_level *out);
  * with their own default level and their own policy key. */
 typedef enum {
     PK_REVOKED = 0,
-    PK_REVOKED_UNCHANGED,           /* key "revoked_unchanged" */
+    PK_REVOKED_UNCHANGED, /* key "revoked_unchanged" */
     PK_DATA_SOURCE_REVOKED,
     PK_DATA_SOURCE_REVOKED_UNREFERENCED, /* key "data_source_revoked_unreferenced" */
     PK_REVOCATION_SCHEDULED,
     PK_UNTRACKED,
     PK_HARDCODED,
     PK_MENTION,
-    PK_MENTION_REVOKED,             /* key "mention_revoked" */
+    PK_MENTION_REVOKED, /* key "mention_revoked" */
     PK_UNKNOWN,
     PK_UNRECOGNIZED,
     PK_OUTDATED,
     PK_TRACKED,
     PK__COUNT
 } policy_kind;
-const char *policy_kind_name(policy_kind k); /* as printed: "revoked", "mention", ... */
-const char *policy_kind_key(policy_kind k);  /* as in the policy file */
+const char *policy_kind_name(policy_kind k);        /* as printed: "revoked", "mention", ... */
+const char *policy_kind_key(policy_kind k);         /* as in the policy file */
 const char *policy_kind_description(policy_kind k); /* one sentence */
 
 typedef struct policy policy;
@@ -49,8 +49,7 @@ policy *policy_default(void);
 /* Loads a policy file (YAML or JSON; format in docs/policy.md). Returns NULL
  * with "FILE:LINE: reason" in err. */
 policy *policy_load(const char *path, char *err, size_t errlen);
-policy *policy_load_buffer(const char *buf, size_t len, const char *name, char *err,
-                           size_t errlen);
+policy *policy_load_buffer(const char *buf, size_t len, const char *name, char *err, size_t errlen);
 void policy_free(policy *p);
 
 /* ---- registry answers ------------------------------------------------ */
@@ -80,12 +79,12 @@ typedef struct policy_finding {
     policy_kind kind;
     policy_level level;
     char *address;
-    char *attribute;   /* NULL when it does not apply */
-    char *image;       /* NULL when sensitive or none */
+    char *attribute;    /* NULL when it does not apply */
+    char *image;        /* NULL when sensitive or none */
     const char *action; /* "create", "update", "replace" or NULL */
     char *bucket, *version, *fingerprint;
     const char *provenance; /* NULL when it does not apply */
-    char *message;     /* one line, never holds a sensitive value */
+    char *message;          /* one line, never holds a sensitive value */
     /* extra context for run-task outcomes (may be NULL): */
     char *revoke_at;
     char *revocation_message;

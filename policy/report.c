@@ -188,9 +188,10 @@ static void write_text(const policy_report *r, bool color, FILE *out)
                        : r->verdict == POLICY_VERDICT_WARN ? yellow
                                                            : green;
     fprintf(out, "%s%s%s  %zu fail, %zu warn, %zu info  (%zu resources, %zu gated, %zu images)\n",
-            vcol, r->verdict == POLICY_VERDICT_FAIL   ? "FAIL"
-                  : r->verdict == POLICY_VERDICT_WARN ? "WARN"
-                                                      : "PASS",
+            vcol,
+            r->verdict == POLICY_VERDICT_FAIL   ? "FAIL"
+            : r->verdict == POLICY_VERDICT_WARN ? "WARN"
+                                                : "PASS",
             reset, r->count[POLICY_FAIL], r->count[POLICY_WARN], r->count[POLICY_INFO],
             r->resources, r->gated, r->images);
     size_t *idx = grouped(r);
@@ -292,8 +293,9 @@ static void write_markdown(const policy_report *r, FILE *out)
     }
     fputs(b.s, out);
     if (hidden)
-        fprintf(out, "\n_%zu more findings not shown; run `imagegate scan --format text` for all "
-                     "of them._\n",
+        fprintf(out,
+                "\n_%zu more findings not shown; run `imagegate scan --format text` for all "
+                "of them._\n",
                 hidden);
     strbuf_dispose(&b);
 }
@@ -308,9 +310,9 @@ static const char *sarif_level(policy_level l)
 static json_t *sarif_location(const policy_finding *f)
 {
     json_t *loc = json_object();
-    json_object_set_new(loc, "logicalLocations",
-                        json_pack("[{s:s, s:s}]", "fullyQualifiedName", f->address, "kind",
-                                  "resource"));
+    json_object_set_new(
+        loc, "logicalLocations",
+        json_pack("[{s:s, s:s}]", "fullyQualifiedName", f->address, "kind", "resource"));
     /* pre_plan findings are FILE:LINE: a real place in the repository */
     const char *colon = strrchr(f->address, ':');
     if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)) {
@@ -378,8 +380,8 @@ static int write_sarif(const policy_report *r, FILE *out)
         rule_of[f->kind] = ri;
     }
     json_t *driver = json_pack("{s:s, s:s, s:s, s:o}", "name", "imagegate", "informationUri",
-                               "https://github.com/imagegate/imagegate", "semanticVersion",
-                               "0.1.0", "rules", rule_list);
+                               "https://github.com/imagegate/imagegate", "semanticVersion", "0.1.0",
+                               "rules", rule_list);
     fputs("{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n"
           "  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\n      \"tool\": {\"driver\": ",
           out);
@@ -407,11 +409,21 @@ static void xml_escape(FILE *out, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         switch (*p) {
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '&': fputs("&amp;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&apos;", out);
+            break;
         default:
             if (*p < 0x20 && *p != '\n' && *p != '\t')
                 fputc(' ', out);
@@ -518,11 +530,21 @@ int report_write(const policy_report *r, report_format fmt, bool color, FILE *ou
 {
     int rc = 0;
     switch (fmt) {
-    case REPORT_TEXT: write_text(r, color, out); break;
-    case REPORT_MARKDOWN: write_markdown(r, out); break;
-    case REPORT_JUNIT: write_junit(r, out); break;
-    case REPORT_JSON: rc = write_json(r, out); break;
-    case REPORT_SARIF: rc = write_sarif(r, out); break;
+    case REPORT_TEXT:
+        write_text(r, color, out);
+        break;
+    case REPORT_MARKDOWN:
+        write_markdown(r, out);
+        break;
+    case REPORT_JUNIT:
+        write_junit(r, out);
+        break;
+    case REPORT_JSON:
+        rc = write_json(r, out);
+        break;
+    case REPORT_SARIF:
+        rc = write_sarif(r, out);
+        break;
     }
     if (rc)
         return -1;

@@ -89,15 +89,14 @@ json_t *registry_audit_list_after(registry *r, ig_time since, const char *bucket
     REG_CALL(r);
     /* (at, id) is the list's order; rows after the cursor are those with a
      * later time, or the same time and a larger id. */
-    db_stmt *s = db_query(
-        r->d,
-        "SELECT id, at, author, action, bucket, target, detail FROM audit"
-        " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
-        " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
-        " AND (CAST(? AS TEXT) IS NULL OR at > ? OR (at = ? AND id > ?))"
-        " ORDER BY at, id LIMIT ?",
-        "TTtttTTti", since, since, bucket, bucket, after_id, after_at, after_at,
-        after_id, (int64_t)(limit > 0 ? limit : INT32_MAX));
+    db_stmt *s = db_query(r->d,
+                          "SELECT id, at, author, action, bucket, target, detail FROM audit"
+                          " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
+                          " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
+                          " AND (CAST(? AS TEXT) IS NULL OR at > ? OR (at = ? AND id > ?))"
+                          " ORDER BY at, id LIMIT ?",
+                          "TTtttTTti", since, since, bucket, bucket, after_id, after_at, after_at,
+                          after_id, (int64_t)(limit > 0 ? limit : INT32_MAX));
     if (!s) {
         reg_dbfail(r, err, errlen);
         return NULL;

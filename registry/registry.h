@@ -170,11 +170,10 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
  * the stored value). Refused with REG_ECONFLICT on a complete version. When
  * the version's last build becomes BUILD_DONE the version completes and
  * gets its number. */
-json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucket,
-                              const char *ref, json_t *spec, char *err, size_t errlen);
-json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket,
-                              const char *ref, const char *build_id, json_t *patch, char *err,
-                              size_t errlen);
+json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                              json_t *spec, char *err, size_t errlen);
+json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                              const char *build_id, json_t *patch, char *err, size_t errlen);
 json_t *registry_build_get(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
                            const char *build_id, char *err, size_t errlen);
 json_t *registry_build_list(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
@@ -202,7 +201,7 @@ typedef struct reg_import_build {
 typedef struct reg_import {
     char *bucket;
     char *fingerprint;
-    char *description;    /* bucket description or NULL */
+    char *description;     /* bucket description or NULL */
     json_t *bucket_labels; /* owned, may be NULL */
     reg_import_build *builds;
     size_t n_builds;
@@ -284,8 +283,7 @@ json_t *registry_channel_set_restricted(registry *r, const reg_ctx *ctx, const c
  * revocation_author, revocation_inherited_from (object {bucket_name,version}
  * or null), build_id}. Empty array when nothing matches. */
 json_t *registry_artifact_find(registry *r, const reg_ctx *ctx, const char *id,
-                               const char *platform, const char *region, char *err,
-                               size_t errlen);
+                               const char *platform, const char *region, char *err, size_t errlen);
 
 /* ---- audit ------------------------------------------------------------ */
 
@@ -295,8 +293,8 @@ json_t *registry_artifact_find(registry *r, const reg_ctx *ctx, const char *id,
  * revoke/restore/delete, build.create/update/delete, channel.create/set/
  * unset/rollback/update/delete, token.create/revoke, and what registry_audit_add
  * records (e.g. delivery.abandoned). */
-json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit,
-                            char *err, size_t errlen);
+json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit, char *err,
+                            size_t errlen);
 /* The same list after a position: entries that come after (after_at,
  * after_id) in the list's order (at, then id); after_id NULL = from the
  * start. For GET /v1/audit, which pages by position so that entries written
@@ -310,7 +308,12 @@ int registry_audit_add(registry *r, const reg_ctx *ctx, const char *action, cons
 
 /* ---- API tokens ------------------------------------------------------- */
 
-typedef enum { REG_ROLE_NONE = 0, REG_ROLE_READ = 1, REG_ROLE_WRITE = 2, REG_ROLE_ADMIN = 3 } reg_role;
+typedef enum {
+    REG_ROLE_NONE = 0,
+    REG_ROLE_READ = 1,
+    REG_ROLE_WRITE = 2,
+    REG_ROLE_ADMIN = 3
+} reg_role;
 const char *registry_role_name(reg_role r);
 int registry_role_parse(const char *s, reg_role *out);
 
@@ -339,8 +342,7 @@ typedef struct reg_token_hash {
  * hash, for a snapshot the server checks request headers against before a
  * body is read. *out: new array of *n entries (caller frees; NULL when
  * there are none). Reads only; does not record a use. Returns 0 or -1. */
-int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *err,
-                          size_t errlen);
+int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *err, size_t errlen);
 
 /* ---- run-task deliveries --------------------------------------------- */
 
@@ -354,11 +356,11 @@ typedef struct reg_delivery {
     char *task_result_id;
     char *run_id;
     char *stage;
-    char *body;         /* the raw request body (contains the access token) */
+    char *body; /* the raw request body (contains the access token) */
     ig_time received_at;
     int attempts;
-    int state;          /* reg_delivery_state */
-    char *verdict;      /* when done */
+    int state;     /* reg_delivery_state */
+    char *verdict; /* when done */
 } reg_delivery;
 void registry_delivery_dispose(reg_delivery *d);
 
@@ -374,9 +376,9 @@ int registry_delivery_add(registry *r, const reg_ctx *ctx, const char *task_resu
 int registry_delivery_claim(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
                             ig_time received_after, reg_delivery *d, char *err, size_t errlen);
 /* Claims the given task_result_id if queued and not leased by someone else. */
-int registry_delivery_claim_id(registry *r, const reg_ctx *ctx, const char *owner,
-                               int64_t lease_ms, const char *task_result_id, reg_delivery *d,
-                               char *err, size_t errlen);
+int registry_delivery_claim_id(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
+                               const char *task_result_id, reg_delivery *d, char *err,
+                               size_t errlen);
 /* Extends the lease (still owned by owner). */
 int registry_delivery_renew(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
                             const char *task_result_id, char *err, size_t errlen);
@@ -408,8 +410,8 @@ int registry_result_put(registry *r, const reg_ctx *ctx, const reg_result *res, 
                         size_t errlen);
 /* Fills *res (dispose it) and returns 1 when id is known and not older than
  * not_before, 0 when not, -1 on error. */
-int registry_result_get(registry *r, const char *id, ig_time not_before, reg_result *res,
-                        char *err, size_t errlen);
+int registry_result_get(registry *r, const char *id, ig_time not_before, reg_result *res, char *err,
+                        size_t errlen);
 /* Deletes results created before cutoff; returns how many, or -1. */
 int registry_result_prune(registry *r, ig_time cutoff, char *err, size_t errlen);
 

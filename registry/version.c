@@ -25,7 +25,7 @@
 /* A version is valid when complete and no revocation row is due. */
 #define NOT_REVOKED_AT(vcol)                                                                       \
     "NOT EXISTS (SELECT 1 FROM revocations rv WHERE rv.version_id = " vcol " AND rv.revoke_at <= " \
-                                                                           "?)"
+    "?)"
 
 void reg_vrow_dispose(reg_vrow *v)
 {

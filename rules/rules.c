@@ -24,7 +24,6 @@
 #include "common/ydoc.h"
 #include "rules/rules_shipped.h"
 
-
 typedef struct {
     char **paths;
     size_t n, cap;
@@ -43,9 +42,9 @@ typedef struct {
 struct rules {
     rules_pattern *patterns;
     size_t n_patterns, cap_patterns;
-    strmap types;    /* type -> type_rule* */
-    strmap paths;    /* normalised path -> (void *)(uintptr_t)flags */
-    hset hashes;     /* rolling hash of normalised path -> flags */
+    strmap types; /* type -> type_rule* */
+    strmap paths; /* normalised path -> (void *)(uintptr_t)flags */
+    hset hashes;  /* rolling hash of normalised path -> flags */
     uint64_t seg_filter[256];
     pcre2_code *combined;
     size_t min_length;
@@ -236,8 +235,8 @@ static int compile_check(const char *regex, bool ci, const char *file, int line,
 {
     int ec;
     PCRE2_SIZE off;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED,
-                                  ci ? PCRE2_CASELESS : 0, &ec, &off, NULL);
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, ci ? PCRE2_CASELESS : 0,
+                                  &ec, &off, NULL);
     if (!c) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
@@ -294,12 +293,11 @@ static int load_patterns(rules *rs, const ynode *seq, const char *file, char *er
         const ynode *name = ydoc_get(p, "name"), *plat = ydoc_get(p, "platform"),
                     *re = ydoc_get(p, "regex"), *ci = ydoc_get(p, "case_insensitive");
         if (!name || !plat || !re) {
-            snprintf(err, errlen, "%s:%d: a pattern needs name, platform and regex", file,
-                     p->line);
+            snprintf(err, errlen, "%s:%d: a pattern needs name, platform and regex", file, p->line);
             return -1;
         }
-        if (scalar(name, file, "name", err, errlen) || scalar(plat, file, "platform", err, errlen) ||
-            scalar(re, file, "regex", err, errlen))
+        if (scalar(name, file, "name", err, errlen) ||
+            scalar(plat, file, "platform", err, errlen) || scalar(re, file, "regex", err, errlen))
             return -1;
         bool icase = false;
         if (ci && ydoc_bool(ci, &icase) != 0) {
@@ -331,16 +329,16 @@ static int load_patterns(rules *rs, const ynode *seq, const char *file, char *er
 static int load_resources(rules *rs, const ynode *map, const char *file, char *err, size_t errlen)
 {
     if (map->type != YNODE_MAP) {
-        snprintf(err, errlen, "%s:%d: resources must map resource types to attribute lists",
-                 file, map->line);
+        snprintf(err, errlen, "%s:%d: resources must map resource types to attribute lists", file,
+                 map->line);
         return -1;
     }
     for (size_t i = 0; i < map->n; i++) {
         const char *type = map->keys[i];
         const ynode *v = map->items[i];
         if (!valid_path(type) || strchr(type, '.') || strchr(type, '[')) {
-            snprintf(err, errlen, "%s:%d: '%.60s' is not a resource type", file,
-                     map->key_lines[i], type);
+            snprintf(err, errlen, "%s:%d: '%.60s' is not a resource type", file, map->key_lines[i],
+                     type);
             return -1;
         }
         if (v->type == YNODE_SCALAR && !ydoc_is_null(v)) {
@@ -388,8 +386,8 @@ static int load_doc(rules *rs, const ynode *doc, const char *file, char *err, si
         else if (strcmp(k, "resources") == 0)
             rc = load_resources(rs, doc->items[i], file, err, errlen);
         else {
-            snprintf(err, errlen, "%s:%d: unknown key '%.40s' (expected patterns, resources)",
-                     file, doc->key_lines[i], k);
+            snprintf(err, errlen, "%s:%d: unknown key '%.40s' (expected patterns, resources)", file,
+                     doc->key_lines[i], k);
             rc = -1;
         }
         if (rc)

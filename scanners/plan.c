@@ -56,14 +56,14 @@
 #include "scanners/skip.h"
 
 typedef enum {
-    R_SKIP = 0,      /* the rest of this container is ignored */
+    R_SKIP = 0, /* the rest of this container is ignored */
     R_ROOT,
-    R_BUILD,         /* subtree handed to the jansson builder */
-    R_RC_ARRAY,      /* resource_changes */
-    R_RC,            /* one resource change */
-    R_RC_CHANGE,     /* its "change" */
+    R_BUILD,     /* subtree handed to the jansson builder */
+    R_RC_ARRAY,  /* resource_changes */
+    R_RC,        /* one resource change */
+    R_RC_CHANGE, /* its "change" */
     R_RC_ACTIONS,
-    R_VAL_AFTER,     /* value trees */
+    R_VAL_AFTER, /* value trees */
     R_VAL_BEFORE,
     R_VAL_UNKNOWN,
     R_VAL_SENS,
@@ -117,7 +117,14 @@ typedef struct rc_rec {
     arena tmp;
 } rc_rec;
 
-enum { ACT_CREATE = 1, ACT_UPDATE = 2, ACT_DELETE = 4, ACT_READ = 8, ACT_NOOP = 16, ACT_OTHER = 32 };
+enum {
+    ACT_CREATE = 1,
+    ACT_UPDATE = 2,
+    ACT_DELETE = 4,
+    ACT_READ = 8,
+    ACT_NOOP = 16,
+    ACT_OTHER = 32
+};
 
 /* Keys of a resource change (R_RC) and of its "change" (R_RC_CHANGE) whose
  * value the scan reads or decides on. */
@@ -145,9 +152,9 @@ struct scan_plan {
     char perr[320];     /* the parser's last error, for the feed callback's caller */
     frame *frames;
     size_t depth, cap_frames;
-    size_t skip;       /* > 0: inside a skipped subtree, this many levels deep */
-    size_t vt_root;    /* frames[] index of the current value tree's root */
-    strbuf path;       /* scratch for materialised paths */
+    size_t skip;    /* > 0: inside a skipped subtree, this many levels deep */
+    size_t vt_root; /* frames[] index of the current value tree's root */
+    strbuf path;    /* scratch for materialised paths */
     jbuild jb;
     build_target target;
     size_t build_depth;
@@ -332,8 +339,8 @@ static char *tmpdup(rc_rec *rc, const char *p, size_t n)
     return str_utf8_repair(arena_strndup(&rc->tmp, p, n), n);
 }
 
-static void add_pv(rc_rec *rc, pv **arr, size_t *n, size_t *cap, const char *path,
-                   const char *v, size_t vlen)
+static void add_pv(rc_rec *rc, pv **arr, size_t *n, size_t *cap, const char *path, const char *v,
+                   size_t vlen)
 {
     xgrow((void **)arr, cap, *n + 1, sizeof **arr);
     (*arr)[*n].path = tmpdup(rc, path, strlen(path));
@@ -356,8 +363,7 @@ static void find_mentions(scan_plan *s, const char *v, size_t len)
     while (off < len && rules_find(s->st.m, v, len, off, &mt)) {
         if (!path)
             path = materialise_path(s);
-        xgrow((void **)&rc->mentions, &rc->cap_mentions, rc->n_mentions + 1,
-              sizeof *rc->mentions);
+        xgrow((void **)&rc->mentions, &rc->cap_mentions, rc->n_mentions + 1, sizeof *rc->mentions);
         mention *me = &rc->mentions[rc->n_mentions++];
         me->path = tmpdup(rc, path, s->path.len);
         me->value = tmpdup(rc, v + mt.start, mt.len);
@@ -796,10 +802,18 @@ static int on_scalar(scan_plan *s, char kind, const char *v, size_t len)
         }
         json_t *j;
         switch (kind) {
-        case 's': j = json_stringn(v, len); break;
-        case 't': j = json_true(); break;
-        case 'f': j = json_false(); break;
-        case 'n': j = json_null(); break;
+        case 's':
+            j = json_stringn(v, len);
+            break;
+        case 't':
+            j = json_true();
+            break;
+        case 'f':
+            j = json_false();
+            break;
+        case 'n':
+            j = json_null();
+            break;
         default: {
             /* a number beyond double range (1e400) or longer than any double
              * needs keeps its text, as a string: it cannot be an image ID,
@@ -1078,15 +1092,14 @@ static int cb_end_array(void *ctx)
 }
 
 static const yajl_callbacks callbacks = {
-    cb_null,    cb_boolean,     NULL,        NULL, cb_number, cb_string, cb_start_map, cb_map_key,
-    cb_end_map, cb_start_array, cb_end_array,
+    cb_null,      cb_boolean, NULL,       NULL,           cb_number,    cb_string,
+    cb_start_map, cb_map_key, cb_end_map, cb_start_array, cb_end_array,
 };
 
 /* ---- public ---------------------------------------------------------- */
 
 static int sk_feed(void *ctx, const char *p, size_t n, uint64_t off);
 static int sk_want_skip(void *ctx, int where, const char *key, size_t keylen);
-
 
 scan_plan *scan_plan_new(const rules *rs, const scan_limits *lim)
 {
@@ -1313,16 +1326,16 @@ int scan_plan_finish(scan_plan *s, scan_result **out, char *err, size_t errlen)
     if (st != yajl_status_ok || s->depth > 0 || s->skip || skipper_incomplete(s->sk)) {
         if (s->depth > 0 || s->skip || !s->seen_root || skipper_incomplete(s->sk))
             snprintf(err, errlen, "plan: byte %llu: the document ends before it is complete (%s)",
-                     (unsigned long long)s->consumed,
-                     s->consumed ? "truncated?" : "empty input");
+                     (unsigned long long)s->consumed, s->consumed ? "truncated?" : "empty input");
         else
             parse_error(s, NULL, 0, s->consumed, err, errlen);
         s->failed = 1;
         return -1;
     }
     if (!s->seen_root || !s->seen_format) {
-        snprintf(err, errlen, "plan: not a Terraform JSON plan (no format_version); make one with "
-                              "`terraform show -json PLANFILE`");
+        snprintf(err, errlen,
+                 "plan: not a Terraform JSON plan (no format_version); make one with "
+                 "`terraform show -json PLANFILE`");
         s->failed = 1;
         return -1;
     }

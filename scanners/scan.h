@@ -61,19 +61,19 @@ typedef struct scan_ref {
                         short path form ("global/images/NAME", "P/NAME") */
     const char *platform; /* from the pattern that recognised it (borrowed from the rules) */
     scan_action action;
-    bool unknown;    /* IMAGE: value known only after apply */
-    bool sensitive;  /* the path is marked sensitive: never print value */
-    bool recognized; /* IMAGE: a pattern recognises the whole value (when not, the policy
-                        still asks the registry for value and lookup) */
-    bool unchanged;  /* IMAGE on an in-place update: before == after */
+    bool unknown;               /* IMAGE: value known only after apply */
+    bool sensitive;             /* the path is marked sensitive: never print value */
+    bool recognized;            /* IMAGE: a pattern recognises the whole value (when not, the policy
+                                   still asks the registry for value and lookup) */
+    bool unchanged;             /* IMAGE on an in-place update: before == after */
     scan_provenance provenance; /* IMAGE: where the value came from */
     /* SCAN_REF_DATA (hcp_packer_version / _artifact / _iteration / _image): */
-    char *data_type;        /* "hcp_packer_artifact" */
-    char *bucket;           /* bucket_name */
-    char *fingerprint;      /* version_fingerprint / fingerprint */
-    char *version_id;       /* version / iteration ULID when that is what it names */
-    char *channel;          /* channel_name / channel */
-    bool referenced_by_gated; /* a gated resource's configuration references it */
+    char *data_type;            /* "hcp_packer_artifact" */
+    char *bucket;               /* bucket_name */
+    char *fingerprint;          /* version_fingerprint / fingerprint */
+    char *version_id;           /* version / iteration ULID when that is what it names */
+    char *channel;              /* channel_name / channel */
+    bool referenced_by_gated;   /* a gated resource's configuration references it */
     const char *used_via_local; /* set when it is counted as referenced only because a gated
                                    resource whose image is unknown until apply goes through a
                                    local (not in the plan JSON): that resource's address */
@@ -84,13 +84,13 @@ typedef struct scan_ref {
 typedef struct scan_result {
     scan_ref *refs;
     size_t n_refs;
-    size_t resources;   /* resource changes seen (managed) */
-    size_t gated;       /* of which gated (create, update, replace) */
+    size_t resources;       /* resource changes seen (managed) */
+    size_t gated;           /* of which gated (create, update, replace) */
     char **gated_addresses; /* addresses of the gated resources, in plan order */
-    uint64_t bytes;     /* plan bytes read */
+    uint64_t bytes;         /* plan bytes read */
     char *format_version;
     bool refs_truncated; /* more references than scan_limits.max_refs: the rest were dropped */
-    void *arena_;       /* internal: owns the strings */
+    void *arena_;        /* internal: owns the strings */
 } scan_result;
 
 /* An empty result (for scan_config_text). */

@@ -19,18 +19,18 @@ typedef struct sens_list {
 typedef struct scan_state {
     const rules *rs;
     rules_matcher *m;
-    arena *ar;             /* the result's arena: every string of a ref lives here */
+    arena *ar; /* the result's arena: every string of a ref lives here */
     scan_ref *refs;
     size_t n_refs, cap_refs;
     char **gated;
     size_t n_gated, cap_gated;
-    json_t *config;        /* "configuration" (new ref or NULL) */
-    json_t *variables;     /* root variable values (new ref or NULL) */
-    json_t *outputs;       /* "output_changes" (new ref or NULL) */
-    strmap data_ids;       /* image IDs seen in data sources' values */
-    strmap data_addrs;     /* data source addresses already recorded */
-    strmap sens;           /* gated address -> sens_list* (only when non-empty) */
-    strmap sens_ids;       /* image IDs found inside sensitive values */
+    json_t *config;    /* "configuration" (new ref or NULL) */
+    json_t *variables; /* root variable values (new ref or NULL) */
+    json_t *outputs;   /* "output_changes" (new ref or NULL) */
+    strmap data_ids;   /* image IDs seen in data sources' values */
+    strmap data_addrs; /* data source addresses already recorded */
+    strmap sens;       /* gated address -> sens_list* (only when non-empty) */
+    strmap sens_ids;   /* image IDs found inside sensitive values */
     size_t max_refs;
     int refs_truncated;
 } scan_state;

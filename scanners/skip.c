@@ -47,8 +47,7 @@ static const unsigned char STRING_END[256] = {['"'] = 1, ['\\'] = 1};
 
 /* 16 bytes at a time: the mask of positions equal to any of a, b (and c,
  * d, e when given, else repeats). */
-static inline unsigned match16(const char *p, __m128i a, __m128i b, __m128i c, __m128i d,
-                               __m128i e)
+static inline unsigned match16(const char *p, __m128i a, __m128i b, __m128i c, __m128i d, __m128i e)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)p);
     __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, a), _mm_cmpeq_epi8(v, b)),
@@ -101,25 +100,25 @@ struct skipper {
     unsigned char role[PMAX];
     unsigned char is_obj[PMAX];
     int in_str, esc;
-    int expect_key;     /* in an object, after '{' or ',' */
-    int capture;        /* the current string is a key worth reading */
+    int expect_key; /* in an object, after '{' or ',' */
+    int capture;    /* the current string is a key worth reading */
     char key[KEYMAX + 1];
     size_t keylen;
     int key_long;
-    int have_key;       /* a key was read; its value has not started */
+    int have_key; /* a key was read; its value has not started */
     /* skipping a value */
-    int skipping;       /* 1 = waiting for the value to start, 2 = inside it */
-    int skip_kind;      /* 's' string, 'c' container, 'n' scalar */
+    int skipping;  /* 1 = waiting for the value to start, 2 = inside it */
+    int skip_kind; /* 's' string, 'c' container, 'n' scalar */
     int skip_str, skip_esc;
     size_t skip_depth;
-    uint64_t *bits;     /* bracket kinds of the skipped containers: 1 = object */
+    uint64_t *bits; /* bracket kinds of the skipped containers: 1 = object */
     uint64_t skip_start;
     /* tentative skip: keep the bytes, give them to the parser after all if a
      * `true` appears outside strings (a sensitive path) */
     int tentative, aborted;
     int skip_unread;
     strbuf tbuf;
-    uint64_t pos;       /* offset of buf[0] in the original input */
+    uint64_t pos; /* offset of buf[0] in the original input */
 };
 
 #define TENTATIVE_MAX (1u << 20)
@@ -132,8 +131,8 @@ static size_t structural_or_true_run(const char *buf, size_t i, size_t len)
                   os = _mm_set1_epi8('['), t = _mm_set1_epi8('t');
     while (i + 16 <= len) {
         /* ']' is found by the scalar check below: five compares per load */
-        unsigned m = match16(buf + i, q, ob, cb, os, t) | match16(buf + i, cb, cb, cb, cb,
-                                                                  _mm_set1_epi8(']'));
+        unsigned m = match16(buf + i, q, ob, cb, os, t) |
+                     match16(buf + i, cb, cb, cb, cb, _mm_set1_epi8(']'));
         if (m)
             return i + (size_t)__builtin_ctz(m);
         i += 16;
@@ -229,9 +228,8 @@ static int classify(const skipper *k)
     switch (cur_role(k)) {
     case P_ROOT:
         if (key_is(k, "format_version") || key_is(k, "resource_changes") ||
-            key_is(k, "configuration") || key_is(k, "variables") ||
-            key_is(k, "output_changes") || key_is(k, "prior_state") ||
-            key_is(k, "planned_values"))
+            key_is(k, "configuration") || key_is(k, "variables") || key_is(k, "output_changes") ||
+            key_is(k, "prior_state") || key_is(k, "planned_values"))
             return 0;
         return k->key_long ? 0 : 1; /* a long key: leave it to the parser */
     case P_CHANGE:
@@ -388,8 +386,7 @@ static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *er
             k->skip_str = k->skip_esc = 0;
             i++;
         } else if (c == '}' || c == ']' || c == ',' || c == ':') {
-            return structure_error(k->pos + i, "invalid JSON: a value is missing", err,
-                                   errlen, at),
+            return structure_error(k->pos + i, "invalid JSON: a value is missing", err, errlen, at),
                    -1;
         } else {
             k->skip_kind = 'n';
@@ -459,8 +456,8 @@ static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *er
                                        err, errlen, at),
                        -1;
             if (r == -3)
-                return structure_error(k->pos + i, "JSON nested deeper than the limit", err,
-                                       errlen, at),
+                return structure_error(k->pos + i, "JSON nested deeper than the limit", err, errlen,
+                                       at),
                        -1;
             lim = i + 64; /* this block needs the careful loop */
         }
@@ -499,8 +496,8 @@ static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *er
             k->skip_str = 1;
         } else if (c == '{' || c == '[') {
             if (k->skip_depth >= k->max_depth)
-                return structure_error(k->pos + i - 1, "JSON nested deeper than the limit",
-                                       err, errlen, at),
+                return structure_error(k->pos + i - 1, "JSON nested deeper than the limit", err,
+                                       errlen, at),
                        -1;
             size_t d = k->skip_depth++;
             if (c == '{')
@@ -661,8 +658,8 @@ int skipper_feed(skipper *k, const char *buf, size_t len, char *err, size_t errl
                     }
                     fed = i;
                     if (d < 0) {
-                        int where = cur_role(k) == P_CHANGE ? SKIP_AT_CHANGE
-                                                            : SKIP_AT_STATE_RESOURCE;
+                        int where =
+                            cur_role(k) == P_CHANGE ? SKIP_AT_CHANGE : SKIP_AT_STATE_RESOURCE;
                         d = k->ops.want_skip(k->ops.ctx, where, k->key, k->keylen);
                     }
                     if (d > 0) {

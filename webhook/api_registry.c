@@ -595,9 +595,8 @@ static void api_work(webhook_worker *w, void *arg)
     case API_CHANNEL_HISTORY:
         c->reply = paged(c, "history",
                          registry_channel_history(r, &ctx, rt->bucket, rt->channel, err, errlen));
-        if (c->reply &&
-            history_versions(r, &ctx, rt->bucket, json_object_get(c->reply, "history"), err,
-                             errlen) < 0) {
+        if (c->reply && history_versions(r, &ctx, rt->bucket, json_object_get(c->reply, "history"),
+                                         err, errlen) < 0) {
             json_decref(c->reply);
             c->reply = NULL;
             rc = -1;

@@ -122,8 +122,10 @@ int webhook_archive_extract(const char *archive_path, const char *dest,
             goto out;
         }
         if (++entries > lim->max_entries) {
-            snprintf(err, errlen, "configuration archive has more than %lld entries (limit "
-                     "--max-archive-entries)", (long long)lim->max_entries);
+            snprintf(err, errlen,
+                     "configuration archive has more than %lld entries (limit "
+                     "--max-archive-entries)",
+                     (long long)lim->max_entries);
             goto out;
         }
         const char *name = archive_entry_pathname(e);
@@ -172,8 +174,8 @@ int webhook_archive_extract(const char *archive_path, const char *dest,
         int dfd = open_dirs(rootfd, comps, n - 1, err, errlen);
         if (dfd < 0)
             goto out;
-        int fd = openat(dfd, comps[n - 1], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        0600);
+        int fd =
+            openat(dfd, comps[n - 1], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         close(dfd);
         if (fd < 0) {
             if (errno == EEXIST) {
@@ -198,8 +200,10 @@ int webhook_archive_extract(const char *archive_path, const char *dest,
             }
             st->bytes += got;
             if (st->bytes > lim->max_bytes) {
-                snprintf(err, errlen, "configuration archive unpacks to more than %lld bytes "
-                         "(limit --max-archive-bytes)", (long long)lim->max_bytes);
+                snprintf(err, errlen,
+                         "configuration archive unpacks to more than %lld bytes "
+                         "(limit --max-archive-bytes)",
+                         (long long)lim->max_bytes);
                 close(fd);
                 goto out;
             }
@@ -229,8 +233,8 @@ static int has_suffix(const char *s, const char *suf)
 
 static int scannable(const char *name)
 {
-    return has_suffix(name, ".tf") || has_suffix(name, ".tfvars") ||
-           has_suffix(name, ".tf.json") || has_suffix(name, ".tfvars.json");
+    return has_suffix(name, ".tf") || has_suffix(name, ".tfvars") || has_suffix(name, ".tf.json") ||
+           has_suffix(name, ".tfvars.json");
 }
 
 typedef struct walk {

@@ -34,8 +34,8 @@ typedef struct webhook_archive_progress {
 
 typedef struct webhook_archive_stats {
     int64_t files, dirs, bytes;
-    int64_t refused;          /* entries skipped */
-    char first_refused[256];  /* "../escape.tf: '..' in the path" */
+    int64_t refused;         /* entries skipped */
+    char first_refused[256]; /* "../escape.tf: '..' in the path" */
 } webhook_archive_stats;
 
 /* Unpacks archive_path (tar, optionally gzip/bzip2/xz compressed) into the

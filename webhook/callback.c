@@ -82,19 +82,30 @@ static const char *kind_title(policy_kind k)
 {
     switch (k) {
     case PK_REVOKED:
-    case PK_REVOKED_UNCHANGED: return "Revoked image";
+    case PK_REVOKED_UNCHANGED:
+        return "Revoked image";
     case PK_DATA_SOURCE_REVOKED:
-    case PK_DATA_SOURCE_REVOKED_UNREFERENCED: return "Data source resolves to a revoked version";
-    case PK_REVOCATION_SCHEDULED: return "Image revocation scheduled";
-    case PK_UNTRACKED: return "Untracked image";
-    case PK_HARDCODED: return "Hardcoded image";
+    case PK_DATA_SOURCE_REVOKED_UNREFERENCED:
+        return "Data source resolves to a revoked version";
+    case PK_REVOCATION_SCHEDULED:
+        return "Image revocation scheduled";
+    case PK_UNTRACKED:
+        return "Untracked image";
+    case PK_HARDCODED:
+        return "Hardcoded image";
     case PK_MENTION:
-    case PK_MENTION_REVOKED: return "Image mentioned";
-    case PK_UNKNOWN: return "Image unknown until apply";
-    case PK_UNRECOGNIZED: return "Unrecognized image value";
-    case PK_OUTDATED: return "Outdated image";
-    case PK_TRACKED: return "Tracked image";
-    default: return "Finding";
+    case PK_MENTION_REVOKED:
+        return "Image mentioned";
+    case PK_UNKNOWN:
+        return "Image unknown until apply";
+    case PK_UNRECOGNIZED:
+        return "Unrecognized image value";
+    case PK_OUTDATED:
+        return "Outdated image";
+    case PK_TRACKED:
+        return "Tracked image";
+    default:
+        return "Finding";
     }
 }
 

@@ -28,13 +28,13 @@
 #define WEBHOOK_MAX_LABEL 32
 
 typedef struct webhook_result {
-    const char *status;  /* "running", "passed", "failed" */
-    const char *message; /* clamped to 1..1000 chars; NULL/empty gets a default */
-    const char *url;     /* absolute http(s) URL or NULL (then omitted) */
+    const char *status;          /* "running", "passed", "failed" */
+    const char *message;         /* clamped to 1..1000 chars; NULL/empty gets a default */
+    const char *url;             /* absolute http(s) URL or NULL (then omitted) */
     const policy_report *report; /* outcomes from its warn/fail findings; NULL = none */
-    bool outcomes;       /* capabilities.outcomes of the request */
-    const char *public_url; /* base of outcome links (no trailing slash), may be NULL */
-    ig_time now;         /* the evaluation time: tells past from scheduled revocations */
+    bool outcomes;               /* capabilities.outcomes of the request */
+    const char *public_url;      /* base of outcome links (no trailing slash), may be NULL */
+    ig_time now;                 /* the evaluation time: tells past from scheduled revocations */
 } webhook_result;
 
 /* Returns a new reference to the whole document. */

@@ -39,42 +39,81 @@ typedef struct directive {
 #define GIB (1024LL * MIB)
 
 static const directive directives[] = {
-    {"listen", CT_STR, OFF(listen), "0.0.0.0:8443", 0, 0, "address and port to listen on (port 0 = any free port)"},
-    {"tls-cert", CT_STR, OFF(tls_cert), "", 0, 0, "PEM certificate chain (empty: self-signed, made next to the store on first start)"},
+    {"listen", CT_STR, OFF(listen), "0.0.0.0:8443", 0, 0,
+     "address and port to listen on (port 0 = any free port)"},
+    {"tls-cert", CT_STR, OFF(tls_cert), "", 0, 0,
+     "PEM certificate chain (empty: self-signed, made next to the store on first start)"},
     {"tls-key", CT_STR, OFF(tls_key), "", 0, 0, "PEM private key of --tls-cert"},
-    {"insecure-http", CT_BOOL, OFF(insecure_http), "false", 0, 0, "serve plain HTTP instead of HTTPS (tests, a TLS-terminating proxy)"},
-    {"port-file", CT_STR, OFF(port_file), "", 0, 0, "write the bound port to this file once listening"},
-    {"public-url", CT_STR, OFF(public_url), "", 0, 0, "base URL used in links sent to HCP Terraform (default: derived from --listen)"},
-    {"hmac-key-file", CT_STR, OFF(hmac_key_file), "", 0, 0, "HMAC keys, one per line (empty: <store dir>/imagegate-hmac.key, made on first start)"},
-    {"allow-unsigned", CT_BOOL, OFF(allow_unsigned), "false", 0, 0, "accept run-task requests without a signature (a run task without an HMAC key)"},
-    {"allowed-host", CT_LIST, OFF(allowed_hosts), "app.terraform.io", 0, 0, "HOST[:PORT] a run token may be sent to over https; http://HOST:PORT allows plain http there (repeatable; env: comma-separated)"},
-    {"ca-file", CT_STR, OFF(ca_file), "", 0, 0, "PEM CA bundle for outbound HTTPS (a private TFE CA)"},
-    {"db", CT_STR, OFF(db), "sqlite:imagegate.db", 0, 0, "store URL (sqlite:PATH or postgresql://...)"},
+    {"insecure-http", CT_BOOL, OFF(insecure_http), "false", 0, 0,
+     "serve plain HTTP instead of HTTPS (tests, a TLS-terminating proxy)"},
+    {"port-file", CT_STR, OFF(port_file), "", 0, 0,
+     "write the bound port to this file once listening"},
+    {"public-url", CT_STR, OFF(public_url), "", 0, 0,
+     "base URL used in links sent to HCP Terraform (default: derived from --listen)"},
+    {"hmac-key-file", CT_STR, OFF(hmac_key_file), "", 0, 0,
+     "HMAC keys, one per line (empty: <store dir>/imagegate-hmac.key, made on first start)"},
+    {"allow-unsigned", CT_BOOL, OFF(allow_unsigned), "false", 0, 0,
+     "accept run-task requests without a signature (a run task without an HMAC key)"},
+    {"allowed-host", CT_LIST, OFF(allowed_hosts), "app.terraform.io", 0, 0,
+     "HOST[:PORT] a run token may be sent to over https; http://HOST:PORT allows plain http there "
+     "(repeatable; env: comma-separated)"},
+    {"ca-file", CT_STR, OFF(ca_file), "", 0, 0,
+     "PEM CA bundle for outbound HTTPS (a private TFE CA)"},
+    {"db", CT_STR, OFF(db), "sqlite:imagegate.db", 0, 0,
+     "store URL (sqlite:PATH or postgresql://...)"},
     {"policy", CT_STR, OFF(policy_file), "", 0, 0, "policy file (empty: the default policy)"},
     {"rules", CT_STR, OFF(rules_dir), "", 0, 0, "directory of extra rule files"},
-    {"tmp-dir", CT_STR, OFF(tmp_dir), "", 0, 0, "where configuration archives are unpacked (default: $TMPDIR or /tmp)"},
-    {"workers", CT_INT, OFF(workers), "2", 1, 64, "delivery workers (downloads and scans running at once), and as many threads for POST /v1/scan"},
-    {"store-workers", CT_INT, OFF(store_workers), "2", 1, 32, "threads doing short store work (acknowledgements, /readyz, API)"},
-    {"queue-depth", CT_INT, OFF(queue_depth), "1024", 1, 1000000, "jobs waiting for a thread before requests get 503"},
-    {"max-body-bytes", CT_SIZE, OFF(max_body_bytes), "1M", 4096, 1 * GIB, "largest request body (413 beyond)"},
-    {"max-header-bytes", CT_SIZE, OFF(max_header_bytes), "16k", 1024, 1 * MIB, "largest request header block"},
-    {"max-plan-bytes", CT_SIZE, OFF(max_plan_bytes), "1G", 1024 * 1024, 64 * GIB, "largest plan JSON downloaded, or sent to POST /v1/scan (413 beyond)"},
-    {"max-archive-bytes", CT_SIZE, OFF(max_archive_bytes), "256M", 1024 * 1024, 16 * GIB, "largest configuration archive, compressed or unpacked"},
-    {"max-archive-entries", CT_INT, OFF(max_archive_entries), "10000", 1, 1000000, "most entries in a configuration archive"},
-    {"read-timeout", CT_DUR, OFF(read_timeout), "30s", 1 * SEC, 10 * MIN, "client inactivity while reading a request or writing a reply"},
-    {"header-timeout", CT_DUR, OFF(header_timeout), "20s", 1 * SEC, 10 * MIN, "a request's header block (and a new connection's TLS handshake) must arrive within this, however steadily it trickles"},
-    {"body-timeout", CT_DUR, OFF(body_timeout), "2m", 1 * SEC, 60 * MIN, "a request's body must arrive within this after its header block (raise it for big POST /v1/scan uploads over slow links)"},
-    {"connect-timeout", CT_DUR, OFF(connect_timeout), "10s", 1 * SEC, 2 * MIN, "outbound connection set-up"},
-    {"low-speed-time", CT_DUR, OFF(low_speed_time), "30s", 1 * SEC, 10 * MIN, "abort an outbound transfer slower than 1 KiB/s for this long"},
-    {"plan-wait", CT_DUR, OFF(plan_wait), "5m", 0, 30 * MIN, "how long to keep retrying a plan that is not ready (204)"},
-    {"callback-retry", CT_DUR, OFF(callback_retry), "10m", 0, 60 * MIN, "retry budget for a callback that fails with 5xx or a network error"},
-    {"token-lifetime", CT_DUR, OFF(token_lifetime), "10m", 1 * MIN, 60 * MIN, "deliveries older than this are abandoned at start"},
-    {"running-after", CT_DUR, OFF(running_after), "5s", 0, 10 * MIN, "send a 'running' status when a scan takes longer than this"},
-    {"delivery-lease", CT_DUR, OFF(delivery_lease), "60s", 5 * SEC, 30 * MIN, "a worker's claim on a delivery; renewed while it works"},
-    {"sweep-interval", CT_DUR, OFF(sweep_interval), "5s", 1 * SEC, 5 * MIN, "how often idle workers look for queued deliveries in the store"},
-    {"token-refresh", CT_DUR, OFF(token_refresh), "5s", 1 * SEC, 10 * MIN, "how often the API tokens are re-read for POST /v1/scan's body limit: a token created or revoked with the command line counts within this (over the API: at once)"},
-    {"result-retention", CT_DUR, OFF(result_retention), "30d", 0, 365 * 24 * 60 * MIN, "how long a delivery's result page (the result's url in HCP Terraform) is kept; 0s: no pages, the url is the run's page in HCP Terraform"},
-    {"shutdown-timeout", CT_DUR, OFF(shutdown_timeout), "30s", 0, 10 * MIN, "how long SIGTERM waits for in-flight deliveries"},
+    {"tmp-dir", CT_STR, OFF(tmp_dir), "", 0, 0,
+     "where configuration archives are unpacked (default: $TMPDIR or /tmp)"},
+    {"workers", CT_INT, OFF(workers), "2", 1, 64,
+     "delivery workers (downloads and scans running at once), and as many threads for POST "
+     "/v1/scan"},
+    {"store-workers", CT_INT, OFF(store_workers), "2", 1, 32,
+     "threads doing short store work (acknowledgements, /readyz, API)"},
+    {"queue-depth", CT_INT, OFF(queue_depth), "1024", 1, 1000000,
+     "jobs waiting for a thread before requests get 503"},
+    {"max-body-bytes", CT_SIZE, OFF(max_body_bytes), "1M", 4096, 1 * GIB,
+     "largest request body (413 beyond)"},
+    {"max-header-bytes", CT_SIZE, OFF(max_header_bytes), "16k", 1024, 1 * MIB,
+     "largest request header block"},
+    {"max-plan-bytes", CT_SIZE, OFF(max_plan_bytes), "1G", 1024 * 1024, 64 * GIB,
+     "largest plan JSON downloaded, or sent to POST /v1/scan (413 beyond)"},
+    {"max-archive-bytes", CT_SIZE, OFF(max_archive_bytes), "256M", 1024 * 1024, 16 * GIB,
+     "largest configuration archive, compressed or unpacked"},
+    {"max-archive-entries", CT_INT, OFF(max_archive_entries), "10000", 1, 1000000,
+     "most entries in a configuration archive"},
+    {"read-timeout", CT_DUR, OFF(read_timeout), "30s", 1 * SEC, 10 * MIN,
+     "client inactivity while reading a request or writing a reply"},
+    {"header-timeout", CT_DUR, OFF(header_timeout), "20s", 1 * SEC, 10 * MIN,
+     "a request's header block (and a new connection's TLS handshake) must arrive within this, "
+     "however steadily it trickles"},
+    {"body-timeout", CT_DUR, OFF(body_timeout), "2m", 1 * SEC, 60 * MIN,
+     "a request's body must arrive within this after its header block (raise it for big POST "
+     "/v1/scan uploads over slow links)"},
+    {"connect-timeout", CT_DUR, OFF(connect_timeout), "10s", 1 * SEC, 2 * MIN,
+     "outbound connection set-up"},
+    {"low-speed-time", CT_DUR, OFF(low_speed_time), "30s", 1 * SEC, 10 * MIN,
+     "abort an outbound transfer slower than 1 KiB/s for this long"},
+    {"plan-wait", CT_DUR, OFF(plan_wait), "5m", 0, 30 * MIN,
+     "how long to keep retrying a plan that is not ready (204)"},
+    {"callback-retry", CT_DUR, OFF(callback_retry), "10m", 0, 60 * MIN,
+     "retry budget for a callback that fails with 5xx or a network error"},
+    {"token-lifetime", CT_DUR, OFF(token_lifetime), "10m", 1 * MIN, 60 * MIN,
+     "deliveries older than this are abandoned at start"},
+    {"running-after", CT_DUR, OFF(running_after), "5s", 0, 10 * MIN,
+     "send a 'running' status when a scan takes longer than this"},
+    {"delivery-lease", CT_DUR, OFF(delivery_lease), "60s", 5 * SEC, 30 * MIN,
+     "a worker's claim on a delivery; renewed while it works"},
+    {"sweep-interval", CT_DUR, OFF(sweep_interval), "5s", 1 * SEC, 5 * MIN,
+     "how often idle workers look for queued deliveries in the store"},
+    {"token-refresh", CT_DUR, OFF(token_refresh), "5s", 1 * SEC, 10 * MIN,
+     "how often the API tokens are re-read for POST /v1/scan's body limit: a token created or "
+     "revoked with the command line counts within this (over the API: at once)"},
+    {"result-retention", CT_DUR, OFF(result_retention), "30d", 0, 365 * 24 * 60 * MIN,
+     "how long a delivery's result page (the result's url in HCP Terraform) is kept; 0s: no pages, "
+     "the url is the run's page in HCP Terraform"},
+    {"shutdown-timeout", CT_DUR, OFF(shutdown_timeout), "30s", 0, 10 * MIN,
+     "how long SIGTERM waits for in-flight deliveries"},
     {"log-level", CT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn, error"},
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
@@ -229,8 +268,8 @@ static int apply_file(webhook_config *c, const char *path, char *err, size_t err
         goto out;
     }
     if (root->type != YNODE_MAP) {
-        snprintf(err, errlen, "%s:%d: the configuration file must be a map of key: value",
-                 path, root->line);
+        snprintf(err, errlen, "%s:%d: the configuration file must be a map of key: value", path,
+                 root->line);
         goto out;
     }
     for (size_t i = 0; i < root->n; i++) {
@@ -264,8 +303,8 @@ static int apply_file(webhook_config *c, const char *path, char *err, size_t err
             snprintf(err, errlen, "%s: expected a single value", src);
             goto out;
         }
-        if (set_value(c, d, ydoc_is_null(v) && d->type == CT_STR ? "" : v->value, false, src,
-                      err, errlen) < 0)
+        if (set_value(c, d, ydoc_is_null(v) && d->type == CT_STR ? "" : v->value, false, src, err,
+                      errlen) < 0)
             goto out;
     }
     rc = 0;
@@ -364,8 +403,7 @@ static int validate(webhook_config *c, char *err, size_t errlen)
     }
     log_level lv;
     if (log_level_parse(c->log_level, &lv) < 0) {
-        snprintf(err, errlen, "log-level: '%.40s' is not debug, info, warn or error",
-                 c->log_level);
+        snprintf(err, errlen, "log-level: '%.40s' is not debug, info, warn or error", c->log_level);
         return -1;
     }
     if (!*c->db) {
@@ -569,8 +607,7 @@ bool webhook_host_allowed(char *const *hosts, size_t n, const char *url)
             colon++;
         size_t hlen = colon ? (size_t)(colon - h) : strlen(h);
         const char *want_port = colon ? colon + 1 : defport;
-        if (strlen(host) == hlen && strncasecmp(host, h, hlen) == 0 &&
-            strcmp(port, want_port) == 0)
+        if (strlen(host) == hlen && strncasecmp(host, h, hlen) == 0 && strcmp(port, want_port) == 0)
             ok = true;
     }
 out:

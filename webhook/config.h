@@ -16,16 +16,16 @@ typedef struct webhook_config {
     char *config_file; /* --config / IMAGEGATE_CONFIG, NULL when none */
 
     /* listening */
-    char *listen;          /* "ADDR:PORT" */
+    char *listen; /* "ADDR:PORT" */
     char *tls_cert, *tls_key;
     bool insecure_http;
-    char *port_file;       /* written with the bound port, or NULL */
-    char *public_url;      /* base of links in results; derived from listen when empty */
+    char *port_file;  /* written with the bound port, or NULL */
+    char *public_url; /* base of links in results; derived from listen when empty */
 
     /* trust */
-    char *hmac_key_file;   /* empty: <store dir>/imagegate-hmac.key, made on first start */
-    bool allow_unsigned;   /* no HMAC key at all (HCP Terraform task without a key) */
-    char **allowed_hosts;  /* HOST[:PORT] (https) or http://HOST[:PORT], lower case */
+    char *hmac_key_file;  /* empty: <store dir>/imagegate-hmac.key, made on first start */
+    bool allow_unsigned;  /* no HMAC key at all (HCP Terraform task without a key) */
+    char **allowed_hosts; /* HOST[:PORT] (https) or http://HOST[:PORT], lower case */
     size_t n_allowed_hosts;
     char *ca_file;
 
@@ -43,8 +43,8 @@ typedef struct webhook_config {
     int64_t read_timeout, connect_timeout, low_speed_time, plan_wait, callback_retry;
     int64_t token_lifetime, running_after, delivery_lease, sweep_interval, shutdown_timeout;
     int64_t header_timeout, body_timeout; /* per-request read deadlines */
-    int64_t token_refresh; /* API token hashes re-read this often (tokens.c) */
-    int64_t result_retention; /* result pages kept this long; 0 = none */
+    int64_t token_refresh;                /* API token hashes re-read this often (tokens.c) */
+    int64_t result_retention;             /* result pages kept this long; 0 = none */
 
     char *log_level;
 } webhook_config;

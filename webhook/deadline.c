@@ -69,13 +69,13 @@ typedef struct guard {
     struct event *timer;
     int fd;
     gstate state;
-    bool activated; /* the attach pass (event_active) has not run yet */
-    bool fired;     /* a timeout was raised for the current request */
-    int line_len;  /* bytes other than CR on the current header line */
-    bool seen_line; /* a non-empty line (the request line) was seen */
+    bool activated;    /* the attach pass (event_active) has not run yet */
+    bool fired;        /* a timeout was raised for the current request */
+    int line_len;      /* bytes other than CR on the current header line */
+    bool seen_line;    /* a non-empty line (the request line) was seen */
     char reqline[256]; /* the start of the request line, for the body limit */
     size_t reqline_len;
-    webhook_authhdr auth; /* the header lines' Authorization, for the body limit */
+    webhook_authhdr auth;      /* the header lines' Authorization, for the body limit */
     struct guard *prev, *next; /* the attaching list */
 } guard;
 

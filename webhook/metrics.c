@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const ack_kinds[] = {"verification", "accepted",    "duplicate",
-                                        "unauthorized", "bad_request", "unavailable", "other"};
+static const char *const ack_kinds[] = {"verification", "accepted",    "duplicate", "unauthorized",
+                                        "bad_request",  "unavailable", "other"};
 #define N_ACK (sizeof ack_kinds / sizeof ack_kinds[0])
 static const char *const stages[] = {"pre_plan", "post_plan", "pre_apply", "post_apply", "other"};
 #define N_STAGE (sizeof stages / sizeof stages[0])
@@ -120,8 +120,7 @@ static void render_hist(strbuf *out, const char *name, const hist *h, const doub
         strbuf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
                       (unsigned long long)h->bucket[i]);
     strbuf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
-                  (unsigned long long)h->count, name, h->sum, name,
-                  (unsigned long long)h->count);
+                  (unsigned long long)h->count, name, h->sum, name, (unsigned long long)h->count);
 }
 
 void webhook_metrics_render(webhook_metrics *m, strbuf *out, int64_t queue_jobs,

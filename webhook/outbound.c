@@ -164,8 +164,10 @@ static long get_once(const webhook_http_opts *o, const char *url, const char *to
     CURLcode rc = curl_easy_perform(h);
     webhook_url_for_log(url, logurl, sizeof logurl);
     if (x->too_big) {
-        snprintf(err, errlen, "GET %s: more than %lld bytes (limit --max-plan-bytes / "
-                 "--max-archive-bytes)", logurl, (long long)x->max);
+        snprintf(err, errlen,
+                 "GET %s: more than %lld bytes (limit --max-plan-bytes / "
+                 "--max-archive-bytes)",
+                 logurl, (long long)x->max);
         code = -1;
     } else if (x->sink_failed) {
         snprintf(err, errlen, "%s", x->sink_err);
@@ -199,8 +201,8 @@ int webhook_http_fetch(const webhook_http_opts *o, const char *url, const char *
     int hops = 0, transient = 0;
     int64_t delay = 1000;
     ig_time deadline = ig_time_now() + wait_ms;
-    xfer x = {.o = o, .sink = sink, .sink_arg = sink_arg, .max = max_bytes,
-              .last_tick = ig_time_now()};
+    xfer x = {
+        .o = o, .sink = sink, .sink_arg = sink_arg, .max = max_bytes, .last_tick = ig_time_now()};
     const char *send_token = token;
 
     if (token && !webhook_config_host_allowed(o->cfg, url)) {

@@ -186,8 +186,8 @@ static void ack_work(webhook_worker *w, void *arg)
         return;
     }
     reg_ctx ctx = {"imagegate", ig_time_now()};
-    a->rc = registry_delivery_add(r, &ctx, a->task_result_id, a->run_id, a->stage, a->body,
-                                  a->err, sizeof a->err);
+    a->rc = registry_delivery_add(r, &ctx, a->task_result_id, a->run_id, a->stage, a->body, a->err,
+                                  sizeof a->err);
     if (a->rc == 0)
         webhook_enqueue_delivery(webhook_worker_server(w), a->task_result_id);
     if (a->rc < 0) {
@@ -213,8 +213,9 @@ static void ack_done(webhook_server *srv, void *arg)
     double secs;
     if (a->rc == 0 || a->rc == 1) {
         const char *kind = a->rc == 0 ? "accepted" : "duplicate";
-        webhook_reply_json(a->req, 200, json_pack("{s:s,s:s}", "status", kind, "task_result_id",
-                                                  a->task_result_id));
+        webhook_reply_json(
+            a->req, 200,
+            json_pack("{s:s,s:s}", "status", kind, "task_result_id", a->task_result_id));
         secs = mono_seconds() - a->t0;
         webhook_metrics_ack(webhook_server_metrics(srv), kind, secs);
         ack_log(kind, a->run_id, a->task_result_id, a->stage, a->workspace, secs);
@@ -244,8 +245,8 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
-    const char *sig = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                         "X-TFC-Task-Signature");
+    const char *sig =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "X-TFC-Task-Signature");
     char err[512];
     webhook_runtask_req rq;
     memset(&rq, 0, sizeof rq);
@@ -254,15 +255,17 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
     case WEBHOOK_SIG_OK:
         break;
     case WEBHOOK_SIG_BAD:
-        webhook_reply_error(req, 401, "X-TFC-Task-Signature is missing or does not match any "
-                                      "configured HMAC key");
+        webhook_reply_error(req, 401,
+                            "X-TFC-Task-Signature is missing or does not match any "
+                            "configured HMAC key");
         webhook_metrics_ack(m, "unauthorized", mono_seconds() - t0);
         log_warn("event=runtask_rejected reason=signature status=401 header=%s",
                  sig && *sig ? "present" : "missing");
         return;
     case WEBHOOK_SIG_UNEXPECTED:
-        webhook_reply_error(req, 400, "the request is signed but no HMAC key is configured "
-                                      "(--hmac-key-file)");
+        webhook_reply_error(req, 400,
+                            "the request is signed but no HMAC key is configured "
+                            "(--hmac-key-file)");
         webhook_metrics_ack(m, "bad_request", mono_seconds() - t0);
         log_warn("event=runtask_rejected reason=unexpected_signature status=400");
         return;
@@ -284,8 +287,9 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
         goto out;
     }
     if (!webhook_config_host_allowed(cfg, rq.callback_url)) {
-        webhook_reply_error(req, 400, "task_result_callback_url is not on an allowed host; add "
-                                      "it with --allowed-host");
+        webhook_reply_error(req, 400,
+                            "task_result_callback_url is not on an allowed host; add "
+                            "it with --allowed-host");
         webhook_metrics_ack(m, "bad_request", mono_seconds() - t0);
         log_warn("event=runtask_rejected reason=callback_host status=400 task_result_id=%s",
                  rq.task_result_id);

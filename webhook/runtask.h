@@ -11,21 +11,21 @@
 #include <stdint.h>
 
 typedef struct webhook_runtask_req {
-    json_t *root;                /* owned; the strings below are borrowed from it */
-    bool verification;           /* access_token "test-token" or stage "test" */
+    json_t *root;      /* owned; the strings below are borrowed from it */
+    bool verification; /* access_token "test-token" or stage "test" */
     int64_t payload_version;
     const char *stage;
     const char *access_token;
     const char *task_result_id;
-    const char *run_id;          /* "" when absent */
-    const char *callback_url;    /* task_result_callback_url */
-    const char *plan_url;        /* plan_json_api_url or NULL */
-    const char *config_url;      /* configuration_version_download_url or NULL */
-    const char *organization;    /* or NULL */
-    const char *workspace;       /* workspace_name or NULL */
-    const char *workdir;         /* workspace_working_directory or "" */
-    const char *run_app_url;     /* or NULL */
-    bool outcomes;               /* capabilities.outcomes */
+    const char *run_id;       /* "" when absent */
+    const char *callback_url; /* task_result_callback_url */
+    const char *plan_url;     /* plan_json_api_url or NULL */
+    const char *config_url;   /* configuration_version_download_url or NULL */
+    const char *organization; /* or NULL */
+    const char *workspace;    /* workspace_name or NULL */
+    const char *workdir;      /* workspace_working_directory or "" */
+    const char *run_app_url;  /* or NULL */
+    bool outcomes;            /* capabilities.outcomes */
 } webhook_runtask_req;
 
 /* Parses body[0..len). A verification request only needs to be a JSON object

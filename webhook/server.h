@@ -51,16 +51,15 @@ typedef struct webhook_tokens webhook_tokens;
 
 /* Runs on the loop thread. path is the decoded path without the query.
  * The handler must answer req, now or later (after a job). */
-typedef void (*webhook_handler)(webhook_server *srv, struct evhttp_request *req,
-                                const char *path);
+typedef void (*webhook_handler)(webhook_server *srv, struct evhttp_request *req, const char *path);
 
 typedef struct webhook_route {
-    const char *path;  /* exact path, or a prefix when prefix is true */
+    const char *path; /* exact path, or a prefix when prefix is true */
     bool prefix;
-    int methods;       /* EVHTTP_REQ_GET | EVHTTP_REQ_POST ... */
-    const char *name;  /* metrics label: "runtask", "healthz", "api", ... */
+    int methods;      /* EVHTTP_REQ_GET | EVHTTP_REQ_POST ... */
+    const char *name; /* metrics label: "runtask", "healthz", "api", ... */
     webhook_handler fn;
-    bool large_body;   /* body bounded by --max-plan-bytes instead of --max-body-bytes */
+    bool large_body; /* body bounded by --max-plan-bytes instead of --max-body-bytes */
 } webhook_route;
 
 /* The table (routes.c), terminated by a row with path NULL. */
@@ -110,8 +109,7 @@ int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn do
 /* Queues a job on the scan pool (--workers threads at a lower priority,
  * for POST /v1/scan), of which at most --workers may wait. Same contract as
  * webhook_submit(). Loop thread. */
-int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
-                        void *arg);
+int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg);
 
 /* Hands arg to done on the loop thread through the completion list, without
  * a job (any thread). Completions run in the order they were posted, so one

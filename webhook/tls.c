@@ -16,10 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char tls12_ciphers[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 static void ssl_reason(char *buf, size_t n)
 {
@@ -61,8 +60,7 @@ SSL_CTX *webhook_tls_server_ctx(const char *cert_file, const char *key_file, cha
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
-        snprintf(err, errlen, "%s: the key does not match the certificate %s", key_file,
-                 cert_file);
+        snprintf(err, errlen, "%s: the key does not match the certificate %s", key_file, cert_file);
         goto fail;
     }
     return ctx;
@@ -117,8 +115,8 @@ int webhook_tls_selfsigned(const char *cert_file, const char *key_file, char *er
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
     X509_NAME *name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"imagegate", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"imagegate", -1, -1,
+                               0);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)host, -1, -1, 0);
     X509_set_issuer_name(cert, name);
     snprintf(san, sizeof san, "DNS:localhost,IP:127.0.0.1,IP:::1%s%s",
@@ -142,8 +140,7 @@ int webhook_tls_selfsigned(const char *cert_file, const char *key_file, char *er
         snprintf(err, errlen, "%s: cannot write the certificate: %s", cert_file, strerror(errno));
         goto out;
     }
-    if (!PEM_write_PrivateKey(kf, pkey, NULL, NULL, 0, NULL, NULL) ||
-        !PEM_write_X509(cf, cert))
+    if (!PEM_write_PrivateKey(kf, pkey, NULL, NULL, 0, NULL, NULL) || !PEM_write_X509(cf, cert))
         goto ssl_fail;
     if (fflush(kf) != 0 || fflush(cf) != 0) {
         snprintf(err, errlen, "%s: cannot write: %s", cert_file, strerror(errno));

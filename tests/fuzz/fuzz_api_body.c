@@ -170,8 +170,8 @@ static void consume(json_t *body)
              err);
 
     /* POST / PATCH builds: the body is the spec */
-    done(r, registry_build_create(r, &ctx, "web", "fp-open", body, err, sizeof err),
-         "build create", err);
+    done(r, registry_build_create(r, &ctx, "web", "fp-open", body, err, sizeof err), "build create",
+         err);
     done(r, registry_build_update(r, &ctx, "web", "fp-open", BUILD_ID, body, err, sizeof err),
          "build update", err);
 
@@ -193,8 +193,9 @@ static void consume(json_t *body)
     if (webhook_api_opt_bool(body, "restricted", &restricted, err, sizeof err))
         bad = 1;
     if (!bad && name && *name)
-        done(r, registry_channel_create(r, &ctx, "web", name, vfp && *vfp ? vfp : NULL,
-                                        restricted, err, sizeof err),
+        done(r,
+             registry_channel_create(r, &ctx, "web", name, vfp && *vfp ? vfp : NULL, restricted,
+                                     err, sizeof err),
              "channel create", err);
 
     /* PATCH channels/prod */
@@ -205,9 +206,10 @@ static void consume(json_t *body)
         done(r, registry_channel_set(r, &ctx, "web", "prod", cp.version, err, sizeof err),
              "channel set", err);
     if (st == 0 && cp.set_restricted)
-        done(r, registry_channel_set_restricted(r, &ctx, "web", "prod", cp.restricted, err,
-                                                sizeof err),
-             "channel restricted", err);
+        done(
+            r,
+            registry_channel_set_restricted(r, &ctx, "web", "prod", cp.restricted, err, sizeof err),
+            "channel restricted", err);
 
     /* POST channels/:assign */
     bad = 0;
@@ -278,21 +280,21 @@ static void consume(json_t *body)
 /* The input as a path, a query string and an Authorization header. */
 static void request_strings(const char *s, uint64_t h)
 {
-    static const int methods[] = {EVHTTP_REQ_GET, EVHTTP_REQ_POST, EVHTTP_REQ_PUT,
-                                  EVHTTP_REQ_PATCH, EVHTTP_REQ_DELETE};
+    static const int methods[] = {EVHTTP_REQ_GET, EVHTTP_REQ_POST, EVHTTP_REQ_PUT, EVHTTP_REQ_PATCH,
+                                  EVHTTP_REQ_DELETE};
     char path[4096], allow[64], err[512];
     snprintf(path, sizeof path, "%s%s", s[0] == '/' ? "" : WEBHOOK_API_PREFIX, s);
     webhook_api_route rt;
-    int st = webhook_api_route_parse(methods[h % 5], path, &rt, allow, sizeof allow, err,
-                                     sizeof err);
+    int st =
+        webhook_api_route_parse(methods[h % 5], path, &rt, allow, sizeof allow, err, sizeof err);
     FUZZ_CHECK(st == 0 || st == 400 || st == 404 || st == 405, "route: %d", st);
     if (st == 0) {
         FUZZ_CHECK(rt.op < API__COUNT, "route: op %d", (int)rt.op);
-        FUZZ_CHECK(memchr(rt.bucket, 0, sizeof rt.bucket) && memchr(rt.version, 0, sizeof rt.version) &&
-                       memchr(rt.build, 0, sizeof rt.build) &&
-                       memchr(rt.channel, 0, sizeof rt.channel) &&
-                       memchr(rt.token, 0, sizeof rt.token),
-                   "route: an unterminated name");
+        FUZZ_CHECK(
+            memchr(rt.bucket, 0, sizeof rt.bucket) && memchr(rt.version, 0, sizeof rt.version) &&
+                memchr(rt.build, 0, sizeof rt.build) && memchr(rt.channel, 0, sizeof rt.channel) &&
+                memchr(rt.token, 0, sizeof rt.token),
+            "route: an unterminated name");
         (void)webhook_api_op_role(rt.op, h & 1);
         (void)webhook_api_op_name(rt.op);
     }

@@ -110,8 +110,7 @@ static void walk(int dirfd, const char *rel, tally *t, int depth)
         } else {
             FUZZ_CHECK(S_ISREG(st.st_mode), "%s/%s: written with mode 0%o (not a regular file)",
                        rel, n, (unsigned)st.st_mode);
-            FUZZ_CHECK(st.st_nlink == 1, "%s/%s: %lu links", rel, n,
-                       (unsigned long)st.st_nlink);
+            FUZZ_CHECK(st.st_nlink == 1, "%s/%s: %lu links", rel, n, (unsigned long)st.st_nlink);
             FUZZ_CHECK((st.st_mode & 07077) == 0, "%s/%s: mode 0%o", rel, n,
                        (unsigned)(st.st_mode & 07777));
             t->files++;
@@ -156,9 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                (long long)t.bytes, (long long)lim.max_bytes);
     if (rc == 0) {
         FUZZ_CHECK(t.files == st.files && t.bytes == st.bytes,
-                   "stats say %lld files / %lld bytes, disk has %lld / %lld",
-                   (long long)st.files, (long long)st.bytes, (long long)t.files,
-                   (long long)t.bytes);
+                   "stats say %lld files / %lld bytes, disk has %lld / %lld", (long long)st.files,
+                   (long long)st.bytes, (long long)t.files, (long long)t.bytes);
         FUZZ_CHECK(t.dirs <= st.dirs + t.files * 64 + 64, "%lld directories", (long long)t.dirs);
 
         scan_result *res = scan_result_new();

@@ -41,21 +41,34 @@ static uint64_t hash_str(const char *s)
 
 /* Strings the fake puts into reports (the sensitive-value check must not
  * blame the scanner for them). */
-static const char *const FAKE_STRINGS[] = {
-    "web-ubuntu", "golden-base", "fp-1", "fp-2", "fp-3", "CVE-2024-6387 in openssh",
-    "end of support", FAKE_AMI_V2, FAKE_AMI_V3, "production", "latest", "staging",
-    "01JD0000000000000000000001", "us-west-1", "aws", "alice", "2026-11-01T00:00:00Z",
-    "2026-12-09T00:00:00Z"};
+static const char *const FAKE_STRINGS[] = {"web-ubuntu",
+                                           "golden-base",
+                                           "fp-1",
+                                           "fp-2",
+                                           "fp-3",
+                                           "CVE-2024-6387 in openssh",
+                                           "end of support",
+                                           FAKE_AMI_V2,
+                                           FAKE_AMI_V3,
+                                           "production",
+                                           "latest",
+                                           "staging",
+                                           "01JD0000000000000000000001",
+                                           "us-west-1",
+                                           "aws",
+                                           "alice",
+                                           "2026-11-01T00:00:00Z",
+                                           "2026-12-09T00:00:00Z"};
 
 static json_t *fake_match(const char *id, const char *platform, unsigned what)
 {
     const char *bucket = what & 1 ? "golden-base" : "web-ubuntu";
-    json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "external_identifier",
-                          id, "platform", platform ? platform : "aws", "region", "us-west-1",
-                          "component_type", "amazon-ebs.ubuntu", "bucket_name", bucket,
-                          "version_id", "01JD0000000000000000000001", "build_id",
-                          "01JD0000000000000000000002", "revocation_author", "alice",
-                          "fingerprint", what & 2 ? "fp-1" : "fp-2");
+    json_t *m =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "external_identifier", id,
+                  "platform", platform ? platform : "aws", "region", "us-west-1", "component_type",
+                  "amazon-ebs.ubuntu", "bucket_name", bucket, "version_id",
+                  "01JD0000000000000000000001", "build_id", "01JD0000000000000000000002",
+                  "revocation_author", "alice", "fingerprint", what & 2 ? "fp-1" : "fp-2");
     switch (what % 4) {
     case 0: /* active */
         json_object_set_new(m, "version", json_string(what & 4 ? "v2" : "v1"));
@@ -108,10 +121,10 @@ static json_t *fake_image(void *ctx, const char *id, const char *platform)
 static json_t *fake_version_obj(const char *bucket, const char *name, const char *fp,
                                 const char *status, const char *ami)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "bucket_name",
-                     bucket, "name", name, "fingerprint", fp, "status", status, "builds",
-                     "platform", "aws", "status", "DONE", "artifacts", "external_identifier",
-                     ami, "region", "us-west-1");
+    return json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "bucket_name", bucket,
+                     "name", name, "fingerprint", fp, "status", status, "builds", "platform", "aws",
+                     "status", "DONE", "artifacts", "external_identifier", ami, "region",
+                     "us-west-1");
 }
 
 static json_t *fake_channels(void *ctx, const char *bucket)
@@ -195,8 +208,8 @@ static bool printable_elsewhere(const scan_result *res, const char *v)
     for (size_t i = 0; i < res->n_refs; i++) {
         const scan_ref *r = &res->refs[i];
         if (contains(r->address, v) || contains(r->attribute, v) || contains(r->bucket, v) ||
-            contains(r->fingerprint, v) || contains(r->version_id, v) ||
-            contains(r->channel, v) || contains(r->data_type, v))
+            contains(r->fingerprint, v) || contains(r->version_id, v) || contains(r->channel, v) ||
+            contains(r->data_type, v))
             return true;
         if (!r->sensitive && (contains(r->value, v) || contains(r->lookup, v)))
             return true;
@@ -250,8 +263,9 @@ static void check_str_max(json_t *o, const char *key, size_t max, bool required)
 static void check_callback(const policy_report *rep, const scan_result *res)
 {
     char *msg = webhook_result_message(rep, "post_plan");
-    webhook_result wr = {"failed", msg, "https://imagegate.example/runs/run-1", rep, true,
-                         "https://imagegate.example", NOW};
+    webhook_result wr = {"failed", msg,  "https://imagegate.example/runs/run-1",
+                         rep,      true, "https://imagegate.example",
+                         NOW};
     json_t *body = webhook_callback_body(&wr);
     FUZZ_CHECK(body != NULL, "webhook_callback_body returned NULL");
     json_t *attr = json_object_get(json_object_get(body, "data"), "attributes");

@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const scan_ref *r = &res->refs[i];
         FUZZ_CHECK(r->kind == SCAN_REF_CONFIG && r->address && r->value && r->lookup,
                    "reference %zu incomplete", i);
-        FUZZ_CHECK(r->line >= 1 && r->line <= lines, "reference %zu on line %d of %d", i,
-                   r->line, lines);
+        FUZZ_CHECK(r->line >= 1 && r->line <= lines, "reference %zu on line %d of %d", i, r->line,
+                   lines);
         /* the value is on its line, as written */
         size_t ls = 0;
         for (int l = 1; l < r->line; l++)

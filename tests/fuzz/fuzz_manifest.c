@@ -43,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         reg_import imp;
         memset(&imp, 0, sizeof imp);
         char err[512] = "";
-        int rc = registry_manifest_parse((const char *)data, size, "fuzz.json", all_runs, &imp,
-                                         err, sizeof err);
+        int rc = registry_manifest_parse((const char *)data, size, "fuzz.json", all_runs, &imp, err,
+                                         sizeof err);
         if (rc == 0)
             check(&imp);
         else

@@ -48,10 +48,14 @@ static size_t chunk_size(uint64_t *s)
 {
     uint64_t r = next(s);
     switch (r & 3) {
-    case 0: return 1 + (size_t)((r >> 8) % 4);      /* byte by byte */
-    case 1: return 1 + (size_t)((r >> 8) % 64);     /* around the 16/64-byte blocks */
-    case 2: return 1 + (size_t)((r >> 8) % 4096);
-    default: return 1 + (size_t)((r >> 8) % 65536);
+    case 0:
+        return 1 + (size_t)((r >> 8) % 4); /* byte by byte */
+    case 1:
+        return 1 + (size_t)((r >> 8) % 64); /* around the 16/64-byte blocks */
+    case 2:
+        return 1 + (size_t)((r >> 8) % 4096);
+    default:
+        return 1 + (size_t)((r >> 8) % 65536);
     }
 }
 
@@ -99,18 +103,16 @@ static void check_same(const scan_result *a, const scan_result *b, const char *w
                        same_str(x->attribute, y->attribute) && same_str(x->value, y->value) &&
                        same_str(x->lookup, y->lookup) && same_str(x->bucket, y->bucket) &&
                        same_str(x->fingerprint, y->fingerprint) &&
-                       same_str(x->version_id, y->version_id) &&
-                       same_str(x->channel, y->channel),
+                       same_str(x->version_id, y->version_id) && same_str(x->channel, y->channel),
                    "%s: reference %zu differs: %s %s = %s / %s %s = %s", what, i,
                    x->address ? x->address : "-", x->attribute ? x->attribute : "-",
                    x->value ? x->value : "-", y->address ? y->address : "-",
                    y->attribute ? y->attribute : "-", y->value ? y->value : "-");
-        FUZZ_CHECK(x->action == y->action && x->unknown == y->unknown &&
-                       x->sensitive == y->sensitive && x->recognized == y->recognized &&
-                       x->unchanged == y->unchanged && x->provenance == y->provenance &&
-                       x->referenced_by_gated == y->referenced_by_gated,
-                   "%s: reference %zu (%s) differs in its flags", what, i,
-                   x->address ? x->address : "-");
+        FUZZ_CHECK(
+            x->action == y->action && x->unknown == y->unknown && x->sensitive == y->sensitive &&
+                x->recognized == y->recognized && x->unchanged == y->unchanged &&
+                x->provenance == y->provenance && x->referenced_by_gated == y->referenced_by_gated,
+            "%s: reference %zu (%s) differs in its flags", what, i, x->address ? x->address : "-");
     }
 }
 
@@ -124,8 +126,7 @@ static void check_result(const scan_result *r, const scan_limits *lim, size_t si
     for (size_t i = 0; i < r->n_refs; i++) {
         const scan_ref *x = &r->refs[i];
         FUZZ_CHECK(x->address != NULL, "reference %zu without an address", i);
-        FUZZ_CHECK(x->kind < SCAN_REF_CONFIG,
-                   "reference %zu of kind %d", i, (int)x->kind);
+        FUZZ_CHECK(x->kind < SCAN_REF_CONFIG, "reference %zu of kind %d", i, (int)x->kind);
         if (x->kind == SCAN_REF_MENTION)
             FUZZ_CHECK(x->value && x->lookup, "mention %zu without a value", i);
         if (x->kind != SCAN_REF_DATA && x->value && x->recognized)

@@ -61,12 +61,10 @@ static void check_request(const webhook_runtask_req *rq)
     }
     FUZZ_CHECK(rq->stage && *rq->stage, "no stage");
     FUZZ_CHECK(rq->access_token && *rq->access_token, "no access token");
-    FUZZ_CHECK(rq->task_result_id && *rq->task_result_id &&
-                   strlen(rq->task_result_id) <= 128,
+    FUZZ_CHECK(rq->task_result_id && *rq->task_result_id && strlen(rq->task_result_id) <= 128,
                "bad task_result_id");
     for (const char *p = rq->task_result_id; *p; p++)
-        FUZZ_CHECK(*p > 0x20 && *p < 0x7f, "task_result_id with byte 0x%02x",
-                   (unsigned char)*p);
+        FUZZ_CHECK(*p > 0x20 && *p < 0x7f, "task_result_id with byte 0x%02x", (unsigned char)*p);
     FUZZ_CHECK(rq->callback_url && http_url(rq->callback_url), "bad callback URL");
     FUZZ_CHECK(!rq->plan_url || http_url(rq->plan_url), "bad plan URL");
     FUZZ_CHECK(!rq->config_url || http_url(rq->config_url), "bad configuration URL");

@@ -39,9 +39,16 @@ static void test_time_parse_bad(void **state)
     (void)state;
     char err[256];
     ig_time t;
-    const char *bad[] = {"2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
-                         "2026-11-20T24:00:00Z", "2026-11-20 09:00:00Z", "2026-11-20T09:00:00",
-                         "yesterday", "", "2026-11-20T09:00:00Zjunk", "2026-11-20T09:00:00+2:00"};
+    const char *bad[] = {"2026-02-30T00:00:00Z",
+                         "2025-02-29T00:00:00Z",
+                         "2026-13-01T00:00:00Z",
+                         "2026-11-20T24:00:00Z",
+                         "2026-11-20 09:00:00Z",
+                         "2026-11-20T09:00:00",
+                         "yesterday",
+                         "",
+                         "2026-11-20T09:00:00Zjunk",
+                         "2026-11-20T09:00:00+2:00"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(ig_time_parse(bad[i], &t, err, sizeof err), -1);
         assert_true(strlen(err) > 0);
@@ -140,13 +147,13 @@ static void test_utf8_repair(void **state)
     } cases[] = {
         {"plain ascii", "plain ascii"},
         {"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", NULL}, /* valid */
-        {"\xed\xb8\x80", "???"},         /* a lone surrogate (yajl decodes \\ude00 so) */
-        {"\xed\x9f\xbf", NULL},          /* U+D7FF, just below the surrogates */
+        {"\xed\xb8\x80", "???"},           /* a lone surrogate (yajl decodes \\ude00 so) */
+        {"\xed\x9f\xbf", NULL},            /* U+D7FF, just below the surrogates */
         {"\xc0\xaf\xe0\x80\xaf", "?????"}, /* overlong '/' twice */
-        {"\xf0\x8f\xbf\xbf", "????"},     /* overlong U+FFFF */
-        {"\xf4\x90\x80\x80", "????"},     /* past U+10FFFF */
+        {"\xf0\x8f\xbf\xbf", "????"},      /* overlong U+FFFF */
+        {"\xf4\x90\x80\x80", "????"},      /* past U+10FFFF */
         {"\xf5\x80\x80\x80", "????"},
-        {"cut \xe2\x82", "cut ??"},       /* truncated */
+        {"cut \xe2\x82", "cut ??"}, /* truncated */
         {"\xff\xfe", "??"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -212,7 +219,8 @@ int main(void)
         cmocka_unit_test(test_time_parse_ok), cmocka_unit_test(test_time_parse_bad),
         cmocka_unit_test(test_duration),      cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_ulid),          cmocka_unit_test(test_strbuf),
-        cmocka_unit_test(test_utf8_repair), cmocka_unit_test(test_ydoc),          cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_utf8_repair),   cmocka_unit_test(test_ydoc),
+        cmocka_unit_test(test_log_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

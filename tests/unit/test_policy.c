@@ -28,11 +28,10 @@ typedef struct fake {
 static json_t *match(const char *ext, const char *bucket, const char *ver, const char *fp,
                      const char *status, const char *revoke_at, const char *msg)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}",
-                     "external_identifier", ext, "platform", "aws", "region", "us-west-1",
-                     "bucket_name", bucket, "version", ver, "fingerprint", fp, "status", status,
-                     "revoke_at", revoke_at, "revocation_message", msg, "revocation_type",
-                     revoke_at ? "MANUAL" : NULL);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "external_identifier",
+                     ext, "platform", "aws", "region", "us-west-1", "bucket_name", bucket,
+                     "version", ver, "fingerprint", fp, "status", status, "revoke_at", revoke_at,
+                     "revocation_message", msg, "revocation_type", revoke_at ? "MANUAL" : NULL);
 }
 
 static json_t *fake_image(void *ctx, const char *id, const char *platform)
@@ -51,14 +50,14 @@ static json_t *fake_image(void *ctx, const char *id, const char *platform)
                                        "VERSION_REVOCATION_SCHEDULED", "2026-12-09T00:00:00Z",
                                        "end of support"));
     else if (strcmp(id, ACTIVE_AMI) == 0)
-        json_array_append_new(
-            a, match(id, "web-ubuntu", "v2", "web-2", "VERSION_ACTIVE", NULL, NULL));
+        json_array_append_new(a,
+                              match(id, "web-ubuntu", "v2", "web-2", "VERSION_ACTIVE", NULL, NULL));
     else if (strcmp(id, GCE_NAME) == 0)
         json_array_append_new(a, match(id, "gce-bad", "v1", "gce-bad-1", "VERSION_REVOKED",
                                        "2026-11-01T00:00:00Z", "bad"));
     else if (strcmp(id, NEWEST_AMI) == 0)
-        json_array_append_new(
-            a, match(id, "web-ubuntu", "v3", "web-3", "VERSION_ACTIVE", NULL, NULL));
+        json_array_append_new(a,
+                              match(id, "web-ubuntu", "v3", "web-3", "VERSION_ACTIVE", NULL, NULL));
     return a;
 }
 
@@ -69,11 +68,11 @@ static json_t *fake_channels(void *ctx, const char *bucket)
         return NULL;
     if (strcmp(bucket, "web-ubuntu") != 0)
         return json_array();
-    return json_pack(
-        "[{s:s, s:{s:s, s:s, s:[{s:s, s:[{s:s, s:s}]}]}}, {s:s, s:{s:s, s:s, s:[]}}]", "name",
-        "production", "version", "name", "v2", "status", "VERSION_ACTIVE", "builds", "platform",
-        "aws", "artifacts", "external_identifier", ACTIVE_AMI, "region", "us-west-1", "name",
-        "latest", "version", "name", "v3", "status", "VERSION_ACTIVE", "builds");
+    return json_pack("[{s:s, s:{s:s, s:s, s:[{s:s, s:[{s:s, s:s}]}]}}, {s:s, s:{s:s, s:s, s:[]}}]",
+                     "name", "production", "version", "name", "v2", "status", "VERSION_ACTIVE",
+                     "builds", "platform", "aws", "artifacts", "external_identifier", ACTIVE_AMI,
+                     "region", "us-west-1", "name", "latest", "version", "name", "v3", "status",
+                     "VERSION_ACTIVE", "builds");
 }
 
 static json_t *fake_version(void *ctx, const char *bucket, const char *ref)
@@ -164,7 +163,8 @@ static void test_revoked_and_verdict(void **state)
     assert_string_equal(f->image, REVOKED_AMI);
     assert_non_null(strstr(f->message, "CVE-2024-6387"));
     assert_non_null(f->channel_note);
-    assert_non_null(strstr(f->channel_note, "production now holds v2 (" "ami-0a1b2c3d4e5f60718)"));
+    assert_non_null(strstr(f->channel_note, "production now holds v2 ("
+                                            "ami-0a1b2c3d4e5f60718)"));
     const policy_finding *k = finding(r, PK_REVOKED_UNCHANGED, "aws_launch_template.t");
     assert_non_null(k);
     assert_int_equal(k->level, POLICY_WARN);
@@ -318,23 +318,22 @@ static void test_store_failure(void **state)
     scan_result_free(b.res);
 }
 
-static const char *POLICY_FILE =
-    "levels:\n"
-    "  hardcoded: fail\n"
-    "  tracked: info\n"
-    "overrides:\n"
-    "  - organization: acme\n"
-    "    workspace: 'sandbox-*'\n"
-    "    levels: {hardcoded: info, untracked: info}\n"
-    "exemptions:\n"
-    "  - image: ami-0d4c3b2a1f0e9d8c7\n"
-    "    reason: batch fleet replaced in Q1\n"
-    "    expires: 2026-12-31\n"
-    "    workspace: 'batch-*'\n"
-    "  - bucket: base-al2023\n"
-    "    version: v1\n"
-    "    reason: approved by security\n"
-    "    kinds: [revocation_scheduled]\n";
+static const char *POLICY_FILE = "levels:\n"
+                                 "  hardcoded: fail\n"
+                                 "  tracked: info\n"
+                                 "overrides:\n"
+                                 "  - organization: acme\n"
+                                 "    workspace: 'sandbox-*'\n"
+                                 "    levels: {hardcoded: info, untracked: info}\n"
+                                 "exemptions:\n"
+                                 "  - image: ami-0d4c3b2a1f0e9d8c7\n"
+                                 "    reason: batch fleet replaced in Q1\n"
+                                 "    expires: 2026-12-31\n"
+                                 "    workspace: 'batch-*'\n"
+                                 "  - bucket: base-al2023\n"
+                                 "    version: v1\n"
+                                 "    reason: approved by security\n"
+                                 "    kinds: [revocation_scheduled]\n";
 
 static void test_policy_file(void **state)
 {
@@ -401,8 +400,7 @@ static void test_policy_errors(void **state)
     expect_policy_error("levels:\n  revoked: fatal\n", "p.yaml:2: revoked: level must be");
     expect_policy_error("exemptions:\n  - image: ami-1\n", "needs a reason");
     expect_policy_error("exemptions:\n  - reason: x\n", "names an image, or a bucket and");
-    expect_policy_error("exemptions:\n  - {image: a, reason: r, expires: 2026-02-30}\n",
-                        "expires");
+    expect_policy_error("exemptions:\n  - {image: a, reason: r, expires: 2026-02-30}\n", "expires");
     expect_policy_error("overrides:\n  - workspace: x\n", "needs levels");
     expect_policy_error("colour: red\n", "p.yaml:1: unknown key 'colour'");
     expect_policy_error("[1, 2]\n", "a policy file is a mapping");
@@ -453,8 +451,8 @@ static void test_formats_and_secrets(void **state)
     assert_int_equal(json_integer_value(json_object_get(sum, "resources")), 3);
     assert_int_equal(json_integer_value(json_object_get(sum, "fail")), 1);
     json_t *f0 = json_array_get(json_object_get(j, "findings"), 0);
-    static const char *fields[] = {"kind",    "level",       "address",    "attribute",
-                                   "image",   "action",      "bucket",     "version",
+    static const char *fields[] = {"kind",        "level",      "address", "attribute",
+                                   "image",       "action",     "bucket",  "version",
                                    "fingerprint", "provenance", "message"};
     assert_int_equal(json_object_size(f0), 11);
     for (size_t i = 0; i < 11; i++)

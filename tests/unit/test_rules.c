@@ -54,8 +54,7 @@ static void test_aws_patterns(void **state)
     assert_string_equal(platform_of(rs, "ami-1f2e3d4c"), "aws");
     find_platform(rs, "echo built-from=ami-0123456789abcdef0 > /etc/motd", id, sizeof id, NULL);
     assert_string_equal(id, "ami-0123456789abcdef0");
-    find_platform(rs, "arn:aws:ec2:us-west-1:123:image/ami-0a1b2c3d4e5f60718", id, sizeof id,
-                  NULL);
+    find_platform(rs, "arn:aws:ec2:us-west-1:123:image/ami-0a1b2c3d4e5f60718", id, sizeof id, NULL);
     assert_string_equal(id, "ami-0a1b2c3d4e5f60718");
     /* not IDs: wrong length, not hex, part of a longer word, upper case */
     assert_null(platform_of(rs, "ami-foobar"));

@@ -201,9 +201,9 @@ static void test_config_precedence(void **state)
     char *argv[] = {"serve", "--queue-depth", "11", "--max-plan-bytes=2M", "--db", "sqlite:x.db"};
     webhook_config *c = load(6, argv, err, sizeof err);
     assert_non_null(c);
-    assert_int_equal(c->workers, 3);          /* file */
-    assert_int_equal(c->store_workers, 5);    /* env beats file */
-    assert_int_equal(c->queue_depth, 11);     /* flag beats env */
+    assert_int_equal(c->workers, 3);       /* file */
+    assert_int_equal(c->store_workers, 5); /* env beats file */
+    assert_int_equal(c->queue_depth, 11);  /* flag beats env */
     assert_int_equal(c->max_plan_bytes, 2 * 1024 * 1024);
     assert_int_equal(c->read_timeout, 120000);
     assert_true(c->insecure_http);
@@ -302,7 +302,8 @@ static void test_config_bounds(void **state)
     webhook_config_free(c);
     char addr[64];
     int port;
-    assert_int_equal(webhook_split_listen("[::1]:8443", addr, sizeof addr, &port, err, sizeof err), 0);
+    assert_int_equal(webhook_split_listen("[::1]:8443", addr, sizeof addr, &port, err, sizeof err),
+                     0);
     assert_string_equal(addr, "::1");
     assert_int_equal(port, 8443);
 }
@@ -393,24 +394,34 @@ static void test_runtask_parse(void **state)
     } bad[] = {
         {"{\"payload_version\":1,", "malformed JSON"},
         {"[1,2]", "JSON object"},
-        {"{\"payload_version\":\"1\",\"stage\":\"post_plan\",\"access_token\":\"t\"}", "payload_version: expected an integer"},
-        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":\"taskrs-1\"}", "task_result_callback_url: missing"},
-        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":\"taskrs-1\",\"task_result_callback_url\":\"/relative\"}", "absolute"},
+        {"{\"payload_version\":\"1\",\"stage\":\"post_plan\",\"access_token\":\"t\"}",
+         "payload_version: expected an integer"},
+        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":"
+         "\"taskrs-1\"}",
+         "task_result_callback_url: missing"},
+        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":"
+         "\"taskrs-1\",\"task_result_callback_url\":\"/relative\"}",
+         "absolute"},
         {"{\"payload_version\":1,\"stage\":7,\"access_token\":\"t\"}", "stage: expected a string"},
-        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":\"taskrs-1\",\"task_result_callback_url\":\"https://x/cb\",\"capabilities\":{\"outcomes\":\"yes\"}}", "capabilities.outcomes"},
+        {"{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\",\"task_result_id\":"
+         "\"taskrs-1\",\"task_result_callback_url\":\"https://x/"
+         "cb\",\"capabilities\":{\"outcomes\":\"yes\"}}",
+         "capabilities.outcomes"},
         {"{\"payload_version\":1,\"payload_version\":2}", "malformed JSON"},
         {"{\"stage\":\"post_plan\",\"access_token\":\"t\"}", "payload_version: missing"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(webhook_runtask_parse(bad[i].body, strlen(bad[i].body), &rq, err, sizeof err), -1);
+        assert_int_equal(
+            webhook_runtask_parse(bad[i].body, strlen(bad[i].body), &rq, err, sizeof err), -1);
         if (!strstr(err, bad[i].needle))
             fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].needle);
     }
     /* unknown fields and nulls are tolerated */
-    const char *ok = "{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\","
-                     "\"task_result_id\":\"taskrs-1\",\"task_result_callback_url\":\"https://x/cb\","
-                     "\"plan_json_api_url\":null,\"vcs_branch\":null,\"new_field\":{\"a\":[1]},"
-                     "\"capabilities\":null,\"run_id\":null}";
+    const char *ok =
+        "{\"payload_version\":1,\"stage\":\"post_plan\",\"access_token\":\"t\","
+        "\"task_result_id\":\"taskrs-1\",\"task_result_callback_url\":\"https://x/cb\","
+        "\"plan_json_api_url\":null,\"vcs_branch\":null,\"new_field\":{\"a\":[1]},"
+        "\"capabilities\":null,\"run_id\":null}";
     assert_int_equal(webhook_runtask_parse(ok, strlen(ok), &rq, err, sizeof err), 0);
     assert_false(rq.outcomes);
     assert_string_equal(rq.run_id, "");
@@ -479,11 +490,13 @@ static void check_limits(json_t *doc, size_t expect_outcomes)
     json_t *url = json_object_get(attr, "url");
     if (url)
         assert_true(strlen(json_string_value(url)) <= 500);
-    json_t *outs = json_object_get(json_object_get(json_object_get(data, "relationships"), "outcomes"), "data");
+    json_t *outs = json_object_get(
+        json_object_get(json_object_get(data, "relationships"), "outcomes"), "data");
     assert_int_equal(json_array_size(outs), expect_outcomes);
     size_t i;
     json_t *o;
-    json_array_foreach(outs, i, o) {
+    json_array_foreach(outs, i, o)
+    {
         assert_string_equal(json_string_value(json_object_get(o, "type")), "task-result-outcomes");
         json_t *a = json_object_get(o, "attributes");
         const char *id = json_string_value(json_object_get(a, "outcome-id"));
@@ -500,11 +513,13 @@ static void check_limits(json_t *doc, size_t expect_outcomes)
         assert_true(json_object_size(tags) <= 10);
         const char *k;
         json_t *list;
-        json_object_foreach(tags, k, list) {
+        json_object_foreach(tags, k, list)
+        {
             assert_true(json_array_size(list) <= 32);
             size_t j;
             json_t *t;
-            json_array_foreach(list, j, t) {
+            json_array_foreach(list, j, t)
+            {
                 assert_true(strlen(json_string_value(json_object_get(t, "label"))) <= 32);
                 const char *lv = json_string_value(json_object_get(t, "level"));
                 assert_true(strcmp(lv, "none") == 0 || strcmp(lv, "info") == 0 ||
@@ -540,14 +555,22 @@ static void test_callback_basic(void **state)
     char *msg = webhook_result_message(&r, "post_plan");
     assert_non_null(strstr(msg, "1 failing, 1 warning and 1 info"));
     assert_non_null(strstr(msg, "17 resources"));
-    webhook_result res = {"failed", msg, "https://ig.example.com/runs/run-1", &r, true,
-                          "https://ig.example.com", 1795165200000LL};
+    webhook_result res = {"failed",
+                          msg,
+                          "https://ig.example.com/runs/run-1",
+                          &r,
+                          true,
+                          "https://ig.example.com",
+                          1795165200000LL};
     json_t *doc = webhook_callback_body(&res);
     check_limits(doc, 2);
-    json_t *outs = json_object_get(json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"), "data");
+    json_t *outs = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"),
+        "data");
     /* fail first */
     json_t *a0 = json_object_get(json_array_get(outs, 0), "attributes");
-    assert_string_equal(json_string_value(json_object_get(a0, "outcome-id")), "revoked:aws_instance.app_1.ami");
+    assert_string_equal(json_string_value(json_object_get(a0, "outcome-id")),
+                        "revoked:aws_instance.app_1.ami");
     json_t *st = json_array_get(json_object_get(json_object_get(a0, "tags"), "Status"), 0);
     assert_string_equal(json_string_value(json_object_get(st, "level")), "error");
     json_t *sev = json_array_get(json_object_get(json_object_get(a0, "tags"), "Severity"), 0);
@@ -556,14 +579,15 @@ static void test_callback_basic(void **state)
     assert_non_null(strstr(b0, "web-ubuntu"));
     assert_non_null(strstr(b0, "CVE-2024-6387"));
     assert_non_null(strstr(b0, "Channel production now holds v2"));
-    assert_string_equal(json_string_value(json_object_get(a0, "url")), "https://ig.example.com/buckets/web-ubuntu/versions/v1");
+    assert_string_equal(json_string_value(json_object_get(a0, "url")),
+                        "https://ig.example.com/buckets/web-ubuntu/versions/v1");
     assert_non_null(strstr(b0, "**Revoked at**"));
     json_t *a1 = json_object_get(json_array_get(outs, 1), "attributes");
     /* a message that does not name the resource gets it in front */
     assert_string_equal(json_string_value(json_object_get(a1, "description")),
                         "aws_instance.app_0: written as a literal");
-    assert_non_null(strstr(json_string_value(json_object_get(a1, "body")),
-                           "**Revocation scheduled for**"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(a1, "body")), "**Revocation scheduled for**"));
     st = json_array_get(json_object_get(json_object_get(a1, "tags"), "Status"), 0);
     assert_string_equal(json_string_value(json_object_get(st, "level")), "warning");
     json_decref(doc);
@@ -605,14 +629,17 @@ static void test_callback_limits(void **state)
     json_t *attr = json_object_get(json_object_get(doc, "data"), "attributes");
     assert_int_equal(strlen(json_string_value(json_object_get(attr, "message"))), 1000);
     assert_null(json_object_get(attr, "url")); /* too long: left out rather than cut */
-    json_t *outs = json_object_get(json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"), "data");
+    json_t *outs = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"),
+        "data");
     json_t *last = json_object_get(json_array_get(outs, 249), "attributes");
     const char *desc = json_string_value(json_object_get(last, "description"));
     assert_non_null(strstr(desc, "151 more findings"));
     /* outcome ids unique */
     json_t *seen = json_object();
     for (size_t i = 0; i < 250; i++) {
-        const char *id = json_string_value(json_object_get(json_object_get(json_array_get(outs, i), "attributes"), "outcome-id"));
+        const char *id = json_string_value(
+            json_object_get(json_object_get(json_array_get(outs, i), "attributes"), "outcome-id"));
         assert_null(json_object_get(seen, id));
         json_object_set_new(seen, id, json_true());
     }
@@ -1131,7 +1158,7 @@ static void test_tokenset(void **state)
         if (*p >= 'a' && *p <= 'f')
             *p = (char)(*p - 'a' + 'A');
     sha256_hex("igt_norole", rows[2].hash);
-    rows[2].role = REG_ROLE_NONE; /* a role this build does not know: never trusted */
+    rows[2].role = REG_ROLE_NONE;  /* a role this build does not know: never trusted */
     memset(rows[3].hash, 'z', 64); /* not hex */
     rows[3].role = REG_ROLE_WRITE;
     strcpy(rows[4].hash, "abcd"); /* too short */
