@@ -48,9 +48,9 @@
 #include "registry/db.h"
 #include "registry/registry.h"
 
+#include "common/hex.h"
 #include "common/xalloc.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
@@ -193,20 +193,13 @@ static int fail_res(pg_db *d, const PGresult *res)
 
 /* ---- secrets in the URL ------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static char *pct_decode(const char *s, size_t n)
 {
     char *out = xmalloc(n + 1), *w = out;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            *w++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        int c = s[i] == '%' && i + 2 < n ? hex_byte(s + i + 1) : -1;
+        if (c >= 0) {
+            *w++ = (char)c;
             i += 2;
         } else {
             *w++ = s[i];

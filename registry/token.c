@@ -9,6 +9,7 @@
  * block how large a body it may send (webhook/tokens.c). */
 #include "registry/reg_internal.h"
 
+#include "common/hex.h"
 #include "common/xalloc.h"
 
 #include <openssl/crypto.h>
@@ -44,9 +45,7 @@ static void sha256_hex(const char *s, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-    for (unsigned int i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[64] = '\0';
+    hex_encode(md, n < 32 ? n : 32, out);
 }
 
 static char *new_secret(void)

@@ -15,6 +15,7 @@
  * repeated. Clients treat tokens as opaque. */
 #include "webhook/api.h"
 
+#include "common/hex.h"
 #include "common/numparse.h"
 #include "common/strbuf.h"
 #include "common/xalloc.h"
@@ -366,16 +367,6 @@ int webhook_api_bearer(const char *h, char *out, size_t outlen)
 
 /* ---- query strings --------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* True when s is well-formed UTF-8 (no overlongs, surrogates or values
  * past U+10FFFF). */
 static bool utf8_valid(const unsigned char *s)
@@ -411,13 +402,11 @@ static char *qdecode(const char *s, size_t n)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int a = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int b = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-            if (a < 0 || b < 0) {
+            c = i + 2 < n ? hex_byte(s + i + 1) : -1;
+            if (c < 0) {
                 free(out);
                 return NULL;
             }
-            c = a * 16 + b;
             i += 2;
         }
         if (c < 0x20 || c == 0x7f) {

@@ -19,6 +19,7 @@
  * each registry lookup of the policy evaluation; it throttles itself.
  * The access token lives only in the stored body and in this function's
  * memory; it is never logged. */
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/xalloc.h"
@@ -367,8 +368,7 @@ static void result_link(dl *x)
     unsigned char raw[16];
     const char *base = webhook_server_public_url(x->srv);
     if (x->cfg->result_retention > 0 && *base && RAND_bytes(raw, sizeof raw) == 1) {
-        for (size_t i = 0; i < sizeof raw; i++)
-            snprintf(x->result_id + 2 * i, 3, "%02x", raw[i]);
+        hex_encode(raw, sizeof raw, x->result_id);
         int n = snprintf(x->result_url, sizeof x->result_url, "%s/results/%s", base, x->result_id);
         if (n > 0 && (size_t)n < sizeof x->result_url)
             return;

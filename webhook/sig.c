@@ -4,6 +4,7 @@
  * Keys never reach a log line: messages name the file, not its content. */
 #include "webhook/sig.h"
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/ulid.h"
 #include "common/xalloc.h"
@@ -137,9 +138,7 @@ int webhook_keys_generate(const char *path, char *err, size_t errlen)
         return -1;
     }
     ig_random_bytes(raw, sizeof raw);
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-    size_t len = strlen(hex);
+    size_t len = strlen(hex_encode(raw, sizeof raw, hex));
     hex[len++] = '\n';
     if (write(fd, hex, len) != (ssize_t)len || fsync(fd) < 0) {
         snprintf(err, errlen, "%s: cannot write the HMAC key file: %s", path, strerror(errno));
@@ -154,17 +153,6 @@ out:
     return rc;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 webhook_sig_result webhook_sig_verify(const webhook_keys *k, const char *header, const void *body,
                                       size_t len)
 {
@@ -174,17 +162,8 @@ webhook_sig_result webhook_sig_verify(const webhook_keys *k, const char *header,
     if (!have_header)
         return WEBHOOK_SIG_BAD;
 
-    unsigned char want[64];
-    int wellformed = strlen(header) == 128;
-    for (size_t i = 0; i < 64; i++) {
-        int hi = wellformed ? hexval((unsigned char)header[2 * i]) : 0;
-        int lo = wellformed ? hexval((unsigned char)header[2 * i + 1]) : 0;
-        if (hi < 0 || lo < 0) {
-            wellformed = 0;
-            hi = lo = 0;
-        }
-        want[i] = (unsigned char)(hi << 4 | lo);
-    }
+    unsigned char want[64] = {0};
+    int wellformed = hex_decode(header, want, sizeof want) == 0;
     int match = 0;
     for (size_t i = 0; i < k->n; i++) {
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -200,7 +179,5 @@ void webhook_sig_sign(const char *key, const void *body, size_t len, char out[12
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     HMAC(EVP_sha512(), key, (int)strlen(key), body, len, md, &mdlen);
-    for (unsigned i = 0; i < mdlen && i < 64; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[128] = '\0';
+    hex_encode(md, mdlen < 64 ? mdlen : 64, out);
 }

@@ -23,6 +23,7 @@
  * pipelines), and it runs only for header blocks of POST /v1/scan. */
 #include "webhook/tokens.h"
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "webhook/api.h"
@@ -52,36 +53,12 @@ struct webhook_tokens {
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static bool decode(const char *hex, unsigned char out[DIGEST])
-{
-    if (strlen(hex) != 2 * DIGEST)
-        return false;
-    for (size_t i = 0; i < DIGEST; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
-}
-
 webhook_tokenset *webhook_tokenset_new(const reg_token_hash *rows, size_t n)
 {
     webhook_tokenset *s = xcalloc(1, sizeof *s);
     s->md = xcalloc(n ? n : 1, sizeof *s->md);
     for (size_t i = 0; i < n; i++)
-        if (rows[i].role >= REG_ROLE_READ && decode(rows[i].hash, s->md[s->n]))
+        if (rows[i].role >= REG_ROLE_READ && hex_decode(rows[i].hash, s->md[s->n], DIGEST) == 0)
             s->n++;
     return s;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/numparse.h"
 #include "common/strbuf.h"
 #include "common/timeutil.h"
@@ -213,6 +214,39 @@ static void test_log_quote(void **state)
     assert_string_equal(log_quote(NULL, buf, sizeof buf), "-");
 }
 
+static void test_hex(void **state)
+{
+    (void)state;
+    assert_int_equal(hex_digit('0'), 0);
+    assert_int_equal(hex_digit('9'), 9);
+    assert_int_equal(hex_digit('a'), 10);
+    assert_int_equal(hex_digit('F'), 15);
+    assert_int_equal(hex_digit('g'), -1);
+    assert_int_equal(hex_digit('\0'), -1);
+    assert_int_equal(hex_digit(0xe9), -1);
+    assert_int_equal(hex_byte("3f"), 0x3f);
+    assert_int_equal(hex_byte("A0x"), 0xa0);
+    assert_int_equal(hex_byte("0g"), -1);
+    assert_int_equal(hex_byte("g0"), -1);
+    assert_int_equal(hex_byte(""), -1); /* s[1] is not read */
+
+    const unsigned char raw[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+    char out[2 * sizeof raw + 1];
+    memset(out, 'x', sizeof out);
+    assert_ptr_equal(hex_encode(raw, sizeof raw, out), out);
+    assert_string_equal(out, "00017f80abff");
+    assert_string_equal(hex_encode(raw, 0, out), "");
+
+    unsigned char back[sizeof raw];
+    assert_int_equal(hex_decode("00017F80abFF", back, sizeof back), 0);
+    assert_memory_equal(back, raw, sizeof raw);
+    assert_int_equal(hex_decode("00017f80abf", back, sizeof back), -1);    /* short */
+    assert_int_equal(hex_decode("00017f80abfff0", back, sizeof back), -1); /* long */
+    assert_int_equal(hex_decode("00017f80abfg", back, sizeof back), -1);   /* last digit */
+    assert_int_equal(hex_decode(" 0017f80abff", back, sizeof back), -1);   /* first digit */
+    assert_int_equal(hex_decode("", back, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,7 +254,7 @@ int main(void)
         cmocka_unit_test(test_duration),      cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_ulid),          cmocka_unit_test(test_strbuf),
         cmocka_unit_test(test_utf8_repair),   cmocka_unit_test(test_ydoc),
-        cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_log_quote),     cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
