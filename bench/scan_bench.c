@@ -9,6 +9,8 @@
  * from wait4(). Reports the median of the runs and the worst RSS. The
  * registry is the fixtures' (setup-registry.sh), so the scan does the whole
  * job: parse, look up, evaluate, write the JSON report (to /dev/null). */
+#include "common/timeutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,7 +19,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -26,17 +27,10 @@ typedef struct {
     int status;
 } sample;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static sample run(char *const argv[])
 {
     sample s = {0, 0, -1};
-    double t0 = now();
+    double t0 = ig_mono_seconds();
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open("/dev/null", O_WRONLY);
@@ -48,7 +42,7 @@ static sample run(char *const argv[])
     struct rusage ru;
     if (wait4(pid, &st, 0, &ru) < 0)
         return s;
-    s.secs = now() - t0;
+    s.secs = ig_mono_seconds() - t0;
     s.rss_kb = ru.ru_maxrss;
     s.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return s;

@@ -14,6 +14,13 @@ ig_time ig_time_now(void)
     return (ig_time)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+double ig_mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int digits(const char *s, int n, int *out)
 {
     int v = 0;

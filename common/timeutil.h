@@ -13,6 +13,11 @@ typedef int64_t ig_time; /* ms since epoch, UTC */
 
 ig_time ig_time_now(void);
 
+/* Seconds on the monotonic clock (CLOCK_MONOTONIC), for measuring how long
+ * something took: unlike ig_time_now() a wall-clock step never moves it;
+ * its zero means nothing. */
+double ig_mono_seconds(void);
+
 /* Parses an RFC 3339 timestamp ("2026-11-20T09:00:00Z",
  * "2026-11-20T09:00:00.123+02:00"). Rejects impossible dates (2026-02-30).
  * Returns 0, or -1 with a reason in err. */

@@ -24,6 +24,7 @@
 #include "webhook/api_internal.h"
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/xalloc.h"
 #include "webhook/tokens.h"
 
@@ -32,16 +33,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- the call ------------------------------------------------------------ */
-
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *method_of(struct evhttp_request *req)
 {
@@ -82,7 +75,7 @@ api_call *webhook_api_call_new(webhook_server *srv, struct evhttp_request *req, 
     c->srv = srv;
     c->req = req;
     c->route.op = op;
-    c->t0 = mono_seconds();
+    c->t0 = ig_mono_seconds();
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *query = u ? evhttp_uri_get_query(u) : NULL;
@@ -217,7 +210,7 @@ void webhook_api_call_finish(api_call *c)
         webhook_reply_error_grpc(c->req, status, c->grpc, "%s", c->err);
     }
     char q1[1100], q2[100];
-    double ms = (mono_seconds() - c->t0) * 1000;
+    double ms = (ig_mono_seconds() - c->t0) * 1000;
     if (status == 200)
         log_info("event=api op=%s method=%s status=200 token=%s%s%s%s%s duration_ms=%.1f",
                  webhook_api_op_name(c->route.op), method_of(c->req),

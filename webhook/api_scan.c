@@ -34,13 +34,13 @@
 #include "webhook/api_internal.h"
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/xalloc.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_SCOPE 255 /* organization, workspace */
 
@@ -81,13 +81,6 @@ static const char *content_type(report_format f)
     default:
         return "text/plain; charset=utf-8";
     }
-}
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- the registry behind the policy's lookup interface ------------------ */
@@ -138,7 +131,7 @@ static void scan_work(webhook_worker *w, void *arg)
     scan_result *res = NULL;
     policy_report *rep = NULL;
     FILE *out = NULL;
-    double t0 = mono();
+    double t0 = ig_mono_seconds();
     uint64_t bytes = evbuffer_get_length(s->plan);
     scan_plan *sp = scan_plan_new(webhook_server_rules(srv), NULL);
     for (;;) {
@@ -191,7 +184,7 @@ static void scan_work(webhook_worker *w, void *arg)
     out = NULL;
     c->content_type = content_type(s->fmt);
     c->verdict = policy_verdict_name(rep->verdict);
-    double secs = mono() - t0;
+    double secs = ig_mono_seconds() - t0;
     webhook_metrics_scan(webhook_server_metrics(srv), secs, bytes);
     log_info("event=scan token=%s bytes=%llu verdict=%s fail=%zu warn=%zu info=%zu scan_ms=%.1f",
              c->who, (unsigned long long)bytes, c->verdict, rep->count[POLICY_FAIL],

@@ -22,6 +22,7 @@
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/strbuf.h"
+#include "common/timeutil.h"
 #include "common/xalloc.h"
 #include "webhook/archive.h"
 #include "webhook/callback.h"
@@ -217,13 +218,6 @@ static int plan_sink(void *arg, const char *buf, size_t len, char *err, size_t e
     return scan_plan_feed(arg, buf, len, err, errlen);
 }
 
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run_plan(dl *x)
 {
     char err[1024];
@@ -233,7 +227,7 @@ static int run_plan(dl *x)
         set_failed(x, "the request has no plan_json_api_url");
         return -1;
     }
-    double t0 = mono();
+    double t0 = ig_mono_seconds();
     scan_plan *sp = scan_plan_new(webhook_server_rules(x->srv), NULL);
     if (webhook_http_fetch(&x->http, x->rq.plan_url, x->rq.access_token, x->cfg->max_plan_bytes,
                            x->cfg->plan_wait, plan_sink, sp, &x->bytes, err, sizeof err) < 0) {
@@ -244,7 +238,7 @@ static int run_plan(dl *x)
         set_failed(x, "the plan could not be read: %s", err);
         goto out;
     }
-    x->scan_seconds = mono() - t0;
+    x->scan_seconds = ig_mono_seconds() - t0;
     webhook_metrics_scan(webhook_server_metrics(x->srv), x->scan_seconds, x->bytes);
     rc = evaluate(x, res, x->rq.stage);
 out:
@@ -273,7 +267,7 @@ static int run_config(dl *x)
         set_failed(x, "the request has no configuration_version_download_url");
         return -1;
     }
-    double t0 = mono();
+    double t0 = ig_mono_seconds();
     tmp = xasprintf("%s/imagegate-XXXXXX", x->cfg->tmp_dir);
     if (!mkdtemp(tmp)) {
         set_failed(x, "cannot make a private directory in %s: %s", x->cfg->tmp_dir,
@@ -324,7 +318,7 @@ static int run_config(dl *x)
         goto out;
     }
     res->bytes = (uint64_t)st.bytes;
-    x->scan_seconds = mono() - t0;
+    x->scan_seconds = ig_mono_seconds() - t0;
     webhook_metrics_scan(webhook_server_metrics(x->srv), x->scan_seconds, x->bytes);
     if (evaluate(x, res, "pre_plan") < 0)
         goto out;

@@ -7,6 +7,7 @@
 #include "webhook/runtask.h"
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/xalloc.h"
 #include "webhook/server.h"
 #include "webhook/sig.h"
@@ -15,7 +16,6 @@
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- parsing ------------------------------------------------------------ */
 
@@ -150,13 +150,6 @@ void webhook_runtask_req_dispose(webhook_runtask_req *r)
 
 /* ---- the handler -------------------------------------------------------- */
 
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef struct ack_job {
     struct evhttp_request *req;
     double t0;
@@ -216,19 +209,19 @@ static void ack_done(webhook_server *srv, void *arg)
         webhook_reply_json(
             a->req, 200,
             json_pack("{s:s,s:s}", "status", kind, "task_result_id", a->task_result_id));
-        secs = mono_seconds() - a->t0;
+        secs = ig_mono_seconds() - a->t0;
         webhook_metrics_ack(webhook_server_metrics(srv), kind, secs);
         ack_log(kind, a->run_id, a->task_result_id, a->stage, a->workspace, secs);
     } else if (a->code == REG_EINVAL) {
         webhook_reply_error(a->req, 400, "%s", a->err);
-        secs = mono_seconds() - a->t0;
+        secs = ig_mono_seconds() - a->t0;
         webhook_metrics_ack(webhook_server_metrics(srv), "bad_request", secs);
         ack_log("bad_request", a->run_id, a->task_result_id, a->stage, a->workspace, secs);
     } else {
         char q[600];
         evhttp_add_header(evhttp_request_get_output_headers(a->req), "Retry-After", "5");
         webhook_reply_error(a->req, 503, "the delivery could not be stored; try again");
-        secs = mono_seconds() - a->t0;
+        secs = ig_mono_seconds() - a->t0;
         webhook_metrics_ack(webhook_server_metrics(srv), "unavailable", secs);
         log_error("event=runtask_store_failed task_result_id=%s error=%s", a->task_result_id,
                   log_quote(a->err, q, sizeof q));
@@ -239,7 +232,7 @@ static void ack_done(webhook_server *srv, void *arg)
 void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, const char *path)
 {
     (void)path;
-    double t0 = mono_seconds();
+    double t0 = ig_mono_seconds();
     webhook_metrics *m = webhook_server_metrics(srv);
     const webhook_config *cfg = webhook_server_config(srv);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -258,7 +251,7 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
         webhook_reply_error(req, 401,
                             "X-TFC-Task-Signature is missing or does not match any "
                             "configured HMAC key");
-        webhook_metrics_ack(m, "unauthorized", mono_seconds() - t0);
+        webhook_metrics_ack(m, "unauthorized", ig_mono_seconds() - t0);
         log_warn("event=runtask_rejected reason=signature status=401 header=%s",
                  sig && *sig ? "present" : "missing");
         return;
@@ -266,14 +259,14 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
         webhook_reply_error(req, 400,
                             "the request is signed but no HMAC key is configured "
                             "(--hmac-key-file)");
-        webhook_metrics_ack(m, "bad_request", mono_seconds() - t0);
+        webhook_metrics_ack(m, "bad_request", ig_mono_seconds() - t0);
         log_warn("event=runtask_rejected reason=unexpected_signature status=400");
         return;
     }
 
     if (webhook_runtask_parse(body, len, &rq, err, sizeof err) < 0) {
         webhook_reply_error(req, 400, "%s", err);
-        webhook_metrics_ack(m, "bad_request", mono_seconds() - t0);
+        webhook_metrics_ack(m, "bad_request", ig_mono_seconds() - t0);
         char q[600];
         log_warn("event=runtask_rejected reason=bad_request status=400 error=%s",
                  log_quote(err, q, sizeof q));
@@ -281,7 +274,7 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
     }
     if (rq.verification) {
         webhook_reply_json(req, 200, json_pack("{s:s}", "status", "verified"));
-        double secs = mono_seconds() - t0;
+        double secs = ig_mono_seconds() - t0;
         webhook_metrics_ack(m, "verification", secs);
         log_info("event=runtask_verification ack_ms=%.2f", secs * 1000);
         goto out;
@@ -290,7 +283,7 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
         webhook_reply_error(req, 400,
                             "task_result_callback_url is not on an allowed host; add "
                             "it with --allowed-host");
-        webhook_metrics_ack(m, "bad_request", mono_seconds() - t0);
+        webhook_metrics_ack(m, "bad_request", ig_mono_seconds() - t0);
         log_warn("event=runtask_rejected reason=callback_host status=400 task_result_id=%s",
                  rq.task_result_id);
         goto out;
@@ -308,7 +301,7 @@ void webhook_handle_runtask(webhook_server *srv, struct evhttp_request *req, con
         ack_free(a);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
         webhook_reply_error(req, 503, "imagegate is busy; try again");
-        webhook_metrics_ack(m, "unavailable", mono_seconds() - t0);
+        webhook_metrics_ack(m, "unavailable", ig_mono_seconds() - t0);
         log_warn("event=runtask_rejected reason=queue_full status=503");
     }
 out:

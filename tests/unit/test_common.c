@@ -247,6 +247,15 @@ static void test_hex(void **state)
     assert_int_equal(hex_decode("", back, 0), 0);
 }
 
+static void test_mono_seconds(void **state)
+{
+    (void)state;
+    double a = ig_mono_seconds();
+    double b = ig_mono_seconds();
+    assert_true(a > 0);
+    assert_true(b >= a); /* never goes back */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_ulid),          cmocka_unit_test(test_strbuf),
         cmocka_unit_test(test_utf8_repair),   cmocka_unit_test(test_ydoc),
         cmocka_unit_test(test_log_quote),     cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_mono_seconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
