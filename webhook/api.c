@@ -27,80 +27,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- ops --------------------------------------------------------------- */
-
-static const struct {
-    const char *name;
-    bool body;
-} op_info[API__COUNT] = {
-    [API_BUCKET_LIST] = {"bucket.list", false},
-    [API_BUCKET_CREATE] = {"bucket.create", true},
-    [API_BUCKET_GET] = {"bucket.get", false},
-    [API_BUCKET_UPDATE] = {"bucket.update", true},
-    [API_BUCKET_DELETE] = {"bucket.delete", false},
-    [API_VERSION_LIST] = {"version.list", false},
-    [API_VERSION_CREATE] = {"version.create", true},
-    [API_VERSION_GET] = {"version.get", false},
-    [API_VERSION_UPDATE] = {"version.update", true},
-    [API_VERSION_DELETE] = {"version.delete", false},
-    [API_BUILD_LIST] = {"build.list", false},
-    [API_BUILD_CREATE] = {"build.create", true},
-    [API_BUILD_GET] = {"build.get", false},
-    [API_BUILD_UPDATE] = {"build.update", true},
-    [API_BUILD_DELETE] = {"build.delete", false},
-    [API_CHANNEL_LIST] = {"channel.list", false},
-    [API_CHANNEL_CREATE] = {"channel.create", true},
-    [API_CHANNEL_GET] = {"channel.get", false},
-    [API_CHANNEL_UPDATE] = {"channel.update", true},
-    [API_CHANNEL_DELETE] = {"channel.delete", false},
-    [API_CHANNEL_HISTORY] = {"channel.history", false},
-    [API_CHANNEL_ASSIGN] = {"channel.assign", true},
-    [API_SEARCH_ARTIFACT] = {"artifact.search", true},
-    [API_LOOKUP] = {"lookup", false},
-    [API_AUDIT] = {"audit", false},
-    [API_SCAN] = {"scan", false},
-    [API_TOKEN_LIST] = {"token.list", false},
-    [API_TOKEN_CREATE] = {"token.create", true},
-    [API_TOKEN_REVOKE] = {"token.revoke", false},
-};
-
-const char *webhook_api_op_name(webhook_api_op op)
-{
-    return op >= 0 && op < API__COUNT ? op_info[op].name : "unknown";
-}
-
-bool webhook_api_op_has_body(webhook_api_op op)
-{
-    return op >= 0 && op < API__COUNT && op_info[op].body;
-}
-
-reg_role webhook_api_op_role(webhook_api_op op, bool revocation)
-{
-    switch (op) {
-    case API_BUCKET_CREATE:
-    case API_BUCKET_UPDATE:
-    case API_VERSION_CREATE:
-    case API_BUILD_CREATE:
-    case API_BUILD_UPDATE:
-    case API_CHANNEL_CREATE:
-    case API_CHANNEL_UPDATE:
-    case API_CHANNEL_ASSIGN:
-        return REG_ROLE_WRITE;
-    case API_VERSION_UPDATE:
-        return revocation ? REG_ROLE_ADMIN : REG_ROLE_WRITE;
-    case API_BUCKET_DELETE:
-    case API_VERSION_DELETE:
-    case API_BUILD_DELETE:
-    case API_CHANNEL_DELETE:
-    case API_AUDIT:
-    case API_TOKEN_LIST:
-    case API_TOKEN_CREATE:
-    case API_TOKEN_REVOKE:
-        return REG_ROLE_ADMIN;
-    default:
-        return REG_ROLE_READ;
-    }
-}
+/* ---- registry errors ----------------------------------------------------- */
 
 int webhook_api_status_for(int regcode)
 {
@@ -126,9 +53,9 @@ typedef struct mop {
     webhook_api_op op;
 } mop;
 
-static const char *method_name(int m)
+const char *webhook_api_method_name(int method)
 {
-    switch (m) {
+    switch (method) {
     case EVHTTP_REQ_GET:
         return "GET";
     case EVHTTP_REQ_POST:
@@ -139,8 +66,10 @@ static const char *method_name(int m)
         return "PATCH";
     case EVHTTP_REQ_DELETE:
         return "DELETE";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
     default:
-        return "?";
+        return "OTHER";
     }
 }
 
@@ -155,7 +84,7 @@ static int pick(int method, const mop *m, size_t n, webhook_api_route *out, char
         }
     strbuf b = STRBUF_INIT;
     for (size_t i = 0; i < n; i++)
-        strbuf_printf(&b, "%s%s", i ? ", " : "", method_name(m[i].method));
+        strbuf_printf(&b, "%s%s", i ? ", " : "", webhook_api_method_name(m[i].method));
     snprintf(allow, allowlen, "%s", b.s ? b.s : "");
     strbuf_dispose(&b);
     return 405;

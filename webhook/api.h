@@ -5,10 +5,11 @@
  * store and no clock reads (the time is a parameter), so it is unit-tested
  * directly (tests/unit/test_api.c): path routing, query strings, page
  * tokens, the Authorization header, request bodies, the role each call
- * needs, and the answers of the search and lookup endpoints. The handlers
- * that run these on the loop thread and the store and scan workers live in
- * api_registry.c (the Packer paths, /v1/lookup, /v1/audit, /v1/tokens) and
- * api_scan.c (POST /v1/scan); docs/api.md is the user's reference.
+ * needs, and the answers of the search and lookup endpoints. What runs
+ * them lives in api_call.c (the road every call takes: loop thread, store
+ * worker, loop thread), api_registry.c (the op table: one row per op with
+ * its handler, for the Packer paths, /v1/lookup, /v1/audit, /v1/tokens)
+ * and api_scan.c (POST /v1/scan); docs/api.md is the user's reference.
  *
  * Every input has a limit: path segments (names are bounded by their own
  * rules), at most WEBHOOK_API_MAX_PARAMS query parameters of bounded size,
@@ -74,6 +75,8 @@ typedef enum {
     API__COUNT
 } webhook_api_op;
 
+/* These read the op table (api_registry.c, where each op's row also names
+ * its handler; see api_internal.h). */
 /* "bucket.list", "version.update", "scan", ... (logs). */
 const char *webhook_api_op_name(webhook_api_op op);
 /* True when the call reads a JSON request body. */
@@ -101,6 +104,10 @@ typedef struct webhook_api_route {
  * an invalid name, with the reason in err. */
 int webhook_api_route_parse(int method, const char *path, webhook_api_route *out, char *allow,
                             size_t allowlen, char *err, size_t errlen);
+
+/* An EVHTTP_REQ_* value's name ("GET", "PATCH"; "OTHER" for a verb the API
+ * does not take), for Allow headers and log lines. */
+const char *webhook_api_method_name(int method);
 
 /* ---- roles ------------------------------------------------------------- */
 

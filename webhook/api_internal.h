@@ -1,6 +1,7 @@
-/* What the API handlers share (api_registry.c, api_scan.c): one call
- * object that travels loop thread -> store worker -> loop thread, the
- * token check on the worker, and the reply with its log line.
+/* What the API handlers share (api_call.c, api_registry.c, api_scan.c):
+ * one call object that travels loop thread -> store worker -> loop thread,
+ * the token check on the worker, the reply with its log line, and the op
+ * table that says what each op needs and which handler runs it.
  *
  * Ownership: the call owns its copies of the query, the body and the
  * bearer secret (wiped when freed); req stays evhttp's. A call is touched by
@@ -37,6 +38,61 @@ typedef struct api_call {
     /* POST /v1/scan */
     void *scan;
 } api_call;
+
+/* ---- the op table (api_registry.c) ------------------------------------- */
+
+/* What a handler gets on the store worker, once the token is authenticated,
+ * its role checked (unless API_OP_REVOKES) and the body parsed. */
+typedef struct api_job {
+    webhook_worker *w;
+    api_call *c;
+    registry *r;  /* the worker's handle */
+    reg_ctx ctx;  /* author: the token's name; now: the request's clock */
+    json_t *body; /* the JSON body (borrowed); NULL unless API_OP_BODY */
+} api_job;
+
+/* One op's work (store worker). Returns 0 with c->reply set, or left NULL
+ * for an empty {} answer (deletes); or -1, either after
+ * webhook_api_call_fail / webhook_api_call_regfail, or with c->status still
+ * 0 when a registry call failed: the caller records the registry's error
+ * (webhook_api_call_regfail). A reply of the Packer paths is put in HCP's
+ * types afterwards (webhook_api_hcp_shape). */
+typedef int (*webhook_api_handler)(api_job *j);
+
+enum {
+    API_OP_BODY = 1 << 0,    /* reads a JSON object body */
+    API_OP_CREATES = 1 << 1, /* a name already taken answers HCP's ALREADY_EXISTS */
+    /* the role depends on the body: the handler checks it once read
+     * (webhook_api_op_role(op, true) for a revocation or a restore) */
+    API_OP_REVOKES = 1 << 2,
+    /* the reply stays in imagegate's shape: PATCH version, PATCH channel and
+     * channels/assign always answered so, although docs/api.md promises
+     * HCP's types for every answer of the Packer paths */
+    API_OP_UNSHAPED = 1 << 3,
+};
+
+/* A row of the op table: adding an endpoint is a route (api.c or routes.c),
+ * a row here and its handler. */
+typedef struct webhook_api_op_info {
+    const char *name;        /* in logs: "bucket.list" */
+    webhook_api_handler run; /* NULL: the op runs elsewhere (POST /v1/scan) */
+    reg_role role;           /* the least role that may call it */
+    unsigned flags;          /* API_OP_* */
+} webhook_api_op_info;
+
+/* The row of op, or NULL when op is not one. */
+const webhook_api_op_info *webhook_api_op_get(webhook_api_op op);
+
+/* Loop thread: submits c to run the handler of c->route.op on a store
+ * worker, then replies (webhook_api_call_finish). */
+void webhook_api_call_run(api_call *c);
+
+/* ---- the call (api_call.c) ---------------------------------------------- */
+
+/* Replies to req before any call was made (bad path, no token, bad query),
+ * logging op, method and status (loop thread). */
+void webhook_api_early_reply(struct evhttp_request *req, const char *op, int status,
+                             const char *msg);
 
 /* Makes a call for req (loop thread): reads the bearer secret and the
  * query string (pagination included). On a missing token (401) or a bad

@@ -1,9 +1,9 @@
-/* Unit tests for the registry API's pure parts (webhook/api.c): path
- * routing and name checks, roles, bearer tokens, query strings, page
- * tokens (offsets and audit positions), request bodies, the version and
- * channel PATCH bodies, the search and lookup answers, and the two registry
- * queries added for the API (audit paging by position, the channel
- * restricted flag). */
+/* Unit tests for the registry API's pure parts (webhook/api.c) and its op
+ * table (api_registry.c): path routing and name checks, roles, bearer
+ * tokens, query strings, page tokens (offsets and audit positions), request
+ * bodies, the version and channel PATCH bodies, the search and lookup
+ * answers, and the two registry queries added for the API (audit paging by
+ * position, the channel restricted flag). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "webhook/api.h"
+#include "webhook/api_internal.h"
 
 #define P "/packer/2023-01-01/organizations/my-org/projects/my-proj"
 
@@ -206,6 +207,41 @@ static void test_roles(void **state)
     assert_int_equal(webhook_api_status_for(REG_ENOTFOUND), 404);
     assert_int_equal(webhook_api_status_for(REG_ECONFLICT), 409);
     assert_int_equal(webhook_api_status_for(REG_ESTORE), 503);
+}
+
+/* The op table (api_registry.c): every op the API routes runs a handler
+ * from its row; only POST /v1/scan runs elsewhere (api_scan.c). */
+static void test_op_table(void **state)
+{
+    (void)state;
+    for (int op = 0; op < API__COUNT; op++) {
+        const webhook_api_op_info *o = webhook_api_op_get((webhook_api_op)op);
+        assert_non_null(o);
+        if (op == API_SCAN)
+            assert_null(o->run);
+        else
+            assert_non_null(o->run);
+        /* a body-less op cannot depend on its body */
+        if (o->flags & (API_OP_REVOKES | API_OP_CREATES))
+            assert_true(webhook_api_op_has_body((webhook_api_op)op));
+    }
+    assert_null(webhook_api_op_get(API__COUNT));
+    assert_null(webhook_api_op_get((webhook_api_op)-1));
+    assert_string_equal(webhook_api_op_name(API__COUNT), "unknown");
+    assert_true(webhook_api_op_has_body(API_BUCKET_CREATE));
+    assert_true(webhook_api_op_has_body(API_VERSION_UPDATE));
+    assert_false(webhook_api_op_has_body(API_BUCKET_DELETE));
+    assert_false(webhook_api_op_has_body(API_LOOKUP));
+    /* only creates by name answer ALREADY_EXISTS */
+    assert_true(webhook_api_op_get(API_BUCKET_CREATE)->flags & API_OP_CREATES);
+    assert_true(webhook_api_op_get(API_CHANNEL_CREATE)->flags & API_OP_CREATES);
+    assert_true(webhook_api_op_get(API_TOKEN_CREATE)->flags & API_OP_CREATES);
+    assert_false(webhook_api_op_get(API_VERSION_CREATE)->flags & API_OP_CREATES);
+
+    assert_string_equal(webhook_api_method_name(EVHTTP_REQ_GET), "GET");
+    assert_string_equal(webhook_api_method_name(EVHTTP_REQ_PATCH), "PATCH");
+    assert_string_equal(webhook_api_method_name(EVHTTP_REQ_HEAD), "HEAD");
+    assert_string_equal(webhook_api_method_name(EVHTTP_REQ_OPTIONS), "OTHER");
 }
 
 static void test_bearer(void **state)
@@ -818,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_route_shapes),
         cmocka_unit_test(test_route_errors),
         cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_bearer),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_pages),
