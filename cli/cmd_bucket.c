@@ -56,61 +56,36 @@ static void print_bucket(json_t *b)
     printf("updated_at:   %s\n", regcli_str(b, "updated_at"));
 }
 
+static void print_buckets(json_t *arr)
+{
+    static const regcli_col cols[] = {
+        {"NAME", "name"},          {"LATEST", "latest_version.name"}, {"VERSIONS", "version_count"},
+        {"UPDATED", "updated_at"}, {"DESCRIPTION", "description"},
+    };
+    regcli_print_list(arr, cols, REGCLI_NCOLS(cols));
+}
+
 static int bucket_list(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "bucket list", usage_list, 0, "", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    json_t *arr = registry_bucket_list(r, &ctx, NULL, err, sizeof err);
-    if (!arr) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        cli_print_json(stdout, arr);
-    } else {
-        regcli_table t;
-        regcli_table_init(&t, 5, "NAME", "LATEST", "VERSIONS", "UPDATED", "DESCRIPTION");
-        size_t i;
-        json_t *b;
-        json_array_foreach(arr, i, b)
-        {
-            char count[32];
-            snprintf(count, sizeof count, "%lld",
-                     (long long)json_integer_value(json_object_get(b, "version_count")));
-            regcli_table_row(&t, regcli_str(b, "name"),
-                             regcli_str(json_object_get(b, "latest_version"), "name"), count,
-                             regcli_str(b, "updated_at"), regcli_str(b, "description"));
-        }
-        regcli_table_print(&t, stdout);
-        regcli_table_dispose(&t);
-    }
-    json_decref(arr);
-    registry_close(r);
-    return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "bucket list", usage_list, 0, ""))
+        return k.code;
+    return regcli_answer(o, &k, registry_bucket_list(k.r, &k.ctx, NULL, k.err, sizeof k.err),
+                         print_buckets);
 }
 
 static int bucket_show(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "bucket show", usage_show, 1, "NAME", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    json_t *b = registry_bucket_get(r, &ctx, argv[optind], err, sizeof err);
-    if (!b)
-        code = regcli_fail(r, err);
-    else if (o->json)
-        cli_print_json(stdout, b);
-    else
-        print_bucket(b);
-    json_decref(b);
-    registry_close(r);
-    return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "bucket show", usage_show, 1, "NAME"))
+        return k.code;
+    return regcli_answer(o, &k, registry_bucket_get(k.r, &k.ctx, argv[optind], k.err, sizeof k.err),
+                         print_bucket);
+}
+
+static void print_created(json_t *b)
+{
+    printf("created bucket %s\n", regcli_str(b, "name"));
 }
 
 static int bucket_create(cli_opts *o, int argc, char **argv)
@@ -120,66 +95,45 @@ static int bucket_create(cli_opts *o, int argc, char **argv)
                                        CLI_COMMON_LONGOPTS,
                                        {0}};
     const char *cmd = "bucket create", *desc = NULL;
-    json_t *labels = json_object(), *b = NULL;
-    registry *r = NULL;
-    int code = EXIT_OK, c;
-    char err[512];
-    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_create, &code)) != -1) {
+    json_t *labels = json_object();
+    regcli_call k = {.code = EXIT_OK};
+    int c;
+    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_create, &k.code)) != -1) {
         if (c == -2)
             goto out;
         if (c == 'd')
             desc = optarg;
         else if (c == 'l' && regcli_label(labels, optarg, cmd, "--label") < 0) {
-            code = EXIT_USAGE;
+            k.code = EXIT_USAGE;
             goto out;
         }
     }
-    if ((code = regcli_positionals(argc, argv, 1, cmd, "NAME")))
+    if ((k.code = regcli_positionals(argc, argv, 1, cmd, "NAME")))
         goto out;
     const char *name = argv[optind];
     /* checked before the store is opened: bad input never creates a file */
-    if (registry_valid_bucket_name(name, err, sizeof err) < 0) {
-        code = cli_fail(EXIT_USAGE, "%s", err);
+    if (registry_valid_bucket_name(name, k.err, sizeof k.err) < 0) {
+        k.code = cli_fail(EXIT_USAGE, "%s", k.err);
         goto out;
     }
-    reg_ctx ctx;
-    if (!(r = regcli_open(o, true, &ctx, &code)))
-        goto out;
-    b = registry_bucket_create(r, &ctx, name, desc, labels, err, sizeof err);
-    if (!b)
-        code = regcli_fail(r, err);
-    else if (o->json)
-        cli_print_json(stdout, b);
-    else
-        printf("created bucket %s\n", name);
+    if ((k.r = regcli_open(o, true, &k.ctx, &k.code)))
+        k.code = regcli_answer(
+            o, &k, registry_bucket_create(k.r, &k.ctx, name, desc, labels, k.err, sizeof k.err),
+            print_created);
 out:
-    json_decref(b);
     json_decref(labels);
-    registry_close(r);
-    return code;
+    return k.code;
 }
 
 static int bucket_delete(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "bucket delete", usage_delete, 1, "NAME", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "bucket delete", usage_delete, 1, "NAME"))
+        return k.code;
     const char *name = argv[optind];
-    if (registry_bucket_delete(r, &ctx, name, err, sizeof err) < 0) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        json_t *j = json_pack("{s:s, s:b}", "bucket_name", name, "deleted", 1);
-        cli_print_json(stdout, j);
-        json_decref(j);
-    } else {
-        printf("deleted bucket %s\n", name);
-    }
-    registry_close(r);
-    return code;
+    int rc = registry_bucket_delete(k.r, &k.ctx, name, k.err, sizeof k.err);
+    return regcli_deleted(o, &k, rc, json_pack("{s:s, s:b}", "bucket_name", name, "deleted", 1),
+                          "deleted bucket %s", name);
 }
 
 int cmd_bucket(cli_opts *o, int argc, char **argv)

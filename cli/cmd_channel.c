@@ -42,143 +42,82 @@ static void print_channel_line(json_t *c)
         printf("channel %s of %s is empty\n", regcli_str(c, "name"), regcli_str(c, "bucket_name"));
 }
 
-static int channel_list(cli_opts *o, int argc, char **argv)
+static void print_channels(json_t *arr)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "channel list", usage_list, 1, "BUCKET", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    json_t *arr = registry_channel_list(r, &ctx, argv[optind], err, sizeof err);
-    if (!arr) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        cli_print_json(stdout, arr);
-    } else {
-        regcli_table t;
-        regcli_table_init(&t, 7, "CHANNEL", "VERSION", "FINGERPRINT", "STATUS", "MANAGED",
-                          "UPDATED", "AUTHOR");
-        size_t i;
-        json_t *c;
-        json_array_foreach(arr, i, c)
-        {
-            json_t *v = json_object_get(c, "version");
-            regcli_table_row(&t, regcli_str(c, "name"), regcli_str(v, "name"),
-                             regcli_str(v, "fingerprint"), regcli_str(v, "status"),
-                             json_is_true(json_object_get(c, "managed")) ? "yes" : "no",
-                             regcli_str(c, "updated_at"), regcli_str(c, "author_id"));
-        }
-        regcli_table_print(&t, stdout);
-        regcli_table_dispose(&t);
-    }
-    json_decref(arr);
-    registry_close(r);
-    return code;
+    static const regcli_col cols[] = {
+        {"CHANNEL", "name"},
+        {"VERSION", "version.name"},
+        {"FINGERPRINT", "version.fingerprint"},
+        {"STATUS", "version.status"},
+        {"MANAGED", "managed"},
+        {"UPDATED", "updated_at"},
+        {"AUTHOR", "author_id"},
+    };
+    regcli_print_list(arr, cols, REGCLI_NCOLS(cols));
 }
 
-/* set (ref != NULL) and unset (ref == NULL) */
-static int assign(cli_opts *o, const char *bucket, const char *channel, const char *ref,
-                  reg_ctx *ctx, registry *r)
+static void print_history(json_t *arr)
 {
-    char err[512];
-    int code = EXIT_OK;
-    json_t *c = registry_channel_set(r, ctx, bucket, channel, ref, err, sizeof err);
-    if (!c)
-        code = regcli_fail(r, err);
-    else if (o->json)
-        cli_print_json(stdout, c);
-    else
-        print_channel_line(c);
-    json_decref(c);
-    return code;
+    static const regcli_col cols[] = {
+        {"ASSIGNED_AT", "assigned_at"}, {"AUTHOR", "author_id"},        {"ACTION", "action"},
+        {"VERSION", "version"},         {"FINGERPRINT", "fingerprint"},
+    };
+    regcli_print_list(arr, cols, REGCLI_NCOLS(cols));
+}
+
+static int channel_list(cli_opts *o, int argc, char **argv)
+{
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "channel list", usage_list, 1, "BUCKET"))
+        return k.code;
+    return regcli_answer(o, &k,
+                         registry_channel_list(k.r, &k.ctx, argv[optind], k.err, sizeof k.err),
+                         print_channels);
+}
+
+/* set (a VERSION follows the channel) and unset (none) */
+static int assign(cli_opts *o, int argc, char **argv, const char *cmd, const char *help, bool set)
+{
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, cmd, help, set ? 3 : 2,
+                       set ? "BUCKET CHANNEL VERSION" : "BUCKET CHANNEL"))
+        return k.code;
+    json_t *c = registry_channel_set(k.r, &k.ctx, argv[optind], argv[optind + 1],
+                                     set ? argv[optind + 2] : NULL, k.err, sizeof k.err);
+    return regcli_answer(o, &k, c, print_channel_line);
 }
 
 static int channel_set(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    if (!regcli_simple(o, argc, argv, "channel set", usage_set, 3, "BUCKET CHANNEL VERSION",
-                       &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    code = assign(o, argv[optind], argv[optind + 1], argv[optind + 2], &ctx, r);
-    registry_close(r);
-    return code;
+    return assign(o, argc, argv, "channel set", usage_set, true);
 }
 
 static int channel_unset(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    if (!regcli_simple(o, argc, argv, "channel unset", usage_unset, 2, "BUCKET CHANNEL", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    code = assign(o, argv[optind], argv[optind + 1], NULL, &ctx, r);
-    registry_close(r);
-    return code;
+    return assign(o, argc, argv, "channel unset", usage_unset, false);
 }
 
 static int channel_history(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "channel history", usage_history, 2, "BUCKET CHANNEL",
-                       &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "channel history", usage_history, 2, "BUCKET CHANNEL"))
+        return k.code;
     json_t *arr =
-        registry_channel_history(r, &ctx, argv[optind], argv[optind + 1], err, sizeof err);
-    if (!arr) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        cli_print_json(stdout, arr);
-    } else {
-        regcli_table t;
-        regcli_table_init(&t, 5, "ASSIGNED_AT", "AUTHOR", "ACTION", "VERSION", "FINGERPRINT");
-        size_t i;
-        json_t *h;
-        json_array_foreach(arr, i, h)
-        {
-            regcli_table_row(&t, regcli_str(h, "assigned_at"), regcli_str(h, "author_id"),
-                             regcli_str(h, "action"), regcli_str(h, "version"),
-                             regcli_str(h, "fingerprint"));
-        }
-        regcli_table_print(&t, stdout);
-        regcli_table_dispose(&t);
-    }
-    json_decref(arr);
-    registry_close(r);
-    return code;
+        registry_channel_history(k.r, &k.ctx, argv[optind], argv[optind + 1], k.err, sizeof k.err);
+    return regcli_answer(o, &k, arr, print_history);
 }
 
 static int channel_delete(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "channel delete", usage_delete, 2, "BUCKET CHANNEL", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "channel delete", usage_delete, 2, "BUCKET CHANNEL"))
+        return k.code;
     const char *bucket = argv[optind], *channel = argv[optind + 1];
-    if (registry_channel_delete(r, &ctx, bucket, channel, err, sizeof err) < 0) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        json_t *j =
-            json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "name", channel, "deleted", 1);
-        cli_print_json(stdout, j);
-        json_decref(j);
-    } else {
-        printf("deleted channel %s of bucket %s\n", channel, bucket);
-    }
-    registry_close(r);
-    return code;
+    int rc = registry_channel_delete(k.r, &k.ctx, bucket, channel, k.err, sizeof k.err);
+    return regcli_deleted(
+        o, &k, rc,
+        json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "name", channel, "deleted", 1),
+        "deleted channel %s of bucket %s", channel, bucket);
 }
 
 int cmd_channel(cli_opts *o, int argc, char **argv)

@@ -30,24 +30,17 @@ static int token_create(cli_opts *o, int argc, char **argv)
                                        {"role", required_argument, NULL, 'r'},
                                        CLI_COMMON_LONGOPTS,
                                        {0}};
-    const char *cmd = "token create", *name = NULL, *role_s = NULL;
-    int code = EXIT_OK, c;
+    const char *cmd = "token create", *v[sizeof lo / sizeof lo[0]] = {0};
+    int code;
     char err[512], *secret = NULL;
     reg_ctx ctx;
     reg_role role;
-    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_create, &code)) != -1) {
-        if (c == -2)
-            return code;
-        if (c == 'n')
-            name = optarg;
-        else if (c == 'r')
-            role_s = optarg;
-    }
-    if ((code = regcli_positionals(argc, argv, 0, cmd, "")))
+    if (!regcli_args(o, argc, argv, lo, v, cmd, usage_create, 0, "", &code))
         return code;
+    const char *name = v[0];
     if (!name)
         return regcli_usage(cmd, "--name is required");
-    if (!role_s || registry_role_parse(role_s, &role) < 0)
+    if (!v[1] || registry_role_parse(v[1], &role) < 0)
         return regcli_usage(cmd, "--role must be read, write or admin");
     /* PRODUCT.md section 2: only import, bucket create and serve create a
      * store; a token for a store that does not exist yet is a mistake (a
@@ -74,60 +67,35 @@ static int token_create(cli_opts *o, int argc, char **argv)
     return code;
 }
 
+static void print_tokens(json_t *arr)
+{
+    static const regcli_col cols[] = {
+        {"NAME", "name"},
+        {"ROLE", "role"},
+        {"CREATED_BY", "created_by"},
+        {"CREATED", "created_at"},
+        {"LAST_USED", "last_used_at"},
+    };
+    regcli_print_list(arr, cols, REGCLI_NCOLS(cols));
+}
+
 static int token_list(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "token list", usage_list, 0, "", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    json_t *arr = registry_token_list(r, err, sizeof err);
-    if (!arr) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        cli_print_json(stdout, arr);
-    } else {
-        regcli_table t;
-        regcli_table_init(&t, 5, "NAME", "ROLE", "CREATED_BY", "CREATED", "LAST_USED");
-        size_t i;
-        json_t *k;
-        json_array_foreach(arr, i, k)
-        {
-            regcli_table_row(&t, regcli_str(k, "name"), regcli_str(k, "role"),
-                             regcli_str(k, "created_by"), regcli_str(k, "created_at"),
-                             regcli_str(k, "last_used_at"));
-        }
-        regcli_table_print(&t, stdout);
-        regcli_table_dispose(&t);
-    }
-    json_decref(arr);
-    registry_close(r);
-    return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "token list", usage_list, 0, ""))
+        return k.code;
+    return regcli_answer(o, &k, registry_token_list(k.r, k.err, sizeof k.err), print_tokens);
 }
 
 static int token_revoke(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "token revoke", usage_revoke, 1, "NAME", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "token revoke", usage_revoke, 1, "NAME"))
+        return k.code;
     const char *name = argv[optind];
-    if (registry_token_revoke(r, &ctx, name, err, sizeof err) < 0) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        json_t *j = json_pack("{s:s, s:b}", "name", name, "revoked", 1);
-        cli_print_json(stdout, j);
-        json_decref(j);
-    } else {
-        printf("revoked token %s\n", name);
-    }
-    registry_close(r);
-    return code;
+    int rc = registry_token_revoke(k.r, &k.ctx, name, k.err, sizeof k.err);
+    return regcli_deleted(o, &k, rc, json_pack("{s:s, s:b}", "name", name, "revoked", 1),
+                          "revoked token %s", name);
 }
 
 int cmd_token(cli_opts *o, int argc, char **argv)

@@ -97,83 +97,46 @@ static void print_version(json_t *v)
     }
 }
 
+static void print_versions(json_t *arr)
+{
+    static const regcli_col cols[] = {
+        {"VERSION", "name"},        {"FINGERPRINT", "fingerprint"},    {"STATUS", "status"},
+        {"REVOKE_AT", "revoke_at"}, {"REVOCATION", "revocation_type"}, {"CREATED", "created_at"},
+    };
+    regcli_print_list(arr, cols, REGCLI_NCOLS(cols));
+}
+
 static int version_list(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "version list", usage_list, 1, "BUCKET", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    json_t *arr = registry_version_list(r, &ctx, argv[optind], NULL, err, sizeof err);
-    if (!arr) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        cli_print_json(stdout, arr);
-    } else {
-        regcli_table t;
-        regcli_table_init(&t, 6, "VERSION", "FINGERPRINT", "STATUS", "REVOKE_AT", "REVOCATION",
-                          "CREATED");
-        size_t i;
-        json_t *v;
-        json_array_foreach(arr, i, v)
-        {
-            regcli_table_row(&t, regcli_str(v, "name"), regcli_str(v, "fingerprint"),
-                             regcli_str(v, "status"), regcli_str(v, "revoke_at"),
-                             regcli_str(v, "revocation_type"), regcli_str(v, "created_at"));
-        }
-        regcli_table_print(&t, stdout);
-        regcli_table_dispose(&t);
-    }
-    json_decref(arr);
-    registry_close(r);
-    return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "version list", usage_list, 1, "BUCKET"))
+        return k.code;
+    return regcli_answer(
+        o, &k, registry_version_list(k.r, &k.ctx, argv[optind], NULL, k.err, sizeof k.err),
+        print_versions);
 }
 
 static int version_show(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "version show", usage_show, 2, "BUCKET VERSION", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    json_t *v = registry_version_get(r, &ctx, argv[optind], argv[optind + 1], err, sizeof err);
-    if (!v)
-        code = regcli_fail(r, err);
-    else if (o->json)
-        cli_print_json(stdout, v);
-    else
-        print_version(v);
-    json_decref(v);
-    registry_close(r);
-    return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "version show", usage_show, 2, "BUCKET VERSION"))
+        return k.code;
+    json_t *v =
+        registry_version_get(k.r, &k.ctx, argv[optind], argv[optind + 1], k.err, sizeof k.err);
+    return regcli_answer(o, &k, v, print_version);
 }
 
 static int version_delete(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "version delete", usage_delete, 2, "BUCKET VERSION", &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "version delete", usage_delete, 2, "BUCKET VERSION"))
+        return k.code;
     const char *bucket = argv[optind], *ref = argv[optind + 1];
-    if (registry_version_delete(r, &ctx, bucket, ref, err, sizeof err) < 0) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        json_t *j =
-            json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "version", ref, "deleted", 1);
-        cli_print_json(stdout, j);
-        json_decref(j);
-    } else {
-        printf("deleted version %s of bucket %s\n", ref, bucket);
-    }
-    registry_close(r);
-    return code;
+    int rc = registry_version_delete(k.r, &k.ctx, bucket, ref, k.err, sizeof k.err);
+    return regcli_deleted(
+        o, &k, rc,
+        json_pack("{s:s, s:s, s:b}", "bucket_name", bucket, "version", ref, "deleted", 1),
+        "deleted version %s of bucket %s", ref, bucket);
 }
 
 /* --at / --in into rv->revoke_at (IG_TIME_NONE when neither). */
@@ -195,6 +158,14 @@ static int revoke_time(const char *at, const char *in, ig_time now, reg_revoke *
     return EXIT_OK;
 }
 
+static void print_revoked(json_t *v)
+{
+    bool now = strcmp(regcli_str(v, "status"), "VERSION_REVOKED") == 0;
+    printf("%s %s %s (fingerprint %s) %s %s\n", now ? "revoked" : "scheduled revocation of",
+           regcli_str(v, "bucket_name"), regcli_str(v, "name"), regcli_str(v, "fingerprint"),
+           now ? "since" : "at", regcli_str(v, "revoke_at"));
+}
+
 static int version_revoke(cli_opts *o, int argc, char **argv)
 {
     static const struct option lo[] = {{"at", required_argument, NULL, 'a'},
@@ -204,76 +175,35 @@ static int version_revoke(cli_opts *o, int argc, char **argv)
                                        {"keep-channels", no_argument, NULL, 'k'},
                                        CLI_COMMON_LONGOPTS,
                                        {0}};
-    const char *cmd = "version revoke", *at = NULL, *in = NULL;
-    reg_revoke rv = {0};
-    reg_ctx ctx;
-    int code = EXIT_OK, c;
-    char err[512];
-    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage_revoke, &code)) != -1) {
-        switch (c) {
-        case -2:
-            return code;
-        case 'a':
-            at = optarg;
-            break;
-        case 'i':
-            in = optarg;
-            break;
-        case 'm':
-            rv.message = optarg;
-            break;
-        case 's':
-            rv.skip_descendants = true;
-            break;
-        case 'k':
-            rv.keep_channels = true;
-            break;
-        }
-    }
-    if ((code = regcli_positionals(argc, argv, 2, cmd, "BUCKET VERSION")) ||
-        (code = regcli_ctx(&ctx)) || (code = revoke_time(at, in, ctx.now, &rv)))
-        return code;
-    registry *r = cli_open_store(o, false, &code);
-    if (!r)
-        return code;
-    json_t *v =
-        registry_version_revoke(r, &ctx, argv[optind], argv[optind + 1], &rv, err, sizeof err);
-    if (!v) {
-        code = regcli_fail(r, err);
-    } else if (o->json) {
-        cli_print_json(stdout, v);
-    } else {
-        bool now = strcmp(regcli_str(v, "status"), "VERSION_REVOKED") == 0;
-        printf("%s %s %s (fingerprint %s) %s %s\n", now ? "revoked" : "scheduled revocation of",
-               regcli_str(v, "bucket_name"), regcli_str(v, "name"), regcli_str(v, "fingerprint"),
-               now ? "since" : "at", regcli_str(v, "revoke_at"));
-    }
-    json_decref(v);
-    registry_close(r);
-    return code;
+    const char *cmd = "version revoke", *v[sizeof lo / sizeof lo[0]] = {0};
+    regcli_call k = {0};
+    if (!regcli_args(o, argc, argv, lo, v, cmd, usage_revoke, 2, "BUCKET VERSION", &k.code))
+        return k.code;
+    reg_revoke rv = {
+        .message = v[2], .skip_descendants = v[3] != NULL, .keep_channels = v[4] != NULL};
+    if ((k.code = regcli_ctx(&k.ctx)) || (k.code = revoke_time(v[0], v[1], k.ctx.now, &rv)) ||
+        !(k.r = cli_open_store(o, false, &k.code)))
+        return k.code;
+    return regcli_answer(o, &k,
+                         registry_version_revoke(k.r, &k.ctx, argv[optind], argv[optind + 1], &rv,
+                                                 k.err, sizeof k.err),
+                         print_revoked);
+}
+
+static void print_restored(json_t *v)
+{
+    printf("restored %s %s (fingerprint %s): now %s\n", regcli_str(v, "bucket_name"),
+           regcli_str(v, "name"), regcli_str(v, "fingerprint"), regcli_str(v, "status"));
 }
 
 static int version_restore(cli_opts *o, int argc, char **argv)
 {
-    int code;
-    reg_ctx ctx;
-    registry *r;
-    char err[512];
-    if (!regcli_simple(o, argc, argv, "version restore", usage_restore, 2, "BUCKET VERSION",
-                       &code) ||
-        !(r = regcli_open(o, false, &ctx, &code)))
-        return code;
-    json_t *v = registry_version_restore(r, &ctx, argv[optind], argv[optind + 1], err, sizeof err);
-    if (!v)
-        code = regcli_fail(r, err);
-    else if (o->json)
-        cli_print_json(stdout, v);
-    else
-        printf("restored %s %s (fingerprint %s): now %s\n", regcli_str(v, "bucket_name"),
-               regcli_str(v, "name"), regcli_str(v, "fingerprint"), regcli_str(v, "status"));
-    json_decref(v);
-    registry_close(r);
-    return code;
+    regcli_call k;
+    if (!regcli_simple(&k, o, argc, argv, "version restore", usage_restore, 2, "BUCKET VERSION"))
+        return k.code;
+    json_t *v =
+        registry_version_restore(k.r, &k.ctx, argv[optind], argv[optind + 1], k.err, sizeof k.err);
+    return regcli_answer(o, &k, v, print_restored);
 }
 
 int cmd_version(cli_opts *o, int argc, char **argv)

@@ -94,17 +94,63 @@ int regcli_positionals(int argc, char **argv, int n, const char *cmd, const char
     return EXIT_OK;
 }
 
-bool regcli_simple(cli_opts *o, int argc, char **argv, const char *cmd, const char *usage, int n,
-                   const char *names, int *code)
+bool regcli_args(cli_opts *o, int argc, char **argv, const struct option *lo, const char **vals,
+                 const char *cmd, const char *usage, int n, const char *names, int *code)
 {
-    static const struct option lo[] = {CLI_COMMON_LONGOPTS, {0}};
+    static const struct option common[] = {CLI_COMMON_LONGOPTS, {0}};
     int c;
     *code = EXIT_OK;
-    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage, code)) != -1)
+    while ((c = regcli_getopt(o, argc, argv, lo ? lo : common, cmd, usage, code)) != -1) {
         if (c == -2)
             return false;
+        for (size_t i = 0; lo && lo[i].name; i++)
+            if (lo[i].val == c && !lo[i].flag)
+                vals[i] = lo[i].has_arg == no_argument ? "" : optarg;
+    }
     *code = regcli_positionals(argc, argv, n, cmd, names);
     return *code == EXIT_OK;
+}
+
+bool regcli_simple(regcli_call *k, cli_opts *o, int argc, char **argv, const char *cmd,
+                   const char *usage, int n, const char *names)
+{
+    k->r = NULL;
+    k->err[0] = '\0';
+    if (!regcli_args(o, argc, argv, NULL, NULL, cmd, usage, n, names, &k->code))
+        return false;
+    k->r = regcli_open(o, false, &k->ctx, &k->code);
+    return k->r != NULL;
+}
+
+int regcli_answer(cli_opts *o, regcli_call *k, json_t *j, void (*print)(json_t *j))
+{
+    int code = j ? EXIT_OK : regcli_fail(k->r, k->err);
+    if (j && o->json)
+        cli_print_json(stdout, j);
+    else if (j && print)
+        print(j);
+    json_decref(j);
+    registry_close(k->r);
+    k->r = NULL;
+    return code;
+}
+
+int regcli_deleted(cli_opts *o, regcli_call *k, int rc, json_t *j, const char *fmt, ...)
+{
+    int code = rc < 0 ? regcli_fail(k->r, k->err) : EXIT_OK;
+    if (rc == 0 && o->json) {
+        cli_print_json(stdout, j);
+    } else if (rc == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+    }
+    json_decref(j);
+    registry_close(k->r);
+    k->r = NULL;
+    return code;
 }
 
 registry *regcli_open(cli_opts *o, bool create, reg_ctx *ctx, int *code)
@@ -152,57 +198,53 @@ const char *regcli_str(json_t *o, const char *key)
     return s && *s ? s : "-";
 }
 
-void regcli_table_init(regcli_table *t, size_t ncols, ...)
+/* The member at a dotted path of o. */
+static json_t *member(json_t *o, const char *path)
 {
-    memset(t, 0, sizeof *t);
-    t->ncols = ncols;
-    va_list ap;
-    va_start(ap, ncols);
-    xgrow((void **)&t->cells, &t->cap, ncols, sizeof *t->cells);
-    for (size_t i = 0; i < ncols; i++)
-        t->cells[i] = xstrdup(va_arg(ap, const char *));
-    va_end(ap);
-    t->nrows = 1;
+    const char *dot;
+    while ((dot = strchr(path, '.')) != NULL) {
+        char *key = xstrndup(path, (size_t)(dot - path));
+        o = json_object_get(o, key);
+        free(key);
+        path = dot + 1;
+    }
+    return json_object_get(o, path);
 }
 
-void regcli_table_row(regcli_table *t, ...)
+/* A table cell for v (new string), NULL for "-". */
+static char *cell(json_t *v)
 {
-    va_list ap;
-    va_start(ap, t);
-    xgrow((void **)&t->cells, &t->cap, (t->nrows + 1) * t->ncols, sizeof *t->cells);
-    for (size_t i = 0; i < t->ncols; i++) {
-        const char *s = va_arg(ap, const char *);
-        t->cells[t->nrows * t->ncols + i] = xstrdup(s ? s : "-");
-    }
-    va_end(ap);
-    t->nrows++;
+    if (json_is_string(v))
+        return *json_string_value(v) ? xstrdup(json_string_value(v)) : NULL;
+    if (json_is_integer(v))
+        return xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    if (json_is_boolean(v))
+        return xstrdup(json_is_true(v) ? "yes" : "no");
+    if (json_is_object(v) || json_is_array(v))
+        return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    return NULL;
 }
 
-void regcli_table_print(const regcli_table *t, FILE *f)
+void regcli_print_list(json_t *arr, const regcli_col *cols, size_t ncols)
 {
-    size_t *w = xcalloc(t->ncols, sizeof *w);
-    for (size_t r = 0; r < t->nrows; r++)
-        for (size_t c = 0; c < t->ncols; c++) {
-            size_t n = strlen(t->cells[r * t->ncols + c]);
-            if (n > w[c])
-                w[c] = n;
+    size_t nrows = json_array_size(arr) + 1; /* row 0: the titles */
+    char **cells = xcalloc(nrows * ncols, sizeof *cells);
+    size_t *w = xcalloc(ncols, sizeof *w);
+    for (size_t r = 0; r < nrows; r++)
+        for (size_t c = 0; c < ncols; c++) {
+            char *s =
+                r ? cell(member(json_array_get(arr, r - 1), cols[c].path)) : xstrdup(cols[c].title);
+            cells[r * ncols + c] = s ? s : xstrdup("-");
+            if (strlen(cells[r * ncols + c]) > w[c])
+                w[c] = strlen(cells[r * ncols + c]);
         }
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (size_t c = 0; c < t->ncols; c++) {
-            const char *s = t->cells[r * t->ncols + c];
-            if (c + 1 == t->ncols)
-                fprintf(f, "%s\n", s);
-            else
-                fprintf(f, "%-*s  ", (int)w[c], s);
-        }
+    for (size_t i = 0; i < nrows * ncols; i++) {
+        if ((i + 1) % ncols == 0)
+            printf("%s\n", cells[i]);
+        else
+            printf("%-*s  ", (int)w[i % ncols], cells[i]);
+        free(cells[i]);
     }
+    free(cells);
     free(w);
-}
-
-void regcli_table_dispose(regcli_table *t)
-{
-    for (size_t i = 0; i < t->nrows * t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    memset(t, 0, sizeof *t);
 }

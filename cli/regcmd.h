@@ -1,7 +1,8 @@
 /* Helpers shared by the registry commands (cmd_import, cmd_bucket,
  * cmd_version, cmd_channel, cmd_artifact, cmd_audit, cmd_token): subcommand
  * dispatch, option parsing with one-line errors, the logical clock, K=V
- * labels and plain-text tables. Single-threaded (getopt state). */
+ * labels, plain-text tables and the two ends of a registry call (answer,
+ * deleted). Single-threaded (getopt state). */
 #ifndef IG_CLI_REGCMD_H
 #define IG_CLI_REGCMD_H
 
@@ -31,11 +32,37 @@ int regcli_dispatch(cli_opts *o, int argc, char **argv, const char *cmd, const c
 int regcli_getopt(cli_opts *o, int argc, char **argv, const struct option *lo, const char *cmd,
                   const char *usage, int *code);
 
-/* For subcommands without options of their own: parses the common options
- * and checks for exactly n positionals (names them in the error). Returns
- * true to go on; false to stop with *code (EXIT_OK after --help). */
-bool regcli_simple(cli_opts *o, int argc, char **argv, const char *cmd, const char *usage, int n,
-                   const char *names, int *code);
+/* Parses a subcommand's options and checks for exactly n positionals
+ * (names them in the error). lo: the subcommand's options, ending with
+ * CLI_COMMON_LONGOPTS and a zero entry; the value of lo[i] lands in vals[i]
+ * ("" for an option without a value; given twice, the last wins), so vals
+ * has an entry per row of lo, NULL when not given. lo and vals NULL: the
+ * common options only. Returns true to go on; false to stop with *code
+ * (EXIT_OK after --help). */
+bool regcli_args(cli_opts *o, int argc, char **argv, const struct option *lo, const char **vals,
+                 const char *cmd, const char *usage, int n, const char *names, int *code);
+/* A subcommand's registry call: the open store, the clock and author, the
+ * exit status and the registry's error message. */
+typedef struct regcli_call {
+    registry *r;
+    reg_ctx ctx;
+    int code;
+    char err[512];
+} regcli_call;
+/* For subcommands without options of their own: regcli_args, then
+ * regcli_open into k. Returns true to go on; false to stop with k->code. */
+bool regcli_simple(regcli_call *k, cli_opts *o, int argc, char **argv, const char *cmd,
+                   const char *usage, int n, const char *names);
+/* Ends a subcommand that reads or changes one thing: j (stolen) is the
+ * registry's answer, NULL after a failure (k->err, printed). With --json
+ * prints j, else print(j) (NULL: nothing). Closes k->r. Returns the exit
+ * status. */
+int regcli_answer(cli_opts *o, regcli_call *k, json_t *j, void (*print)(json_t *j));
+/* Ends a delete: rc is the registry call's (-1: k->err is printed). With
+ * --json prints j (stolen, what was deleted), else the line fmt. Closes
+ * k->r. Returns the exit status. */
+int regcli_deleted(cli_opts *o, regcli_call *k, int rc, json_t *j, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Prints "imagegate: CMD: message (see 'imagegate CMD --help')" on stderr;
  * returns EXIT_USAGE. */
@@ -57,15 +84,16 @@ int regcli_label(json_t *obj, const char *kv, const char *cmd, const char *flag)
 /* Display helpers: a string member, "-" when null or absent. */
 const char *regcli_str(json_t *o, const char *key);
 
-/* A plain-text table with aligned columns. */
-typedef struct regcli_table {
-    size_t ncols, nrows, cap;
-    char **cells; /* row-major; row 0 is the header */
-} regcli_table;
-void regcli_table_init(regcli_table *t, size_t ncols, ...);
-/* Adds a row of ncols strings (copied; NULL prints as "-"). */
-void regcli_table_row(regcli_table *t, ...);
-void regcli_table_print(const regcli_table *t, FILE *f);
-void regcli_table_dispose(regcli_table *t);
+/* One column of a list: its title and the member a cell shows, a dotted
+ * path through nested objects ("version.name"). */
+typedef struct regcli_col {
+    const char *title, *path;
+} regcli_col;
+/* Prints the objects of arr as a plain-text table with aligned columns, a
+ * row each: strings as they are,
+ * integers in decimal, booleans yes/no, objects and arrays as compact JSON
+ * with sorted keys, "-" for null, absent and "". */
+void regcli_print_list(json_t *arr, const regcli_col *cols, size_t ncols);
+#define REGCLI_NCOLS(cols) (sizeof(cols) / sizeof((cols)[0]))
 
 #endif
