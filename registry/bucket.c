@@ -7,7 +7,6 @@
  * `latest_version` is not stored: it is computed on every read. */
 #include "registry/reg_internal.h"
 
-#include "common/numparse.h"
 #include "common/xalloc.h"
 
 #include <stdio.h>
@@ -25,8 +24,9 @@ void reg_brow_dispose(reg_brow *b)
     memset(b, 0, sizeof *b);
 }
 
-static void brow_fill(db_stmt *s, reg_brow *b)
+static void brow_fill(db_stmt *s, void *row)
 {
+    reg_brow *b = row;
     b->id = db_column_dup(s, 0);
     b->name = db_column_dup(s, 1);
     b->description = db_column_dup(s, 2);
@@ -35,21 +35,20 @@ static void brow_fill(db_stmt *s, reg_brow *b)
     b->updated_at = db_column_time(s, 5);
 }
 
+static void brow_row(db_stmt *s, size_t n, void *b)
+{
+    (void)n;
+    brow_fill(s, b);
+}
+
 int reg_bucket_lookup(registry *r, const char *name, reg_brow *b, bool *found, char *err,
                       size_t errlen)
 {
     memset(b, 0, sizeof *b);
-    *found = false;
-    db_stmt *s = db_query(r->d, "SELECT " BUCKET_COLS " FROM buckets WHERE name = ?", "t", name);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int rc = db_step(s);
-    if (rc == 1) {
-        brow_fill(s, b);
-        *found = true;
-    }
-    db_finalize(s);
-    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+    int64_t n = reg_query_rows(r, 1, brow_row, b, err, errlen,
+                               "SELECT " BUCKET_COLS " FROM buckets WHERE name = ?", "t", name);
+    *found = n > 0;
+    return n < 0 ? -1 : 0;
 }
 
 int reg_bucket_load(registry *r, const char *name, reg_brow *b, char *err, size_t errlen)
@@ -146,12 +145,9 @@ json_t *registry_bucket_create(registry *r, const reg_ctx *ctx, const char *name
         return NULL;
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
-    if (reg_bucket_insert(r, ctx, name, description, labels, &b, err, errlen) < 0 ||
-        !(out = bucket_json(r, ctx, &b, err, errlen)) || reg_tx_commit(r, err, errlen) < 0) {
-        json_decref(out);
-        out = NULL;
-        reg_tx_abort(r);
-    }
+    if (reg_bucket_insert(r, ctx, name, description, labels, &b, err, errlen) == 0)
+        out = bucket_json(r, ctx, &b, err, errlen);
+    out = reg_tx_end_json(r, out, err, errlen);
     reg_brow_dispose(&b);
     return out;
 }
@@ -168,73 +164,31 @@ json_t *registry_bucket_get(registry *r, const reg_ctx *ctx, const char *name, c
     return out;
 }
 
-/* Page tokens are the decimal offset of the next page. */
-static int page_bounds(registry *r, reg_page *page, int64_t *limit, int64_t *offset, char *err,
-                       size_t errlen)
+static void brow_dispose(void *b)
 {
-    *limit = INT32_MAX;
-    *offset = 0;
-    if (!page)
-        return 0;
-    page->next_page_token = NULL;
-    if (page->page_size < 0)
-        return reg_fail(r, REG_EINVAL, err, errlen, "page_size: must not be negative");
-    if (page->page_size > 0)
-        *limit = page->page_size;
-    if (page->page_token && *page->page_token) {
-        char e2[128];
-        if (parse_int64("page_token", page->page_token, 0, INT32_MAX, offset, e2, sizeof e2) < 0)
-            return reg_fail(r, REG_EINVAL, err, errlen, "page_token: not a token this server made");
-    }
-    return 0;
+    reg_brow_dispose(b);
 }
 
-static void page_next(reg_page *page, int64_t offset, int64_t limit, size_t got)
+static json_t *brow_json(registry *r, const reg_ctx *ctx, const void *b, char *err, size_t errlen)
 {
-    if (page && page->page_size > 0 && (int64_t)got > limit)
-        page->next_page_token = xasprintf("%lld", (long long)(offset + limit));
+    return bucket_json(r, ctx, b, err, errlen);
 }
 
 json_t *registry_bucket_list(registry *r, const reg_ctx *ctx, reg_page *page, char *err,
                              size_t errlen)
 {
     REG_CALL(r);
+    reg_rows rows = {.size = sizeof(reg_brow), .fill = brow_fill, .dispose = brow_dispose};
     int64_t limit, offset;
-    if (page_bounds(r, page, &limit, &offset, err, errlen) < 0)
-        return NULL;
+    json_t *arr = NULL;
     /* one row more than asked tells whether there is a next page */
-    db_stmt *s =
-        db_query(r->d, "SELECT " BUCKET_COLS " FROM buckets ORDER BY name LIMIT ? OFFSET ?", "ii",
-                 limit + 1, offset);
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    reg_brow *rows = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        xgrow((void **)&rows, &cap, n + 1, sizeof *rows);
-        brow_fill(s, &rows[n++]);
-    }
-    db_finalize(s);
-    json_t *arr = rc < 0 ? NULL : json_array();
-    if (rc < 0)
-        reg_dbfail(r, err, errlen);
-    for (size_t i = 0; arr && i < n && (int64_t)i < limit; i++) {
-        json_t *b = bucket_json(r, ctx, &rows[i], err, errlen);
-        if (!b) {
-            json_decref(arr);
-            arr = NULL;
-            break;
-        }
-        json_array_append_new(arr, b);
-    }
-    if (arr)
-        page_next(page, offset, limit, n);
-    for (size_t i = 0; i < n; i++)
-        reg_brow_dispose(&rows[i]);
-    free(rows);
+    if (reg_page_bounds(r, page, &limit, &offset, err, errlen) == 0 &&
+        reg_query_rows(r, 0, reg_rows_add, &rows, err, errlen,
+                       "SELECT " BUCKET_COLS " FROM buckets ORDER BY name LIMIT ? OFFSET ?", "ii",
+                       limit + 1, offset) >= 0 &&
+        (arr = reg_rows_json(r, ctx, &rows, limit, brow_json, err, errlen)) != NULL)
+        reg_page_next(page, offset, limit, rows.n);
+    reg_rows_free(&rows);
     return arr;
 }
 
@@ -250,7 +204,7 @@ json_t *registry_bucket_update(registry *r, const reg_ctx *ctx, const char *name
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
     if (reg_bucket_load(r, name, &b, err, errlen) < 0)
-        goto fail;
+        goto done;
     ltext = json_is_object(labels) ? reg_labels_dump(labels) : xstrdup(b.labels);
     const char *desc = description ? description : b.description;
     if (strcmp(desc, b.description) != 0 || strcmp(ltext, b.labels) != 0) {
@@ -258,12 +212,12 @@ json_t *registry_bucket_update(registry *r, const reg_ctx *ctx, const char *name
                    "UPDATE buckets SET description = ?, labels = ?, updated_at = ? WHERE id = ?",
                    "ttTt", desc, ltext, ctx->now, b.id) < 0) {
             reg_dbfail(r, err, errlen);
-            goto fail;
+            goto done;
         }
         json_t *detail =
             json_pack("{s:s, s:o}", "description", desc, "labels", reg_labels_load(ltext));
         if (reg_audit(r, ctx, "bucket.update", name, name, detail, err, errlen) < 0)
-            goto fail;
+            goto done;
         /* desc may be b.description itself (only the labels change): copy first */
         char *newdesc = xstrdup(desc);
         free(b.description);
@@ -272,14 +226,9 @@ json_t *registry_bucket_update(registry *r, const reg_ctx *ctx, const char *name
         b.labels = xstrdup(ltext);
         b.updated_at = ctx->now;
     }
-    if (!(out = bucket_json(r, ctx, &b, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
-    reg_tx_abort(r);
+    out = bucket_json(r, ctx, &b, err, errlen);
 done:
+    out = reg_tx_end_json(r, out, err, errlen);
     free(ltext);
     reg_brow_dispose(&b);
     return out;
@@ -289,26 +238,20 @@ int registry_bucket_delete(registry *r, const reg_ctx *ctx, const char *name, ch
                            size_t errlen)
 {
     REG_CALL(r);
-    reg_brow b = {0};
+    reg_brow b;
     int64_t nversions = 0;
     if (reg_tx_begin(r, err, errlen) < 0)
         return -1;
-    if (reg_bucket_load(r, name, &b, err, errlen) < 0)
-        goto fail;
-    if (db_query_int64(r->d, &nversions, "SELECT COUNT(*) FROM versions WHERE bucket_id = ?", "t",
-                       b.id) < 0 ||
-        db_run(r->d, "DELETE FROM buckets WHERE id = ?", "t", b.id) < 0) {
-        reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    if (reg_audit(r, ctx, "bucket.delete", name, name,
-                  json_pack("{s:I}", "versions", (json_int_t)nversions), err, errlen) < 0 ||
-        reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
+    int rc = reg_bucket_load(r, name, &b, err, errlen);
+    if (rc == 0 &&
+        (db_query_int64(r->d, &nversions, "SELECT COUNT(*) FROM versions WHERE bucket_id = ?", "t",
+                        b.id) < 0 ||
+         db_run(r->d, "DELETE FROM buckets WHERE id = ?", "t", b.id) < 0))
+        rc = reg_dbfail(r, err, errlen);
+    if (rc == 0)
+        rc = reg_audit(r, ctx, "bucket.delete", name, name,
+                       json_pack("{s:I}", "versions", (json_int_t)nversions), err, errlen);
+    rc = reg_tx_end(r, rc, err, errlen);
     reg_brow_dispose(&b);
-    return 0;
-fail:
-    reg_tx_abort(r);
-    reg_brow_dispose(&b);
-    return -1;
+    return rc;
 }

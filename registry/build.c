@@ -73,23 +73,43 @@ int reg_artifact_check(registry *r, const char *external_id, const char *region,
     return reg_text_check(r, region, REG_MAX_TEXT, field, err, errlen);
 }
 
+/* What a build's fields are stored as: labels as text, the source (NULL
+ * when empty) and its lowercase copy. */
+typedef struct build_cols {
+    char *labels;
+    const char *source;
+    char *lower;
+} build_cols;
+
+static build_cols build_cols_of(const reg_build_fields *f)
+{
+    build_cols c;
+    c.labels = reg_labels_dump(json_is_object(f->labels) ? f->labels : NULL);
+    c.source = f->source && *f->source ? f->source : NULL;
+    c.lower = reg_lower(c.source);
+    return c;
+}
+
+static void build_cols_dispose(build_cols *c)
+{
+    free(c->labels);
+    free(c->lower);
+}
+
 int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,
                      const reg_build_fields *f, char out_id[ULID_LEN + 1], char *err, size_t errlen)
 {
     reg_new_id(out_id);
-    char *labels = reg_labels_dump(json_is_object(f->labels) ? f->labels : NULL);
-    const char *source = f->source && *f->source ? f->source : NULL;
-    char *lower = reg_lower(source);
+    build_cols c = build_cols_of(f);
     int64_t rc =
         db_run(r->d,
                "INSERT INTO builds (id, version_id, component_type, platform, status,"
                " labels, packer_run_uuid, source_external_identifier, source_lower,"
                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                "tttttttttTT", out_id, version_id, f->component_type, f->platform ? f->platform : "",
-               f->status, labels, f->packer_run_uuid ? f->packer_run_uuid : "", source, lower,
+               f->status, c.labels, f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower,
                ctx->now, ctx->now);
-    free(labels);
-    free(lower);
+    build_cols_dispose(&c);
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
 
@@ -107,52 +127,44 @@ int reg_artifact_insert(registry *r, const reg_ctx *ctx, const char *build_id,
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
 
+/* A row of builds LEFT JOIN artifacts: a new build object when the build
+ * changes (rows come ordered by build), and its artifact if it has one. */
+static void build_row(db_stmt *s, size_t n, void *arr)
+{
+    const char *bid = db_column_text(s, 0);
+    json_t *cur = n ? json_array_get(arr, json_array_size(arr) - 1) : NULL;
+    if (!cur || strcmp(json_string_value(json_object_get(cur, "id")), bid) != 0) {
+        cur = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:[], s:o, s:o}", "id", bid,
+                        "version_id", db_column_text(s, 1), "component_type", db_column_text(s, 2),
+                        "platform", db_column_text(s, 3), "status", db_column_text(s, 4), "labels",
+                        reg_labels_load(db_column_text(s, 5)), "packer_run_uuid",
+                        db_column_text(s, 6), "source_external_identifier",
+                        reg_str_json(db_column_text(s, 7)), "artifacts", "created_at",
+                        reg_time_json(db_column_time(s, 8)), "updated_at",
+                        reg_time_json(db_column_time(s, 9)));
+        json_array_append_new(arr, cur);
+    }
+    if (!db_column_is_null(s, 10))
+        json_array_append_new(json_object_get(cur, "artifacts"),
+                              json_pack("{s:s, s:s, s:s, s:o}", "id", db_column_text(s, 10),
+                                        "external_identifier", db_column_text(s, 11), "region",
+                                        db_column_text(s, 12), "created_at",
+                                        reg_time_json(db_column_time(s, 13))));
+}
+
 json_t *reg_builds_json(registry *r, const char *version_id, const char *build_id, char *err,
                         size_t errlen)
 {
     /* one query: builds LEFT JOIN artifacts, grouped here */
-    db_stmt *s =
-        db_query(r->d,
-                 "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
-                 " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
-                 " a.id, a.external_identifier, a.region, a.created_at"
-                 " FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
-                 " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
-                 " ORDER BY b.id, a.id",
-                 "ttt", version_id, build_id, build_id);
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    json_t *arr = json_array(), *cur = NULL;
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        const char *bid = db_column_text(s, 0);
-        if (!cur || strcmp(json_string_value(json_object_get(cur, "id")), bid) != 0) {
-            cur = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:[], s:o, s:o}", "id", bid,
-                            "version_id", db_column_text(s, 1), "component_type",
-                            db_column_text(s, 2), "platform", db_column_text(s, 3), "status",
-                            db_column_text(s, 4), "labels", reg_labels_load(db_column_text(s, 5)),
-                            "packer_run_uuid", db_column_text(s, 6), "source_external_identifier",
-                            reg_str_json(db_column_text(s, 7)), "artifacts", "created_at",
-                            reg_time_json(db_column_time(s, 8)), "updated_at",
-                            reg_time_json(db_column_time(s, 9)));
-            json_array_append_new(arr, cur);
-        }
-        if (!db_column_is_null(s, 10))
-            json_array_append_new(json_object_get(cur, "artifacts"),
-                                  json_pack("{s:s, s:s, s:s, s:o}", "id", db_column_text(s, 10),
-                                            "external_identifier", db_column_text(s, 11), "region",
-                                            db_column_text(s, 12), "created_at",
-                                            reg_time_json(db_column_time(s, 13))));
-    }
-    db_finalize(s);
-    if (rc < 0) {
-        json_decref(arr);
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    return arr;
+    return reg_query_json(
+        r, build_row, err, errlen,
+        "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
+        " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
+        " a.id, a.external_identifier, a.region, a.created_at"
+        " FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
+        " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
+        " ORDER BY b.id, a.id",
+        "ttt", version_id, build_id, build_id);
 }
 
 /* ---- API flow --------------------------------------------------------- */
@@ -161,8 +173,7 @@ json_t *reg_builds_json(registry *r, const char *version_id, const char *build_i
 static int load_open_version(registry *r, const char *bucket, const char *ref, reg_brow *b,
                              reg_vrow *v, char *err, size_t errlen)
 {
-    if (reg_bucket_load(r, bucket, b, err, errlen) < 0 ||
-        reg_version_load(r, b, ref, v, err, errlen) < 0)
+    if (reg_version_find(r, bucket, ref, b, v, err, errlen) < 0)
         return -1;
     if (v->number > 0) {
         char name[32];
@@ -261,21 +272,27 @@ static int artifacts_insert(registry *r, const reg_ctx *ctx, const char *build_i
     return 0;
 }
 
-/* After a build change: complete if done (audit), re-apply inheritance, and
- * return the build object. */
-static json_t *after_build_change(registry *r, const reg_ctx *ctx, reg_vrow *v,
-                                  const char *build_id, char *err, size_t errlen)
+/* After the builds of v changed: v completes when they are all done
+ * (audited), and the inheritance rule is applied again. */
+static int builds_changed(registry *r, const reg_ctx *ctx, reg_vrow *v, char *err, size_t errlen)
 {
     bool completed;
     char name[32];
     if (reg_version_complete_if_done(r, ctx, v, &completed, err, errlen) < 0)
-        return NULL;
+        return -1;
     if (completed &&
         reg_audit(r, ctx, "version.complete", v->bucket_name, reg_vrow_name(v, name),
                   json_pack("{s:s, s:s}", "fingerprint", v->fingerprint, "version_id", v->id), err,
                   errlen) < 0)
-        return NULL;
-    if (reg_inherit_sync(r, ctx, v, err, errlen) < 0)
+        return -1;
+    return reg_inherit_sync(r, ctx, v, err, errlen);
+}
+
+/* After a build change: builds_changed, and the build object. */
+static json_t *after_build_change(registry *r, const reg_ctx *ctx, reg_vrow *v,
+                                  const char *build_id, char *err, size_t errlen)
+{
+    if (builds_changed(r, ctx, v, err, errlen) < 0)
         return NULL;
     json_t *arr = reg_builds_json(r, v->id, build_id, err, errlen);
     json_t *b = arr ? json_incref(json_array_get(arr, 0)) : NULL;
@@ -299,22 +316,67 @@ json_t *registry_build_create(registry *r, const reg_ctx *ctx, const char *bucke
         return NULL;
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
-    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0 ||
-        reg_build_insert(r, ctx, v.id, &f, id, err, errlen) < 0 ||
-        artifacts_insert(r, ctx, id, artifacts_of(spec), err, errlen) < 0 ||
+    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) == 0 &&
+        reg_build_insert(r, ctx, v.id, &f, id, err, errlen) == 0 &&
+        artifacts_insert(r, ctx, id, artifacts_of(spec), err, errlen) == 0 &&
         reg_audit(
             r, ctx, "build.create", bucket, f.component_type,
             json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", id, "status", f.status),
-            err, errlen) < 0 ||
-        !(out = after_build_change(r, ctx, &v, id, err, errlen)) ||
-        reg_tx_commit(r, err, errlen) < 0) {
-        json_decref(out);
-        out = NULL;
-        reg_tx_abort(r);
-    }
+            err, errlen) == 0)
+        out = after_build_change(r, ctx, &v, id, err, errlen);
+    out = reg_tx_end_json(r, out, err, errlen);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;
+}
+
+/* The build object build_id of version v (new reference); NULL after a
+ * failure, REG_ENOTFOUND (naming ref) when v has no such build. */
+static json_t *build_one(registry *r, const reg_vrow *v, const char *ref, const char *build_id,
+                         char *err, size_t errlen)
+{
+    json_t *arr = reg_builds_json(r, v->id, build_id, err, errlen);
+    if (!arr)
+        return NULL;
+    json_t *b = json_incref(json_array_get(arr, 0));
+    json_decref(arr);
+    if (!b)
+        reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
+                 build_id, ref);
+    return b;
+}
+
+/* The fields of a build object (borrowing its strings). */
+static void fields_of(json_t *build, reg_build_fields *f)
+{
+    *f = (reg_build_fields){
+        .component_type = opt_string(build, "component_type"),
+        .platform = opt_string(build, "platform"),
+        .status = opt_string(build, "status"),
+        .packer_run_uuid = opt_string(build, "packer_run_uuid"),
+        .source = opt_string(build, "source_external_identifier"),
+        .labels = json_object_get(build, "labels"),
+    };
+}
+
+/* Writes f to build_id and, when arts is given, puts arts in place of its
+ * artifacts. */
+static int build_write(registry *r, const reg_ctx *ctx, const char *build_id,
+                       const reg_build_fields *f, json_t *arts, char *err, size_t errlen)
+{
+    build_cols c = build_cols_of(f);
+    int64_t rc =
+        db_run(r->d,
+               "UPDATE builds SET component_type = ?, platform = ?, status = ?,"
+               " labels = ?, packer_run_uuid = ?, source_external_identifier = ?,"
+               " source_lower = ?, updated_at = ? WHERE id = ?",
+               "tttttttTt", f->component_type, f->platform ? f->platform : "", f->status, c.labels,
+               f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower, ctx->now, build_id);
+    build_cols_dispose(&c);
+    if (rc < 0 ||
+        (arts && db_run(r->d, "DELETE FROM artifacts WHERE build_id = ?", "t", build_id) < 0))
+        return reg_dbfail(r, err, errlen);
+    return arts ? artifacts_insert(r, ctx, build_id, arts, err, errlen) : 0;
 }
 
 json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
@@ -323,66 +385,39 @@ json_t *registry_build_update(registry *r, const reg_ctx *ctx, const char *bucke
     REG_CALL(r);
     reg_brow b = {0};
     reg_vrow v = {0};
-    json_t *cur = NULL, *out = NULL;
+    reg_build_fields base, f;
+    json_t *cur = NULL, *out = NULL, *arts = artifacts_of(patch);
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
-    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0)
-        goto fail;
-    json_t *arr = reg_builds_json(r, v.id, build_id, err, errlen);
-    if (!arr)
-        goto fail;
-    cur = json_incref(json_array_get(arr, 0));
-    json_decref(arr);
-    if (!cur) {
-        reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
-                 build_id, ref);
-        goto fail;
+    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) == 0 &&
+        (cur = build_one(r, &v, ref, build_id, err, errlen)) != NULL) {
+        fields_of(cur, &base);
+        if (fields_from_json(r, patch, &base, &f, err, errlen) == 0 &&
+            artifacts_check(r, arts, err, errlen) == 0 &&
+            build_write(r, ctx, build_id, &f, arts, err, errlen) == 0 &&
+            reg_audit(r, ctx, "build.update", bucket, f.component_type,
+                      json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", build_id,
+                                "status", f.status),
+                      err, errlen) == 0)
+            out = after_build_change(r, ctx, &v, build_id, err, errlen);
     }
-    reg_build_fields base = {
-        .component_type = opt_string(cur, "component_type"),
-        .platform = opt_string(cur, "platform"),
-        .status = opt_string(cur, "status"),
-        .packer_run_uuid = opt_string(cur, "packer_run_uuid"),
-        .source = opt_string(cur, "source_external_identifier"),
-        .labels = json_object_get(cur, "labels"),
-    };
-    reg_build_fields f;
-    json_t *arts = artifacts_of(patch);
-    if (fields_from_json(r, patch, &base, &f, err, errlen) < 0 ||
-        artifacts_check(r, arts, err, errlen) < 0)
-        goto fail;
-    char *labels = reg_labels_dump(json_is_object(f.labels) ? f.labels : NULL);
-    const char *source = f.source && *f.source ? f.source : NULL;
-    char *lower = reg_lower(source);
-    int64_t rc =
-        db_run(r->d,
-               "UPDATE builds SET component_type = ?, platform = ?, status = ?,"
-               " labels = ?, packer_run_uuid = ?, source_external_identifier = ?,"
-               " source_lower = ?, updated_at = ? WHERE id = ?",
-               "tttttttTt", f.component_type, f.platform ? f.platform : "", f.status, labels,
-               f.packer_run_uuid ? f.packer_run_uuid : "", source, lower, ctx->now, build_id);
-    free(labels);
-    free(lower);
-    if (rc < 0 ||
-        (arts && db_run(r->d, "DELETE FROM artifacts WHERE build_id = ?", "t", build_id) < 0)) {
-        reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    if ((arts && artifacts_insert(r, ctx, build_id, arts, err, errlen) < 0) ||
-        reg_audit(r, ctx, "build.update", bucket, f.component_type,
-                  json_pack("{s:s, s:s, s:s}", "version_id", v.id, "build_id", build_id, "status",
-                            f.status),
-                  err, errlen) < 0 ||
-        !(out = after_build_change(r, ctx, &v, build_id, err, errlen)) ||
-        reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
-    reg_tx_abort(r);
-done:
+    out = reg_tx_end_json(r, out, err, errlen);
     json_decref(cur);
+    reg_vrow_dispose(&v);
+    reg_brow_dispose(&b);
+    return out;
+}
+
+/* One build of version ref (one: build_id) or all its builds. */
+static json_t *builds_read(registry *r, const char *bucket, const char *ref, bool one,
+                           const char *build_id, char *err, size_t errlen)
+{
+    reg_brow b;
+    reg_vrow v;
+    json_t *out = NULL;
+    if (reg_version_find(r, bucket, ref, &b, &v, err, errlen) == 0)
+        out = one ? build_one(r, &v, ref, build_id, err, errlen)
+                  : reg_builds_json(r, v.id, NULL, err, errlen);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;
@@ -393,21 +428,7 @@ json_t *registry_build_get(registry *r, const reg_ctx *ctx, const char *bucket, 
 {
     (void)ctx;
     REG_CALL(r);
-    reg_brow b = {0};
-    reg_vrow v = {0};
-    json_t *out = NULL;
-    if (reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
-        reg_version_load(r, &b, ref, &v, err, errlen) == 0) {
-        json_t *arr = reg_builds_json(r, v.id, build_id, err, errlen);
-        out = arr ? json_incref(json_array_get(arr, 0)) : NULL;
-        if (arr && !out)
-            reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
-                     build_id, ref);
-        json_decref(arr);
-    }
-    reg_vrow_dispose(&v);
-    reg_brow_dispose(&b);
-    return out;
+    return builds_read(r, bucket, ref, true, build_id, err, errlen);
 }
 
 json_t *registry_build_list(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
@@ -415,15 +436,7 @@ json_t *registry_build_list(registry *r, const reg_ctx *ctx, const char *bucket,
 {
     (void)ctx;
     REG_CALL(r);
-    reg_brow b = {0};
-    reg_vrow v = {0};
-    json_t *out = NULL;
-    if (reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
-        reg_version_load(r, &b, ref, &v, err, errlen) == 0)
-        out = reg_builds_json(r, v.id, NULL, err, errlen);
-    reg_vrow_dispose(&v);
-    reg_brow_dispose(&b);
-    return out;
+    return builds_read(r, bucket, ref, false, NULL, err, errlen);
 }
 
 int registry_build_delete(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
@@ -432,39 +445,25 @@ int registry_build_delete(registry *r, const reg_ctx *ctx, const char *bucket, c
     REG_CALL(r);
     reg_brow b = {0};
     reg_vrow v = {0};
-    int64_t n;
     if (reg_tx_begin(r, err, errlen) < 0)
         return -1;
-    if (load_open_version(r, bucket, ref, &b, &v, err, errlen) < 0)
-        goto fail;
-    if ((n = db_run(r->d, "DELETE FROM builds WHERE id = ? AND version_id = ?", "tt", build_id,
-                    v.id)) < 0) {
-        reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    if (n == 0) {
-        reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
-                 build_id, ref);
-        goto fail;
-    }
+    int rc = load_open_version(r, bucket, ref, &b, &v, err, errlen);
+    int64_t n = rc < 0 ? 0
+                       : db_run(r->d, "DELETE FROM builds WHERE id = ? AND version_id = ?", "tt",
+                                build_id, v.id);
+    if (n < 0)
+        rc = reg_dbfail(r, err, errlen);
+    else if (rc == 0 && n == 0)
+        rc = reg_fail(r, REG_ENOTFOUND, err, errlen, "build '%.60s' of version '%s' does not exist",
+                      build_id, ref);
+    if (rc == 0)
+        rc = reg_audit(r, ctx, "build.delete", bucket, build_id,
+                       json_pack("{s:s}", "version_id", v.id), err, errlen);
     /* the remaining builds may all be done now */
-    bool completed;
-    char name[32];
-    if (reg_audit(r, ctx, "build.delete", bucket, build_id, json_pack("{s:s}", "version_id", v.id),
-                  err, errlen) < 0 ||
-        reg_version_complete_if_done(r, ctx, &v, &completed, err, errlen) < 0 ||
-        (completed &&
-         reg_audit(r, ctx, "version.complete", bucket, reg_vrow_name(&v, name),
-                   json_pack("{s:s, s:s}", "fingerprint", v.fingerprint, "version_id", v.id), err,
-                   errlen) < 0) ||
-        reg_inherit_sync(r, ctx, &v, err, errlen) < 0 || reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
+    if (rc == 0)
+        rc = builds_changed(r, ctx, &v, err, errlen);
+    rc = reg_tx_end(r, rc, err, errlen);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
-    return 0;
-fail:
-    reg_tx_abort(r);
-    reg_vrow_dispose(&v);
-    reg_brow_dispose(&b);
-    return -1;
+    return rc;
 }

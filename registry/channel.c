@@ -418,17 +418,14 @@ done:
     return out;
 }
 
-/* Shared tail of create / set: returns the channel object and commits. */
-static json_t *finish(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *channel,
+/* Shared tail of create / set: the channel object as it is now. */
+static json_t *answer(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *channel,
                       char *err, size_t errlen)
 {
     crow c = {0};
     json_t *out = NULL;
-    if (channel_load(r, b, channel, &c, err, errlen) == 0 &&
-        (out = channel_json(r, ctx, b, &c, err, errlen)) && reg_tx_commit(r, err, errlen) < 0) {
-        json_decref(out);
-        out = NULL;
-    }
+    if (channel_load(r, b, channel, &c, err, errlen) == 0)
+        out = channel_json(r, ctx, b, &c, err, errlen);
     crow_dispose(&c);
     return out;
 }
@@ -456,24 +453,21 @@ json_t *registry_channel_create(registry *r, const reg_ctx *ctx, const char *buc
     if (reg_bucket_load(r, bucket, &b, err, errlen) < 0 ||
         (ref && reg_version_load(r, &b, ref, &v, err, errlen) < 0) ||
         channel_lookup(r, b.id, channel, &c, &found, err, errlen) < 0)
-        goto fail;
+        goto done;
     if (found) {
         reg_fail(r, REG_ECONFLICT, err, errlen, "channel '%s' of bucket '%s' already exists",
                  channel, bucket);
-        goto fail;
+        goto done;
     }
     crow_dispose(&c);
-    if ((ref && check_assignable(r, ctx, &v, err, errlen) < 0) ||
-        channel_insert(r, ctx, &b, channel, restricted, &c, err, errlen) < 0 ||
+    if ((!ref || check_assignable(r, ctx, &v, err, errlen) == 0) &&
+        channel_insert(r, ctx, &b, channel, restricted, &c, err, errlen) == 0 &&
         reg_audit(r, ctx, "channel.create", bucket, channel,
-                  json_pack("{s:b}", "restricted", restricted), err, errlen) < 0 ||
-        (ref && reg_channel_assign(r, ctx, &b, channel, &v, NULL, err, errlen) < 0) ||
-        !(out = finish(r, ctx, &b, channel, err, errlen)))
-        goto fail;
-    goto done;
-fail:
-    reg_tx_abort(r);
+                  json_pack("{s:b}", "restricted", restricted), err, errlen) == 0 &&
+        (!ref || reg_channel_assign(r, ctx, &b, channel, &v, NULL, err, errlen) == 0))
+        out = answer(r, ctx, &b, channel, err, errlen);
 done:
+    out = reg_tx_end_json(r, out, err, errlen);
     crow_dispose(&c);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
@@ -493,11 +487,11 @@ json_t *registry_channel_set(registry *r, const reg_ctx *ctx, const char *bucket
     }
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
-    if (reg_bucket_load(r, bucket, &b, err, errlen) < 0 ||
-        (ref && !is_latest(channel) && reg_version_load(r, &b, ref, &v, err, errlen) < 0) ||
-        reg_channel_assign(r, ctx, &b, channel, ref ? &v : NULL, NULL, err, errlen) < 0 ||
-        !(out = finish(r, ctx, &b, channel, err, errlen)))
-        reg_tx_abort(r);
+    if (reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
+        (!ref || is_latest(channel) || reg_version_load(r, &b, ref, &v, err, errlen) == 0) &&
+        reg_channel_assign(r, ctx, &b, channel, ref ? &v : NULL, NULL, err, errlen) == 0)
+        out = answer(r, ctx, &b, channel, err, errlen);
+    out = reg_tx_end_json(r, out, err, errlen);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;
@@ -519,7 +513,7 @@ json_t *registry_channel_set_restricted(registry *r, const reg_ctx *ctx, const c
         return NULL;
     if (reg_bucket_load(r, bucket, &b, err, errlen) < 0 ||
         channel_load(r, &b, channel, &c, err, errlen) < 0)
-        goto fail;
+        goto done;
     if (c.restricted != restricted &&
         (db_run(r->d, "UPDATE channels SET restricted = ?, updated_at = ? WHERE id = ?", "bTt",
                 (int)restricted, ctx->now, c.id) < 0 ||
@@ -527,16 +521,25 @@ json_t *registry_channel_set_restricted(registry *r, const reg_ctx *ctx, const c
                    json_pack("{s:b}", "restricted", restricted), err, errlen) < 0)) {
         if (r->errcode == REG_OK)
             reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    if ((out = finish(r, ctx, &b, channel, err, errlen)))
         goto done;
-fail:
-    reg_tx_abort(r);
+    }
+    out = answer(r, ctx, &b, channel, err, errlen);
 done:
+    out = reg_tx_end_json(r, out, err, errlen);
     crow_dispose(&c);
     reg_brow_dispose(&b);
     return out;
+}
+
+static void history_row(db_stmt *s, size_t n, void *arr)
+{
+    (void)n;
+    json_array_append_new(
+        arr, json_pack("{s:o, s:s, s:o, s:o, s:s, s:I}", "assigned_at",
+                       reg_time_json(db_column_time(s, 0)), "author_id", db_column_text(s, 1),
+                       "version", reg_str_json(db_column_text(s, 2)), "fingerprint",
+                       reg_str_json(db_column_text(s, 3)), "action", db_column_text(s, 4), "seq",
+                       (json_int_t)db_column_int64(s, 5)));
 }
 
 json_t *registry_channel_history(registry *r, const reg_ctx *ctx, const char *bucket,
@@ -553,31 +556,11 @@ json_t *registry_channel_history(registry *r, const reg_ctx *ctx, const char *bu
         arr = json_array(); /* computed, never assigned: no history */
         goto done;
     }
-    if (channel_load(r, &b, channel, &c, err, errlen) < 0)
-        goto done;
-    db_stmt *s = db_query(r->d,
-                          "SELECT assigned_at, author_id, version_name, fingerprint, action, seq"
-                          " FROM channel_history WHERE channel_id = ? ORDER BY seq DESC",
-                          "t", c.id);
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        goto done;
-    }
-    arr = json_array();
-    int rc;
-    while ((rc = db_step(s)) == 1)
-        json_array_append_new(
-            arr, json_pack("{s:o, s:s, s:o, s:o, s:s, s:I}", "assigned_at",
-                           reg_time_json(db_column_time(s, 0)), "author_id", db_column_text(s, 1),
-                           "version", reg_str_json(db_column_text(s, 2)), "fingerprint",
-                           reg_str_json(db_column_text(s, 3)), "action", db_column_text(s, 4),
-                           "seq", (json_int_t)db_column_int64(s, 5)));
-    db_finalize(s);
-    if (rc < 0) {
-        reg_dbfail(r, err, errlen);
-        json_decref(arr);
-        arr = NULL;
-    }
+    if (channel_load(r, &b, channel, &c, err, errlen) == 0)
+        arr = reg_query_json(r, history_row, err, errlen,
+                             "SELECT assigned_at, author_id, version_name, fingerprint, action,"
+                             " seq FROM channel_history WHERE channel_id = ? ORDER BY seq DESC",
+                             "t", c.id);
 done:
     crow_dispose(&c);
     reg_brow_dispose(&b);
@@ -594,22 +577,15 @@ int registry_channel_delete(registry *r, const reg_ctx *ctx, const char *bucket,
         return refuse_latest(r, "deleted", err, errlen);
     if (reg_tx_begin(r, err, errlen) < 0)
         return -1;
-    if (reg_bucket_load(r, bucket, &b, err, errlen) < 0 ||
-        channel_load(r, &b, channel, &c, err, errlen) < 0)
-        goto fail;
-    if (db_run(r->d, "DELETE FROM channels WHERE id = ?", "t", c.id) < 0) {
-        reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    if (reg_audit(r, ctx, "channel.delete", bucket, channel, NULL, err, errlen) < 0 ||
-        reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
+    int rc = reg_bucket_load(r, bucket, &b, err, errlen);
+    if (rc == 0)
+        rc = channel_load(r, &b, channel, &c, err, errlen);
+    if (rc == 0 && db_run(r->d, "DELETE FROM channels WHERE id = ?", "t", c.id) < 0)
+        rc = reg_dbfail(r, err, errlen);
+    if (rc == 0)
+        rc = reg_audit(r, ctx, "channel.delete", bucket, channel, NULL, err, errlen);
+    rc = reg_tx_end(r, rc, err, errlen);
     crow_dispose(&c);
     reg_brow_dispose(&b);
-    return 0;
-fail:
-    reg_tx_abort(r);
-    crow_dispose(&c);
-    reg_brow_dispose(&b);
-    return -1;
+    return rc;
 }

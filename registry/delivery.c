@@ -52,38 +52,35 @@ int registry_delivery_add(registry *r, const reg_ctx *ctx, const char *task_resu
     return n == 0 ? 1 : 0;
 }
 
-/* Runs a lease-taking UPDATE ... RETURNING; 1 and *d filled when it took. */
+/* The first row of DELIVERY_RETURNING into d. */
+static void delivery_row(db_stmt *s, size_t n, void *arg)
+{
+    reg_delivery *d = arg;
+    if (n > 0)
+        return;
+    d->task_result_id = db_column_dup(s, 0);
+    d->run_id = db_column_dup(s, 1);
+    d->stage = db_column_dup(s, 2);
+    d->body = db_column_dup(s, 3);
+    d->received_at = db_column_time(s, 4);
+    d->attempts = (int)db_column_int64(s, 5);
+    d->state = (int)db_column_int64(s, 6);
+    d->verdict = db_column_dup(s, 7);
+}
+
+/* Runs a lease-taking UPDATE ... RETURNING to its end; 1 and *d filled
+ * when it took, 0 (d zeroed) when not. */
 static int take(registry *r, reg_delivery *d, char *err, size_t errlen, const char *sql,
                 const char *fmt, ...)
 {
+    memset(d, 0, sizeof *d);
     va_list ap;
     va_start(ap, fmt);
-    db_stmt *s = db_vquery(r->d, sql, fmt, ap);
+    int64_t n = reg_vquery_rows(r, 0, delivery_row, d, err, errlen, sql, fmt, ap);
     va_end(ap);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int rc = db_step(s);
-    if (rc == 1) {
-        memset(d, 0, sizeof *d);
-        d->task_result_id = db_column_dup(s, 0);
-        d->run_id = db_column_dup(s, 1);
-        d->stage = db_column_dup(s, 2);
-        d->body = db_column_dup(s, 3);
-        d->received_at = db_column_time(s, 4);
-        d->attempts = (int)db_column_int64(s, 5);
-        d->state = (int)db_column_int64(s, 6);
-        d->verdict = db_column_dup(s, 7);
-        while ((rc = db_step(s)) == 1)
-            ;
-        rc = rc < 0 ? -1 : 1;
-    }
-    db_finalize(s);
-    if (rc < 0) {
-        if (rc == -1 && d->task_result_id)
-            registry_delivery_dispose(d);
-        return reg_dbfail(r, err, errlen);
-    }
-    return rc;
+    if (n < 0)
+        registry_delivery_dispose(d);
+    return n < 0 ? -1 : n > 0;
 }
 
 /* One statement: the subquery picks the oldest claimable row, the UPDATE

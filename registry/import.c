@@ -99,6 +99,18 @@ static char *stored_signature(json_t *builds)
 }
 
 /* Everything that can be checked without the store. */
+/* An imported build's fields: every imported build is done. */
+static reg_build_fields import_fields(const reg_import_build *b)
+{
+    reg_build_fields f = {b->component_type,
+                          b->platform,
+                          "BUILD_DONE",
+                          b->packer_run_uuid,
+                          b->source_external_identifier,
+                          b->labels};
+    return f;
+}
+
 static int import_check(registry *r, const reg_import *imp, char *err, size_t errlen)
 {
     if (registry_valid_bucket_name(imp->bucket, err, errlen) < 0)
@@ -116,12 +128,7 @@ static int import_check(registry *r, const reg_import *imp, char *err, size_t er
         const reg_import_build *b = &imp->builds[i];
         char what[48];
         snprintf(what, sizeof what, "builds[%zu]", i);
-        reg_build_fields f = {b->component_type,
-                              b->platform,
-                              "BUILD_DONE",
-                              b->packer_run_uuid,
-                              b->source_external_identifier,
-                              b->labels};
+        reg_build_fields f = import_fields(b);
         if (reg_build_fields_check(r, &f, what, err, errlen) < 0)
             return -1;
         if (b->n_artifacts == 0)
@@ -175,12 +182,7 @@ static int insert_builds(registry *r, const reg_ctx *ctx, const reg_import *imp,
     *n_artifacts = 0;
     for (size_t i = 0; i < imp->n_builds; i++) {
         const reg_import_build *b = &imp->builds[i];
-        reg_build_fields f = {b->component_type,
-                              b->platform,
-                              "BUILD_DONE",
-                              b->packer_run_uuid,
-                              b->source_external_identifier,
-                              b->labels};
+        reg_build_fields f = import_fields(b);
         char id[ULID_LEN + 1];
         if (reg_build_insert(r, ctx, version_id, &f, id, err, errlen) < 0)
             return -1;
@@ -239,48 +241,42 @@ json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, 
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
     if (import_bucket(r, ctx, imp, &b, err, errlen) < 0)
-        goto fail;
+        goto done;
     if (reg_version_load(r, &b, imp->fingerprint, &v, err, errlen) == 0) {
         if (v.number > 0) {
             if (compare_existing(r, imp, &v, err, errlen) < 0)
-                goto fail;
+                goto done;
             goto unchanged;
         }
         if (db_run(r->d, "DELETE FROM builds WHERE version_id = ?", "t", v.id) < 0) {
             reg_dbfail(r, err, errlen);
-            goto fail;
+            goto done;
         }
     } else if (r->errcode != REG_ENOTFOUND ||
                reg_version_insert(r, ctx, &b, imp->fingerprint, &v, err, errlen) < 0) {
-        goto fail;
+        goto done;
     }
     r->errcode = REG_OK;
     if (insert_builds(r, ctx, imp, v.id, &n_artifacts, err, errlen) < 0 ||
         reg_version_complete_if_done(r, ctx, &v, &completed, err, errlen) < 0)
-        goto fail;
+        goto done;
     if (reg_audit(r, ctx, "version.import", b.name, reg_vrow_name(&v, name),
                   json_pack("{s:s, s:s, s:I, s:I}", "fingerprint", v.fingerprint, "version_id",
                             v.id, "builds", (json_int_t)imp->n_builds, "artifacts",
                             (json_int_t)n_artifacts),
                   err, errlen) < 0 ||
         reg_inherit_sync(r, ctx, &v, err, errlen) < 0)
-        goto fail;
+        goto done;
     for (size_t i = 0; i < imp->n_channels; i++)
         if (reg_channel_assign(r, ctx, &b, imp->channels[i], &v, NULL, err, errlen) < 0)
-            goto fail;
+            goto done;
     if (created)
         *created = true;
 unchanged:
-    if (!(out = reg_version_json(r, ctx, &v, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
-    goto done;
-fail:
-    if (created)
-        *created = false;
-    json_decref(out);
-    out = NULL;
-    reg_tx_abort(r);
+    out = reg_version_json(r, ctx, &v, err, errlen);
 done:
+    if (!(out = reg_tx_end_json(r, out, err, errlen)) && created)
+        *created = false;
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;

@@ -56,6 +56,60 @@ int reg_tx_begin(registry *r, char *err, size_t errlen);
 int reg_tx_commit(registry *r, char *err, size_t errlen);
 /* Rolls back (errors ignored: the store is left as before either way). */
 void reg_tx_abort(registry *r);
+/* Ends the transaction by the call's outcome: commits after a success
+ * (rc 0), rolls back after a failure (rc -1). Returns 0, or -1 when rc was
+ * -1 or the commit failed. */
+int reg_tx_end(registry *r, int rc, char *err, size_t errlen);
+/* The same for a call that answers an object: out (owned) is the answer,
+ * NULL after a failure. Returns out once committed; NULL after a rollback
+ * or a failed commit (out is freed). */
+json_t *reg_tx_end_json(registry *r, json_t *out, char *err, size_t errlen);
+
+/* ---- pages -------------------------------------------------------------- */
+
+/* A list's bounds from page (NULL: everything): *limit rows from *offset
+ * (the page token, the decimal offset a previous page handed out).
+ * REG_EINVAL for a negative size or a token this server did not make. */
+int reg_page_bounds(registry *r, reg_page *page, int64_t *limit, int64_t *offset, char *err,
+                    size_t errlen);
+/* After reading got rows (one more than limit when another page follows),
+ * sets page's next token (a new string) when there is a next page. */
+void reg_page_next(reg_page *page, int64_t offset, int64_t limit, size_t got);
+
+/* ---- row loaders -------------------------------------------------------- */
+
+/* Takes one row of a query; n counts the rows taken before it. */
+typedef void (*reg_row_fn)(db_stmt *s, size_t n, void *arg);
+/* Runs a query (sql, fmt and arguments as db_query) and hands its rows in
+ * order to row(s, n, arg), at most max of them (0: all). Returns how many
+ * it handed over, or -1 after a store error (recorded; what the rows
+ * already made is the caller's to free). */
+int64_t reg_query_rows(registry *r, size_t max, reg_row_fn row, void *arg, char *err, size_t errlen,
+                       const char *sql, const char *fmt, ...);
+int64_t reg_vquery_rows(registry *r, size_t max, reg_row_fn row, void *arg, char *err,
+                        size_t errlen, const char *sql, const char *fmt, va_list ap);
+/* Rows read into a growing array of structs of size bytes: fill makes one
+ * from a row, dispose releases what it owns. */
+typedef struct reg_rows {
+    void *v;
+    size_t n, cap, size;
+    void (*fill)(db_stmt *s, void *row);
+    void (*dispose)(void *row);
+} reg_rows;
+/* A reg_row_fn whose arg is a reg_rows: appends the row. */
+void reg_rows_add(db_stmt *s, size_t n, void *arg);
+/* Disposes every row and frees the array (rows is empty again). */
+void reg_rows_free(reg_rows *rows);
+/* The objects of the first limit rows, made by to_json, as a new array;
+ * NULL when one of them fails. */
+json_t *reg_rows_json(registry *r, const reg_ctx *ctx, const reg_rows *rows, int64_t limit,
+                      json_t *(*to_json)(registry *r, const reg_ctx *ctx, const void *row,
+                                         char *err, size_t errlen),
+                      char *err, size_t errlen);
+/* The rows as a JSON array: row(s, n, arr) appends what a row makes. New
+ * reference, or NULL after a store error. */
+json_t *reg_query_json(registry *r, reg_row_fn row, char *err, size_t errlen, const char *sql,
+                       const char *fmt, ...);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -118,6 +172,10 @@ const char *reg_vrow_name(const reg_vrow *v, char buf[32]);
 /* ref: "vN", a fingerprint or a version id. REG_ENOTFOUND when none. */
 int reg_version_load(registry *r, const reg_brow *b, const char *ref, reg_vrow *v, char *err,
                      size_t errlen);
+/* Bucket, then its version ref (reg_bucket_load, reg_version_load). b and v
+ * are always set: dispose both either way. */
+int reg_version_find(registry *r, const char *bucket, const char *ref, reg_brow *b, reg_vrow *v,
+                     char *err, size_t errlen);
 /* By id; *found tells whether it exists. */
 int reg_version_load_id(registry *r, const char *id, reg_vrow *v, bool *found, char *err,
                         size_t errlen);
@@ -174,6 +232,8 @@ typedef struct reg_revrow {
     bool keep_channels; /* made with --keep-channels: no rollback, here or later */
 } reg_revrow;
 void reg_revrow_dispose(reg_revrow *rv);
+/* Disposes rows[0..n) and frees rows. */
+void reg_revrows_free(reg_revrow *rows, size_t n);
 /* Every revocation row of a version, effective (earliest) first. *rows is a
  * new array (free each with reg_revrow_dispose, then free()). */
 int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows, size_t *n,

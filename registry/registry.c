@@ -16,6 +16,7 @@
  * the highest number that applies to its dialect. */
 #include "registry/reg_internal.h"
 
+#include "common/numparse.h"
 #include "common/xalloc.h"
 
 #include <ctype.h>
@@ -60,6 +61,129 @@ int reg_tx_commit(registry *r, char *err, size_t errlen)
 void reg_tx_abort(registry *r)
 {
     db_rollback(r->d);
+}
+
+int reg_tx_end(registry *r, int rc, char *err, size_t errlen)
+{
+    if (rc == 0)
+        return reg_tx_commit(r, err, errlen);
+    reg_tx_abort(r);
+    return -1;
+}
+
+json_t *reg_tx_end_json(registry *r, json_t *out, char *err, size_t errlen)
+{
+    if (reg_tx_end(r, out ? 0 : -1, err, errlen) == 0)
+        return out;
+    json_decref(out);
+    return NULL;
+}
+
+/* ---- pages -------------------------------------------------------------- */
+
+/* Page tokens are the decimal offset of the next page. */
+int reg_page_bounds(registry *r, reg_page *page, int64_t *limit, int64_t *offset, char *err,
+                    size_t errlen)
+{
+    *limit = INT32_MAX;
+    *offset = 0;
+    if (!page)
+        return 0;
+    page->next_page_token = NULL;
+    if (page->page_size < 0)
+        return reg_fail(r, REG_EINVAL, err, errlen, "page_size: must not be negative");
+    if (page->page_size > 0)
+        *limit = page->page_size;
+    if (page->page_token && *page->page_token) {
+        char e2[128];
+        if (parse_int64("page_token", page->page_token, 0, INT32_MAX, offset, e2, sizeof e2) < 0)
+            return reg_fail(r, REG_EINVAL, err, errlen, "page_token: not a token this server made");
+    }
+    return 0;
+}
+
+void reg_page_next(reg_page *page, int64_t offset, int64_t limit, size_t got)
+{
+    if (page && page->page_size > 0 && (int64_t)got > limit)
+        page->next_page_token = xasprintf("%lld", (long long)(offset + limit));
+}
+
+/* ---- row loaders -------------------------------------------------------- */
+
+int64_t reg_vquery_rows(registry *r, size_t max, reg_row_fn row, void *arg, char *err,
+                        size_t errlen, const char *sql, const char *fmt, va_list ap)
+{
+    db_stmt *s = db_vquery(r->d, sql, fmt, ap);
+    if (!s)
+        return reg_dbfail(r, err, errlen);
+    size_t n = 0;
+    int rc = 0;
+    while ((max == 0 || n < max) && (rc = db_step(s)) == 1)
+        row(s, n++, arg);
+    db_finalize(s);
+    return rc < 0 ? reg_dbfail(r, err, errlen) : (int64_t)n;
+}
+
+int64_t reg_query_rows(registry *r, size_t max, reg_row_fn row, void *arg, char *err, size_t errlen,
+                       const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int64_t n = reg_vquery_rows(r, max, row, arg, err, errlen, sql, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+void reg_rows_add(db_stmt *s, size_t n, void *arg)
+{
+    reg_rows *rows = arg;
+    (void)n;
+    xgrow(&rows->v, &rows->cap, rows->n + 1, rows->size);
+    void *row = (char *)rows->v + rows->n * rows->size;
+    memset(row, 0, rows->size);
+    rows->fill(s, row);
+    rows->n++;
+}
+
+void reg_rows_free(reg_rows *rows)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        rows->dispose((char *)rows->v + i * rows->size);
+    free(rows->v);
+    rows->v = NULL;
+    rows->n = rows->cap = 0;
+}
+
+json_t *reg_rows_json(registry *r, const reg_ctx *ctx, const reg_rows *rows, int64_t limit,
+                      json_t *(*to_json)(registry *r, const reg_ctx *ctx, const void *row,
+                                         char *err, size_t errlen),
+                      char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < rows->n && (int64_t)i < limit; i++) {
+        json_t *j = to_json(r, ctx, (const char *)rows->v + i * rows->size, err, errlen);
+        if (!j) {
+            json_decref(arr);
+            return NULL;
+        }
+        json_array_append_new(arr, j);
+    }
+    return arr;
+}
+
+json_t *reg_query_json(registry *r, reg_row_fn row, char *err, size_t errlen, const char *sql,
+                       const char *fmt, ...)
+{
+    json_t *arr = json_array();
+    va_list ap;
+    va_start(ap, fmt);
+    int64_t n = reg_vquery_rows(r, 0, row, arr, err, errlen, sql, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
 }
 
 int registry_errcode(const registry *r)

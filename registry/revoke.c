@@ -63,18 +63,17 @@ static void idset_dispose(idset *s)
     memset(s, 0, sizeof *s);
 }
 
+static void id_add(db_stmt *s, size_t n, void *set)
+{
+    (void)n;
+    idset_add(set, db_column_text(s, 0));
+}
+
 /* Adds the ids returned by a one-column query to out. */
 static int query_ids(registry *r, idset *out, char *err, size_t errlen, const char *sql,
                      const char *a, const char *b)
 {
-    db_stmt *s = db_query(r->d, sql, "tt", a, b);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int rc;
-    while ((rc = db_step(s)) == 1)
-        idset_add(out, db_column_text(s, 0));
-    db_finalize(s);
-    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+    return reg_query_rows(r, 0, id_add, out, err, errlen, sql, "tt", a, b) < 0 ? -1 : 0;
 }
 
 static int parents_of(registry *r, const char *id, idset *out, char *err, size_t errlen)
@@ -149,51 +148,50 @@ void reg_revrow_dispose(reg_revrow *rv)
     memset(rv, 0, sizeof *rv);
 }
 
-static void free_rows(reg_revrow *rows, size_t n)
+void reg_revrows_free(reg_revrow *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         reg_revrow_dispose(&rows[i]);
     free(rows);
 }
 
+static void revrow_fill(db_stmt *s, void *row)
+{
+    reg_revrow *rv = row;
+    rv->origin_version_id = db_column_dup(s, 0);
+    rv->origin_bucket = db_column_dup(s, 1);
+    rv->origin_name = db_column_dup(s, 2);
+    rv->origin_fingerprint = db_column_dup(s, 3);
+    rv->type = db_column_dup(s, 4);
+    rv->revoke_at = db_column_int64(s, 5);
+    rv->message = db_column_dup(s, 6);
+    rv->author = db_column_dup(s, 7);
+    rv->skip_descendants = db_column_int64(s, 8) != 0;
+    rv->keep_channels = db_column_int64(s, 9) != 0;
+}
+
+static void revrow_dispose(void *rv)
+{
+    reg_revrow_dispose(rv);
+}
+
 int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows, size_t *n,
                          char *err, size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    size_t cap = 0;
+    reg_rows got = {.size = sizeof **rows, .fill = revrow_fill, .dispose = revrow_dispose};
     /* earliest first; on a tie the version's own revocation names it */
-    db_stmt *s = db_query(r->d,
-                          "SELECT origin_version_id, origin_bucket, origin_name,"
-                          " origin_fingerprint, type, revoke_at, message, author, skip_descendants,"
-                          " keep_channels FROM revocations WHERE version_id = ?"
-                          " ORDER BY revoke_at, CASE WHEN type = 'MANUAL' THEN 0 ELSE 1 END, id",
-                          "t", version_id);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        xgrow((void **)rows, &cap, *n + 1, sizeof **rows);
-        reg_revrow *rv = &(*rows)[(*n)++];
-        rv->origin_version_id = db_column_dup(s, 0);
-        rv->origin_bucket = db_column_dup(s, 1);
-        rv->origin_name = db_column_dup(s, 2);
-        rv->origin_fingerprint = db_column_dup(s, 3);
-        rv->type = db_column_dup(s, 4);
-        rv->revoke_at = db_column_int64(s, 5);
-        rv->message = db_column_dup(s, 6);
-        rv->author = db_column_dup(s, 7);
-        rv->skip_descendants = db_column_int64(s, 8) != 0;
-        rv->keep_channels = db_column_int64(s, 9) != 0;
-    }
-    db_finalize(s);
-    if (rc < 0) {
-        free_rows(*rows, *n);
-        *rows = NULL;
-        *n = 0;
-        return reg_dbfail(r, err, errlen);
-    }
-    return 0;
+    int64_t rc = reg_query_rows(
+        r, 0, reg_rows_add, &got, err, errlen,
+        "SELECT origin_version_id, origin_bucket, origin_name, origin_fingerprint, type,"
+        " revoke_at, message, author, skip_descendants, keep_channels FROM revocations"
+        " WHERE version_id = ?"
+        " ORDER BY revoke_at, CASE WHEN type = 'MANUAL' THEN 0 ELSE 1 END, id",
+        "t", version_id);
+    if (rc < 0)
+        reg_rows_free(&got);
+    *rows = got.v;
+    *n = got.n;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Rows that travel to descendants: inherited ones, and an own revocation
@@ -282,7 +280,7 @@ static int prune_through(registry *r, const reg_vrow *v, idset *removed, char *e
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (strcmp(rows[i].type, "INHERITED") == 0)
             idset_add(&origins, rows[i].origin_version_id);
-    free_rows(rows, n);
+    reg_revrows_free(rows, n);
     if (rc < 0 || origins.n == 0) {
         idset_dispose(&origins);
         return rc;
@@ -366,7 +364,7 @@ static int rollback_inherited(registry *r, const reg_ctx *ctx, const idset *roll
             rc = reg_channels_rollback(r, ctx, x.id, reason, moved, err, errlen);
             free(reason);
         }
-        free_rows(rows, n);
+        reg_revrows_free(rows, n);
         reg_vrow_dispose(&x);
     }
     return rc;
@@ -395,7 +393,7 @@ int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *e
                     idset_add(&roll, v->id);
             }
         }
-        free_rows(rows, n);
+        reg_revrows_free(rows, n);
         rows = NULL;
         n = 0;
     }
@@ -405,7 +403,7 @@ int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *e
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (row_passes_down(&rows[i]))
             rc = push_down(r, ctx, v->id, &rows[i], &got, &roll, err, errlen);
-    free_rows(rows, n);
+    reg_revrows_free(rows, n);
     int moved = 0;
     if (rc == 0)
         rc = rollback_inherited(r, ctx, &roll, &moved, err, errlen);
@@ -435,8 +433,7 @@ int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *e
 static int load_complete(registry *r, const char *bucket, const char *ref, reg_brow *b, reg_vrow *v,
                          char *err, size_t errlen)
 {
-    if (reg_bucket_load(r, bucket, b, err, errlen) < 0 ||
-        reg_version_load(r, b, ref, v, err, errlen) < 0)
+    if (reg_version_find(r, bucket, ref, b, v, err, errlen) < 0)
         return -1;
     if (v->number == 0)
         return reg_fail(r, REG_ECONFLICT, err, errlen,
@@ -534,7 +531,7 @@ fail:
 done:
     json_decref(inherited);
     idset_dispose(&got);
-    free_rows(rows, n);
+    reg_revrows_free(rows, n);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;
@@ -552,11 +549,9 @@ static int restore_orphans(registry *r, const reg_vrow *v, const char *bucket,
 {
     char name[32];
     for (size_t i = 0; i < n; i++) {
-        reg_vrow o;
         bool found;
-        if (reg_version_load_id(r, rows[i].origin_version_id, &o, &found, err, errlen) < 0)
+        if (version_exists(r, rows[i].origin_version_id, &found, err, errlen) < 0)
             return -1;
-        reg_vrow_dispose(&o);
         if (found)
             return reg_fail(r, REG_ECONFLICT, err, errlen,
                             "version %s of bucket '%s' is revoked only by inheritance from %s %s; "
@@ -597,36 +592,31 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
         return NULL;
     if (load_complete(r, bucket, ref, &b, &v, err, errlen) < 0 ||
         reg_revocations_load(r, v.id, &rows, &n, err, errlen) < 0)
-        goto fail;
+        goto done;
     reg_vrow_name(&v, name);
     const reg_revrow *own = own_row(&v, rows, n);
     if (n == 0) {
         reg_fail(r, REG_ECONFLICT, err, errlen, "version %s of bucket '%s' is not revoked", name,
                  bucket);
-        goto fail;
+        goto done;
     }
     if (!own) {
         if (restore_orphans(r, &v, bucket, rows, n, &removed, err, errlen) < 0)
-            goto fail;
+            goto done;
     } else if ((removed = db_run(r->d, "DELETE FROM revocations WHERE origin_version_id = ?", "t",
                                  v.id)) < 0) {
         reg_dbfail(r, err, errlen);
-        goto fail;
+        goto done;
     }
     json_t *detail = json_pack("{s:o, s:I}", "revoke_at",
                                own ? json_string(ig_time_format(own->revoke_at, when, sizeof when))
                                    : json_null(),
                                "revocations_removed", (json_int_t)removed);
-    if (reg_audit(r, ctx, "version.restore", bucket, name, detail, err, errlen) < 0 ||
-        !(out = reg_version_json(r, ctx, &v, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
-    reg_tx_abort(r);
+    if (reg_audit(r, ctx, "version.restore", bucket, name, detail, err, errlen) == 0)
+        out = reg_version_json(r, ctx, &v, err, errlen);
 done:
-    free_rows(rows, n);
+    out = reg_tx_end_json(r, out, err, errlen);
+    reg_revrows_free(rows, n);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;

@@ -127,32 +127,23 @@ fail:
     return -1;
 }
 
+static void token_row(db_stmt *s, size_t n, void *arr)
+{
+    (void)n;
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", db_column_text(s, 0),
+                                         "role", db_column_text(s, 1), "created_by",
+                                         db_column_text(s, 2), "created_at",
+                                         reg_time_json(db_column_time(s, 3)), "last_used_at",
+                                         reg_time_json(db_column_time(s, 4))));
+}
+
 json_t *registry_token_list(registry *r, char *err, size_t errlen)
 {
     REG_CALL(r);
-    db_stmt *s = db_query(r->d,
+    return reg_query_json(r, token_row, err, errlen,
                           "SELECT name, role, created_by, created_at, last_used_at FROM api_tokens"
                           " ORDER BY name",
                           NULL);
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    json_t *arr = json_array();
-    int rc;
-    while ((rc = db_step(s)) == 1)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:o, s:o}", "name",
-                                             db_column_text(s, 0), "role", db_column_text(s, 1),
-                                             "created_by", db_column_text(s, 2), "created_at",
-                                             reg_time_json(db_column_time(s, 3)), "last_used_at",
-                                             reg_time_json(db_column_time(s, 4))));
-    db_finalize(s);
-    if (rc < 0) {
-        json_decref(arr);
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    return arr;
 }
 
 int registry_token_revoke(registry *r, const reg_ctx *ctx, const char *name, char *err,
@@ -164,20 +155,14 @@ int registry_token_revoke(registry *r, const reg_ctx *ctx, const char *name, cha
     if (reg_tx_begin(r, err, errlen) < 0)
         return -1;
     int64_t n = db_run(r->d, "DELETE FROM api_tokens WHERE name = ?", "t", name);
-    if (n < 0) {
-        reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    if (n == 0) {
-        reg_fail(r, REG_ENOTFOUND, err, errlen, "token '%s' does not exist", name);
-        goto fail;
-    }
-    if (reg_audit(r, ctx, "token.revoke", NULL, name, NULL, err, errlen) < 0)
-        goto fail;
-    return reg_tx_commit(r, err, errlen);
-fail:
-    reg_tx_abort(r);
-    return -1;
+    int rc = 0;
+    if (n < 0)
+        rc = reg_dbfail(r, err, errlen);
+    else if (n == 0)
+        rc = reg_fail(r, REG_ENOTFOUND, err, errlen, "token '%s' does not exist", name);
+    else
+        rc = reg_audit(r, ctx, "token.revoke", NULL, name, NULL, err, errlen);
+    return reg_tx_end(r, rc, err, errlen);
 }
 
 int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg_role *role,

@@ -43,8 +43,9 @@ const char *reg_vrow_name(const reg_vrow *v, char buf[32])
     return buf;
 }
 
-static void vrow_fill(db_stmt *s, reg_vrow *v)
+static void vrow_fill(db_stmt *s, void *row)
 {
+    reg_vrow *v = row;
     v->id = db_column_dup(s, 0);
     v->bucket_id = db_column_dup(s, 1);
     v->bucket_name = db_column_dup(s, 2);
@@ -56,6 +57,12 @@ static void vrow_fill(db_stmt *s, reg_vrow *v)
     v->updated_at = db_column_time(s, 8);
 }
 
+static void vrow_first(db_stmt *s, size_t n, void *v)
+{
+    if (n == 0)
+        vrow_fill(s, v);
+}
+
 /* Runs a query returning VERSION_COLS; fills v with the first row. Returns
  * the number of rows (0, 1, 2 meaning "more than one") or -1. */
 static int vquery(registry *r, reg_vrow *v, char *err, size_t errlen, const char *sql,
@@ -63,21 +70,11 @@ static int vquery(registry *r, reg_vrow *v, char *err, size_t errlen, const char
 {
     va_list ap;
     va_start(ap, fmt);
-    db_stmt *s = db_vquery(r->d, sql, fmt, ap);
+    int64_t n = reg_vquery_rows(r, 2, vrow_first, v, err, errlen, sql, fmt, ap);
     va_end(ap);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int n = 0, rc = 0;
-    while (n < 2 && (rc = db_step(s)) == 1) {
-        if (n++ == 0)
-            vrow_fill(s, v);
-    }
-    db_finalize(s);
-    if (n < 2 && rc < 0) {
+    if (n < 0)
         reg_vrow_dispose(v);
-        return reg_dbfail(r, err, errlen);
-    }
-    return n;
+    return (int)n;
 }
 
 /* "v12" -> 12; -1 when s is not a version name. */
@@ -130,6 +127,15 @@ int reg_version_load(registry *r, const reg_brow *b, const char *ref, reg_vrow *
         return reg_fail(r, REG_ENOTFOUND, err, errlen,
                         "version '%.60s' of bucket '%s' does not exist", ref, b->name);
     return 0;
+}
+
+int reg_version_find(registry *r, const char *bucket, const char *ref, reg_brow *b, reg_vrow *v,
+                     char *err, size_t errlen)
+{
+    memset(v, 0, sizeof *v);
+    if (reg_bucket_load(r, bucket, b, err, errlen) < 0)
+        return -1;
+    return reg_version_load(r, b, ref, v, err, errlen);
 }
 
 int reg_version_load_id(registry *r, const char *id, reg_vrow *v, bool *found, char *err,
@@ -277,11 +283,22 @@ static json_t *revocations_json(const reg_revrow *rows, size_t n)
     return arr;
 }
 
+static void parent_row(db_stmt *s, size_t n, void *arr)
+{
+    char name[32];
+    (void)n;
+    snprintf(name, sizeof name, "v%lld",
+             (long long)(db_column_is_null(s, 1) ? 0 : db_column_int64(s, 1)));
+    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "bucket_name",
+                                         db_column_text(s, 0), "version", name, "fingerprint",
+                                         db_column_text(s, 2), "version_id", db_column_text(s, 3)));
+}
+
 /* Array of {bucket_name, version, fingerprint, version_id}: the versions
  * holding an artifact that one of v's builds was built from. */
 static json_t *parents_json(registry *r, const char *version_id, char *err, size_t errlen)
 {
-    db_stmt *s = db_query(r->d,
+    return reg_query_json(r, parent_row, err, errlen,
                           "SELECT DISTINCT bk.name, pv.number, pv.fingerprint, pv.id FROM builds b"
                           " JOIN artifacts a ON a.external_lower = b.source_lower"
                           " JOIN builds pb ON pb.id = a.build_id"
@@ -290,28 +307,6 @@ static json_t *parents_json(registry *r, const char *version_id, char *err, size
                           " WHERE b.version_id = ? AND pv.id <> ?"
                           " ORDER BY bk.name, pv.number, pv.fingerprint, pv.id",
                           "tt", version_id, version_id);
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    json_t *arr = json_array();
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        char name[32];
-        snprintf(name, sizeof name, "v%lld",
-                 (long long)(db_column_is_null(s, 1) ? 0 : db_column_int64(s, 1)));
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:s, s:s, s:s}", "bucket_name", db_column_text(s, 0),
-                                        "version", name, "fingerprint", db_column_text(s, 2),
-                                        "version_id", db_column_text(s, 3)));
-    }
-    db_finalize(s);
-    if (rc < 0) {
-        json_decref(arr);
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    return arr;
 }
 
 json_t *reg_version_json(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err,
@@ -350,9 +345,7 @@ json_t *reg_version_json(registry *r, const reg_ctx *ctx, const reg_vrow *v, cha
 done:
     json_decref(builds);
     json_decref(parents);
-    for (size_t i = 0; i < n; i++)
-        reg_revrow_dispose(&rows[i]);
-    free(rows);
+    reg_revrows_free(rows, n);
     return out;
 }
 
@@ -362,15 +355,24 @@ json_t *registry_version_get(registry *r, const reg_ctx *ctx, const char *bucket
                              char *err, size_t errlen)
 {
     REG_CALL(r);
-    reg_brow b = {0};
-    reg_vrow v = {0};
+    reg_brow b;
+    reg_vrow v;
     json_t *out = NULL;
-    if (reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
-        reg_version_load(r, &b, ref, &v, err, errlen) == 0)
+    if (reg_version_find(r, bucket, ref, &b, &v, err, errlen) == 0)
         out = reg_version_json(r, ctx, &v, err, errlen);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;
+}
+
+static void vrow_dispose(void *v)
+{
+    reg_vrow_dispose(v);
+}
+
+static json_t *vrow_json(registry *r, const reg_ctx *ctx, const void *v, char *err, size_t errlen)
+{
+    return reg_version_json(r, ctx, v, err, errlen);
 }
 
 json_t *registry_version_list(registry *r, const reg_ctx *ctx, const char *bucket, reg_page *page,
@@ -378,63 +380,20 @@ json_t *registry_version_list(registry *r, const reg_ctx *ctx, const char *bucke
 {
     REG_CALL(r);
     reg_brow b = {0};
-    reg_vrow *rows = NULL;
-    size_t n = 0, cap = 0;
+    reg_rows rows = {.size = sizeof(reg_vrow), .fill = vrow_fill, .dispose = vrow_dispose};
     json_t *arr = NULL;
-    int64_t limit = INT32_MAX, offset = 0;
-    if (page) {
-        page->next_page_token = NULL;
-        if (page->page_size < 0) {
-            reg_fail(r, REG_EINVAL, err, errlen, "page_size: must not be negative");
-            return NULL;
-        }
-        if (page->page_size > 0)
-            limit = page->page_size;
-        char e2[64];
-        if (page->page_token && *page->page_token &&
-            parse_int64("page_token", page->page_token, 0, INT32_MAX, &offset, e2, sizeof e2) < 0) {
-            reg_fail(r, REG_EINVAL, err, errlen, "page_token: not a token this server made");
-            return NULL;
-        }
-    }
-    if (reg_bucket_load(r, bucket, &b, err, errlen) < 0)
-        return NULL;
+    int64_t limit, offset;
     /* incomplete versions first, then newest number first */
-    db_stmt *s = db_query(r->d,
-                          "SELECT " VERSION_COLS " WHERE v.bucket_id = ?"
-                          " ORDER BY CASE WHEN v.number IS NULL THEN 0 ELSE 1 END,"
-                          " v.number DESC, v.created_at DESC, v.id DESC LIMIT ? OFFSET ?",
-                          "tii", b.id, limit + 1, offset);
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        goto done;
-    }
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        xgrow((void **)&rows, &cap, n + 1, sizeof *rows);
-        vrow_fill(s, &rows[n++]);
-    }
-    db_finalize(s);
-    if (rc < 0) {
-        reg_dbfail(r, err, errlen);
-        goto done;
-    }
-    arr = json_array();
-    for (size_t i = 0; i < n && (int64_t)i < limit; i++) {
-        json_t *j = reg_version_json(r, ctx, &rows[i], err, errlen);
-        if (!j) {
-            json_decref(arr);
-            arr = NULL;
-            goto done;
-        }
-        json_array_append_new(arr, j);
-    }
-    if (page && page->page_size > 0 && (int64_t)n > limit)
-        page->next_page_token = xasprintf("%lld", (long long)(offset + limit));
-done:
-    for (size_t i = 0; i < n; i++)
-        reg_vrow_dispose(&rows[i]);
-    free(rows);
+    if (reg_page_bounds(r, page, &limit, &offset, err, errlen) == 0 &&
+        reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
+        reg_query_rows(r, 0, reg_rows_add, &rows, err, errlen,
+                       "SELECT " VERSION_COLS " WHERE v.bucket_id = ?"
+                       " ORDER BY CASE WHEN v.number IS NULL THEN 0 ELSE 1 END,"
+                       " v.number DESC, v.created_at DESC, v.id DESC LIMIT ? OFFSET ?",
+                       "tii", b.id, limit + 1, offset) >= 0 &&
+        (arr = reg_rows_json(r, ctx, &rows, limit, vrow_json, err, errlen)) != NULL)
+        reg_page_next(page, offset, limit, rows.n);
+    reg_rows_free(&rows);
     reg_brow_dispose(&b);
     return arr;
 }
@@ -453,31 +412,26 @@ json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *buc
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
     if (reg_bucket_load(r, bucket, &b, err, errlen) < 0)
-        goto fail;
+        goto done;
     int n = vquery(r, &v, err, errlen,
                    "SELECT " VERSION_COLS " WHERE v.bucket_id = ? AND v.fingerprint = ?", "tt",
                    b.id, fingerprint);
     if (n < 0)
-        goto fail;
+        goto done;
     if (n > 0 && v.number > 0) {
         char name[32];
         reg_fail(r, REG_ECONFLICT, err, errlen,
                  "fingerprint '%s' already names complete version %s of bucket '%s'", fingerprint,
                  reg_vrow_name(&v, name), bucket);
-        goto fail;
+        goto done;
     }
     if (n == 0 && (reg_version_insert(r, ctx, &b, fingerprint, &v, err, errlen) < 0 ||
                    reg_audit(r, ctx, "version.create", bucket, fingerprint,
                              json_pack("{s:s}", "fingerprint", fingerprint), err, errlen) < 0))
-        goto fail;
-    if (!(out = reg_version_json(r, ctx, &v, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
-    reg_tx_abort(r);
+        goto done;
+    out = reg_version_json(r, ctx, &v, err, errlen);
 done:
+    out = reg_tx_end_json(r, out, err, errlen);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;
@@ -485,69 +439,55 @@ done:
 
 /* Names of the user channels holding version_id, comma-separated (new
  * string) or NULL when none. */
+static void name_add(db_stmt *s, size_t n, void *arg)
+{
+    strbuf *sb = arg;
+    (void)n;
+    if (sb->len)
+        strbuf_puts(sb, ", ");
+    strbuf_puts(sb, db_column_text(s, 0));
+}
+
 static int channels_holding(registry *r, const char *version_id, char **names, char *err,
                             size_t errlen)
 {
-    *names = NULL;
-    db_stmt *s = db_query(r->d, "SELECT name FROM channels WHERE version_id = ? ORDER BY name", "t",
-                          version_id);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
     strbuf sb = STRBUF_INIT;
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        if (sb.len)
-            strbuf_puts(&sb, ", ");
-        strbuf_puts(&sb, db_column_text(s, 0));
-    }
-    db_finalize(s);
-    if (rc < 0) {
-        strbuf_dispose(&sb);
-        return reg_dbfail(r, err, errlen);
-    }
-    *names = sb.len ? strbuf_steal(&sb) : NULL;
+    int64_t n = reg_query_rows(r, 0, name_add, &sb, err, errlen,
+                               "SELECT name FROM channels WHERE version_id = ? ORDER BY name", "t",
+                               version_id);
+    *names = n >= 0 && sb.len ? strbuf_steal(&sb) : NULL;
     strbuf_dispose(&sb);
-    return 0;
+    return n < 0 ? -1 : 0;
 }
 
 int registry_version_delete(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
                             char *err, size_t errlen)
 {
     REG_CALL(r);
-    reg_brow b = {0};
-    reg_vrow v = {0};
+    reg_brow b;
+    reg_vrow v;
     char *held = NULL;
     char name[32];
     if (reg_tx_begin(r, err, errlen) < 0)
         return -1;
-    if (reg_bucket_load(r, bucket, &b, err, errlen) < 0 ||
-        reg_version_load(r, &b, ref, &v, err, errlen) < 0 ||
-        channels_holding(r, v.id, &held, err, errlen) < 0)
-        goto fail;
+    int rc = reg_version_find(r, bucket, ref, &b, &v, err, errlen);
+    if (rc == 0)
+        rc = channels_holding(r, v.id, &held, err, errlen);
     reg_vrow_name(&v, name);
-    if (held) {
-        reg_fail(r, REG_ECONFLICT, err, errlen,
-                 "version %s of bucket '%s' is assigned to channel(s) %s; unset them first", name,
-                 bucket, held);
-        goto fail;
-    }
-    if (db_run(r->d, "DELETE FROM versions WHERE id = ?", "t", v.id) < 0) {
-        reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    if (reg_audit(r, ctx, "version.delete", bucket, name,
-                  json_pack("{s:s, s:s, s:s}", "version", name, "fingerprint", v.fingerprint,
-                            "version_id", v.id),
-                  err, errlen) < 0 ||
-        reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
-    reg_vrow_dispose(&v);
-    reg_brow_dispose(&b);
-    return 0;
-fail:
-    reg_tx_abort(r);
+    if (rc == 0 && held)
+        rc = reg_fail(r, REG_ECONFLICT, err, errlen,
+                      "version %s of bucket '%s' is assigned to channel(s) %s; unset them first",
+                      name, bucket, held);
+    if (rc == 0 && db_run(r->d, "DELETE FROM versions WHERE id = ?", "t", v.id) < 0)
+        rc = reg_dbfail(r, err, errlen);
+    if (rc == 0)
+        rc = reg_audit(r, ctx, "version.delete", bucket, name,
+                       json_pack("{s:s, s:s, s:s}", "version", name, "fingerprint", v.fingerprint,
+                                 "version_id", v.id),
+                       err, errlen);
+    rc = reg_tx_end(r, rc, err, errlen);
     free(held);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
-    return -1;
+    return rc;
 }
