@@ -452,84 +452,104 @@ static const reg_revrow *own_row(const reg_vrow *v, const reg_revrow *rows, size
     return NULL;
 }
 
+/* v's own revocation as a row; every string is a copy (dispose it). */
+static void manual_row(reg_revrow *out, const reg_vrow *v, const reg_ctx *ctx, const reg_revoke *rv,
+                       ig_time at)
+{
+    char name[32];
+    *out = (reg_revrow){
+        .origin_version_id = xstrdup(v->id),
+        .origin_bucket = xstrdup(v->bucket_name),
+        .origin_name = xstrdup(reg_vrow_name(v, name)),
+        .origin_fingerprint = xstrdup(v->fingerprint),
+        .type = xstrdup("MANUAL"),
+        .message = xstrdup(rv->message),
+        .author = xstrdup(ctx->author),
+        .revoke_at = at,
+        .skip_descendants = rv->skip_descendants,
+        .keep_channels = rv->keep_channels,
+    };
+}
+
+/* Puts mine in place of v's own rows and of what they caused, and passes
+ * it down unless skip_descendants; got: the descendants that gained it. */
+static int revoke_rows(registry *r, const reg_ctx *ctx, const reg_vrow *v, const reg_revrow *mine,
+                       idset *got, char *err, size_t errlen)
+{
+    /* a scheduled revocation of its own is replaced, with what it caused */
+    if (db_run(r->d, "DELETE FROM revocations WHERE origin_version_id = ?", "t", v->id) < 0)
+        return reg_dbfail(r, err, errlen);
+    if (insert_row(r, ctx, v->id, mine, "MANUAL", NULL, err, errlen) < 0)
+        return -1;
+    return mine->skip_descendants ? 0 : push_down(r, ctx, v->id, mine, got, NULL, err, errlen);
+}
+
+static int revoke_audit(registry *r, const reg_ctx *ctx, const reg_revrow *mine, bool immediate,
+                        bool replaced, const idset *got, char *err, size_t errlen)
+{
+    char when[40];
+    json_t *inherited = labels_json(r, got, err, errlen);
+    if (!inherited)
+        return -1;
+    json_t *detail = json_pack(
+        "{s:s, s:o, s:b, s:b, s:b, s:b, s:o}", "revoke_at",
+        ig_time_format(mine->revoke_at, when, sizeof when), "message", reg_str_json(mine->message),
+        "immediate", immediate, "skip_descendants", mine->skip_descendants, "keep_channels",
+        mine->keep_channels, "replaced_scheduled", replaced, "inherited_by", inherited);
+    return reg_audit(r, ctx, "version.revoke", mine->origin_bucket, mine->origin_name, detail, err,
+                     errlen);
+}
+
+/* An immediate revocation rolls back the channels holding v or one of the
+ * descendants that inherited it. */
+static int revoke_rollback(registry *r, const reg_ctx *ctx, const reg_revrow *mine,
+                           const idset *got, char *err, size_t errlen)
+{
+    int moved = 0;
+    char *reason = xasprintf("%s %s revoked", mine->origin_bucket, mine->origin_name);
+    int rc = reg_channels_rollback(r, ctx, mine->origin_version_id, reason, &moved, err, errlen);
+    for (size_t i = 0; rc == 0 && i < got->n; i++)
+        rc = reg_channels_rollback(r, ctx, got->v[i], reason, &moved, err, errlen);
+    free(reason);
+    return rc;
+}
+
 json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *bucket,
                                 const char *ref, const reg_revoke *rv, char *err, size_t errlen)
 {
     REG_CALL(r);
     reg_brow b = {0};
     reg_vrow v = {0};
-    reg_revrow *rows = NULL;
+    reg_revrow *rows = NULL, mine = {0};
     size_t n = 0;
     idset got = {0};
-    json_t *inherited = NULL;
     json_t *out = NULL;
     char name[32], when[40];
     ig_time at = rv->revoke_at == IG_TIME_NONE ? ctx->now : rv->revoke_at;
     bool immediate = at <= ctx->now;
-    if (reg_text_check(r, rv->message, REG_MAX_TEXT, "revocation message", err, errlen) < 0)
-        return NULL;
-    if (reg_tx_begin(r, err, errlen) < 0)
+    if (reg_text_check(r, rv->message, REG_MAX_TEXT, "revocation message", err, errlen) < 0 ||
+        reg_tx_begin(r, err, errlen) < 0)
         return NULL;
     if (load_complete(r, bucket, ref, &b, &v, err, errlen) < 0 ||
         reg_revocations_load(r, v.id, &rows, &n, err, errlen) < 0)
-        goto fail;
-    reg_vrow_name(&v, name);
+        goto done;
     const reg_revrow *own = own_row(&v, rows, n);
     if (own && own->revoke_at <= ctx->now) {
         reg_fail(r, REG_ECONFLICT, err, errlen,
                  "version %s of bucket '%s' is already revoked (since %s); restore it first to "
                  "change its revocation",
-                 name, bucket, ig_time_format(own->revoke_at, when, sizeof when));
-        goto fail;
+                 reg_vrow_name(&v, name), bucket,
+                 ig_time_format(own->revoke_at, when, sizeof when));
+        goto done;
     }
-    /* a scheduled revocation of its own is replaced, with what it caused */
-    if (db_run(r->d, "DELETE FROM revocations WHERE origin_version_id = ?", "t", v.id) < 0) {
-        reg_dbfail(r, err, errlen);
-        goto fail;
-    }
-    reg_revrow mine = {
-        .origin_version_id = v.id,
-        .origin_bucket = v.bucket_name,
-        .origin_name = name,
-        .origin_fingerprint = v.fingerprint,
-        .type = (char *)"MANUAL",
-        .message = (char *)rv->message,
-        .author = (char *)ctx->author,
-        .revoke_at = at,
-        .skip_descendants = rv->skip_descendants,
-        .keep_channels = rv->keep_channels,
-    };
-    if (insert_row(r, ctx, v.id, &mine, "MANUAL", NULL, err, errlen) < 0 ||
-        (!rv->skip_descendants && push_down(r, ctx, v.id, &mine, &got, NULL, err, errlen) < 0))
-        goto fail;
-    if (!(inherited = labels_json(r, &got, err, errlen)))
-        goto fail;
-    json_t *detail =
-        json_pack("{s:s, s:o, s:b, s:b, s:b, s:b, s:O}", "revoke_at",
-                  ig_time_format(at, when, sizeof when), "message", reg_str_json(rv->message),
-                  "immediate", immediate, "skip_descendants", rv->skip_descendants, "keep_channels",
-                  rv->keep_channels, "replaced_scheduled", own != NULL, "inherited_by", inherited);
-    if (reg_audit(r, ctx, "version.revoke", bucket, name, detail, err, errlen) < 0)
-        goto fail;
-    if (immediate && !rv->keep_channels) {
-        int moved = 0;
-        char *reason = xasprintf("%s %s revoked", bucket, name);
-        int rc = reg_channels_rollback(r, ctx, v.id, reason, &moved, err, errlen);
-        for (size_t i = 0; rc == 0 && i < got.n; i++)
-            rc = reg_channels_rollback(r, ctx, got.v[i], reason, &moved, err, errlen);
-        free(reason);
-        if (rc < 0)
-            goto fail;
-    }
-    if (!(out = reg_version_json(r, ctx, &v, err, errlen)) || reg_tx_commit(r, err, errlen) < 0)
-        goto fail;
-    goto done;
-fail:
-    json_decref(out);
-    out = NULL;
-    reg_tx_abort(r);
+    manual_row(&mine, &v, ctx, rv, at);
+    if (revoke_rows(r, ctx, &v, &mine, &got, err, errlen) == 0 &&
+        revoke_audit(r, ctx, &mine, immediate, own != NULL, &got, err, errlen) == 0 &&
+        (!immediate || rv->keep_channels || revoke_rollback(r, ctx, &mine, &got, err, errlen) == 0))
+        out = reg_version_json(r, ctx, &v, err, errlen);
 done:
-    json_decref(inherited);
+    out = reg_tx_end_json(r, out, err, errlen);
+    reg_revrow_dispose(&mine);
     idset_dispose(&got);
     reg_revrows_free(rows, n);
     reg_vrow_dispose(&v);
