@@ -874,20 +874,30 @@ static char *store_dir(const char *url)
     return dir;
 }
 
-static int write_port_file(const char *path, int port, char *err, size_t errlen)
+int webhook_write_port_file(const char *path, int port, char *err, size_t errlen)
 {
     char *tmp = xasprintf("%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     int rc = -1;
-    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0) {
-        if (f)
-            fclose(f);
+    if (!f) {
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    /* fclose runs once whatever happened: it flushes, and the stream is
+     * gone even when it fails */
+    int werr = fprintf(f, "%d\n", port) < 0 ? errno : 0;
+    if (fclose(f) != 0 && !werr)
+        werr = errno;
+    if (werr) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(werr));
+        unlink(tmp);
     } else if (rename(tmp, path) < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        unlink(tmp);
     } else {
         rc = 0;
     }
+out:
     free(tmp);
     return rc;
 }
@@ -932,7 +942,7 @@ static int start_listener(webhook_server *srv, char *err, size_t errlen)
         }
         snprintf(srv->public_url, sizeof srv->public_url, "%s://%s:%d", scheme, host, bound_port);
     }
-    if (*cfg->port_file && write_port_file(cfg->port_file, bound_port, err, errlen) < 0)
+    if (*cfg->port_file && webhook_write_port_file(cfg->port_file, bound_port, err, errlen) < 0)
         return -1;
     log_info("event=listening url=%s public_url=%s", srv->listen_url, srv->public_url);
     /* The line tests and scripts look for. */

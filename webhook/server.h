@@ -160,6 +160,11 @@ webhook_tokens *webhook_server_tokens(webhook_server *srv);
 
 /* ---- the public entry point ----------------------------------------- */
 
+/* Writes port and a newline to path through path.tmp and a rename, so a
+ * reader never sees half a number; on failure path.tmp is removed. Returns
+ * 0, or -1 with the file and the reason in err. Main thread (start-up). */
+int webhook_write_port_file(const char *path, int port, char *err, size_t errlen);
+
 /* Runs the server until SIGTERM/SIGINT; cfg is borrowed and must stay
  * unchanged. Returns a process exit status (0, or 3 when the store or the
  * listener cannot be set up, with a line on stderr). Main thread. */

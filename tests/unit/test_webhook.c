@@ -12,6 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "webhook/callback.h"
 #include "webhook/config.h"
 #include "webhook/runtask.h"
+#include "webhook/server.h"
 #include "webhook/sig.h"
 #include "webhook/tokens.h"
 
@@ -1203,6 +1205,51 @@ static void test_tokenset(void **state)
     webhook_tokenset_free(s);
 }
 
+/* ---- the port file (--port-file) ------------------------------------------ */
+
+static void read_small(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, len - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+static void test_port_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ig-port-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], tmp[256], err[512], buf[64];
+    snprintf(path, sizeof path, "%s/port", dir);
+    snprintf(tmp, sizeof tmp, "%s/port.tmp", dir);
+    assert_int_equal(webhook_write_port_file(path, 8443, err, sizeof err), 0);
+    read_small(path, buf, sizeof buf);
+    assert_string_equal(buf, "8443\n");
+    assert_int_equal(access(tmp, F_OK), -1);
+
+    /* a write that fails only when fclose flushes it (/dev/full: ENOSPC):
+     * one fclose, the .tmp removed, the old port file left as it was */
+    assert_int_equal(symlink("/dev/full", tmp), 0);
+    assert_int_equal(webhook_write_port_file(path, 9000, err, sizeof err), -1);
+    assert_non_null(strstr(err, "port.tmp"));
+    assert_non_null(strstr(err, strerror(ENOSPC)));
+    struct stat st;
+    assert_int_equal(lstat(tmp, &st), -1);
+    read_small(path, buf, sizeof buf);
+    assert_string_equal(buf, "8443\n");
+
+    /* a directory that does not exist: said, nothing made */
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no/port", dir);
+    assert_int_equal(webhook_write_port_file(missing, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no/port.tmp"));
+
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -1226,6 +1273,7 @@ int main(void)
         cmocka_unit_test(test_config_docs_table_in_sync),
         cmocka_unit_test(test_authhdr),
         cmocka_unit_test(test_tokenset),
+        cmocka_unit_test(test_port_file),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
