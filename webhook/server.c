@@ -1,25 +1,20 @@
-/* The event loop, the two thread pools and the plumbing between them (see
- * server.h for the picture).
+/* The daemon's loop and its pools: start-up, request dispatch, the store,
+ * scan and delivery pools (pool.h), signals and shutdown. server.h has the
+ * picture.
  *
- * Hand-off: webhook_submit() appends a job to the store queue under its
- * mutex and signals one store worker; the worker runs job->work with its own
- * registry handle, appends the job to the completion list and calls
- * event_active() on the single wake-up event; the loop's callback takes the
- * whole list at once and runs each job->done, which replies. Jobs are never
- * touched by two threads at once: the queue, then one worker, then the list,
- * then the loop.
+ * Handlers run on the loop thread and hand anything that may block to a pool
+ * with webhook_submit() (store) or webhook_submit_scan(); the job's done
+ * function replies, back on the loop thread. Deliveries are queued by
+ * task_result_id, bounded by --queue-depth; one that does not fit is already
+ * durable in the store and is found by an idle worker's periodic claim (the
+ * "sweep"), the same path that resumes deliveries after a crash.
  *
- * Deliveries use a second queue of task_result_ids, bounded by
- * --queue-depth; a delivery that does not fit is already durable in the
- * store and is picked up by an idle worker's periodic claim ("sweep"), the
- * same path that resumes deliveries after a crash.
- *
- * Shutdown (SIGTERM/SIGINT): the listener is removed first, the delivery
- * queue is closed (workers finish what they hold), a timer polls until the
- * pools are idle or --shutdown-timeout passes, then the abort flag stops any
- * transfer still running (its delivery stays queued in the store and is
- * resumed by the next start), the loop exits, threads are joined and
- * remaining completions are flushed before evhttp is freed. */
+ * Shutdown (SIGTERM/SIGINT): the listener goes first and the delivery pool is
+ * closed (workers finish what they hold); a timer polls until the pools are
+ * idle or --shutdown-timeout passes, then the abort flag stops any transfer
+ * still running (its delivery stays queued in the store, resumed by the next
+ * start); the loop exits, the pools are joined (the store pool last: it
+ * drains) and the remaining completions run before evhttp is freed. */
 #include "webhook/server.h"
 
 #include "common/log.h"
@@ -27,6 +22,7 @@
 #include "common/xalloc.h"
 #include "webhook/sig.h"
 #include "webhook/deadline.h"
+#include "webhook/pool.h"
 #include "webhook/tls.h"
 #include "webhook/tokens.h"
 
@@ -42,45 +38,30 @@
 #include <libgen.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-typedef struct job {
-    webhook_work_fn work;
-    webhook_done_fn done;
-    void *arg;
-    bool posted; /* webhook_post: not counted in jinflight */
-    struct job *next;
-} job;
-
-/* A pool's job queue (mutex + condvar, memcached thread.c). cap bounds the
- * jobs waiting for a thread; submitters get -1 beyond it. */
-typedef struct jobq {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    job *head, *tail;
-    int64_t n, cap;
-    bool closed;
-} jobq;
 
 struct webhook_worker {
     webhook_server *srv;
-    pthread_t thread;
     int index;
-    bool started;
     registry *reg;
     ig_time reg_retry_at; /* after a failed open, no new attempt before this */
     int64_t reg_backoff;  /* ms to wait after the next failed open (0: none failed) */
     char reg_err[256];    /* why the last open failed */
     rules_matcher *matcher;
     char owner[160];
+    ig_time next_chores; /* delivery worker 0: next abandon-and-prune pass */
 };
+
+/* A pool and the contexts of its threads (pool.h). */
+typedef struct worker_pool {
+    webhook_pool *pool;
+    webhook_worker *workers;
+    int n;
+} worker_pool;
 
 struct webhook_server {
     const webhook_config *cfg;
@@ -99,24 +80,12 @@ struct webhook_server {
     char public_url[512];
     char listen_url[300];
 
-    /* store pool, and the scan pool of POST /v1/scan (--workers threads) */
-    jobq sq, cq;
-    int64_t jinflight; /* submitted to either and not yet done (loop thread) */
-    webhook_worker *sworkers, *cworkers;
-
-    /* delivery pool */
-    pthread_mutex_t dmu;
-    pthread_cond_t dcv;
-    char **dq;
-    int64_t dq_head, dq_n;
-    bool dclosed;
-    int busy;
-    webhook_worker *dworkers;
-
-    /* completions */
-    pthread_mutex_t cmu;
-    job *chead, *ctail;
-    struct event *wake;
+    worker_pool store; /* --store-workers */
+    worker_pool scan;  /* POST /v1/scan, --workers */
+    worker_pool delivery;
+    int64_t jinflight; /* submitted to store or scan and not yet done (loop thread) */
+    atomic_int busy;   /* delivery workers running a delivery */
+    webhook_completions *done;
 
     struct event *sigterm, *sigint, *sighup, *drain;
     ig_time drain_deadline;
@@ -310,264 +279,181 @@ void webhook_reply_error_grpc(struct evhttp_request *req, int code, int grpc, co
     va_end(ap);
 }
 
-/* ---- completions (wake-up) -------------------------------------------- */
+/* ---- jobs of the store and scan pools ---------------------------------- */
 
-static void post_done(webhook_server *srv, job *j)
+/* A handler's work and done around the pool's job (first member). A request
+ * waiting for its job stays owned by evhttp: if the client goes away
+ * meanwhile, libevent 2.1's evhttp_connection_incoming_fail unlinks a
+ * request not yet answered from its connection instead of freeing it, and
+ * evhttp_send_reply on a request without a connection frees it -- so the
+ * done function may always reply. */
+typedef struct job {
+    webhook_pool_job pj;
+    webhook_server *srv;
+    webhook_work_fn work;
+    webhook_done_fn done;
+    void *arg;
+    bool posted; /* webhook_post: not counted in jinflight */
+} job;
+
+static int job_work(webhook_pool_job *pj, void *thread)
 {
-    j->next = NULL;
-    pthread_mutex_lock(&srv->cmu);
-    if (srv->ctail)
-        srv->ctail->next = j;
-    else
-        srv->chead = j;
-    srv->ctail = j;
-    pthread_mutex_unlock(&srv->cmu);
-    event_active(srv->wake, EV_READ, 0);
+    job *j = (job *)pj;
+    j->work(thread, j->arg);
+    return 0;
 }
 
-static void run_completions(webhook_server *srv)
+static void job_done(webhook_pool_job *pj)
 {
-    pthread_mutex_lock(&srv->cmu);
-    job *j = srv->chead;
-    srv->chead = srv->ctail = NULL;
-    pthread_mutex_unlock(&srv->cmu);
-    while (j) {
-        job *next = j->next;
-        if (j->done)
-            j->done(srv, j->arg);
-        if (!j->posted)
-            srv->jinflight--;
-        free(j);
-        j = next;
-    }
+    job *j = (job *)pj;
+    if (j->done)
+        j->done(j->srv, j->arg);
+    if (!j->posted)
+        j->srv->jinflight--;
+    free(j);
+}
+
+static job *job_new(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
+{
+    job *j = xcalloc(1, sizeof *j);
+    j->pj.work = work ? job_work : NULL;
+    j->pj.done = job_done;
+    j->srv = srv;
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    return j;
 }
 
 void webhook_post(webhook_server *srv, webhook_done_fn done, void *arg)
 {
-    job *j = xcalloc(1, sizeof *j);
-    j->done = done;
-    j->arg = arg;
+    job *j = job_new(srv, NULL, done, arg);
     j->posted = true;
-    post_done(srv, j);
+    webhook_completions_post(srv->done, &j->pj);
 }
 
-static void wake_cb(evutil_socket_t fd, short what, void *arg)
+static int submit_to(webhook_server *srv, worker_pool *wp, webhook_work_fn work,
+                     webhook_done_fn done, void *arg)
 {
-    (void)fd, (void)what;
-    run_completions(arg);
-}
-
-/* ---- store pool ------------------------------------------------------- */
-
-static void jobq_init(jobq *q, int64_t cap)
-{
-    memset(q, 0, sizeof *q);
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    q->cap = cap;
-}
-
-static void jobq_close(jobq *q)
-{
-    pthread_mutex_lock(&q->mu);
-    q->closed = true;
-    pthread_cond_broadcast(&q->cv);
-    pthread_mutex_unlock(&q->mu);
-}
-
-static void jobq_dispose(jobq *q)
-{
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
-}
-
-static int64_t jobq_length(jobq *q)
-{
-    pthread_mutex_lock(&q->mu);
-    int64_t n = q->n;
-    pthread_mutex_unlock(&q->mu);
-    return n;
-}
-
-static int submit_to(webhook_server *srv, jobq *q, webhook_work_fn work, webhook_done_fn done,
-                     void *arg)
-{
-    int rc = -1;
-    pthread_mutex_lock(&q->mu);
-    if (!q->closed && q->n < q->cap) {
-        job *j = xcalloc(1, sizeof *j);
-        j->work = work;
-        j->done = done;
-        j->arg = arg;
-        if (q->tail)
-            q->tail->next = j;
-        else
-            q->head = j;
-        q->tail = j;
-        q->n++;
-        srv->jinflight++;
-        pthread_cond_signal(&q->cv);
-        rc = 0;
+    job *j = job_new(srv, work, done, arg);
+    if (webhook_pool_submit(wp->pool, &j->pj) < 0) {
+        free(j);
+        return -1;
     }
-    pthread_mutex_unlock(&q->mu);
-    return rc;
+    srv->jinflight++;
+    return 0;
 }
 
 int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
 {
-    return submit_to(srv, &srv->sq, work, done, arg);
+    return submit_to(srv, &srv->store, work, done, arg);
 }
 
 int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
 {
-    return submit_to(srv, &srv->cq, work, done, arg);
-}
-
-static void run_pool(webhook_worker *w, jobq *q)
-{
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        while (!q->head && !q->closed)
-            pthread_cond_wait(&q->cv, &q->mu);
-        job *j = q->head;
-        if (j) {
-            q->head = j->next;
-            if (!q->head)
-                q->tail = NULL;
-            q->n--;
-        }
-        pthread_mutex_unlock(&q->mu);
-        if (!j)
-            break; /* closed and drained */
-        j->work(w, j->arg);
-        post_done(w->srv, j);
-    }
-}
-
-static void *store_main(void *arg)
-{
-    webhook_worker *w = arg;
-    run_pool(w, &w->srv->sq);
-    return NULL;
-}
-
-/* Scans are CPU-bound: like deliveries, they run at a lower priority so
- * acknowledgements and API calls never wait behind them. */
-static void *scan_main(void *arg)
-{
-    webhook_worker *w = arg;
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
-        log_debug("event=worker_nice_failed errno=%d", errno);
-    run_pool(w, &w->srv->cq);
-    return NULL;
+    return submit_to(srv, &srv->scan, work, done, arg);
 }
 
 /* ---- delivery pool ---------------------------------------------------- */
 
-void webhook_enqueue_delivery(webhook_server *srv, const char *task_result_id)
-{
-    int64_t cap = srv->cfg->queue_depth;
-    pthread_mutex_lock(&srv->dmu);
-    if (!srv->dclosed && srv->dq_n < cap) {
-        srv->dq[(srv->dq_head + srv->dq_n) % cap] = xstrdup(task_result_id);
-        srv->dq_n++;
-        pthread_cond_signal(&srv->dcv);
-    }
-    pthread_mutex_unlock(&srv->dmu);
-}
+/* A task_result_id waiting for a delivery worker. No done: the job frees
+ * itself once claimed. */
+typedef struct delivery_job {
+    webhook_pool_job pj;
+    char id[];
+} delivery_job;
 
-static void abs_deadline(struct timespec *ts, int64_t ms)
+/* Claims the delivery id (or, with id NULL, the oldest claimable one) and
+ * runs it. Returns 1 when a delivery ran (more may be waiting in the store),
+ * else 0. err holds why r is NULL. */
+static int claim_and_run(webhook_worker *w, registry *r, const char *id, char *err, size_t errlen)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-static void *delivery_main(void *arg)
-{
-    webhook_worker *w = arg;
     webhook_server *srv = w->srv;
     const webhook_config *cfg = srv->cfg;
-    bool sweep_now = true; /* resume what a previous run left queued */
-    ig_time next_abandon = ig_time_now() + 60 * 1000;
-    /* Scans are CPU-bound and may run for minutes; acknowledgements must not
-     * wait behind them. On Linux nice is per thread: lower only this one. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
-        log_debug("event=worker_nice_failed errno=%d", errno);
-    for (;;) {
-        char *id = NULL;
-        pthread_mutex_lock(&srv->dmu);
-        if (!sweep_now && !srv->dq_n && !srv->dclosed) {
-            struct timespec ts;
-            abs_deadline(&ts, cfg->sweep_interval);
-            while (!srv->dq_n && !srv->dclosed)
-                if (pthread_cond_timedwait(&srv->dcv, &srv->dmu, &ts) == ETIMEDOUT)
-                    break;
-        }
-        bool closed = srv->dclosed;
-        if (!closed && srv->dq_n) {
-            id = srv->dq[srv->dq_head];
-            srv->dq_head = (srv->dq_head + 1) % cfg->queue_depth;
-            srv->dq_n--;
-        }
-        pthread_mutex_unlock(&srv->dmu);
-        if (closed)
-            break;
-        sweep_now = false;
-
-        char err[512] = "";
-        reg_delivery d;
-        memset(&d, 0, sizeof d);
-        int rc = -1;
-        registry *r = webhook_worker_registry(w, err, sizeof err);
-        /* Deliveries that waited past their token's life (a long backlog)
-         * can never be delivered: one worker marks them failed, audited, as
-         * start-up does. */
-        if (r && !id && w->index == 0 && ig_time_now() >= next_abandon) {
-            reg_ctx actx = {"imagegate", ig_time_now()};
-            int n = registry_delivery_abandon_old(r, &actx, actx.now - cfg->token_lifetime, err,
-                                                  sizeof err);
-            if (n > 0)
-                log_warn("event=deliveries_abandoned count=%d msg=\"waited longer than "
-                         "--token-lifetime\"",
-                         n);
-            /* result pages past --result-retention (all of them when 0) */
-            n = registry_result_prune(r, actx.now - cfg->result_retention, err, sizeof err);
-            if (n > 0)
-                log_info("event=results_pruned count=%d", n);
-            next_abandon = actx.now + 60 * 1000;
-        }
-        if (r) {
-            reg_ctx ctx = {"imagegate", ig_time_now()};
-            if (id)
-                rc = registry_delivery_claim_id(r, &ctx, w->owner, cfg->delivery_lease, id, &d, err,
-                                                sizeof err);
-            else
-                rc = registry_delivery_claim(r, &ctx, w->owner, cfg->delivery_lease,
-                                             ctx.now - cfg->token_lifetime, &d, err, sizeof err);
-            if (rc < 0 && registry_errcode(r) == REG_ESTORE)
-                webhook_worker_reset_registry(w);
-        }
-        if (rc < 0)
-            log_error("event=delivery_claim_failed worker=%d error=\"%s\"", w->index, err);
-        free(id);
-        if (rc == 1) {
-            pthread_mutex_lock(&srv->dmu);
-            srv->busy++;
-            pthread_mutex_unlock(&srv->dmu);
-            webhook_delivery_run(w, &d);
-            registry_delivery_dispose(&d);
-            pthread_mutex_lock(&srv->dmu);
-            srv->busy--;
-            pthread_mutex_unlock(&srv->dmu);
-            sweep_now = true; /* more may be waiting in the store */
-        }
+    reg_delivery d;
+    memset(&d, 0, sizeof d);
+    int rc = -1;
+    if (r) {
+        reg_ctx ctx = {"imagegate", ig_time_now()};
+        if (id)
+            rc = registry_delivery_claim_id(r, &ctx, w->owner, cfg->delivery_lease, id, &d, err,
+                                            errlen);
+        else
+            rc = registry_delivery_claim(r, &ctx, w->owner, cfg->delivery_lease,
+                                         ctx.now - cfg->token_lifetime, &d, err, errlen);
+        if (rc < 0 && registry_errcode(r) == REG_ESTORE)
+            webhook_worker_reset_registry(w);
     }
-    return NULL;
+    if (rc < 0)
+        log_error("event=delivery_claim_failed worker=%d error=\"%s\"", w->index, err);
+    if (rc != 1)
+        return 0;
+    atomic_fetch_add(&srv->busy, 1);
+    webhook_delivery_run(w, &d);
+    registry_delivery_dispose(&d);
+    atomic_fetch_sub(&srv->busy, 1);
+    return 1;
+}
+
+static int delivery_work(webhook_pool_job *pj, void *thread)
+{
+    delivery_job *j = (delivery_job *)pj;
+    webhook_worker *w = thread;
+    char err[512] = "";
+    registry *r = webhook_worker_registry(w, err, sizeof err);
+    int ran = claim_and_run(w, r, j->id, err, sizeof err);
+    free(j);
+    return ran;
+}
+
+static void delivery_discard(webhook_pool_job *pj)
+{
+    free(pj);
+}
+
+void webhook_enqueue_delivery(webhook_server *srv, const char *task_result_id)
+{
+    size_t n = strlen(task_result_id);
+    delivery_job *j = xcalloc(1, sizeof *j + n + 1);
+    j->pj.work = delivery_work;
+    memcpy(j->id, task_result_id, n + 1);
+    if (webhook_pool_submit(srv->delivery.pool, &j->pj) < 0)
+        free(j); /* full or stopping: the store keeps it for a sweep */
+}
+
+/* Deliveries that waited past their token's life (a long backlog) can never
+ * be delivered: once a minute, worker 0 marks them failed, audited, as
+ * start-up does, and prunes result pages past --result-retention (all of
+ * them when 0). */
+static void delivery_chores(webhook_worker *w, registry *r)
+{
+    const webhook_config *cfg = w->srv->cfg;
+    char err[512];
+    reg_ctx ctx = {"imagegate", ig_time_now()};
+    if (ctx.now < w->next_chores)
+        return;
+    int n = registry_delivery_abandon_old(r, &ctx, ctx.now - cfg->token_lifetime, err, sizeof err);
+    if (n > 0)
+        log_warn("event=deliveries_abandoned count=%d msg=\"waited longer than "
+                 "--token-lifetime\"",
+                 n);
+    n = registry_result_prune(r, ctx.now - cfg->result_retention, err, sizeof err);
+    if (n > 0)
+        log_info("event=results_pruned count=%d", n);
+    w->next_chores = ctx.now + 60 * 1000;
+}
+
+/* The pool's idle function: at start, after --sweep-interval without a
+ * queued id, and straight after a delivery ran, claim whatever the store
+ * holds (crash recovery, queue overflow, other replicas' leftovers). */
+static int delivery_sweep(void *thread)
+{
+    webhook_worker *w = thread;
+    char err[512] = "";
+    registry *r = webhook_worker_registry(w, err, sizeof err);
+    if (r && w->index == 0)
+        delivery_chores(w, r);
+    return claim_and_run(w, r, NULL, err, sizeof err);
 }
 
 /* ---- HTTP ----------------------------------------------------------- */
@@ -743,11 +629,9 @@ void webhook_handle_metrics(webhook_server *srv, struct evhttp_request *req, con
 {
     (void)path;
     strbuf b = STRBUF_INIT;
-    int64_t jn = jobq_length(&srv->sq) + jobq_length(&srv->cq);
-    pthread_mutex_lock(&srv->dmu);
-    int64_t dn = srv->dq_n, busy = srv->busy;
-    pthread_mutex_unlock(&srv->dmu);
-    webhook_metrics_render(srv->metrics, &b, jn, dn, busy);
+    int64_t jn = webhook_pool_waiting(srv->store.pool) + webhook_pool_waiting(srv->scan.pool);
+    int64_t dn = webhook_pool_waiting(srv->delivery.pool);
+    webhook_metrics_render(srv->metrics, &b, jn, dn, atomic_load(&srv->busy));
     webhook_reply_text(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
     strbuf_dispose(&b);
 }
@@ -768,10 +652,7 @@ static void libevent_log_cb(int severity, const char *msg)
 
 static bool pools_idle(webhook_server *srv)
 {
-    pthread_mutex_lock(&srv->dmu);
-    bool idle = srv->busy == 0;
-    pthread_mutex_unlock(&srv->dmu);
-    return idle && srv->jinflight == 0;
+    return atomic_load(&srv->busy) == 0 && srv->jinflight == 0;
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -806,10 +687,7 @@ static void begin_shutdown(webhook_server *srv, const char *why)
         srv->bound = NULL;
     }
     webhook_tokens_stop(srv->tokens);
-    pthread_mutex_lock(&srv->dmu);
-    srv->dclosed = true;
-    pthread_cond_broadcast(&srv->dcv);
-    pthread_mutex_unlock(&srv->dmu);
+    webhook_pool_close(srv->delivery.pool);
     srv->drain_deadline = ig_time_now() + srv->cfg->shutdown_timeout;
     srv->drain = evtimer_new(srv->base, drain_cb, srv);
     struct timeval tv = {0, 0};
@@ -1022,92 +900,136 @@ static int prepare_store(const webhook_config *cfg, webhook_tokenset **tokens, c
     return n < 0 ? -1 : 0;
 }
 
-/* kind: 's' store, 'c' scan, 'd' delivery. */
-static void start_pool(webhook_server *srv, webhook_worker **out, int64_t n, char kind)
+/* ---- pools ------------------------------------------------------------- */
+
+/* Starts def's threads, each with a webhook_worker of its own whose lease
+ * owner name is "host:pid:start-ms:<kind><index>". */
+static void start_pool(webhook_server *srv, worker_pool *wp, const webhook_pool_def *def, char kind)
 {
     char host[100] = "host";
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
-    void *(*fn)(void *) = kind == 'd' ? delivery_main : kind == 'c' ? scan_main : store_main;
-    const char *name = kind == 'd' ? "delivery" : kind == 'c' ? "scan" : "store";
-    *out = xcalloc((size_t)n, sizeof **out);
-    for (int64_t i = 0; i < n; i++) {
-        webhook_worker *w = &(*out)[i];
+    wp->n = def->threads;
+    wp->workers = xcalloc((size_t)wp->n, sizeof *wp->workers);
+    void **ctx = xcalloc((size_t)wp->n, sizeof *ctx);
+    for (int i = 0; i < wp->n; i++) {
+        webhook_worker *w = &wp->workers[i];
         w->srv = srv;
-        w->index = (int)i;
-        snprintf(w->owner, sizeof w->owner, "%s:%ld:%lld:%c%lld", host, (long)getpid(),
-                 (long long)ig_time_now(), kind, (long long)i);
-        if (pthread_create(&w->thread, NULL, fn, w) == 0)
-            w->started = true;
-        else
-            log_error("event=thread_failed pool=%s index=%lld", name, (long long)i);
+        w->index = i;
+        w->next_chores = ig_time_now() + 60 * 1000;
+        snprintf(w->owner, sizeof w->owner, "%s:%ld:%lld:%c%d", host, (long)getpid(),
+                 (long long)ig_time_now(), kind, i);
+        ctx[i] = w;
     }
+    wp->pool = webhook_pool_new(def, srv->done, ctx);
+    free(ctx);
 }
 
-static void stop_pool(webhook_worker *ws, int64_t n)
+/* Joins the pool's threads (a draining pool runs its queue first) and frees
+ * what its workers held. */
+static void stop_pool(worker_pool *wp)
 {
-    for (int64_t i = 0; ws && i < n; i++) {
-        if (ws[i].started)
-            pthread_join(ws[i].thread, NULL);
-        rules_matcher_free(ws[i].matcher);
-        registry_close(ws[i].reg);
+    webhook_pool_free(wp->pool);
+    wp->pool = NULL;
+    for (int i = 0; wp->workers && i < wp->n; i++) {
+        rules_matcher_free(wp->workers[i].matcher);
+        registry_close(wp->workers[i].reg);
     }
-    free(ws);
+    free(wp->workers);
+    wp->workers = NULL;
 }
 
-int webhook_serve(const webhook_config *cfg)
+/* Store and scan jobs drain at shutdown (each holds a request to answer);
+ * deliveries are durable in the store, so the queue is dropped and the next
+ * start resumes them. Scans and deliveries are CPU-bound and may run for
+ * minutes: they run at nice 10 so acknowledgements and API calls never wait
+ * behind them. */
+static void start_pools(webhook_server *srv)
 {
-    int status = 3;
-    char err[1024] = "";
-    webhook_server *srv = xcalloc(1, sizeof *srv);
-    webhook_tokenset *tokens = NULL;
-    srv->cfg = cfg;
-    jobq_init(&srv->sq, cfg->queue_depth);
+    const webhook_config *cfg = srv->cfg;
+    webhook_pool_def store = {
+        .name = "store", .threads = (int)cfg->store_workers, .depth = cfg->queue_depth};
     /* each waiting scan holds its plan in memory: few may wait */
-    jobq_init(&srv->cq, cfg->workers);
-    pthread_mutex_init(&srv->dmu, NULL);
-    pthread_cond_init(&srv->dcv, NULL);
-    pthread_mutex_init(&srv->cmu, NULL);
-    srv->dq = xcalloc((size_t)cfg->queue_depth, sizeof(char *));
-    srv->metrics = webhook_metrics_new();
+    webhook_pool_def scan = {
+        .name = "scan", .threads = (int)cfg->workers, .depth = cfg->workers, .nice = 10};
+    webhook_pool_def delivery = {.name = "delivery",
+                                 .threads = (int)cfg->workers,
+                                 .depth = cfg->queue_depth,
+                                 .nice = 10,
+                                 .idle = delivery_sweep,
+                                 .idle_ms = cfg->sweep_interval,
+                                 .drop_on_close = true,
+                                 .discard = delivery_discard};
+    start_pool(srv, &srv->store, &store, 's');
+    start_pool(srv, &srv->scan, &scan, 'c');
+    start_pool(srv, &srv->delivery, &delivery, 'd');
+}
 
+/* After the loop: deliveries see the abort flag and stop, scans finish,
+ * the store pool drains; then the done functions of what finished run. */
+static void stop_pools(webhook_server *srv)
+{
+    atomic_store(&srv->abort, 1);
+    stop_pool(&srv->delivery);
+    stop_pool(&srv->scan);
+    stop_pool(&srv->store);
+    webhook_completions_run(srv->done);
+}
+
+/* ---- the entry point ---------------------------------------------------- */
+
+/* Process-wide settings, before any thread or event base exists. */
+static void init_process(const webhook_config *cfg)
+{
     log_level lv = LOG_INFO;
     log_level_parse(cfg->log_level, &lv);
     log_set_level(lv);
     event_set_log_callback(libevent_log_cb);
+    /* before event_base_new: the base gets a lock and a notification fd,
+     * which event_active from the pool threads relies on (pool.c) */
     evthread_use_pthreads();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    if (prepare_store(cfg, &tokens, err, sizeof err) < 0) {
-        fprintf(stderr, "imagegate: %s\n", err);
-        goto out;
-    }
+static int fail_start(const char *err, int status)
+{
+    fprintf(stderr, "imagegate: %s\n", err);
+    return status;
+}
+
+/* The store, rules, policy, keys and certificate. Returns 0, or the exit
+ * status (3: the store; 2: a rule, policy, key or certificate file) after
+ * saying why on stderr. *tokens: the first API token snapshot (new). */
+static int load_inputs(webhook_server *srv, webhook_tokenset **tokens)
+{
+    const webhook_config *cfg = srv->cfg;
+    char err[1024] = "";
+    if (prepare_store(cfg, tokens, err, sizeof err) < 0)
+        return fail_start(err, 3);
     srv->rules = rules_load(*cfg->rules_dir ? cfg->rules_dir : NULL, err, sizeof err);
-    if (!srv->rules) {
-        fprintf(stderr, "imagegate: %s\n", err);
-        status = 2;
-        goto out;
-    }
+    if (!srv->rules)
+        return fail_start(err, 2);
     srv->policy =
         *cfg->policy_file ? policy_load(cfg->policy_file, err, sizeof err) : policy_default();
-    if (!srv->policy) {
-        fprintf(stderr, "imagegate: %s\n", err);
-        status = 2;
-        goto out;
-    }
-    if (setup_trust(srv, err, sizeof err) < 0) {
-        fprintf(stderr, "imagegate: %s\n", err);
-        status = 2;
-        goto out;
-    }
+    if (!srv->policy)
+        return fail_start(err, 2);
+    if (setup_trust(srv, err, sizeof err) < 0)
+        return fail_start(err, 2);
+    return 0;
+}
 
+/* The event base, evhttp with its limits, request deadlines, the token
+ * snapshot (takes *tokens and sets it to NULL) and the completion list. -1
+ * when libevent cannot make them. */
+static int setup_loop(webhook_server *srv, webhook_tokenset **tokens)
+{
+    const webhook_config *cfg = srv->cfg;
     srv->base = event_base_new();
-    srv->http = evhttp_new(srv->base);
-    if (!srv->base || !srv->http) {
-        fprintf(stderr, "imagegate: cannot create the event loop\n");
-        goto out;
-    }
+    srv->http = srv->base ? evhttp_new(srv->base) : NULL;
+    srv->done = srv->http ? webhook_completions_new(srv->base) : NULL;
+    if (!srv->done)
+        return -1;
     evhttp_set_gencb(srv->http, dispatch, srv);
     /* libevent 2.1 reads a whole request body before any handler runs and
      * has one limit for every route: the larger of the two. dispatch()
@@ -1123,53 +1045,36 @@ int webhook_serve(const webhook_config *cfg)
                                               EVHTTP_REQ_HEAD);
     srv->deadlines = webhook_deadlines_new(srv->base, cfg->header_timeout, cfg->body_timeout);
     webhook_deadlines_set_body_limit(srv->deadlines, body_limit, srv);
-    srv->tokens = webhook_tokens_new(srv, srv->base, cfg->token_refresh, tokens);
-    tokens = NULL;
+    srv->tokens = webhook_tokens_new(srv, srv->base, cfg->token_refresh, *tokens);
+    *tokens = NULL;
     evhttp_set_bevcb(srv->http, srv->ssl ? tls_bevcb : plain_bevcb, srv);
-    srv->wake = event_new(srv->base, -1, 0, wake_cb, srv);
+    return 0;
+}
 
-    if (start_listener(srv, err, sizeof err) < 0) {
-        fprintf(stderr, "imagegate: %s\n", err);
-        goto out;
-    }
-    fprintf(stderr,
-            "imagegate serve: run task URL:  %s/runtask\n"
-            "imagegate serve: HMAC key file: %s%s\n",
-            srv->public_url, srv->hmac_path ? srv->hmac_path : "(none: --allow-unsigned)",
-            srv->hmac_path ? " (its first line is the run task's HMAC key)" : "");
-    fflush(stderr);
-
+static void add_signals(webhook_server *srv)
+{
     srv->sigterm = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
     srv->sigint = evsignal_new(srv->base, SIGINT, signal_cb, srv);
     srv->sighup = evsignal_new(srv->base, SIGHUP, signal_cb, srv);
     event_add(srv->sigterm, NULL);
     event_add(srv->sigint, NULL);
     event_add(srv->sighup, NULL);
+}
 
-    start_pool(srv, &srv->sworkers, cfg->store_workers, 's');
-    start_pool(srv, &srv->cworkers, cfg->workers, 'c');
-    start_pool(srv, &srv->dworkers, cfg->workers, 'd');
+static void print_banner(const webhook_server *srv)
+{
+    fprintf(stderr,
+            "imagegate serve: run task URL:  %s/runtask\n"
+            "imagegate serve: HMAC key file: %s%s\n",
+            srv->public_url, srv->hmac_path ? srv->hmac_path : "(none: --allow-unsigned)",
+            srv->hmac_path ? " (its first line is the run task's HMAC key)" : "");
+    fflush(stderr);
+}
 
-    event_base_dispatch(srv->base);
-    status = 0;
-
-    /* Stop the pools: deliveries saw dclosed (and abort, if it came to that). */
-    atomic_store(&srv->abort, 1);
-    pthread_mutex_lock(&srv->dmu);
-    srv->dclosed = true;
-    pthread_cond_broadcast(&srv->dcv);
-    pthread_mutex_unlock(&srv->dmu);
-    stop_pool(srv->dworkers, cfg->workers);
-    srv->dworkers = NULL;
-    jobq_close(&srv->cq);
-    stop_pool(srv->cworkers, cfg->workers);
-    srv->cworkers = NULL;
-    jobq_close(&srv->sq);
-    stop_pool(srv->sworkers, cfg->store_workers);
-    srv->sworkers = NULL;
-    run_completions(srv);
-    log_info("event=stopped");
-out:
+/* Frees everything, in the order the parts depend on each other; works on a
+ * server whose start-up stopped half-way. */
+static void server_free(webhook_server *srv)
+{
     if (srv->sigterm)
         event_free(srv->sigterm);
     if (srv->sigint)
@@ -1182,9 +1087,7 @@ out:
         evhttp_free(srv->http);
     webhook_deadlines_free(srv->deadlines); /* after evhttp_free: connections closed */
     webhook_tokens_free(srv->tokens);       /* after the completions: none holds it */
-    webhook_tokenset_free(tokens);
-    if (srv->wake)
-        event_free(srv->wake);
+    webhook_completions_free(srv->done);
     if (srv->base)
         event_base_free(srv->base);
     SSL_CTX_free(srv->ssl);
@@ -1194,16 +1097,42 @@ out:
     free(srv->key_path);
     policy_free(srv->policy);
     rules_free(srv->rules);
-    for (int64_t i = 0; i < srv->dq_n; i++)
-        free(srv->dq[(srv->dq_head + i) % cfg->queue_depth]);
-    free(srv->dq);
     webhook_metrics_free(srv->metrics);
-    jobq_dispose(&srv->sq);
-    jobq_dispose(&srv->cq);
-    pthread_mutex_destroy(&srv->dmu);
-    pthread_cond_destroy(&srv->dcv);
-    pthread_mutex_destroy(&srv->cmu);
     free(srv);
+}
+
+int webhook_serve(const webhook_config *cfg)
+{
+    char err[1024] = "";
+    webhook_tokenset *tokens = NULL;
+    webhook_server *srv = xcalloc(1, sizeof *srv);
+    srv->cfg = cfg;
+    srv->metrics = webhook_metrics_new();
+    init_process(cfg);
+
+    int status = load_inputs(srv, &tokens);
+    if (status)
+        goto out;
+    status = 3;
+    if (setup_loop(srv, &tokens) < 0) {
+        fprintf(stderr, "imagegate: cannot create the event loop\n");
+        goto out;
+    }
+    if (start_listener(srv, err, sizeof err) < 0) {
+        fprintf(stderr, "imagegate: %s\n", err);
+        goto out;
+    }
+    print_banner(srv);
+    add_signals(srv);
+    start_pools(srv);
+
+    event_base_dispatch(srv->base);
+    stop_pools(srv);
+    log_info("event=stopped");
+    status = 0;
+out:
+    webhook_tokenset_free(tokens); /* NULL once setup_loop took it */
+    server_free(srv);
     curl_global_cleanup();
     return status;
 }

@@ -17,12 +17,9 @@
  *   scan pool      --workers threads at a lower priority running POST /v1/scan
  *                  (webhook_submit_scan()): scan, evaluate, render the report.
  *
- * Jobs go to a pool through a mutex+condvar queue (memcached thread.c);
- * finished jobs come back through one completion list and one event made
- * active with event_active() (evthread_use_pthreads makes that thread-safe),
- * whose callback runs each job's done function on the loop thread. A request
- * waiting for its job stays owned by evhttp; if the client goes away
- * meanwhile, evhttp detaches the request and the reply sent later frees it.
+ * Each pool is a bounded queue and its threads (pool.h, memcached thread.c
+ * is the model); finished jobs come back through one completion list whose
+ * wake-up runs each job's done function on the loop thread.
  *
  * Handlers for new endpoints (the registry API, /v1/...) live in their own
  * webhook/ files of their own and are listed in the route table in routes.c. */
