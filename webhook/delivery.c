@@ -11,14 +11,9 @@
  * shutdown that interrupts the work -- then the delivery stays queued and
  * the next start resumes it while its token can still be valid.
  *
- * While the work runs, a tick renews the worker's lease on the delivery and,
- * once the work has taken longer than --running-after, sends one "running"
- * status. It is called about once a second from libcurl's progress callback
- * during transfers and waits, between pieces of work while a configuration
- * archive is unpacked and scanned (archive.c's progress hook), and before
- * each registry lookup of the policy evaluation; it throttles itself.
- * The access token lives only in the stored body and in this function's
- * memory; it is never logged. */
+ * While the work runs, tick() renews the worker's lease on the delivery and
+ * sends one "running" status after --running-after. The access token lives
+ * only in the stored body and in this file's memory; it is never logged. */
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/strbuf.h"
@@ -136,6 +131,13 @@ static void send_running(dl *x)
     json_decref(body);
 }
 
+/* Renews the lease (every third of --delivery-lease) and, once the work has
+ * taken longer than --running-after, sends one "running" status. Called
+ * about once a second from libcurl's progress callback during transfers and
+ * waits, between pieces of work while a configuration archive is unpacked
+ * and scanned (archive.c's progress hook), and before each registry lookup
+ * of the policy evaluation; it throttles itself. Non-zero: stop (lease lost,
+ * or shutdown). */
 static int tick(void *arg)
 {
     dl *x = arg;
@@ -256,85 +258,97 @@ static int file_sink(void *arg, const char *buf, size_t len, char *err, size_t e
     return 0;
 }
 
-static int run_config(dl *x)
+/* Downloads the configuration archive into DIR/configuration.tar.gz and
+ * makes DIR/root for its contents. 0, or -1 after set_failed. */
+static int fetch_config(dl *x, const char *dir, const char *tarball, const char *root)
 {
     char err[1024];
-    int rc = -1;
-    char *tmp = NULL, *tarball = NULL, *root = NULL;
-    FILE *f = NULL;
-    scan_result *res = NULL;
-    if (!x->rq.config_url) {
-        set_failed(x, "the request has no configuration_version_download_url");
-        return -1;
-    }
-    double t0 = ig_mono_seconds();
-    tmp = xasprintf("%s/imagegate-XXXXXX", x->cfg->tmp_dir);
-    if (!mkdtemp(tmp)) {
-        set_failed(x, "cannot make a private directory in %s: %s", x->cfg->tmp_dir,
-                   strerror(errno));
-        free(tmp);
-        tmp = NULL;
-        goto out;
-    }
-    tarball = xasprintf("%s/configuration.tar.gz", tmp);
-    root = xasprintf("%s/root", tmp);
-    f = fopen(tarball, "wbx");
+    FILE *f = fopen(tarball, "wbx");
     if (!f || mkdir(root, 0700) < 0) {
-        set_failed(x, "cannot prepare %s: %s", tmp, strerror(errno));
-        goto out;
+        set_failed(x, "cannot prepare %s: %s", dir, strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
     }
     if (webhook_http_fetch(&x->http, x->rq.config_url, x->rq.access_token,
                            x->cfg->max_archive_bytes, x->cfg->plan_wait, file_sink, f, &x->bytes,
                            err, sizeof err) < 0) {
         set_failed(x, "the configuration could not be fetched: %s", err);
-        goto out;
+        fclose(f);
+        return -1;
     }
     if (fclose(f) != 0) {
-        f = NULL;
         set_failed(x, "cannot write the configuration archive: %s", strerror(errno));
-        goto out;
+        return -1;
     }
-    f = NULL;
+    return 0;
+}
+
+/* Unpacks the archive into root and scans it; res and st receive what was
+ * found. 0, or -1 after set_failed. */
+static int scan_config(dl *x, const char *tarball, const char *root, scan_result *res,
+                       webhook_archive_stats *st)
+{
+    char err[1024];
     webhook_archive_limits lim = {x->cfg->max_archive_bytes, x->cfg->max_archive_entries};
     webhook_archive_progress prog = {tick, x};
-    webhook_archive_stats st;
-    if (webhook_archive_extract(tarball, root, &lim, &prog, &st, err, sizeof err) < 0) {
+    if (webhook_archive_extract(tarball, root, &lim, &prog, st, err, sizeof err) < 0) {
         set_failed(x, "the configuration archive was refused: %s", err);
-        goto out;
+        return -1;
     }
-    if (st.refused) {
+    if (st->refused) {
         /* an entry name from the archive: quoted */
         char q[600];
         log_warn("event=archive_entries_refused task_result_id=%s count=%lld first=%s",
-                 x->d->task_result_id, (long long)st.refused,
-                 log_quote(st.first_refused, q, sizeof q));
+                 x->d->task_result_id, (long long)st->refused,
+                 log_quote(st->first_refused, q, sizeof q));
     }
-    res = xcalloc(1, sizeof *res);
     int64_t files = 0;
     if (webhook_archive_scan(root, x->rq.workdir, webhook_server_rules(x->srv),
                              webhook_worker_matcher(x->w), x->cfg->max_archive_bytes, &prog, res,
                              &files, err, sizeof err) < 0) {
         set_failed(x, "the configuration could not be scanned: %s", err);
-        goto out;
+        return -1;
     }
-    res->bytes = (uint64_t)st.bytes;
-    x->scan_seconds = ig_mono_seconds() - t0;
-    webhook_metrics_scan(webhook_server_metrics(x->srv), x->scan_seconds, x->bytes);
-    if (evaluate(x, res, "pre_plan") < 0)
-        goto out;
-    if (st.refused) {
+    res->bytes = (uint64_t)st->bytes;
+    return 0;
+}
+
+/* pre_plan: the configuration version's archive, downloaded into a private
+ * directory, unpacked with limits, scanned, evaluated; the directory goes. */
+static int run_config(dl *x)
+{
+    if (!x->rq.config_url) {
+        set_failed(x, "the request has no configuration_version_download_url");
+        return -1;
+    }
+    double t0 = ig_mono_seconds();
+    char *tmp = xasprintf("%s/imagegate-XXXXXX", x->cfg->tmp_dir);
+    if (!mkdtemp(tmp)) {
+        set_failed(x, "cannot make a private directory in %s: %s", x->cfg->tmp_dir,
+                   strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    char *tarball = xasprintf("%s/configuration.tar.gz", tmp);
+    char *root = xasprintf("%s/root", tmp);
+    scan_result *res = xcalloc(1, sizeof *res);
+    webhook_archive_stats st;
+    memset(&st, 0, sizeof st);
+    int rc = -1;
+    if (fetch_config(x, tmp, tarball, root) == 0 && scan_config(x, tarball, root, res, &st) == 0) {
+        x->scan_seconds = ig_mono_seconds() - t0;
+        webhook_metrics_scan(webhook_server_metrics(x->srv), x->scan_seconds, x->bytes);
+        rc = evaluate(x, res, "pre_plan");
+    }
+    if (rc == 0 && st.refused) {
         char *m = xasprintf("%s; %lld archive entries were refused and not scanned (first: %s)",
                             x->message, (long long)st.refused, st.first_refused);
         webhook_utf8_clamp(m, WEBHOOK_MAX_MESSAGE, true);
         free(x->message);
         x->message = m;
     }
-    rc = 0;
-out:
-    if (f)
-        fclose(f);
-    if (tmp)
-        webhook_remove_tree(tmp);
+    webhook_remove_tree(tmp);
     scan_result_free(res);
     free(tmp);
     free(tarball);
@@ -552,104 +566,147 @@ static void release(dl *x)
                                 sizeof err);
 }
 
-void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
+static void dl_init(dl *x, webhook_worker *w, reg_delivery *d)
 {
-    dl x;
-    memset(&x, 0, sizeof x);
-    x.w = w;
-    x.srv = webhook_worker_server(w);
-    x.cfg = webhook_server_config(x.srv);
-    x.d = d;
-    x.start = ig_time_now();
-    x.last_renew = x.start;
-    x.http.cfg = x.cfg;
-    x.http.abort_flag = webhook_server_abort_flag(x.srv);
-    x.http.tick = tick;
-    x.http.tick_arg = &x;
-    x.status = "failed";
-    x.verdict = "error";
-    char err[512];
-    char q[4][300];
+    memset(x, 0, sizeof *x);
+    x->w = w;
+    x->srv = webhook_worker_server(w);
+    x->cfg = webhook_server_config(x->srv);
+    x->d = d;
+    x->start = ig_time_now();
+    x->last_renew = x->start;
+    x->http.cfg = x->cfg;
+    x->http.abort_flag = webhook_server_abort_flag(x->srv);
+    x->http.tick = tick;
+    x->http.tick_arg = x;
+    x->status = "failed";
+    x->verdict = "error";
+}
 
-    if (!d->body || webhook_runtask_parse(d->body, strlen(d->body), &x.rq, err, sizeof err) < 0) {
+/* Reads the stored body. Returns 0 when there is work to do, -1 when the
+ * delivery is finished already: a damaged row, or a token that cannot be
+ * valid any more. */
+static int dl_open(dl *x)
+{
+    reg_delivery *d = x->d;
+    char err[512], q[300];
+    if (!d->body || webhook_runtask_parse(d->body, strlen(d->body), &x->rq, err, sizeof err) < 0) {
         /* Only bodies that parsed are stored; this is a damaged store row. */
         log_error("event=delivery_unreadable task_result_id=%s error=\"%s\"", d->task_result_id,
                   d->body ? err : "no body stored");
-        finish(&x, REG_DELIVERY_FAILED, "error");
-        webhook_metrics_delivery(webhook_server_metrics(x.srv), d->stage, "error");
-        return;
+        finish(x, REG_DELIVERY_FAILED, "error");
+        webhook_metrics_delivery(webhook_server_metrics(x->srv), d->stage, "error");
+        return -1;
     }
-    if (x.start - d->received_at > x.cfg->token_lifetime) {
+    if (x->start - d->received_at > x->cfg->token_lifetime) {
         log_warn("event=delivery_expired task_result_id=%s run_id=%s msg=\"received too long "
                  "ago; its token cannot be valid any more\"",
-                 d->task_result_id, log_quote(x.rq.run_id, q[0], sizeof q[0]));
-        finish(&x, REG_DELIVERY_FAILED, "expired");
-        goto out;
+                 d->task_result_id, log_quote(x->rq.run_id, q, sizeof q));
+        finish(x, REG_DELIVERY_FAILED, "expired");
+        return -1;
     }
-    result_link(&x);
+    return 0;
+}
 
-    const char *stage = x.rq.stage;
-    if (x.rq.payload_version != 1) {
-        set_failed(&x, "payload_version %lld is not supported (imagegate speaks version 1)",
-                   (long long)x.rq.payload_version);
+/* Fetches, scans and evaluates what the stage asks for; the outcome is in
+ * x (status, verdict, message, report). */
+static void run_stage(dl *x)
+{
+    const char *stage = x->rq.stage;
+    if (x->rq.payload_version != 1) {
+        set_failed(x, "payload_version %lld is not supported (imagegate speaks version 1)",
+                   (long long)x->rq.payload_version);
     } else if (strcmp(stage, "post_plan") == 0 || strcmp(stage, "pre_apply") == 0 ||
                strcmp(stage, "post_apply") == 0) {
-        run_plan(&x);
+        run_plan(x);
     } else if (strcmp(stage, "pre_plan") == 0) {
-        run_config(&x);
+        run_config(x);
     } else {
-        set_failed(&x,
+        set_failed(x,
                    "stage '%.40s' is not supported (pre_plan, post_plan, pre_apply, "
                    "post_apply are)",
                    stage);
     }
+}
+
+/* Stores the result page, then checks the delivery is still this worker's
+ * and the server is not stopping. false: send nothing (another worker holds
+ * the lease, or the delivery was released for the next start). */
+static bool still_ours(dl *x)
+{
     /* the page first: its store write may take a while (a PostgreSQL
      * reconnect), and the lease check below must come after it */
-    if (!x.lease_lost)
-        store_page(&x);
-    if (!x.lease_lost) {
+    if (!x->lease_lost)
+        store_page(x);
+    if (!x->lease_lost) {
         /* the last moment to find out that another worker took over */
-        x.running_sent = true;
-        x.last_renew = 0;
-        tick(&x);
+        x->running_sent = true;
+        x->last_renew = 0;
+        tick(x);
     }
-    if (x.lease_lost) {
+    if (x->lease_lost) {
         log_warn("event=delivery_left task_result_id=%s msg=\"lease lost; the worker holding "
                  "it sends the result\"",
-                 d->task_result_id);
-        goto out;
+                 x->d->task_result_id);
+        return false;
     }
-    if (atomic_load(webhook_server_abort_flag(x.srv))) {
+    if (atomic_load(webhook_server_abort_flag(x->srv))) {
         log_warn("event=delivery_interrupted task_result_id=%s msg=\"left queued; resumed on "
                  "the next start\"",
-                 d->task_result_id);
-        release(&x);
-        goto out;
+                 x->d->task_result_id);
+        release(x);
+        return false;
     }
-    x.running_sent = true; /* nothing but the final status from here on */
-    int code = send_final(&x);
-    if (code < 0) {
-        release(&x);
-        goto out;
-    }
-    bool delivered = code >= 200 && code < 300;
-    finish(&x, delivered ? REG_DELIVERY_DONE : REG_DELIVERY_FAILED, x.verdict);
-    webhook_metrics_delivery(webhook_server_metrics(x.srv), stage, x.verdict);
-    log_info(
-        "event=delivery run_id=%s task_result_id=%s workspace=%s stage=%s verdict=%s "
-        "status=%s callback=%d fail=%zu warn=%zu info=%zu bytes=%llu duration_ms=%lld",
-        log_quote(x.rq.run_id, q[0], sizeof q[0]), log_quote(d->task_result_id, q[1], sizeof q[1]),
-        log_quote(x.rq.workspace, q[2], sizeof q[2]), log_quote(stage, q[3], sizeof q[3]),
-        x.verdict, x.status, code, x.report ? x.report->count[POLICY_FAIL] : 0,
-        x.report ? x.report->count[POLICY_WARN] : 0, x.report ? x.report->count[POLICY_INFO] : 0,
-        (unsigned long long)x.bytes, (long long)(ig_time_now() - x.start));
+    return true;
+}
+
+static void log_delivery(const dl *x, int code, bool delivered)
+{
+    char q[4][300];
+    log_info("event=delivery run_id=%s task_result_id=%s workspace=%s stage=%s verdict=%s "
+             "status=%s callback=%d fail=%zu warn=%zu info=%zu bytes=%llu duration_ms=%lld",
+             log_quote(x->rq.run_id, q[0], sizeof q[0]),
+             log_quote(x->d->task_result_id, q[1], sizeof q[1]),
+             log_quote(x->rq.workspace, q[2], sizeof q[2]),
+             log_quote(x->rq.stage, q[3], sizeof q[3]), x->verdict, x->status, code,
+             x->report ? x->report->count[POLICY_FAIL] : 0,
+             x->report ? x->report->count[POLICY_WARN] : 0,
+             x->report ? x->report->count[POLICY_INFO] : 0, (unsigned long long)x->bytes,
+             (long long)(ig_time_now() - x->start));
     if (!delivered) {
         char qm[1100];
         log_error("event=delivery_undelivered task_result_id=%s status=%d message=%s",
-                  d->task_result_id, code, log_quote(x.message, qm, sizeof qm));
+                  x->d->task_result_id, code, log_quote(x->message, qm, sizeof qm));
     }
-out:
+}
+
+/* Sends the final status and records the delivery as done or failed; a
+ * shutdown that interrupts the callback releases it for the next start. */
+static void deliver(dl *x)
+{
+    x->running_sent = true; /* nothing but the final status from here on */
+    int code = send_final(x);
+    if (code < 0) {
+        release(x);
+        return;
+    }
+    bool delivered = code >= 200 && code < 300;
+    finish(x, delivered ? REG_DELIVERY_DONE : REG_DELIVERY_FAILED, x->verdict);
+    webhook_metrics_delivery(webhook_server_metrics(x->srv), x->rq.stage, x->verdict);
+    log_delivery(x, code, delivered);
+}
+
+void webhook_delivery_run(webhook_worker *w, reg_delivery *d)
+{
+    dl x;
+    dl_init(&x, w, d);
+    if (dl_open(&x) == 0) {
+        result_link(&x);
+        run_stage(&x);
+        if (still_ours(&x))
+            deliver(&x);
+    }
     policy_report_free(x.report);
     free(x.message);
-    webhook_runtask_req_dispose(&x.rq);
+    webhook_runtask_req_dispose(&x.rq); /* a body that did not parse left it empty */
 }
