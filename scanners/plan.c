@@ -1233,32 +1233,34 @@ static int sk_want_skip(void *ctx, int where, const char *key, size_t keylen)
     scan_plan *s = ctx;
     frame *f = top(s);
     if (!f || s->skip || s->lim.parse_everything)
-        return 0;
+        return SKIP_KEEP;
 #define KEY(lit) (keylen == sizeof(lit) - 1 && memcmp(key, lit, keylen) == 0)
+#define SKIP_IF(cond) ((cond) ? SKIP_VALUE : SKIP_KEEP)
     if (where == SKIP_AT_STATE_RESOURCE) {
         if (KEY("sensitive_values"))
-            return 1;
+            return SKIP_VALUE;
         /* a resource the parser already dropped (its mode is managed) */
-        return f->role == R_SKIP;
+        return SKIP_IF(f->role == R_SKIP);
     }
     if (f->role != R_RC_CHANGE)
-        return 0;
+        return SKIP_KEEP;
     const rc_rec *rc = &s->rc;
     int known = rc->actions_seen;
     int needed = !known || rc_gated(rc) || rc_maybe_data(rc);
     if (KEY("before_sensitive"))
-        return 1;
+        return SKIP_VALUE;
     if (KEY("before"))
-        return known && !(rc->actions & ACT_UPDATE);
+        return SKIP_IF(known && !(rc->actions & ACT_UPDATE));
     if (KEY("after"))
-        return !needed;
+        return SKIP_IF(!needed);
     if (KEY("after_sensitive"))
         /* without a true anywhere nothing is sensitive: the usual case */
-        return known && !rc_gated(rc) ? 1 : 2;
+        return known && !rc_gated(rc) ? SKIP_VALUE : SKIP_UNLESS_TRUE;
     if (KEY("after_unknown"))
-        return known && (!rc_gated(rc) || attrs_all_known(s));
+        return SKIP_IF(known && (!rc_gated(rc) || attrs_all_known(s)));
+#undef SKIP_IF
 #undef KEY
-    return 0;
+    return SKIP_KEEP;
 }
 
 /* A UTF-8 byte order mark at the very start (some editors and PowerShell's
@@ -1270,7 +1272,7 @@ static size_t strip_bom(scan_plan *s, const unsigned char *p, size_t len, char *
 {
     static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
     size_t i = 0;
-    *rc = 0;
+    *rc = SKIP_OK;
     while (i < len && s->bom_n < 3 && p[i] == BOM[s->bom_n]) {
         i++;
         s->bom_n++;
@@ -1293,17 +1295,17 @@ int scan_plan_feed(scan_plan *s, const void *buf, size_t len, char *err, size_t 
         return -1;
     }
     uint64_t at = 0;
-    int rc = 0;
+    int rc = SKIP_OK;
     size_t skip = 0;
     if (!s->bom_done)
         skip = strip_bom(s, buf, len, err, errlen, &at, &rc);
-    if (rc == 0)
+    if (rc == SKIP_OK)
         rc = skipper_feed(s->sk, (const char *)buf + skip, len - skip, err, errlen, &at);
-    if (rc == -1) {
+    if (rc == SKIP_ERR_PARSER) {
         snprintf(err, errlen, "%s", s->perr);
         return -1;
     }
-    if (rc == -2) {
+    if (rc == SKIP_ERR_STRUCTURE) {
         char m[256];
         snprintf(m, sizeof m, "%s", err);
         snprintf(err, errlen, "plan: byte %llu: %s", (unsigned long long)at, m);

@@ -32,8 +32,19 @@ typedef enum {
     P_RES,    /* one resource in state */
 } prole;
 
+/* Where a skip is: not skipping, waiting for the value after the ':', inside the value. */
+typedef enum { NOT_SKIPPING = 0, SKIP_AWAIT, SKIP_INSIDE } skip_phase;
+/* The kind of the value being skipped. */
+typedef enum { KIND_STRING, KIND_CONTAINER, KIND_SCALAR } value_kind;
+/* classify()'s answer at the ':' after a key. */
+typedef enum { DECIDE_KEEP, DECIDE_SKIP, DECIDE_ASK } decision;
+
 #define PMAX 64
 #define KEYMAX 32
+
+static const char MSG_MISSING[] = "invalid JSON: a value is missing";
+static const char MSG_WRONG_KIND[] = "invalid JSON: a bracket closes the wrong kind of value";
+static const char MSG_TOO_DEEP[] = "JSON nested deeper than the limit";
 
 /* bytes that matter while crossing a skipped container */
 static const unsigned char STRUCTURAL[256] = {
@@ -107,9 +118,9 @@ struct skipper {
     int key_long;
     int have_key; /* a key was read; its value has not started */
     /* skipping a value */
-    int skipping;  /* 1 = waiting for the value to start, 2 = inside it */
-    int skip_kind; /* 's' string, 'c' container, 'n' scalar */
-    int skip_str, skip_esc;
+    skip_phase skipping;
+    value_kind skip_kind;
+    int skip_str, skip_esc; /* inside a string of the skipped value; an escape pending */
     size_t skip_depth;
     uint64_t *bits; /* bracket kinds of the skipped containers: 1 = object */
     uint64_t skip_start;
@@ -119,6 +130,9 @@ struct skipper {
     int skip_unread;
     strbuf tbuf;
     uint64_t pos; /* offset of buf[0] in the original input */
+    /* a structural error of this call: its message and offset */
+    const char *emsg;
+    uint64_t eat;
 };
 
 #define TENTATIVE_MAX (1u << 20)
@@ -169,7 +183,7 @@ void skipper_advance(skipper *k, uint64_t n)
 
 int skipper_incomplete(const skipper *k)
 {
-    return k->skipping != 0;
+    return k->skipping != NOT_SKIPPING;
 }
 
 static prole cur_role(const skipper *k)
@@ -222,40 +236,57 @@ static prole child(const skipper *k, int is_obj)
     }
 }
 
-/* At the ':' after a key: 1 to skip the value, 0 to keep it, -1 to ask. */
-static int classify(const skipper *k)
+/* At the ':' after a key: skip the value on our own authority, keep it, or
+ * ask the parser. */
+static decision classify(const skipper *k)
 {
     switch (cur_role(k)) {
     case P_ROOT:
         if (key_is(k, "format_version") || key_is(k, "resource_changes") ||
             key_is(k, "configuration") || key_is(k, "variables") || key_is(k, "output_changes") ||
             key_is(k, "prior_state") || key_is(k, "planned_values"))
-            return 0;
-        return k->key_long ? 0 : 1; /* a long key: leave it to the parser */
+            return DECIDE_KEEP;
+        /* a long key: leave it to the parser */
+        return k->key_long ? DECIDE_KEEP : DECIDE_SKIP;
     case P_CHANGE:
         if (key_is(k, "after_unknown") || key_is(k, "after_sensitive") || key_is(k, "before") ||
             key_is(k, "before_sensitive") || key_is(k, "after"))
-            return -1;
-        return 0;
+            return DECIDE_ASK;
+        return DECIDE_KEEP;
     case P_STATE:
         if (key_is(k, "values") || key_is(k, "root_module") || key_is(k, "child_modules") ||
             key_is(k, "resources"))
-            return 0;
-        return k->key_long ? 0 : 1;
+            return DECIDE_KEEP;
+        return k->key_long ? DECIDE_KEEP : DECIDE_SKIP;
     case P_RES:
         if (key_is(k, "values") || key_is(k, "sensitive_values"))
-            return -1;
-        return 0;
+            return DECIDE_ASK;
+        return DECIDE_KEEP;
     default:
-        return 0;
+        return DECIDE_KEEP;
     }
 }
 
-static int structure_error(uint64_t at, const char *msg, char *err, size_t errlen, uint64_t *pat)
+/* Notes a structural error at input offset `at`; skipper_feed reports it. */
+static int structure_error(skipper *k, uint64_t at, const char *msg)
 {
-    snprintf(err, errlen, "%s", msg);
-    *pat = at;
-    return -2;
+    k->emsg = msg;
+    k->eat = at;
+    return SKIP_ERR_STRUCTURE;
+}
+
+/* The bracket kind of skipped level d: 1 for an object. */
+static inline int bits_obj(const skipper *k, size_t d)
+{
+    return (int)((k->bits[d / 64] >> (d % 64)) & 1);
+}
+
+static inline void bits_set(skipper *k, size_t d, int is_obj)
+{
+    if (is_obj)
+        k->bits[d / 64] |= 1ULL << (d % 64);
+    else
+        k->bits[d / 64] &= ~(1ULL << (d % 64));
 }
 
 /* A tentative skip found a `true` (or grew too large): the parser gets the
@@ -264,22 +295,30 @@ static int structure_error(uint64_t at, const char *msg, char *err, size_t errle
 static int abort_tentative(skipper *k)
 {
     if (k->tbuf.len && k->ops.feed(k->ops.ctx, k->tbuf.s, k->tbuf.len, k->skip_start) != 0)
-        return -1;
+        return SKIP_ERR_PARSER;
     strbuf_reset(&k->tbuf);
     for (size_t d = 0; d < k->skip_depth; d++) {
         if (k->depth < PMAX) {
             k->role[k->depth] = P_OTHER;
-            k->is_obj[k->depth] = (unsigned char)((k->bits[d / 64] >> (d % 64)) & 1);
+            k->is_obj[k->depth] = (unsigned char)bits_obj(k, d);
         }
         k->depth++;
     }
     k->in_str = k->skip_str;
     k->esc = k->skip_esc;
     k->expect_key = k->have_key = k->capture = 0;
-    k->skipping = 0;
+    k->skipping = NOT_SKIPPING;
     k->tentative = 0;
     k->aborted = 1;
-    return 0;
+    return SKIP_OK;
+}
+
+/* A skipped container closed. */
+static void skip_done(skipper *k)
+{
+    k->skipping = NOT_SKIPPING;
+    k->tentative = 0;
+    strbuf_reset(&k->tbuf);
 }
 
 #if defined(__SSE2__)
@@ -296,17 +335,20 @@ static inline uint64_t mask64(const char *p, char c)
     return m0 | m1 << 16 | m2 << 32 | m3 << 48;
 }
 
+/* skip_block's answers besides an offset */
+enum { BLOCK_CAREFUL = -1, BLOCK_WRONG_KIND = -2, BLOCK_TOO_DEEP = -3 };
+
 /* One 64-byte block of a skipped container, the way simdjson's first stage
  * works: quote positions -> in-string mask by prefix XOR -> brackets outside
  * strings, walked in order. Returns the offset of the bracket that closes
- * the skipped value, 64 when the value goes on, -1 when the block has a
- * backslash (or a `true` while tentative) and needs the careful loop
- * (nothing changed), -2 when a bracket closes the wrong kind of value, -3
- * when nesting goes past the limit. */
+ * the skipped value, 64 when the value goes on, BLOCK_CAREFUL when the block
+ * has a backslash (or a `true` while tentative) and needs the careful loop
+ * (nothing changed), BLOCK_WRONG_KIND when a bracket closes the wrong kind
+ * of value, BLOCK_TOO_DEEP when nesting goes past the limit. */
 static int skip_block(skipper *k, const char *p)
 {
     if (mask64(p, '\\'))
-        return -1;
+        return BLOCK_CAREFUL;
     uint64_t q = mask64(p, '"');
     uint64_t instr = q;
     instr ^= instr << 1;
@@ -319,7 +361,7 @@ static int skip_block(skipper *k, const char *p)
         instr = ~instr;
     uint64_t out = ~instr & ~q;
     if (k->tentative && (mask64(p, 't') & out))
-        return -1;
+        return BLOCK_CAREFUL;
     uint64_t br = (mask64(p, '{') | mask64(p, '[') | mask64(p, '}') | mask64(p, ']')) & out;
     size_t depth = k->skip_depth;
     while (br) {
@@ -328,17 +370,11 @@ static int skip_block(skipper *k, const char *p)
         char c = p[pos];
         if (c == '{' || c == '[') {
             if (depth >= k->max_depth)
-                return -3;
-            if (c == '{')
-                k->bits[depth / 64] |= 1ULL << (depth % 64);
-            else
-                k->bits[depth / 64] &= ~(1ULL << (depth % 64));
-            depth++;
+                return BLOCK_TOO_DEEP;
+            bits_set(k, depth++, c == '{');
         } else {
-            size_t d = --depth;
-            int obj = (k->bits[d / 64] >> (d % 64)) & 1;
-            if (obj != (c == '}'))
-                return -2;
+            if (bits_obj(k, --depth) != (c == '}'))
+                return BLOCK_WRONG_KIND;
             if (depth == 0) {
                 k->skip_depth = 0;
                 k->skip_str = 0;
@@ -350,6 +386,26 @@ static int skip_block(skipper *k, const char *p)
     k->skip_str = (int)(instr >> 63);
     return 64;
 }
+
+/* The block at buf[*pi]: moves *pi past it (or past the closing bracket),
+ * or sets *lim past it when it needs the careful loop. */
+static int skip_plain_block(skipper *k, const char *buf, size_t *pi, size_t *lim)
+{
+    int r = skip_block(k, buf + *pi);
+    if (r == 64) {
+        *pi += 64;
+    } else if (r >= 0) {
+        *pi += (size_t)r + 1;
+        skip_done(k);
+    } else if (r == BLOCK_WRONG_KIND) {
+        return structure_error(k, k->pos + *pi, MSG_WRONG_KIND);
+    } else if (r == BLOCK_TOO_DEEP) {
+        return structure_error(k, k->pos + *pi, MSG_TOO_DEEP);
+    } else {
+        *lim = *pi + 64;
+    }
+    return SKIP_OK;
+}
 #endif
 
 /* Whitespace as yajl's lexer has it: JSON's four and also \v and \f. The
@@ -360,324 +416,338 @@ static inline int json_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Continues skipping inside buf[i..len). Returns the index just past the
- * skipped value, or len when it goes on in the next chunk; -1 on error. */
-static long skip_run(skipper *k, const char *buf, size_t len, size_t i, char *err, size_t errlen,
-                     uint64_t *at)
+/* Waiting for a skipped value: crosses the whitespace before it and notes
+ * where it starts and its kind. *pi is left on its first byte, or at len. */
+static int skip_value_start(skipper *k, const char *buf, size_t len, size_t *pi)
 {
-    size_t seg = i; /* start of this chunk's part of the value (tentative) */
-    if (k->skipping == 1) {
-        while (i < len && json_space(buf[i]))
-            i++;
-        if (i == len)
-            return (long)len;
-        seg = i;
+    size_t i = *pi;
+    while (i < len && json_space(buf[i]))
+        i++;
+    *pi = i;
+    if (i == len)
+        return SKIP_OK;
+    char c = buf[i];
+    k->skip_start = k->pos + i;
+    k->skipping = SKIP_INSIDE;
+    if (c == '"') {
+        k->skip_kind = KIND_STRING;
+        k->skip_str = 1;
+        k->skip_esc = 0;
+    } else if (c == '{' || c == '[') {
+        k->skip_kind = KIND_CONTAINER;
+        k->skip_depth = 1;
+        bits_set(k, 0, c == '{');
+        k->skip_str = k->skip_esc = 0;
+    } else if (c == '}' || c == ']' || c == ',' || c == ':') {
+        return structure_error(k, k->pos + i, MSG_MISSING);
+    } else {
+        k->skip_kind = KIND_SCALAR;
+    }
+    return SKIP_OK;
+}
+
+/* Inside a string of a skipped value, from buf[i] (i < end): to the next
+ * escape or quote before end and past it. Clears skip_str at the quote. */
+static inline size_t skip_in_string(skipper *k, const char *buf, size_t i, size_t end)
+{
+    if (k->skip_esc) {
+        k->skip_esc = 0;
+        return i + 1;
+    }
+    i = string_run(buf, i, end);
+    if (i == end)
+        return end;
+    if (buf[i] == '\\')
+        k->skip_esc = 1;
+    else
+        k->skip_str = 0;
+    return i + 1;
+}
+
+/* A skipped string: returns the index past its closing quote, or len. */
+static size_t skip_string(skipper *k, const char *buf, size_t len, size_t i)
+{
+    while (i < len && k->skip_str)
+        i = skip_in_string(k, buf, i, len);
+    if (!k->skip_str)
+        k->skipping = NOT_SKIPPING;
+    return i;
+}
+
+/* A skipped number or literal: returns the index of the byte that ends it,
+ * or len. */
+static size_t skip_scalar(skipper *k, const char *buf, size_t len, size_t i)
+{
+    for (; i < len; i++) {
         char c = buf[i];
-        k->skip_start = k->pos + i;
-        k->skipping = 2;
-        if (c == '"') {
-            k->skip_kind = 's';
-            k->skip_esc = 0;
-            i++;
-        } else if (c == '{' || c == '[') {
-            k->skip_kind = 'c';
-            k->skip_depth = 1;
-            k->bits[0] = c == '{';
-            k->skip_str = k->skip_esc = 0;
-            i++;
-        } else if (c == '}' || c == ']' || c == ',' || c == ':') {
-            return structure_error(k->pos + i, "invalid JSON: a value is missing", err, errlen, at),
-                   -1;
-        } else {
-            k->skip_kind = 'n';
-        }
-        if (k->tentative && k->skip_kind != 'c') {
-            /* a scalar: `true` is kept for the parser, anything else skipped */
-            k->tentative = 0;
-            if (c == 't') {
-                k->skipping = 0;
-                k->aborted = 1;
-                return (long)i;
-            }
+        if (c == ',' || c == '}' || c == ']' || json_space(c)) {
+            k->skipping = NOT_SKIPPING;
+            return i;
         }
     }
-    if (k->skip_kind == 's') {
-        while (i < len) {
-            if (k->skip_esc) {
-                k->skip_esc = 0;
-                i++;
-                continue;
-            }
-            i = string_run(buf, i, len);
-            if (i == len)
-                return (long)len;
-            if (buf[i] == '\\') {
-                k->skip_esc = 1;
-                i++;
-                continue;
-            }
-            k->skipping = 0;
-            return (long)i + 1;
-        }
-        return (long)len;
+    return len;
+}
+
+/* The careful loop's step outside strings in a skipped container: to the
+ * next structural byte before end (or `true` while tentative) and past it.
+ * buf[seg..) is this chunk's part of the value, kept while tentative. */
+static int skip_structural(skipper *k, const char *buf, size_t *pi, size_t end, size_t seg)
+{
+    size_t i = k->tentative ? structural_or_true_run(buf, *pi, end) : structural_run(buf, *pi, end);
+    *pi = i;
+    if (i == end)
+        return SKIP_OK;
+    char c = buf[i];
+    *pi = i + 1;
+    switch (c) {
+    case 't':
+        /* the parser takes the value from its start, this `true` included */
+        *pi = i;
+        strbuf_append(&k->tbuf, buf + seg, i - seg);
+        return abort_tentative(k);
+    case '"':
+        k->skip_str = 1;
+        return SKIP_OK;
+    case '{':
+    case '[':
+        if (k->skip_depth >= k->max_depth)
+            return structure_error(k, k->pos + i, MSG_TOO_DEEP);
+        bits_set(k, k->skip_depth++, c == '{');
+        return SKIP_OK;
+    default: /* '}' or ']' */
+        if (bits_obj(k, --k->skip_depth) != (c == '}'))
+            return structure_error(k, k->pos + i, MSG_WRONG_KIND);
+        if (k->skip_depth == 0)
+            skip_done(k);
+        return SKIP_OK;
     }
-    if (k->skip_kind == 'n') {
-        while (i < len) {
-            char c = buf[i];
-            if (c == ',' || c == '}' || c == ']' || json_space(c)) {
-                k->skipping = 0;
-                return (long)i;
-            }
-            i++;
-        }
-        return (long)len;
-    }
-    /* a container: 64-byte blocks while they are plain (no backslash, no
-     * `true` to look for), one event at a time otherwise */
-    size_t lim = i; /* the scalar loop runs up to here */
+}
+
+/* A skipped container from buf[*pi]: 64-byte blocks while they are plain (no
+ * backslash, no `true` to look for), one event at a time otherwise. */
+static int skip_container(skipper *k, const char *buf, size_t len, size_t *pi, size_t seg)
+{
+    size_t i = *pi, lim = i; /* the careful loop runs up to lim */
+    int rc = SKIP_OK;
     while (i < len) {
 #if defined(__SSE2__)
         if (i >= lim && len - i >= 64 && !k->skip_esc) {
-            int r = skip_block(k, buf + i);
-            if (r >= 0) {
-                if (r < 64) {
-                    i += (size_t)r + 1;
-                    k->skipping = 0;
-                    k->tentative = 0;
-                    strbuf_reset(&k->tbuf);
-                    return (long)i;
-                }
-                i += 64;
-                continue;
-            }
-            if (r == -2)
-                return structure_error(k->pos + i,
-                                       "invalid JSON: a bracket closes the wrong kind of value",
-                                       err, errlen, at),
-                       -1;
-            if (r == -3)
-                return structure_error(k->pos + i, "JSON nested deeper than the limit", err, errlen,
-                                       at),
-                       -1;
-            lim = i + 64; /* this block needs the careful loop */
+            rc = skip_plain_block(k, buf, &i, &lim);
+            if (rc != SKIP_OK || k->skipping != SKIP_INSIDE)
+                break;
+            continue;
         }
 #endif
         size_t end = lim > i && lim < len ? lim : len;
         if (k->skip_str) {
-            if (k->skip_esc) {
-                k->skip_esc = 0;
-                i++;
-                continue;
-            }
-            i = string_run(buf, i, end);
-            if (i == end)
-                continue;
-            if (buf[i] == '\\') {
-                k->skip_esc = 1;
-                i++;
-                continue;
-            }
-            k->skip_str = 0;
-            i++;
+            i = skip_in_string(k, buf, i, end);
             continue;
         }
-        /* find the next structural byte */
-        i = k->tentative ? structural_or_true_run(buf, i, end) : structural_run(buf, i, end);
-        if (i == end)
-            continue;
-        char c = buf[i++];
-        if (c == 't') {
-            strbuf_append(&k->tbuf, buf + seg, i - 1 - seg);
-            if (abort_tentative(k) != 0)
-                return -2;
-            return (long)i - 1;
-        }
-        if (c == '"') {
-            k->skip_str = 1;
-        } else if (c == '{' || c == '[') {
-            if (k->skip_depth >= k->max_depth)
-                return structure_error(k->pos + i - 1, "JSON nested deeper than the limit", err,
-                                       errlen, at),
-                       -1;
-            size_t d = k->skip_depth++;
-            if (c == '{')
-                k->bits[d / 64] |= 1ULL << (d % 64);
-            else
-                k->bits[d / 64] &= ~(1ULL << (d % 64));
-        } else {
-            size_t d = --k->skip_depth;
-            int obj = (k->bits[d / 64] >> (d % 64)) & 1;
-            if (obj != (c == '}'))
-                return structure_error(k->pos + i - 1,
-                                       "invalid JSON: a bracket closes the wrong kind of value",
-                                       err, errlen, at),
-                       -1;
-            if (k->skip_depth == 0) {
-                k->skipping = 0;
-                k->tentative = 0;
-                strbuf_reset(&k->tbuf);
-                return (long)i;
+        rc = skip_structural(k, buf, &i, end, seg);
+        if (rc != SKIP_OK || k->skipping != SKIP_INSIDE)
+            break;
+    }
+    *pi = i;
+    if (rc != SKIP_OK || !k->tentative)
+        return rc;
+    /* the value goes on in the next chunk: keep this chunk's part */
+    strbuf_append(&k->tbuf, buf + seg, len - seg);
+    return k->tbuf.len > TENTATIVE_MAX ? abort_tentative(k) : SKIP_OK;
+}
+
+/* Continues skipping from buf[*pi]. On return *pi is just past the skipped
+ * value (k->skipping is then NOT_SKIPPING), on the byte from which the
+ * parser takes the value after all (k->aborted), or len when the value goes
+ * on in the next chunk. */
+static int skip_run(skipper *k, const char *buf, size_t len, size_t *pi)
+{
+    size_t seg = *pi; /* start of this chunk's part of the value */
+    if (k->skipping == SKIP_AWAIT) {
+        int rc = skip_value_start(k, buf, len, pi);
+        if (rc != SKIP_OK || *pi == len)
+            return rc;
+        seg = *pi;
+        if (k->tentative && k->skip_kind != KIND_CONTAINER) {
+            /* a scalar: `true` is kept for the parser, anything else skipped */
+            k->tentative = 0;
+            if (buf[seg] == 't') {
+                k->skipping = NOT_SKIPPING;
+                k->aborted = 1;
+                return SKIP_OK;
             }
         }
+        if (k->skip_kind != KIND_SCALAR)
+            ++*pi; /* past the opening quote or bracket */
     }
-    if (k->tentative) {
-        strbuf_append(&k->tbuf, buf + seg, len - seg);
-        if (k->tbuf.len > TENTATIVE_MAX && abort_tentative(k) != 0)
-            return -2;
+    switch (k->skip_kind) {
+    case KIND_STRING:
+        *pi = skip_string(k, buf, len, *pi);
+        return SKIP_OK;
+    case KIND_SCALAR:
+        *pi = skip_scalar(k, buf, len, *pi);
+        return SKIP_OK;
+    default:
+        return skip_container(k, buf, len, pi, seg);
     }
-    return (long)len;
+}
+
+/* Skips from buf[*pi]; a value that ends here reaches the parser as the
+ * number 0. */
+static int skip_value(skipper *k, const char *buf, size_t len, size_t *pi)
+{
+    k->aborted = 0;
+    int rc = skip_run(k, buf, len, pi);
+    if (rc != SKIP_OK || k->aborted || k->skipping != NOT_SKIPPING)
+        return rc;
+    return k->ops.feed(k->ops.ctx, "0", 1, k->skip_start) != 0 ? SKIP_ERR_PARSER : SKIP_OK;
+}
+
+/* Appends n bytes to the key being captured; a key too long to be one we
+ * look for is only flagged. */
+static void key_append(skipper *k, const char *p, size_t n)
+{
+    if (k->keylen + n > KEYMAX) {
+        k->key_long = 1;
+        return;
+    }
+    memcpy(k->key + k->keylen, p, n);
+    k->keylen += n;
+}
+
+/* Inside a passed-through string, from buf[i]: to its next escape or its
+ * end, capturing the key if it is one. Returns where to go on. */
+static size_t pass_string(skipper *k, const char *buf, size_t i, size_t len)
+{
+    if (k->esc) {
+        k->esc = 0;
+        if (k->capture)
+            key_append(k, buf + i, 1);
+        return i + 1;
+    }
+    size_t end = string_run(buf, i, len);
+    if (k->capture)
+        key_append(k, buf + i, end - i);
+    if (end == len)
+        return len;
+    if (buf[end] == '\\') {
+        k->esc = 1;
+        k->key_long |= k->capture; /* escaped keys are left to the parser */
+        return end + 1;
+    }
+    k->in_str = 0;
+    if (k->capture) {
+        k->capture = 0;
+        k->have_key = 1;
+        k->key[k->keylen] = '\0';
+    }
+    return end + 1;
+}
+
+/* Just past a ':' at buf[i - 1]: decides on the value that follows. A skip
+ * hands everything up to the ':' to the parser first (from *fed on), so
+ * the parser has seen the key and whatever want_skip() needs. */
+static int at_colon(skipper *k, const char *buf, size_t i, size_t *fed)
+{
+    if (!k->have_key)
+        return SKIP_OK;
+    /* the key stays readable until the value opens a container */
+    decision d = classify(k);
+    if (d == DECIDE_KEEP || (d == DECIDE_SKIP && !k->skip_unread))
+        return SKIP_OK;
+    if (i > *fed && k->ops.feed(k->ops.ctx, buf + *fed, i - *fed, k->pos + *fed) != 0)
+        return SKIP_ERR_PARSER;
+    *fed = i;
+    int answer = SKIP_VALUE;
+    if (d == DECIDE_ASK) {
+        int where = cur_role(k) == P_CHANGE ? SKIP_AT_CHANGE : SKIP_AT_STATE_RESOURCE;
+        answer = k->ops.want_skip(k->ops.ctx, where, k->key, k->keylen);
+    }
+    if (answer != SKIP_KEEP) {
+        k->skipping = SKIP_AWAIT;
+        k->tentative = answer == SKIP_UNLESS_TRUE;
+        strbuf_reset(&k->tbuf);
+    }
+    return SKIP_OK;
+}
+
+/* A container opens in the passed-through part. */
+static void pass_open(skipper *k, int is_obj)
+{
+    prole r = child(k, is_obj);
+    if (k->depth < PMAX) {
+        k->role[k->depth] = (unsigned char)r;
+        k->is_obj[k->depth] = (unsigned char)is_obj;
+    }
+    k->depth++;
+    k->expect_key = is_obj;
+    k->have_key = 0;
+}
+
+/* The byte at buf[*pi], outside strings and skipped values. */
+static int pass_byte(skipper *k, const char *buf, size_t *pi, size_t *fed)
+{
+    char c = buf[(*pi)++];
+    switch (c) {
+    case '"':
+        k->in_str = 1;
+        if (k->expect_key && keys_matter(cur_role(k))) {
+            k->capture = 1;
+            k->keylen = 0;
+            k->key_long = 0;
+        }
+        k->expect_key = 0;
+        return SKIP_OK;
+    case '{':
+    case '[':
+        pass_open(k, c == '{');
+        return SKIP_OK;
+    case '}':
+    case ']':
+        if (k->depth)
+            k->depth--;
+        k->expect_key = 0;
+        k->have_key = 0;
+        return SKIP_OK;
+    case ',':
+        k->expect_key = k->depth && k->depth <= PMAX && k->is_obj[k->depth - 1];
+        k->have_key = 0;
+        return SKIP_OK;
+    case ':':
+        return at_colon(k, buf, *pi, fed);
+    default:
+        return SKIP_OK;
+    }
 }
 
 int skipper_feed(skipper *k, const char *buf, size_t len, char *err, size_t errlen, uint64_t *at)
 {
-    size_t i = 0, fed = 0;
-    int rc = 0;
+    size_t i = 0, fed = 0; /* buf[fed..i) is passed through, not yet handed over */
+    int rc = SKIP_OK;
     while (i < len) {
-        if (k->skipping) {
-            k->aborted = 0;
-            long e = skip_run(k, buf, len, i, err, errlen, at);
-            if (e == -2) {
-                rc = -1; /* the parser refused the kept bytes */
-                goto out;
-            }
-            if (e < 0) {
-                rc = -2;
-                goto out;
-            }
-            i = (size_t)e;
+        if (k->skipping != NOT_SKIPPING) {
+            rc = skip_value(k, buf, len, &i);
             fed = i;
-            if (k->aborted)
-                continue; /* the value goes to the parser after all */
-            if (!k->skipping) {
-                /* the skipped value becomes 0 */
-                if (k->ops.feed(k->ops.ctx, "0", 1, k->skip_start) != 0) {
-                    rc = -1;
-                    goto out;
-                }
-            }
+        } else if (k->in_str) {
+            i = pass_string(k, buf, i, len);
             continue;
+        } else {
+            if (cur_role(k) == P_OTHER && k->depth) {
+                /* no keys or decisions in here: only strings and brackets count */
+                i = structural_run(buf, i, len);
+                if (i == len)
+                    break;
+            }
+            rc = pass_byte(k, buf, &i, &fed);
         }
-        if (k->in_str) {
-            /* inside a string: find its end */
-            if (k->esc) {
-                k->esc = 0;
-                if (k->capture && k->keylen < KEYMAX)
-                    k->key[k->keylen++] = buf[i];
-                else if (k->capture)
-                    k->key_long = 1;
-                i++;
-                continue;
-            }
-            size_t end = string_run(buf, i, len);
-            const char *q = end < len && buf[end] == '"' ? buf + end : NULL;
-            const char *bs = end < len && buf[end] == '\\' ? buf + end : NULL;
-            if (k->capture) {
-                size_t n = end - i;
-                if (k->keylen + n > KEYMAX) {
-                    k->key_long = 1;
-                } else {
-                    memcpy(k->key + k->keylen, buf + i, n);
-                    k->keylen += n;
-                }
-            }
-            if (bs) {
-                k->esc = 1;
-                k->key_long |= k->capture; /* escaped keys are left to the parser */
-                i = end + 1;
-                continue;
-            }
-            if (!q) {
-                i = len;
-                continue;
-            }
-            i = end + 1;
-            k->in_str = 0;
-            if (k->capture) {
-                k->capture = 0;
-                k->have_key = 1;
-                k->key[k->keylen] = '\0';
-            }
-            continue;
-        }
-        if (cur_role(k) == P_OTHER && k->depth) {
-            /* no keys or decisions in here: only strings and brackets count */
-            i = structural_run(buf, i, len);
-            if (i == len)
-                break;
-        }
-        char c = buf[i];
-        switch (c) {
-        case '"':
-            k->in_str = 1;
-            if (k->expect_key && keys_matter(cur_role(k))) {
-                k->capture = 1;
-                k->keylen = 0;
-                k->key_long = 0;
-            }
-            k->expect_key = 0;
-            i++;
+        if (rc != SKIP_OK)
             break;
-        case '{':
-        case '[': {
-            int is_obj = c == '{';
-            prole r = child(k, is_obj);
-            if (k->depth < PMAX) {
-                k->role[k->depth] = (unsigned char)r;
-                k->is_obj[k->depth] = (unsigned char)is_obj;
-            }
-            k->depth++;
-            k->expect_key = is_obj;
-            k->have_key = 0;
-            i++;
-            break;
-        }
-        case '}':
-        case ']':
-            if (k->depth)
-                k->depth--;
-            k->expect_key = 0;
-            k->have_key = 0;
-            i++;
-            break;
-        case ',':
-            k->expect_key = k->depth && k->depth <= PMAX && k->is_obj[k->depth - 1];
-            k->have_key = 0;
-            i++;
-            break;
-        case ':':
-            i++;
-            if (k->have_key) {
-                int d = classify(k);
-                if (d > 0 && !k->skip_unread)
-                    d = 0;
-                if (d != 0) {
-                    /* hand over everything up to the ':' first */
-                    if (i > fed && k->ops.feed(k->ops.ctx, buf + fed, i - fed, k->pos + fed)) {
-                        rc = -1;
-                        goto out;
-                    }
-                    fed = i;
-                    if (d < 0) {
-                        int where =
-                            cur_role(k) == P_CHANGE ? SKIP_AT_CHANGE : SKIP_AT_STATE_RESOURCE;
-                        d = k->ops.want_skip(k->ops.ctx, where, k->key, k->keylen);
-                    }
-                    if (d > 0) {
-                        k->skipping = 1;
-                        k->tentative = d == 2;
-                        strbuf_reset(&k->tbuf);
-                    }
-                }
-                /* the key stays readable until the value opens a container */
-            }
-            break;
-        default:
-            i++;
-        }
     }
-    if (len > fed && k->ops.feed(k->ops.ctx, buf + fed, len - fed, k->pos + fed))
-        rc = -1;
-out:
+    if (rc == SKIP_OK && len > fed && k->ops.feed(k->ops.ctx, buf + fed, len - fed, k->pos + fed))
+        rc = SKIP_ERR_PARSER;
+    if (rc == SKIP_ERR_STRUCTURE) {
+        snprintf(err, errlen, "%s", k->emsg);
+        *at = k->eat;
+    }
     k->pos += len;
     return rc;
 }

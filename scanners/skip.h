@@ -19,6 +19,10 @@
 
 /* Where a value may be skipped on the parser's word. */
 enum { SKIP_AT_CHANGE = 1, SKIP_AT_STATE_RESOURCE = 2 };
+/* want_skip()'s answers. */
+enum { SKIP_KEEP = 0, SKIP_VALUE = 1, SKIP_UNLESS_TRUE = 2 };
+/* skipper_feed()'s results. */
+enum { SKIP_OK = 0, SKIP_ERR_PARSER = -1, SKIP_ERR_STRUCTURE = -2 };
 
 typedef struct skip_ops {
     void *ctx;
@@ -26,9 +30,10 @@ typedef struct skip_ops {
      * input. Returns 0, or -1 when the parser refused them. */
     int (*feed)(void *ctx, const char *p, size_t n, uint64_t off);
     /* The parser has read everything up to the ':' after key, inside an
-     * object of kind `where`. Return 1 to skip the value that follows, 2 to
-     * skip it unless it holds the literal true outside strings (then the
-     * parser gets it whole after all), 0 to keep it. */
+     * object of kind `where`. Return SKIP_VALUE to skip the value that
+     * follows, SKIP_UNLESS_TRUE to skip it unless it holds the literal true
+     * outside strings (then the parser gets it whole after all), SKIP_KEEP
+     * to keep it. */
     int (*want_skip)(void *ctx, int where, const char *key, size_t keylen);
 } skip_ops;
 
@@ -42,9 +47,9 @@ typedef struct skipper skipper;
  * accepts). */
 skipper *skipper_new(const skip_ops *ops, size_t max_depth, int skip_unread);
 void skipper_free(skipper *k);
-/* Processes the next chunk. Returns 0, -1 when the parser refused bytes
- * (its own error stands), or -2 with a structural error in err (the byte
- * offset in *at). */
+/* Processes the next chunk. Returns SKIP_OK, SKIP_ERR_PARSER when the
+ * parser refused bytes (its own error stands), or SKIP_ERR_STRUCTURE with a
+ * structural error in err (the byte offset in *at). */
 int skipper_feed(skipper *k, const char *buf, size_t len, char *err, size_t errlen, uint64_t *at);
 /* Counts n bytes the caller consumed itself (a byte order mark) in the
  * offsets passed on and reported. */
