@@ -75,6 +75,9 @@ typedef enum {
 
 typedef enum { B_NONE = 0, B_CONFIG, B_VARIABLES, B_OUTPUTS, B_STATE_RES } build_target;
 
+/* The kind of a scalar yajl delivered. */
+typedef enum { V_STRING, V_NUMBER, V_TRUE, V_FALSE, V_NULL } vkind;
+
 typedef struct frame {
     unsigned char role;
     unsigned char is_array;
@@ -373,14 +376,14 @@ static void find_mentions(scan_plan *s, const char *v, size_t len)
     }
 }
 
-/* A scalar inside value tree frame f. kind: 's' string, 't' true, other. */
-static void value_scalar(scan_plan *s, frame *f, char kind, const char *v, size_t len)
+/* A scalar inside value tree frame f. */
+static void value_scalar(scan_plan *s, frame *f, vkind kind, const char *v, size_t len)
 {
     rc_rec *rc = &s->rc;
     uint64_t h;
     switch ((role)f->role) {
     case R_VAL_AFTER:
-        if (kind != 's')
+        if (kind != V_STRING)
             return;
         if (child_flags(s, f, &h) & RULES_PATH_FULL)
             add_pv(rc, &rc->after, &rc->n_after, &rc->cap_after, materialise_path(s), v, len);
@@ -390,15 +393,15 @@ static void value_scalar(scan_plan *s, frame *f, char kind, const char *v, size_
             add_pv(rc, &rc->fields, &rc->n_fields, &rc->cap_fields, materialise_path(s), v, len);
         return;
     case R_VAL_BEFORE:
-        if (kind == 's' && (child_flags(s, f, &h) & RULES_PATH_FULL))
+        if (kind == V_STRING && (child_flags(s, f, &h) & RULES_PATH_FULL))
             add_pv(rc, &rc->before, &rc->n_before, &rc->cap_before, materialise_path(s), v, len);
         return;
     case R_VAL_UNKNOWN:
-        if (kind == 't' && child_flags(s, f, &h))
+        if (kind == V_TRUE && child_flags(s, f, &h))
             add_path(rc, &rc->unknown, &rc->n_unknown, &rc->cap_unknown, materialise_path(s));
         return;
     case R_VAL_SENS:
-        if (kind == 't')
+        if (kind == V_TRUE)
             add_path(rc, &rc->sens, &rc->n_sens, &rc->cap_sens, materialise_path(s));
         return;
     default:
@@ -655,6 +658,27 @@ static int rc_finish(scan_plan *s)
 
 /* ---- yajl callbacks --------------------------------------------------- */
 
+/* The role of a value about to start at the top level; *bt names the tree
+ * a built one becomes. */
+static role root_child(const frame *f, build_target *bt)
+{
+    if (key_is(f, "resource_changes"))
+        return R_RC_ARRAY;
+    if (key_is(f, "configuration"))
+        *bt = B_CONFIG;
+    else if (key_is(f, "variables"))
+        *bt = B_VARIABLES;
+    else if (key_is(f, "output_changes"))
+        *bt = B_OUTPUTS;
+    if (*bt != B_NONE)
+        return R_BUILD;
+    if (key_is(f, "prior_state") || key_is(f, "planned_values"))
+        return R_STATE;
+    if (key_is(f, "format_version"))
+        return R_SCALAR;
+    return R_SKIP;
+}
+
 /* The role of a value about to start in frame f (not NULL, not skipping).
  * Advances array indexes. */
 static role child_role(frame *f, build_target *bt)
@@ -668,19 +692,7 @@ static role child_role(frame *f, build_target *bt)
     case R_BUILD:
         return R_BUILD;
     case R_ROOT:
-        if (key_is(f, "resource_changes"))
-            return R_RC_ARRAY;
-        if (key_is(f, "configuration"))
-            return *bt = B_CONFIG, R_BUILD;
-        if (key_is(f, "variables"))
-            return *bt = B_VARIABLES, R_BUILD;
-        if (key_is(f, "output_changes"))
-            return *bt = B_OUTPUTS, R_BUILD;
-        if (key_is(f, "prior_state") || key_is(f, "planned_values"))
-            return R_STATE;
-        if (key_is(f, "format_version"))
-            return R_SCALAR;
-        return R_SKIP;
+        return root_child(f, bt);
     case R_RC_ARRAY:
         return R_RC;
     case R_RC:
@@ -719,7 +731,8 @@ static role child_role(frame *f, build_target *bt)
     case R_STATE_MODULES:
         return R_STATE;
     case R_STATE_RES:
-        return *bt = B_STATE_RES, R_BUILD;
+        *bt = B_STATE_RES;
+        return R_BUILD;
     default:
         return R_SKIP;
     }
@@ -781,141 +794,145 @@ static int build_add(scan_plan *s, json_t *v)
     return 1;
 }
 
+/* A number as jansson holds it. A number beyond double range (1e400) or
+ * longer than any double needs keeps its text, as a string: it cannot be an
+ * image ID, and JSON allows it. */
+static json_t *number_json(const char *v, size_t len)
+{
+    char buf[64];
+    if (len >= sizeof buf)
+        return json_stringn(v, len);
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long long ll = strtoll(buf, &end, 10);
+    if (!errno && !*end)
+        return json_integer(ll);
+    double d = strtod(buf, NULL);
+    return isfinite(d) ? json_real(d) : json_stringn(v, len);
+}
+
+/* A scalar in a subtree handed to the jansson builder. */
+static int build_scalar(scan_plan *s, frame *f, vkind kind, const char *v, size_t len)
+{
+    if (f->is_array)
+        f->index++;
+    /* a resource in state: drop it as soon as its mode says managed */
+    if (s->target == B_STATE_RES && s->jb.depth == 1 && kind == V_STRING && key_is(f, "mode") &&
+        !(len == 4 && memcmp(v, "data", 4) == 0)) {
+        jbuild_reset(&s->jb);
+        s->target = B_NONE;
+        f->role = R_SKIP;
+        return 1;
+    }
+    switch (kind) {
+    case V_STRING:
+        return build_add(s, json_stringn(v, len));
+    case V_TRUE:
+        return build_add(s, json_true());
+    case V_FALSE:
+        return build_add(s, json_false());
+    case V_NULL:
+        return build_add(s, json_null());
+    default:
+        return build_add(s, number_json(v, len));
+    }
+}
+
+/* One string of a resource change's actions[]. */
+static void rc_add_action(rc_rec *rc, const char *v, size_t len)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } acts[] = {{"create", ACT_CREATE},
+                {"update", ACT_UPDATE},
+                {"delete", ACT_DELETE},
+                {"read", ACT_READ},
+                {"no-op", ACT_NOOP}};
+    rc->actions_seen = 1;
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (strlen(acts[i].name) == len && memcmp(v, acts[i].name, len) == 0) {
+            rc->actions |= acts[i].bit;
+            return;
+        }
+    rc->actions |= ACT_OTHER;
+}
+
+/* A scalar directly in the top-level object, a resource change or its
+ * "change" (r: its role). */
+static void record_scalar(scan_plan *s, frame *f, role r, vkind kind, const char *v, size_t len)
+{
+    rc_rec *rc = &s->rc;
+    if (f->role == R_ROOT && r == R_SCALAR && kind == V_STRING) {
+        free(s->format_version);
+        s->format_version = str_utf8_repair(xstrndup(v, len), len);
+        s->seen_format = 1;
+    } else if (f->role == R_RC && r == R_SCALAR && kind == V_STRING) {
+        strbuf *dst = key_is(f, "address") ? &rc->address
+                      : key_is(f, "type")  ? &rc->type
+                                           : &rc->mode;
+        strbuf_reset(dst);
+        strbuf_append(dst, v, len);
+    } else if (f->role == R_RC_CHANGE && kind == V_TRUE) {
+        /* a whole value tree given as a scalar: after_unknown /
+         * after_sensitive = true mark everything */
+        if (r == R_VAL_UNKNOWN)
+            add_path(rc, &rc->unknown, &rc->n_unknown, &rc->cap_unknown, "");
+        else if (r == R_VAL_SENS)
+            add_path(rc, &rc->sens, &rc->n_sens, &rc->cap_sens, "");
+    }
+}
+
 /* A scalar arrived (s->skip is 0). */
-static int on_scalar(scan_plan *s, char kind, const char *v, size_t len)
+static int on_scalar(scan_plan *s, vkind kind, const char *v, size_t len)
 {
     frame *f = top(s);
     if (!f)
         return fail(s, "not a Terraform plan: the document is not a JSON object");
-    if (f->role == R_SKIP)
-        return 1;
-    if (f->role == R_BUILD) {
-        if (f->is_array)
-            f->index++;
-        /* a resource in state: drop it as soon as its mode says managed */
-        if (s->target == B_STATE_RES && s->jb.depth == 1 && kind == 's' && key_is(f, "mode") &&
-            !(len == 4 && memcmp(v, "data", 4) == 0)) {
-            jbuild_reset(&s->jb);
-            s->target = B_NONE;
-            f->role = R_SKIP;
-            return 1;
-        }
-        json_t *j;
-        switch (kind) {
-        case 's':
-            j = json_stringn(v, len);
-            break;
-        case 't':
-            j = json_true();
-            break;
-        case 'f':
-            j = json_false();
-            break;
-        case 'n':
-            j = json_null();
-            break;
-        default: {
-            /* a number beyond double range (1e400) or longer than any double
-             * needs keeps its text, as a string: it cannot be an image ID,
-             * and JSON allows it */
-            char buf[64];
-            j = NULL;
-            if (len < sizeof buf) {
-                memcpy(buf, v, len);
-                buf[len] = '\0';
-                char *end;
-                errno = 0;
-                long long ll = strtoll(buf, &end, 10);
-                if (!errno && !*end) {
-                    j = json_integer(ll);
-                } else {
-                    double d = strtod(buf, NULL);
-                    if (isfinite(d))
-                        j = json_real(d);
-                }
-            }
-            if (!j)
-                j = json_stringn(v, len);
-        }
-        }
-        return build_add(s, j);
-    }
     build_target bt;
-    role r = child_role(f, &bt);
     switch ((role)f->role) {
-    case R_ROOT:
-        if (r == R_SCALAR && kind == 's') {
-            free(s->format_version);
-            s->format_version = str_utf8_repair(xstrndup(v, len), len);
-            s->seen_format = 1;
-        }
+    case R_SKIP:
         return 1;
-    case R_RC:
-        if (r == R_SCALAR && kind == 's') {
-            strbuf *dst = key_is(f, "address") ? &s->rc.address
-                          : key_is(f, "type")  ? &s->rc.type
-                                               : &s->rc.mode;
-            strbuf_reset(dst);
-            strbuf_append(dst, v, len);
-        }
-        return 1;
+    case R_BUILD:
+        return build_scalar(s, f, kind, v, len);
     case R_RC_ACTIONS:
-        if (kind == 's') {
-            s->rc.actions_seen = 1;
-            if (len == 6 && memcmp(v, "create", 6) == 0)
-                s->rc.actions |= ACT_CREATE;
-            else if (len == 6 && memcmp(v, "update", 6) == 0)
-                s->rc.actions |= ACT_UPDATE;
-            else if (len == 6 && memcmp(v, "delete", 6) == 0)
-                s->rc.actions |= ACT_DELETE;
-            else if (len == 4 && memcmp(v, "read", 4) == 0)
-                s->rc.actions |= ACT_READ;
-            else if (len == 5 && memcmp(v, "no-op", 5) == 0)
-                s->rc.actions |= ACT_NOOP;
-            else
-                s->rc.actions |= ACT_OTHER;
-        }
-        return 1;
-    case R_RC_CHANGE:
-        /* a whole value tree given as a scalar: after_unknown / after_sensitive
-         * = true mark everything */
-        if (kind == 't' && (r == R_VAL_UNKNOWN || r == R_VAL_SENS)) {
-            rc_rec *rc = &s->rc;
-            if (r == R_VAL_UNKNOWN)
-                add_path(rc, &rc->unknown, &rc->n_unknown, &rc->cap_unknown, "");
-            else
-                add_path(rc, &rc->sens, &rc->n_sens, &rc->cap_sens, "");
-        }
+        child_role(f, &bt);
+        if (kind == V_STRING)
+            rc_add_action(&s->rc, v, len);
         return 1;
     case R_VAL_AFTER:
     case R_VAL_BEFORE:
     case R_VAL_UNKNOWN:
     case R_VAL_SENS:
+        child_role(f, &bt);
         value_scalar(s, f, kind, v, len);
         return 1;
     default:
+        record_scalar(s, f, child_role(f, &bt), kind, v, len);
         return 1;
     }
 }
 
 static int cb_null(void *ctx)
 {
-    return on_scalar(ctx, 'n', NULL, 0);
+    return on_scalar(ctx, V_NULL, NULL, 0);
 }
 
 static int cb_boolean(void *ctx, int b)
 {
-    return on_scalar(ctx, b ? 't' : 'f', NULL, 0);
+    return on_scalar(ctx, b ? V_TRUE : V_FALSE, NULL, 0);
 }
 
 static int cb_number(void *ctx, const char *n, size_t len)
 {
-    return on_scalar(ctx, '#', n, len);
+    return on_scalar(ctx, V_NUMBER, n, len);
 }
 
 static int cb_string(void *ctx, const unsigned char *str, size_t len)
 {
-    return on_scalar(ctx, 's', (const char *)str, len);
+    return on_scalar(ctx, V_STRING, (const char *)str, len);
 }
 
 static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
