@@ -1,5 +1,15 @@
-/* Builds the tree from libyaml's event stream with an explicit stack. */
+/* Builds the tree from libyaml's event stream with an explicit stack.
+ *
+ * libyaml hands over one event at a time (scalar, container start and end);
+ * parse() keeps a bounded stack of open containers (YDOC_MAX_DEPTH) and a
+ * count of nodes (YDOC_MAX_NODES), so a hostile rules or policy file costs
+ * at most that much memory. Each open map keeps the set of its keys in a
+ * hash (strmap): a repeated key is refused in constant time, where a scan of
+ * the earlier keys made a map of 100 000 keys take over a minute. Keys
+ * compare as C strings because ydoc_get() looks them up that way. Aliases
+ * and anchors are refused on sight: nothing is ever expanded. */
 #include "common/ydoc.h"
+#include "common/strmap.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -41,7 +51,20 @@ typedef struct {
     char *pending_key; /* map: key read, value not yet */
     int pending_line;
     size_t cap;
+    strmap seen; /* map: its keys so far, to refuse a duplicate in O(1) */
 } frame;
+
+/* The state of one parse: the open containers and what was made so far. */
+typedef struct {
+    const char *name;
+    char *err;
+    size_t errlen;
+    frame stack[YDOC_MAX_DEPTH];
+    int depth;
+    ynode *root;
+    size_t count;
+    int done;
+} builder;
 
 static void add_child(frame *f, ynode *child)
 {
@@ -57,122 +80,148 @@ static void add_child(frame *f, ynode *child)
     p->items[p->n++] = child;
 }
 
+/* The open map that waits for a key, or NULL. */
+static frame *wants_key(builder *b)
+{
+    frame *f = b->depth > 0 ? &b->stack[b->depth - 1] : NULL;
+    return f && f->node->type == YNODE_MAP && !f->pending_key ? f : NULL;
+}
+
+/* A key of map frame f. Keys compare as C strings, as ydoc_get() looks
+ * them up. */
+static int take_key(builder *b, frame *f, const yaml_event_t *ev, int line)
+{
+    const char *key = (const char *)ev->data.scalar.value;
+    int created;
+    strmap_upsert(&f->seen, key, strlen(key), &created);
+    if (!created) {
+        snprintf(b->err, b->errlen, "%s:%d: duplicate key '%.60s'", b->name, line, key);
+        return -1;
+    }
+    f->pending_key = xstrndup(key, ev->data.scalar.length);
+    f->pending_line = line;
+    return 0;
+}
+
+/* Adds a new node: a scalar goes into the open container (or is the root),
+ * a container is opened. */
+static int place(builder *b, ynode *made, int line)
+{
+    if (++b->count > YDOC_MAX_NODES) {
+        ydoc_free(made);
+        snprintf(b->err, b->errlen, "%s:%d: more than %d values", b->name, line, YDOC_MAX_NODES);
+        return -1;
+    }
+    if (made->type == YNODE_SCALAR) {
+        if (b->depth == 0)
+            b->root = made;
+        else
+            add_child(&b->stack[b->depth - 1], made);
+        return 0;
+    }
+    frame *f = &b->stack[b->depth++];
+    f->node = made;
+    f->pending_key = NULL;
+    f->cap = 0;
+    strmap_init(&f->seen);
+    return 0;
+}
+
+static int on_scalar(builder *b, const yaml_event_t *ev, int line)
+{
+    if (ev->data.scalar.anchor) {
+        snprintf(b->err, b->errlen, "%s:%d: YAML anchors are not supported", b->name, line);
+        return -1;
+    }
+    frame *f = wants_key(b);
+    if (f)
+        return take_key(b, f, ev, line);
+    ynode *made = node_new(YNODE_SCALAR, line);
+    made->value = xstrndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+    made->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    return place(b, made, line);
+}
+
+static int on_open(builder *b, const yaml_event_t *ev, int line)
+{
+    if (wants_key(b)) {
+        snprintf(b->err, b->errlen, "%s:%d: a mapping key must be a plain value", b->name, line);
+        return -1;
+    }
+    if (b->depth >= YDOC_MAX_DEPTH) {
+        snprintf(b->err, b->errlen, "%s:%d: nested deeper than %d levels", b->name, line,
+                 YDOC_MAX_DEPTH);
+        return -1;
+    }
+    return place(b, node_new(ev->type == YAML_MAPPING_START_EVENT ? YNODE_MAP : YNODE_SEQ, line),
+                 line);
+}
+
+static void on_close(builder *b)
+{
+    frame *f = &b->stack[--b->depth];
+    strmap_dispose(&f->seen);
+    if (b->depth == 0)
+        b->root = f->node;
+    else
+        add_child(&b->stack[b->depth - 1], f->node);
+}
+
+/* One event of libyaml's stream. Returns 0, or -1 with the reason in b->err. */
+static int on_event(builder *b, const yaml_event_t *ev)
+{
+    int line = (int)ev->start_mark.line + 1;
+    switch (ev->type) {
+    case YAML_STREAM_END_EVENT:
+        b->done = 1;
+        return 0;
+    case YAML_DOCUMENT_START_EVENT:
+        if (!b->root)
+            return 0;
+        snprintf(b->err, b->errlen, "%s:%d: only one YAML document is allowed", b->name, line);
+        return -1;
+    case YAML_ALIAS_EVENT:
+        snprintf(b->err, b->errlen, "%s:%d: YAML aliases are not supported", b->name, line);
+        return -1;
+    case YAML_SCALAR_EVENT:
+        return on_scalar(b, ev, line);
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        return on_open(b, ev, line);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        on_close(b);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 static ynode *parse(yaml_parser_t *ps, const char *name, char *err, size_t errlen)
 {
-    frame stack[YDOC_MAX_DEPTH];
-    int depth = 0;
-    ynode *root = NULL;
-    size_t count = 0;
-    yaml_event_t ev;
-    int done = 0;
-
-    while (!done) {
+    builder b = {.name = name, .err = err, .errlen = errlen};
+    while (!b.done) {
+        yaml_event_t ev;
         if (!yaml_parser_parse(ps, &ev)) {
             snprintf(err, errlen, "%s:%zu: %s%s%s", name, ps->problem_mark.line + 1,
                      ps->problem ? ps->problem : "YAML syntax error", ps->context ? " " : "",
                      ps->context ? ps->context : "");
             goto fail;
         }
-        int line = (int)ev.start_mark.line + 1;
-        ynode *made = NULL;
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (root) {
-                snprintf(err, errlen, "%s:%d: only one YAML document is allowed", name, line);
-                yaml_event_delete(&ev);
-                goto fail;
-            }
-            break;
-        case YAML_ALIAS_EVENT:
-            snprintf(err, errlen, "%s:%d: YAML aliases are not supported", name, line);
-            yaml_event_delete(&ev);
-            goto fail;
-        case YAML_SCALAR_EVENT:
-            if (ev.data.scalar.anchor) {
-                snprintf(err, errlen, "%s:%d: YAML anchors are not supported", name, line);
-                yaml_event_delete(&ev);
-                goto fail;
-            }
-            if (depth > 0 && stack[depth - 1].node->type == YNODE_MAP &&
-                !stack[depth - 1].pending_key) {
-                frame *f = &stack[depth - 1];
-                for (size_t i = 0; i < f->node->n; i++) {
-                    if (strcmp(f->node->keys[i], (char *)ev.data.scalar.value) == 0) {
-                        snprintf(err, errlen, "%s:%d: duplicate key '%.60s'", name, line,
-                                 (char *)ev.data.scalar.value);
-                        yaml_event_delete(&ev);
-                        goto fail;
-                    }
-                }
-                f->pending_key = xstrndup((char *)ev.data.scalar.value, ev.data.scalar.length);
-                f->pending_line = line;
-                break;
-            }
-            made = node_new(YNODE_SCALAR, line);
-            made->value = xstrndup((char *)ev.data.scalar.value, ev.data.scalar.length);
-            made->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-            break;
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT:
-            if (depth > 0 && stack[depth - 1].node->type == YNODE_MAP &&
-                !stack[depth - 1].pending_key) {
-                snprintf(err, errlen, "%s:%d: a mapping key must be a plain value", name, line);
-                yaml_event_delete(&ev);
-                goto fail;
-            }
-            if (depth >= YDOC_MAX_DEPTH) {
-                snprintf(err, errlen, "%s:%d: nested deeper than %d levels", name, line,
-                         YDOC_MAX_DEPTH);
-                yaml_event_delete(&ev);
-                goto fail;
-            }
-            made = node_new(ev.type == YAML_MAPPING_START_EVENT ? YNODE_MAP : YNODE_SEQ, line);
-            break;
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT: {
-            ynode *closed = stack[--depth].node;
-            if (depth == 0)
-                root = closed;
-            else
-                add_child(&stack[depth - 1], closed);
-            break;
-        }
-        default:
-            break;
-        }
+        int rc = on_event(&b, &ev);
         yaml_event_delete(&ev);
-        if (made) {
-            if (++count > YDOC_MAX_NODES) {
-                ydoc_free(made);
-                snprintf(err, errlen, "%s:%d: more than %d values", name, line, YDOC_MAX_NODES);
-                goto fail;
-            }
-            if (made->type == YNODE_SCALAR) {
-                if (depth == 0)
-                    root = made;
-                else
-                    add_child(&stack[depth - 1], made);
-            } else {
-                stack[depth].node = made;
-                stack[depth].pending_key = NULL;
-                stack[depth].cap = 0;
-                depth++;
-            }
-        }
+        if (rc != 0)
+            goto fail;
     }
-    if (!root)
-        root = node_new(YNODE_MAP, 1);
-    return root;
+    return b.root ? b.root : node_new(YNODE_MAP, 1);
 fail:
-    while (depth > 0) {
-        frame *f = &stack[--depth];
+    while (b.depth > 0) {
+        frame *f = &b.stack[--b.depth];
         free(f->pending_key);
+        strmap_dispose(&f->seen);
         ydoc_free(f->node);
     }
-    ydoc_free(root);
+    ydoc_free(b.root);
     return NULL;
 }
 

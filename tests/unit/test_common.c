@@ -204,6 +204,50 @@ static void test_ydoc(void **state)
     ydoc_free(d);
 }
 
+/* A map with many keys: every key is kept and found, a repeated key is
+ * refused wherever it comes (the set of seen keys is a hash, not a scan of
+ * the earlier keys), and the same key in two maps is not a duplicate. */
+static void test_ydoc_many_keys(void **state)
+{
+    (void)state;
+    enum { N = 50000 };
+    char err[256];
+    strbuf y;
+    strbuf_init(&y);
+    strbuf_printf(&y, "other: {k7: x}\nm:\n");
+    for (int i = 0; i < N; i++)
+        strbuf_printf(&y, "  k%d: %d\n", i, i);
+    ynode *d = ydoc_parse_string(y.s, y.len, "many.yaml", err, sizeof err);
+    if (!d)
+        fail_msg("%s", err);
+    ynode *m = ydoc_get(d, "m");
+    assert_int_equal(m->n, N);
+    assert_string_equal(ydoc_get(m, "k0")->value, "0");
+    assert_string_equal(ydoc_get(m, "k49999")->value, "49999");
+    assert_int_equal(m->key_lines[N - 1], N + 2);
+    assert_string_equal(ydoc_get(ydoc_get(d, "other"), "k7")->value, "x");
+    ydoc_free(d);
+
+    size_t len = y.len;
+    strbuf_printf(&y, "  k12345: again\n");
+    assert_null(ydoc_parse_string(y.s, y.len, "many.yaml", err, sizeof err));
+    char want[64];
+    snprintf(want, sizeof want, "many.yaml:%d: duplicate key 'k12345'", N + 3);
+    assert_string_equal(err, want);
+
+    y.len = len;
+    strbuf_printf(&y, "other: again\n");
+    assert_null(ydoc_parse_string(y.s, y.len, "many.yaml", err, sizeof err));
+    snprintf(want, sizeof want, "many.yaml:%d: duplicate key 'other'", N + 3);
+    assert_string_equal(err, want);
+    strbuf_dispose(&y);
+
+    /* keys compare as C strings, as ydoc_get() finds them */
+    const char *nul = "\"a\\0b\": 1\n\"a\\0c\": 2\n";
+    assert_null(ydoc_parse_string(nul, strlen(nul), "nul.yaml", err, sizeof err));
+    assert_non_null(strstr(err, "nul.yaml:2: duplicate key"));
+}
+
 static void test_log_quote(void **state)
 {
     (void)state;
@@ -259,11 +303,17 @@ static void test_mono_seconds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_time_parse_ok), cmocka_unit_test(test_time_parse_bad),
-        cmocka_unit_test(test_duration),      cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_ulid),          cmocka_unit_test(test_strbuf),
-        cmocka_unit_test(test_utf8_repair),   cmocka_unit_test(test_ydoc),
-        cmocka_unit_test(test_log_quote),     cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_time_parse_ok),
+        cmocka_unit_test(test_time_parse_bad),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_ulid),
+        cmocka_unit_test(test_strbuf),
+        cmocka_unit_test(test_utf8_repair),
+        cmocka_unit_test(test_ydoc),
+        cmocka_unit_test(test_ydoc_many_keys),
+        cmocka_unit_test(test_log_quote),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_mono_seconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
