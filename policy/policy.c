@@ -712,6 +712,14 @@ static int hardcoded(scan_provenance p)
            p == SCAN_PROV_LOCAL;
 }
 
+/* Counts the reference's image among the report's distinct images; a
+ * reference without a value (recognized, but empty) names none. */
+static void count_image(eval_ctx *c, const scan_ref *r)
+{
+    if (r->value)
+        strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
+}
+
 static void eval_image(eval_ctx *c, const scan_ref *r)
 {
     policy_finding *f;
@@ -736,7 +744,7 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
                                                   r->value ? r->value : ""));
         return;
     }
-    strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
+    count_image(c, r);
     if (!m) {
         f = add_finding(c, PK_UNTRACKED, r);
         f->message = intern_take(c, xasprintf("%s is not in the registry", shown(r)));
@@ -788,7 +796,7 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
 
 static void eval_mention(eval_ctx *c, const scan_ref *r)
 {
-    strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
+    count_image(c, r);
     const json_t *m = best_match(c, r);
     policy_finding *f = add_finding(c, m && is_revoked(m) ? PK_MENTION_REVOKED : PK_MENTION, r);
     set_match(c, f, m);
@@ -867,7 +875,7 @@ static void eval_data(eval_ctx *c, const scan_ref *r)
 
 static void eval_config(eval_ctx *c, const scan_ref *r)
 {
-    strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
+    count_image(c, r);
     const json_t *m = best_match(c, r);
     policy_finding *f;
     strbuf msg = STRBUF_INIT;

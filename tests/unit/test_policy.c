@@ -225,6 +225,29 @@ static void test_kinds(void **state)
     scan_result_free(b.res);
 }
 
+/* A reference the scanner recognised but without a value (the policy
+ * allows one: an empty match) is untracked, not a crash, and counts no
+ * image. */
+static void test_recognized_without_value(void **state)
+{
+    (void)state;
+    builder b = {0};
+    scan_ref *x = add(&b, SCAN_REF_IMAGE, "aws_instance.novalue", "ami", NULL);
+    x->recognized = true;
+    x->provenance = SCAN_PROV_LITERAL;
+    add(&b, SCAN_REF_IMAGE, "aws_instance.h", "ami", NEWEST_AMI);
+    policy *p = policy_default();
+    policy_report *r = eval(p, b.res, NULL, NULL, NOW);
+    const policy_finding *f = finding(r, PK_UNTRACKED, "aws_instance.novalue");
+    assert_non_null(f);
+    assert_string_equal(f->message, " is not in the registry");
+    assert_non_null(finding(r, PK_TRACKED, "aws_instance.h"));
+    assert_int_equal(r->images, 1);
+    policy_report_free(r);
+    policy_free(p);
+    scan_result_free(b.res);
+}
+
 /* A value no pattern recognises is still looked up: the registry knowing it
  * (a GCE image's bare name, as Packer records it; or its name from a short
  * path form, in lookup) makes it a tracked image with the normal kinds. */
@@ -493,10 +516,15 @@ static void test_formats_and_secrets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_revoked_and_verdict), cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_data_sources),        cmocka_unit_test(test_unrecognized_but_tracked),
-        cmocka_unit_test(test_store_failure),       cmocka_unit_test(test_policy_file),
-        cmocka_unit_test(test_policy_errors),       cmocka_unit_test(test_formats_and_secrets),
+        cmocka_unit_test(test_revoked_and_verdict),
+        cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_recognized_without_value),
+        cmocka_unit_test(test_data_sources),
+        cmocka_unit_test(test_unrecognized_but_tracked),
+        cmocka_unit_test(test_store_failure),
+        cmocka_unit_test(test_policy_file),
+        cmocka_unit_test(test_policy_errors),
+        cmocka_unit_test(test_formats_and_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
