@@ -86,7 +86,20 @@ static json_t *lk_find_version(void *p, const char *bucket, const char *ref)
 
 /* ---- command ----------------------------------------------------------- */
 
-int cmd_scan(cli_opts *o, int argc, char **argv)
+typedef struct scan_args {
+    const char *plan;
+    /* as given (each OPT_* fills one: see scan_options) */
+    const char *format, *output, *fail_on, *policy_path, *rules_dir, *now_s, *org, *ws, *server,
+        *token, *ca_file;
+    /* checked and converted */
+    report_format fmt;
+    policy_verdict fail_level;
+    ig_time now;
+} scan_args;
+
+/* Reads the options into a. Returns -1, or the exit status (--help, a
+ * usage error). */
+static int scan_options(cli_opts *o, int argc, char **argv, scan_args *a)
 {
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
@@ -103,101 +116,93 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *format = NULL, *output = NULL, *fail_on = "fail", *policy_path = NULL,
-               *rules_dir = NULL, *now_s = NULL, *org = NULL, *ws = NULL;
-    const char *server = getenv("IMAGEGATE_SERVER"), *token = getenv("IMAGEGATE_TOKEN"),
-               *ca_file = NULL;
+    const char **slot[] = {
+        [OPT_FORMAT - OPT_FORMAT] = &a->format,   [OPT_OUTPUT - OPT_FORMAT] = &a->output,
+        [OPT_FAIL_ON - OPT_FORMAT] = &a->fail_on, [OPT_POLICY - OPT_FORMAT] = &a->policy_path,
+        [OPT_RULES - OPT_FORMAT] = &a->rules_dir, [OPT_NOW - OPT_FORMAT] = &a->now_s,
+        [OPT_ORG - OPT_FORMAT] = &a->org,         [OPT_WS - OPT_FORMAT] = &a->ws,
+        [OPT_SERVER - OPT_FORMAT] = &a->server,   [OPT_TOKEN - OPT_FORMAT] = &a->token,
+        [OPT_CA - OPT_FORMAT] = &a->ca_file,
+    };
     int c, code;
     optind = 1;
     while ((c = regcli_getopt(o, argc, argv, longopts, "scan", usage, &code)) != -1) {
-        switch (c) {
-        case -2:
+        if (c == -2)
             return code;
-        case OPT_FORMAT:
-            format = optarg;
-            break;
-        case OPT_OUTPUT:
-            output = optarg;
-            break;
-        case OPT_FAIL_ON:
-            fail_on = optarg;
-            break;
-        case OPT_POLICY:
-            policy_path = optarg;
-            break;
-        case OPT_RULES:
-            rules_dir = optarg;
-            break;
-        case OPT_NOW:
-            now_s = optarg;
-            break;
-        case OPT_ORG:
-            org = optarg;
-            break;
-        case OPT_WS:
-            ws = optarg;
-            break;
-        case OPT_SERVER:
-            server = optarg;
-            break;
-        case OPT_TOKEN:
-            token = optarg;
-            break;
-        case OPT_CA:
-            ca_file = optarg;
-            break;
-        default:
+        if (c < OPT_FORMAT || c > OPT_CA)
             return cli_usage_error("scan", "unexpected option");
-        }
+        *slot[c - OPT_FORMAT] = optarg;
     }
     if (optind + 1 != argc)
         return cli_usage_error("scan", "scan: give exactly one PLAN file (or - for stdin)");
-    const char *plan = argv[optind];
-    if (server && !*server)
-        server = NULL;
+    a->plan = argv[optind];
+    return -1;
+}
 
-    report_format fmt = REPORT_TEXT;
-    if (!format && o->json)
-        format = "json";
-    if (format && report_format_parse(format, &fmt))
+/* Checks and converts the options. Returns -1, or the exit status of a
+ * usage error. */
+static int scan_settle(const cli_opts *o, scan_args *a)
+{
+    if (a->server && !*a->server)
+        a->server = NULL;
+    a->fmt = REPORT_TEXT;
+    if (!a->format && o->json)
+        a->format = "json";
+    if (a->format && report_format_parse(a->format, &a->fmt))
         return cli_usage_error("scan", "--format: '%s' is not text, json, markdown, sarif or junit",
-                               format);
-    policy_verdict fail_level;
-    if (strcmp(fail_on, "fail") == 0)
-        fail_level = POLICY_VERDICT_FAIL;
-    else if (strcmp(fail_on, "warn") == 0)
-        fail_level = POLICY_VERDICT_WARN;
+                               a->format);
+    if (strcmp(a->fail_on, "fail") == 0)
+        a->fail_level = POLICY_VERDICT_FAIL;
+    else if (strcmp(a->fail_on, "warn") == 0)
+        a->fail_level = POLICY_VERDICT_WARN;
     else
-        return cli_usage_error("scan", "--fail-on: '%s' is neither warn nor fail", fail_on);
+        return cli_usage_error("scan", "--fail-on: '%s' is neither warn nor fail", a->fail_on);
     char err[1024];
-    ig_time now = ig_time_now();
-    if (now_s && ig_time_parse(now_s, &now, err, sizeof err))
+    a->now = ig_time_now();
+    if (a->now_s && ig_time_parse(a->now_s, &a->now, err, sizeof err))
         return cli_fail(EXIT_USAGE, "--now: %s", err);
+    if (!a->server)
+        return -1;
+    if (!a->token || !*a->token)
+        return cli_usage_error("scan", "--server needs --token (or IMAGEGATE_TOKEN)");
+    if (a->policy_path || a->rules_dir || a->now_s)
+        return cli_usage_error("scan", "--policy, --rules and --now are the server's with "
+                                       "--server");
+    return -1;
+}
 
-    if (server) {
-        if (!token || !*token)
-            return cli_usage_error("scan", "--server needs --token (or IMAGEGATE_TOKEN)");
-        if (policy_path || rules_dir || now_s)
-            return cli_usage_error("scan", "--policy, --rules and --now are the server's with "
-                                           "--server");
-        return scan_remote(server, token, ca_file, plan, format ? format : "text", org, ws, output,
-                           fail_level);
-    }
+/* Writes the report to --output (opened only now) or standard output.
+ * Returns the exit status. */
+static int scan_write(const policy_report *rep, const scan_args *a)
+{
+    FILE *out = stdout;
+    if (a->output && !(out = fopen(a->output, "w")))
+        return cli_fail(EXIT_USAGE, "--output %s: %s", a->output, strerror(errno));
+    int rc = policy_report_fails(rep, a->fail_level) ? EXIT_REFUSED : EXIT_OK;
+    bool color =
+        a->fmt == REPORT_TEXT && !a->output && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    if (report_write(rep, a->fmt, color, out) != 0 || fflush(out) != 0)
+        rc = cli_fail(EXIT_USAGE, "cannot write the report: %s", strerror(errno));
+    if (out != stdout)
+        fclose(out);
+    return rc;
+}
 
-    int rc = EXIT_USAGE;
-    rules *rs = NULL;
+/* The scan against the store itself: rules, policy, store, plan, report. */
+static int scan_local(cli_opts *o, const scan_args *a)
+{
+    int rc = EXIT_USAGE, code;
+    char err[1024];
     policy *pol = NULL;
     registry *reg = NULL;
     scan_result *res = NULL;
     policy_report *rep = NULL;
-    FILE *out = stdout;
-
-    rs = rules_load(rules_dir, err, sizeof err);
+    rules *rs = rules_load(a->rules_dir, err, sizeof err);
     if (!rs) {
         rc = cli_fail(EXIT_USAGE, "%s", err);
         goto out;
     }
-    pol = policy_path ? policy_load(policy_path, err, sizeof err) : policy_default();
+    pol = a->policy_path ? policy_load(a->policy_path, err, sizeof err) : policy_default();
     if (!pol) {
         rc = cli_fail(EXIT_USAGE, "--policy %s", err); /* err starts with the file's name */
         goto out;
@@ -207,13 +212,13 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
         rc = code;
         goto out;
     }
-    if (scan_plan_file(rs, NULL, plan, &res, err, sizeof err)) {
+    if (scan_plan_file(rs, NULL, a->plan, &res, err, sizeof err)) {
         rc = cli_fail(EXIT_USAGE, "%s", err);
         goto out;
     }
-    lookup_ctx lc = {reg, {cli_author(), now}};
+    lookup_ctx lc = {reg, {cli_author(), a->now}};
     policy_lookup lk = {&lc, lk_find_image, lk_channels, lk_find_version};
-    policy_scope scope = {org, ws, now};
+    policy_scope scope = {a->org, a->ws, a->now};
     rep = policy_eval(pol, res, &lk, &scope, err, sizeof err);
     if (!rep) {
         rc = cli_fail(EXIT_STORE, "%s", err);
@@ -222,27 +227,30 @@ int cmd_scan(cli_opts *o, int argc, char **argv)
     /* the report owns copies of what it needs: drop the references early */
     scan_result_free(res);
     res = NULL;
-    if (output) {
-        out = fopen(output, "w");
-        if (!out) {
-            out = stdout;
-            rc = cli_fail(EXIT_USAGE, "--output %s: %s", output, strerror(errno));
-            goto out;
-        }
-    }
-    bool color = fmt == REPORT_TEXT && !output && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-    if (report_write(rep, fmt, color, out) != 0 || fflush(out) != 0) {
-        rc = cli_fail(EXIT_USAGE, "cannot write the report: %s", strerror(errno));
-        goto out;
-    }
-    rc = policy_report_fails(rep, fail_level) ? EXIT_REFUSED : EXIT_OK;
+    rc = scan_write(rep, a);
 out:
-    if (out != stdout)
-        fclose(out);
     policy_report_free(rep);
     scan_result_free(res);
     registry_close(reg);
     policy_free(pol);
     rules_free(rs);
     return rc;
+}
+
+int cmd_scan(cli_opts *o, int argc, char **argv)
+{
+    scan_args a = {
+        .fail_on = "fail",
+        .server = getenv("IMAGEGATE_SERVER"),
+        .token = getenv("IMAGEGATE_TOKEN"),
+    };
+    int code = scan_options(o, argc, argv, &a);
+    if (code < 0)
+        code = scan_settle(o, &a);
+    if (code >= 0)
+        return code;
+    if (a.server)
+        return scan_remote(a.server, a.token, a.ca_file, a.plan, a.format ? a.format : "text",
+                           a.org, a.ws, a.output, a.fail_level);
+    return scan_local(o, &a);
 }

@@ -31,6 +31,8 @@ typedef struct remote {
     strbuf body;   /* the first ERROR_BODY_MAX bytes of any other answer */
     int spool_err; /* errno of a failed spool write */
     char verdict[16];
+    bool sized; /* the plan went with its Content-Length (else chunked) */
+    char ebuf[CURL_ERROR_SIZE];
 } remote;
 
 static bool verdict_known(const remote *r)
@@ -150,143 +152,164 @@ static int write_report(FILE *spool, const char *output)
     return rc;
 }
 
-int scan_remote(const char *server, const char *token, const char *ca_file, const char *plan,
-                const char *format, const char *organization, const char *workspace,
-                const char *output, policy_verdict fail_on)
+/* What can be refused before a connection is made. Returns -1, or the exit
+ * status after a message. */
+static int check_args(const char *server, const char *ca_file)
 {
-    int rc = EXIT_STORE;
-    FILE *in = NULL;
-    CURL *c = NULL;
-    struct curl_slist *hdrs = NULL;
-    char *url = NULL, *auth = NULL;
-    remote r;
-    memset(&r, 0, sizeof r);
-    strbuf_init(&r.body);
-
-    if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0) {
-        rc = cli_fail(EXIT_USAGE, "--server: '%s' is not an http(s) URL", server);
-        goto out;
-    }
+    if (strncmp(server, "https://", 8) != 0 && strncmp(server, "http://", 7) != 0)
+        return cli_fail(EXIT_USAGE, "--server: '%s' is not an http(s) URL", server);
     if (ca_file) {
         /* curl would call a missing bundle a TLS failure (exit 3): it is input */
         FILE *ca = fopen(ca_file, "r");
-        if (!ca) {
-            rc = cli_fail(EXIT_USAGE, "--ca-file %s: %s", ca_file, strerror(errno));
-            goto out;
-        }
+        if (!ca)
+            return cli_fail(EXIT_USAGE, "--ca-file %s: %s", ca_file, strerror(errno));
         fclose(ca);
     }
-    in = strcmp(plan, "-") == 0 ? stdin : fopen(plan, "rb");
-    if (!in) {
-        rc = cli_fail(EXIT_USAGE, "%s: %s", plan, strerror(errno));
-        goto out;
-    }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    c = curl_easy_init();
-    if (!c)
-        goto out;
-    r.c = c;
-    strbuf u = STRBUF_INIT;
+    return -1;
+}
+
+/* The length of server without its trailing slashes. */
+static int server_len(const char *server)
+{
     size_t sl = strlen(server);
     while (sl && server[sl - 1] == '/')
         sl--;
-    strbuf_append(&u, server, sl);
-    char *f = query_escape(c, format);
-    strbuf_printf(&u, "/v1/scan?format=%s", f);
-    free(f);
+    return (int)sl;
+}
+
+/* SERVER/v1/scan?format=F[&organization=O][&workspace=W] (new string). */
+static char *scan_url(CURL *c, const char *server, const char *format, const char *organization,
+                      const char *workspace)
+{
+    strbuf u = STRBUF_INIT;
+    strbuf_append(&u, server, (size_t)server_len(server));
+    char *e = query_escape(c, format);
+    strbuf_printf(&u, "/v1/scan?format=%s", e);
+    free(e);
     if (organization) {
-        char *e = query_escape(c, organization);
+        e = query_escape(c, organization);
         strbuf_printf(&u, "&organization=%s", e);
         free(e);
     }
     if (workspace) {
-        char *e = query_escape(c, workspace);
+        e = query_escape(c, workspace);
         strbuf_printf(&u, "&workspace=%s", e);
         free(e);
     }
-    url = strbuf_steal(&u);
-    auth = xasprintf("Authorization: Bearer %s", token);
-    hdrs = curl_slist_append(hdrs, auth);
-    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    /* A plan file of known size goes with its Content-Length and waits for
-     * "100 Continue": a server that refuses it (over --max-plan-bytes, or a
-     * token it does not know) answers 413 before a byte of the body is sent,
-     * and the answer is read in full. Streaming the body at once instead can
-     * meet a server that answered and closed while the client was still
-     * sending, and the kernel's reset then loses the answer ("Broken pipe").
-     * stdin (size unknown) is sent chunked. */
+    return strbuf_steal(&u);
+}
+
+/* How the body goes. A plan file of known size goes with its Content-Length
+ * and waits for "100 Continue": a server that refuses it (over
+ * --max-plan-bytes, or a token it does not know) answers 413 before a byte
+ * of the body is sent, and the answer is read in full. Streaming the body at
+ * once instead can meet a server that answered and closed while the client
+ * was still sending, and the kernel's reset then loses the answer ("Broken
+ * pipe"). stdin (size unknown) is sent chunked. Returns the headers. */
+static struct curl_slist *set_body(remote *r, FILE *in, struct curl_slist *hdrs)
+{
     struct stat st;
-    bool sized = in != stdin && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode);
-    if (sized) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+    r->sized = in != stdin && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode);
+    if (r->sized) {
+        curl_easy_setopt(r->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
         hdrs = curl_slist_append(hdrs, "Expect: 100-continue");
-        curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(r->c, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
     } else {
         hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
         hdrs = curl_slist_append(hdrs, "Expect:");
     }
+    curl_easy_setopt(r->c, CURLOPT_POST, 1L);
+    curl_easy_setopt(r->c, CURLOPT_READDATA, in);
+    return hdrs;
+}
+
+static void set_transfer(remote *r, const char *url, struct curl_slist *hdrs, const char *ca_file)
+{
+    CURL *c = r->c;
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_READDATA, in);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "imagegate-scan/" IG_VERSION);
     if (ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, ca_file);
-    char ebuf[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-    CURLcode cc = curl_easy_perform(c);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->ebuf);
+}
+
+/* What the transfer came to, as the exit status: the report written out
+ * and the verdict against fail_on, or a message. */
+static int transfer_result(remote *r, CURLcode cc, const char *server, const char *output,
+                           policy_verdict fail_on)
+{
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (r.spool_err) {
-        rc = cli_fail(EXIT_USAGE, "cannot keep the report in a temporary file: %s",
-                      strerror(r.spool_err));
+    curl_easy_getinfo(r->c, CURLINFO_RESPONSE_CODE, &status);
+    if (r->spool_err)
+        return cli_fail(EXIT_USAGE, "cannot keep the report in a temporary file: %s",
+                        strerror(r->spool_err));
+    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status >= 400))
+        return cli_fail(EXIT_STORE, "--server %.*s: %s%s", server_len(server), server,
+                        r->ebuf[0] ? r->ebuf : curl_easy_strerror(cc),
+                        cc == CURLE_SEND_ERROR && !r->sized
+                            ? " (the server stopped reading the plan: it may be larger than "
+                              "its --max-plan-bytes)"
+                            : "");
+    if (status != 200)
+        return answer_fail(status, &r->body);
+    if (!verdict_known(r))
+        return cli_fail(EXIT_STORE, "--server gave no verdict (is it an imagegate server?)");
+    if (write_report(r->spool, output) < 0)
+        return EXIT_USAGE;
+    policy_verdict v = strcmp(r->verdict, "fail") == 0   ? POLICY_VERDICT_FAIL
+                       : strcmp(r->verdict, "warn") == 0 ? POLICY_VERDICT_WARN
+                                                         : POLICY_PASS;
+    return v >= fail_on ? EXIT_REFUSED : EXIT_OK;
+}
+
+int scan_remote(const char *server, const char *token, const char *ca_file, const char *plan,
+                const char *format, const char *organization, const char *workspace,
+                const char *output, policy_verdict fail_on)
+{
+    int rc = check_args(server, ca_file);
+    if (rc >= 0)
+        return rc;
+    FILE *in = strcmp(plan, "-") == 0 ? stdin : fopen(plan, "rb");
+    if (!in)
+        return cli_fail(EXIT_USAGE, "%s: %s", plan, strerror(errno));
+    struct curl_slist *hdrs = NULL;
+    char *url = NULL, *auth = NULL;
+    remote r;
+    memset(&r, 0, sizeof r);
+    strbuf_init(&r.body);
+    rc = EXIT_STORE;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    r.c = curl_easy_init();
+    if (!r.c)
         goto out;
-    }
-    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && status >= 400)) {
-        rc = cli_fail(EXIT_STORE, "--server %.*s: %s%s", (int)sl, server,
-                      ebuf[0] ? ebuf : curl_easy_strerror(cc),
-                      cc == CURLE_SEND_ERROR && !sized
-                          ? " (the server stopped reading the plan: it may be larger than its "
-                            "--max-plan-bytes)"
-                          : "");
-        goto out;
-    }
-    if (status != 200) {
-        rc = answer_fail(status, &r.body);
-        goto out;
-    }
-    if (!verdict_known(&r)) {
-        rc = cli_fail(EXIT_STORE, "--server gave no verdict (is it an imagegate server?)");
-        goto out;
-    }
-    if (write_report(r.spool, output) < 0) {
-        rc = EXIT_USAGE;
-        goto out;
-    }
-    policy_verdict v = strcmp(r.verdict, "fail") == 0   ? POLICY_VERDICT_FAIL
-                       : strcmp(r.verdict, "warn") == 0 ? POLICY_VERDICT_WARN
-                                                        : POLICY_PASS;
-    rc = v >= fail_on ? EXIT_REFUSED : EXIT_OK;
+    url = scan_url(r.c, server, format, organization, workspace);
+    auth = xasprintf("Authorization: Bearer %s", token);
+    hdrs = curl_slist_append(hdrs, auth);
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    hdrs = set_body(&r, in, hdrs);
+    set_transfer(&r, url, hdrs, ca_file);
+    rc = transfer_result(&r, curl_easy_perform(r.c), server, output, fail_on);
 out:
     if (auth) {
         memset(auth, 0, strlen(auth)); /* the token */
         free(auth);
     }
     curl_slist_free_all(hdrs);
-    if (c)
-        curl_easy_cleanup(c);
+    if (r.c)
+        curl_easy_cleanup(r.c);
     free(url);
     strbuf_dispose(&r.body);
     if (r.spool)
         fclose(r.spool);
-    if (in && in != stdin)
+    if (in != stdin)
         fclose(in);
     return rc;
 }
