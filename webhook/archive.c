@@ -85,143 +85,196 @@ static int open_dirs(int dirfd, char **comps, int n, char *err, size_t errlen)
     return fd;
 }
 
+#define CHUNK (64 * 1024)
+
+/* One extraction: the archive being read, the directory it unpacks into,
+ * the caller's limits, hook and counts, and where an error goes. */
+typedef struct extractor {
+    struct archive *a;
+    int rootfd;
+    int64_t entries;
+    const webhook_archive_limits *lim;
+    const webhook_archive_progress *prog;
+    webhook_archive_stats *st;
+    char *buf; /* CHUNK bytes */
+    char *err;
+    size_t errlen;
+} extractor;
+
+/* Opens the archive (gzip, bzip2 or xz; tar) and the destination. */
+static int open_input(extractor *x, const char *archive_path, const char *dest)
+{
+    archive_read_support_filter_gzip(x->a);
+    archive_read_support_filter_bzip2(x->a);
+    archive_read_support_filter_xz(x->a);
+    archive_read_support_format_tar(x->a);
+    archive_read_support_format_gnutar(x->a);
+    if (archive_read_open_filename(x->a, archive_path, CHUNK) != ARCHIVE_OK) {
+        snprintf(x->err, x->errlen, "configuration archive: %s", archive_error_string(x->a));
+        return -1;
+    }
+    x->rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (x->rootfd < 0) {
+        snprintf(x->err, x->errlen, "%s: %s", dest, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The next entry's header. Returns 1, 0 at the end, -1 on an error (a bad
+ * archive, too many entries, the hook said stop). */
+static int next_entry(extractor *x, struct archive_entry **e)
+{
+    if (progress(x->prog, x->err, x->errlen))
+        return -1;
+    int r = archive_read_next_header(x->a, e);
+    if (r == ARCHIVE_EOF)
+        return 0;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+        snprintf(x->err, x->errlen, "configuration archive: %s", archive_error_string(x->a));
+        return -1;
+    }
+    if (++x->entries > x->lim->max_entries) {
+        snprintf(x->err, x->errlen,
+                 "configuration archive has more than %lld entries (limit "
+                 "--max-archive-entries)",
+                 (long long)x->lim->max_entries);
+        return -1;
+    }
+    return 1;
+}
+
+/* Checks an entry's kind and name. Returns the number of path components
+ * (in comps, pointing into path), or -1 when the entry is refused. */
+static int entry_path(extractor *x, struct archive_entry *e, char *path, size_t pathlen,
+                      char **comps)
+{
+    const char *name = archive_entry_pathname(e), *why = NULL;
+    mode_t type = archive_entry_filetype(e);
+    if (!name || !*name) {
+        refuse(x->st, "(no name)", "empty path");
+        return -1;
+    }
+    if (archive_entry_hardlink(e))
+        why = "hard link";
+    else if (type == AE_IFLNK || archive_entry_symlink(e))
+        why = "symbolic link";
+    else if (type != AE_IFREG && type != AE_IFDIR)
+        why = "not a regular file or directory";
+    if (why) {
+        refuse(x->st, name, why);
+        return -1;
+    }
+    if (strlen(name) >= pathlen) {
+        refuse(x->st, "(long name)", "path too long");
+        return -1;
+    }
+    snprintf(path, pathlen, "%s", name);
+    int n = split_path(path, comps, &why);
+    if (n == 0 && type != AE_IFDIR)
+        why = "no file name";
+    if (why) {
+        refuse(x->st, name, why);
+        return -1;
+    }
+    return n;
+}
+
+/* Writes the current entry's data to fd, within the byte limit. */
+static int copy_data(extractor *x, int fd, const char *name)
+{
+    for (;;) {
+        if (progress(x->prog, x->err, x->errlen))
+            return -1;
+        la_ssize_t got = archive_read_data(x->a, x->buf, CHUNK);
+        if (got == 0)
+            return 0;
+        if (got < 0) {
+            snprintf(x->err, x->errlen, "configuration archive: %s", archive_error_string(x->a));
+            return -1;
+        }
+        x->st->bytes += got;
+        if (x->st->bytes > x->lim->max_bytes) {
+            snprintf(x->err, x->errlen,
+                     "configuration archive unpacks to more than %lld bytes "
+                     "(limit --max-archive-bytes)",
+                     (long long)x->lim->max_bytes);
+            return -1;
+        }
+        if (write(fd, x->buf, (size_t)got) != got) {
+            snprintf(x->err, x->errlen, "cannot write '%.200s': %s", name, strerror(errno));
+            return -1;
+        }
+    }
+}
+
+/* A regular file at comps[0..n): created new (a second entry of the same
+ * name is refused), never through a link. */
+static int extract_file(extractor *x, const char *name, char **comps, int n)
+{
+    int dfd = open_dirs(x->rootfd, comps, n - 1, x->err, x->errlen);
+    if (dfd < 0)
+        return -1;
+    int fd = openat(dfd, comps[n - 1], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int open_errno = errno;
+    close(dfd);
+    if (fd < 0 && open_errno == EEXIST) {
+        refuse(x->st, name, "duplicate entry");
+        return 0;
+    }
+    if (fd < 0) {
+        snprintf(x->err, x->errlen, "cannot create '%.200s': %s", name, strerror(open_errno));
+        return -1;
+    }
+    int rc = copy_data(x, fd, name);
+    close(fd);
+    if (rc == 0)
+        x->st->files++;
+    return rc;
+}
+
+/* One entry: a directory is made, a regular file written, anything else
+ * refused (counted in the stats, not an error). */
+static int extract_entry(extractor *x, struct archive_entry *e)
+{
+    char path[4096];
+    char *comps[MAX_DEPTH];
+    int n = entry_path(x, e, path, sizeof path, comps);
+    if (n < 0)
+        return 0;
+    if (archive_entry_filetype(e) != AE_IFDIR)
+        return extract_file(x, archive_entry_pathname(e), comps, n);
+    int fd = open_dirs(x->rootfd, comps, n, x->err, x->errlen);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    x->st->dirs++;
+    return 0;
+}
+
 int webhook_archive_extract(const char *archive_path, const char *dest,
                             const webhook_archive_limits *lim, const webhook_archive_progress *prog,
                             webhook_archive_stats *st, char *err, size_t errlen)
 {
-    int rc = -1;
-    int rootfd = -1;
-    struct archive *a = archive_read_new();
-    struct archive_entry *e;
-    char *buf = xmalloc(64 * 1024);
     memset(st, 0, sizeof *st);
-
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_bzip2(a);
-    archive_read_support_filter_xz(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
-    if (archive_read_open_filename(a, archive_path, 64 * 1024) != ARCHIVE_OK) {
-        snprintf(err, errlen, "configuration archive: %s", archive_error_string(a));
-        goto out;
-    }
-    rootfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (rootfd < 0) {
-        snprintf(err, errlen, "%s: %s", dest, strerror(errno));
-        goto out;
-    }
-    int64_t entries = 0;
-    for (;;) {
-        if (progress(prog, err, errlen))
-            goto out;
-        int r = archive_read_next_header(a, &e);
-        if (r == ARCHIVE_EOF)
-            break;
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            snprintf(err, errlen, "configuration archive: %s", archive_error_string(a));
-            goto out;
-        }
-        if (++entries > lim->max_entries) {
-            snprintf(err, errlen,
-                     "configuration archive has more than %lld entries (limit "
-                     "--max-archive-entries)",
-                     (long long)lim->max_entries);
-            goto out;
-        }
-        const char *name = archive_entry_pathname(e);
-        if (!name || !*name) {
-            refuse(st, "(no name)", "empty path");
-            continue;
-        }
-        mode_t type = archive_entry_filetype(e);
-        if (archive_entry_hardlink(e)) {
-            refuse(st, name, "hard link");
-            continue;
-        }
-        if (type == AE_IFLNK || archive_entry_symlink(e)) {
-            refuse(st, name, "symbolic link");
-            continue;
-        }
-        if (type != AE_IFREG && type != AE_IFDIR) {
-            refuse(st, name, "not a regular file or directory");
-            continue;
-        }
-        char path[4096];
-        if (strlen(name) >= sizeof path) {
-            refuse(st, "(long name)", "path too long");
-            continue;
-        }
-        snprintf(path, sizeof path, "%s", name);
-        char *comps[MAX_DEPTH];
-        const char *why = NULL;
-        int n = split_path(path, comps, &why);
-        if (n < 0) {
-            refuse(st, name, why);
-            continue;
-        }
-        if (type == AE_IFDIR) {
-            int fd = open_dirs(rootfd, comps, n, err, errlen);
-            if (fd < 0)
-                goto out;
-            close(fd);
-            st->dirs++;
-            continue;
-        }
-        if (n == 0) {
-            refuse(st, name, "no file name");
-            continue;
-        }
-        int dfd = open_dirs(rootfd, comps, n - 1, err, errlen);
-        if (dfd < 0)
-            goto out;
-        int fd =
-            openat(dfd, comps[n - 1], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        close(dfd);
-        if (fd < 0) {
-            if (errno == EEXIST) {
-                refuse(st, name, "duplicate entry");
-                continue;
-            }
-            snprintf(err, errlen, "cannot create '%.200s': %s", name, strerror(errno));
-            goto out;
-        }
-        for (;;) {
-            if (progress(prog, err, errlen)) {
-                close(fd);
-                goto out;
-            }
-            la_ssize_t got = archive_read_data(a, buf, 64 * 1024);
-            if (got == 0)
-                break;
-            if (got < 0) {
-                snprintf(err, errlen, "configuration archive: %s", archive_error_string(a));
-                close(fd);
-                goto out;
-            }
-            st->bytes += got;
-            if (st->bytes > lim->max_bytes) {
-                snprintf(err, errlen,
-                         "configuration archive unpacks to more than %lld bytes "
-                         "(limit --max-archive-bytes)",
-                         (long long)lim->max_bytes);
-                close(fd);
-                goto out;
-            }
-            if (write(fd, buf, (size_t)got) != got) {
-                snprintf(err, errlen, "cannot write '%.200s': %s", name, strerror(errno));
-                close(fd);
-                goto out;
-            }
-        }
-        close(fd);
-        st->files++;
-    }
-    rc = 0;
-out:
-    if (rootfd >= 0)
-        close(rootfd);
-    archive_read_free(a);
-    free(buf);
+    extractor x = {
+        .a = archive_read_new(),
+        .rootfd = -1,
+        .lim = lim,
+        .prog = prog,
+        .st = st,
+        .buf = xmalloc(CHUNK),
+        .err = err,
+        .errlen = errlen,
+    };
+    int rc = open_input(&x, archive_path, dest);
+    struct archive_entry *e;
+    while (rc == 0 && (rc = next_entry(&x, &e)) == 1)
+        rc = extract_entry(&x, e);
+    if (x.rootfd >= 0)
+        close(x.rootfd);
+    archive_read_free(x.a);
+    free(x.buf);
     return rc;
 }
 
