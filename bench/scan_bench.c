@@ -78,57 +78,76 @@ static int file_exists(const char *p)
     return stat(p, &st) == 0 && st.st_size > 0;
 }
 
-int main(int argc, char **argv)
+typedef struct bench_opts {
+    const char *sizes, *ig, *fix, *outdir, *grow;
+    int runs, node;
+    char growbuf[4096];
+    char db[4200];
+} bench_opts;
+
+/* The field an option that takes a string fills, or NULL. */
+static const char **string_opt(bench_opts *b, const char *name)
 {
-    const char *sizes = "1,10,100,500", *ig = "./build/imagegate", *fix = "tests/fixtures",
-               *outdir = "bench/out", *grow = NULL;
-    int runs = 5, node = 1;
+    const struct {
+        const char *name;
+        const char **slot;
+    } opts[] = {
+        {"--sizes", &b->sizes}, {"--imagegate", &b->ig}, {"--fixtures", &b->fix},
+        {"--out", &b->outdir},  {"--grow", &b->grow},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (!strcmp(name, opts[i].name))
+            return opts[i].slot;
+    return NULL;
+}
+
+/* Reads the options. Returns 0, or -1 after the usage line. */
+static int parse_args(bench_opts *b, int argc, char **argv)
+{
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--sizes") && i + 1 < argc)
-            sizes = argv[++i];
-        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            runs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--imagegate") && i + 1 < argc)
-            ig = argv[++i];
-        else if (!strcmp(argv[i], "--fixtures") && i + 1 < argc)
-            fix = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc)
-            outdir = argv[++i];
-        else if (!strcmp(argv[i], "--grow") && i + 1 < argc)
-            grow = argv[++i];
-        else if (!strcmp(argv[i], "--no-node"))
-            node = 0;
-        else {
+        const char **slot = string_opt(b, argv[i]);
+        if (slot && i + 1 < argc) {
+            *slot = argv[++i];
+        } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+            b->runs = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--no-node")) {
+            b->node = 0;
+        } else {
             fprintf(stderr, "usage: scan_bench [--sizes 1,10,100,500] [--runs N] [--imagegate "
                             "PATH] [--fixtures DIR] [--out DIR] [--grow PATH] [--no-node]\n");
-            return 2;
+            return -1;
         }
     }
-    if (runs < 1)
-        runs = 1;
-    char growbuf[4096];
-    if (!grow) {
+    if (b->runs < 1)
+        b->runs = 1;
+    if (!b->grow) {
         /* plan_grow sits next to this program */
-        ssize_t n = readlink("/proc/self/exe", growbuf, sizeof growbuf - 16);
-        growbuf[n > 0 ? n : 0] = '\0';
-        char *slash = strrchr(growbuf, '/');
-        strcpy(slash ? slash + 1 : growbuf, "plan_grow");
-        grow = growbuf;
+        ssize_t n = readlink("/proc/self/exe", b->growbuf, sizeof b->growbuf - 16);
+        b->growbuf[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(b->growbuf, '/');
+        strcpy(slash ? slash + 1 : b->growbuf, "plan_grow");
+        b->grow = b->growbuf;
     }
-    mkdir(outdir, 0755);
-    if (node && system("node --version >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "scan_bench: node not found; measuring imagegate only\n");
-        node = 0;
-    }
-    char db[4200], cmd[8400];
-    snprintf(db, sizeof db, "sqlite:%s/bench-registry.db", outdir);
+    return 0;
+}
+
+/* The fixtures registry, made afresh in the output directory. */
+static int make_registry(bench_opts *b)
+{
+    char cmd[8400];
+    snprintf(b->db, sizeof b->db, "sqlite:%s/bench-registry.db", b->outdir);
     snprintf(cmd, sizeof cmd,
-             "rm -f %s/bench-registry.db* && sh %s/setup-registry.sh %s %s >/dev/null", outdir, fix,
-             ig, db);
+             "rm -f %s/bench-registry.db* && sh %s/setup-registry.sh %s %s >/dev/null", b->outdir,
+             b->fix, b->ig, b->db);
     if (system(cmd) != 0) {
         fprintf(stderr, "scan_bench: building the registry failed: %s\n", cmd);
-        return 1;
+        return -1;
     }
+    return 0;
+}
+
+static void print_machine(const bench_opts *b)
+{
     char cpu[600] = "?";
     FILE *ci = fopen("/proc/cpuinfo", "r");
     if (ci) {
@@ -143,49 +162,83 @@ int main(int argc, char **argv)
         fclose(ci);
     }
     printf("machine: %s, %ld cores; median of %d runs; peak RSS is the worst run\n", cpu,
-           sysconf(_SC_NPROCESSORS_ONLN), runs);
+           sysconf(_SC_NPROCESSORS_ONLN), b->runs);
+}
+
+/* The plan of `size` MB in the output directory, grown when missing. */
+static int plan_of(const bench_opts *b, const char *size, char *plan, size_t planlen)
+{
+    snprintf(plan, planlen, "%s/plan-%sMB.json", b->outdir, size);
+    if (file_exists(plan))
+        return 0;
+    char src[4200];
+    snprintf(src, sizeof src, "%s/plans/scale.plan.json", b->fix);
+    char *gargv[] = {(char *)b->grow, src, (char *)size, plan, NULL};
+    if (run(gargv).status != 0) {
+        fprintf(stderr, "scan_bench: %s failed to grow %s\n", b->grow, plan);
+        return -1;
+    }
+    return 0;
+}
+
+/* One row: imagegate and (unless --no-node) the Node.js scanner on one plan. */
+static int bench_size(bench_opts *b, const char *size)
+{
+    char plan[4200];
+    if (plan_of(b, size, plan, sizeof plan) != 0)
+        return -1;
+    struct stat st;
+    stat(plan, &st);
+    double mb = st.st_size / 1048576.0;
+    char *iargv[] = {(char *)b->ig, "--db", b->db, "scan", plan, "--format", "json", NULL};
+    sample s = measure(iargv, b->runs);
+    if (s.status != 0 && s.status != 1) {
+        fprintf(stderr, "scan_bench: imagegate exited %d on %s\n", s.status, plan);
+        return -1;
+    }
+    printf("%6sMB %10lld %9.3fs %10.0f %8.1f |", size, (long long)st.st_size, s.secs, mb / s.secs,
+           s.rss_kb / 1024.0);
+    if (b->node) {
+        char *nargv[] = {"node", "--max-old-space-size=8192", "bench/node_scan.js", plan, NULL};
+        sample n = measure(nargv, b->runs);
+        if (n.status == 0)
+            printf(" %9.3fs %10.0f %8.1f | %6.1fx\n", n.secs, mb / n.secs, n.rss_kb / 1024.0,
+                   n.secs / s.secs);
+        else
+            printf(" %10s %10s %8.1f | %7s\n", "failed", "-", n.rss_kb / 1024.0, "-");
+    } else {
+        printf(" %10s %10s %8s | %7s\n", "-", "-", "-", "-");
+    }
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts b = {
+        .sizes = "1,10,100,500",
+        .ig = "./build/imagegate",
+        .fix = "tests/fixtures",
+        .outdir = "bench/out",
+        .runs = 5,
+        .node = 1,
+    };
+    if (parse_args(&b, argc, argv) != 0)
+        return 2;
+    mkdir(b.outdir, 0755);
+    if (b.node && system("node --version >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "scan_bench: node not found; measuring imagegate only\n");
+        b.node = 0;
+    }
+    if (make_registry(&b) != 0)
+        return 1;
+    print_machine(&b);
     printf("%8s %10s %10s %10s %8s | %10s %10s %8s | %7s\n", "plan", "bytes", "imagegate", "MB/s",
            "RSS MB", "node", "MB/s", "RSS MB", "speedup");
-    char *list = strdup(sizes);
-    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        char plan[4200];
-        snprintf(plan, sizeof plan, "%s/plan-%sMB.json", outdir, tok);
-        if (!file_exists(plan)) {
-            char src[4200];
-            snprintf(src, sizeof src, "%s/plans/scale.plan.json", fix);
-            char *gargv[] = {(char *)grow, src, tok, plan, NULL};
-            sample g = run(gargv);
-            if (g.status != 0) {
-                fprintf(stderr, "scan_bench: %s failed to grow %s\n", grow, plan);
-                return 1;
-            }
-        }
-        struct stat st;
-        stat(plan, &st);
-        double mb = st.st_size / 1048576.0;
-        char *iargv[] = {(char *)ig, "--db", db, "scan", plan, "--format", "json", NULL};
-        sample s = measure(iargv, runs);
-        if (s.status != 0 && s.status != 1) {
-            fprintf(stderr, "scan_bench: imagegate exited %d on %s\n", s.status, plan);
-            return 1;
-        }
-        printf("%6sMB %10lld %9.3fs %10.0f %8.1f |", tok, (long long)st.st_size, s.secs,
-               mb / s.secs, s.rss_kb / 1024.0);
-        if (node) {
-            char js[4200];
-            snprintf(js, sizeof js, "bench/node_scan.js");
-            char *nargv[] = {"node", "--max-old-space-size=8192", js, plan, NULL};
-            sample n = measure(nargv, runs);
-            if (n.status == 0)
-                printf(" %9.3fs %10.0f %8.1f | %6.1fx\n", n.secs, mb / n.secs, n.rss_kb / 1024.0,
-                       n.secs / s.secs);
-            else
-                printf(" %10s %10s %8.1f | %7s\n", "failed", "-", n.rss_kb / 1024.0, "-");
-        } else {
-            printf(" %10s %10s %8s | %7s\n", "-", "-", "-", "-");
-        }
-        fflush(stdout);
-    }
+    char *list = strdup(b.sizes);
+    int rc = 0;
+    for (char *tok = strtok(list, ","); tok && rc == 0; tok = strtok(NULL, ","))
+        rc = bench_size(&b, tok) != 0;
     free(list);
-    return 0;
+    return rc;
 }
