@@ -199,10 +199,11 @@ static int addr_parse(const char *addr, addr_parts *ap)
     }
     if (i >= n)
         return -1;
-    /* rejoin the rest ("data.T.N" or "T.N") in place */
+    /* rejoin the rest ("data.T.N" or "T.N") in place: the NUL that ended
+     * each segment before segs[k] becomes a dot */
     ap->res = segs[i];
     for (size_t k = i + 1; k < n; k++)
-        segs[k][-1] = '.';
+        ap->buf[(size_t)(segs[k] - ap->buf) - 1] = '.';
     return 0;
 }
 

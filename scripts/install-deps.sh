@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates openssl curl python3 \
 libevent-dev libssl-dev libjansson-dev libpcre2-dev libsqlite3-dev sqlite3 \
 libcurl4-openssl-dev libcmocka-dev libyajl-dev libyaml-dev libarchive-dev \
-libpq-dev postgresql clang clang-format valgrind"
+libpq-dev postgresql clang clang-format cppcheck valgrind"
 
 missing=""
 for p in $PKGS; do

@@ -98,14 +98,18 @@ static int setup(void **state)
         snprintf(f->schema, sizeof f->schema, "t%ld_%d", (long)getpid(), ++seq);
         char sql[128], opt[128];
         snprintf(sql, sizeof sql, "CREATE SCHEMA %s", f->schema);
-        if (pg_run(pg_url, sql) < 0)
+        if (pg_run(pg_url, sql) < 0) {
+            free(f);
             return -1;
+        }
         snprintf(opt, sizeof opt, "options=-csearch_path%%3D%s", f->schema);
         url_with(f->url, sizeof f->url, pg_url, opt);
     } else {
         snprintf(f->dir, sizeof f->dir, "/tmp/igreg-test-XXXXXX");
-        if (!mkdtemp(f->dir))
+        if (!mkdtemp(f->dir)) {
+            free(f);
             return -1;
+        }
         snprintf(f->path, sizeof f->path, "%s/reg.db", f->dir);
         snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
     }
@@ -113,6 +117,7 @@ static int setup(void **state)
     f->r = registry_open(f->url, REG_OPEN_CREATE, &code, f->err, sizeof f->err);
     if (!f->r) {
         fprintf(stderr, "open: %s\n", f->err);
+        free(f);
         return -1;
     }
     f->ctx.author = "tester";
