@@ -20,8 +20,6 @@ Timings are measured, never asserted. Python standard library only.
 """
 
 import argparse
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -38,8 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from fake_tfc import FakeTFC  # noqa: E402
-import test_runtask  # noqa: E402
-from test_runtask import Daemon, make_certs, sign, KEY_NEW, KEY_OLD, TOKEN  # noqa: E402
+from igtest import Daemon, make_certs, sign, KEY_NEW, KEY_OLD, TOKEN  # noqa: E402
 
 AMIS = ["ami-0d4c3b2a1f0e9d8c7", "ami-0a1b2c3d4e5f60718", "ami-0c9d8e7f6a5b40312",
         "ami-0b3c20f2fd2b1e282", "ami-1f2e3d4c5b6a79800"]
@@ -134,7 +131,6 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
-    test_runtask.BIN = a.bin
 
     tmp = tempfile.mkdtemp(prefix="ig-bench-")
     ca, cert, key = make_certs(tmp)
@@ -158,7 +154,7 @@ def main():
         fake.plans["clean"] = f.read()
     d = Daemon(tmp, "bench", db, fake, ca, cert, key,
                extra=["--workers", str(a.workers), "--log-level", "info",
-                      "--running-after", "5s"]).start()
+                      "--running-after", "5s"], binary=a.bin).start()
     ctx = ssl.create_default_context(cafile=ca)
     with open(os.path.join(a.fixtures, "runtask", "post_plan.json")) as f:
         base = json.load(f)

@@ -40,8 +40,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from ack_latency import gen_plan, pct, summary  # noqa: E402
 from fake_tfc import FakeTFC  # noqa: E402
-import test_runtask  # noqa: E402
-from test_runtask import Daemon, make_certs, sign, KEY_NEW, KEY_OLD, TOKEN  # noqa: E402
+from igtest import Daemon, make_certs, sign, KEY_NEW, KEY_OLD, TOKEN  # noqa: E402
 
 
 def rss_kb(pid, field):
@@ -117,7 +116,6 @@ def main():
                          "the CPU from the server (the load clients run at 0)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
-    test_runtask.BIN = a.bin
 
     tmp = tempfile.mkdtemp(prefix="ig-load-")
     ca, cert, key = make_certs(tmp)
@@ -136,7 +134,7 @@ def main():
     fake = FakeTFC(cert, key, TOKEN).start()
     with open(plan_path, "rb") as f:
         fake.plans["big"] = f.read()
-    d = Daemon(tmp, "load", db, fake, ca, cert, key,
+    d = Daemon(tmp, "load", db, fake, ca, cert, key, binary=a.bin,
                extra=["--workers", str(a.workers), "--log-level", "info",
                       "--running-after", "5s", "--delivery-lease", "60s"]).start()
     pid = d.proc.pid

@@ -168,6 +168,13 @@ class FakeTFC:
     def callback_url(self, trid):
         return "%s/api/v2/task-results/%s/callback" % (self.api, trid)
 
+    def plan_gets(self, pid):
+        """How many times plan pid was asked for at its API URL (204s included)."""
+        path = "/api/v2/plans/%s/json-output" % pid
+        with self.lock:
+            return len([r for r in self.requests
+                        if r["method"] == "GET" and r["path"].split("?")[0] == path])
+
     def callbacks(self, trid):
         with self.lock:
             return [r for r in self.requests

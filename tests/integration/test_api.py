@@ -2,7 +2,7 @@
 /v1/audit and POST /v1/scan (issue 5's "Done when").
 
 Starts the real daemon on 127.0.0.1 port 0 over TLS (certificates made now
-with the openssl command line, test_runtask.make_certs) with a temporary
+with the openssl command line, igtest.make_certs) with a temporary
 SQLite store built by tests/fixtures/setup-registry.sh, creates read, write
 and admin tokens with `imagegate token create`, and drives the API with
 urllib the way a Packer pipeline or curl would. One case repeats the scan
@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -32,11 +31,11 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_runtask import make_certs  # noqa: E402
+import igtest  # noqa: E402
+from igtest import make_certs  # noqa: E402
 
-BIN = os.environ.get("IMAGEGATE_BIN", "imagegate")
-FIX = os.environ.get("IMAGEGATE_FIXTURES",
-                     os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+BIN = igtest.BIN
+FIX = igtest.FIXTURES
 BASE = "/packer/2023-01-01/organizations/my-org/projects/my-project"
 # error bodies are HCP's: {"code": <gRPC code>, "message", "details": []}, the code following
 # the HTTP status (a 409 for a name that is taken is 6 ALREADY_EXISTS)
@@ -48,77 +47,10 @@ def run(*args, **kw):
                           text=True, **kw)
 
 
-class Daemon:
-    """imagegate serve with the API's limits made small enough to test."""
-
-    def __init__(self, tmp, name, db, ca, cert, key, tls=True, plan="1M", extra=()):
-        self.tmp, self.name, self.tls = tmp, name, tls
-        self.log_path = os.path.join(tmp, name + ".log")
-        self.port_file = os.path.join(tmp, name + ".port")
-        self.args = [BIN, "serve", "--db", db, "--listen", "127.0.0.1:0",
-                     "--hmac-key-file", os.path.join(tmp, "hmac.keys"),
-                     "--port-file", self.port_file, "--max-body-bytes", "64k",
-                     "--max-plan-bytes", plan, "--shutdown-timeout", "3s",
-                     "--log-level", "debug"] + list(extra)
-        self.args += ["--tls-cert", cert, "--tls-key", key] if tls else ["--insecure-http"]
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.lower().endswith("_proxy") and not k.startswith("IMAGEGATE_")}
-        self.ctx = ssl.create_default_context(cafile=ca) if tls else None
-
-    def start(self):
-        self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=self.logf, env=self.env)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("imagegate exited:\n" + self.log())
-            if os.path.exists(self.port_file):
-                with open(self.port_file) as f:
-                    txt = f.read().strip()
-                if txt:
-                    self.port = int(txt)
-                    break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("imagegate did not start:\n" + self.log())
-        self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
-        return self
-
-    def stop(self):
-        """Stops the daemon; returns its exit status (0 after a clean drain)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        return self.proc.returncode
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def call(self, method, path, body=None, token=None, headers=None, raw=None):
-        """(status, parsed JSON or text, headers)."""
-        h = dict(headers or {})
-        if token:
-            h["Authorization"] = "Bearer " + token
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
-                                             else None)
-        if data is not None:
-            h.setdefault("Content-Type", "application/json")
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=20) as r:
-                status, text, hdrs = r.status, r.read(), dict(r.headers)
-        except urllib.error.HTTPError as e:
-            status, text, hdrs = e.code, e.read(), dict(e.headers)
-        try:
-            return status, json.loads(text), hdrs
-        except ValueError:
-            return status, text.decode("utf-8", "replace"), hdrs
+def api_daemon(tmp, name, db, ca, cert, key, tls=True, plan="1M", extra=()):
+    """imagegate serve (igtest.Daemon) with the API's limits made small enough to test."""
+    return igtest.Daemon(tmp, name, db, None, ca, cert, key, tls=tls,
+                         extra=["--max-body-bytes", "64k", "--max-plan-bytes", plan] + list(extra))
 
 
 class ApiTest(unittest.TestCase):
@@ -140,7 +72,7 @@ class ApiTest(unittest.TestCase):
             assert r.returncode == 0, r.stderr
             cls.tokens[role] = json.loads(r.stdout)["secret"]
         cls.R, cls.W, cls.A = cls.tokens["read"], cls.tokens["write"], cls.tokens["admin"]
-        cls.d = Daemon(cls.tmp, "tls", cls.db, cls.ca, cls.cert, cls.key).start()
+        cls.d = api_daemon(cls.tmp, "tls", cls.db, cls.ca, cls.cert, cls.key).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -697,7 +629,7 @@ class ApiTest(unittest.TestCase):
         self.err(404, "DELETE", "/v1/tokens/pipeline-7", token=self.A)
 
     def test_10_plain_http_and_secrets_never_logged(self):
-        d = Daemon(self.tmp, "plain", self.db, self.ca, self.cert, self.key, tls=False).start()
+        d = api_daemon(self.tmp, "plain", self.db, self.ca, self.cert, self.key, tls=False).start()
         try:
             plan = os.path.join(FIX, "plans", "other-types.plan.json")
             r = run(BIN, "scan", "--server", d.url, "--token", self.R, plan)
@@ -762,10 +694,10 @@ class ScanBodyLimitTest(unittest.TestCase):
         cls.R = cls.cli_token("ci-reader", "read")
         cls.A = cls.cli_token("secops", "admin")
         cls.secrets = [cls.R, cls.A]
-        cls.tls = Daemon(cls.tmp, "tls", cls.db, cls.ca, cls.cert, cls.key, plan="64M",
-                         extra=["--token-refresh", "10m"]).start()
-        cls.plain = Daemon(cls.tmp, "plain", cls.db, cls.ca, cls.cert, cls.key, tls=False,
-                           plan="64M", extra=["--token-refresh", "1s"]).start()
+        cls.tls = api_daemon(cls.tmp, "tls", cls.db, cls.ca, cls.cert, cls.key, plan="64M",
+                             extra=["--token-refresh", "10m"]).start()
+        cls.plain = api_daemon(cls.tmp, "plain", cls.db, cls.ca, cls.cert, cls.key, tls=False,
+                               plan="64M", extra=["--token-refresh", "1s"]).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -838,8 +770,9 @@ class ScanBodyLimitTest(unittest.TestCase):
         sent, reply = 0, b""
         try:
             s.sendall(head)
-            time.sleep(0.2)
-            while True:
+            # a refusal on the header block alone comes before any body
+            reply = igtest.recv_within(s, 0.2)
+            while not reply:
                 s.setblocking(False)
                 try:
                     reply = s.recv(65536)

@@ -1,7 +1,7 @@
 """Hardening tests for `imagegate serve`: slow clients, bad input of every
 kind, load, store faults, crashes and shutdown, TLS and secrets.
 
-Same harness as test_runtask.py: the real daemon on 127.0.0.1 port 0 with a
+Same harness as test_runtask.py (igtest.Daemon): the real daemon on 127.0.0.1 port 0 with a
 temporary SQLite store built by tests/fixtures/setup-registry.sh, a test CA
 and certificate made now with the openssl command line, and the fake HCP
 Terraform of fake_tfc.py, which records every callback. A second server
@@ -41,8 +41,11 @@ import urllib.error
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fake_tfc import FakeTFC  # noqa: E402
-from test_runtask import (BIN, FIX, KEY_NEW, KEY_OLD, TOKEN, Daemon, make_certs,  # noqa: E402
-                          run, sign)
+import igtest  # noqa: E402
+from igtest import (BIN, KEY_NEW, KEY_OLD, TOKEN, Daemon, make_certs,  # noqa: E402
+                    recv_within, run_ok, sign, wait_for)
+
+FIX = igtest.FIXTURES
 
 # Timeouts of the main daemon: short, so the cases that wait for them stay fast.
 HEADER_TIMEOUT, BODY_TIMEOUT, READ_TIMEOUT = 2, 3, 10
@@ -141,7 +144,7 @@ def setUpModule():
         f.write(KEY_OLD + "\n" + KEY_NEW + "\n")
     os.chmod(os.path.join(tmp, "hmac.keys"), 0o600)
     db_path = os.path.join(tmp, "registry.db")
-    run("sh", os.path.join(FIX, "setup-registry.sh"), BIN, "sqlite:" + db_path)
+    run_ok("sh", os.path.join(FIX, "setup-registry.sh"), BIN, "sqlite:" + db_path)
     fake = FakeTFC(cert, key, TOKEN).start()
     for name in ("clean", "other-types", "mentions", "scale"):
         with open(os.path.join(FIX, "plans", name + ".plan.json"), "rb") as f:
@@ -237,6 +240,7 @@ class Trickler:
             port, data, n, every, tls, head
         self.closed_after = [None] * n
         self.sent = [0] * n
+        self.connected = threading.Event()  # all n connections are open
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _connect(self):
@@ -250,6 +254,7 @@ class Trickler:
 
     def _run(self):
         socks = [self._connect() for _ in range(self.n)]
+        self.connected.set()
         self.t0 = time.time()
         open_ = set(range(self.n))
         pos = 0
@@ -310,7 +315,7 @@ class DaemonCase(unittest.TestCase):
         return doc
 
     def assert_one_final(self, p):
-        time.sleep(0.2)
+        time.sleep(0.2)  # a quiet period: a second final status would come in it
         self.assertEqual(len(self.fake._finals_ok(p["task_result_id"])), 1,
                          "expected exactly one final status for " + p["task_result_id"])
 
@@ -415,7 +420,7 @@ class SlowClientTest(DaemonCase):
     def test_many_slow_clients_at_once(self):
         head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"b" * 100
         t = Trickler(self.plain.port, head, n=150, every=0.5, tls=False).start()
-        time.sleep(0.5)
+        self.assertTrue(t.connected.wait(20), "the slow clients could not connect")
         worst = self.prompt_requests(self.plain, HEADER_TIMEOUT + 1.5)
         t.join()
         self.assertLess(worst, 1.5)
@@ -499,8 +504,9 @@ class BadInputTest(DaemonCase):
         reply = b""
         try:
             s.sendall(head)
-            time.sleep(0.2)
-            while True:
+            # a refusal on the header block alone comes before any body
+            reply = recv_within(s, 0.2)
+            while not reply:
                 s.setblocking(False)
                 try:
                     reply = s.recv(65536)
@@ -828,7 +834,9 @@ class LoadTest(DaemonCase):
 
         feeder = threading.Thread(target=send_plans)
         feeder.start()
-        time.sleep(1.0)  # the first plans are downloading and scanning
+        # the first plan is downloading and scanning
+        self.assertTrue(wait_for(lambda: self.fake.plan_gets("scale") >= 1, 20),
+                        self.daemon.log()[-3000:])
         per = [self.REQUESTS // self.CONCURRENCY] * self.CONCURRENCY
         clients = [threading.Thread(target=client, args=(n,)) for n in per]
         for t in clients:
@@ -843,7 +851,7 @@ class LoadTest(DaemonCase):
         for p, _ in plans:
             doc = self.final(p, timeout=120)
             self.assertEqual(doc["data"]["attributes"]["status"], "failed")
-        time.sleep(0.5)
+        time.sleep(0.5)  # a quiet period: a second final status would come in it
         for p, _ in plans:
             self.assertEqual(len(self.fake._finals_ok(p["task_result_id"])), 1)
         log = self.daemon.log()
@@ -859,6 +867,11 @@ def dump_deliveries(db_path):
         return con.execute("SELECT task_result_id, state FROM deliveries ORDER BY 1").fetchall()
     finally:
         con.close()
+
+
+def delivered_re(p):
+    """The log line a delivery worker writes once the delivery is recorded as finished."""
+    return r"event=delivery run_id=\S+ task_result_id=%s " % re.escape(p["task_result_id"])
 
 
 def integrity(db_path):
@@ -881,7 +894,8 @@ class FaultTest(DaemonCase):
     def check_store_refusal(self, d, db_path, break_store, repair_store, reason):
         p0 = self.deliver(payload(), daemon=d)
         self.final(p0, daemon=d)
-        time.sleep(0.3)  # the delivery is finished in the store
+        # the delivery is finished in the store (the worker logs it after that)
+        self.assertTrue(d.wait_log(delivered_re(p0)), d.log()[-3000:])
         before = dump_deliveries(db_path)
         break_store()
         try:
@@ -894,7 +908,7 @@ class FaultTest(DaemonCase):
             self.assertEqual(d.request("GET", "/healthz")[0], 200)
             with open(os.path.join(FIX, "runtask", "verification.json"), "rb") as f:
                 self.assertEqual(d.post_runtask(f.read())[0], 200)
-            time.sleep(0.3)
+            time.sleep(0.3)  # a quiet period: whatever else the server writes meets the fault
         finally:
             repair_store()
         log = d.log()
@@ -1007,8 +1021,17 @@ class FaultTest(DaemonCase):
         while not self.hostile.served.get("drain") and time.time() < deadline:
             time.sleep(0.05)
         d.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        # no new connections while draining
+
+        def refused():
+            try:
+                socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
+                return False
+            except OSError:
+                return True
+        # no new connections while draining (the listener closes first, the process is
+        # still finishing the delivery)
+        self.assertTrue(wait_for(refused, 10))
+        self.assertIsNone(d.proc.poll())
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", d.port), timeout=2).close()
         self.assertEqual(d.proc.wait(30), 0)
@@ -1061,11 +1084,11 @@ class SecurityTest(DaemonCase):
         # an RSA leaf too: the RSA suites (static RSA, CBC, 3DES, DHE) are only
         # negotiable against an RSA certificate
         key, csr, crt = (os.path.join(tmp, n) for n in ("rsa.key", "rsa.csr", "rsa.pem"))
-        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-            "-subj", "/CN=localhost")
-        run("openssl", "x509", "-req", "-in", csr, "-CA", ENV["ca"], "-CAkey",
-            os.path.join(tmp, "ca.key"), "-CAcreateserial", "-out", crt, "-days", "2",
-            "-extfile", os.path.join(tmp, "ext.cnf"))
+        run_ok("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+               "-subj", "/CN=localhost")
+        run_ok("openssl", "x509", "-req", "-in", csr, "-CA", ENV["ca"], "-CAkey",
+               os.path.join(tmp, "ca.key"), "-CAcreateserial", "-out", crt, "-days", "2",
+               "-extfile", os.path.join(tmp, "ext.cnf"))
         cls.rsa = (crt, key)
         cls.ec_daemon = new_daemon("tls-ec")
         cls.rsa_daemon = new_daemon("tls-rsa", extra=["--tls-cert", crt, "--tls-key", key])
@@ -1230,7 +1253,12 @@ class SecurityTest(DaemonCase):
                 for rec in fake.callbacks(q["task_result_id"]):
                     self.assertNotIn(sensitive.encode(), rec["body"])
                     self.assertNotIn(run_token.encode(), rec["body"])
-            time.sleep(0.5)
+
+            # the final states are in the store, the erased bodies scrubbed: the worker logs
+            # the delivery after that (reading the store meanwhile would hold back the
+            # checkpoint that removes the old WAL frames)
+            for q in runs:
+                self.assertTrue(d.wait_log(delivered_re(q)), d.log()[-3000:])
             con = sqlite3.connect(db)
             try:
                 rows = con.execute("SELECT task_result_id, state, body FROM deliveries "

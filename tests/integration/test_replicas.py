@@ -19,7 +19,7 @@ relies on:
 - docker/compose.yaml's replica environment starts a replica as it is (no Docker engine needed),
   and docker/haproxy.cfg checks /readyz on the port it listens on.
 
-The daemons, certificates and fake HCP Terraform are those of test_runtask.py.
+The daemons and certificates are igtest's, the fake HCP Terraform fake_tfc.py's.
 """
 
 import glob
@@ -37,8 +37,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgserver  # noqa: E402
 from fake_tfc import FakeTFC  # noqa: E402
-from test_runtask import BIN, FIX, KEY_NEW, KEY_OLD, TOKEN, Daemon, make_certs  # noqa: E402
+import igtest  # noqa: E402
+from igtest import BIN, KEY_NEW, KEY_OLD, TOKEN, Daemon, make_certs, wait_for  # noqa: E402
 
+FIX = igtest.FIXTURES
 PLANS = os.path.join(FIX, "plans")
 # Per finding, what a verdict is made of (messages hold revoke_at times, which differ
 # by milliseconds between two registries built one after the other).
@@ -56,6 +58,7 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.conns = []
         self.listener = None
+        self.closed = threading.Event()  # the accept loop closed its listener
 
     def start(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -63,6 +66,7 @@ class TcpProxy:
         s.bind(("127.0.0.1", self.port))
         s.listen(64)
         s.settimeout(0.1)
+        self.closed.clear()
         self.listener = s
         threading.Thread(target=self._accept, args=(s,), daemon=True).start()
         return self
@@ -85,6 +89,7 @@ class TcpProxy:
             for a, b in ((c, u), (u, c)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
         s.close()
+        self.closed.set()
 
     @staticmethod
     def _pump(a, b):
@@ -103,8 +108,8 @@ class TcpProxy:
                 pass
 
     def cut(self):
-        self.listener = None  # the accept loop closes it
-        time.sleep(0.3)
+        self.listener = None  # the accept loop closes it: new connections are refused
+        assert self.closed.wait(10), "the proxy's accept loop did not stop"
         with self.lock:
             for c in self.conns:
                 try:
@@ -196,13 +201,7 @@ class Replicas(unittest.TestCase):
         return self.fake.finals(p["task_result_id"])
 
     def wait(self, what, timeout, step=0.05):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            v = what()
-            if v:
-                return v
-            time.sleep(step)
-        return what()
+        return wait_for(what, timeout, step)
 
     def ready(self, d):
         try:
@@ -355,7 +354,7 @@ class Replicas(unittest.TestCase):
             self.fake.hold.discard(pid)
         self.assertEqual(doc["data"]["attributes"]["status"], "failed")
         self.assertNotIn("could not check", doc["data"]["attributes"]["message"])
-        time.sleep(1.5)
+        time.sleep(1.5)  # a quiet period: a second final status would come in it
         self.assertEqual(len(self.finals(p)), 1)
         trid = p["task_result_id"]
         self.assertEqual(len([n for n in self.logs_mentioning(trid) if n in ("a", "b")]), 1)
@@ -389,7 +388,7 @@ class Replicas(unittest.TestCase):
             code, body, headers = r.post_runtask(late)
             self.assertEqual(code, 503, body)
             self.assertEqual(headers.get("Retry-After"), "5")
-            time.sleep(1.0)
+            time.sleep(1.0)  # a duration: the database stays down a while
             self.pg.start_again()
             t_up = time.time()
             for d in (r, self.a, self.b):
@@ -466,7 +465,7 @@ class Replicas(unittest.TestCase):
             self.fake.hold.discard(pid)
             proxy.cut()
         self.assertEqual(doc["data"]["attributes"]["status"], "failed")
-        time.sleep(1.5)
+        time.sleep(1.5)  # a quiet period: a second final status would come in it
         self.assertEqual(len(self.finals(p)), 1)
         self.assertIn("event=lease_lost", c.log())
         self.assertEqual(len(self.logs_mentioning(p["task_result_id"])), 1)
@@ -522,24 +521,12 @@ class Replicas(unittest.TestCase):
             v = v.replace("/run/secrets/hmac.keys", keys)
             run_env[k] = v
         self.assertNotIn("${", "".join(run_env.values()))
-        log = open(os.path.join(self.tmp, "compose.log"), "wb")
-        proc = subprocess.Popen([BIN, "serve"], env=run_env, stdout=log, stderr=log)
+        d = Daemon.bare(self.tmp, "compose", run_env, port).start()
         try:
-            import urllib.request
-            def readyz():
-                try:
-                    with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port,
-                                                timeout=2) as r:
-                        return r.status == 200
-                except OSError:
-                    return False
-            self.assertTrue(self.wait(readyz, 15, step=0.1), open(log.name).read())
+            self.assertTrue(self.wait(lambda: self.ready(d) == 200, 15, step=0.1), d.log())
         finally:
-            proc.terminate()
-            self.assertEqual(proc.wait(30), 0)
-            log.close()
-        with open(log.name) as f:
-            text = f.read()
+            self.assertEqual(d.stop(), 0)
+        text = d.log()
         self.assertNotIn(pgserver.PASSWORD, text)
         self.assertNotIn("level=error", text)
 

@@ -8,15 +8,12 @@ configuration archives through a 302, records every callback and can fail
 them. Python standard library only.
 """
 
-import hashlib
-import hmac
 import json
 import os
 import shutil
 import signal
 import sqlite3
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,130 +23,12 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import igtest  # noqa: E402
 from fake_tfc import FakeTFC  # noqa: E402
+from igtest import (BIN, KEY_NEW, KEY_OLD, TOKEN, Daemon, make_certs, run_ok,  # noqa: E402
+                    sign, wait_for)
 
-BIN = os.environ.get("IMAGEGATE_BIN", "imagegate")
-FIX = os.environ.get("IMAGEGATE_FIXTURES",
-                     os.path.join(os.path.dirname(__file__), "..", "fixtures"))
-TOKEN = "4QEuyyxug1f2rw.atlasv1.iDyxqhXGVZ0ykes53YdQyHyYtFOrdAWNBxcVUgWvzb64NFHjcquu8gJMEdUwoSLRu4Q"
-KEY_OLD = "old-hmac-key-0123456789"
-KEY_NEW = "new-hmac-key-9876543210"
-
-
-def run(*args, **kw):
-    return subprocess.run(args, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-
-
-def make_certs(d):
-    """A test CA and one leaf for 127.0.0.1 and localhost (daemon and fake)."""
-    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
-    key, csr, crt = (os.path.join(d, n) for n in ("leaf.key", "leaf.csr", "leaf.pem"))
-    ext = os.path.join(d, "ext.cnf")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                "extendedKeyUsage=serverAuth\n")
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-        "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "2", "-subj", "/CN=imagegate test CA")
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-        "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
-    return ca_crt, crt, key
-
-
-def sign(body, key=KEY_NEW):
-    return hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
-
-
-class Daemon:
-    """The real imagegate serve process."""
-
-    def __init__(self, tmp, name, db, fake, ca, cert, key, tls=True, extra=()):
-        self.tmp, self.name, self.db = tmp, name, db
-        self.log_path = os.path.join(tmp, name + ".log")
-        self.port_file = os.path.join(tmp, name + ".port")
-        self.work = os.path.join(tmp, name + "-work")
-        os.makedirs(self.work, exist_ok=True)
-        self.tls = tls
-        self.args = [BIN, "serve", "--db", db, "--listen", "127.0.0.1:0",
-                     "--hmac-key-file", os.path.join(tmp, "hmac.keys"),
-                     "--allowed-host", "127.0.0.1:%d" % fake.port,
-                     "--ca-file", ca, "--public-url", "https://imagegate.test",
-                     "--port-file", self.port_file, "--tmp-dir", self.work,
-                     "--delivery-lease", "5s", "--sweep-interval", "1s",
-                     "--shutdown-timeout", "3s", "--running-after", "2s",
-                     "--log-level", "debug"]
-        if tls:
-            self.args += ["--tls-cert", cert, "--tls-key", key]
-        else:
-            self.args += ["--insecure-http"]
-        self.args += list(extra)
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.lower().endswith("_proxy") and not k.startswith("IMAGEGATE_")}
-        self.ctx = ssl.create_default_context(cafile=ca)
-        self.proc = None
-
-    def start(self):
-        if os.path.exists(self.port_file):
-            os.unlink(self.port_file)
-        if getattr(self, "logf", None) and not self.logf.closed:
-            self.logf.close()
-        self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=self.logf, stderr=self.logf, env=self.env)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("imagegate exited %s:\n%s" % (self.proc.returncode, self.log()))
-            if os.path.exists(self.port_file):
-                with open(self.port_file) as f:
-                    txt = f.read().strip()
-                if txt:
-                    self.port = int(txt)
-                    break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("imagegate did not start:\n" + self.log())
-        scheme = "https" if self.tls else "http"
-        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
-        return self
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.logf.close()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc and not self.logf.closed:
-            self.logf.close()
-
-    def request(self, method, path, body=None, headers=None):
-        req = urllib.request.Request(self.url + path, data=body, method=method,
-                                     headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, context=self.ctx if self.tls else None,
-                                        timeout=10) as r:
-                return r.status, r.read(), dict(r.headers)
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), dict(e.headers)
-
-    def post_runtask(self, payload, key=KEY_NEW, signature=None):
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "User-Agent": "TFC/1.0 (+https://app.terraform.io; TFC)"}
-        sig = sign(body, key) if signature is None else signature
-        if sig is not False:
-            headers["X-TFC-Task-Signature"] = sig
-        return self.request("POST", "/runtask", body, headers)
+FIX = igtest.FIXTURES
 
 
 class RunTaskTest(unittest.TestCase):
@@ -164,7 +43,7 @@ class RunTaskTest(unittest.TestCase):
         os.chmod(os.path.join(cls.tmp, "hmac.keys"), 0o600)
         cls.db_path = os.path.join(cls.tmp, "registry.db")
         cls.db = "sqlite:" + cls.db_path
-        run("sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db)
+        run_ok("sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db)
         cls.fake = FakeTFC(cls.cert, cls.key, TOKEN).start()
         for name in ("clean", "hardcoded-literal", "other-types", "mentions", "scale"):
             with open(os.path.join(FIX, "plans", name + ".plan.json"), "rb") as f:
@@ -242,7 +121,7 @@ class RunTaskTest(unittest.TestCase):
         return outs
 
     def assert_one_final(self, p):
-        time.sleep(0.3)
+        time.sleep(0.3)  # a quiet period: a second final status would come in it
         finals = [r for r, _ in self.fake._finals_ok(p["task_result_id"])]
         self.assertEqual(len(finals), 1, "expected exactly one final status")
         r = finals[0]
@@ -392,7 +271,7 @@ class RunTaskTest(unittest.TestCase):
             body = f.read()
         code, resp, _ = self.daemon.post_runtask(body)
         self.assertEqual(code, 200)
-        time.sleep(1.0)
+        time.sleep(1.0)  # a quiet period: nothing may follow a verification request
         self.assertEqual(len(self.fake.requests), before)
         self.assertEqual(self.delivery_rows("taskrs-xxxxxxxxxxxxxxxx"), [])
 
@@ -462,7 +341,7 @@ class RunTaskTest(unittest.TestCase):
         self.final(p)
         code, resp, _ = self.daemon.post_runtask(p)
         self.assertEqual(code, 200)
-        time.sleep(1.5)
+        time.sleep(1.5)  # a quiet period: a second evaluation would call back in it
         self.assertEqual(len(self.fake.callbacks(p["task_result_id"])), 1)
 
     def test_10_plan_not_ready_then_ready(self):
@@ -488,7 +367,7 @@ class RunTaskTest(unittest.TestCase):
         self.assertEqual(code, 200)
         doc = self.final(p, timeout=30)
         self.assertEqual(doc["data"]["attributes"]["status"], "passed")
-        time.sleep(0.5)
+        time.sleep(0.5)  # a quiet period: no callback after the final one
         self.assertEqual(len(self.fake.callbacks(p["task_result_id"])), 3)
         self.assertEqual(len(self.fake._finals_ok(p["task_result_id"])), 1)
 
@@ -580,7 +459,9 @@ class RunTaskTest(unittest.TestCase):
         try:
             code, _, _ = d.post_runtask(p)
             self.assertEqual(code, 200)
-            time.sleep(0.5)  # claimed and waiting on 204s
+            # claimed and waiting on 204s
+            self.assertTrue(wait_for(lambda: self.fake.plan_gets("held") >= 1, 10),
+                            d.log()[-3000:])
             d.kill9()
             self.assertEqual(self.fake.finals(p["task_result_id"]), [])
             self.fake.hold.discard("held")
@@ -605,7 +486,9 @@ class RunTaskTest(unittest.TestCase):
         try:
             code, _, _ = d.post_runtask(p)
             self.assertEqual(code, 200)
-            time.sleep(0.5)
+            # claimed and waiting on 204s
+            self.assertTrue(wait_for(lambda: self.fake.plan_gets("held2") >= 1, 10),
+                            d.log()[-3000:])
             t0 = time.time()
             d.proc.send_signal(signal.SIGTERM)
             self.assertEqual(d.proc.wait(15), 0)
@@ -634,7 +517,7 @@ class RunTaskTest(unittest.TestCase):
         self.assertEqual(doc["data"]["attributes"]["status"], "failed")
         self.assertNotIn("relationships", doc["data"])  # the retry is status + message only
         self.assertEqual(set(doc["data"]["attributes"]), {"status", "message"})
-        time.sleep(0.5)
+        time.sleep(0.5)  # a quiet period: no callback after the retry
         self.assertEqual(len(self.fake.callbacks(p["task_result_id"])), 2)
 
     def test_22_token_rejected_is_not_retried(self):
@@ -642,10 +525,9 @@ class RunTaskTest(unittest.TestCase):
         p["access_token"] = "expired-token"
         code, _, _ = self.daemon.post_runtask(p)
         self.assertEqual(code, 200)
-        deadline = time.time() + 15
-        while time.time() < deadline and self.delivery_rows(p["task_result_id"])[0][0] == 0:
-            time.sleep(0.1)
-        time.sleep(0.5)
+        self.assertTrue(wait_for(lambda: self.delivery_rows(p["task_result_id"])[0][0] != 0, 15,
+                                 step=0.1))
+        time.sleep(0.5)  # a quiet period: a retry would call back in it
         cbs = self.fake.callbacks(p["task_result_id"])
         self.assertEqual(len(cbs), 1)  # a 401 is final: nobody can be told anything
         self.assertEqual(self.delivery_rows(p["task_result_id"]), [(2, None)])
@@ -717,6 +599,8 @@ class RunTaskTest(unittest.TestCase):
                 raw = socket.create_connection(("127.0.0.1", d.port), timeout=5)
                 s = d.ctx.wrap_socket(raw, server_hostname="localhost")
                 s.sendall(req)
+                # durations, not states: nothing outside shows the request read and its
+                # store write blocked on the lock, or the hang-up noticed
                 time.sleep(0.3)
                 s.close()  # gone before the store write finished
                 time.sleep(0.5)
@@ -812,7 +696,7 @@ class RunTaskTest(unittest.TestCase):
         p = self.deliver(stage="pre_plan", config="forged")
         doc = self.final(p)
         self.assertIn("refused", doc["data"]["attributes"]["message"])
-        time.sleep(0.3)
+        self.assertTrue(self.daemon.wait_log("archive_entries_refused.*" + p["task_result_id"]))
         lines = [l for l in self.daemon.log().splitlines() if "archive_entries_refused" in l
                  and p["task_result_id"] in l]
         self.assertEqual(len(lines), 1, lines)
@@ -826,7 +710,8 @@ class RunTaskTest(unittest.TestCase):
 
     def test_19_sighup_reloads(self):
         self.daemon.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.3)
+        self.assertTrue(self.daemon.wait_log("tls_reloaded"), self.daemon.log()[-3000:])
+        self.assertTrue(self.daemon.wait_log("hmac_keys_reloaded"), self.daemon.log()[-3000:])
         code, _, _ = self.daemon.request("GET", "/healthz")
         self.assertEqual(code, 200)
         self.assertIn("tls_reloaded", self.daemon.log())
