@@ -1,3 +1,8 @@
+/* The bump allocator of arena.h. Memory comes in 64 KiB chunks, each
+ * allocation rounded up to 8 bytes and taken from the head chunk; a block
+ * larger than a quarter chunk gets a chunk of its own, linked behind the
+ * head so that small strings keep filling the current one. arena_reset()
+ * keeps one full-size chunk for the next scan and frees the rest. */
 #include "common/arena.h"
 #include "common/xalloc.h"
 

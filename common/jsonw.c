@@ -1,3 +1,8 @@
+/* The streaming JSON writer of jsonw.h. A string is copied in runs: bytes
+ * that need no escape are appended together, and only '"', '\\' and control
+ * characters are escaped (the short forms where JSON has them, \u00XX
+ * otherwise). UTF-8 passes through as it is; the caller guarantees it is
+ * valid. */
 #include "common/jsonw.h"
 
 #include <string.h>

@@ -1,3 +1,9 @@
+/* The logging entry point of log.h. The level is an atomic so any thread
+ * may read it without a lock; a line is formatted into a stack buffer
+ * (4 KiB, longer lines are cut) with its timestamp and level, newlines in
+ * it are folded into spaces so that one call is always one line, and it is
+ * written and flushed under the stream's own lock (flockfile), so lines
+ * from different threads never interleave. */
 #include "common/log.h"
 #include "common/timeutil.h"
 

@@ -1,3 +1,8 @@
+/* Checked number parsing (numparse.h): strtoll with errno and end checks,
+ * then the caller's bounds, and a message that names the setting and the
+ * rejected text (cut to 40 bytes: it may come from anywhere). Sizes take a
+ * k/M/G suffix (powers of 1024); neither kind takes leading space or a
+ * fraction, and a size takes no sign. */
 #include "common/numparse.h"
 
 #include <ctype.h>

@@ -1,3 +1,9 @@
+/* The growable string of strbuf.h and the UTF-8 helpers that go with it.
+ * Growth goes through xgrow (capacity doubles), so appends are amortised
+ * O(1) and the buffer is always NUL-terminated. str_utf8_repair() follows
+ * RFC 3629 strictly (no overlong forms, surrogates or code points past
+ * U+10FFFF), because everything the scanner keeps from a plan passes through
+ * it before it reaches jansson or a report. */
 #include "common/strbuf.h"
 #include "common/xalloc.h"
 

@@ -1,3 +1,8 @@
+/* The hash map of strmap.h: open addressing with linear probing over a
+ * power-of-two table, FNV-1a hashes stored beside the keys (a probe compares
+ * the hash and the length before the bytes), grown to twice its size before
+ * it is three quarters full. Nothing is ever deleted, so probing needs no
+ * tombstones. */
 #include "common/strmap.h"
 #include "common/xalloc.h"
 

@@ -1,3 +1,9 @@
+/* ULIDs (ulid.h) and the random bytes behind them (getrandom, aborting on
+ * failure: there is no safe fallback). Monotonic within the process: under
+ * one mutex, a ULID made in the same millisecond as the last one (or an
+ * earlier one, if the clock stepped back) reuses that millisecond and
+ * increments the previous random part, whose top bit starts clear so that
+ * the increment cannot overflow in practice. */
 #include "common/ulid.h"
 
 #include <pthread.h>

@@ -1,3 +1,7 @@
+/* The allocation policy of xalloc.h: every wrapper aborts with the size it
+ * failed on instead of returning NULL, so callers never check. xgrow() is the
+ * growth rule most arrays of the tree use: the capacity doubles (from 8)
+ * until the need fits, and a size that would overflow aborts too. */
 #include "common/xalloc.h"
 
 #include <stdio.h>

@@ -1,3 +1,8 @@
+/* jansson trees from a stream of events (jbuild.h). A stack of the open
+ * containers (borrowed: each is owned by its parent or the root) and, per
+ * level, the pending key in a reused strbuf; a value is attached to the top
+ * container as it arrives. b->bytes estimates the tree's size (16 bytes a
+ * value plus its key) so that the caller can bound it. */
 #include "scanners/jbuild.h"
 #include "common/xalloc.h"
 

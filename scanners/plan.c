@@ -1,40 +1,23 @@
 /* The streaming plan scanner.
  *
  * A Terraform JSON plan can be hundreds of megabytes on one line. We never
- * build it as a tree: yajl delivers events, and a stack of frames, each with
- * a role, decides what every event means:
+ * build it as a tree: yajl delivers events (behind the pre-scanner of
+ * skip.c, which keeps it from tokenising what is not read), and a stack of
+ * frames, each with a role, decides what every event means:
  *
- *   - resource_changes[] is handled event by event. For each element we keep
- *     only its address, type, mode and actions, the strings found at image
- *     attribute paths (after and before), the unknown and sensitive paths,
- *     and the image IDs the patterns find in its planned values. When the
- *     element closes it becomes zero or more references and its scratch
- *     memory is reused.
+ *   - resource_changes[] is handled event by event: each element becomes a
+ *     small scratch record (rc_rec) that turns into zero or more references
+ *     when it closes and is then reused.
  *   - configuration, variables and output_changes are built as jansson trees
- *     (they describe the configuration, not every instance, so they are
- *     small next to the plan; a limit bounds them).
- *   - prior_state and planned_values are skipped except their data-source
- *     resources, which are built one at a time; a resource whose mode turns
- *     out to be "managed" is dropped the moment that is known.
+ *     (they describe the configuration, not every instance; a limit bounds
+ *     them), and so are the data-source resources of prior_state and
+ *     planned_values, one at a time; a managed one is dropped on sight.
  *   - everything else (resource_drift, relevant_attributes, ...) is skipped.
  *
- * Speed comes from doing nothing for what is not needed: a skipped subtree is
- * a depth counter (no frame, no key copy); inside value trees the attribute
- * path is never built as a string while streaming -- each frame carries a
- * rolling hash of its normalised path, checked against the rule set's
- * hashes in O(1), and a subtree of before/after_unknown that cannot hold an
- * image attribute is skipped whole. A path string is built from the frames
- * only when something is recorded. Strings are not UTF-8 validated by yajl
- * (the bulk is never looked at); everything kept is validated or repaired
- * before it reaches jansson.
- *
- * Key order inside objects is not assumed anywhere: provenance needs the
+ * Key order inside objects is never assumed: provenance needs the
  * configuration, which usually comes last, so it is resolved once the
- * document has ended (provenance.c); a resource change whose actions or mode
- * come after its values is read as if it could be gated or a data source
- * (nothing is skipped on a guess). A resource change that repeats a key the
- * scan reads (actions, mode, type, change, after, ...) is refused: which
- * copy counts would decide what was skipped. */
+ * document has ended (provenance.c). How a frame stays cheap is written at
+ * `frame`, what a resource change keeps at rc_rec and RC_KEYS. */
 #include "scanners/scan.h"
 
 #include <errno.h>
@@ -78,6 +61,15 @@ typedef enum { B_NONE = 0, B_CONFIG, B_VARIABLES, B_OUTPUTS, B_STATE_RES } build
 /* The kind of a scalar yajl delivered. */
 typedef enum { V_STRING, V_NUMBER, V_TRUE, V_FALSE, V_NULL } vkind;
 
+/* Speed comes from doing nothing for what is not needed: a skipped subtree
+ * is a depth counter (no frame, no key copy); inside value trees the
+ * attribute path is never built as a string while streaming -- each frame
+ * carries a rolling hash of its normalised path, checked against the rule
+ * set's hashes in O(1), and a subtree of before/after_unknown that cannot
+ * hold an image attribute is skipped whole. A path string is built from the
+ * frames only when something is recorded. Strings are not UTF-8 validated
+ * by yajl (the bulk is never looked at); everything kept is validated or
+ * repaired before it reaches jansson. */
 typedef struct frame {
     unsigned char role;
     unsigned char is_array;
@@ -100,7 +92,10 @@ typedef struct mention {
     size_t pattern;
 } mention;
 
-/* Scratch record of the resource change being read. */
+/* Scratch record of the resource change being read: only its address,
+ * type, mode and actions, the strings found at image attribute paths (after
+ * and before), the unknown and sensitive paths, and the image IDs the
+ * patterns find in its planned values. */
 typedef struct rc_rec {
     strbuf address, type, mode;
     unsigned actions; /* bit set of ACT_* */
@@ -130,7 +125,10 @@ enum {
 };
 
 /* Keys of a resource change (R_RC) and of its "change" (R_RC_CHANGE) whose
- * value the scan reads or decides on. */
+ * value the scan reads or decides on. A resource change whose actions or
+ * mode come after its values is read as if it could be gated or a data
+ * source (nothing is skipped on a guess); one that repeats a key of this
+ * list is refused: which copy counts would decide what was skipped. */
 static const struct {
     unsigned char role; /* R_RC or R_RC_CHANGE */
     unsigned char len;

@@ -2,35 +2,15 @@
  * section 3 out (the format of ?format=, default text), with the verdict in
  * X-Imagegate-Verdict -- the server side of `imagegate scan --server`.
  *
- * The body is NOT streamed into the scanner while it arrives. libevent 2.1
- * (Debian 12 ships 2.1.12) reads a request body completely before it calls
- * any handler and gives no request object before that: evhttp_set_newreqcb,
- * which would let us attach evhttp_request_set_chunked_cb to an incoming
- * request, first appears in libevent 2.2. Taking the body away from evhttp
- * earlier is possible only below it -- a bufferevent filter handed to
- * evhttp_set_bevcb sees the raw bytes -- but that filter would be a second
- * HTTP/1.1 parser in front of evhttp's: it would have to find where each
- * request ends (Content-Length, chunked framing, trailers, pipelining),
- * rewrite the header block so evhttp dispatches without a body, and keep
- * the two parsers agreeing on every byte; where they disagree is request
- * smuggling. So the plan is bounded instead: POST /v1/scan is the one
- * route (large_body) whose body may reach --max-plan-bytes (413 beyond;
- * past libevent's own limit the 413 comes from libevent), and only when its
- * header block carries a live token (server.c's body_limit against
- * tokens.c's snapshot, before the body is read); any other request may send
- * --max-body-bytes and is answered 401 here or 413 by libevent. docs/api.md
- * says what that costs.
- *
- * What we do keep small: the body's chains are moved (not copied) out of
- * the request into the job, the scan worker hands them to the scanner one
- * contiguous chain at a time and frees each chain as soon as it is read, so
- * the plan's memory shrinks while the scan runs and no second copy exists.
- *
- * The token is checked on a store worker first; only an authenticated scan
- * takes one of the --workers scan threads (lower priority, like
- * deliveries), and at most --workers scans wait for one (503 beyond), so
- * the plans held in memory are bounded by 2 x --workers x --max-plan-bytes
- * plus those still being received from token holders. */
+ * A request goes through two workers: a store worker checks the token
+ * (auth_work), then, only for an authenticated scan, one of the --workers
+ * scan threads parses, looks up, evaluates and renders (scan_work); the
+ * loop only moves the body into the job and writes the answer. The plan is
+ * not streamed into the scanner while it arrives -- libevent 2.1 reads a
+ * body whole before any handler runs; why that stands, and the bound that
+ * takes its place, are written above webhook_handle_scan() -- but it is
+ * never copied either: its chains move from the request into the job and
+ * are freed as they are scanned (scan_job). */
 #include "webhook/api_internal.h"
 
 #include "common/log.h"
@@ -44,6 +24,10 @@
 
 #define MAX_SCOPE 255 /* organization, workspace */
 
+/* What we keep small: the body's chains are moved (not copied) out of the
+ * request into the job, the scan worker hands them to the scanner one
+ * contiguous chain at a time and frees each chain as soon as it is read, so
+ * the plan's memory shrinks while the scan runs and no second copy exists. */
 typedef struct scan_job {
     struct evbuffer *plan; /* moved from the request */
     report_format fmt;
@@ -209,6 +193,12 @@ static void scan_done(webhook_server *srv, void *arg)
 
 /* ---- the token (store worker), then the scan pool ---------------------- */
 
+/* The token is checked on a store worker first; only an authenticated scan
+ * takes one of the --workers scan threads (lower priority, like
+ * deliveries), and at most --workers scans wait for one (503 beyond), so
+ * the plans held in memory are bounded by 2 x --workers x --max-plan-bytes
+ * plus those still being received from token holders. */
+
 static void auth_work(webhook_worker *w, void *arg)
 {
     api_call *c = arg;
@@ -251,6 +241,24 @@ static int scope_param(api_call *c, const char *key, char *dst, bool *has)
     return 0;
 }
 
+/* The body is NOT streamed into the scanner while it arrives. libevent 2.1
+ * (Debian 12 ships 2.1.12) reads a request body completely before it calls
+ * any handler and gives no request object before that: evhttp_set_newreqcb,
+ * which would let us attach evhttp_request_set_chunked_cb to an incoming
+ * request, first appears in libevent 2.2. Taking the body away from evhttp
+ * earlier is possible only below it -- a bufferevent filter handed to
+ * evhttp_set_bevcb sees the raw bytes -- but that filter would be a second
+ * HTTP/1.1 parser in front of evhttp's: it would have to find where each
+ * request ends (Content-Length, chunked framing, trailers, pipelining),
+ * rewrite the header block so evhttp dispatches without a body, and keep
+ * the two parsers agreeing on every byte; where they disagree is request
+ * smuggling. So the plan is bounded instead: POST /v1/scan is the one
+ * route (large_body) whose body may reach --max-plan-bytes (413 beyond;
+ * past libevent's own limit the 413 comes from libevent), and only when its
+ * header block carries a live token (server.c's body_limit against
+ * tokens.c's snapshot, before the body is read); any other request may send
+ * --max-body-bytes and is answered 401 here or 413 by libevent. docs/api.md
+ * says what that costs. */
 void webhook_handle_scan(webhook_server *srv, struct evhttp_request *req, const char *path)
 {
     (void)path;

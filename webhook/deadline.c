@@ -1,53 +1,20 @@
 /* Request deadlines on top of libevent 2.1's evhttp, which offers neither a
- * per-request timer nor a callback when a request starts. A guard per
- * connection follows the request cycle from the outside:
+ * per-request timer nor a callback when a request starts.
  *
- *   ATTACHING  made in the bevcb callback, before evhttp has a connection
- *              object; one event_active() later evhttp has attached the
- *              bufferevent, and its callback argument is the
- *              evhttp_connection (evhttp_connection_base_bufferevent_new
- *              in 2.1.x does bufferevent_setcb(bev, ..., evcon)). The guard
- *              registers evhttp_connection_set_closecb() for the end of the
- *              connection and indexes itself by descriptor, so the request
- *              callback finds it in O(1) (memcached's conns[fd]).
- *   HEADER     header deadline armed; an evbuffer callback on the
- *              bufferevent's input sees the bytes as they arrive and looks
- *              for the empty line that ends the header block.
- *   BODY       body deadline armed from the end of the header block.
- *   HANDLING   evhttp called the request callback: the request is read,
- *              no deadline (the reply is bounded by --read-timeout).
- *   IDLE       reply sent on a kept-alive connection (evhttp's on_complete
- *              callback); the next request's header deadline starts with
- *              its first byte. Idle time is bounded by --read-timeout.
+ * A guard per connection follows the request cycle from the outside (gstate
+ * below): the header deadline starts with a request's first byte, the body
+ * deadline at the end of its header block, which an evbuffer callback on the
+ * connection's input finds as the bytes arrive; while a handler runs and
+ * between kept-alive requests only --read-timeout applies. Guards are
+ * indexed by descriptor, so the request callback finds its own in O(1)
+ * (memcached's conns[fd]).
  *
- * Expiry never frees anything: it raises BEV_EVENT_READING|BEV_EVENT_TIMEOUT
- * on the bufferevent with BEV_TRIG_DEFER_CALLBACKS, so evhttp's own error
- * callback runs later from the loop, exactly as for its inactivity timeout,
- * and evhttp closes the connection itself (or detaches a request a handler
- * still holds). Nothing is freed inside a connection's callback chain.
- *
- * Memory safety does not rest on the close callback alone: the guard holds
- * a bufferevent reference for its whole life, so the bufferevent it points
- * to cannot be freed under it. When evhttp frees the connection, closecb
- * releases the guard at once; should that ever not happen, every timer
- * expiry first checks that evhttp still owns the bufferevent (its event
- * callback is cleared by bufferevent_free) and releases the guard if not.
- *
- * Knowing where a header block ends also gives each request its own body
- * limit before evhttp reads the body: the caller's webhook_body_limit_fn
- * sees the method and path and may lower evhttp's one limit for all routes
- * (evhttp_connection_set_max_body_size), so a big body sent to a route that
- * takes small ones is refused with 413 instead of being buffered first.
- * The header lines after the request line also pass through authhdr.c,
- * which keeps the one Authorization value for the limit function (POST
- * /v1/scan's limit depends on the token); evhttp drains lines as it parses
- * them, so the guard cannot look back at the block later. The value is
- * wiped as soon as the limit is chosen, and when the guard goes.
- *
- * The empty-line scan is an approximation of evhttp's parser (LF or CRLF
- * line ends, leading empty lines ignored). A client that fools it only moves
- * time from one deadline to the other: reading one request never takes
- * longer than --header-timeout + --body-timeout. */
+ * Expiry never frees anything: it makes evhttp close the connection itself,
+ * later, from the loop, as for its own timeout. A guard holds a reference on
+ * its bufferevent and goes when evhttp's close callback says so. Knowing
+ * where a header block ends also gives each route its own body limit before
+ * evhttp reads the body. What this relies on in libevent's internals is
+ * written where it is used: attach(), owned_by_evhttp(), timer_cb(). */
 #include "webhook/deadline.h"
 
 #include "common/log.h"
@@ -59,6 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A connection's place in the request cycle:
+ *   ATTACHING  made in the bevcb callback, before evhttp has a connection
+ *              object (attach() learns it one loop pass later).
+ *   HEADER     header deadline armed; the input callback looks for the empty
+ *              line that ends the header block.
+ *   BODY       body deadline armed from the end of the header block.
+ *   HANDLING   evhttp called the request callback: the request is read, no
+ *              deadline (the reply is bounded by --read-timeout).
+ *   IDLE       reply sent on a kept-alive connection (evhttp's on_complete
+ *              callback); the next request's header deadline starts with its
+ *              first byte. Idle time is bounded by --read-timeout. */
 typedef enum { G_ATTACHING, G_HEADER, G_BODY, G_HANDLING, G_IDLE } gstate;
 
 typedef struct guard {
@@ -148,7 +126,14 @@ static void release(guard *g)
 
 /* True while evhttp still owns the bufferevent: bufferevent_free() clears
  * the callbacks, and evhttp keeps its error callback set for the whole life
- * of a connection. Safe because the guard holds a reference. */
+ * of a connection. Safe because the guard holds a reference.
+ *
+ * Memory safety does not rest on the close callback alone: the guard holds
+ * a bufferevent reference for its whole life, so the bufferevent it points
+ * to cannot be freed under it. When evhttp frees the connection, closecb
+ * releases the guard at once; should that ever not happen, every timer
+ * expiry first checks here that evhttp still owns the bufferevent and
+ * releases the guard if not. */
 static bool owned_by_evhttp(guard *g, void **cbarg)
 {
     bufferevent_event_cb ecb = NULL;
@@ -184,7 +169,14 @@ static void begin_request(guard *g)
 
 /* evhttp has attached the bufferevent: learn the connection and the
  * descriptor. Returns -1 when evhttp gave the bufferevent up instead (its
- * set-up failed), and the caller releases the guard. */
+ * set-up failed), and the caller releases the guard.
+ *
+ * One event_active() after the bevcb callback, evhttp has attached the
+ * bufferevent, and its callback argument is the evhttp_connection
+ * (evhttp_connection_base_bufferevent_new in 2.1.x does
+ * bufferevent_setcb(bev, ..., evcon)). The guard registers
+ * evhttp_connection_set_closecb() for the end of the connection and indexes
+ * itself by descriptor. */
 static int attach(guard *g)
 {
     webhook_deadlines *d = g->d;
@@ -220,7 +212,11 @@ static int attach(guard *g)
 
 /* ---- the header scan ------------------------------------------------- */
 
-/* Feeds bytes to the empty-line detector; true when the header block ended. */
+/* Feeds bytes to the empty-line detector; true when the header block ended.
+ * It is an approximation of evhttp's parser (LF or CRLF line ends, leading
+ * empty lines ignored). A client that fools it only moves time from one
+ * deadline to the other: reading one request never takes longer than
+ * --header-timeout + --body-timeout. */
 static bool scan_bytes(guard *g, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -272,7 +268,17 @@ static bool scan_tail(guard *g, struct evbuffer *buf, size_t n)
 /* The header block is complete and evhttp has not looked at the body yet:
  * give this request its own body limit. "METHOD /path?query HTTP/1.1" --
  * anything else (a request line longer than the buffer, an absolute URI)
- * passes NULL for the path. */
+ * passes NULL for the path.
+ *
+ * The caller's webhook_body_limit_fn sees the method and path and may lower
+ * evhttp's one limit for all routes (evhttp_connection_set_max_body_size),
+ * so a big body sent to a route that takes small ones is refused with 413
+ * instead of being buffered first. The header lines after the request line
+ * pass through authhdr.c, which keeps the one Authorization value for the
+ * limit function (POST /v1/scan's limit depends on the token): evhttp
+ * drains lines as it parses them, so the guard cannot look back at the
+ * block later. The value is wiped as soon as the limit is chosen, and when
+ * the guard goes. */
 static void apply_body_limit(guard *g)
 {
     webhook_deadlines *d = g->d;
@@ -324,6 +330,13 @@ static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 
 /* ---- expiry ---------------------------------------------------------- */
 
+/* The guard's one timer: the attach pass, the deadlines and the liveness
+ * check. Expiry never frees anything: it raises
+ * BEV_EVENT_READING|BEV_EVENT_TIMEOUT on the bufferevent with
+ * BEV_TRIG_DEFER_CALLBACKS, so evhttp's own error callback runs later from
+ * the loop, exactly as for its inactivity timeout, and evhttp closes the
+ * connection itself (or detaches a request a handler still holds). Nothing
+ * is freed inside a connection's callback chain. */
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
