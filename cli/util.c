@@ -1,3 +1,7 @@
+/* What every command shares: the common options (--db, --json), the one-line
+ * error and its exit status (PRODUCT.md section 2: 2 usage or bad input, 3 store
+ * unavailable), opening the store without creating it by accident, the author
+ * of a change (the OS user), and JSON output. */
 #include "cli/cli.h"
 
 #include <pwd.h>

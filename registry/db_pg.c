@@ -1,50 +1,21 @@
 /* The PostgreSQL driver of db.h: the shared store of several replicas.
  *
- * Connection. libpq parses the URL: every form it accepts (postgresql:// and
- * postgres://, user:password@, several host:port pairs, ?sslmode=...,
- * ?host=/socket/dir, ?options=-c...), the PG* environment variables for
- * whatever the URL leaves out, ~/.pgpass. Our own defaults go in FRONT of the
- * URL in the keyword list (libpq keeps the last value given), so the URL and
- * the environment always win: connect_timeout 10 s (unless PGCONNECT_TIMEOUT),
- * client_encoding UTF8 (unless PGCLIENTENCODING), TCP keepalives that notice
- * a dead server within about a minute, fallback_application_name imagegate.
- * After connecting, lock_timeout (10 s) and
- * idle_in_transaction_session_timeout (60 s) are set only where the server,
- * role or URL did not set them already. A password never reaches a message:
- * every message this driver writes is passed through scrub() with the
- * password found in the URL (raw and decoded), and a URL libpq cannot parse is
- * never echoed.
- *
- * Statements. `?` placeholders become $1, $2... (outside quotes and comments).
- * Preparing costs nothing: the statement is sent at the first step, through a
- * per-connection cache of named prepared statements keyed by the SQL text (the
- * model's SQL is a fixed set of literals, so after warm-up each call is one
- * round trip, parsed and planned once per connection). Parameters go as text
- * with no declared type: the server infers each from its context (db.h asks
- * the model to CAST where the context does not fix it). Results come back in
- * text format; column_int64 parses them.
- *
- * Transactions. db_begin takes, after BEGIN, a transaction-scoped advisory lock
- * shared by every imagegate on the database (DB_PG_WRITE_LOCK): writers are
- * serialised exactly as SQLite's BEGIN IMMEDIATE serialises them, so the
- * model's read-modify-write logic (numbering, inheritance, channel history)
- * stays correct across replicas under READ COMMITTED. Statements outside a
- * transaction (reads, token use, the delivery queue's single-statement
- * updates) never take it. COMMIT of a transaction PostgreSQL has already
- * aborted answers ROLLBACK, which we report as an error.
+ * libpq parses the URL (every form it accepts, the PG* environment, ~/.pgpass);
+ * our defaults only fill what the URL leaves out (connect_db). Statements use
+ * `?` placeholders, rewritten to $1, $2..., and a per-connection cache of named
+ * prepared statements keyed by the SQL text, so after warm-up each call is one
+ * round trip (prepared). Writers are serialised across replicas by a
+ * transaction-scoped advisory lock taken after BEGIN (p_begin), exactly as
+ * SQLite's BEGIN IMMEDIATE serialises them, so the model's read-modify-write
+ * logic stays correct under READ COMMITTED.
  *
  * Errors. SQLSTATE class 23 (integrity) -> REG_ECONFLICT; class 22 (data
  * exception: e.g. bytes that are not UTF-8) -> REG_EINVAL; everything else
- * (connection, lock timeout, disk full, read-only standby, ...) ->
- * REG_ESTORE. Messages are one line: "PostgreSQL user@host:port/db: reason".
- *
- * Reconnection. Before a statement is sent outside a transaction, input that
- * arrived while the connection was idle is read without blocking: a server
- * that restarted meanwhile has said FATAL and closed the socket, and we then
- * reconnect (one attempt, no statement was sent) instead of failing the call.
- * Inside a transaction a lost connection is an error (REG_ESTORE); the caller
- * rolls back and retries later. Waiting between failed attempts is the
- * caller's business (the server does it per worker; see webhook/server.c). */
+ * (connection, lock timeout, disk full, read-only standby, ...) -> REG_ESTORE.
+ * Messages are one line, "PostgreSQL user@host:port/db: reason", and a
+ * password never reaches one (scrub). A connection the server closed while
+ * idle is reopened before the next statement outside a transaction (ready);
+ * waiting between failed attempts is the caller's business. */
 #include "registry/db.h"
 #include "registry/registry.h"
 
@@ -100,7 +71,10 @@ typedef struct pg_stmt {
 
 /* ---- messages ------------------------------------------------------------ */
 
-/* Replaces every occurrence of each secret in msg (in place) by "***". */
+/* Replaces every occurrence of each secret in msg (in place) by "***".
+ * A password never reaches a message: every message this driver writes passes
+ * through scrub() with the password found in the URL (raw and decoded), and a
+ * URL libpq cannot parse is never echoed. */
 static void scrub(char *msg, char *const *secrets)
 {
     for (int i = 0; i < PG_MAX_SECRETS; i++) {
@@ -307,7 +281,19 @@ static int session_setup(pg_db *d)
     return rc;
 }
 
-/* Connects (conn NULL) or reconnects. 0, or -1 with the error on d. */
+/* Connects (conn NULL) or reconnects. 0, or -1 with the error on d.
+ *
+ * Connection. libpq parses the URL: every form it accepts (postgresql:// and
+ * postgres://, user:password@, several host:port pairs, ?sslmode=...,
+ * ?host=/socket/dir, ?options=-c...), the PG* environment variables for
+ * whatever the URL leaves out, ~/.pgpass. Our own defaults go in FRONT of the
+ * URL in the keyword list (libpq keeps the last value given), so the URL and
+ * the environment always win: connect_timeout 10 s (unless PGCONNECT_TIMEOUT),
+ * client_encoding UTF8 (unless PGCLIENTENCODING), TCP keepalives that notice
+ * a dead server within about a minute, fallback_application_name imagegate.
+ * After connecting, lock_timeout (10 s) and idle_in_transaction_session_timeout
+ * (60 s) are set only where the server, role or URL did not set them already
+ * (session_setup). */
 static int connect_db(pg_db *d, const char *url)
 {
     const char *kw[8], *val[8];
@@ -335,7 +321,12 @@ static int connect_db(pg_db *d, const char *url)
 
 /* Before a statement outside a transaction: notice, without blocking, a
  * connection the server closed while it sat idle (a restart) and reconnect.
- * 0 when the connection can be used. */
+ * 0 when the connection can be used. Input that arrived while the connection
+ * was idle is read without blocking: a server that restarted meanwhile has
+ * said FATAL and closed the socket, and we then reconnect (one attempt, no
+ * statement was sent) instead of failing the call. Inside a transaction a
+ * lost connection is an error (REG_ESTORE); the caller rolls back and retries
+ * later. */
 static int ready(pg_db *d)
 {
     if (PQstatus(d->conn) == CONNECTION_OK) {
@@ -478,7 +469,15 @@ static unsigned long hash_sql(const char *s)
 
 /* Name of the prepared statement for sql, preparing it when new; NULL with
  * *failed = false when the cache is full (run it unnamed), NULL with
- * *failed = true on error. */
+ * *failed = true on error.
+ *
+ * Preparing costs nothing: the statement is sent at the first step,
+ * through a per-connection cache of named prepared statements keyed by the SQL
+ * text (the model's SQL is a fixed set of literals, so after warm-up each call
+ * is one round trip, parsed and planned once per connection). Parameters go as
+ * text with no declared type: the server infers each from its context (db.h
+ * asks the model to CAST where the context does not fix it). Results come back
+ * in text format; column_int64 parses them. */
 static const char *prepared(pg_db *d, const char *sql, int nparams, bool *failed)
 {
     *failed = false;
@@ -589,6 +588,11 @@ static void p_finalize(db_stmt *base)
     free(s);
 }
 
+/* Transactions. After BEGIN, a transaction-scoped advisory lock shared by every
+ * imagegate on the database (DB_PG_WRITE_LOCK) serialises writers. Statements
+ * outside a transaction (reads, token use, the delivery queue's single-statement
+ * updates) never take it. COMMIT of a transaction PostgreSQL has already
+ * aborted answers ROLLBACK, which we report as an error (p_commit). */
 static int p_begin(db *base)
 {
     pg_db *d = PDB(base);
