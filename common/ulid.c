@@ -6,6 +6,8 @@
  * the increment cannot overflow in practice. */
 #include "common/ulid.h"
 
+#include "common/hex.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,4 +70,28 @@ void ulid_new(ig_time now, char out[ULID_LEN + 1])
         out[i] = b32[v];
     }
     out[ULID_LEN] = '\0';
+}
+
+void ig_uuid_new(char out[IG_UUID_LEN + 1])
+{
+    unsigned char b[16];
+    char hex[33];
+    ig_random_bytes(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    hex_encode(b, sizeof b, hex);
+    snprintf(out, IG_UUID_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
+}
+
+bool ig_uuid_valid(const char *s)
+{
+    if (!s || strlen(s) != IG_UUID_LEN)
+        return false;
+    for (int i = 0; i < IG_UUID_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : hex_digit(s[i]) < 0)
+            return false;
+    }
+    return true;
 }
