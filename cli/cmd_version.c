@@ -71,12 +71,12 @@ static void print_version(json_t *v)
     printf("completed_at: %s\n", regcli_str(v, "completed_at"));
     print_revocation(v);
     printf("parents:     ");
-    if (json_array_size(json_object_get(v, "parents")) == 0)
+    if (json_array_size(json_object_get(v, "parent_versions")) == 0)
         printf(" -");
-    json_array_foreach(json_object_get(v, "parents"), i, p)
+    json_array_foreach(json_object_get(v, "parent_versions"), i, p)
     {
-        printf(" %s %s (%s)", regcli_str(p, "bucket_name"), regcli_str(p, "version"),
-               regcli_str(p, "fingerprint"));
+        printf(" %s %s (%s, %s)", regcli_str(p, "bucket_name"), regcli_str(p, "version"),
+               regcli_str(p, "fingerprint"), regcli_str(p, "status"));
     }
     printf("\nbuilds:\n");
     json_array_foreach(json_object_get(v, "builds"), i, b)

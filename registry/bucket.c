@@ -97,12 +97,52 @@ int reg_bucket_insert(registry *r, const reg_ctx *ctx, const char *name, const c
     return reg_audit(r, ctx, "bucket.create", name, name, detail, err, errlen);
 }
 
+static void platform_add(db_stmt *s, size_t n, void *arr)
+{
+    (void)n;
+    json_array_append_new(arr, json_string(db_column_text(s, 0)));
+}
+
+/* HCP's bucket ancestry roll-ups: the parents of the latest complete
+ * version (platforms too come from it) and the children built from any
+ * version of the bucket. *parents, *children: static status strings or
+ * NULL; *platforms: new array. */
+static int bucket_family(registry *r, const reg_ctx *ctx, const reg_brow *b, json_t **platforms,
+                         const char **parents, const char **children, char *err, size_t errlen)
+{
+    char *id = NULL;
+    reg_parent *p = NULL;
+    size_t n = 0;
+    *platforms = json_array();
+    *parents = *children = NULL;
+    int rc = reg_latest_complete_id(r, b->id, &id, err, errlen);
+    if (rc == 0 && id &&
+        (reg_query_rows(r, 0, platform_add, *platforms, err, errlen,
+                        "SELECT DISTINCT platform FROM builds WHERE version_id = ?"
+                        " AND platform <> '' ORDER BY platform",
+                        "t", id) < 0 ||
+         reg_parents_load(r, ctx, id, &p, &n, err, errlen) < 0))
+        rc = -1;
+    *parents = reg_parents_status(p, n);
+    if (rc == 0)
+        rc = reg_children_rollup(r, ctx, b, NULL, NULL, children, err, errlen);
+    reg_parents_free(p, n);
+    free(id);
+    return rc;
+}
+
+static json_t *status_json(const char *status)
+{
+    return status ? json_pack("{s:s}", "status", status) : json_null();
+}
+
 /* The bucket object of registry.h. New reference. */
 static json_t *bucket_json(registry *r, const reg_ctx *ctx, const reg_brow *b, char *err,
                            size_t errlen)
 {
-    json_t *latest = NULL, *out = NULL;
+    json_t *latest = NULL, *out = NULL, *platforms = NULL;
     char *latest_id = NULL;
+    const char *parents, *children;
     reg_vrow v = {0};
     int64_t count = 0;
     if (reg_latest_version_id(r, ctx, b->id, &latest_id, err, errlen) < 0)
@@ -119,16 +159,30 @@ static json_t *bucket_json(registry *r, const reg_ctx *ctx, const reg_brow *b, c
         reg_dbfail(r, err, errlen);
         goto done;
     }
-    out = json_pack("{s:s, s:s, s:o, s:o, s:o, s:O, s:I}", "name", b->name, "description",
-                    b->description, "labels", reg_labels_load(b->labels), "created_at",
-                    reg_time_json(b->created_at), "updated_at", reg_time_json(b->updated_at),
-                    "latest_version", latest ? latest : json_null(), "version_count",
-                    (json_int_t)count);
+    if (bucket_family(r, ctx, b, &platforms, &parents, &children, err, errlen) < 0)
+        goto done;
+    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:O, s:I, s:O, s:o, s:o}", "id", b->id, "name",
+                    b->name, "description", b->description, "labels", reg_labels_load(b->labels),
+                    "created_at", reg_time_json(b->created_at), "updated_at",
+                    reg_time_json(b->updated_at), "latest_version", latest ? latest : json_null(),
+                    "version_count", (json_int_t)count, "platforms", platforms, "parents",
+                    status_json(parents), "children", status_json(children));
 done:
     json_decref(latest);
+    json_decref(platforms);
     free(latest_id);
     reg_vrow_dispose(&v);
     return out;
+}
+
+int registry_bucket_exists(registry *r, const char *name, bool *exists, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    int64_t n = 0;
+    if (db_query_int64(r->d, &n, "SELECT COUNT(*) FROM buckets WHERE name = ?", "t", name) < 0)
+        return reg_dbfail(r, err, errlen);
+    *exists = n > 0;
+    return 0;
 }
 
 json_t *registry_bucket_create(registry *r, const reg_ctx *ctx, const char *name,

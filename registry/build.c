@@ -50,6 +50,8 @@ int reg_build_fields_check(registry *r, const reg_build_fields *f, const char *w
     CHECK_TEXT(f->platform, "platform", REG_MAX_TEXT, false);
     CHECK_TEXT(f->packer_run_uuid, "packer_run_uuid", REG_MAX_TEXT, false);
     CHECK_TEXT(f->source, "source_external_identifier", REG_MAX_EXTERNAL_ID, false);
+    CHECK_TEXT(f->parent_version_id, "parent_version_id", REG_MAX_ID, false);
+    CHECK_TEXT(f->parent_channel_id, "parent_channel_id", REG_MAX_ID, false);
 #undef CHECK_TEXT
     if (!reg_build_status_valid(f->status))
         return reg_fail(r, REG_EINVAL, err, errlen,
@@ -79,6 +81,7 @@ typedef struct build_cols {
     char *labels;
     const char *source;
     char *lower;
+    const char *parent_version, *parent_channel; /* NULL when empty */
 } build_cols;
 
 static build_cols build_cols_of(const reg_build_fields *f)
@@ -87,6 +90,8 @@ static build_cols build_cols_of(const reg_build_fields *f)
     c.labels = reg_labels_dump(json_is_object(f->labels) ? f->labels : NULL);
     c.source = f->source && *f->source ? f->source : NULL;
     c.lower = reg_lower(c.source);
+    c.parent_version = f->parent_version_id && *f->parent_version_id ? f->parent_version_id : NULL;
+    c.parent_channel = f->parent_channel_id && *f->parent_channel_id ? f->parent_channel_id : NULL;
     return c;
 }
 
@@ -101,14 +106,15 @@ int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,
 {
     reg_new_id(out_id);
     build_cols c = build_cols_of(f);
-    int64_t rc =
-        db_run(r->d,
-               "INSERT INTO builds (id, version_id, component_type, platform, status,"
-               " labels, packer_run_uuid, source_external_identifier, source_lower,"
-               " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               "tttttttttTT", out_id, version_id, f->component_type, f->platform ? f->platform : "",
-               f->status, c.labels, f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower,
-               ctx->now, ctx->now);
+    int64_t rc = db_run(r->d,
+                        "INSERT INTO builds (id, version_id, component_type, platform, status,"
+                        " labels, packer_run_uuid, source_external_identifier, source_lower,"
+                        " parent_version_id, parent_channel_id, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "tttttttttttTT", out_id, version_id, f->component_type,
+                        f->platform ? f->platform : "", f->status, c.labels,
+                        f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower,
+                        c.parent_version, c.parent_channel, ctx->now, ctx->now);
     build_cols_dispose(&c);
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
@@ -134,14 +140,15 @@ static void build_row(db_stmt *s, size_t n, void *arr)
     const char *bid = db_column_text(s, 0);
     json_t *cur = n ? json_array_get(arr, json_array_size(arr) - 1) : NULL;
     if (!cur || strcmp(json_string_value(json_object_get(cur, "id")), bid) != 0) {
-        cur = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:[], s:o, s:o}", "id", bid,
-                        "version_id", db_column_text(s, 1), "component_type", db_column_text(s, 2),
-                        "platform", db_column_text(s, 3), "status", db_column_text(s, 4), "labels",
-                        reg_labels_load(db_column_text(s, 5)), "packer_run_uuid",
-                        db_column_text(s, 6), "source_external_identifier",
-                        reg_str_json(db_column_text(s, 7)), "artifacts", "created_at",
-                        reg_time_json(db_column_time(s, 8)), "updated_at",
-                        reg_time_json(db_column_time(s, 9)));
+        cur = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:[], s:o, s:o}", "id", bid,
+            "version_id", db_column_text(s, 1), "component_type", db_column_text(s, 2), "platform",
+            db_column_text(s, 3), "status", db_column_text(s, 4), "labels",
+            reg_labels_load(db_column_text(s, 5)), "packer_run_uuid", db_column_text(s, 6),
+            "source_external_identifier", reg_str_json(db_column_text(s, 7)), "parent_version_id",
+            reg_str_json(db_column_text(s, 14)), "parent_channel_id",
+            reg_str_json(db_column_text(s, 15)), "artifacts", "created_at",
+            reg_time_json(db_column_time(s, 8)), "updated_at", reg_time_json(db_column_time(s, 9)));
         json_array_append_new(arr, cur);
     }
     if (!db_column_is_null(s, 10))
@@ -160,8 +167,8 @@ json_t *reg_builds_json(registry *r, const char *version_id, const char *build_i
         r, build_row, err, errlen,
         "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
         " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
-        " a.id, a.external_identifier, a.region, a.created_at"
-        " FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
+        " a.id, a.external_identifier, a.region, a.created_at, b.parent_version_id,"
+        " b.parent_channel_id FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
         " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
         " ORDER BY b.id, a.id",
         "ttt", version_id, build_id, build_id);
@@ -196,8 +203,13 @@ static const char *opt_string(json_t *o, const char *key)
 static int fields_from_json(registry *r, json_t *spec, const reg_build_fields *base,
                             reg_build_fields *f, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"component_type", "platform", "status", "packer_run_uuid",
-                                       "source_external_identifier"};
+    static const char *const keys[] = {"component_type",
+                                       "platform",
+                                       "status",
+                                       "packer_run_uuid",
+                                       "source_external_identifier",
+                                       "parent_version_id",
+                                       "parent_channel_id"};
     if (!json_is_object(spec))
         return reg_fail(r, REG_EINVAL, err, errlen, "build: must be a JSON object");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -217,6 +229,8 @@ static int fields_from_json(registry *r, json_t *spec, const reg_build_fields *b
     TAKE(status, "status");
     TAKE(packer_run_uuid, "packer_run_uuid");
     TAKE(source, "source_external_identifier");
+    TAKE(parent_version_id, "parent_version_id");
+    TAKE(parent_channel_id, "parent_channel_id");
 #undef TAKE
     if (!f->status)
         f->status = "BUILD_UNSET";
@@ -356,6 +370,8 @@ static void fields_of(json_t *build, reg_build_fields *f)
         .packer_run_uuid = opt_string(build, "packer_run_uuid"),
         .source = opt_string(build, "source_external_identifier"),
         .labels = json_object_get(build, "labels"),
+        .parent_version_id = opt_string(build, "parent_version_id"),
+        .parent_channel_id = opt_string(build, "parent_channel_id"),
     };
 }
 
@@ -369,9 +385,11 @@ static int build_write(registry *r, const reg_ctx *ctx, const char *build_id,
         db_run(r->d,
                "UPDATE builds SET component_type = ?, platform = ?, status = ?,"
                " labels = ?, packer_run_uuid = ?, source_external_identifier = ?,"
-               " source_lower = ?, updated_at = ? WHERE id = ?",
-               "tttttttTt", f->component_type, f->platform ? f->platform : "", f->status, c.labels,
-               f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower, ctx->now, build_id);
+               " source_lower = ?, parent_version_id = ?, parent_channel_id = ?, updated_at = ?"
+               " WHERE id = ?",
+               "tttttttttTt", f->component_type, f->platform ? f->platform : "", f->status,
+               c.labels, f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower,
+               c.parent_version, c.parent_channel, ctx->now, build_id);
     build_cols_dispose(&c);
     if (rc < 0 ||
         (arts && db_run(r->d, "DELETE FROM artifacts WHERE build_id = ?", "t", build_id) < 0))

@@ -4,8 +4,8 @@
  * (highest-numbered complete version not revoked at ctx->now), so it moves
  * by itself when a version completes, is revoked, is restored or when a
  * scheduled revocation comes due, and users can never assign, unset or
- * delete it. Every assignment -- by a user or by a rollback -- appends a
- * history row with a per-channel sequence number; the channel row is
+ * delete it. Its id is its bucket's id (ancestry.c resolves it). Every assignment -- by a user or
+ * by a rollback -- appends a history row with a per-channel sequence number; the channel row is
  * updated first, which locks it, so two writers cannot take the same
  * sequence number.
  *
@@ -110,10 +110,10 @@ static json_t *channel_json(registry *r, const reg_ctx *ctx, const reg_brow *b, 
     json_t *v = version_or_null(r, ctx, c->version_id, err, errlen);
     if (!v)
         return NULL;
-    return json_pack("{s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:o}", "name", c->name, "bucket_name",
-                     b->name, "version", v, "managed", 0, "restricted", c->restricted, "author_id",
-                     c->author, "created_at", reg_time_json(c->created_at), "updated_at",
-                     reg_time_json(c->updated_at));
+    return json_pack("{s:s, s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:o}", "id", c->id, "name", c->name,
+                     "bucket_name", b->name, "version", v, "managed", 0, "restricted",
+                     c->restricted, "author_id", c->author, "created_at",
+                     reg_time_json(c->created_at), "updated_at", reg_time_json(c->updated_at));
 }
 
 static json_t *latest_json(registry *r, const reg_ctx *ctx, const reg_brow *b, char *err,
@@ -127,10 +127,11 @@ static json_t *latest_json(registry *r, const reg_ctx *ctx, const reg_brow *b, c
     if (!v)
         return NULL;
     json_t *completed = json_object_get(v, "completed_at");
-    return json_pack("{s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:O}", "name", LATEST, "bucket_name",
-                     b->name, "version", v, "managed", 1, "restricted", 0, "author_id", "imagegate",
-                     "created_at", reg_time_json(b->created_at), "updated_at",
-                     completed ? completed : json_null());
+    /* no row: its id is the bucket's (ancestry.c resolves it) */
+    return json_pack("{s:s, s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:O}", "id", b->id, "name", LATEST,
+                     "bucket_name", b->name, "version", v, "managed", 1, "restricted", 0,
+                     "author_id", "imagegate", "created_at", reg_time_json(b->created_at),
+                     "updated_at", completed ? completed : json_null());
 }
 
 /* Appends a history row (the channel row must be updated first: lock). */

@@ -102,12 +102,12 @@ static char *stored_signature(json_t *builds)
 /* An imported build's fields: every imported build is done. */
 static reg_build_fields import_fields(const reg_import_build *b)
 {
-    reg_build_fields f = {b->component_type,
-                          b->platform,
-                          "BUILD_DONE",
-                          b->packer_run_uuid,
-                          b->source_external_identifier,
-                          b->labels};
+    reg_build_fields f = {.component_type = b->component_type,
+                          .platform = b->platform,
+                          .status = "BUILD_DONE",
+                          .packer_run_uuid = b->packer_run_uuid,
+                          .source = b->source_external_identifier,
+                          .labels = b->labels};
     return f;
 }
 
@@ -253,7 +253,7 @@ json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, 
             goto done;
         }
     } else if (r->errcode != REG_ENOTFOUND ||
-               reg_version_insert(r, ctx, &b, imp->fingerprint, &v, err, errlen) < 0) {
+               reg_version_insert(r, ctx, &b, imp->fingerprint, NULL, &v, err, errlen) < 0) {
         goto done;
     }
     r->errcode = REG_OK;

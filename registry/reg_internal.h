@@ -40,6 +40,7 @@ struct registry {
 #define REG_MAX_TEXT 4096 /* component type, platform, region, message... */
 #define REG_MAX_EXTERNAL_ID 2048
 #define REG_MAX_AUTHOR 255
+#define REG_MAX_ID 64 /* ids a client hands back (parent_version_id...) */
 
 /* ---- errors and transactions ------------------------------------------ */
 
@@ -163,7 +164,8 @@ int reg_bucket_check_fields(registry *r, const char *description, json_t *labels
 
 typedef struct reg_vrow {
     char *id, *bucket_id, *bucket_name, *fingerprint, *author;
-    int64_t number; /* 0 while incomplete */
+    char *template_type; /* HCL2, JSON, or NULL when never given */
+    int64_t number;      /* 0 while incomplete */
     ig_time completed_at, created_at, updated_at;
 } reg_vrow;
 void reg_vrow_dispose(reg_vrow *v);
@@ -193,15 +195,19 @@ int reg_version_complete_if_done(registry *r, const reg_ctx *ctx, reg_vrow *v, b
  * `latest` rule: highest number, complete, not revoked at ctx->now. */
 int reg_latest_version_id(registry *r, const reg_ctx *ctx, const char *bucket_id, char **id,
                           char *err, size_t errlen);
-/* Inserts an incomplete version. Fills *out. */
+/* Inserts an incomplete version (template_type may be NULL). Fills *out. */
 int reg_version_insert(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *fingerprint,
-                       reg_vrow *out, char *err, size_t errlen);
+                       const char *template_type, reg_vrow *out, char *err, size_t errlen);
 
 /* ---- builds and artifacts --------------------------------------------- */
 
 typedef struct reg_build_fields {
     const char *component_type, *platform, *status, *packer_run_uuid, *source;
     json_t *labels; /* borrowed, may be NULL */
+    /* Packer's parent_version_id / parent_channel_id (NULL when not given):
+     * the version and channel an hcp-packer-* data source took the source
+     * image from */
+    const char *parent_version_id, *parent_channel_id;
 } reg_build_fields;
 /* Inserts a build (fields already validated); out_id receives its id. */
 int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,
@@ -248,6 +254,40 @@ int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows,
  * made with keep_channels). Writes one audit entry (version.inherit) when
  * any version gained or lost a row. */
 int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen);
+
+/* ---- ancestry (ancestry.c) --------------------------------------------- */
+
+/* One parent of a version: a version a build was made from (a recorded
+ * parent_version_id, or the holder of its source image), with the channel
+ * Packer took it from when one was recorded. */
+typedef struct reg_parent {
+    char *version_id, *bucket_name, *fingerprint;
+    int64_t number;                   /* 0 while incomplete */
+    char *channel_id;                 /* NULL: none recorded */
+    char *channel_name;               /* NULL: none recorded, or the channel is gone */
+    char *held_id, *held_fingerprint; /* what that channel holds now, or NULL */
+    int64_t held_number;
+    const char *status; /* UP_TO_DATE, OUT_OF_DATE, UNDETERMINED (static strings) */
+} reg_parent;
+/* The parents of version_id, by bucket name and number. *out: new array
+ * (reg_parents_free). */
+int reg_parents_load(registry *r, const reg_ctx *ctx, const char *version_id, reg_parent **out,
+                     size_t *n, char *err, size_t errlen);
+void reg_parents_free(reg_parent *p, size_t n);
+/* The overall status of n parents (OUT_OF_DATE, else UNDETERMINED, else
+ * UP_TO_DATE); NULL when n is 0. */
+const char *reg_parents_status(const reg_parent *p, size_t n);
+/* Whether some other version was built from version_id. */
+int reg_has_descendants(registry *r, const char *version_id, bool *out, char *err, size_t errlen);
+/* The bucket's highest-numbered complete version, revoked or not (new
+ * string), or NULL when it has none. */
+int reg_latest_complete_id(registry *r, const char *bucket_id, char **id, char *err, size_t errlen);
+/* The children of bucket b: the latest complete version of each other
+ * bucket built from one of b's versions (with channel: taken from b's
+ * channel of that name). Appends HCP's relation objects to arr (NULL: none)
+ * and rolls their statuses up into *status (NULL when there is none). */
+int reg_children_rollup(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *channel,
+                        json_t *arr, const char **status, char *err, size_t errlen);
 
 /* ---- channels --------------------------------------------------------- */
 

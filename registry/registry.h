@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "common/timeutil.h"
+#include "common/ulid.h"
 
 typedef struct registry registry;
 
@@ -82,9 +83,13 @@ int registry_valid_channel_name(const char *name, char *err, size_t errlen);
  * string values, or NULL. Returns the bucket object (new reference). */
 json_t *registry_bucket_create(registry *r, const reg_ctx *ctx, const char *name,
                                const char *description, json_t *labels, char *err, size_t errlen);
-/* Bucket object: name, description, labels, created_at, updated_at,
+/* Bucket object: id, name, description, labels, created_at, updated_at,
  * latest_version (version object or null), version_count (all versions,
- * incomplete ones included). */
+ * incomplete ones included), platforms (of the latest complete version,
+ * sorted), parents ({status} of the latest complete version's parents, or
+ * null) and children ({status} of the buckets whose latest complete version
+ * was built from one of this bucket's, or null); statuses as in HCP:
+ * UP_TO_DATE, OUT_OF_DATE, UNDETERMINED (see ancestry.c). */
 json_t *registry_bucket_get(registry *r, const reg_ctx *ctx, const char *name, char *err,
                             size_t errlen);
 /* Array of bucket objects sorted by name. page: see reg_page. */
@@ -95,6 +100,9 @@ typedef struct reg_page {
 } reg_page;
 json_t *registry_bucket_list(registry *r, const reg_ctx *ctx, reg_page *page, char *err,
                              size_t errlen);
+/* *exists: whether a bucket of that name exists (a cheap check, for an
+ * error that depends on it). */
+int registry_bucket_exists(registry *r, const char *name, bool *exists, char *err, size_t errlen);
 /* Changes description and/or labels (NULL = keep). */
 json_t *registry_bucket_update(registry *r, const reg_ctx *ctx, const char *name,
                                const char *description, json_t *labels, char *err, size_t errlen);
@@ -108,10 +116,14 @@ int registry_bucket_delete(registry *r, const reg_ctx *ctx, const char *name, ch
  * the bucket's only incomplete version (REG_EINVAL when there are several). */
 
 /* Version object: id, bucket_name, fingerprint, name, status, author_id,
- * builds (array of build objects), revoke_at, revocation_message,
- * revocation_author, revocation_type, revocation_inherited_from, parents
- * (array of {bucket_name, version, fingerprint, version_id}), created_at,
- * updated_at. The revocation_* fields describe the EFFECTIVE revocation (the
+ * template_type (HCL2, JSON or null), builds (array of build objects),
+ * revoke_at, revocation_message, revocation_author, revocation_type,
+ * revocation_inherited_from, parents (HCP's overall {status} of its parents:
+ * UP_TO_DATE, OUT_OF_DATE or UNDETERMINED; null without parents),
+ * parent_versions (array of {bucket_name, version, fingerprint, version_id,
+ * channel_name, status}: every version a build was made from, recorded by
+ * Packer or found from source_external_identifier), has_descendants,
+ * created_at, updated_at. The revocation_* fields describe the EFFECTIVE revocation (the
  * earliest revoke_at; null when none); revocation_inherited_from is
  * {bucket_name, version, fingerprint, version_id} of the origin for an
  * INHERITED one, else null.
@@ -128,9 +140,14 @@ json_t *registry_version_list(registry *r, const reg_ctx *ctx, const char *bucke
                               char *err, size_t errlen);
 /* Creates an incomplete version (name v0) for the API flow. A fingerprint
  * that exists already returns the existing version if it is incomplete
- * (HCP behaviour) and REG_ECONFLICT if it is complete. */
+ * (HCP behaviour; it takes template_type when it had none) and
+ * REG_ECONFLICT if it is complete. template_type: HCL2, JSON, or NULL /
+ * TEMPLATE_TYPE_UNSET for none (anything else is REG_EINVAL). */
 json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *bucket,
-                                const char *fingerprint, char *err, size_t errlen);
+                                const char *fingerprint, const char *template_type, char *err,
+                                size_t errlen);
+/* True for NULL, HCL2, JSON and TEMPLATE_TYPE_UNSET. */
+bool registry_valid_template_type(const char *t);
 int registry_version_delete(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
                             char *err, size_t errlen);
 
@@ -161,7 +178,8 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
 /* ---- builds ----------------------------------------------------------- */
 
 /* Build object: id, version_id, component_type, platform, status, labels,
- * packer_run_uuid, source_external_identifier, artifacts (array of
+ * packer_run_uuid, source_external_identifier, parent_version_id and
+ * parent_channel_id (what Packer recorded, or null), artifacts (array of
  * {id, external_identifier, region, created_at}), created_at, updated_at. */
 
 /* spec: borrowed object with the build fields above (artifacts optional).
@@ -241,9 +259,9 @@ json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, 
 
 /* ---- channels --------------------------------------------------------- */
 
-/* Channel object: name, bucket_name, version (version object or null),
+/* Channel object: id, name, bucket_name, version (version object or null),
  * managed, restricted, author_id, created_at, updated_at. "latest" is always
- * present, managed, computed at read time. */
+ * present, managed, computed at read time; its id is its bucket's id. */
 json_t *registry_channel_list(registry *r, const reg_ctx *ctx, const char *bucket, char *err,
                               size_t errlen);
 json_t *registry_channel_get(registry *r, const reg_ctx *ctx, const char *bucket,
@@ -272,6 +290,20 @@ int registry_channel_delete(registry *r, const reg_ctx *ctx, const char *bucket,
 json_t *registry_channel_set_restricted(registry *r, const reg_ctx *ctx, const char *bucket,
                                         const char *channel, bool restricted, char *err,
                                         size_t errlen);
+
+/* ---- ancestry --------------------------------------------------------- */
+
+/* HCP's ListBucketAncestry: an array of {parent: {bucket_name,
+ * channel_name, channel_version ({id, fingerprint, name} or null),
+ * version_fingerprint, version_id, version_name}, child: {bucket_name,
+ * version_fingerprint, version_id, version_name}, status}. parents: the
+ * parents of version fingerprint of bucket (NULL: its latest complete
+ * version); children: for each other bucket whose latest complete version
+ * was built from a version of this bucket, those relations (channel, when
+ * not NULL: only parents taken from this bucket's channel of that name). */
+json_t *registry_ancestry(registry *r, const reg_ctx *ctx, const char *bucket, bool parents,
+                          bool children, const char *fingerprint, const char *channel, char *err,
+                          size_t errlen);
 
 /* ---- artifacts -------------------------------------------------------- */
 
@@ -326,11 +358,26 @@ int registry_token_create(registry *r, const reg_ctx *ctx, const char *name, reg
 json_t *registry_token_list(registry *r, char *err, size_t errlen);
 int registry_token_revoke(registry *r, const reg_ctx *ctx, const char *name, char *err,
                           size_t errlen);
-/* Looks a presented secret up (by hash, constant-time compare). On success
- * fills *role and name (buffer) and records last use. Returns 0, or -1
- * (REG_ENOTFOUND for an unknown secret). */
+/* Looks a presented secret up (by hash, constant-time compare): an API
+ * token's secret, or an unexpired access token of registry_oauth_issue
+ * (which gives its API token's role and name). On success fills *role and
+ * name (buffer) and records the API token's last use. Returns 0, or -1
+ * (REG_ENOTFOUND for an unknown, expired or revoked secret). */
 int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg_role *role,
                         char *name, size_t namelen, char *err, size_t errlen);
+
+/* OAuth2 client credentials (POST /oauth2/token): client_id is an API
+ * token's name, client_secret its secret. Checks them in constant time
+ * with respect to the secret and issues an access token ("igo_" + 43
+ * base64url characters; *access_token: new string, shown once) valid for
+ * lifetime_ms, stored as its SHA-256 bound to the API token: it
+ * authenticates (registry_token_auth) with that token's name and role, and
+ * dies when that token is revoked. Expired access tokens are deleted on the
+ * way. REG_ENOTFOUND "invalid client credentials" for a wrong id or secret,
+ * never saying which. */
+int registry_oauth_issue(registry *r, const reg_ctx *ctx, const char *client_id,
+                         const char *client_secret, int64_t lifetime_ms, char **access_token,
+                         char *err, size_t errlen);
 
 /* One live token as the server's in-memory check needs it: never its name
  * or secret. */
@@ -343,6 +390,33 @@ typedef struct reg_token_hash {
  * body is read. *out: new array of *n entries (caller frees; NULL when
  * there are none). Reads only; does not record a use. Returns 0 or -1. */
 int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *err, size_t errlen);
+
+/* ---- this registry's ids and run-task keys (HCP clients) ---------------- */
+
+typedef struct reg_ids {
+    char organization_id[IG_UUID_LEN + 1];
+    char project_id[IG_UUID_LEN + 1];
+    ig_time created_at; /* when the ids were first made */
+} reg_ids;
+/* The organization and project ids HCP clients address: made on first use
+ * (random UUIDs) and kept in the store; org / project (NULL = keep) replace
+ * the stored ones when they differ (audit registry.ids). Ids given must be
+ * UUIDs (REG_EINVAL); they are kept in lower case. */
+int registry_ids(registry *r, const reg_ctx *ctx, const char *org, const char *project,
+                 reg_ids *out, char *err, size_t errlen);
+
+/* The run-task HMAC keys made by registry_hmac_rotate that are still good:
+ * the current one first (*has_current), then those retired at or after
+ * retired_after, newest first. *keys: new array of n new strings
+ * (registry_hmac_keys_free wipes them). */
+int registry_hmac_keys(registry *r, ig_time retired_after, char ***keys, size_t *n,
+                       bool *has_current, char *err, size_t errlen);
+void registry_hmac_keys_free(char **keys, size_t n);
+/* Makes a new current run-task HMAC key (64 hex digits; *key new string),
+ * retiring the current one now and deleting those retired before
+ * prune_before. Audit runtask.hmac_rotate (never the key). */
+int registry_hmac_rotate(registry *r, const reg_ctx *ctx, ig_time prune_before, char **key,
+                         char *err, size_t errlen);
 
 /* ---- run-task deliveries --------------------------------------------- */
 

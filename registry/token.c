@@ -1,12 +1,20 @@
-/* API tokens. The secret is shown once and never stored: the table keeps
- * the hex SHA-256 of it. A presented secret is hashed, looked up by hash,
- * and the stored hash compared again in constant time (CRYPTO_memcmp), so
+/* API tokens, and the OAuth2 access tokens issued for them. The secret is
+ * shown once and never stored: the table keeps the hex SHA-256 of it. A presented secret is hashed,
+ * looked up by hash, and the stored hash compared again in constant time (CRYPTO_memcmp), so
  * neither the lookup nor the comparison reveals how much of a guess was
  * right. Secrets look like "igt_" + 43 base64url characters (32 random
  * bytes): recognisable in a leaked log, long enough never to be guessed.
  * registry_token_hashes hands the hashes alone (with roles, never names) to
  * the server, which keeps them in memory to decide from a request's header
- * block how large a body it may send (webhook/tokens.c). */
+ * block how large a body it may send (webhook/tokens.c).
+ *
+ * An API token is also an OAuth2 client (client id = its name, client
+ * secret = its secret): registry_oauth_issue gives it an access token,
+ * "igo_" + 43 characters, of which oauth_tokens keeps the hash, bound to
+ * the API token's hash (so revoking the API token, which deletes its row,
+ * deletes them too, and a token re-made under the same name never inherits
+ * them). An access token authenticates with its API token's name and role
+ * until it expires. */
 #include "registry/reg_internal.h"
 
 #include "common/hex.h"
@@ -19,6 +27,7 @@
 #include <string.h>
 
 #define TOKEN_PREFIX "igt_"
+#define ACCESS_PREFIX "igo_"
 #define TOKEN_BYTES 32
 #define TOKEN_MAX_NAME 64
 
@@ -48,14 +57,16 @@ static void sha256_hex(const char *s, char out[65])
     hex_encode(md, n < 32 ? n : 32, out);
 }
 
-static char *new_secret(void)
+/* prefix (4 characters) + 43 base64url characters of 32 random bytes. */
+static char *new_secret(const char *prefix)
 {
     static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[TOKEN_BYTES + 2] = {0};
     ig_random_bytes(raw, TOKEN_BYTES);
-    char *s = xmalloc(sizeof TOKEN_PREFIX + (TOKEN_BYTES * 4 + 2) / 3 + 1);
-    char *p = s + sizeof TOKEN_PREFIX - 1;
-    memcpy(s, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1);
+    size_t plen = strlen(prefix);
+    char *s = xmalloc(plen + (TOKEN_BYTES * 4 + 2) / 3 + 1);
+    char *p = s + plen;
+    memcpy(s, prefix, plen);
     for (size_t i = 0; i < TOKEN_BYTES; i += 3) {
         unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
         size_t left = TOKEN_BYTES - i;
@@ -67,10 +78,11 @@ static char *new_secret(void)
             *p++ = b64url[v & 63];
     }
     *p = '\0';
+    OPENSSL_cleanse(raw, sizeof raw);
     return s;
 }
 
-static int check_name(registry *r, const char *name, char *err, size_t errlen)
+static bool name_ok(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
     bool ok = n >= 1 && n <= TOKEN_MAX_NAME;
@@ -79,7 +91,12 @@ static int check_name(registry *r, const char *name, char *err, size_t errlen)
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
              c == '-' || c == '_' || c == '.';
     }
-    if (ok)
+    return ok;
+}
+
+static int check_name(registry *r, const char *name, char *err, size_t errlen)
+{
+    if (name_ok(name))
         return 0;
     return reg_fail(r, REG_EINVAL, err, errlen,
                     "token name '%.60s': must be 1-%d characters of letters, digits, '-', '_' "
@@ -96,7 +113,7 @@ int registry_token_create(registry *r, const reg_ctx *ctx, const char *name, reg
         return -1;
     if (role < REG_ROLE_READ || role > REG_ROLE_ADMIN)
         return reg_fail(r, REG_EINVAL, err, errlen, "role: must be read, write or admin");
-    char *s = new_secret();
+    char *s = new_secret(TOKEN_PREFIX);
     char hash[65];
     sha256_hex(s, hash);
     if (reg_tx_begin(r, err, errlen) < 0)
@@ -154,15 +171,49 @@ int registry_token_revoke(registry *r, const reg_ctx *ctx, const char *name, cha
         return -1;
     if (reg_tx_begin(r, err, errlen) < 0)
         return -1;
-    int64_t n = db_run(r->d, "DELETE FROM api_tokens WHERE name = ?", "t", name);
+    /* its access tokens die with it (the foreign key cascades too) */
+    int64_t access = db_run(r->d,
+                            "DELETE FROM oauth_tokens WHERE api_hash IN"
+                            " (SELECT hash FROM api_tokens WHERE name = ?)",
+                            "t", name);
+    int64_t n = access < 0 ? -1 : db_run(r->d, "DELETE FROM api_tokens WHERE name = ?", "t", name);
     int rc = 0;
     if (n < 0)
         rc = reg_dbfail(r, err, errlen);
     else if (n == 0)
         rc = reg_fail(r, REG_ENOTFOUND, err, errlen, "token '%s' does not exist", name);
     else
-        rc = reg_audit(r, ctx, "token.revoke", NULL, name, NULL, err, errlen);
+        rc = reg_audit(r, ctx, "token.revoke", NULL, name,
+                       json_pack("{s:I}", "access_tokens", (json_int_t)access), err, errlen);
     return reg_tx_end(r, rc, err, errlen);
+}
+
+/* The name, role and stored hash of the token whose secret hashes to hash:
+ * an API token, or (access) the API token an unexpired access token was
+ * issued for. *found false when none. */
+static int auth_lookup(registry *r, const reg_ctx *ctx, bool access, const char *hash,
+                       char name[TOKEN_MAX_NAME + 1], reg_role *role, bool *found, char *err,
+                       size_t errlen)
+{
+    db_stmt *s = access ? db_query(r->d,
+                                   "SELECT t.name, t.role, o.hash FROM oauth_tokens o"
+                                   " JOIN api_tokens t ON t.hash = o.api_hash"
+                                   " WHERE o.hash = ? AND o.expires_at > ?",
+                                   "tT", hash, ctx->now)
+                        : db_query(r->d, "SELECT name, role, hash FROM api_tokens WHERE hash = ?",
+                                   "t", hash);
+    if (!s)
+        return reg_dbfail(r, err, errlen);
+    int rc = db_step(s);
+    *found = false;
+    if (rc == 1) {
+        const char *stored = db_column_text(s, 2);
+        *found = stored && strlen(stored) == 64 && CRYPTO_memcmp(stored, hash, 64) == 0 &&
+                 registry_role_parse(db_column_text(s, 1), role) == 0;
+        snprintf(name, TOKEN_MAX_NAME + 1, "%s", db_column_text(s, 0));
+    }
+    db_finalize(s);
+    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
 
 int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg_role *role,
@@ -170,33 +221,95 @@ int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg
 {
     REG_CALL(r);
     char hash[65];
+    char tname[TOKEN_MAX_NAME + 1] = "";
+    bool ok = false;
     if (!secret || !*secret || strlen(secret) > 256)
         return reg_fail(r, REG_ENOTFOUND, err, errlen, "unknown or revoked token");
     sha256_hex(secret, hash);
-    db_stmt *s =
-        db_query(r->d, "SELECT name, role, hash FROM api_tokens WHERE hash = ?", "t", hash);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int rc = db_step(s);
-    bool ok = false;
-    char tname[TOKEN_MAX_NAME + 1] = "";
-    if (rc == 1) {
-        const char *stored = db_column_text(s, 2);
-        ok = stored && strlen(stored) == 64 && CRYPTO_memcmp(stored, hash, 64) == 0 &&
-             registry_role_parse(db_column_text(s, 1), role) == 0;
-        snprintf(tname, sizeof tname, "%s", db_column_text(s, 0));
-    }
-    db_finalize(s);
-    if (rc < 0)
-        return reg_dbfail(r, err, errlen);
+    bool access = strncmp(secret, ACCESS_PREFIX, sizeof ACCESS_PREFIX - 1) == 0;
+    if (auth_lookup(r, ctx, access, hash, tname, role, &ok, err, errlen) < 0)
+        return -1;
     if (!ok)
-        return reg_fail(r, REG_ENOTFOUND, err, errlen, "unknown or revoked token");
+        return reg_fail(r, REG_ENOTFOUND, err, errlen,
+                        access ? "unknown, expired or revoked access token"
+                               : "unknown or revoked token");
     if (name && namelen)
         snprintf(name, namelen, "%s", tname);
     if (db_run(r->d, "UPDATE api_tokens SET last_used_at = ? WHERE name = ?", "Tt", ctx->now,
                tname) < 0)
         return reg_dbfail(r, err, errlen);
     return 0;
+}
+
+/* Checks client credentials in constant time with respect to the secret:
+ * the secret is hashed and compared with the stored hash (or, for a name
+ * that is not a token, with a hash nobody's secret has) either way. Fills
+ * api_hash (the API token's stored hash). */
+static int client_check(registry *r, const char *client_id, const char *client_secret,
+                        char api_hash[65], bool *ok, char *err, size_t errlen)
+{
+    static const char nobody[65] =
+        "0000000000000000000000000000000000000000000000000000000000000000";
+    char hash[65];
+    bool known = false;
+    *ok = false;
+    size_t slen = client_secret ? strlen(client_secret) : 0;
+    sha256_hex(slen <= 256 ? (client_secret ? client_secret : "") : "", hash);
+    memcpy(api_hash, nobody, sizeof nobody);
+    if (name_ok(client_id)) {
+        db_stmt *s = db_query(r->d, "SELECT hash FROM api_tokens WHERE name = ?", "t", client_id);
+        if (!s)
+            return reg_dbfail(r, err, errlen);
+        int rc = db_step(s);
+        const char *stored = rc == 1 ? db_column_text(s, 0) : NULL;
+        if (stored && strlen(stored) == 64) {
+            memcpy(api_hash, stored, 65);
+            known = true;
+        }
+        db_finalize(s);
+        if (rc < 0)
+            return reg_dbfail(r, err, errlen);
+    }
+    bool same = CRYPTO_memcmp(api_hash, hash, 64) == 0;
+    *ok = known && same && slen >= 1 && slen <= 256;
+    OPENSSL_cleanse(hash, sizeof hash);
+    return 0;
+}
+
+int registry_oauth_issue(registry *r, const reg_ctx *ctx, const char *client_id,
+                         const char *client_secret, int64_t lifetime_ms, char **access_token,
+                         char *err, size_t errlen)
+{
+    REG_CALL(r);
+    char api_hash[65], hash[65];
+    bool ok;
+    *access_token = NULL;
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return -1;
+    int rc = client_check(r, client_id, client_secret, api_hash, &ok, err, errlen);
+    if (rc == 0 && !ok)
+        rc = reg_fail(r, REG_ENOTFOUND, err, errlen, "invalid client credentials");
+    char *tok = rc == 0 ? new_secret(ACCESS_PREFIX) : NULL;
+    if (tok) {
+        sha256_hex(tok, hash);
+        if (db_run(r->d, "DELETE FROM oauth_tokens WHERE expires_at <= ?", "T", ctx->now) < 0 ||
+            db_run(r->d,
+                   "INSERT INTO oauth_tokens (hash, api_hash, created_at, expires_at)"
+                   " VALUES (?, ?, ?, ?)",
+                   "ttTT", hash, api_hash, ctx->now, ctx->now + lifetime_ms) < 0 ||
+            db_run(r->d, "UPDATE api_tokens SET last_used_at = ? WHERE hash = ?", "Tt", ctx->now,
+                   api_hash) < 0)
+            rc = reg_dbfail(r, err, errlen);
+    }
+    if (reg_tx_end(r, rc, err, errlen) == 0) {
+        *access_token = tok;
+        return 0;
+    }
+    if (tok) {
+        OPENSSL_cleanse(tok, strlen(tok));
+        free(tok);
+    }
+    return -1;
 }
 
 int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *err, size_t errlen)

@@ -20,7 +20,8 @@
 
 #define VERSION_COLS                                                                               \
     "v.id, v.bucket_id, b.name, v.fingerprint, v.author_id, v.number, v.completed_at,"             \
-    " v.created_at, v.updated_at FROM versions v JOIN buckets b ON b.id = v.bucket_id"
+    " v.created_at, v.updated_at, v.template_type FROM versions v"                                 \
+    " JOIN buckets b ON b.id = v.bucket_id"
 
 /* A version is valid when complete and no revocation row is due. */
 #define NOT_REVOKED_AT(vcol)                                                                       \
@@ -34,6 +35,7 @@ void reg_vrow_dispose(reg_vrow *v)
     free(v->bucket_name);
     free(v->fingerprint);
     free(v->author);
+    free(v->template_type);
     memset(v, 0, sizeof *v);
 }
 
@@ -55,6 +57,7 @@ static void vrow_fill(db_stmt *s, void *row)
     v->completed_at = db_column_time(s, 6);
     v->created_at = db_column_time(s, 7);
     v->updated_at = db_column_time(s, 8);
+    v->template_type = db_column_dup(s, 9);
 }
 
 static void vrow_first(db_stmt *s, size_t n, void *v)
@@ -182,16 +185,18 @@ int reg_latest_version_id(registry *r, const reg_ctx *ctx, const char *bucket_id
 }
 
 int reg_version_insert(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *fingerprint,
-                       reg_vrow *out, char *err, size_t errlen)
+                       const char *template_type, reg_vrow *out, char *err, size_t errlen)
 {
     char id[ULID_LEN + 1];
     reg_new_id(id);
     if (db_run(r->d,
                "INSERT INTO versions (id, bucket_id, fingerprint, number, author_id, completed_at,"
-               " created_at, updated_at) VALUES (?, ?, ?, NULL, ?, NULL, ?, ?)",
-               "ttttTT", id, b->id, fingerprint, ctx->author, ctx->now, ctx->now) < 0)
+               " created_at, updated_at, template_type) VALUES (?, ?, ?, NULL, ?, NULL, ?, ?, ?)",
+               "ttttTTt", id, b->id, fingerprint, ctx->author, ctx->now, ctx->now,
+               template_type) < 0)
         return reg_dbfail(r, err, errlen);
     memset(out, 0, sizeof *out);
+    out->template_type = template_type ? xstrdup(template_type) : NULL;
     out->id = xstrdup(id);
     out->bucket_id = xstrdup(b->id);
     out->bucket_name = xstrdup(b->name);
@@ -283,69 +288,89 @@ static json_t *revocations_json(const reg_revrow *rows, size_t n)
     return arr;
 }
 
-static void parent_row(db_stmt *s, size_t n, void *arr)
+/* imagegate's list of the parents (parent_versions): one {bucket_name,
+ * version, fingerprint, version_id, channel_name, status} each. */
+static json_t *parent_versions_json(const reg_parent *p, size_t n)
 {
-    char name[32];
-    (void)n;
-    snprintf(name, sizeof name, "v%lld",
-             (long long)(db_column_is_null(s, 1) ? 0 : db_column_int64(s, 1)));
-    json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "bucket_name",
-                                         db_column_text(s, 0), "version", name, "fingerprint",
-                                         db_column_text(s, 2), "version_id", db_column_text(s, 3)));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:o, s:s, s:s, s:o, s:s}", "bucket_name", p[i].bucket_name,
+                           "version", json_sprintf("v%lld", (long long)p[i].number), "fingerprint",
+                           p[i].fingerprint, "version_id", p[i].version_id, "channel_name",
+                           reg_str_json(p[i].channel_name), "status", p[i].status));
+    return arr;
 }
 
-/* Array of {bucket_name, version, fingerprint, version_id}: the versions
- * holding an artifact that one of v's builds was built from. */
-static json_t *parents_json(registry *r, const char *version_id, char *err, size_t errlen)
+/* The status of an incomplete or complete version at ctx->now. */
+static const char *version_status(const reg_ctx *ctx, const reg_vrow *v, json_t *builds,
+                                  const reg_revrow *eff)
 {
-    return reg_query_json(r, parent_row, err, errlen,
-                          "SELECT DISTINCT bk.name, pv.number, pv.fingerprint, pv.id FROM builds b"
-                          " JOIN artifacts a ON a.external_lower = b.source_lower"
-                          " JOIN builds pb ON pb.id = a.build_id"
-                          " JOIN versions pv ON pv.id = pb.version_id"
-                          " JOIN buckets bk ON bk.id = pv.bucket_id"
-                          " WHERE b.version_id = ? AND pv.id <> ?"
-                          " ORDER BY bk.name, pv.number, pv.fingerprint, pv.id",
-                          "tt", version_id, version_id);
+    if (v->number == 0)
+        return incomplete_status(builds);
+    if (!eff)
+        return "VERSION_ACTIVE";
+    return eff->revoke_at <= ctx->now ? "VERSION_REVOKED" : "VERSION_REVOCATION_SCHEDULED";
+}
+
+/* What a version's object needs besides its row. */
+typedef struct vparts {
+    json_t *builds;
+    reg_revrow *revs;
+    size_t nrevs;
+    reg_parent *parents;
+    size_t nparents;
+    bool has_descendants;
+} vparts;
+
+static void vparts_dispose(vparts *p)
+{
+    json_decref(p->builds);
+    reg_revrows_free(p->revs, p->nrevs);
+    reg_parents_free(p->parents, p->nparents);
+}
+
+static int vparts_load(registry *r, const reg_ctx *ctx, const reg_vrow *v, vparts *p, char *err,
+                       size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    if (!(p->builds = reg_builds_json(r, v->id, NULL, err, errlen)) ||
+        reg_parents_load(r, ctx, v->id, &p->parents, &p->nparents, err, errlen) < 0 ||
+        reg_has_descendants(r, v->id, &p->has_descendants, err, errlen) < 0 ||
+        reg_revocations_load(r, v->id, &p->revs, &p->nrevs, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 json_t *reg_version_json(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err,
                          size_t errlen)
 {
-    json_t *builds = NULL, *parents = NULL, *out = NULL;
-    reg_revrow *rows = NULL;
-    size_t n = 0;
-    if (!(builds = reg_builds_json(r, v->id, NULL, err, errlen)) ||
-        !(parents = parents_json(r, v->id, err, errlen)) ||
-        reg_revocations_load(r, v->id, &rows, &n, err, errlen) < 0)
+    vparts p;
+    json_t *out = NULL;
+    if (vparts_load(r, ctx, v, &p, err, errlen) < 0)
         goto done;
-    const reg_revrow *eff = n ? &rows[0] : NULL;
-    const char *status;
-    if (v->number == 0)
-        status = incomplete_status(builds);
-    else if (!eff)
-        status = "VERSION_ACTIVE";
-    else if (eff->revoke_at <= ctx->now)
-        status = "VERSION_REVOKED";
-    else
-        status = "VERSION_REVOCATION_SCHEDULED";
+    const reg_revrow *eff = p.nrevs ? &p.revs[0] : NULL;
+    const char *pstatus = reg_parents_status(p.parents, p.nparents);
     bool inherited = eff && strcmp(eff->type, "INHERITED") == 0;
     char name[32];
     out = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:o, s:o, s:o, s:o, s:o, s:O, s:o, s:o, s:o, s:o}",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o,"
+        " s:o, s:o, s:o}",
         "id", v->id, "bucket_name", v->bucket_name, "fingerprint", v->fingerprint, "name",
-        reg_vrow_name(v, name), "status", status, "author_id", v->author, "builds", builds,
-        "revoke_at", reg_time_json(eff ? eff->revoke_at : IG_TIME_NONE), "revocation_message",
+        reg_vrow_name(v, name), "status", version_status(ctx, v, p.builds, eff), "author_id",
+        v->author, "template_type", reg_str_json(v->template_type), "builds", p.builds, "revoke_at",
+        reg_time_json(eff ? eff->revoke_at : IG_TIME_NONE), "revocation_message",
         reg_str_json(eff ? eff->message : NULL), "revocation_author",
         reg_str_json(eff ? eff->author : NULL), "revocation_type",
         reg_str_json(eff ? eff->type : NULL), "revocation_inherited_from",
-        inherited ? origin_json(eff) : json_null(), "parents", parents, "revocations",
-        revocations_json(rows, n), "created_at", reg_time_json(v->created_at), "updated_at",
-        reg_time_json(v->updated_at), "completed_at", reg_time_json(v->completed_at));
+        inherited ? origin_json(eff) : json_null(), "parents",
+        pstatus ? json_pack("{s:s}", "status", pstatus) : json_null(), "parent_versions",
+        parent_versions_json(p.parents, p.nparents), "has_descendants", p.has_descendants,
+        "revocations", revocations_json(p.revs, p.nrevs), "created_at",
+        reg_time_json(v->created_at), "updated_at", reg_time_json(v->updated_at), "completed_at",
+        reg_time_json(v->completed_at));
 done:
-    json_decref(builds);
-    json_decref(parents);
-    reg_revrows_free(rows, n);
+    vparts_dispose(&p);
     return out;
 }
 
@@ -398,8 +423,30 @@ json_t *registry_version_list(registry *r, const reg_ctx *ctx, const char *bucke
     return arr;
 }
 
+bool registry_valid_template_type(const char *t)
+{
+    return !t || strcmp(t, "HCL2") == 0 || strcmp(t, "JSON") == 0 ||
+           strcmp(t, "TEMPLATE_TYPE_UNSET") == 0;
+}
+
+/* An incomplete version created without a template type takes the one a
+ * later CreateVersion names (Packer resuming a build). */
+static int version_adopt_template(registry *r, const reg_ctx *ctx, reg_vrow *v,
+                                  const char *template_type, char *err, size_t errlen)
+{
+    if (!template_type || v->template_type)
+        return 0;
+    if (db_run(r->d, "UPDATE versions SET template_type = ?, updated_at = ? WHERE id = ?", "tTt",
+               template_type, ctx->now, v->id) < 0)
+        return reg_dbfail(r, err, errlen);
+    v->template_type = xstrdup(template_type);
+    v->updated_at = ctx->now;
+    return 0;
+}
+
 json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *bucket,
-                                const char *fingerprint, char *err, size_t errlen)
+                                const char *fingerprint, const char *template_type, char *err,
+                                size_t errlen)
 {
     REG_CALL(r);
     reg_brow b = {0};
@@ -407,6 +454,13 @@ json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *buc
     json_t *out = NULL;
     if (registry_valid_fingerprint(fingerprint, err, errlen) < 0) {
         r->errcode = REG_EINVAL;
+        return NULL;
+    }
+    if (template_type && strcmp(template_type, "TEMPLATE_TYPE_UNSET") == 0)
+        template_type = NULL;
+    if (!registry_valid_template_type(template_type)) {
+        reg_fail(r, REG_EINVAL, err, errlen,
+                 "template_type: '%.40s' is not HCL2, JSON or TEMPLATE_TYPE_UNSET", template_type);
         return NULL;
     }
     if (reg_tx_begin(r, err, errlen) < 0)
@@ -425,9 +479,12 @@ json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *buc
                  reg_vrow_name(&v, name), bucket);
         goto done;
     }
-    if (n == 0 && (reg_version_insert(r, ctx, &b, fingerprint, &v, err, errlen) < 0 ||
-                   reg_audit(r, ctx, "version.create", bucket, fingerprint,
-                             json_pack("{s:s}", "fingerprint", fingerprint), err, errlen) < 0))
+    if (n > 0 && version_adopt_template(r, ctx, &v, template_type, err, errlen) < 0)
+        goto done;
+    if (n == 0 &&
+        (reg_version_insert(r, ctx, &b, fingerprint, template_type, &v, err, errlen) < 0 ||
+         reg_audit(r, ctx, "version.create", bucket, fingerprint,
+                   json_pack("{s:s}", "fingerprint", fingerprint), err, errlen) < 0))
         goto done;
     out = reg_version_json(r, ctx, &v, err, errlen);
 done:

@@ -173,7 +173,7 @@ static int version_create(api_job *j)
         return webhook_api_call_fail(c, 400, "%s", c->err);
     return reply(
         c, "version",
-        registry_version_create(j->r, &j->ctx, c->route.bucket, fp, c->err, sizeof c->err));
+        registry_version_create(j->r, &j->ctx, c->route.bucket, fp, NULL, c->err, sizeof c->err));
 }
 
 static int version_get(api_job *j)

@@ -86,7 +86,7 @@ static void init(void)
     FUZZ_CHECK(v != NULL, "import: %s", err);
     json_decref(v);
     registry_import_dispose(&imp);
-    v = registry_version_create(r, &ctx, "web", "fp-open", err, sizeof err);
+    v = registry_version_create(r, &ctx, "web", "fp-open", NULL, err, sizeof err);
     FUZZ_CHECK(v != NULL, "version create: %s", err);
     json_decref(v);
     json_t *spec = json_pack("{s:s, s:s}", "component_type", "amazon-ebs.u", "platform", "aws");
@@ -165,8 +165,9 @@ static void consume(json_t *body)
     /* POST versions */
     bad = 0;
     const char *fp = str(body, "fingerprint", &bad);
+    const char *tt = str(body, "template_type", &bad);
     if (!bad && fp && *fp && registry_valid_fingerprint(fp, err, sizeof err) == 0)
-        done(r, registry_version_create(r, &ctx, "web", fp, err, sizeof err), "version create",
+        done(r, registry_version_create(r, &ctx, "web", fp, tt, err, sizeof err), "version create",
              err);
 
     /* POST / PATCH builds: the body is the spec */

@@ -348,7 +348,7 @@ static void fault_clear(fx *f, const char *table)
 /* API flow: incomplete version with one running build; returns build id. */
 static char *api_version_with_build(fx *f, const char *bucket, const char *fp, const char *ami)
 {
-    json_t *v = registry_version_create(f->r, &f->ctx, bucket, fp, f->err, sizeof f->err);
+    json_t *v = registry_version_create(f->r, &f->ctx, bucket, fp, NULL, f->err, sizeof f->err);
     if (!v)
         fail_msg("version create: %s", f->err);
     assert_string_equal(json_string_value(json_object_get(v, "name")), "v0");
@@ -417,8 +417,8 @@ static void test_open_missing_creates_nothing(void **state)
     r = registry_open(url, 0, &code, err, sizeof err); /* reopen: nothing pending */
     assert_non_null(r);
     registry_close(r);
-    /* 001_init, 003_revocation_keep_channels, 004_results (002 is PostgreSQL's) */
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 3);
+    /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp (002 is PostgreSQL's) */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 4);
     /* other URL forms, bad URLs */
     assert_null(registry_open("mysql://x", 0, &code, err, sizeof err));
     assert_int_equal(code, REG_EINVAL);
@@ -471,7 +471,7 @@ static void test_fingerprint_rules(void **state)
     json_t *b = registry_bucket_create(f->r, &f->ctx, "web", NULL, NULL, f->err, sizeof f->err);
     assert_non_null(b);
     json_decref(b);
-    assert_null(registry_version_create(f->r, &f->ctx, "web", "v12", f->err, sizeof f->err));
+    assert_null(registry_version_create(f->r, &f->ctx, "web", "v12", NULL, f->err, sizeof f->err));
     assert_int_equal(registry_errcode(f->r), REG_EINVAL);
     assert_null(import_ami(f, "web", "v3", "ami-1", NULL, NULL));
     assert_int_equal(registry_errcode(f->r), REG_EINVAL);
@@ -577,7 +577,8 @@ static void test_latest_at_read_time(void **state)
     do_restore(f, "web", "v3");
     assert_string_equal(channel_of(f, "web", "latest"), "v3");
     /* an incomplete version never counts */
-    json_decref(registry_version_create(f->r, &f->ctx, "web", "pending", f->err, sizeof f->err));
+    json_decref(
+        registry_version_create(f->r, &f->ctx, "web", "pending", NULL, f->err, sizeof f->err));
     assert_string_equal(channel_of(f, "web", "latest"), "v3");
 }
 
@@ -691,8 +692,16 @@ static void test_inheritance_transitive_same_revoke_at(void **state)
     fx *f = *state;
     family(f);
     json_t *v = registry_version_get(f->r, &f->ctx, "leaf", "v1", f->err, sizeof f->err);
-    json_t *p = json_array_get(json_object_get(v, "parents"), 0);
+    json_t *p = json_array_get(json_object_get(v, "parent_versions"), 0);
     assert_string_equal(json_string_value(json_object_get(p, "bucket_name")), "mid");
+    /* known from the source image only: HCP's UNDETERMINED */
+    assert_string_equal(json_string_value(json_object_get(p, "status")), "UNDETERMINED");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(v, "parents"), "status")),
+                        "UNDETERMINED");
+    assert_false(json_is_true(json_object_get(v, "has_descendants")));
+    json_decref(v);
+    v = registry_version_get(f->r, &f->ctx, "mid", "v1", f->err, sizeof f->err);
+    assert_true(json_is_true(json_object_get(v, "has_descendants")));
     json_decref(v);
     do_revoke(f, "base", "v1", T0 + HOUR, false, false);
     const char *buckets[] = {"mid", "leaf"};
@@ -1497,8 +1506,8 @@ static void test_api_flow_and_builds(void **state)
     fx *f = *state;
     json_decref(registry_bucket_create(f->r, &f->ctx, "api", NULL, NULL, f->err, sizeof f->err));
     /* same fingerprint while incomplete returns the same version */
-    json_t *a = registry_version_create(f->r, &f->ctx, "api", "fp1", f->err, sizeof f->err);
-    json_t *b = registry_version_create(f->r, &f->ctx, "api", "fp1", f->err, sizeof f->err);
+    json_t *a = registry_version_create(f->r, &f->ctx, "api", "fp1", NULL, f->err, sizeof f->err);
+    json_t *b = registry_version_create(f->r, &f->ctx, "api", "fp1", NULL, f->err, sizeof f->err);
     assert_string_equal(json_string_value(json_object_get(a, "id")),
                         json_string_value(json_object_get(b, "id")));
     json_decref(a);
@@ -1534,7 +1543,7 @@ static void test_api_flow_and_builds(void **state)
     char *id = api_version_with_build(f, "api", "fp2", "ami-z");
     build_done(f, "api", "fp2", id);
     free(id);
-    assert_null(registry_version_create(f->r, &f->ctx, "api", "fp2", f->err, sizeof f->err));
+    assert_null(registry_version_create(f->r, &f->ctx, "api", "fp2", NULL, f->err, sizeof f->err));
     assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
     /* pagination */
     reg_page page = {.page_size = 1};
@@ -1923,7 +1932,7 @@ static void test_pg_open(void **state)
     if (!r)
         fail_msg("reopen: %s", err);
     registry_close(r);
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 4);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 5);
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM information_schema.columns WHERE"
                                 " table_schema = current_schema() AND data_type = 'text'"
                                 " AND collation_name IS DISTINCT FROM 'C'"),
@@ -2172,7 +2181,8 @@ static void test_build_sdk_nulls_and_late_platform(void **state)
 {
     fx *f = *state;
     json_decref(registry_bucket_create(f->r, &f->ctx, "sdk", NULL, NULL, f->err, sizeof f->err));
-    json_decref(registry_version_create(f->r, &f->ctx, "sdk", "fp-sdk", f->err, sizeof f->err));
+    json_decref(
+        registry_version_create(f->r, &f->ctx, "sdk", "fp-sdk", NULL, f->err, sizeof f->err));
     json_t *spec = json_pack("{s:s, s:s, s:s, s:n, s:n, s:n}", "component_type", "amazon-ebs.x",
                              "packer_run_uuid", "run-1", "status", "BUILD_RUNNING", "artifacts",
                              "labels", "platform");
@@ -2215,6 +2225,276 @@ static void test_build_sdk_nulls_and_late_platform(void **state)
     free(bid);
 }
 
+/* ---- the HCP drop-in --------------------------------------------------- */
+
+/* A complete version of bucket with one done build made from parent: Packer's
+ * UpdateBuild with parent_version_id / parent_channel_id (NULL: not sent)
+ * and the source image. Returns the version object. */
+static json_t *hcp_version(fx *f, const char *bucket, const char *fp, const char *ami,
+                           const char *source, const char *parent_id, const char *channel_id)
+{
+    char *bid = api_version_with_build(f, bucket, fp, ami);
+    json_t *patch =
+        json_pack("{s:s, s:o, s:o, s:o}", "status", "BUILD_DONE", "source_external_identifier",
+                  source ? json_string(source) : json_null(), "parent_version_id",
+                  parent_id ? json_string(parent_id) : json_null(), "parent_channel_id",
+                  channel_id ? json_string(channel_id) : json_null());
+    json_t *b = registry_build_update(f->r, &f->ctx, bucket, fp, bid, patch, f->err, sizeof f->err);
+    if (!b)
+        fail_msg("build update: %s", f->err);
+    json_decref(b);
+    json_decref(patch);
+    free(bid);
+    json_t *v = registry_version_get(f->r, &f->ctx, bucket, fp, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("get %s: %s", fp, f->err);
+    return v;
+}
+
+static const char *str_at(json_t *o, const char *a, const char *b)
+{
+    json_t *x = json_object_get(o, a);
+    return json_string_value(b ? json_object_get(x, b) : x);
+}
+
+static const char *parents_status(fx *f, const char *bucket, const char *ref)
+{
+    static char buf[32];
+    json_t *v = registry_version_get(f->r, &f->ctx, bucket, ref, f->err, sizeof f->err);
+    if (!v)
+        fail_msg("get %s %s: %s", bucket, ref, f->err);
+    const char *st = str_at(v, "parents", "status");
+    snprintf(buf, sizeof buf, "%s", st ? st : "null");
+    json_decref(v);
+    return buf;
+}
+
+/* HCP's parents status: UP_TO_DATE while the channel Packer took the parent
+ * from still holds it, OUT_OF_DATE once it moved on, UNDETERMINED without a
+ * channel; the computed latest channel (id = the bucket's id) resolves at
+ * read time; bucket roll-ups, platforms and the ancestry list follow. */
+static void test_hcp_parents_status(void **state)
+{
+    fx *f = *state;
+    json_decref(registry_bucket_create(f->r, &f->ctx, "base", NULL, NULL, f->err, sizeof f->err));
+    json_decref(registry_bucket_create(f->r, &f->ctx, "app", NULL, NULL, f->err, sizeof f->err));
+    json_t *b1 = hcp_version(f, "base", "fp-b1", "ami-p1", NULL, NULL, NULL);
+    json_t *prod = registry_channel_create(f->r, &f->ctx, "base", "prod", "fp-b1", false, f->err,
+                                           sizeof f->err);
+    assert_non_null(prod);
+    assert_int_equal(strlen(str_at(prod, "id", NULL)), 26);
+    json_t *a1 = hcp_version(f, "app", "fp-a1", "ami-a1", "ami-p1", str_at(b1, "id", NULL),
+                             str_at(prod, "id", NULL));
+    assert_string_equal(str_at(a1, "parents", "status"), "UP_TO_DATE");
+    json_t *pv = json_array_get(json_object_get(a1, "parent_versions"), 0);
+    assert_string_equal(str_at(pv, "channel_name", NULL), "prod");
+    assert_int_equal(json_array_size(json_object_get(a1, "parent_versions")), 1);
+    json_t *bk = registry_bucket_get(f->r, &f->ctx, "base", f->err, sizeof f->err);
+    assert_string_equal(str_at(bk, "children", "status"), "UP_TO_DATE");
+    assert_true(json_is_null(json_object_get(bk, "parents")));
+    assert_string_equal(json_string_value(json_array_get(json_object_get(bk, "platforms"), 0)),
+                        "aws");
+    json_decref(bk);
+    json_t *rel =
+        registry_ancestry(f->r, &f->ctx, "base", false, true, NULL, "prod", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(rel), 1);
+    assert_string_equal(str_at(json_array_get(rel, 0), "child", "bucket_name"), "app");
+    json_decref(rel);
+    rel =
+        registry_ancestry(f->r, &f->ctx, "base", false, true, NULL, "other", f->err, sizeof f->err);
+    assert_int_equal(json_array_size(rel), 0);
+    json_decref(rel);
+    /* the channel moves on */
+    json_t *b2 = hcp_version(f, "base", "fp-b2", "ami-p2", NULL, NULL, NULL);
+    json_decref(
+        registry_channel_set(f->r, &f->ctx, "base", "prod", "fp-b2", f->err, sizeof f->err));
+    assert_string_equal(parents_status(f, "app", "fp-a1"), "OUT_OF_DATE");
+    bk = registry_bucket_get(f->r, &f->ctx, "base", f->err, sizeof f->err);
+    assert_string_equal(str_at(bk, "children", "status"), "OUT_OF_DATE");
+    json_decref(bk);
+    /* latest's id is the bucket's; a parent taken from it follows the computed channel */
+    json_t *latest = registry_channel_get(f->r, &f->ctx, "base", "latest", f->err, sizeof f->err);
+    bk = registry_bucket_get(f->r, &f->ctx, "base", f->err, sizeof f->err);
+    assert_string_equal(str_at(latest, "id", NULL), str_at(bk, "id", NULL));
+    json_decref(hcp_version(f, "app", "fp-a2", "ami-a2", "ami-p2", str_at(b2, "id", NULL),
+                            str_at(bk, "id", NULL)));
+    assert_string_equal(parents_status(f, "app", "fp-a2"), "UP_TO_DATE");
+    json_decref(hcp_version(f, "app", "fp-a3", "ami-a3", "ami-p1", str_at(b1, "id", NULL),
+                            str_at(bk, "id", NULL)));
+    assert_string_equal(parents_status(f, "app", "fp-a3"), "OUT_OF_DATE");
+    /* a channel that is gone, and no channel at all */
+    json_decref(hcp_version(f, "app", "fp-a4", "ami-a4", "ami-p2", str_at(b2, "id", NULL),
+                            "01NOSUCHCHANNEL0000000000A"));
+    assert_string_equal(parents_status(f, "app", "fp-a4"), "OUT_OF_DATE");
+    json_decref(hcp_version(f, "app", "fp-a5", "ami-a5", "ami-p2", NULL, NULL));
+    assert_string_equal(parents_status(f, "app", "fp-a5"), "UNDETERMINED");
+    assert_string_equal(parents_status(f, "base", "fp-b1"), "null");
+    json_decref(latest);
+    json_decref(bk);
+    json_decref(b1);
+    json_decref(b2);
+    json_decref(a1);
+    json_decref(prod);
+}
+
+/* CreateVersion's template_type: kept and echoed; an incomplete version
+ * without one takes a later one; anything but HCL2 / JSON / UNSET is 400. */
+static void test_hcp_template_type(void **state)
+{
+    fx *f = *state;
+    json_decref(registry_bucket_create(f->r, &f->ctx, "tpl", NULL, NULL, f->err, sizeof f->err));
+    json_t *v =
+        registry_version_create(f->r, &f->ctx, "tpl", "fp-1", "HCL2", f->err, sizeof f->err);
+    assert_string_equal(str_at(v, "template_type", NULL), "HCL2");
+    json_decref(v);
+    v = registry_version_create(f->r, &f->ctx, "tpl", "fp-1", "JSON", f->err, sizeof f->err);
+    assert_string_equal(str_at(v, "template_type", NULL), "HCL2");
+    json_decref(v);
+    v = registry_version_create(f->r, &f->ctx, "tpl", "fp-2", "TEMPLATE_TYPE_UNSET", f->err,
+                                sizeof f->err);
+    assert_true(json_is_null(json_object_get(v, "template_type")));
+    json_decref(v);
+    v = registry_version_create(f->r, &f->ctx, "tpl", "fp-2", "JSON", f->err, sizeof f->err);
+    assert_string_equal(str_at(v, "template_type", NULL), "JSON");
+    json_decref(v);
+    assert_null(
+        registry_version_create(f->r, &f->ctx, "tpl", "fp-3", "YAML", f->err, sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    assert_non_null(strstr(f->err, "template_type"));
+}
+
+static void sha256_hex(const char *s, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen;
+    EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+}
+
+static int auth_of(fx *f, const char *secret, reg_role *role, char *name)
+{
+    return registry_token_auth(f->r, &f->ctx, secret, role, name, 80, f->err, sizeof f->err);
+}
+
+/* OAuth2 access tokens: issued for the right client id and secret only,
+ * stored as a hash, authenticate with the API token's name and role until
+ * they expire, die with the API token and never come back with a token
+ * re-made under the same name. */
+static void test_oauth_tokens(void **state)
+{
+    fx *f = *state;
+    char *secret = NULL, *tok = NULL, *bad = NULL, name[80], hex[65], sql[160];
+    reg_role role;
+    assert_int_equal(
+        registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_WRITE, &secret, f->err, sizeof f->err),
+        0);
+    assert_int_equal(
+        registry_oauth_issue(f->r, &f->ctx, "ci", secret, HOUR, &tok, f->err, sizeof f->err), 0);
+    assert_int_equal(strncmp(tok, "igo_", 4), 0);
+    assert_int_equal(strlen(tok), 4 + 43);
+    sha256_hex(tok, hex);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM oauth_tokens WHERE hash = '%s'", hex);
+    assert_int_equal(raw_int(f, sql), 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM oauth_tokens WHERE hash LIKE 'igo_%'"), 0);
+    assert_int_equal(auth_of(f, tok, &role, name), 0);
+    assert_int_equal(role, REG_ROLE_WRITE);
+    assert_string_equal(name, "ci");
+    /* refusals say nothing about which part was wrong */
+    const char *ids[] = {"ci", "nobody", "bad name!", ""};
+    const char *secrets[] = {"igt_wrong", secret, secret, secret};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(registry_oauth_issue(f->r, &f->ctx, ids[i], secrets[i], HOUR, &bad, f->err,
+                                              sizeof f->err),
+                         -1);
+        assert_null(bad);
+        assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+        assert_string_equal(f->err, "invalid client credentials");
+    }
+    /* expiry */
+    f->ctx.now += HOUR;
+    assert_int_equal(auth_of(f, tok, &role, name), -1);
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    f->ctx.now -= HOUR;
+    /* revocation, and a token re-made under the same name */
+    assert_int_equal(registry_token_revoke(f->r, &f->ctx, "ci", f->err, sizeof f->err), 0);
+    assert_int_equal(auth_of(f, tok, &role, name), -1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM oauth_tokens"), 0);
+    char *again = NULL;
+    assert_int_equal(
+        registry_token_create(f->r, &f->ctx, "ci", REG_ROLE_ADMIN, &again, f->err, sizeof f->err),
+        0);
+    assert_int_equal(auth_of(f, tok, &role, name), -1);
+    free(again);
+    free(tok);
+    free(secret);
+}
+
+/* The organization and project ids: made once, kept, replaced when given
+ * (audited, lower case), refused when not UUIDs; the run-task HMAC keys:
+ * rotation keeps the replaced key until the cutoff the caller gives, and
+ * neither the audit trail nor any listing shows a key. */
+static void test_hcp_ids_and_hmac_keys(void **state)
+{
+    fx *f = *state;
+    reg_ids a, b;
+    assert_int_equal(registry_ids(f->r, &f->ctx, NULL, NULL, &a, f->err, sizeof f->err), 0);
+    assert_int_equal(strlen(a.organization_id), 36);
+    assert_int_equal(a.organization_id[14], '4'); /* a version 4 UUID */
+    assert_int_equal(a.created_at, T0);
+    f->ctx.now += HOUR;
+    assert_int_equal(registry_ids(f->r, &f->ctx, NULL, NULL, &b, f->err, sizeof f->err), 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(registry_ids(f->r, &f->ctx, "0B1E3C5A-7D9F-4A2B-8C4D-6E8F0A2B4C6D", NULL, &b,
+                                  f->err, sizeof f->err),
+                     0);
+    assert_string_equal(b.organization_id, "0b1e3c5a-7d9f-4a2b-8c4d-6e8f0a2b4c6d");
+    assert_string_equal(b.project_id, a.project_id);
+    assert_int_equal(b.created_at, T0);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM audit WHERE action = 'registry.ids'"), 1);
+    assert_int_equal(registry_ids(f->r, &f->ctx, NULL, "nope", &b, f->err, sizeof f->err), -1);
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+    /* HMAC keys */
+    char **keys = NULL, *k1 = NULL, *k2 = NULL;
+    size_t n = 9;
+    bool current = true;
+    assert_int_equal(registry_hmac_keys(f->r, 0, &keys, &n, &current, f->err, sizeof f->err), 0);
+    assert_int_equal(n, 0);
+    assert_false(current);
+    assert_int_equal(
+        registry_hmac_rotate(f->r, &f->ctx, f->ctx.now - 24 * HOUR, &k1, f->err, sizeof f->err), 0);
+    assert_int_equal(strlen(k1), 64);
+    f->ctx.now += HOUR;
+    assert_int_equal(
+        registry_hmac_rotate(f->r, &f->ctx, f->ctx.now - 24 * HOUR, &k2, f->err, sizeof f->err), 0);
+    assert_int_equal(registry_hmac_keys(f->r, f->ctx.now - 24 * HOUR, &keys, &n, &current, f->err,
+                                        sizeof f->err),
+                     0);
+    assert_int_equal(n, 2);
+    assert_true(current);
+    assert_string_equal(keys[0], k2);
+    assert_string_equal(keys[1], k1);
+    registry_hmac_keys_free(keys, n);
+    /* past the grace the replaced key is no longer handed out, then deleted */
+    assert_int_equal(
+        registry_hmac_keys(f->r, f->ctx.now + 1, &keys, &n, &current, f->err, sizeof f->err), 0);
+    assert_int_equal(n, 1);
+    registry_hmac_keys_free(keys, n);
+    char *k3 = NULL;
+    f->ctx.now += 48 * HOUR;
+    assert_int_equal(
+        registry_hmac_rotate(f->r, &f->ctx, f->ctx.now - 24 * HOUR, &k3, f->err, sizeof f->err), 0);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM runtask_hmac_keys"), 2);
+    char *detail = raw_text(f, "SELECT COALESCE(MAX(detail), '') || MAX(target) FROM audit"
+                               " WHERE action = 'runtask.hmac_rotate'");
+    assert_null(strstr(detail, k1));
+    assert_null(strstr(detail, k3));
+    free(detail);
+    free(k1);
+    free(k2);
+    free(k3);
+}
+
 /* Tests that run on both stores. */
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define COMMON_TESTS                                                                               \
@@ -2232,7 +2512,9 @@ static void test_build_sdk_nulls_and_late_platform(void **state)
         T(test_manifest_fixtures), T(test_manifest_runs_and_platforms), T(test_manifest_hostile),  \
         T(test_import_idempotent), T(test_import_atomic), T(test_api_flow_and_builds),             \
         T(test_artifact_find_narrowing), T(test_tokens), T(test_deliveries),                       \
-        T(test_lists_sort_bytewise), T(test_build_sdk_nulls_and_late_platform)
+        T(test_lists_sort_bytewise), T(test_build_sdk_nulls_and_late_platform),                    \
+        T(test_hcp_parents_status), T(test_hcp_template_type), T(test_oauth_tokens),               \
+        T(test_hcp_ids_and_hmac_keys)
 
 int main(void)
 {
