@@ -45,7 +45,7 @@ int webhook_api_status_for(int regcode)
 
 /* ---- routing ------------------------------------------------------------ */
 
-#define MAX_SEGMENTS 12
+#define MAX_SEGMENTS 16
 #define MAX_PATH 1024
 
 typedef struct mop {
@@ -152,14 +152,138 @@ static int copy_name(char *dst, size_t dstlen, const char *src)
     return 0;
 }
 
+/* Any verb: a path of HCP's API that imagegate does not serve. */
+static int not_served(webhook_api_route *out)
+{
+    out->op = API_NOT_SERVED;
+    return 0;
+}
+
+/* A free {id} segment (runtasks/{task_type}): 1-64 letters, digits, '_'. */
+static int copy_id(webhook_api_route *out, const char *what, const char *s, char *err,
+                   size_t errlen)
+{
+    size_t n = strlen(s);
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-';
+    if (!ok) {
+        snprintf(err, errlen, "%s '%.60s': must be 1-64 letters, digits, '_' or '-'", what, s);
+        return 400;
+    }
+    strcpy(out->id, s);
+    return 0;
+}
+
+/* BASE/registry, runtasks/..., enforced_blocks/...; -1 when seg is none of
+ * them. */
+static int route_project(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
+                         size_t allowlen, char *err, size_t errlen)
+{
+    if (strcmp(seg[0], "registry") == 0 && n == 1) {
+        if (method == EVHTTP_REQ_GET)
+            PICK({EVHTTP_REQ_GET, API_REGISTRY_GET});
+        return not_served(out); /* PUT, PATCH, DELETE: HCP's registry life cycle */
+    }
+    if (strcmp(seg[0], "runtasks") == 0 && n == 2) {
+        if (strcmp(seg[1], "hmac") == 0)
+            PICK({EVHTTP_REQ_PATCH, API_RUNTASK_HMAC});
+        if (strcmp(seg[1], "config") == 0)
+            return not_served(out);
+        int rc = copy_id(out, "task_type", seg[1], err, errlen);
+        if (rc)
+            return rc;
+        PICK({EVHTTP_REQ_GET, API_RUNTASK_GET});
+    }
+    if (strcmp(seg[0], "enforced_blocks") == 0) {
+        if (n == 3 && strcmp(seg[1], "bucket") == 0) {
+            if (registry_valid_bucket_name(seg[2], err, errlen) < 0 ||
+                copy_name(out->bucket, sizeof out->bucket, seg[2]) < 0)
+                return 400;
+            PICK({EVHTTP_REQ_GET, API_ENFORCED_BUCKET});
+        }
+        return n <= 6 ? not_served(out) : 404;
+    }
+    return -1;
+}
+
+/* .../builds/{id}/..., .../buckets/{b}/... paths HCP has and imagegate
+ * does not serve (packages, vulnerabilities, SBOMs). */
+static bool unserved_tail(char **seg, size_t n)
+{
+    static const char *const tails[] = {"packages", "vulnerabilities", "sboms"};
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++)
+        if (strcmp(seg[0], tails[i]) == 0 && n <= 3)
+            return true;
+    return false;
+}
+
+/* .../buckets/{b}/versions/{fp}[/builds[/{id}[/...]]]: seg[0] is "versions". */
+static int route_versions(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
+                          size_t allowlen, char *err, size_t errlen)
+{
+    int rc;
+    if (n == 1)
+        PICK({EVHTTP_REQ_GET, API_VERSION_LIST}, {EVHTTP_REQ_POST, API_VERSION_CREATE});
+    if ((rc = check_version(seg[1], err, errlen)) != 0)
+        return rc;
+    if (copy_name(out->version, sizeof out->version, seg[1]) < 0)
+        return 400;
+    if (n == 2)
+        PICK({EVHTTP_REQ_GET, API_VERSION_GET}, {EVHTTP_REQ_PATCH, API_VERSION_UPDATE},
+             {EVHTTP_REQ_DELETE, API_VERSION_DELETE});
+    if (strcmp(seg[2], "builds") != 0)
+        return 404;
+    if (n == 3)
+        PICK({EVHTTP_REQ_GET, API_BUILD_LIST}, {EVHTTP_REQ_POST, API_BUILD_CREATE});
+    if (!is_alnum_str(seg[3], 1, 64)) {
+        snprintf(err, errlen, "build id '%.60s': must be 1-64 letters and digits", seg[3]);
+        return 400;
+    }
+    copy_name(out->build, sizeof out->build, seg[3]);
+    if (n > 4)
+        return unserved_tail(seg + 4, n - 4) ? not_served(out) : 404;
+    PICK({EVHTTP_REQ_GET, API_BUILD_GET}, {EVHTTP_REQ_PATCH, API_BUILD_UPDATE},
+         {EVHTTP_REQ_DELETE, API_BUILD_DELETE});
+}
+
+/* .../buckets/{b}/channels[/...]: seg[0] is "channels". */
+static int route_channels(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
+                          size_t allowlen, char *err, size_t errlen)
+{
+    if (n == 1)
+        PICK({EVHTTP_REQ_GET, API_CHANNEL_LIST}, {EVHTTP_REQ_POST, API_CHANNEL_CREATE});
+    if (n == 2 && strcmp(seg[1], "assign") == 0 && method == EVHTTP_REQ_POST) {
+        out->op = API_CHANNEL_ASSIGN;
+        return 0;
+    }
+    if (registry_valid_channel_name(seg[1], err, errlen) < 0 ||
+        copy_name(out->channel, sizeof out->channel, seg[1]) < 0)
+        return 400;
+    if (n == 2) {
+        if (strcmp(seg[1], "assign") == 0)
+            PICK({EVHTTP_REQ_GET, API_CHANNEL_GET}, {EVHTTP_REQ_PATCH, API_CHANNEL_UPDATE},
+                 {EVHTTP_REQ_DELETE, API_CHANNEL_DELETE}, {EVHTTP_REQ_POST, API_CHANNEL_ASSIGN});
+        PICK({EVHTTP_REQ_GET, API_CHANNEL_GET}, {EVHTTP_REQ_PATCH, API_CHANNEL_UPDATE},
+             {EVHTTP_REQ_DELETE, API_CHANNEL_DELETE});
+    }
+    if (n == 3 && strcmp(seg[2], "history") == 0)
+        PICK({EVHTTP_REQ_GET, API_CHANNEL_HISTORY});
+    return 404;
+}
+
 /* The Packer paths after ".../projects/{project}/": seg[0..n). */
 static int route_packer(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
                         size_t allowlen, char *err, size_t errlen)
 {
-    int rc;
     if (n == 2 && strcmp(seg[0], "_search") == 0 && strcmp(seg[1], "external_artifact") == 0)
         PICK({EVHTTP_REQ_POST, API_SEARCH_ARTIFACT});
-    if (n < 1 || strcmp(seg[0], "buckets") != 0)
+    if (n < 1)
+        return 404;
+    int rc = route_project(method, seg, n, out, allow, allowlen, err, errlen);
+    if (rc >= 0)
+        return rc;
+    if (strcmp(seg[0], "buckets") != 0)
         return 404;
     if (n == 1)
         PICK({EVHTTP_REQ_GET, API_BUCKET_LIST}, {EVHTTP_REQ_PUT, API_BUCKET_CREATE});
@@ -169,51 +293,35 @@ static int route_packer(int method, char **seg, size_t n, webhook_api_route *out
     if (n == 2)
         PICK({EVHTTP_REQ_GET, API_BUCKET_GET}, {EVHTTP_REQ_PATCH, API_BUCKET_UPDATE},
              {EVHTTP_REQ_DELETE, API_BUCKET_DELETE});
-    if (strcmp(seg[2], "versions") == 0) {
-        if (n == 3)
-            PICK({EVHTTP_REQ_GET, API_VERSION_LIST}, {EVHTTP_REQ_POST, API_VERSION_CREATE});
-        if ((rc = check_version(seg[3], err, errlen)) != 0)
-            return rc;
-        if (copy_name(out->version, sizeof out->version, seg[3]) < 0)
-            return 400;
-        if (n == 4)
-            PICK({EVHTTP_REQ_GET, API_VERSION_GET}, {EVHTTP_REQ_PATCH, API_VERSION_UPDATE},
-                 {EVHTTP_REQ_DELETE, API_VERSION_DELETE});
-        if (strcmp(seg[4], "builds") != 0)
-            return 404;
-        if (n == 5)
-            PICK({EVHTTP_REQ_GET, API_BUILD_LIST}, {EVHTTP_REQ_POST, API_BUILD_CREATE});
-        if (n != 6)
-            return 404;
-        if (!is_alnum_str(seg[5], 1, 64)) {
-            snprintf(err, errlen, "build id '%.60s': must be 1-64 letters and digits", seg[5]);
-            return 400;
-        }
-        copy_name(out->build, sizeof out->build, seg[5]);
-        PICK({EVHTTP_REQ_GET, API_BUILD_GET}, {EVHTTP_REQ_PATCH, API_BUILD_UPDATE},
-             {EVHTTP_REQ_DELETE, API_BUILD_DELETE});
-    }
-    if (strcmp(seg[2], "channels") != 0)
+    if (strcmp(seg[2], "versions") == 0)
+        return route_versions(method, seg + 2, n - 2, out, allow, allowlen, err, errlen);
+    if (strcmp(seg[2], "channels") == 0)
+        return route_channels(method, seg + 2, n - 2, out, allow, allowlen, err, errlen);
+    if (n == 3 && strcmp(seg[2], "ancestry") == 0)
+        PICK({EVHTTP_REQ_GET, API_ANCESTRY});
+    return unserved_tail(seg + 2, n - 2) ? not_served(out) : 404;
+}
+
+/* /resource-manager/2019-12-10/ + seg[0..n): the reads of one
+ * organization and one project. */
+static int route_rm(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
+                    size_t allowlen, char *err, size_t errlen)
+{
+    bool orgs = n >= 1 && strcmp(seg[0], "organizations") == 0;
+    if (n < 1 || n > 2 || (!orgs && strcmp(seg[0], "projects") != 0))
         return 404;
-    if (n == 3)
-        PICK({EVHTTP_REQ_GET, API_CHANNEL_LIST}, {EVHTTP_REQ_POST, API_CHANNEL_CREATE});
-    if (n == 4 && strcmp(seg[3], "assign") == 0 && method == EVHTTP_REQ_POST) {
-        out->op = API_CHANNEL_ASSIGN;
-        return 0;
+    if (n == 2) {
+        int rc = check_free_segment(orgs ? "organization id" : "project id", seg[1], err, errlen);
+        if (rc)
+            return rc;
+        strcpy(out->id, seg[1]);
+        if (orgs)
+            PICK({EVHTTP_REQ_GET, API_RM_ORG_GET});
+        PICK({EVHTTP_REQ_GET, API_RM_PROJECT_GET});
     }
-    if (registry_valid_channel_name(seg[3], err, errlen) < 0 ||
-        copy_name(out->channel, sizeof out->channel, seg[3]) < 0)
-        return 400;
-    if (n == 4) {
-        if (strcmp(seg[3], "assign") == 0)
-            PICK({EVHTTP_REQ_GET, API_CHANNEL_GET}, {EVHTTP_REQ_PATCH, API_CHANNEL_UPDATE},
-                 {EVHTTP_REQ_DELETE, API_CHANNEL_DELETE}, {EVHTTP_REQ_POST, API_CHANNEL_ASSIGN});
-        PICK({EVHTTP_REQ_GET, API_CHANNEL_GET}, {EVHTTP_REQ_PATCH, API_CHANNEL_UPDATE},
-             {EVHTTP_REQ_DELETE, API_CHANNEL_DELETE});
-    }
-    if (n == 5 && strcmp(seg[4], "history") == 0)
-        PICK({EVHTTP_REQ_GET, API_CHANNEL_HISTORY});
-    return 404;
+    if (orgs)
+        PICK({EVHTTP_REQ_GET, API_RM_ORG_LIST});
+    PICK({EVHTTP_REQ_GET, API_RM_PROJECT_LIST});
 }
 
 int webhook_api_route_parse(int method, const char *path, webhook_api_route *out, char *allow,
@@ -258,6 +366,8 @@ int webhook_api_route_parse(int method, const char *path, webhook_api_route *out
         copy_name(out->token, sizeof out->token, seg[2]);
         PICK({EVHTTP_REQ_DELETE, API_TOKEN_REVOKE});
     }
+    if (n >= 2 && strcmp(seg[0], "resource-manager") == 0 && strcmp(seg[1], "2019-12-10") == 0)
+        return route_rm(method, seg + 2, n - 2, out, allow, allowlen, err, errlen);
     /* packer / 2023-01-01 / organizations / {org} / projects / {project} / ... */
     if (n < 7 || strcmp(seg[0], "packer") != 0 || strcmp(seg[1], "2023-01-01") != 0 ||
         strcmp(seg[2], "organizations") != 0 || strcmp(seg[4], "projects") != 0)
@@ -350,6 +460,11 @@ static char *qdecode(const char *s, size_t n)
         return NULL;
     }
     return out;
+}
+
+char *webhook_api_form_decode(const char *s, size_t n)
+{
+    return qdecode(s, n);
 }
 
 void webhook_api_query_dispose(webhook_api_query *q)
@@ -729,6 +844,12 @@ static json_t *get_or_null(json_t *o, const char *k)
     return v ? v : json_null();
 }
 
+void webhook_api_hcp_base(const reg_ids *ids, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "/packer/2023-01-01/organizations/%s/projects/%s", ids->organization_id,
+             ids->project_id);
+}
+
 /* HCP's keys beside imagegate's in one inherited-from object. */
 static void hcp_origin(json_t *o, const char *base)
 {
@@ -742,14 +863,57 @@ static void hcp_origin(json_t *o, const char *base)
         json_object_set_new(o, "href", json_sprintf("%s/buckets/%s/versions/%s", base, bucket, fp));
 }
 
-void webhook_api_hcp_shape(json_t *j, const char *base)
+/* A {status} roll-up (parents, children) gains its href. */
+static void hcp_href(json_t *o, const char *key, json_t *href)
+{
+    json_t *rollup = json_object_get(o, key);
+    if (json_is_object(rollup))
+        json_object_set_new(rollup, "href", href);
+    else
+        json_decref(href);
+}
+
+/* A bucket: HCP's identity fields and the hrefs of its roll-ups. */
+static void hcp_bucket(json_t *b, const reg_ids *ids, const char *base)
+{
+    const char *name = json_string_value(json_object_get(b, "name"));
+    json_t *count = json_object_get(b, "version_count");
+    if (json_is_integer(count))
+        json_object_set_new(b, "version_count",
+                            json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(count)));
+    if (!name)
+        return;
+    json_object_set_new(b, "resource_name",
+                        json_sprintf("packer/project/%s/bucket/%s", ids->project_id, name));
+    json_object_set_new(b, "location",
+                        json_pack("{s:s, s:s}", "organization_id", ids->organization_id,
+                                  "project_id", ids->project_id));
+    hcp_href(b, "parents",
+             json_sprintf("%s/buckets/%s/ancestry?type=ANCESTRY_TYPE_PARENTS", base, name));
+    hcp_href(b, "children",
+             json_sprintf("%s/buckets/%s/ancestry?type=ANCESTRY_TYPE_CHILDREN", base, name));
+}
+
+/* A version: the href of its parents' roll-up. */
+static void hcp_version(json_t *v, const char *base)
+{
+    const char *bucket = json_string_value(json_object_get(v, "bucket_name"));
+    const char *fp = json_string_value(json_object_get(v, "fingerprint"));
+    if (bucket && fp)
+        hcp_href(v, "parents",
+                 json_sprintf("%s/buckets/%s/ancestry?type=ANCESTRY_TYPE_PARENTS"
+                              "&version_fingerprint=%s",
+                              base, bucket, fp));
+}
+
+static void hcp_walk(json_t *j, const reg_ids *ids, const char *base)
 {
     if (json_is_array(j)) {
         size_t i;
         json_t *e;
         json_array_foreach(j, i, e)
         {
-            webhook_api_hcp_shape(e, base);
+            hcp_walk(e, ids, base);
         }
         return;
     }
@@ -759,13 +923,41 @@ void webhook_api_hcp_shape(json_t *j, const char *base)
     json_t *v;
     json_object_foreach(j, k, v)
     {
-        if (strcmp(k, "version_count") == 0 && json_is_integer(v))
-            json_object_set_new(j, k, json_sprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v)));
-        else if (strcmp(k, "revocation_inherited_from") == 0 || strcmp(k, "inherited_from") == 0)
+        if (strcmp(k, "revocation_inherited_from") == 0 || strcmp(k, "inherited_from") == 0)
             hcp_origin(v, base);
         else
-            webhook_api_hcp_shape(v, base);
+            hcp_walk(v, ids, base);
     }
+    /* keys are added after the walk: never while iterating the object */
+    if (json_object_get(j, "version_count"))
+        hcp_bucket(j, ids, base);
+    else if (json_object_get(j, "fingerprint") && json_is_array(json_object_get(j, "builds")))
+        hcp_version(j, base);
+}
+
+void webhook_api_hcp_shape(json_t *j, const reg_ids *ids)
+{
+    char base[2 * IG_UUID_LEN + 64];
+    webhook_api_hcp_base(ids, base, sizeof base);
+    hcp_walk(j, ids, base);
+}
+
+json_t *webhook_api_rm_org(const reg_ids *ids)
+{
+    char created[40];
+    return json_pack("{s:s, s:s, s:s, s:s, s:b}", "id", ids->organization_id, "name", "imagegate",
+                     "state", "ACTIVE", "created_at",
+                     ig_time_format(ids->created_at, created, sizeof created), "tfc_synced", 0);
+}
+
+json_t *webhook_api_rm_project(const reg_ids *ids)
+{
+    char created[40];
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "id", ids->project_id, "name",
+                     "imagegate", "description", "the registry of this imagegate", "state",
+                     "ACTIVE", "created_at",
+                     ig_time_format(ids->created_at, created, sizeof created), "parent", "id",
+                     ids->organization_id, "type", "ORGANIZATION");
 }
 
 json_t *webhook_api_search_shape(json_t *matches)

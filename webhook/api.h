@@ -8,8 +8,10 @@
  * needs, and the answers of the search and lookup endpoints. What runs
  * them lives in api_call.c (the road every call takes: loop thread, store
  * worker, loop thread), api_registry.c (the op table: one row per op with
- * its handler, for the Packer paths, /v1/lookup, /v1/audit, /v1/tokens)
- * and api_scan.c (POST /v1/scan); docs/api.md is the user's reference.
+ * its handler, for the Packer paths, /v1/lookup, /v1/audit, /v1/tokens),
+ * api_hcp.c (the HCP drop-in's resource manager, run task and the paths
+ * not served) and api_scan.c (POST /v1/scan); docs/api.md is the user's
+ * reference, docs/hcp-compatibility.md what HCP's clients need.
  *
  * Every input has a limit: path segments (names are bounded by their own
  * rules), at most WEBHOOK_API_MAX_PARAMS query parameters of bounded size,
@@ -32,6 +34,7 @@
 #include "registry/registry.h"
 
 #define WEBHOOK_API_PREFIX "/packer/2023-01-01/"
+#define WEBHOOK_API_RM_PREFIX "/resource-manager/2019-12-10/"
 #define WEBHOOK_API_MAX_PARAMS 32
 #define WEBHOOK_API_MAX_KEY 64
 #define WEBHOOK_API_MAX_VALUE 2048
@@ -72,6 +75,17 @@ typedef enum {
     API_TOKEN_LIST,   /* GET /v1/tokens */
     API_TOKEN_CREATE, /* POST /v1/tokens */
     API_TOKEN_REVOKE, /* DELETE /v1/tokens/{name} */
+    /* the HCP drop-in (api_hcp.c; docs/hcp-compatibility.md) */
+    API_ANCESTRY,        /* GET BASE/buckets/{b}/ancestry */
+    API_REGISTRY_GET,    /* GET BASE/registry */
+    API_ENFORCED_BUCKET, /* GET BASE/enforced_blocks/bucket/{b} */
+    API_RUNTASK_GET,     /* GET BASE/runtasks/{task_type} (validation) */
+    API_RUNTASK_HMAC,    /* PATCH BASE/runtasks/hmac */
+    API_NOT_SERVED,      /* an HCP 2023-01-01 path imagegate does not serve: 501 */
+    API_RM_ORG_LIST,     /* GET /resource-manager/2019-12-10/organizations */
+    API_RM_ORG_GET,      /* GET .../organizations/{id} */
+    API_RM_PROJECT_LIST, /* GET .../projects?scope.id=ORG&scope.type=ORGANIZATION */
+    API_RM_PROJECT_GET,  /* GET .../projects/{id} */
     API__COUNT
 } webhook_api_op;
 
@@ -92,15 +106,18 @@ typedef struct webhook_api_route {
     char build[72];
     char channel[40];
     char token[72]; /* /v1/tokens/{name} */
+    /* a resource-manager {id}, or runtasks/{task_type} */
+    char id[WEBHOOK_API_MAX_SEGMENT + 1];
     /* "/packer/2023-01-01/organizations/{org}/projects/{project}" as given,
      * for the href of HCP answers; "" for /v1/tokens */
     char base[2 * WEBHOOK_API_MAX_SEGMENT + 48];
 } webhook_api_route;
 
 /* Routes a request for the Packer paths (path starts with
- * WEBHOOK_API_PREFIX; it is the raw path, without the query) or for
- * /v1/tokens[/NAME]. method is an EVHTTP_REQ_* value. Returns 0; 404 for an
- * unknown path; 405 with the allowed methods ("GET, PUT") in allow; 400 for
+ * WEBHOOK_API_PREFIX; it is the raw path, without the query), the
+ * resource-manager reads (WEBHOOK_API_RM_PREFIX) or /v1/tokens[/NAME]. The
+ * HCP paths imagegate does not serve route to API_NOT_SERVED. method is an EVHTTP_REQ_* value.
+ * Returns 0; 404 for an unknown path; 405 with the allowed methods ("GET, PUT") in allow; 400 for
  * an invalid name, with the reason in err. */
 int webhook_api_route_parse(int method, const char *path, webhook_api_route *out, char *allow,
                             size_t allowlen, char *err, size_t errlen);
@@ -140,6 +157,10 @@ typedef struct webhook_api_query {
  * initialised; dispose it either way. */
 int webhook_api_query_parse(const char *query, webhook_api_query *q, char *err, size_t errlen);
 void webhook_api_query_dispose(webhook_api_query *q);
+/* One form-urlencoded value s[0..n) decoded as the query parser does
+ * (%XX, '+' as a space; control characters and bad UTF-8 refused): a new
+ * string, or NULL. */
+char *webhook_api_form_decode(const char *s, size_t n);
 /* The value of key, or NULL (borrowed from q). */
 const char *webhook_api_query_get(const webhook_api_query *q, const char *key);
 
@@ -224,13 +245,32 @@ int webhook_api_channel_patch_parse(json_t *body, webhook_api_channel_patch *out
  * New array. */
 json_t *webhook_api_search_shape(json_t *matches);
 /* Where imagegate's objects and HCP's 2023-01-01 models differ in a way an
- * hcp-sdk-go client would trip on, fixes an answer of the Packer paths in
- * place (the command line's --json keeps imagegate's shape): a bucket's
- * version_count becomes a string (HCP's int64 encoding); every
- * revocation_inherited_from (and revocations[].inherited_from) object gains
- * HCP's version_name, version_fingerprint and href (base + /buckets/B/
- * versions/FP) beside imagegate's keys. reply: borrowed. */
-void webhook_api_hcp_shape(json_t *reply, const char *base);
+ * hcp-sdk-go client would trip on, or HCP has fields only a server that
+ * knows its own ids can fill, fixes an answer of the Packer paths in place
+ * (the command line's --json keeps imagegate's shape). With BASE =
+ * /packer/2023-01-01/organizations/{org}/projects/{project} of ids:
+ *   - a bucket (an object with version_count): version_count becomes a
+ *     string (HCP's int64 encoding); it gains resource_name
+ *     ("packer/project/{project}/bucket/{name}") and location
+ *     ({organization_id, project_id}); its parents / children objects gain
+ *     href (BASE/buckets/{name}/ancestry?type=ANCESTRY_TYPE_PARENTS or
+ *     _CHILDREN);
+ *   - a version (an object with fingerprint and builds): its parents object
+ *     gains href (the ancestry of the bucket at this version);
+ *   - every revocation_inherited_from (and revocations[].inherited_from)
+ *     gains HCP's version_name, version_fingerprint and href
+ *     (BASE/buckets/B/versions/FP) beside imagegate's keys.
+ * reply: borrowed. */
+void webhook_api_hcp_shape(json_t *reply, const reg_ids *ids);
+
+/* BASE of ids into out ("/packer/2023-01-01/organizations/O/projects/P"). */
+void webhook_api_hcp_base(const reg_ids *ids, char *out, size_t outlen);
+
+/* The resource manager's objects for one organization and one project
+ * (new references): {id, name, state, created_at} and {id, name,
+ * description, state, created_at, parent: {id, type: ORGANIZATION}}. */
+json_t *webhook_api_rm_org(const reg_ids *ids);
+json_t *webhook_api_rm_project(const reg_ids *ids);
 
 /* GET /v1/lookup: from a channel object (registry_channel_get, borrowed)
  * picks the artifact of the given platform and region (NULL = any) and

@@ -145,7 +145,12 @@ registry *webhook_api_call_auth(webhook_worker *w, api_call *c)
     reg_ctx ctx = {"imagegate", ig_time_now()};
     if (registry_token_auth(r, &ctx, c->secret, &c->role, c->who, sizeof c->who, c->err,
                             sizeof c->err) < 0) {
-        if (registry_errcode(r) == REG_ENOTFOUND || registry_errcode(r) == REG_EINVAL) {
+        if ((registry_errcode(r) == REG_ENOTFOUND || registry_errcode(r) == REG_EINVAL) &&
+            strncmp(c->secret, "igo_", 4) == 0) {
+            webhook_api_call_fail(c, 401,
+                                  "the access token is unknown or expired, or its API token was "
+                                  "revoked; get a new one from POST /oauth2/token");
+        } else if (registry_errcode(r) == REG_ENOTFOUND || registry_errcode(r) == REG_EINVAL) {
             webhook_api_call_fail(c, 401, "the API token is unknown or was revoked");
         } else {
             webhook_api_call_regfail(w, c, r);

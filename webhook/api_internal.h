@@ -55,8 +55,8 @@ typedef struct api_job {
  * for an empty {} answer (deletes); or -1, either after
  * webhook_api_call_fail / webhook_api_call_regfail, or with c->status still
  * 0 when a registry call failed: the caller records the registry's error
- * (webhook_api_call_regfail). A reply of the Packer paths is put in HCP's
- * types afterwards (webhook_api_hcp_shape). */
+ * (webhook_api_call_regfail). Every reply of the Packer paths is put in
+ * HCP's types afterwards (webhook_api_hcp_shape). */
 typedef int (*webhook_api_handler)(api_job *j);
 
 enum {
@@ -65,10 +65,6 @@ enum {
     /* the role depends on the body: the handler checks it once read
      * (webhook_api_op_role(op, true) for a revocation or a restore) */
     API_OP_REVOKES = 1 << 2,
-    /* the reply stays in imagegate's shape: PATCH version, PATCH channel and
-     * channels/assign always answered so, although docs/api.md promises
-     * HCP's types for every answer of the Packer paths */
-    API_OP_UNSHAPED = 1 << 3,
 };
 
 /* A row of the op table: adding an endpoint is a route (api.c or routes.c),
@@ -82,6 +78,26 @@ typedef struct webhook_api_op_info {
 
 /* The row of op, or NULL when op is not one. */
 const webhook_api_op_info *webhook_api_op_get(webhook_api_op op);
+
+/* Replies for handlers (api_registry.c): {key: obj} (obj stolen; NULL, a
+ * failed registry call: -1), and {key: one page of arr, "pagination"}
+ * (arr stolen). */
+int webhook_api_reply(api_call *c, const char *key, json_t *obj);
+int webhook_api_reply_page(api_call *c, const char *key, json_t *arr);
+
+/* The HCP drop-in's handlers (api_hcp.c): bucket ancestry, the registry,
+ * enforced blocks, the run task's validation and HMAC key, the resource
+ * manager, and the paths imagegate does not serve. */
+int webhook_api_ancestry(api_job *j);
+int webhook_api_registry_get(api_job *j);
+int webhook_api_enforced_bucket(api_job *j);
+int webhook_api_runtask_get(api_job *j);
+int webhook_api_runtask_hmac(api_job *j);
+int webhook_api_not_served(api_job *j);
+int webhook_api_rm_org_list(api_job *j);
+int webhook_api_rm_org_get(api_job *j);
+int webhook_api_rm_project_list(api_job *j);
+int webhook_api_rm_project_get(api_job *j);
 
 /* Loop thread: submits c to run the handler of c->route.op on a store
  * worker, then replies (webhook_api_call_finish). */

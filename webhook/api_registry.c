@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- replies and body fields ------------------------------------------ */
 
@@ -47,6 +48,16 @@ static int reply_page(api_call *c, const char *key, json_t *arr)
     free(next);
     json_decref(arr);
     return 0;
+}
+
+int webhook_api_reply(api_call *c, const char *key, json_t *obj)
+{
+    return reply(c, key, obj);
+}
+
+int webhook_api_reply_page(api_call *c, const char *key, json_t *arr)
+{
+    return reply_page(c, key, arr);
 }
 
 /* The page the query asked for, for the lists the store pages itself. */
@@ -166,22 +177,35 @@ static int version_list(api_job *j)
 static int version_create(api_job *j)
 {
     api_call *c = j->c;
-    const char *fp;
-    if (need_string(c, j->body, "fingerprint", &fp) < 0)
+    const char *fp, *tt = NULL;
+    if (need_string(c, j->body, "fingerprint", &fp) < 0 ||
+        opt_string(c, j->body, "template_type", &tt) < 0)
         return -1;
     if (registry_valid_fingerprint(fp, c->err, sizeof c->err) < 0)
         return webhook_api_call_fail(c, 400, "%s", c->err);
     return reply(
         c, "version",
-        registry_version_create(j->r, &j->ctx, c->route.bucket, fp, NULL, c->err, sizeof c->err));
+        registry_version_create(j->r, &j->ctx, c->route.bucket, fp, tt, c->err, sizeof c->err));
 }
 
+/* A version that does not exist in a bucket that does is HCP's ABORTED
+ * (gRPC 10, HTTP 409): Packer creates a version only on that code. */
 static int version_get(api_job *j)
 {
     api_call *c = j->c;
-    return reply(c, "version",
-                 registry_version_get(j->r, &j->ctx, c->route.bucket, c->route.version, c->err,
-                                      sizeof c->err));
+    bool exists = false;
+    json_t *v = registry_version_get(j->r, &j->ctx, c->route.bucket, c->route.version, c->err,
+                                     sizeof c->err);
+    if (v || registry_errcode(j->r) != REG_ENOTFOUND)
+        return reply(c, "version", v);
+    char msg[sizeof c->err];
+    memcpy(msg, c->err, sizeof msg);
+    if (registry_bucket_exists(j->r, c->route.bucket, &exists, c->err, sizeof c->err) < 0)
+        return -1;
+    if (!exists) /* the bucket's own 404 */
+        return webhook_api_call_fail(c, 404, "%s", msg);
+    c->grpc = 10;
+    return webhook_api_call_fail(c, 409, "%s", msg);
 }
 
 /* A complete: true/false in the body states what the version must be. */
@@ -284,6 +308,23 @@ static int channel_list(api_job *j)
                       registry_channel_list(j->r, &j->ctx, c->route.bucket, c->err, sizeof c->err));
 }
 
+/* "latest" exists in every bucket: creating it is HCP's ALREADY_EXISTS
+ * (the provider then adopts the managed channel). */
+static int latest_exists(api_job *j)
+{
+    api_call *c = j->c;
+    bool exists = false;
+    if (registry_bucket_exists(j->r, c->route.bucket, &exists, c->err, sizeof c->err) < 0)
+        return -1;
+    if (!exists)
+        return webhook_api_call_fail(c, 404, "bucket '%s' does not exist", c->route.bucket);
+    c->grpc = 6;
+    return webhook_api_call_fail(c, 409,
+                                 "channel 'latest' of bucket '%s' already exists: it is managed by "
+                                 "imagegate",
+                                 c->route.bucket);
+}
+
 static int channel_create(api_job *j)
 {
     api_call *c = j->c;
@@ -293,6 +334,8 @@ static int channel_create(api_job *j)
         opt_string(c, j->body, "version_fingerprint", &fp) < 0 ||
         opt_bool(c, j->body, "restricted", &restricted) < 0)
         return -1;
+    if (strcasecmp(name, "latest") == 0)
+        return latest_exists(j);
     return reply(c, "channel",
                  registry_channel_create(j->r, &j->ctx, c->route.bucket, name,
                                          fp && *fp ? fp : NULL, restricted, c->err, sizeof c->err));
@@ -376,10 +419,12 @@ static int history_versions(registry *r, const reg_ctx *ctx, const char *bucket,
 static int channel_history(api_job *j)
 {
     api_call *c = j->c;
-    if (reply_page(c, "history",
-                   registry_channel_history(j->r, &j->ctx, c->route.bucket, c->route.channel,
-                                            c->err, sizeof c->err)) < 0)
+    json_t *all = registry_channel_history(j->r, &j->ctx, c->route.bucket, c->route.channel, c->err,
+                                           sizeof c->err);
+    size_t total = json_array_size(all);
+    if (reply_page(c, "history", all) < 0)
         return -1;
+    json_object_set_new(c->reply, "count", json_integer((json_int_t)total)); /* HCP's int32 */
     if (history_versions(j->r, &j->ctx, c->route.bucket, json_object_get(c->reply, "history"),
                          c->err, sizeof c->err) < 0) {
         json_decref(c->reply);
@@ -428,7 +473,22 @@ static int channel_assign(api_job *j)
     json_t *ch =
         registry_channel_set(j->r, &j->ctx, c->route.bucket, target, ref, c->err, sizeof c->err);
     free(ref);
-    return reply(c, "channel", ch);
+    if (!ch)
+        return -1;
+    json_t *src = source && *source ? registry_channel_get(j->r, &j->ctx, c->route.bucket, source,
+                                                           c->err, sizeof c->err)
+                                    : json_null();
+    if (!src) {
+        json_decref(ch);
+        return -1;
+    }
+    /* HCP's AssignChannelVersionResponse */
+    json_t *v = json_object_get(ch, "version");
+    json_t *vfp = json_object_get(v, "fingerprint");
+    c->reply = json_pack("{s:O, s:O, s:o, s:O}", "fingerprint", vfp ? vfp : json_null(), "version",
+                         v ? v : json_null(), "source_channel", src, "target_channel", ch);
+    json_decref(ch);
+    return 0;
 }
 
 /* ---- search, lookup, audit ---------------------------------------------- */
@@ -557,8 +617,7 @@ static const webhook_api_op_info op_info[API__COUNT] = {
     [API_VERSION_CREATE] = {"version.create", version_create, W, BODY},
     [API_VERSION_GET] = {"version.get", version_get, R, 0},
     /* write to complete; admin to revoke or restore */
-    [API_VERSION_UPDATE] = {"version.update", version_update, W,
-                            BODY | API_OP_REVOKES | API_OP_UNSHAPED},
+    [API_VERSION_UPDATE] = {"version.update", version_update, W, BODY | API_OP_REVOKES},
     [API_VERSION_DELETE] = {"version.delete", version_delete, A, 0},
     [API_BUILD_LIST] = {"build.list", build_list, R, 0},
     [API_BUILD_CREATE] = {"build.create", build_create, W, BODY},
@@ -568,10 +627,10 @@ static const webhook_api_op_info op_info[API__COUNT] = {
     [API_CHANNEL_LIST] = {"channel.list", channel_list, R, 0},
     [API_CHANNEL_CREATE] = {"channel.create", channel_create, W, BODY | API_OP_CREATES},
     [API_CHANNEL_GET] = {"channel.get", channel_get, R, 0},
-    [API_CHANNEL_UPDATE] = {"channel.update", channel_update, W, BODY | API_OP_UNSHAPED},
+    [API_CHANNEL_UPDATE] = {"channel.update", channel_update, W, BODY},
     [API_CHANNEL_DELETE] = {"channel.delete", channel_delete, A, 0},
     [API_CHANNEL_HISTORY] = {"channel.history", channel_history, R, 0},
-    [API_CHANNEL_ASSIGN] = {"channel.assign", channel_assign, W, BODY | API_OP_UNSHAPED},
+    [API_CHANNEL_ASSIGN] = {"channel.assign", channel_assign, W, BODY},
     [API_SEARCH_ARTIFACT] = {"artifact.search", artifact_search, R, BODY},
     [API_LOOKUP] = {"lookup", lookup, R, 0},
     [API_AUDIT] = {"audit", audit, A, 0},
@@ -579,6 +638,17 @@ static const webhook_api_op_info op_info[API__COUNT] = {
     [API_TOKEN_LIST] = {"token.list", token_list, A, 0},
     [API_TOKEN_CREATE] = {"token.create", token_create, A, BODY | API_OP_CREATES},
     [API_TOKEN_REVOKE] = {"token.revoke", token_revoke, A, 0},
+    /* the HCP drop-in (api_hcp.c) */
+    [API_ANCESTRY] = {"bucket.ancestry", webhook_api_ancestry, R, 0},
+    [API_REGISTRY_GET] = {"registry.get", webhook_api_registry_get, R, 0},
+    [API_ENFORCED_BUCKET] = {"enforced_blocks.bucket", webhook_api_enforced_bucket, R, 0},
+    [API_RUNTASK_GET] = {"runtask.get", webhook_api_runtask_get, A, 0},
+    [API_RUNTASK_HMAC] = {"runtask.hmac", webhook_api_runtask_hmac, A, BODY},
+    [API_NOT_SERVED] = {"not_served", webhook_api_not_served, R, 0},
+    [API_RM_ORG_LIST] = {"rm.organization.list", webhook_api_rm_org_list, R, 0},
+    [API_RM_ORG_GET] = {"rm.organization.get", webhook_api_rm_org_get, R, 0},
+    [API_RM_PROJECT_LIST] = {"rm.project.list", webhook_api_rm_project_list, R, 0},
+    [API_RM_PROJECT_GET] = {"rm.project.get", webhook_api_rm_project_get, R, 0},
 };
 
 #undef R
@@ -634,8 +704,8 @@ static void api_work(webhook_worker *w, void *arg)
     if ((op->flags & API_OP_REVOKES) || webhook_api_call_allow(c, op->role) == 0) {
         if (op->run(&j) < 0 && !c->status)
             webhook_api_call_regfail(w, c, j.r);
-        else if (!c->status && c->reply && *c->route.base && !(op->flags & API_OP_UNSHAPED))
-            webhook_api_hcp_shape(c->reply, c->route.base);
+        else if (!c->status && c->reply && *c->route.base)
+            webhook_api_hcp_shape(c->reply, webhook_server_ids(c->srv));
     }
     json_decref(j.body);
 }

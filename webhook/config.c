@@ -11,6 +11,7 @@
 
 #include "common/numparse.h"
 #include "common/timeutil.h"
+#include "common/ulid.h"
 #include "common/xalloc.h"
 #include "common/ydoc.h"
 #include "common/log.h"
@@ -112,6 +113,18 @@ static const directive directives[] = {
     {"result-retention", CT_DUR, OFF(result_retention), "30d", 0, 365 * 24 * 60 * MIN,
      "how long a delivery's result page (the result's url in HCP Terraform) is kept; 0s: no pages, "
      "the url is the run's page in HCP Terraform"},
+    {"organization-id", CT_STR, OFF(organization_id), "", 0, 0,
+     "the organization id (a UUID) HCP clients address; kept in the store (empty: the one made on "
+     "first start)"},
+    {"project-id", CT_STR, OFF(project_id), "", 0, 0,
+     "the project id (a UUID) HCP clients address; kept in the store (empty: the one made on first "
+     "start)"},
+    {"oauth-token-lifetime", CT_DUR, OFF(oauth_token_lifetime), "1h", 1 * MIN, 24 * 60 * MIN,
+     "how long an access token of POST /oauth2/token is valid (its expires_in)"},
+    {"oauth-failure-limit", CT_INT, OFF(oauth_failure_limit), "20", 1, 100000,
+     "failed POST /oauth2/token requests one client address may make per minute (429 beyond)"},
+    {"hmac-rotation-grace", CT_DUR, OFF(hmac_rotation_grace), "24h", 0, 30 * 24 * 60 * MIN,
+     "how long the run-task HMAC key replaced by PATCH .../runtasks/hmac stays valid"},
     {"shutdown-timeout", CT_DUR, OFF(shutdown_timeout), "30s", 0, 10 * MIN,
      "how long SIGTERM waits for in-flight deliveries"},
     {"log-level", CT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn, error"},
@@ -367,6 +380,20 @@ bad:
     return -1;
 }
 
+/* The HCP ids, when given, are UUIDs (the HCP provider refuses others). */
+static int validate_ids(const webhook_config *c, char *err, size_t errlen)
+{
+    const char *const v[] = {c->organization_id, c->project_id};
+    const char *const names[] = {"organization-id", "project-id"};
+    for (size_t i = 0; i < 2; i++)
+        if (*v[i] && !ig_uuid_valid(v[i])) {
+            snprintf(err, errlen, "%s: '%.60s' is not a UUID (8-4-4-4-12 hex digits)", names[i],
+                     v[i]);
+            return -1;
+        }
+    return 0;
+}
+
 static int validate(webhook_config *c, char *err, size_t errlen)
 {
     char addr[256];
@@ -410,6 +437,8 @@ static int validate(webhook_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "db: a store URL is needed");
         return -1;
     }
+    if (validate_ids(c, err, errlen) < 0)
+        return -1;
     if (!*c->tmp_dir) {
         const char *t = getenv("TMPDIR");
         free(c->tmp_dir);

@@ -46,6 +46,12 @@ typedef struct webhook_config {
     int64_t token_refresh;                /* API token hashes re-read this often (tokens.c) */
     int64_t result_retention;             /* result pages kept this long; 0 = none */
 
+    /* the HCP drop-in (docs/hcp-compatibility.md) */
+    char *organization_id, *project_id; /* "" = keep the store's (made on first start) */
+    int64_t oauth_token_lifetime;       /* ms an OAuth2 access token lives */
+    int64_t oauth_failure_limit;        /* failed token requests per address per minute */
+    int64_t hmac_rotation_grace;        /* ms a replaced run-task HMAC key stays valid */
+
     char *log_level;
 } webhook_config;
 

@@ -4,7 +4,9 @@
  * webhook_submit() and reply from its done function. The registry API's
  * rows accept every verb: api_registry.c routes the path itself and answers
  * 405 with the verbs a path takes. POST /v1/scan is the only route whose
- * body may be larger than --max-body-bytes (up to --max-plan-bytes). */
+ * body may be larger than --max-body-bytes (up to --max-plan-bytes).
+ * POST /oauth2/token ("oauth") answers errors in OAuth2's shape, also those
+ * the dispatcher finds (405, 413, 503), never HCP's {"code": N}. */
 #include "webhook/server.h"
 
 #define ANY                                                                                        \
@@ -22,5 +24,7 @@ const webhook_route webhook_routes[] = {
     {"/v1/tokens/", true, ANY, "tokens", webhook_handle_api, false},
     {"/results/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "results", webhook_handle_result, false},
     {"/packer/2023-01-01/", true, ANY, "api", webhook_handle_api, false},
+    {"/resource-manager/2019-12-10/", true, ANY, "api", webhook_handle_api, false},
+    {"/oauth2/token", false, EVHTTP_REQ_POST, "oauth", webhook_handle_oauth_token, false},
     {NULL, false, 0, NULL, NULL, false},
 };

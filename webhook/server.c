@@ -22,6 +22,7 @@
 #include "common/xalloc.h"
 #include "webhook/sig.h"
 #include "webhook/deadline.h"
+#include "webhook/oauth.h"
 #include "webhook/pool.h"
 #include "webhook/tls.h"
 #include "webhook/tokens.h"
@@ -72,6 +73,8 @@ struct webhook_server {
     webhook_keys *keys;           /* loop thread */
     webhook_deadlines *deadlines; /* loop thread: --header-timeout, --body-timeout */
     webhook_tokens *tokens;       /* loop thread: API token hashes for body limits */
+    webhook_throttle *oauth;      /* loop thread: failed POST /oauth2/token per address */
+    reg_ids ids;                  /* the HCP organization and project (read-only) */
     char *hmac_path;
     char *cert_path, *key_path;
     rules *rules;
@@ -114,6 +117,18 @@ const policy *webhook_server_policy(const webhook_server *srv)
 const char *webhook_server_public_url(const webhook_server *srv)
 {
     return srv->public_url;
+}
+const reg_ids *webhook_server_ids(const webhook_server *srv)
+{
+    return &srv->ids;
+}
+const char *webhook_server_hmac_path(const webhook_server *srv)
+{
+    return srv->hmac_path;
+}
+webhook_throttle *webhook_server_oauth_throttle(webhook_server *srv)
+{
+    return srv->oauth;
 }
 const struct webhook_keys *webhook_server_keys(const webhook_server *srv)
 {
@@ -458,6 +473,18 @@ static int delivery_sweep(void *thread)
 
 /* ---- HTTP ----------------------------------------------------------- */
 
+/* An error found before a route's handler runs, in the route's shape:
+ * OAuth2's for the token endpoint (Packer reads gRPC codes out of any error
+ * text, a token error's included), HCP's for the rest. */
+static void route_error(const webhook_route *r, struct evhttp_request *req, int code,
+                        const char *msg)
+{
+    if (strcmp(r->name, "oauth") == 0)
+        webhook_oauth_reply_error(req, code, msg);
+    else
+        webhook_reply_error(req, code, "%s", msg);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     webhook_server *srv = arg;
@@ -467,15 +494,15 @@ static void dispatch(struct evhttp_request *req, void *arg)
     if (!path || !*path)
         path = "/";
     int method = (int)evhttp_request_get_command(req);
-    const webhook_route *match = NULL;
-    bool path_known = false;
+    const webhook_route *match = NULL, *known = NULL;
     strbuf allow = STRBUF_INIT;
+    char msg[200];
     for (const webhook_route *r = webhook_routes; r->path; r++) {
         bool hit =
             r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;
         if (!hit)
             continue;
-        path_known = true;
+        known = r;
         if (r->methods & method) {
             match = r;
             break;
@@ -493,20 +520,22 @@ static void dispatch(struct evhttp_request *req, void *arg)
     if (match) {
         if (srv->stopping && strcmp(match->name, "healthz") != 0) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-            webhook_reply_error(req, 503, "imagegate is shutting down");
+            route_error(match, req, 503, "imagegate is shutting down");
         } else if (!match->large_body && evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
                                              (size_t)srv->cfg->max_body_bytes) {
             /* libevent's own limit is the larger --max-plan-bytes (POST
              * /v1/scan); every other route keeps --max-body-bytes. */
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-            webhook_reply_error(req, 413, "the request body is larger than --max-body-bytes (%lld)",
-                                (long long)srv->cfg->max_body_bytes);
+            snprintf(msg, sizeof msg, "the request body is larger than --max-body-bytes (%lld)",
+                     (long long)srv->cfg->max_body_bytes);
+            route_error(match, req, 413, msg);
         } else {
             match->fn(srv, req, path);
         }
-    } else if (path_known) {
+    } else if (known) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow.s);
-        webhook_reply_error(req, 405, "method not allowed on %s (allowed: %s)", path, allow.s);
+        snprintf(msg, sizeof msg, "method not allowed on %.80s (allowed: %s)", path, allow.s);
+        route_error(known, req, 405, msg);
     } else {
         webhook_reply_error(req, 404, "no such endpoint");
     }
@@ -875,22 +904,29 @@ out:
     return rc;
 }
 
-/* Start-up, before the listener and the loop exist: old deliveries are
+/* Start-up, before the listener and the loop exist: the HCP ids are read
+ * (or made, or set from the configuration) into *ids, old deliveries are
  * abandoned and the first snapshot of API tokens is read (*tokens, new), so
  * a valid token's first large POST /v1/scan is not refused for want of one. */
-static int prepare_store(const webhook_config *cfg, webhook_tokenset **tokens, char *err,
-                         size_t errlen)
+static int prepare_store(const webhook_config *cfg, webhook_tokenset **tokens, reg_ids *ids,
+                         char *err, size_t errlen)
 {
     int code = 0;
     registry *r = registry_open(cfg->db, REG_OPEN_CREATE, &code, err, errlen);
     if (!r)
         return -1;
-    *tokens = webhook_tokenset_load(r, err, errlen);
+    reg_ctx ctx = {"imagegate", ig_time_now()};
+    /* the HCP ids: made on the first start, or set from the configuration */
+    if (registry_ids(r, &ctx, *cfg->organization_id ? cfg->organization_id : NULL,
+                     *cfg->project_id ? cfg->project_id : NULL, ids, err, errlen) < 0) {
+        registry_close(r);
+        return -1;
+    }
+    *tokens = webhook_tokenset_load(r, ctx.now - cfg->hmac_rotation_grace, err, errlen);
     if (!*tokens) {
         registry_close(r);
         return -1;
     }
-    reg_ctx ctx = {"imagegate", ig_time_now()};
     int n = registry_delivery_abandon_old(r, &ctx, ctx.now - cfg->token_lifetime, err, errlen);
     if (n > 0)
         log_warn("event=deliveries_abandoned count=%d msg=\"received more than %llds ago: "
@@ -1005,7 +1041,7 @@ static int load_inputs(webhook_server *srv, webhook_tokenset **tokens)
 {
     const webhook_config *cfg = srv->cfg;
     char err[1024] = "";
-    if (prepare_store(cfg, tokens, err, sizeof err) < 0)
+    if (prepare_store(cfg, tokens, &srv->ids, err, sizeof err) < 0)
         return fail_start(err, 3);
     srv->rules = rules_load(*cfg->rules_dir ? cfg->rules_dir : NULL, err, sizeof err);
     if (!srv->rules)
@@ -1047,6 +1083,7 @@ static int setup_loop(webhook_server *srv, webhook_tokenset **tokens)
     webhook_deadlines_set_body_limit(srv->deadlines, body_limit, srv);
     srv->tokens = webhook_tokens_new(srv, srv->base, cfg->token_refresh, *tokens);
     *tokens = NULL;
+    srv->oauth = webhook_throttle_new(cfg->oauth_failure_limit, 60 * 1000, 4096);
     evhttp_set_bevcb(srv->http, srv->ssl ? tls_bevcb : plain_bevcb, srv);
     return 0;
 }
@@ -1065,9 +1102,13 @@ static void print_banner(const webhook_server *srv)
 {
     fprintf(stderr,
             "imagegate serve: run task URL:  %s/runtask\n"
-            "imagegate serve: HMAC key file: %s%s\n",
+            "imagegate serve: HMAC key file: %s%s\n"
+            "imagegate serve: HCP organization %s, project %s (docs/hcp-compatibility.md)\n",
             srv->public_url, srv->hmac_path ? srv->hmac_path : "(none: --allow-unsigned)",
-            srv->hmac_path ? " (its first line is the run task's HMAC key)" : "");
+            srv->hmac_path ? " (its first line is the run task's HMAC key, unless one was made "
+                             "with PATCH .../runtasks/hmac)"
+                           : "",
+            srv->ids.organization_id, srv->ids.project_id);
     fflush(stderr);
 }
 
@@ -1088,6 +1129,7 @@ static void server_free(webhook_server *srv)
     webhook_deadlines_free(srv->deadlines); /* after evhttp_free: connections closed */
     webhook_tokens_free(srv->tokens);       /* after the completions: none holds it */
     webhook_completions_free(srv->done);
+    webhook_throttle_free(srv->oauth);
     if (srv->base)
         event_base_free(srv->base);
     SSL_CTX_free(srv->ssl);

@@ -74,6 +74,9 @@ void webhook_handle_api(webhook_server *srv, struct evhttp_request *req, const c
 void webhook_handle_lookup(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_audit(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_scan(webhook_server *srv, struct evhttp_request *req, const char *path);
+/* POST /oauth2/token and its error shape (oauth.c). */
+void webhook_handle_oauth_token(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_oauth_reply_error(struct evhttp_request *req, int code, const char *msg);
 
 /* ---- replies (loop thread) ------------------------------------------- */
 
@@ -131,6 +134,13 @@ const rules *webhook_server_rules(const webhook_server *srv);
 const policy *webhook_server_policy(const webhook_server *srv);
 /* The base of links in results: --public-url or derived from the listener. */
 const char *webhook_server_public_url(const webhook_server *srv);
+/* The organization and project ids HCP clients address (read from the
+ * store at start-up). */
+const reg_ids *webhook_server_ids(const webhook_server *srv);
+/* The HMAC key file, or NULL with --allow-unsigned. */
+const char *webhook_server_hmac_path(const webhook_server *srv);
+/* The failure throttle of POST /oauth2/token (loop thread only). */
+struct webhook_throttle *webhook_server_oauth_throttle(webhook_server *srv);
 
 /* Hands a newly recorded delivery to the delivery pool (any thread). When
  * the in-memory queue is full the delivery stays queued in the store, where

@@ -70,6 +70,11 @@ size_t webhook_keys_count(const webhook_keys *k)
     return k ? k->n : 0;
 }
 
+const char *webhook_keys_get(const webhook_keys *k, size_t i)
+{
+    return k && i < k->n ? k->keys[i] : NULL;
+}
+
 webhook_keys *webhook_keys_load(const char *path, char *err, size_t errlen)
 {
     webhook_keys *k = NULL;

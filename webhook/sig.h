@@ -23,6 +23,8 @@ webhook_keys *webhook_keys_load(const char *path, char *err, size_t errlen);
 webhook_keys *webhook_keys_from(const char *const *keys, size_t n);
 void webhook_keys_free(webhook_keys *k);
 size_t webhook_keys_count(const webhook_keys *k);
+/* Key i (borrowed, NUL-terminated), or NULL past the end. */
+const char *webhook_keys_get(const webhook_keys *k, size_t i);
 
 /* Creates path with one new random key (64 hex chars) and mode 0600 when it
  * does not exist. Returns 1 when it made the file, 0 when it was there, -1

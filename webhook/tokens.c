@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "webhook/api.h"
+#include "webhook/sig.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -39,6 +40,7 @@
 struct webhook_tokenset {
     size_t n;
     unsigned char (*md)[DIGEST];
+    webhook_keys *hmac; /* the store's run-task HMAC keys, NULL when none */
 };
 
 struct webhook_tokens {
@@ -63,13 +65,22 @@ webhook_tokenset *webhook_tokenset_new(const reg_token_hash *rows, size_t n)
     return s;
 }
 
-webhook_tokenset *webhook_tokenset_load(registry *r, char *err, size_t errlen)
+webhook_tokenset *webhook_tokenset_load(registry *r, ig_time hmac_since, char *err, size_t errlen)
 {
     reg_token_hash *rows = NULL;
-    size_t n = 0;
+    char **keys = NULL;
+    size_t n = 0, nkeys = 0;
+    bool current;
     if (registry_token_hashes(r, &rows, &n, err, errlen) < 0)
         return NULL;
+    if (registry_hmac_keys(r, hmac_since, &keys, &nkeys, &current, err, errlen) < 0) {
+        free(rows);
+        return NULL;
+    }
     webhook_tokenset *s = webhook_tokenset_new(rows, n);
+    if (nkeys)
+        s->hmac = webhook_keys_from((const char *const *)keys, nkeys);
+    registry_hmac_keys_free(keys, nkeys);
     free(rows);
     return s;
 }
@@ -78,6 +89,7 @@ void webhook_tokenset_free(webhook_tokenset *s)
 {
     if (!s)
         return;
+    webhook_keys_free(s->hmac);
     free(s->md);
     free(s);
 }
@@ -121,9 +133,11 @@ typedef struct refresh_job {
 static void read_tokens(webhook_worker *w, refresh_job *j)
 {
     j->seq = atomic_fetch_add(&j->t->next_seq, 1) + 1;
+    const webhook_config *cfg = webhook_server_config(j->t->srv);
     registry *r = webhook_worker_registry(w, j->err, sizeof j->err);
     if (r)
-        j->set = webhook_tokenset_load(r, j->err, sizeof j->err);
+        j->set = webhook_tokenset_load(r, ig_time_now() - cfg->hmac_rotation_grace, j->err,
+                                       sizeof j->err);
 }
 
 /* Loop thread: installs the snapshot if it is the newest, and frees the job. */
@@ -215,6 +229,11 @@ void webhook_tokens_free(webhook_tokens *t)
 bool webhook_tokens_knows(const webhook_tokens *t, const char *authorization)
 {
     return t && webhook_tokenset_knows(t->cur, authorization);
+}
+
+const webhook_keys *webhook_tokens_hmac(const webhook_tokens *t)
+{
+    return t && t->cur ? t->cur->hmac : NULL;
 }
 
 int webhook_tokens_refresh(webhook_worker *w)

@@ -8,6 +8,9 @@
  * The store stays the authority: a request let through here is still
  * authenticated by registry_token_auth on a store worker.
  *
+ * It also carries the store's run-task HMAC keys (PATCH .../runtasks/hmac,
+ * those inside --hmac-rotation-grace), checked beside the key file's.
+ *
  * Snapshots are built on store workers (the loop never touches the store)
  * and handed to the loop thread through the server's completion list: at
  * start-up, every --token-refresh, and right after a token is created or
@@ -32,9 +35,10 @@ typedef struct webhook_tokenset webhook_tokenset;
 /* A snapshot of rows (borrowed): those with role >= read and a 64-digit hex
  * hash. Never NULL. */
 webhook_tokenset *webhook_tokenset_new(const reg_token_hash *rows, size_t n);
-/* Reads the store (registry_token_hashes) on the thread that owns r.
- * Returns a new snapshot, or NULL with err. */
-webhook_tokenset *webhook_tokenset_load(registry *r, char *err, size_t errlen);
+/* Reads the store (registry_token_hashes, and registry_hmac_keys with
+ * keys retired at or after hmac_since) on the thread that owns r. Returns a
+ * new snapshot, or NULL with err. */
+webhook_tokenset *webhook_tokenset_load(registry *r, ig_time hmac_since, char *err, size_t errlen);
 void webhook_tokenset_free(webhook_tokenset *s);
 size_t webhook_tokenset_size(const webhook_tokenset *s);
 /* True when authorization (an Authorization header's value; borrowed, may
@@ -59,6 +63,9 @@ void webhook_tokens_stop(webhook_tokens *t);
 void webhook_tokens_free(webhook_tokens *t);
 /* webhook_tokenset_knows on the current snapshot. Loop thread. */
 bool webhook_tokens_knows(const webhook_tokens *t, const char *authorization);
+/* The store's run-task HMAC keys of the current snapshot (borrowed; NULL
+ * when there are none). Loop thread. */
+const struct webhook_keys *webhook_tokens_hmac(const webhook_tokens *t);
 /* Reads the tokens now with w's registry handle and hands the snapshot to
  * the loop ahead of the completion of the job w is running, so a reply sent
  * from that job's done function already finds it in force. Returns 0, or -1

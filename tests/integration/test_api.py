@@ -98,11 +98,15 @@ class ApiTest(unittest.TestCase):
         return doc, hdrs
 
     def check_hcp_origin(self, o):
-        """revocation_inherited_from: imagegate's keys and HCP's side by side."""
+        """revocation_inherited_from: imagegate's keys and HCP's side by side; the href names
+        this imagegate's organization and project, whatever {org}/{project} the call used."""
         self.assertEqual((o["bucket_name"], o["version"], o["version_name"]),
                          ("golden-base", "v1", "v1"))
         self.assertEqual(o["version_fingerprint"], o["fingerprint"])
-        self.assertEqual(o["href"], "%s/buckets/golden-base/versions/%s" % (BASE, o["fingerprint"]))
+        st, rm, _ = self.d.call("GET", "/resource-manager/2019-12-10/projects", None, self.R)
+        p = rm["projects"][0]
+        self.assertEqual(o["href"], "/packer/2023-01-01/organizations/%s/projects/%s/buckets/"
+                         "golden-base/versions/%s" % (p["parent"]["id"], p["id"], o["fingerprint"]))
 
     def publish(self, bucket, fp, artifacts, platform="aws", builds=1, source=None):
         """The Packer flow: version, builds running, then each BUILD_DONE."""
@@ -331,7 +335,9 @@ class ApiTest(unittest.TestCase):
         self.err(400, "GET", BASE + "/buckets?a=%zz", token=self.R)
         # not found, method not allowed, conflicts
         self.err(404, "GET", BASE + "/buckets/no-such-bucket", token=self.R)
-        self.err(404, "GET", BASE + "/buckets/web-ubuntu/versions/v99", token=self.R)
+        # a missing version of a bucket that exists: HCP's ABORTED, which Packer creates on
+        self.err(409, "GET", BASE + "/buckets/web-ubuntu/versions/v99", token=self.R, grpc=10)
+        self.err(404, "GET", BASE + "/buckets/no-such-bucket/versions/v99", token=self.R)
         self.err(404, "GET", BASE + "/bucketz", token=self.R)
         doc, hdrs = self.err(405, "POST", BASE + "/buckets", {"name": "abc"}, token=self.W)
         self.assertEqual(hdrs.get("Allow"), "GET, PUT")

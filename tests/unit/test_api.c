@@ -18,6 +18,7 @@
 
 #include "webhook/api.h"
 #include "webhook/api_internal.h"
+#include "webhook/oauth.h"
 
 #define P "/packer/2023-01-01/organizations/my-org/projects/my-proj"
 
@@ -727,40 +728,65 @@ static void test_search_shape(void **state)
 /* ---- the registry queries added for the API ------------------------------ */
 
 /* The answers of the Packer paths in HCP's types: version_count a string,
- * inherited-from objects with HCP's keys and an href, wherever they are. */
+ * a bucket's identity (resource_name, location) and roll-up hrefs, a
+ * version's parents href, inherited-from objects with HCP's keys and an
+ * href, wherever they are. The base is the configured ids', not the path's. */
 static void test_hcp_shape(void **state)
 {
     (void)state;
-    const char *base = "/packer/2023-01-01/organizations/o/projects/p";
+    const reg_ids ids = {"3a0f6c1e-5b7d-4c2a-9e11-0d3b5f7a9c21",
+                         "7b6b7db5-5e04-498c-a9a5-9a883b9462a4", 0};
+#define BASE                                                                                       \
+    "/packer/2023-01-01/organizations/3a0f6c1e-5b7d-4c2a-9e11-0d3b5f7a9c21/projects/"              \
+    "7b6b7db5-5e04-498c-a9a5-9a883b9462a4"
     json_error_t je;
     json_t *j = json_loads(
-        "{\"buckets\":[{\"name\":\"a\",\"version_count\":3,\"latest_version\":{\"name\":\"v3\","
+        "{\"buckets\":[{\"name\":\"a\",\"version_count\":3,\"parents\":{\"status\":\"UP_TO_DATE\"},"
+        "\"children\":null,\"latest_version\":{\"name\":\"v3\",\"bucket_name\":\"a\","
+        "\"fingerprint\":\"fp-3\",\"builds\":[],\"parents\":{\"status\":\"OUT_OF_DATE\"},"
         "\"revocation_inherited_from\":{\"bucket_name\":\"g\",\"version\":\"v1\","
         "\"fingerprint\":\"fp-1\",\"version_id\":\"X\"},\"revocations\":[{\"inherited_from\":"
         "{\"bucket_name\":\"g\",\"version\":\"v1\",\"fingerprint\":\"fp-1\"}},"
         "{\"inherited_from\":null}]}}]}",
         0, &je);
     assert_non_null(j);
-    webhook_api_hcp_shape(j, base);
+    webhook_api_hcp_shape(j, &ids);
     json_t *b = json_array_get(json_object_get(j, "buckets"), 0);
     assert_string_equal(json_string_value(json_object_get(b, "version_count")), "3");
+    assert_string_equal(json_string_value(json_object_get(b, "resource_name")),
+                        "packer/project/7b6b7db5-5e04-498c-a9a5-9a883b9462a4/bucket/a");
+    json_t *loc = json_object_get(b, "location");
+    assert_string_equal(json_string_value(json_object_get(loc, "organization_id")),
+                        ids.organization_id);
+    assert_string_equal(json_string_value(json_object_get(loc, "project_id")), ids.project_id);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "parents"), "href")),
+                        BASE "/buckets/a/ancestry?type=ANCESTRY_TYPE_PARENTS");
+    assert_true(json_is_null(json_object_get(b, "children")));
     json_t *lv = json_object_get(b, "latest_version");
+    json_t *lp = json_object_get(lv, "parents");
+    assert_string_equal(json_string_value(json_object_get(lp, "status")), "OUT_OF_DATE");
+    assert_string_equal(json_string_value(json_object_get(lp, "href")),
+                        BASE "/buckets/a/ancestry?type=ANCESTRY_TYPE_PARENTS"
+                             "&version_fingerprint=fp-3");
     json_t *o = json_object_get(lv, "revocation_inherited_from");
     assert_string_equal(json_string_value(json_object_get(o, "version")), "v1");
     assert_string_equal(json_string_value(json_object_get(o, "version_name")), "v1");
     assert_string_equal(json_string_value(json_object_get(o, "version_fingerprint")), "fp-1");
     assert_string_equal(json_string_value(json_object_get(o, "href")),
-                        "/packer/2023-01-01/organizations/o/projects/p/buckets/g/versions/fp-1");
+                        BASE "/buckets/g/versions/fp-1");
     json_t *revs = json_object_get(lv, "revocations");
     o = json_object_get(json_array_get(revs, 0), "inherited_from");
     assert_non_null(json_object_get(o, "href"));
-    assert_true(json_is_null(json_object_get(json_array_get(revs, 1), "inherited_from")));
+    assert_true(json_is_null(json_array_get(revs, 1)
+                                 ? json_object_get(json_array_get(revs, 1), "inherited_from")
+                                 : NULL));
     /* twice changes nothing more */
     json_t *once = json_deep_copy(j);
-    webhook_api_hcp_shape(j, base);
+    webhook_api_hcp_shape(j, &ids);
     assert_true(json_equal(once, j));
     json_decref(once);
     json_decref(j);
+#undef BASE
 }
 
 static void test_registry_additions(void **state)
@@ -847,6 +873,200 @@ static void test_registry_additions(void **state)
     rmdir(dir);
 }
 
+/* ---- the HCP drop-in ----------------------------------------------------- */
+
+static void test_route_hcp(void **state)
+{
+    (void)state;
+    webhook_api_route rt;
+    char allow[64], err[512];
+#define RM "/resource-manager/2019-12-10"
+    static const struct {
+        int method;
+        const char *path;
+        webhook_api_op op;
+    } ok[] = {
+        {EVHTTP_REQ_GET, RM "/organizations", API_RM_ORG_LIST},
+        {EVHTTP_REQ_GET, RM "/organizations/3a0f6c1e-5b7d-4c2a-9e11-0d3b5f7a9c21", API_RM_ORG_GET},
+        {EVHTTP_REQ_GET, RM "/projects", API_RM_PROJECT_LIST},
+        {EVHTTP_REQ_GET, RM "/projects/7b6b7db5-5e04-498c-a9a5-9a883b9462a4", API_RM_PROJECT_GET},
+        {EVHTTP_REQ_GET, P "/registry", API_REGISTRY_GET},
+        {EVHTTP_REQ_PUT, P "/registry", API_NOT_SERVED},
+        {EVHTTP_REQ_DELETE, P "/registry", API_NOT_SERVED},
+        {EVHTTP_REQ_GET, P "/runtasks/validation", API_RUNTASK_GET},
+        {EVHTTP_REQ_PATCH, P "/runtasks/hmac", API_RUNTASK_HMAC},
+        {EVHTTP_REQ_GET, P "/runtasks/config", API_NOT_SERVED},
+        {EVHTTP_REQ_GET, P "/enforced_blocks/bucket/web-app", API_ENFORCED_BUCKET},
+        {EVHTTP_REQ_GET, P "/enforced_blocks", API_NOT_SERVED},
+        {EVHTTP_REQ_POST, P "/enforced_blocks/EB/versions/V/buckets", API_NOT_SERVED},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/ancestry", API_ANCESTRY},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/packages/with-vulnerabilities", API_NOT_SERVED},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/vulnerabilities", API_NOT_SERVED},
+        {EVHTTP_REQ_PUT, P "/buckets/web-app/versions/fp1/builds/01ABC/sboms", API_NOT_SERVED},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/versions/fp1/builds/01ABC/sboms/s-1", API_NOT_SERVED},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/versions/fp1/builds/01ABC/packages", API_NOT_SERVED},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int rc = route(ok[i].method, ok[i].path, &rt, allow, err);
+        if (rc != 0 || rt.op != ok[i].op)
+            fail_msg("%s: rc %d op %s (%s)", ok[i].path, rc, webhook_api_op_name(rt.op), err);
+    }
+    assert_int_equal(route(EVHTTP_REQ_GET, RM "/projects/abc", &rt, allow, err), 0);
+    assert_string_equal(rt.id, "abc");
+    assert_string_equal(rt.base, ""); /* no HCP shaping: not a Packer path */
+    assert_int_equal(route(EVHTTP_REQ_GET, P "/runtasks/validation", &rt, allow, err), 0);
+    assert_string_equal(rt.id, "validation");
+    assert_int_equal(route(EVHTTP_REQ_POST, RM "/organizations", &rt, allow, err), 405);
+    assert_string_equal(allow, "GET");
+    assert_int_equal(route(EVHTTP_REQ_GET, P "/runtasks/hmac", &rt, allow, err), 405);
+    assert_string_equal(allow, "PATCH");
+    assert_int_equal(route(EVHTTP_REQ_POST, P "/buckets/web-app/ancestry", &rt, allow, err), 405);
+    static const char *const unknown[] = {
+        RM "/orgs",
+        RM "/projects/a/b",
+        RM,
+        "/resource-manager/2020-01-01/organizations",
+        P "/runtasks",
+        P "/registry/x",
+        P "/buckets/web-app/ancestry/x",
+        P "/buckets/web-app/x",
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        int rc = route(EVHTTP_REQ_GET, unknown[i], &rt, allow, err);
+        if (rc != 404)
+            fail_msg("%s: %d, expected 404", unknown[i], rc);
+    }
+    assert_int_equal(route(EVHTTP_REQ_GET, P "/runtasks/bad%20type", &rt, allow, err), 400);
+    assert_int_equal(route(EVHTTP_REQ_GET, P "/enforced_blocks/bucket/x!", &rt, allow, err), 400);
+    assert_int_equal(webhook_api_op_role(API_RUNTASK_GET, false), REG_ROLE_ADMIN);
+    assert_int_equal(webhook_api_op_role(API_RUNTASK_HMAC, false), REG_ROLE_ADMIN);
+    assert_int_equal(webhook_api_op_role(API_RM_PROJECT_LIST, false), REG_ROLE_READ);
+#undef RM
+}
+
+static webhook_oauth_error oparse(const char *ct, const char *auth, const char *body,
+                                  webhook_oauth_req *r, char *err)
+{
+    return webhook_oauth_parse(ct, auth, body, strlen(body), r, err, 256);
+}
+
+/* "Basic " + base64 of s. */
+static char *basic(const char *s, char *out)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s), o = 6;
+    strcpy(out, "Basic ");
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16 | (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? (unsigned char)s[i + 2] : 0);
+        out[o++] = b64[v >> 18 & 63];
+        out[o++] = b64[v >> 12 & 63];
+        out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The token request as golang.org/x/oauth2 sends it (Basic with each part
+ * form-urlencoded, or the form), and every way it can be wrong. */
+static void test_oauth_parse(void **state)
+{
+    (void)state;
+    webhook_oauth_req r;
+    char err[256], h[512];
+    const char *form = "application/x-www-form-urlencoded";
+    const char *g = "audience=https%3A%2F%2Fapi.hashicorp.cloud&grant_type=client_credentials";
+    assert_int_equal(oparse(form, basic("packer:igt_s3cret", h), g, &r, err), OAUTH_OK);
+    assert_string_equal(r.client_id, "packer");
+    assert_string_equal(r.client_secret, "igt_s3cret");
+    assert_true(r.basic);
+    /* percent escapes and '+' decode (QueryEscape of each part) */
+    assert_int_equal(oparse("Application/X-WWW-Form-Urlencoded; charset=utf-8",
+                            basic("%70ack+er:a%2Bb%3Ac", h), g, &r, err),
+                     OAUTH_OK);
+    assert_string_equal(r.client_id, "pack er");
+    assert_string_equal(r.client_secret, "a+b:c");
+    assert_int_equal(oparse(form, NULL,
+                            "grant_type=client_credentials&client_id=packer&client_secret=igt_x",
+                            &r, err),
+                     OAUTH_OK);
+    assert_false(r.basic);
+    assert_string_equal(r.client_secret, "igt_x");
+    webhook_oauth_req_wipe(&r);
+    assert_int_equal(r.client_secret[0], 0);
+    static const struct {
+        const char *ct, *auth, *body;
+        webhook_oauth_error want;
+    } bad[] = {
+        {NULL, "packer:zq9", "grant_type=client_credentials", OAUTH_INVALID_REQUEST},
+        {"application/json", "packer:zq9", "grant_type=client_credentials", OAUTH_INVALID_REQUEST},
+        {"application/x-www-form-urlencodedx", "packer:zq9", "grant_type=client_credentials",
+         OAUTH_INVALID_REQUEST},
+        {"f", "packer:zq9", "audience=x", OAUTH_INVALID_REQUEST},
+        {"f", "packer:zq9", "grant_type=password", OAUTH_UNSUPPORTED_GRANT},
+        {"f", "packer:zq9", "grant_type=client_credentials&grant_type=x", OAUTH_INVALID_REQUEST},
+        {"f", "packer:zq9", "grant_type=%zz", OAUTH_INVALID_REQUEST},
+        {"f", "packer:zq9", "grant_type=client_credentials&client_secret=y", OAUTH_INVALID_REQUEST},
+        {"f", "packer:zq9", "grant_type=client_credentials&client_id=other", OAUTH_INVALID_REQUEST},
+        {"f", NULL, "grant_type=client_credentials", OAUTH_INVALID_CLIENT},
+        {"f", NULL, "grant_type=client_credentials&client_id=packer", OAUTH_INVALID_CLIENT},
+        {"f", "packer", "grant_type=client_credentials", OAUTH_INVALID_CLIENT},
+        {"f", ":zq9", "grant_type=client_credentials", OAUTH_INVALID_CLIENT},
+        {"f", "packer:", "grant_type=client_credentials", OAUTH_INVALID_CLIENT},
+        {"f", "p%zz:zq9", "grant_type=client_credentials", OAUTH_INVALID_CLIENT},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *ct = bad[i].ct && strcmp(bad[i].ct, "f") == 0 ? form : bad[i].ct;
+        webhook_oauth_error e =
+            oparse(ct, bad[i].auth ? basic(bad[i].auth, h) : NULL, bad[i].body, &r, err);
+        if (e != bad[i].want)
+            fail_msg("case %zu: %d, expected %d (%s)", i, e, bad[i].want, err);
+        assert_non_null(err[0] ? err : NULL);
+        assert_null(strstr(err, "zq9")); /* never the secret */
+    }
+    /* not base64, another scheme, a NUL, too big */
+    assert_int_equal(oparse(form, "Basic %%%%", g, &r, err), OAUTH_INVALID_CLIENT);
+    assert_int_equal(oparse(form, "Basic cGFja2Vy=OnM=", g, &r, err), OAUTH_INVALID_CLIENT);
+    assert_int_equal(oparse(form, "Bearer igt_x", g, &r, err), OAUTH_INVALID_CLIENT);
+    assert_int_equal(
+        webhook_oauth_parse(form, basic("a:b", h), "grant_type=a\0b", 14, &r, err, sizeof err),
+        OAUTH_INVALID_REQUEST);
+    char *big = malloc(WEBHOOK_OAUTH_MAX_FORM + 2);
+    memset(big, 'a', WEBHOOK_OAUTH_MAX_FORM + 1);
+    big[WEBHOOK_OAUTH_MAX_FORM + 1] = '\0';
+    assert_int_equal(oparse(form, basic("a:b", h), big, &r, err), OAUTH_INVALID_REQUEST);
+    free(big);
+    assert_string_equal(webhook_oauth_error_name(OAUTH_UNSUPPORTED_GRANT),
+                        "unsupported_grant_type");
+    assert_int_equal(webhook_oauth_error_status(OAUTH_INVALID_CLIENT), 401);
+    assert_int_equal(webhook_oauth_error_status(OAUTH_INVALID_REQUEST), 400);
+}
+
+static void test_oauth_throttle(void **state)
+{
+    (void)state;
+    webhook_throttle *t = webhook_throttle_new(3, 60000, 2);
+    ig_time now = 1000000;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(webhook_throttle_wait(t, "10.0.0.1", now), 0);
+        webhook_throttle_fail(t, "10.0.0.1", now + i);
+    }
+    assert_int_equal(webhook_throttle_wait(t, "10.0.0.1", now + 10), 59990);
+    assert_int_equal(webhook_throttle_wait(t, "10.0.0.2", now + 10), 0);
+    assert_int_equal(webhook_throttle_wait(t, "10.0.0.1", now + 60000), 0);
+    /* a new window after the old one ended */
+    webhook_throttle_fail(t, "10.0.0.1", now + 60000);
+    assert_int_equal(webhook_throttle_wait(t, "10.0.0.1", now + 60001), 0);
+    /* full: the oldest window is forgotten */
+    webhook_throttle_fail(t, "10.0.0.2", now + 60002);
+    for (int i = 0; i < 3; i++)
+        webhook_throttle_fail(t, "10.0.0.3", now + 60003);
+    assert_true(webhook_throttle_wait(t, "10.0.0.3", now + 60004) > 0);
+    assert_int_equal(webhook_throttle_wait(t, "10.0.0.1", now + 60004), 0);
+    webhook_throttle_free(t);
+}
+
 int main(void)
 {
     // clang-format off
@@ -866,6 +1086,9 @@ int main(void)
         cmocka_unit_test(test_lookup_answer),
         cmocka_unit_test(test_search_shape),
         cmocka_unit_test(test_hcp_shape),
+        cmocka_unit_test(test_route_hcp),
+        cmocka_unit_test(test_oauth_parse),
+        cmocka_unit_test(test_oauth_throttle),
         cmocka_unit_test(test_registry_additions),
     };
     // clang-format on
