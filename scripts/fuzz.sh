@@ -30,7 +30,7 @@ set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-ALL="fuzz_plan fuzz_config_text fuzz_manifest fuzz_rules fuzz_policy fuzz_runtask fuzz_archive"
+ALL="fuzz_plan fuzz_config_text fuzz_manifest fuzz_rules fuzz_policy fuzz_runtask fuzz_archive fuzz_oauth"
 [ -f tests/fuzz/fuzz_api_body.c ] && ALL="$ALL fuzz_api_body"
 
 SECONDS_PER=600

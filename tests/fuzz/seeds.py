@@ -328,7 +328,22 @@ def api_bodies():
     put("api_body", "bearer", "Bearer igt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 
 
+def oauth():
+    import base64
+    basic = "Basic " + base64.b64encode(b"packer:igt_secret").decode()
+    put("oauth", "basic", basic + "\naudience=https%3A%2F%2Fapi.hashicorp.cloud"
+        "&grant_type=client_credentials")
+    put("oauth", "form", "grant_type=client_credentials&client_id=packer&client_secret=igt_s")
+    put("oauth", "escaped", "Basic " + base64.b64encode(b"%70ack+er:a%2Bb").decode()
+        + "\ngrant_type=client_credentials")
+    put("oauth", "both", basic + "\ngrant_type=client_credentials&client_secret=x")
+    put("oauth", "bad-padding", "Basic cGFja2Vy=OnM=\ngrant_type=client_credentials")
+    put("oauth", "password", basic + "\ngrant_type=password&username=a&password=b")
+    put("oauth", "dup", "\ngrant_type=client_credentials&grant_type=client_credentials")
+
+
 if __name__ == "__main__":
+    oauth()
     api_bodies()
     plans()
     config_text()
