@@ -25,6 +25,7 @@ The daemons and certificates are igtest's, the fake HCP Terraform fake_tfc.py's.
 import glob
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -270,7 +271,12 @@ class Replicas(unittest.TestCase):
         for d in ds:
             self.assertNotIn("level=error", d.log())
         self.assertEqual(pgserver.psql(fresh, "SELECT version FROM schema_migrations"
-                                              " ORDER BY 1").split(), ["1", "2", "3", "4"])
+                                              " ORDER BY 1").split(), ["1", "2", "3", "4", "5"])
+        # the HCP organization and project were made once, for all three
+        self.assertEqual(pgserver.psql(fresh, "SELECT key FROM registry_meta ORDER BY 1").split(),
+                         ["ids_created_at", "organization_id", "project_id"])
+        self.assertEqual(len(set(re.findall(r"HCP organization (\S+), project (\S+)",
+                                            "".join(d.log() for d in ds)))), 1)
         # and short-lived commands racing on another empty database
         fresh2 = self.pg.create_database("fresh_cli")
         procs = [subprocess.Popen([BIN, "--db", fresh2, "bucket", "create", "bucket-%d" % i],
@@ -280,7 +286,7 @@ class Replicas(unittest.TestCase):
             out, err = p.communicate(timeout=60)
             self.assertEqual(p.returncode, 0, err)
         self.assertEqual(pgserver.psql(fresh2, "SELECT COUNT(*) FROM schema_migrations").strip(),
-                         "4")
+                         "5")
         self.assertEqual(pgserver.psql(fresh2, "SELECT COUNT(*) FROM buckets").strip(), "6")
 
     def test_03_one_delivery_sent_to_both_is_evaluated_once(self):
@@ -530,6 +536,51 @@ class Replicas(unittest.TestCase):
         self.assertNotIn(pgserver.PASSWORD, text)
         self.assertNotIn("level=error", text)
 
+    def test_08_hcp_tokens_keys_and_ids_shared(self):
+        """The HCP drop-in on two replicas: one organization and project for both; an OAuth2
+        access token issued by one replica works on the other (clients cache it on disk and
+        reach any replica); revoking its API token with the command line kills it on both at
+        once; a run-task HMAC key made with PATCH .../runtasks/hmac on one replica is the one
+        the other shows and accepts (within --token-refresh)."""
+        import base64
+        p = subprocess.run([BIN, "--db", self.db, "token", "create", "--name", "hcp-principal",
+                            "--role", "admin", "--json"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        secret = json.loads(p.stdout)["secret"]
+        basic = base64.b64encode(("hcp-principal:" + secret).encode()).decode()
+        st, tok, _ = self.a.call("POST", "/oauth2/token", raw=b"grant_type=client_credentials",
+                                 headers={"Authorization": "Basic " + basic,
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(st, 200, tok)
+        access = tok["access_token"]
+        rm = "/resource-manager/2019-12-10/projects"
+        st_a, pa, _ = self.a.call("GET", rm, token=access)
+        st_b, pb, _ = self.b.call("GET", rm, token=access)
+        self.assertEqual((st_a, st_b), (200, 200), (pa, pb))
+        self.assertEqual(pa, pb)
+        proj = pb["projects"][0]
+        base = "/packer/2023-01-01/organizations/%s/projects/%s" % (proj["parent"]["id"],
+                                                                   proj["id"])
+        # a run-task HMAC key made on a: b shows it and accepts signatures made with it
+        st, made, _ = self.a.call("PATCH", base + "/runtasks/hmac", {}, token=access)
+        self.assertEqual(st, 200, made)
+        st, shown, _ = self.b.call("GET", base + "/runtasks/validation", token=access)
+        self.assertEqual(shown["hmac_key"], made["hmac_key"])
+        with open(os.path.join(FIX, "runtask", "verification.json"), "rb") as f:
+            body = f.read()
+
+        def verified(d, key):
+            return d.post_runtask(body, key=key)[0]
+        self.assertEqual(verified(self.a, made["hmac_key"]), 200)
+        self.assertEqual(self.wait(lambda: verified(self.b, made["hmac_key"]) == 200, 15), True)
+        self.assertEqual(verified(self.b, "no-such-key"), 401)
+        # the API token revoked on the command line: its access token dies on both at once
+        p = subprocess.run([BIN, "--db", self.db, "token", "revoke", "hcp-principal"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for d in (self.a, self.b):
+            st, out, _ = d.call("GET", rm, token=access)
+            self.assertEqual((st, out.get("code")), (401, 16))
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
