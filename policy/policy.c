@@ -69,6 +69,15 @@ const char *policy_kind_description(policy_kind k)
     return k < PK__COUNT ? d[k] : "";
 }
 
+bool policy_kind_records_usage(policy_kind k)
+{
+    static const bool uses[PK__COUNT] = {
+        [PK_REVOKED] = true,  [PK_REVOKED_UNCHANGED] = true, [PK_REVOCATION_SCHEDULED] = true,
+        [PK_OUTDATED] = true, [PK_TRACKED] = true,
+    };
+    return k < PK__COUNT && uses[k];
+}
+
 const char *policy_kind_key(policy_kind k)
 {
     return k < PK__COUNT ? KINDS[k].key : "unknown";

@@ -41,6 +41,13 @@ typedef enum {
 const char *policy_kind_name(policy_kind k);        /* as printed: "revoked", "mention", ... */
 const char *policy_kind_key(policy_kind k);         /* as in the policy file */
 const char *policy_kind_description(policy_kind k); /* one sentence */
+/* True for the kinds whose finding says that a resource's image attribute
+ * uses an image the registry matched (revoked, revocation_scheduled,
+ * outdated, tracked): what the server records as usage. Mentions, data
+ * sources and the kinds about the attribute itself (hardcoded, untracked,
+ * unknown, unrecognized) are not. A new matched kind is one more row of the
+ * table in policy.c. */
+bool policy_kind_records_usage(policy_kind k);
 
 typedef struct policy policy;
 

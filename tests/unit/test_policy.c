@@ -220,6 +220,21 @@ static void test_kinds(void **state)
     assert_false(policy_report_fails(r, POLICY_VERDICT_FAIL));
     assert_true(policy_report_fails(r, POLICY_VERDICT_WARN));
     assert_int_equal(r->images, 5);
+    /* usage: the image-attribute findings the registry matched, nothing else */
+    static const policy_kind used[] = {PK_REVOKED, PK_REVOKED_UNCHANGED, PK_REVOCATION_SCHEDULED,
+                                       PK_OUTDATED, PK_TRACKED};
+    int n_used = 0;
+    for (int k = 0; k < PK__COUNT; k++)
+        n_used += policy_kind_records_usage((policy_kind)k);
+    assert_int_equal(n_used, (int)(sizeof used / sizeof used[0]));
+    for (size_t i = 0; i < sizeof used / sizeof used[0]; i++)
+        assert_true(policy_kind_records_usage(used[i]));
+    assert_false(policy_kind_records_usage(PK__COUNT));
+    for (size_t i = 0; i < r->n_findings; i++) {
+        const policy_finding *f = &r->findings[i];
+        if (policy_kind_records_usage(f->kind))
+            assert_true(f->bucket && f->version && f->attribute);
+    }
     policy_report_free(r);
     policy_free(p);
     scan_result_free(b.res);
