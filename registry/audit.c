@@ -1,6 +1,9 @@
 /* The audit trail: one row per change, written by the model in the same
  * transaction as the change itself, so the trail and the state can never
- * disagree. Time is ctx->now (the logical clock), author ctx->author. */
+ * disagree. Time is ctx->now (the logical clock), author ctx->author.
+ * During a dry run (registry_version_revoke_dry_run) each entry is also
+ * appended to r->trace, so the answer says exactly what the change would
+ * have recorded before the transaction is rolled back. */
 #include "registry/reg_internal.h"
 
 #include "common/xalloc.h"
@@ -14,6 +17,10 @@ int reg_audit(registry *r, const reg_ctx *ctx, const char *action, const char *b
 {
     char id[ULID_LEN + 1];
     char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (r->trace)
+        json_array_append_new(r->trace, json_pack("{s:s, s:o, s:o, s:O?}", "action", action,
+                                                  "bucket", reg_str_json(bucket), "target",
+                                                  reg_str_json(target), "detail", detail));
     json_decref(detail);
     reg_new_id(id);
     int64_t rc = db_run(r->d,

@@ -30,6 +30,9 @@ extern const size_t reg_migrations_count;
 struct registry {
     db *d;
     int errcode; /* class of the last error (REG_OK after a success) */
+    /* a dry run's record of the audit entries its change would make (reg_audit
+     * appends {action, bucket, target, detail} to it); NULL otherwise */
+    json_t *trace;
 };
 
 /* Limits on what the registry stores (documented in docs/registry.md). */
@@ -288,6 +291,19 @@ int reg_latest_complete_id(registry *r, const char *bucket_id, char **id, char *
  * and rolls their statuses up into *status (NULL when there is none). */
 int reg_children_rollup(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *channel,
                         json_t *arr, const char **status, char *err, size_t errlen);
+
+/* The version and every descendant of it, transitively: *ids is a new array
+ * of *n new strings (free each, then the array). */
+int reg_version_family(registry *r, const char *version_id, char ***ids, size_t *n, char *err,
+                       size_t errlen);
+
+/* ---- usage (usage.c) ---------------------------------------------------- */
+
+/* The answer of registry_version_revoke_dry_run, read inside the dry run's
+ * transaction after the revocation of version_id ran: trace holds the audit
+ * entries it made (borrowed). New reference, or NULL. */
+json_t *reg_usage_dry_run_answer(registry *r, const reg_ctx *ctx, const char *version_id,
+                                 json_t *trace, char *err, size_t errlen);
 
 /* ---- channels --------------------------------------------------------- */
 

@@ -489,4 +489,76 @@ int registry_result_get(registry *r, const char *id, ig_time not_before, reg_res
 /* Deletes results created before cutoff; returns how many, or -1. */
 int registry_result_prune(registry *r, ig_time cutoff, char *err, size_t errlen);
 
+/* ---- runs and usage (issue 15) ----------------------------------------- */
+
+/* One image an evaluation saw in a resource's image attribute and the
+ * registry matched. All borrowed. */
+typedef struct reg_usage_item {
+    const char *address; /* resource address */
+    const char *image;   /* the image ID; NULL for a sensitive attribute (never stored) */
+    const char *bucket;  /* the matched version: bucket, name (v3), fingerprint */
+    const char *version;
+    const char *fingerprint;
+} reg_usage_item;
+
+/* One server-side evaluation. All borrowed; NULL = none. */
+typedef struct reg_run {
+    const char *id;             /* the row's id (ULID); NULL: a new one */
+    const char *source;         /* "run_task" or "scan" */
+    const char *task_result_id; /* run-task deliveries: the row's key (a resumed delivery
+                                   updates its row); NULL for scans */
+    const char *run_id;         /* HCP Terraform's run id; a scan's own id */
+    const char *organization, *workspace;
+    const char *stage;   /* pre_plan, post_plan, pre_apply, post_apply, or scan */
+    const char *verdict; /* pass, warn, fail, error */
+    const char *message;
+    const char *result_id; /* its result page (registry_result_put), or NULL */
+    int64_t resources, gated, images, info, warn, fail;
+    const reg_usage_item *usage; /* recorded only when workspace is given */
+    size_t n_usage;
+} reg_run;
+
+/* Records a run (created_at = ctx->now) and upserts its usage rows, one per
+ * (organization, workspace, address, image) -- first_seen kept, last_seen,
+ * version, last run id and verdict refreshed unless a later evaluation
+ * already did -- in one transaction. Duplicate items are merged. Any
+ * thread with its own handle. Returns 0 or -1. */
+int registry_run_record(registry *r, const reg_ctx *ctx, const reg_run *run, char *err,
+                        size_t errlen);
+/* Runs newest first, filtered by organization and workspace (exact; NULL =
+ * any) and since (IG_TIME_NONE = all), after the position (after_at,
+ * after_id) of the list's order (newest first; after_id NULL = from the
+ * start), at most limit. Array of {id, source, run_id, task_result_id,
+ * organization, workspace, stage, verdict, message, summary {resources,
+ * gated, images, info, warn, fail}, result_id, evaluated_at}. */
+json_t *registry_run_list(registry *r, const char *organization, const char *workspace,
+                          ig_time since, ig_time after_at, const char *after_id, int limit,
+                          char *err, size_t errlen);
+/* Who used a bucket's images (ref NULL: every version, by bucket name) or a
+ * version and, since an inherited revocation reaches them too, its
+ * descendants (ref: a name, fingerprint or id). since: IG_TIME_NONE = all
+ * that is kept. page pages the workspaces (NULL = all). Returns {bucket,
+ * version (name or null), since, workspaces: [{organization, workspace,
+ * last_seen, resources: [{address, image (null when sensitive), bucket,
+ * version, last_seen}]}]} sorted by organization, workspace, address.
+ * REG_ENOTFOUND when the bucket or version does not exist. */
+json_t *registry_usage_get(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                           ig_time since, reg_page *page, char *err, size_t errlen);
+/* Deletes usage rows last seen and runs made before cutoff; returns how
+ * many rows went, or -1. */
+int registry_usage_prune(registry *r, ig_time cutoff, char *err, size_t errlen);
+
+/* What registry_version_revoke would do, changing nothing: the revocation
+ * runs in a transaction that is rolled back (so the rules are exactly the
+ * real ones and no audit entry remains). Returns {inherits: [{bucket,
+ * version}], channels: [{bucket, channel, from, to (null when emptied)}],
+ * workspaces: [{organization, workspace, bucket, version, last_seen}]}:
+ * versions that would inherit the revocation, channels that would roll back,
+ * and workspaces that used the version or a version inheriting it in the 30
+ * days before ctx->now. Fails as the revocation would (REG_ECONFLICT for a
+ * version already revoked). */
+json_t *registry_version_revoke_dry_run(registry *r, const reg_ctx *ctx, const char *bucket,
+                                        const char *ref, const reg_revoke *rv, char *err,
+                                        size_t errlen);
+
 #endif

@@ -22,7 +22,8 @@
  * Channel rollback follows every row that is new and already due, whether it
  * came from registry_version_revoke or from a build change that linked a
  * version to a revoked ancestor, unless the revocation was made with
- * keep_channels (stored on its rows); see channel.c for the rollback rule. */
+ * keep_channels (stored on its rows); see channel.c for the rollback rule.
+ * A dry run is this same revocation in a transaction that is rolled back. */
 #include "registry/reg_internal.h"
 
 #include "common/xalloc.h"
@@ -514,47 +515,96 @@ static int revoke_rollback(registry *r, const reg_ctx *ctx, const reg_revrow *mi
     return rc;
 }
 
-json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *bucket,
-                                const char *ref, const reg_revoke *rv, char *err, size_t errlen)
+/* The revocation, inside the caller's transaction: loads v (the caller
+ * disposes it either way), checks it and makes every change. */
+static int revoke_in_tx(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                        const reg_revoke *rv, reg_vrow *v, char *err, size_t errlen)
 {
-    REG_CALL(r);
     reg_brow b = {0};
-    reg_vrow v = {0};
     reg_revrow *rows = NULL, mine = {0};
     size_t n = 0;
     idset got = {0};
-    json_t *out = NULL;
     char name[32], when[40];
     ig_time at = rv->revoke_at == IG_TIME_NONE ? ctx->now : rv->revoke_at;
     bool immediate = at <= ctx->now;
-    if (reg_text_check(r, rv->message, REG_MAX_TEXT, "revocation message", err, errlen) < 0 ||
-        reg_tx_begin(r, err, errlen) < 0)
-        return NULL;
-    if (load_complete(r, bucket, ref, &b, &v, err, errlen) < 0 ||
-        reg_revocations_load(r, v.id, &rows, &n, err, errlen) < 0)
+    int rc = -1;
+    if (load_complete(r, bucket, ref, &b, v, err, errlen) < 0 ||
+        reg_revocations_load(r, v->id, &rows, &n, err, errlen) < 0)
         goto done;
-    const reg_revrow *own = own_row(&v, rows, n);
+    const reg_revrow *own = own_row(v, rows, n);
     if (own && own->revoke_at <= ctx->now) {
         reg_fail(r, REG_ECONFLICT, err, errlen,
                  "version %s of bucket '%s' is already revoked (since %s); restore it first to "
                  "change its revocation",
-                 reg_vrow_name(&v, name), bucket,
-                 ig_time_format(own->revoke_at, when, sizeof when));
+                 reg_vrow_name(v, name), bucket, ig_time_format(own->revoke_at, when, sizeof when));
         goto done;
     }
-    manual_row(&mine, &v, ctx, rv, at);
-    if (revoke_rows(r, ctx, &v, &mine, &got, err, errlen) == 0 &&
+    manual_row(&mine, v, ctx, rv, at);
+    if (revoke_rows(r, ctx, v, &mine, &got, err, errlen) == 0 &&
         revoke_audit(r, ctx, &mine, immediate, own != NULL, &got, err, errlen) == 0 &&
         (!immediate || rv->keep_channels || revoke_rollback(r, ctx, &mine, &got, err, errlen) == 0))
-        out = reg_version_json(r, ctx, &v, err, errlen);
+        rc = 0;
 done:
-    out = reg_tx_end_json(r, out, err, errlen);
     reg_revrow_dispose(&mine);
     idset_dispose(&got);
     reg_revrows_free(rows, n);
-    reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
+    return rc;
+}
+
+json_t *registry_version_revoke(registry *r, const reg_ctx *ctx, const char *bucket,
+                                const char *ref, const reg_revoke *rv, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    reg_vrow v = {0};
+    json_t *out = NULL;
+    if (reg_text_check(r, rv->message, REG_MAX_TEXT, "revocation message", err, errlen) < 0 ||
+        reg_tx_begin(r, err, errlen) < 0)
+        return NULL;
+    if (revoke_in_tx(r, ctx, bucket, ref, rv, &v, err, errlen) == 0)
+        out = reg_version_json(r, ctx, &v, err, errlen);
+    out = reg_tx_end_json(r, out, err, errlen);
+    reg_vrow_dispose(&v);
     return out;
+}
+
+/* The real revocation in a transaction that is always rolled back: what it
+ * wrote -- the audit entries it would have made (r->trace) and its
+ * revocation rows -- is read before the rollback. */
+json_t *registry_version_revoke_dry_run(registry *r, const reg_ctx *ctx, const char *bucket,
+                                        const char *ref, const reg_revoke *rv, char *err,
+                                        size_t errlen)
+{
+    REG_CALL(r);
+    reg_vrow v = {0};
+    json_t *out = NULL, *trace = json_array();
+    if (reg_text_check(r, rv->message, REG_MAX_TEXT, "revocation message", err, errlen) < 0 ||
+        reg_tx_begin(r, err, errlen) < 0) {
+        json_decref(trace);
+        return NULL;
+    }
+    r->trace = trace;
+    int rc = revoke_in_tx(r, ctx, bucket, ref, rv, &v, err, errlen);
+    r->trace = NULL;
+    if (rc == 0)
+        out = reg_usage_dry_run_answer(r, ctx, v.id, trace, err, errlen);
+    reg_tx_abort(r); /* a dry run keeps nothing */
+    json_decref(trace);
+    reg_vrow_dispose(&v);
+    return out;
+}
+
+int reg_version_family(registry *r, const char *version_id, char ***ids, size_t *n, char *err,
+                       size_t errlen)
+{
+    idset family = {0};
+    idset_add(&family, version_id);
+    int rc = descendants_of(r, version_id, &family, err, errlen);
+    if (rc < 0)
+        idset_dispose(&family);
+    *ids = family.v;
+    *n = family.n;
+    return rc;
 }
 
 /* ---- restore ---------------------------------------------------------- */

@@ -417,8 +417,9 @@ static void test_open_missing_creates_nothing(void **state)
     r = registry_open(url, 0, &code, err, sizeof err); /* reopen: nothing pending */
     assert_non_null(r);
     registry_close(r);
-    /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp (002 is PostgreSQL's) */
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 4);
+    /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp, 008_usage (002 is
+     * PostgreSQL's) */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 5);
     /* other URL forms, bad URLs */
     assert_null(registry_open("mysql://x", 0, &code, err, sizeof err));
     assert_int_equal(code, REG_EINVAL);
@@ -1796,6 +1797,343 @@ static void test_deliveries(void **state)
     registry_delivery_dispose(&d);
 }
 
+/* ---- runs and usage (issue 15) ----------------------------------------- */
+
+/* golden-base v1 (ami-g1) <- app-java v1 (ami-a1, built from it); web-ubuntu
+ * v1, v2; production channels on golden-base and app-java. */
+static void usage_family(fx *f)
+{
+    must_import(f, "golden-base", "g1", "ami-0000000000000g001", NULL, "production");
+    must_import(f, "app-java", "a1", "ami-0000000000000a001", "ami-0000000000000g001",
+                "production");
+    must_import(f, "web-ubuntu", "w1", "ami-0000000000000w001", NULL, NULL);
+    must_import(f, "web-ubuntu", "w2", "ami-0000000000000w002", NULL, NULL);
+}
+
+static void record(fx *f, const char *org, const char *ws, const char *verdict,
+                   const reg_usage_item *items, size_t n)
+{
+    reg_run run = {.source = "scan",
+                   .organization = org,
+                   .workspace = ws,
+                   .stage = "scan",
+                   .verdict = verdict,
+                   .usage = items,
+                   .n_usage = n,
+                   .gated = (int64_t)n};
+    if (registry_run_record(f->r, &f->ctx, &run, f->err, sizeof f->err) < 0)
+        fail_msg("run record: %s", f->err);
+}
+
+static json_t *usage_of(fx *f, const char *bucket, const char *ref, ig_time since)
+{
+    json_t *u = registry_usage_get(f->r, &f->ctx, bucket, ref, since, NULL, f->err, sizeof f->err);
+    if (!u)
+        fail_msg("usage %s %s: %s", bucket, ref ? ref : "", f->err);
+    return u;
+}
+
+/* "org/ws address image bucket version;" for every resource of u. */
+static const char *usage_text(json_t *u)
+{
+    static char buf[2048];
+    size_t i, k, len = 0;
+    json_t *w, *res;
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(u, "workspaces"), i, w)
+    {
+        json_array_foreach(json_object_get(w, "resources"), k, res)
+        {
+            json_t *org = json_object_get(w, "organization"), *img = json_object_get(res, "image");
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s/%s %s %s %s %s;",
+                                    json_is_string(org) ? json_string_value(org) : "-",
+                                    json_string_value(json_object_get(w, "workspace")),
+                                    json_string_value(json_object_get(res, "address")),
+                                    json_is_string(img) ? json_string_value(img) : "null",
+                                    json_string_value(json_object_get(res, "bucket")),
+                                    json_string_value(json_object_get(res, "version")));
+        }
+    }
+    return buf;
+}
+
+static void test_usage_recorded_and_read(void **state)
+{
+    fx *f = *state;
+    usage_family(f);
+    const reg_usage_item items[] = {
+        {"aws_instance.app", "ami-0000000000000a001", "app-java", "v1", "a1"},
+        {"aws_instance.app", "ami-0000000000000a001", "app-java", "v1", "a1"}, /* merged */
+        {"aws_instance.secret", NULL, "golden-base", "v1", "g1"},              /* sensitive */
+        {"aws_instance.web", "ami-0000000000000w001", "web-ubuntu", "v1", "w1"},
+    };
+    record(f, "acme", "prod", "warn", items, 4);
+    record(f, NULL, "dev", "pass", items + 3, 1);
+    record(f, "acme", NULL, "pass", items, 1); /* no workspace: a run, no usage */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM image_usage"), 4);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM runs"), 3);
+    /* the sensitive value is never stored: only bucket and version */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM image_usage WHERE image IS NULL AND"
+                                " image_key = '(sensitive) golden-base g1'"),
+                     1);
+    /* a version and its descendants */
+    json_t *u = usage_of(f, "golden-base", "v1", IG_TIME_NONE);
+    assert_string_equal(usage_text(u), "acme/prod aws_instance.app ami-0000000000000a001 app-java "
+                                       "v1;acme/prod aws_instance.secret null golden-base v1;");
+    assert_string_equal(json_string_value(json_object_get(u, "version")), "v1");
+    assert_true(json_is_null(json_object_get(u, "since")));
+    json_decref(u);
+    /* a bucket: every version, every workspace; an organization that was not given is null */
+    u = usage_of(f, "web-ubuntu", NULL, IG_TIME_NONE);
+    assert_string_equal(usage_text(u), "-/dev aws_instance.web ami-0000000000000w001 web-ubuntu "
+                                       "v1;acme/prod aws_instance.web ami-0000000000000w001 "
+                                       "web-ubuntu v1;");
+    assert_true(json_is_null(json_object_get(u, "version")));
+    json_decref(u);
+    u = usage_of(f, "web-ubuntu", "v2", IG_TIME_NONE);
+    assert_int_equal(json_array_size(json_object_get(u, "workspaces")), 0);
+    json_decref(u);
+    /* names that do not exist */
+    assert_null(registry_usage_get(f->r, &f->ctx, "nope-bucket", NULL, IG_TIME_NONE, NULL, f->err,
+                                   sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    assert_null(registry_usage_get(f->r, &f->ctx, "web-ubuntu", "v9", IG_TIME_NONE, NULL, f->err,
+                                   sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+}
+
+static void test_usage_upsert_and_since(void **state)
+{
+    fx *f = *state;
+    usage_family(f);
+    reg_usage_item it = {"aws_instance.web", "ami-0000000000000w001", "web-ubuntu", "v1", "w1"};
+    record(f, "acme", "prod", "fail", &it, 1);
+    f->ctx.now = T0 + 24 * HOUR; /* scanned again the next day: the same row */
+    record(f, "acme", "prod", "warn", &it, 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM image_usage"), 1);
+    assert_int_equal(raw_int(f, "SELECT first_seen FROM image_usage"), T0);
+    assert_int_equal(raw_int(f, "SELECT last_seen FROM image_usage"), T0 + 24 * HOUR);
+    char *v = raw_text(f, "SELECT verdict FROM image_usage");
+    assert_string_equal(v, "warn");
+    free(v);
+    /* an older evaluation written late moves nothing back */
+    f->ctx.now = T0 + HOUR;
+    record(f, "acme", "prod", "pass", &it, 1);
+    assert_int_equal(raw_int(f, "SELECT last_seen FROM image_usage"), T0 + 24 * HOUR);
+    v = raw_text(f, "SELECT verdict FROM image_usage");
+    assert_string_equal(v, "warn");
+    free(v);
+    json_t *u = usage_of(f, "web-ubuntu", "v1", T0 + 2 * HOUR);
+    assert_int_equal(json_array_size(json_object_get(u, "workspaces")), 1);
+    json_decref(u);
+    u = usage_of(f, "web-ubuntu", "v1", T0 + 25 * HOUR);
+    assert_int_equal(json_array_size(json_object_get(u, "workspaces")), 0);
+    json_decref(u);
+    /* pruned by age, runs with them */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM runs"), 3);
+    assert_int_equal(registry_usage_prune(f->r, T0 + 2 * HOUR, f->err, sizeof f->err), 2);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM runs"), 1);
+    assert_int_equal(registry_usage_prune(f->r, T0 + 48 * HOUR, f->err, sizeof f->err), 2);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM image_usage"), 0);
+}
+
+/* More items than one INSERT carries, across workspaces, paged. */
+static void test_usage_batches_and_pages(void **state)
+{
+    fx *f = *state;
+    usage_family(f);
+    enum { N = 150 };
+    reg_usage_item items[N];
+    char addr[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(addr[i], sizeof addr[i], "aws_instance.n[%d]", i);
+        items[i] = (reg_usage_item){addr[i], "ami-0000000000000w002", "web-ubuntu", "v2", "w2"};
+    }
+    record(f, "acme", "a", "pass", items, N);
+    record(f, "acme", "b", "pass", items, 3);
+    record(f, "acme", "c", "pass", items, 1);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM image_usage"), N + 4);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM image_usage WHERE version_id IS NULL"), 0);
+    reg_page pg = {2, NULL, NULL};
+    json_t *u = registry_usage_get(f->r, &f->ctx, "web-ubuntu", "w2", IG_TIME_NONE, &pg, f->err,
+                                   sizeof f->err);
+    assert_non_null(u);
+    json_t *ws = json_object_get(u, "workspaces");
+    assert_int_equal(json_array_size(ws), 2);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(ws, 0), "resources")), N);
+    assert_non_null(pg.next_page_token);
+    json_decref(u);
+    reg_page pg2 = {2, pg.next_page_token, NULL};
+    u = registry_usage_get(f->r, &f->ctx, "web-ubuntu", "w2", IG_TIME_NONE, &pg2, f->err,
+                           sizeof f->err);
+    assert_non_null(u);
+    ws = json_object_get(u, "workspaces");
+    assert_int_equal(json_array_size(ws), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ws, 0), "workspace")),
+                        "c");
+    assert_null(pg2.next_page_token);
+    free(pg.next_page_token);
+    json_decref(u);
+}
+
+static void test_runs_listed_newest_first(void **state)
+{
+    fx *f = *state;
+    reg_run rt = {.source = "run_task",
+                  .task_result_id = "taskrs-1",
+                  .run_id = "run-1",
+                  .organization = "acme",
+                  .workspace = "prod",
+                  .stage = "post_plan",
+                  .verdict = "error",
+                  .message = "could not fetch",
+                  .result_id = "ab12"};
+    assert_int_equal(registry_run_record(f->r, &f->ctx, &rt, f->err, sizeof f->err), 0);
+    f->ctx.now = T0 + HOUR; /* the same delivery, resumed: its row is rewritten */
+    rt.verdict = "fail";
+    rt.fail = 2;
+    assert_int_equal(registry_run_record(f->r, &f->ctx, &rt, f->err, sizeof f->err), 0);
+    f->ctx.now = T0 + 2 * HOUR;
+    reg_run sc = {.source = "scan",
+                  .organization = "acme",
+                  .workspace = "dev",
+                  .stage = "scan",
+                  .verdict = "pass",
+                  .resources = 7};
+    assert_int_equal(registry_run_record(f->r, &f->ctx, &sc, f->err, sizeof f->err), 0);
+    json_t *all = registry_run_list(f->r, NULL, NULL, IG_TIME_NONE, IG_TIME_NONE, NULL, 0, f->err,
+                                    sizeof f->err);
+    assert_non_null(all);
+    assert_int_equal(json_array_size(all), 2);
+    json_t *a = json_array_get(all, 0), *b = json_array_get(all, 1);
+    assert_string_equal(json_string_value(json_object_get(a, "source")), "scan");
+    /* a scan's run id is its own */
+    assert_string_equal(json_string_value(json_object_get(a, "run_id")),
+                        json_string_value(json_object_get(a, "id")));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(a, "summary"), "resources")), 7);
+    assert_string_equal(json_string_value(json_object_get(b, "run_id")), "run-1");
+    assert_string_equal(json_string_value(json_object_get(b, "verdict")), "fail");
+    assert_string_equal(json_string_value(json_object_get(b, "evaluated_at")),
+                        "2026-01-01T01:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "summary"), "fail")), 2);
+    /* filters and positions */
+    json_t *x = registry_run_list(f->r, "acme", "prod", IG_TIME_NONE, IG_TIME_NONE, NULL, 0, f->err,
+                                  sizeof f->err);
+    assert_int_equal(json_array_size(x), 1);
+    json_decref(x);
+    x = registry_run_list(f->r, "other", NULL, IG_TIME_NONE, IG_TIME_NONE, NULL, 0, f->err,
+                          sizeof f->err);
+    assert_int_equal(json_array_size(x), 0);
+    json_decref(x);
+    x = registry_run_list(f->r, NULL, NULL, T0 + 90 * 60000LL, IG_TIME_NONE, NULL, 0, f->err,
+                          sizeof f->err);
+    assert_int_equal(json_array_size(x), 1);
+    json_decref(x);
+    x = registry_run_list(f->r, NULL, NULL, IG_TIME_NONE, T0 + 2 * HOUR,
+                          json_string_value(json_object_get(a, "id")), 0, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(x), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(x, 0), "run_id")),
+                        "run-1");
+    json_decref(x);
+    json_decref(all);
+    /* what a run needs */
+    reg_run bad = {.source = "scan"};
+    assert_int_equal(registry_run_record(f->r, &f->ctx, &bad, f->err, sizeof f->err), -1);
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+}
+
+/* "bucket/channel from->to;" of a dry run's channels, or its inherits. */
+static const char *dry_text(json_t *d, const char *key)
+{
+    static char buf[1024];
+    size_t i, len = 0;
+    json_t *e;
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(d, key), i, e)
+    {
+        json_t *to = json_object_get(e, "to");
+        if (strcmp(key, "channels") == 0)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s/%s %s->%s;",
+                                    json_string_value(json_object_get(e, "bucket")),
+                                    json_string_value(json_object_get(e, "channel")),
+                                    json_string_value(json_object_get(e, "from")),
+                                    json_is_string(to) ? json_string_value(to) : "null");
+        else
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s %s%s%s;",
+                                    json_string_value(json_object_get(e, "bucket")),
+                                    json_string_value(json_object_get(e, "version")),
+                                    json_object_get(e, "workspace") ? " " : "",
+                                    json_object_get(e, "workspace")
+                                        ? json_string_value(json_object_get(e, "workspace"))
+                                        : "");
+    }
+    return buf;
+}
+
+static json_t *dry_run(fx *f, const char *bucket, const char *ref, ig_time at, bool skip, bool keep)
+{
+    reg_revoke rv = {
+        .revoke_at = at, .message = "m", .skip_descendants = skip, .keep_channels = keep};
+    json_t *d =
+        registry_version_revoke_dry_run(f->r, &f->ctx, bucket, ref, &rv, f->err, sizeof f->err);
+    if (!d)
+        fail_msg("dry run %s %s: %s", bucket, ref, f->err);
+    return d;
+}
+
+static void test_revoke_dry_run_changes_nothing(void **state)
+{
+    fx *f = *state;
+    usage_family(f);
+    reg_usage_item used[] = {
+        {"aws_instance.worker", "ami-0000000000000a001", "app-java", "v1", "a1"},
+        {"aws_instance.web", "ami-0000000000000w001", "web-ubuntu", "v1", "w1"},
+    };
+    record(f, "acme", "batch", "pass", used, 2);
+    f->ctx.now = T0 - 31 * 24 * HOUR; /* used only long ago: not in the 30 days */
+    record(f, "acme", "old", "pass", used, 1);
+    f->ctx.now = T0 + HOUR;
+    int64_t audit = audit_count(f, NULL);
+    json_t *d = dry_run(f, "golden-base", "v1", IG_TIME_NONE, false, false);
+    assert_string_equal(dry_text(d, "inherits"), "app-java v1;");
+    assert_string_equal(dry_text(d, "channels"),
+                        "golden-base/production v1->null;app-java/production v1->null;");
+    assert_string_equal(dry_text(d, "workspaces"), "app-java v1 batch;");
+    json_decref(d);
+    /* nothing changed: no audit entry, channels and statuses as they were */
+    assert_int_equal(audit_count(f, NULL), audit);
+    assert_string_equal(channel_of(f, "golden-base", "production"), "v1");
+    assert_string_equal(channel_of(f, "app-java", "production"), "v1");
+    assert_string_equal(status_of(f, "app-java", "v1"), "VERSION_ACTIVE");
+    /* the options change the answer as they change the revocation */
+    d = dry_run(f, "golden-base", "v1", T0 + 48 * HOUR, false, false); /* scheduled */
+    assert_string_equal(dry_text(d, "inherits"), "app-java v1;");
+    assert_string_equal(dry_text(d, "channels"), "");
+    json_decref(d);
+    d = dry_run(f, "golden-base", "v1", IG_TIME_NONE, true, false); /* skip descendants */
+    assert_string_equal(dry_text(d, "inherits"), "");
+    assert_string_equal(dry_text(d, "channels"), "golden-base/production v1->null;");
+    assert_string_equal(dry_text(d, "workspaces"), "");
+    json_decref(d);
+    d = dry_run(f, "golden-base", "v1", IG_TIME_NONE, false, true); /* keep channels */
+    assert_string_equal(dry_text(d, "channels"), "");
+    json_decref(d);
+    assert_int_equal(audit_count(f, NULL), audit);
+    /* the real revocation does what the dry run said */
+    do_revoke(f, "golden-base", "v1", IG_TIME_NONE, false, false);
+    assert_int_equal(audit_count(f, "channel.rollback"), 2);
+    assert_string_equal(channel_of(f, "app-java", "production"), "-");
+    /* and a dry run fails as the revocation would */
+    reg_revoke rv = {.revoke_at = IG_TIME_NONE};
+    assert_null(registry_version_revoke_dry_run(f->r, &f->ctx, "golden-base", "v1", &rv, f->err,
+                                                sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_null(registry_version_revoke_dry_run(f->r, &f->ctx, "golden-base", "v7", &rv, f->err,
+                                                sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+}
+
 /* ---- both stores: order ------------------------------------------------ */
 
 /* Lists sort bytewise on both stores (PostgreSQL: the "C" collation of
@@ -1932,7 +2270,7 @@ static void test_pg_open(void **state)
     if (!r)
         fail_msg("reopen: %s", err);
     registry_close(r);
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 5);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 6);
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM information_schema.columns WHERE"
                                 " table_schema = current_schema() AND data_type = 'text'"
                                 " AND collation_name IS DISTINCT FROM 'C'"),
@@ -2514,7 +2852,9 @@ static void test_hcp_ids_and_hmac_keys(void **state)
         T(test_artifact_find_narrowing), T(test_tokens), T(test_deliveries),                       \
         T(test_lists_sort_bytewise), T(test_build_sdk_nulls_and_late_platform),                    \
         T(test_hcp_parents_status), T(test_hcp_template_type), T(test_oauth_tokens),               \
-        T(test_hcp_ids_and_hmac_keys)
+        T(test_hcp_ids_and_hmac_keys), T(test_usage_recorded_and_read),                            \
+        T(test_usage_upsert_and_since), T(test_usage_batches_and_pages),                           \
+        T(test_runs_listed_newest_first), T(test_revoke_dry_run_changes_nothing)
 
 int main(void)
 {
