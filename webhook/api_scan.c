@@ -10,12 +10,19 @@
  * body whole before any handler runs; why that stands, and the bound that
  * takes its place, are written above webhook_handle_scan() -- but it is
  * never copied either: its chains move from the request into the job and
- * are freed as they are scanned (scan_job). */
+ * are freed as they are scanned (scan_job). A scan that names a workspace
+ * becomes a run (runs.h): its page, run and usage are recorded before the
+ * answer goes back with X-Imagegate-Run-Id and X-Imagegate-Result-Url. */
 #include "webhook/api_internal.h"
 
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "common/timeutil.h"
+#include "common/ulid.h"
 #include "common/xalloc.h"
+#include "webhook/callback.h"
+#include "webhook/results.h"
+#include "webhook/runs.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -33,6 +40,9 @@ typedef struct scan_job {
     report_format fmt;
     char organization[MAX_SCOPE + 1], workspace[MAX_SCOPE + 1];
     bool has_org, has_ws;
+    /* set by record_scan: the run it became, its page ("" when none) */
+    char run_id[ULID_LEN + 1];
+    char result_url[WEBHOOK_MAX_URL + 1];
 } scan_job;
 
 static void scan_job_free(scan_job *s)
@@ -105,7 +115,105 @@ static json_t *lk_find_version(void *p, const char *bucket, const char *ref)
     return v;
 }
 
+/* ---- the run it becomes (scan worker) -------------------------------------- */
+
+/* Stores the scan's result page under id. 0, or -1 (logged). */
+static int store_page(registry *r, const api_call *c, const scan_job *s, const policy_report *rep,
+                      const char *id, const char *message, ig_time at)
+{
+    char when[40], err[512];
+    const webhook_page_line lines[] = {
+        {"run", s->run_id},
+        {"organization", s->has_org ? s->organization : NULL},
+        {"workspace", s->workspace},
+        {"requested by", c->who},
+        {"evaluated at", ig_time_format(at, when, sizeof when)},
+        {"verdict", policy_verdict_name(rep->verdict)},
+        {"message", message},
+    };
+    char *page = webhook_result_page_render("imagegate scan result", lines,
+                                            sizeof lines / sizeof lines[0], rep);
+    reg_ctx ctx = {"imagegate", at};
+    reg_result res = {.id = (char *)id,
+                      .task_result_id = (char *)s->run_id,
+                      .run_id = (char *)s->run_id,
+                      .organization = s->has_org ? (char *)s->organization : NULL,
+                      .workspace = (char *)s->workspace,
+                      .stage = "scan",
+                      .verdict = (char *)policy_verdict_name(rep->verdict),
+                      .page = page};
+    int rc = page ? registry_result_put(r, &ctx, &res, err, sizeof err) : -1;
+    if (rc < 0) {
+        char q[600];
+        log_warn("event=result_page_failed run_id=%s error=%s", s->run_id,
+                 log_quote(page ? err : "out of memory", q, sizeof q));
+    }
+    free(page);
+    return rc;
+}
+
+/* A scan that names its workspace becomes a run, with its image usage and,
+ * while --result-retention keeps pages, a result page; the run's id and the
+ * page's url go back in headers (scan_done). With --usage-retention 0 it
+ * records nothing. Returns the milliseconds it took (-1: failed). */
+static double record_scan(webhook_worker *w, registry *r, api_call *c, const policy_report *rep,
+                          ig_time at)
+{
+    scan_job *s = c->scan;
+    webhook_server *srv = webhook_worker_server(w);
+    char result_id[33] = "";
+    if (!s->has_ws || webhook_server_config(srv)->usage_retention <= 0)
+        return 0;
+    double t0 = ig_mono_seconds();
+    ulid_new(at, s->run_id);
+    char *message = webhook_result_message(rep, "scan");
+    if (webhook_result_page_link(srv, result_id, s->result_url, sizeof s->result_url) &&
+        store_page(r, c, s, rep, result_id, message, at) < 0)
+        result_id[0] = s->result_url[0] = '\0';
+    webhook_run_info info = {
+        .id = s->run_id,
+        .source = "scan",
+        .organization = s->has_org ? s->organization : NULL,
+        .workspace = s->workspace,
+        .stage = "scan",
+        .verdict = policy_verdict_name(rep->verdict),
+        .message = message,
+        .result_id = *result_id ? result_id : NULL,
+        .evaluated_at = at,
+        .report = rep,
+        .usage = true,
+    };
+    double ms = webhook_run_record(w, &info);
+    if (ms < 0)
+        s->run_id[0] = '\0';
+    free(message);
+    return ms < 0 ? -1 : (ig_mono_seconds() - t0) * 1000;
+}
+
 /* ---- the scan (scan worker) ------------------------------------------------ */
+
+/* Hands the plan to the scanner one contiguous chain at a time, freeing each
+ * as soon as it is read. 0, or -1 with c's status set. */
+static int feed_plan(webhook_server *srv, api_call *c, scan_plan *sp)
+{
+    scan_job *s = c->scan;
+    for (;;) {
+        size_t n = evbuffer_get_contiguous_space(s->plan);
+        if (!n)
+            break;
+        if (atomic_load(webhook_server_abort_flag(srv)))
+            return webhook_api_call_fail(c, 503, "imagegate is shutting down; try again");
+        const unsigned char *p = evbuffer_pullup(s->plan, (ev_ssize_t)n); /* no copy: one chain */
+        if (scan_plan_feed(sp, p, n, c->err, sizeof c->err) < 0) {
+            c->status = 400;
+            return -1;
+        }
+        evbuffer_drain(s->plan, n);
+    }
+    evbuffer_free(s->plan);
+    s->plan = NULL;
+    return 0;
+}
 
 static void scan_work(webhook_worker *w, void *arg)
 {
@@ -118,23 +226,8 @@ static void scan_work(webhook_worker *w, void *arg)
     double t0 = ig_mono_seconds();
     uint64_t bytes = evbuffer_get_length(s->plan);
     scan_plan *sp = scan_plan_new(webhook_server_rules(srv), NULL);
-    for (;;) {
-        size_t n = evbuffer_get_contiguous_space(s->plan);
-        if (!n)
-            break;
-        if (atomic_load(webhook_server_abort_flag(srv))) {
-            webhook_api_call_fail(c, 503, "imagegate is shutting down; try again");
-            goto out;
-        }
-        const unsigned char *p = evbuffer_pullup(s->plan, (ev_ssize_t)n); /* no copy: one chain */
-        if (scan_plan_feed(sp, p, n, c->err, sizeof c->err) < 0) {
-            c->status = 400;
-            goto out;
-        }
-        evbuffer_drain(s->plan, n);
-    }
-    evbuffer_free(s->plan);
-    s->plan = NULL;
+    if (feed_plan(srv, c, sp) < 0)
+        goto out;
     if (scan_plan_finish(sp, &res, c->err, sizeof c->err) < 0) {
         c->status = 400;
         goto out;
@@ -169,10 +262,13 @@ static void scan_work(webhook_worker *w, void *arg)
     c->content_type = content_type(s->fmt);
     c->verdict = policy_verdict_name(rep->verdict);
     double secs = ig_mono_seconds() - t0;
+    double usage_ms = record_scan(w, r, c, rep, l.ctx.now);
     webhook_metrics_scan(webhook_server_metrics(srv), secs, bytes);
-    log_info("event=scan token=%s bytes=%llu verdict=%s fail=%zu warn=%zu info=%zu scan_ms=%.1f",
-             c->who, (unsigned long long)bytes, c->verdict, rep->count[POLICY_FAIL],
-             rep->count[POLICY_WARN], rep->count[POLICY_INFO], secs * 1000);
+    log_info("event=scan token=%s run_id=%s bytes=%llu verdict=%s fail=%zu warn=%zu info=%zu "
+             "scan_ms=%.1f usage_ms=%.1f",
+             c->who, *s->run_id ? s->run_id : "-", (unsigned long long)bytes, c->verdict,
+             rep->count[POLICY_FAIL], rep->count[POLICY_WARN], rep->count[POLICY_INFO], secs * 1000,
+             usage_ms);
 out:
     if (out)
         fclose(out);
@@ -188,7 +284,14 @@ out:
 static void scan_done(webhook_server *srv, void *arg)
 {
     (void)srv;
-    scan_finish(arg);
+    api_call *c = arg;
+    scan_job *s = c->scan;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    if (!c->status && *s->run_id)
+        evhttp_add_header(h, "X-Imagegate-Run-Id", s->run_id);
+    if (!c->status && *s->result_url)
+        evhttp_add_header(h, "X-Imagegate-Result-Url", s->result_url);
+    scan_finish(c);
 }
 
 /* ---- the token (store worker), then the scan pool ---------------------- */
@@ -237,6 +340,9 @@ static int scope_param(api_call *c, const char *key, char *dst, bool *has)
     if (strlen(v) > MAX_SCOPE)
         return webhook_api_call_fail(c, 400, "%s: longer than %d bytes", key, MAX_SCOPE);
     strcpy(dst, v);
+    /* it is stored with the run and its usage: text, not bytes */
+    if (strcmp(str_utf8_repair(dst, strlen(dst)), v) != 0)
+        return webhook_api_call_fail(c, 400, "%s: not valid UTF-8", key);
     *has = true;
     return 0;
 }

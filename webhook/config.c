@@ -111,8 +111,11 @@ static const directive directives[] = {
      "how often the API tokens are re-read for POST /v1/scan's body limit: a token created or "
      "revoked with the command line counts within this (over the API: at once)"},
     {"result-retention", CT_DUR, OFF(result_retention), "30d", 0, 365 * 24 * 60 * MIN,
-     "how long a delivery's result page (the result's url in HCP Terraform) is kept; 0s: no pages, "
-     "the url is the run's page in HCP Terraform"},
+     "how long result pages are kept (a delivery's url in HCP Terraform, a POST /v1/scan's "
+     "X-Imagegate-Result-Url); 0s: no pages, a delivery's url is the run's page in HCP Terraform"},
+    {"usage-retention", CT_DUR, OFF(usage_retention), "90d", 0, 10 * 365 * 24 * 60 * MIN,
+     "how long image usage (which workspace used which image) and the run list are kept; 0s: "
+     "record neither"},
     {"organization-id", CT_STR, OFF(organization_id), "", 0, 0,
      "the organization id (a UUID) HCP clients address; kept in the store (empty: the one made on "
      "first start)"},

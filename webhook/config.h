@@ -45,6 +45,7 @@ typedef struct webhook_config {
     int64_t header_timeout, body_timeout; /* per-request read deadlines */
     int64_t token_refresh;                /* API token hashes re-read this often (tokens.c) */
     int64_t result_retention;             /* result pages kept this long; 0 = none */
+    int64_t usage_retention;              /* usage rows and runs kept this long; 0 = none made */
 
     /* the HCP drop-in (docs/hcp-compatibility.md) */
     char *organization_id, *project_id; /* "" = keep the store's (made on first start) */

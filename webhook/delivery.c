@@ -14,7 +14,6 @@
  * While the work runs, tick() renews the worker's lease on the delivery and
  * sends one "running" status after --running-after. The access token lives
  * only in the stored body and in this file's memory; it is never logged. */
-#include "common/hex.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/timeutil.h"
@@ -22,11 +21,12 @@
 #include "webhook/archive.h"
 #include "webhook/callback.h"
 #include "webhook/outbound.h"
+#include "webhook/results.h"
+#include "webhook/runs.h"
 #include "webhook/runtask.h"
 #include "webhook/server.h"
 
 #include <errno.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,79 +373,30 @@ static void link_run_page(dl *x)
  * HCP Terraform. */
 static void result_link(dl *x)
 {
-    unsigned char raw[16];
-    const char *base = webhook_server_public_url(x->srv);
-    if (x->cfg->result_retention > 0 && *base && RAND_bytes(raw, sizeof raw) == 1) {
-        hex_encode(raw, sizeof raw, x->result_id);
-        int n = snprintf(x->result_url, sizeof x->result_url, "%s/results/%s", base, x->result_id);
-        if (n > 0 && (size_t)n < sizeof x->result_url)
-            return;
-    }
-    link_run_page(x);
-}
-
-#define RESULT_PAGE_MAX (1024 * 1024)
-
-/* A stdio stream that keeps the first RESULT_PAGE_MAX bytes written to it
- * and counts the rest without storing it: a report of a huge plan is many
- * megabytes of text, and the page needs only its start. */
-typedef struct page_sink {
-    char *buf;
-    size_t len;
-    bool cut;
-} page_sink;
-
-static ssize_t page_sink_write(void *cookie, const char *data, size_t n)
-{
-    page_sink *p = cookie;
-    size_t room = RESULT_PAGE_MAX - p->len;
-    size_t take = n < room ? n : room;
-    memcpy(p->buf + p->len, data, take);
-    p->len += take;
-    if (take < n)
-        p->cut = true;
-    return (ssize_t)n;
+    if (!webhook_result_page_link(x->srv, x->result_id, x->result_url, sizeof x->result_url))
+        link_run_page(x);
 }
 
 /* The page: what the run was, the result, and the report as `imagegate scan`
- * prints it (text, no colour), cut at RESULT_PAGE_MAX with a note. New
- * string, or NULL. */
+ * prints it. New string, or NULL. */
 static char *render_page(const dl *x)
 {
-    char when[40];
-    page_sink sink = {xmalloc(RESULT_PAGE_MAX + 1), 0, false};
-    FILE *f = fopencookie(&sink, "w", (cookie_io_functions_t){.write = page_sink_write});
-    if (!f) {
-        free(sink.buf);
-        return NULL;
-    }
-    fprintf(f, "imagegate run-task result\n\n");
-    fprintf(f, "run:           %s\n", *x->rq.run_id ? x->rq.run_id : "-");
-    if (x->rq.run_app_url)
-        fprintf(f, "run page:      %s\n", x->rq.run_app_url);
-    fprintf(f, "organization:  %s\n", x->rq.organization ? x->rq.organization : "-");
-    fprintf(f, "workspace:     %s\n", x->rq.workspace ? x->rq.workspace : "-");
-    fprintf(f, "stage:         %s\n", x->rq.stage);
-    fprintf(f, "task result:   %s\n", x->d->task_result_id);
-    fprintf(f, "evaluated at:  %s\n",
-            ig_time_format(x->evaluated_at ? x->evaluated_at : ig_time_now(), when, sizeof when));
-    fprintf(f, "status:        %s (verdict %s)\n", x->status, x->verdict);
-    fprintf(f, "message:       %s\n\n", x->message ? x->message : "");
-    if (x->report)
-        report_write(x->report, REPORT_TEXT, false, f);
-    if (fclose(f) != 0) {
-        free(sink.buf);
-        return NULL;
-    }
-    sink.buf[sink.len] = '\0';
-    if (sink.cut) {
-        static const char note[] = "\n[... the page is cut here: the full report is larger than "
-                                   "1 MiB; run imagegate scan on the plan for all of it]\n";
-        webhook_utf8_clamp(sink.buf, RESULT_PAGE_MAX - sizeof note, false);
-        size_t n = strlen(sink.buf);
-        memcpy(sink.buf + n, note, sizeof note);
-    }
-    return sink.buf;
+    char when[40], status[80];
+    snprintf(status, sizeof status, "%s (verdict %s)", x->status, x->verdict);
+    const webhook_page_line lines[] = {
+        {"run", *x->rq.run_id ? x->rq.run_id : NULL},
+        {"run page", x->rq.run_app_url},
+        {"organization", x->rq.organization},
+        {"workspace", x->rq.workspace},
+        {"stage", x->rq.stage},
+        {"task result", x->d->task_result_id},
+        {"evaluated at",
+         ig_time_format(x->evaluated_at ? x->evaluated_at : ig_time_now(), when, sizeof when)},
+        {"status", status},
+        {"message", x->message ? x->message : ""},
+    };
+    return webhook_result_page_render("imagegate run-task result", lines,
+                                      sizeof lines / sizeof lines[0], x->report);
 }
 
 /* Stores the result page before the final status names its url; when that
@@ -660,11 +611,35 @@ static bool still_ours(dl *x)
     return true;
 }
 
-static void log_delivery(const dl *x, int code, bool delivered)
+/* The run and, past pre_plan, the images its resources used (runs.h):
+ * after the final status, so HCP Terraform's answer never waits for it, and
+ * before the delivery is finished, so a crash in between records it when
+ * the delivery is resumed. Returns the milliseconds it took (-1: failed). */
+static double record_run(const dl *x)
+{
+    webhook_run_info info = {
+        .source = "run_task",
+        .task_result_id = x->d->task_result_id,
+        .run_id = *x->rq.run_id ? x->rq.run_id : NULL,
+        .organization = x->rq.organization,
+        .workspace = x->rq.workspace,
+        .stage = x->rq.stage,
+        .verdict = x->verdict,
+        .message = x->message,
+        .result_id = x->result_id[0] ? x->result_id : NULL,
+        .evaluated_at = x->evaluated_at,
+        .report = x->report,
+        .usage = strcmp(x->rq.stage, "pre_plan") != 0,
+    };
+    return webhook_run_record(x->w, &info);
+}
+
+static void log_delivery(const dl *x, int code, bool delivered, double usage_ms)
 {
     char q[4][300];
     log_info("event=delivery run_id=%s task_result_id=%s workspace=%s stage=%s verdict=%s "
-             "status=%s callback=%d fail=%zu warn=%zu info=%zu bytes=%llu duration_ms=%lld",
+             "status=%s callback=%d fail=%zu warn=%zu info=%zu bytes=%llu duration_ms=%lld "
+             "usage_ms=%.1f",
              log_quote(x->rq.run_id, q[0], sizeof q[0]),
              log_quote(x->d->task_result_id, q[1], sizeof q[1]),
              log_quote(x->rq.workspace, q[2], sizeof q[2]),
@@ -672,7 +647,7 @@ static void log_delivery(const dl *x, int code, bool delivered)
              x->report ? x->report->count[POLICY_FAIL] : 0,
              x->report ? x->report->count[POLICY_WARN] : 0,
              x->report ? x->report->count[POLICY_INFO] : 0, (unsigned long long)x->bytes,
-             (long long)(ig_time_now() - x->start));
+             (long long)(ig_time_now() - x->start), usage_ms);
     if (!delivered) {
         char qm[1100];
         log_error("event=delivery_undelivered task_result_id=%s status=%d message=%s",
@@ -691,9 +666,10 @@ static void deliver(dl *x)
         return;
     }
     bool delivered = code >= 200 && code < 300;
+    double usage_ms = record_run(x);
     finish(x, delivered ? REG_DELIVERY_DONE : REG_DELIVERY_FAILED, x->verdict);
     webhook_metrics_delivery(webhook_server_metrics(x->srv), x->rq.stage, x->verdict);
-    log_delivery(x, code, delivered);
+    log_delivery(x, code, delivered, usage_ms);
 }
 
 void webhook_delivery_run(webhook_worker *w, reg_delivery *d)

@@ -438,8 +438,8 @@ void webhook_enqueue_delivery(webhook_server *srv, const char *task_result_id)
 
 /* Deliveries that waited past their token's life (a long backlog) can never
  * be delivered: once a minute, worker 0 marks them failed, audited, as
- * start-up does, and prunes result pages past --result-retention (all of
- * them when 0). */
+ * start-up does, prunes result pages past --result-retention and usage rows
+ * and runs past --usage-retention (all of them when 0). */
 static void delivery_chores(webhook_worker *w, registry *r)
 {
     const webhook_config *cfg = w->srv->cfg;
@@ -455,6 +455,9 @@ static void delivery_chores(webhook_worker *w, registry *r)
     n = registry_result_prune(r, ctx.now - cfg->result_retention, err, sizeof err);
     if (n > 0)
         log_info("event=results_pruned count=%d", n);
+    n = registry_usage_prune(r, ctx.now - cfg->usage_retention, err, sizeof err);
+    if (n > 0)
+        log_info("event=usage_pruned count=%d", n);
     w->next_chores = ctx.now + 60 * 1000;
 }
 
