@@ -616,8 +616,13 @@ int webhook_api_audit_token_parse(const char *token, ig_time *at, char *id, size
 
 char *webhook_api_audit_token(json_t *entry)
 {
+    return webhook_api_position_token(entry, "at");
+}
+
+char *webhook_api_position_token(json_t *entry, const char *at_key)
+{
     const char *id = json_string_value(json_object_get(entry, "id"));
-    const char *at_s = json_string_value(json_object_get(entry, "at"));
+    const char *at_s = json_string_value(json_object_get(entry, at_key));
     ig_time at;
     char e2[128];
     if (!id || !at_s || ig_time_parse(at_s, &at, e2, sizeof e2) < 0)
@@ -692,46 +697,10 @@ static bool go_zero_time(const char *s)
            strcmp(s, "-00:00") == 0;
 }
 
-int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_version_patch *out,
-                                    char *err, size_t errlen)
+/* revoke_at or revoke_in into out->rv.revoke_at, setting out->revoke. 0 or 400. */
+static int patch_revoke_time(const char *at, const char *in, ig_time now,
+                             webhook_api_version_patch *out, char *err, size_t errlen)
 {
-    const char *at = NULL, *in = NULL, *msg = NULL;
-    bool skip = false, keep = false, restore = false;
-    memset(out, 0, sizeof *out);
-    out->rv.revoke_at = IG_TIME_NONE;
-    if (!json_is_object(body)) {
-        snprintf(err, errlen, "the body must be a JSON object");
-        return 400;
-    }
-    int rc;
-    if ((rc = webhook_api_opt_string(body, "revoke_at", &at, err, errlen)) ||
-        (rc = webhook_api_opt_string(body, "revoke_in", &in, err, errlen)) ||
-        (rc = webhook_api_opt_string(body, "revocation_message", &msg, err, errlen)) ||
-        (rc = webhook_api_opt_bool(body, "skip_descendants_revocation", &skip, err, errlen)) ||
-        (rc = webhook_api_opt_bool(body, "disable_rollback_channels", &keep, err, errlen)) ||
-        (rc = webhook_api_opt_bool(body, "restore", &restore, err, errlen)))
-        return rc;
-    if (at && go_zero_time(at))
-        at = NULL;
-    json_t *c = json_object_get(body, "complete");
-    if (c && !json_is_null(c)) {
-        if (!json_is_boolean(c)) {
-            snprintf(err, errlen, "complete: must be true or false");
-            return 400;
-        }
-        out->has_complete = true;
-        out->complete = json_is_true(c);
-    }
-    if (at && in) {
-        snprintf(err, errlen, "revoke_at and revoke_in: give one of them, not both");
-        return 400;
-    }
-    if (restore && (at || in || msg)) {
-        snprintf(err, errlen,
-                 "restore: cannot be combined with revoke_at, revoke_in or "
-                 "revocation_message");
-        return 400;
-    }
     char e2[256];
     if (at) {
         if (ig_time_parse(at, &out->rv.revoke_at, e2, sizeof e2) < 0) {
@@ -748,28 +717,76 @@ int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_versi
         out->rv.revoke_at = now + ms;
         out->revoke = true;
     }
-    if (!out->revoke && (msg || skip || keep)) {
-        snprintf(err, errlen,
-                 "revocation_message, skip_descendants_revocation and "
-                 "disable_rollback_channels need revoke_at or revoke_in (revoke_at "
-                 "now, or revoke_in \"0s\", revokes at once)");
-        return 400;
-    }
-    out->rv.message = msg;
-    out->rv.skip_descendants = skip;
-    out->rv.keep_channels = keep;
-    out->restore = restore;
-    if (!out->revoke && !out->restore && !out->has_complete) {
-        snprintf(err, errlen,
-                 "nothing to change: give revoke_at or revoke_in (with "
-                 "revocation_message), or restore: true");
-        return 400;
-    }
-    if (out->has_complete && (out->revoke || out->restore)) {
-        snprintf(err, errlen, "complete: cannot be combined with a revocation or a restore");
-        return 400;
-    }
     return 0;
+}
+
+/* The combinations of a parsed version PATCH that mean nothing. 0 or 400. */
+static int patch_combinations(const webhook_api_version_patch *p, char *err, size_t errlen)
+{
+    const reg_revoke *rv = &p->rv;
+    const char *why = NULL;
+    if (!p->revoke && (rv->message || rv->skip_descendants || rv->keep_channels))
+        why = "revocation_message, skip_descendants_revocation and disable_rollback_channels need "
+              "revoke_at or revoke_in (revoke_at now, or revoke_in \"0s\", revokes at once)";
+    else if (p->dry_run && (!p->revoke || p->has_complete))
+        why = "dry_run: only for a revocation (revoke_at or revoke_in, without restore or "
+              "complete)";
+    else if (!p->revoke && !p->restore && !p->has_complete)
+        why = "nothing to change: give revoke_at or revoke_in (with revocation_message), or "
+              "restore: true";
+    else if (p->has_complete && (p->revoke || p->restore))
+        why = "complete: cannot be combined with a revocation or a restore";
+    if (!why)
+        return 0;
+    snprintf(err, errlen, "%s", why);
+    return 400;
+}
+
+int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_version_patch *out,
+                                    char *err, size_t errlen)
+{
+    const char *at = NULL, *in = NULL;
+    memset(out, 0, sizeof *out);
+    out->rv.revoke_at = IG_TIME_NONE;
+    if (!json_is_object(body)) {
+        snprintf(err, errlen, "the body must be a JSON object");
+        return 400;
+    }
+    int rc;
+    if ((rc = webhook_api_opt_string(body, "revoke_at", &at, err, errlen)) ||
+        (rc = webhook_api_opt_string(body, "revoke_in", &in, err, errlen)) ||
+        (rc = webhook_api_opt_string(body, "revocation_message", &out->rv.message, err, errlen)) ||
+        (rc = webhook_api_opt_bool(body, "skip_descendants_revocation", &out->rv.skip_descendants,
+                                   err, errlen)) ||
+        (rc = webhook_api_opt_bool(body, "disable_rollback_channels", &out->rv.keep_channels, err,
+                                   errlen)) ||
+        (rc = webhook_api_opt_bool(body, "restore", &out->restore, err, errlen)) ||
+        (rc = webhook_api_opt_bool(body, "dry_run", &out->dry_run, err, errlen)))
+        return rc;
+    if (at && go_zero_time(at))
+        at = NULL;
+    json_t *c = json_object_get(body, "complete");
+    if (c && !json_is_null(c)) {
+        if (!json_is_boolean(c)) {
+            snprintf(err, errlen, "complete: must be true or false");
+            return 400;
+        }
+        out->has_complete = true;
+        out->complete = json_is_true(c);
+    }
+    if (at && in) {
+        snprintf(err, errlen, "revoke_at and revoke_in: give one of them, not both");
+        return 400;
+    }
+    if (out->restore && (at || in || out->rv.message)) {
+        snprintf(err, errlen,
+                 "restore: cannot be combined with revoke_at, revoke_in or "
+                 "revocation_message");
+        return 400;
+    }
+    if ((rc = patch_revoke_time(at, in, now, out, err, errlen)) != 0)
+        return rc;
+    return patch_combinations(out, err, errlen);
 }
 
 int webhook_api_channel_patch_parse(json_t *body, webhook_api_channel_patch *out, char *err,

@@ -75,6 +75,8 @@ typedef enum {
     API_TOKEN_LIST,   /* GET /v1/tokens */
     API_TOKEN_CREATE, /* POST /v1/tokens */
     API_TOKEN_REVOKE, /* DELETE /v1/tokens/{name} */
+    API_RUNS,         /* GET /v1/runs */
+    API_USAGE,        /* GET /v1/usage */
     /* the HCP drop-in (api_hcp.c; docs/hcp-compatibility.md) */
     API_ANCESTRY,        /* GET BASE/buckets/{b}/ancestry */
     API_REGISTRY_GET,    /* GET BASE/registry */
@@ -192,6 +194,9 @@ int webhook_api_audit_token_parse(const char *token, ig_time *at, char *id, size
 /* A new token string for an audit entry ({at, id}). NULL when the entry is
  * not one. */
 char *webhook_api_audit_token(json_t *entry);
+/* The same for any entry of a list paged by position: its time (RFC 3339)
+ * under at_key and its id; GET /v1/runs pages by {evaluated_at, id}. */
+char *webhook_api_position_token(json_t *entry, const char *at_key);
 
 /* ---- bodies ------------------------------------------------------------ */
 
@@ -208,13 +213,15 @@ int webhook_api_opt_bool(json_t *o, const char *field, bool *out, char *err, siz
 
 /* PATCH .../versions/{fingerprint}: revoke (revoke_at XOR revoke_in, with
  * revocation_message, skip_descendants_revocation,
- * disable_rollback_channels), or restore, or complete. */
+ * disable_rollback_channels, and dry_run to only say what it would do), or
+ * restore, or complete. */
 typedef struct webhook_api_version_patch {
     bool revoke;
     reg_revoke rv; /* message borrowed from the body */
     bool restore;
     bool has_complete; /* "complete" given */
     bool complete;
+    bool dry_run; /* "dry_run": answer what the revocation would do, change nothing */
 } webhook_api_version_patch;
 /* now: the request's clock (revoke_in counts from it). Returns 0 or 400. */
 int webhook_api_version_patch_parse(json_t *body, ig_time now, webhook_api_version_patch *out,

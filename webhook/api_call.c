@@ -65,7 +65,7 @@ api_call *webhook_api_call_new(webhook_server *srv, struct evhttp_request *req, 
         goto fail;
     }
     if ((st = webhook_api_query_parse(query, &c->query, c->err, sizeof c->err)) != 0 ||
-        (st = webhook_api_page_parse(&c->query, op == API_AUDIT, &c->page, c->err,
+        (st = webhook_api_page_parse(&c->query, op == API_AUDIT || op == API_RUNS, &c->page, c->err,
                                      sizeof c->err)) != 0) {
         webhook_api_early_reply(req, webhook_api_op_name(op), st, c->err);
         goto fail;

@@ -1,5 +1,5 @@
 /* The registry API's operations: the HCP Packer 2023-01-01 paths, GET
- * /v1/lookup, GET /v1/audit and /v1/tokens.
+ * /v1/lookup, GET /v1/audit, /v1/tokens, GET /v1/runs and GET /v1/usage.
  *
  * One table, op_info, holds a row per op (webhook_api_op): its name in
  * logs, the least role that may call it, whether it reads a JSON body, and
@@ -236,6 +236,11 @@ static int version_update(api_job *j)
         return webhook_api_call_fail(c, st, "%s", c->err);
     if (webhook_api_call_allow(c, webhook_api_op_role(rt->op, p.revoke || p.restore)) < 0)
         return -1;
+    if (p.dry_run) /* {inherits, channels, workspaces}: nothing changes */
+        return (c->reply = registry_version_revoke_dry_run(j->r, &j->ctx, rt->bucket, rt->version,
+                                                           &p.rv, c->err, sizeof c->err))
+                   ? 0
+                   : -1;
     json_t *v;
     if (p.revoke)
         v = registry_version_revoke(j->r, &j->ctx, rt->bucket, rt->version, &p.rv, c->err,
@@ -563,6 +568,109 @@ static int audit(api_job *j)
     return 0;
 }
 
+/* ---- runs and usage ------------------------------------------------------ */
+
+/* A query parameter, NULL when absent or empty. */
+static const char *query_opt(const api_call *c, const char *key)
+{
+    const char *v = webhook_api_query_get(&c->query, key);
+    return v && *v ? v : NULL;
+}
+
+/* since= as a time (IG_TIME_NONE when absent). */
+static int query_since(api_call *c, ig_time now, ig_time *since)
+{
+    char e2[256];
+    const char *s = query_opt(c, "since");
+    *since = IG_TIME_NONE;
+    if (s && ig_time_parse_since(s, now, since, e2, sizeof e2) < 0)
+        return webhook_api_call_fail(c, 400, "since: %s", e2);
+    return 0;
+}
+
+/* Each run's result_id becomes result_url: PUBLIC_URL/results/ID while
+ * --result-retention keeps its page, else null. */
+static void run_links(webhook_server *srv, json_t *runs, ig_time now)
+{
+    const webhook_config *cfg = webhook_server_config(srv);
+    const char *base = webhook_server_public_url(srv);
+    size_t i;
+    json_t *run;
+    json_array_foreach(runs, i, run)
+    {
+        const char *id = json_string_value(json_object_get(run, "result_id"));
+        const char *at_s = json_string_value(json_object_get(run, "evaluated_at"));
+        ig_time at;
+        char e2[128];
+        bool kept = id && at_s && *base && cfg->result_retention > 0 &&
+                    ig_time_parse(at_s, &at, e2, sizeof e2) == 0 &&
+                    at >= now - cfg->result_retention;
+        json_object_set_new(run, "result_url",
+                            kept ? json_sprintf("%s/results/%s", base, id) : json_null());
+        json_object_del(run, "result_id");
+    }
+}
+
+/* GET /v1/runs: run-task and POST /v1/scan evaluations, newest first, paged
+ * by position (a run recorded between two pages is neither skipped nor
+ * repeated). */
+static int runs(api_job *j)
+{
+    api_call *c = j->c;
+    ig_time since, after_at = IG_TIME_NONE;
+    char after_id[48];
+    const char *org = query_opt(c, "organization"), *ws = query_opt(c, "workspace");
+    if (query_since(c, j->ctx.now, &since) < 0)
+        return -1;
+    int st = *c->page.token ? webhook_api_audit_token_parse(c->page.token, &after_at, after_id,
+                                                            sizeof after_id, c->err, sizeof c->err)
+                            : 0;
+    if (st)
+        return webhook_api_call_fail(c, st, "%s", c->err);
+    json_t *arr = registry_run_list(j->r, org, ws, since, after_at,
+                                    after_at == IG_TIME_NONE ? NULL : after_id, c->page.size + 1,
+                                    c->err, sizeof c->err);
+    if (!arr)
+        return -1;
+    char *next = NULL;
+    if (json_array_size(arr) > (size_t)c->page.size) {
+        json_array_remove(arr, (size_t)c->page.size);
+        next = webhook_api_position_token(json_array_get(arr, (size_t)c->page.size - 1),
+                                          "evaluated_at");
+    }
+    run_links(webhook_worker_server(j->w), arr, j->ctx.now);
+    c->reply = json_pack("{s:o, s:o}", "runs", arr, "pagination",
+                         webhook_api_pagination(next, c->page.size));
+    free(next);
+    return 0;
+}
+
+/* GET /v1/usage: who used a bucket's images, or a version's and its
+ * descendants'; the workspaces are paged. */
+static int usage(api_job *j)
+{
+    api_call *c = j->c;
+    const char *bucket = query_opt(c, "bucket"), *version = query_opt(c, "version");
+    ig_time since;
+    if (!bucket)
+        return webhook_api_call_fail(c, 400, "bucket is a required query parameter");
+    if (registry_valid_bucket_name(bucket, c->err, sizeof c->err) < 0)
+        return webhook_api_call_fail(c, 400, "%s", c->err);
+    if (version && strlen(version) > 64)
+        return webhook_api_call_fail(c, 400, "version: longer than 64 bytes");
+    if (query_since(c, j->ctx.now, &since) < 0)
+        return -1;
+    reg_page pg = store_page(c);
+    json_t *u =
+        registry_usage_get(j->r, &j->ctx, bucket, version, since, &pg, c->err, sizeof c->err);
+    if (u)
+        json_object_set_new(u, "pagination",
+                            webhook_api_pagination(pg.next_page_token, pg.page_size));
+    free(pg.next_page_token);
+    c->reply = u;
+    return u ? 0 : -1;
+}
+
 /* ---- tokens ------------------------------------------------------------- */
 
 static int token_list(api_job *j)
@@ -638,6 +746,8 @@ static const webhook_api_op_info op_info[API__COUNT] = {
     [API_TOKEN_LIST] = {"token.list", token_list, A, 0},
     [API_TOKEN_CREATE] = {"token.create", token_create, A, BODY | API_OP_CREATES},
     [API_TOKEN_REVOKE] = {"token.revoke", token_revoke, A, 0},
+    [API_RUNS] = {"runs", runs, R, 0},
+    [API_USAGE] = {"usage", usage, R, 0},
     /* the HCP drop-in (api_hcp.c) */
     [API_ANCESTRY] = {"bucket.ancestry", webhook_api_ancestry, R, 0},
     [API_REGISTRY_GET] = {"registry.get", webhook_api_registry_get, R, 0},
@@ -763,10 +873,28 @@ void webhook_handle_lookup(webhook_server *srv, struct evhttp_request *req, cons
     webhook_api_call_finish(c);
 }
 
+/* A GET whose handler reads its query on the store worker. */
+static void handle_query(webhook_server *srv, struct evhttp_request *req, webhook_api_op op)
+{
+    api_call *c = webhook_api_call_new(srv, req, op, false);
+    if (c)
+        webhook_api_call_run(c);
+}
+
 void webhook_handle_audit(webhook_server *srv, struct evhttp_request *req, const char *path)
 {
     (void)path;
-    api_call *c = webhook_api_call_new(srv, req, API_AUDIT, false);
-    if (c)
-        webhook_api_call_run(c);
+    handle_query(srv, req, API_AUDIT);
+}
+
+void webhook_handle_runs(webhook_server *srv, struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    handle_query(srv, req, API_RUNS);
+}
+
+void webhook_handle_usage(webhook_server *srv, struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    handle_query(srv, req, API_USAGE);
 }

@@ -20,6 +20,8 @@ const webhook_route webhook_routes[] = {
     {"/v1/scan", false, EVHTTP_REQ_POST, "scan", webhook_handle_scan, true},
     {"/v1/lookup", false, EVHTTP_REQ_GET, "lookup", webhook_handle_lookup, false},
     {"/v1/audit", false, EVHTTP_REQ_GET, "audit", webhook_handle_audit, false},
+    {"/v1/runs", false, EVHTTP_REQ_GET, "runs", webhook_handle_runs, false},
+    {"/v1/usage", false, EVHTTP_REQ_GET, "usage", webhook_handle_usage, false},
     {"/v1/tokens", false, ANY, "tokens", webhook_handle_api, false},
     {"/v1/tokens/", true, ANY, "tokens", webhook_handle_api, false},
     {"/results/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "results", webhook_handle_result, false},

@@ -74,6 +74,8 @@ void webhook_handle_api(webhook_server *srv, struct evhttp_request *req, const c
 void webhook_handle_lookup(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_audit(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_scan(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_handle_runs(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_handle_usage(webhook_server *srv, struct evhttp_request *req, const char *path);
 /* POST /oauth2/token and its error shape (oauth.c). */
 void webhook_handle_oauth_token(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_oauth_reply_error(struct evhttp_request *req, int code, const char *msg);

@@ -183,6 +183,8 @@ static void test_roles(void **state)
     assert_int_equal(webhook_api_op_role(API_SEARCH_ARTIFACT, false), REG_ROLE_READ);
     assert_int_equal(webhook_api_op_role(API_LOOKUP, false), REG_ROLE_READ);
     assert_int_equal(webhook_api_op_role(API_SCAN, false), REG_ROLE_READ);
+    assert_int_equal(webhook_api_op_role(API_RUNS, false), REG_ROLE_READ);
+    assert_int_equal(webhook_api_op_role(API_USAGE, false), REG_ROLE_READ);
     /* write publishes and assigns channels */
     assert_int_equal(webhook_api_op_role(API_BUCKET_CREATE, false), REG_ROLE_WRITE);
     assert_int_equal(webhook_api_op_role(API_VERSION_CREATE, false), REG_ROLE_WRITE);
@@ -430,6 +432,16 @@ static void test_audit_tokens(void **state)
     e = json_pack("{s:s}", "id", "01AB");
     assert_null(webhook_api_audit_token(e));
     json_decref(e);
+    /* GET /v1/runs pages by {evaluated_at, id} with the same tokens */
+    e = json_pack("{s:s, s:s}", "id", "01M94XP88J", "evaluated_at", "2026-11-25T09:00:00.123Z");
+    tok = webhook_api_position_token(e, "evaluated_at");
+    assert_non_null(tok);
+    assert_int_equal(webhook_api_audit_token_parse(tok, &at, id, sizeof id, err, sizeof err), 0);
+    assert_true(at == want);
+    assert_string_equal(id, "01M94XP88J");
+    free(tok);
+    assert_null(webhook_api_position_token(e, "at"));
+    json_decref(e);
 }
 
 /* ---- bodies ---------------------------------------------------------------- */
@@ -511,6 +523,15 @@ static void test_version_patch(void **state)
     assert_false(p.revoke);
     assert_int_equal(vpatch("{\"complete\":true}", now, &p, err), 0);
     assert_true(p.has_complete && p.complete);
+    assert_false(p.dry_run);
+    /* a dry run is a revocation that changes nothing: the same fields */
+    assert_int_equal(vpatch("{\"revoke_in\":\"0s\",\"dry_run\":true,"
+                            "\"skip_descendants_revocation\":true}",
+                            now, &p, err),
+                     0);
+    assert_true(p.revoke && p.dry_run && p.rv.skip_descendants);
+    assert_int_equal(vpatch("{\"revoke_in\":\"1d\",\"dry_run\":false}", now, &p, err), 0);
+    assert_false(p.dry_run);
 
     static const char *const bad[] = {
         "{}",
@@ -528,6 +549,10 @@ static void test_version_patch(void **state)
         "{\"restore\":\"yes\"}",
         "{\"complete\":1}",
         "{\"complete\":true,\"restore\":true}",
+        "{\"dry_run\":true}",
+        "{\"restore\":true,\"dry_run\":true}",
+        "{\"complete\":true,\"dry_run\":true}",
+        "{\"revoke_in\":\"0s\",\"dry_run\":\"yes\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = vpatch(bad[i], now, &p, err);
