@@ -66,5 +66,6 @@ int cmd_audit(cli_opts *o, int argc, char **argv);
 int cmd_scan(cli_opts *o, int argc, char **argv);
 int cmd_serve(cli_opts *o, int argc, char **argv);
 int cmd_token(cli_opts *o, int argc, char **argv);
+int cmd_usage(cli_opts *o, int argc, char **argv);
 
 #endif

@@ -11,7 +11,7 @@ static const char usage[] =
     "       imagegate version show BUCKET VERSION\n"
     "       imagegate version delete BUCKET VERSION\n"
     "       imagegate version revoke BUCKET VERSION [--at RFC3339 | --in DURATION]\n"
-    "                [--message TEXT] [--skip-descendants] [--keep-channels]\n"
+    "                [--message TEXT] [--skip-descendants] [--keep-channels] [--dry-run]\n"
     "       imagegate version restore BUCKET VERSION\n"
     "\n"
     "VERSION is a version name (v1, v2, ...) or a fingerprint.\n"
@@ -28,13 +28,17 @@ static const char usage_delete[] =
     "holds it. Its number is never given again.\n";
 static const char usage_revoke[] =
     "usage: imagegate version revoke BUCKET VERSION [--at RFC3339 | --in DURATION]\n"
-    "                [--message TEXT] [--skip-descendants] [--keep-channels] [--json]\n"
+    "                [--message TEXT] [--skip-descendants] [--keep-channels] [--dry-run]\n"
+    "                [--json]\n"
     "\nRevokes a version now, or schedules it.\n"
     "  --at RFC3339         revoke at this time (2026-12-01T00:00:00Z)\n"
     "  --in DURATION        revoke after this long (30d, 12h, 45m; 0s = now)\n"
     "  --message TEXT       why (shown by lookups and scans)\n"
     "  --skip-descendants   do not revoke the versions built from this one\n"
     "  --keep-channels      do not roll back the channels holding it\n"
+    "  --dry-run            change nothing; say which versions would inherit the\n"
+    "                       revocation, which channels would roll back, and which\n"
+    "                       workspaces used those versions in the last 30 days\n"
     "Without --at/--in the revocation is immediate: every user channel holding\n"
     "the version (or a descendant) rolls back to its most recent earlier valid\n"
     "version, or is emptied. A scheduled revocation changes no channel.\n";
@@ -166,6 +170,50 @@ static void print_revoked(json_t *v)
            now ? "since" : "at", regcli_str(v, "revoke_at"));
 }
 
+/* A section of the dry run's text: its title, then a line per entry of arr
+ * made by line(), or "none". */
+static void dry_run_section(const char *title, json_t *arr, void (*line)(json_t *e))
+{
+    size_t i;
+    json_t *e;
+    printf("  %s:%s\n", title, json_array_size(arr) ? "" : " none");
+    json_array_foreach(arr, i, e)
+    {
+        printf("    ");
+        line(e);
+        printf("\n");
+    }
+}
+
+static void inherit_line(json_t *e)
+{
+    printf("%s %s", regcli_str(e, "bucket"), regcli_str(e, "version"));
+}
+
+static void channel_line(json_t *e)
+{
+    json_t *to = json_object_get(e, "to");
+    printf("%s/%s: %s -> %s", regcli_str(e, "bucket"), regcli_str(e, "channel"),
+           regcli_str(e, "from"), json_is_string(to) ? json_string_value(to) : "(emptied)");
+}
+
+static void workspace_line(json_t *e)
+{
+    if (json_is_string(json_object_get(e, "organization")))
+        printf("%s/", regcli_str(e, "organization"));
+    printf("%s (%s %s, last seen %s)", regcli_str(e, "workspace"), regcli_str(e, "bucket"),
+           regcli_str(e, "version"), regcli_str(e, "last_seen"));
+}
+
+static void print_dry_run(json_t *d)
+{
+    printf("dry run: nothing was changed; this revocation would\n");
+    dry_run_section("revoke by inheritance", json_object_get(d, "inherits"), inherit_line);
+    dry_run_section("roll back channels", json_object_get(d, "channels"), channel_line);
+    dry_run_section("touch workspaces that used these versions in the last 30 days",
+                    json_object_get(d, "workspaces"), workspace_line);
+}
+
 static int version_revoke(cli_opts *o, int argc, char **argv)
 {
     static const struct option lo[] = {{"at", required_argument, NULL, 'a'},
@@ -173,6 +221,7 @@ static int version_revoke(cli_opts *o, int argc, char **argv)
                                        {"message", required_argument, NULL, 'm'},
                                        {"skip-descendants", no_argument, NULL, 's'},
                                        {"keep-channels", no_argument, NULL, 'k'},
+                                       {"dry-run", no_argument, NULL, 'd'},
                                        CLI_COMMON_LONGOPTS,
                                        {0}};
     const char *cmd = "version revoke", *v[sizeof lo / sizeof lo[0]] = {0};
@@ -184,10 +233,15 @@ static int version_revoke(cli_opts *o, int argc, char **argv)
     if ((k.code = regcli_ctx(&k.ctx)) || (k.code = revoke_time(v[0], v[1], k.ctx.now, &rv)) ||
         !(k.r = cli_open_store(o, false, &k.code)))
         return k.code;
-    return regcli_answer(o, &k,
-                         registry_version_revoke(k.r, &k.ctx, argv[optind], argv[optind + 1], &rv,
-                                                 k.err, sizeof k.err),
-                         print_revoked);
+    const char *bucket = argv[optind], *ref = argv[optind + 1];
+    if (v[5])
+        return regcli_answer(
+            o, &k,
+            registry_version_revoke_dry_run(k.r, &k.ctx, bucket, ref, &rv, k.err, sizeof k.err),
+            print_dry_run);
+    return regcli_answer(
+        o, &k, registry_version_revoke(k.r, &k.ctx, bucket, ref, &rv, k.err, sizeof k.err),
+        print_revoked);
 }
 
 static void print_restored(json_t *v)

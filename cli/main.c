@@ -18,6 +18,7 @@ static const char usage[] =
     "  channel list|set|unset|history|delete\n"
     "  artifact find ID                which version an image belongs to\n"
     "  audit list                      who changed what\n"
+    "  usage BUCKET [VERSION]          which workspaces used an image\n"
     "Gate:\n"
     "  scan PLAN|-                     check a Terraform JSON plan\n"
     "  serve                           run the run-task webhook and registry API\n"
@@ -41,6 +42,7 @@ static const struct {
     {"import", cmd_import},   {"bucket", cmd_bucket},     {"version", cmd_version},
     {"channel", cmd_channel}, {"artifact", cmd_artifact}, {"audit", cmd_audit},
     {"scan", cmd_scan},       {"serve", cmd_serve},       {"token", cmd_token},
+    {"usage", cmd_usage},
 };
 
 int main(int argc, char **argv)
