@@ -168,6 +168,18 @@ class ScanCli(unittest.TestCase):
         self.assertEqual(r[0]["action"], "update")
         self.assertTrue(self.has(rep, "hardcoded", "aws_launch_template.batch", "warn"))
 
+    def test_usage_plans(self):
+        """The two plans of issue 15's "Done when" (copies of hardcoded-literal)."""
+        rc, rep = self.report("usage-web-prod.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        r = self.has(rep, "revoked", "aws_instance.bastion", "fail")
+        self.assertEqual((r[0]["bucket"], r[0]["version"]), ("web-ubuntu", "v1"))
+        rc, rep = self.report("usage-batch.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        r = self.has(rep, "revoked", "aws_instance.worker", "fail")
+        self.assertEqual((r[0]["bucket"], r[0]["version"]), ("app-java", "v1"))
+        self.assertIn("inherited from golden-base v1", r[0]["message"])
+
     def test_terraform_json_corpus(self):
         d = os.path.join(PLANS, "terraform-json")
         names = sorted(n for n in os.listdir(d) if n.endswith(".plan.json"))
