@@ -3,16 +3,14 @@
  * A run is a row per evaluation: a run-task delivery (keyed by its
  * task_result_id, so a delivery resumed after a crash rewrites its row) or a
  * POST /v1/scan. Usage is a row per (organization, workspace, resource
- * address, image), upserted: a plan scanned every day refreshes last_seen and
- * never grows the table, and an older evaluation written late never moves
- * last_seen back. Items are merged first (a resource's tracked and outdated
- * findings name the same image, and PostgreSQL refuses a statement that
- * upserts one row twice), then written USAGE_BATCH rows per INSERT -- one
- * round trip per batch on PostgreSQL -- and the rest one by one, so only two
- * statements are ever prepared. A sensitive attribute's row is keyed
- * "(sensitive) BUCKET FINGERPRINT" and keeps bucket and version, never the
- * value. The version's id is looked up by the same statement; usage keeps
- * its rows when the version is deleted (no foreign key).
+ * address, image), upserted: a plan scanned every day refreshes last_seen
+ * and never grows the table, and an older evaluation written late never
+ * moves last_seen back. Items are merged first (PostgreSQL refuses to upsert
+ * one row twice in a statement), their version ids looked up once per
+ * version, then written USAGE_BATCH rows per INSERT and the rest one by one,
+ * so only two statements are ever prepared. A sensitive attribute's row is
+ * keyed "(sensitive) BUCKET FINGERPRINT": bucket and version, never the
+ * value. Usage outlives a deleted version (no foreign key).
  *
  * Reads: a bucket's usage by bucket name, a version's by the ids of the
  * version and its descendants (reg_version_family), grouped by workspace.
@@ -37,20 +35,53 @@
 #define USAGE_INSERT                                                                               \
     "INSERT INTO image_usage (organization, workspace, address, image_key, image, bucket,"         \
     " version, version_id, first_seen, last_seen, last_run_id, verdict) VALUES "
-#define USAGE_VALUES                                                                               \
-    "(?, ?, ?, ?, ?, ?, ?, (SELECT v.id FROM versions v JOIN buckets b ON b.id = v.bucket_id"      \
-    " WHERE b.name = ? AND v.fingerprint = ?), ?, ?, ?, ?)"
+#define USAGE_VALUES "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define USAGE_UPSERT                                                                               \
     " ON CONFLICT (organization, workspace, address, image_key) DO UPDATE SET"                     \
-    " image = excluded.image, bucket = excluded.bucket, version = excluded.version,"               \
-    " version_id = excluded.version_id, last_seen = excluded.last_seen,"                           \
-    " last_run_id = excluded.last_run_id, verdict = excluded.verdict"                              \
-    " WHERE excluded.last_seen >= image_usage.last_seen"
+    " bucket = excluded.bucket, version = excluded.version, version_id = excluded.version_id,"     \
+    " last_seen = excluded.last_seen, last_run_id = excluded.last_run_id,"                         \
+    " verdict = excluded.verdict WHERE excluded.last_seen >= image_usage.last_seen"
 
 typedef struct usage_row {
     const reg_usage_item *it;
-    const char *key; /* image_key: borrowed from the merge map's key */
+    const char *key;        /* image_key: borrowed from the merge map's key */
+    const char *version_id; /* NULL when the version is gone; borrowed from the id cache */
 } usage_row;
+
+static void id_cache_dispose(strmap *ids)
+{
+    for (size_t i = 0; i < ids->cap; i++)
+        if (ids->slots[i].key)
+            free(ids->slots[i].value);
+    strmap_dispose(ids);
+}
+
+/* The id of a bucket's version by fingerprint, looked up once per version
+ * of the run: a plan of 2000 instances of three images asks three times.
+ * Borrowed from ids (NULL when it does not exist); -1 on a store error. */
+static int version_id(registry *r, strmap *ids, const reg_usage_item *it, const char **out,
+                      char *err, size_t errlen)
+{
+    char key[600];
+    int n =
+        snprintf(key, sizeof key, "%s\x1f%s", it->bucket, it->fingerprint ? it->fingerprint : "");
+    int created = 0;
+    strmap_entry *e =
+        strmap_upsert(ids, key, (size_t)(n < (int)sizeof key ? n : (int)sizeof key - 1), &created);
+    if (created) {
+        db_stmt *s = db_query(r->d,
+                              "SELECT v.id FROM versions v JOIN buckets b ON b.id = v.bucket_id"
+                              " WHERE b.name = ? AND v.fingerprint = ?",
+                              "tt", it->bucket, it->fingerprint);
+        int rc = s ? db_step(s) : -1;
+        e->value = rc == 1 ? db_column_dup(s, 0) : NULL;
+        db_finalize(s);
+        if (rc < 0)
+            return reg_dbfail(r, err, errlen);
+    }
+    *out = e->value;
+    return 0;
+}
 
 /* The items of run without duplicates (same address and image key), in
  * rows; seen owns the keys. Returns how many. */
@@ -74,7 +105,7 @@ static size_t merge_items(const reg_run *run, strmap *seen, usage_row *rows)
         int created = 0;
         strmap_entry *e = strmap_upsert(seen, key.s, key.len, &created);
         if (created)
-            rows[n++] = (usage_row){it, e->key + at};
+            rows[n++] = (usage_row){it, e->key + at, NULL};
     }
     strbuf_dispose(&key);
     return n;
@@ -91,8 +122,7 @@ static int usage_bind(db_stmt *s, int *idx, const reg_ctx *ctx, const reg_run *r
                           it->image,
                           it->bucket,
                           it->version,
-                          it->bucket,
-                          it->fingerprint};
+                          u->version_id};
     for (size_t k = 0; k < sizeof text / sizeof text[0]; k++)
         if (db_bind_text(s, (*idx)++, text[k]) < 0)
             return -1;
@@ -129,15 +159,20 @@ static int usage_upsert(registry *r, const reg_ctx *ctx, const reg_run *run, con
 {
     strmap seen;
     strmap_init(&seen);
+    strmap ids;
+    strmap_init(&ids);
     usage_row *rows = xcalloc(run->n_usage, sizeof *rows);
     size_t n = merge_items(run, &seen, rows), i = 0;
     int rc = 0;
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        rc = version_id(r, &ids, rows[k].it, &rows[k].version_id, err, errlen);
     for (; rc == 0 && n - i >= USAGE_BATCH; i += USAGE_BATCH)
         rc = usage_write(r, ctx, run, last_run, rows + i, USAGE_BATCH, err, errlen);
     for (; rc == 0 && i < n; i++)
         rc = usage_write(r, ctx, run, last_run, rows + i, 1, err, errlen);
     free(rows);
     strmap_dispose(&seen);
+    id_cache_dispose(&ids);
     return rc;
 }
 

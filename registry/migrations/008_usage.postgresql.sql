@@ -49,6 +49,6 @@ CREATE TABLE image_usage (
     verdict      TEXT COLLATE "C" NOT NULL,               -- of the last run that saw it
     PRIMARY KEY (organization, workspace, address, image_key)
 );
-CREATE INDEX image_usage_version ON image_usage(version_id, last_seen);
-CREATE INDEX image_usage_bucket ON image_usage(bucket, last_seen);
+CREATE INDEX image_usage_version ON image_usage(version_id);
+CREATE INDEX image_usage_bucket ON image_usage(bucket);
 CREATE INDEX image_usage_last_seen ON image_usage(last_seen);
