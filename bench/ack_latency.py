@@ -69,6 +69,19 @@ def gen_plan(path, target_bytes):
     return i
 
 
+def prepare(tmp, binary, fixtures, db=None):
+    """The test CA and leaf, the HMAC keys and the fixtures registry in tmp (or in db):
+    returns (ca, cert, key, db)."""
+    ca, cert, key = make_certs(tmp)
+    with open(os.path.join(tmp, "hmac.keys"), "w") as f:
+        f.write(KEY_OLD + "\n" + KEY_NEW + "\n")
+    os.chmod(os.path.join(tmp, "hmac.keys"), 0o600)
+    db = db or "sqlite:" + os.path.join(tmp, "registry.db")
+    subprocess.run(["sh", os.path.join(fixtures, "setup-registry.sh"), binary, db], check=True,
+                   stdout=subprocess.DEVNULL)
+    return ca, cert, key, db
+
+
 def pct(xs, p):
     if not xs:
         return float("nan")
@@ -133,13 +146,7 @@ def main():
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="ig-bench-")
-    ca, cert, key = make_certs(tmp)
-    with open(os.path.join(tmp, "hmac.keys"), "w") as f:
-        f.write(KEY_OLD + "\n" + KEY_NEW + "\n")
-    os.chmod(os.path.join(tmp, "hmac.keys"), 0o600)
-    db = "sqlite:" + os.path.join(tmp, "registry.db")
-    subprocess.run(["sh", os.path.join(a.fixtures, "setup-registry.sh"), a.bin, db], check=True,
-                   stdout=subprocess.DEVNULL)
+    ca, cert, key, db = prepare(tmp, a.bin, a.fixtures)
     plan_path = os.path.join(tmp, "big.plan.json")
     t0 = time.time()
     n = gen_plan(plan_path, a.plan_mb * 1024 * 1024)

@@ -28,7 +28,6 @@ import multiprocessing
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,9 +37,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from ack_latency import gen_plan, pct, summary  # noqa: E402
+from ack_latency import gen_plan, pct, prepare, summary  # noqa: E402
 from fake_tfc import FakeTFC  # noqa: E402
-from igtest import Daemon, make_certs, sign, KEY_NEW, KEY_OLD, TOKEN  # noqa: E402
+from igtest import Daemon, sign, TOKEN  # noqa: E402
 
 
 def rss_kb(pid, field):
@@ -118,13 +117,7 @@ def main():
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="ig-load-")
-    ca, cert, key = make_certs(tmp)
-    with open(os.path.join(tmp, "hmac.keys"), "w") as f:
-        f.write(KEY_OLD + "\n" + KEY_NEW + "\n")
-    os.chmod(os.path.join(tmp, "hmac.keys"), 0o600)
-    db = "sqlite:" + os.path.join(tmp, "registry.db")
-    subprocess.run(["sh", os.path.join(a.fixtures, "setup-registry.sh"), a.bin, db], check=True,
-                   stdout=subprocess.DEVNULL)
+    ca, cert, key, db = prepare(tmp, a.bin, a.fixtures)
     plan_path = os.path.join(tmp, "big.plan.json")
     t0 = time.time()
     n = gen_plan(plan_path, a.plan_mb * 1024 * 1024)

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,10 +38,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from ack_latency import gen_plan, pct  # noqa: E402
+from ack_latency import gen_plan, pct, prepare  # noqa: E402
 from fake_tfc import FakeTFC  # noqa: E402
 import pgserver  # noqa: E402
-from igtest import Daemon, make_certs, sign, KEY_NEW, KEY_OLD, TOKEN  # noqa: E402
+from igtest import Daemon, sign, TOKEN  # noqa: E402
 
 
 def load_plans(a, tmp):
@@ -161,15 +160,9 @@ def main():
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="ig-usage-bench-")
-    ca, cert, key = make_certs(tmp)
-    with open(os.path.join(tmp, "hmac.keys"), "w") as f:
-        f.write(KEY_OLD + "\n" + KEY_NEW + "\n")
-    os.chmod(os.path.join(tmp, "hmac.keys"), 0o600)
-    db = "sqlite:" + os.path.join(tmp, "registry.db")
-    if a.pg:
-        db = pgserver.create_database(os.environ["IMAGEGATE_TEST_PG_URL"], "usage_bench")
-    subprocess.run(["sh", os.path.join(a.fixtures, "setup-registry.sh"), a.bin, db], check=True,
-                   stdout=subprocess.DEVNULL)
+    pg = pgserver.create_database(os.environ["IMAGEGATE_TEST_PG_URL"], "usage_bench") \
+        if a.pg else None
+    ca, cert, key, db = prepare(tmp, a.bin, a.fixtures, pg)
     plans = load_plans(a, tmp)
     fake = FakeTFC(cert, key, TOKEN).start()
     for label, data in plans.items():
