@@ -7,12 +7,14 @@
  * file by accident. Connection settings: WAL (readers never block the
  * writer), foreign keys on (cascading deletes), synchronous=NORMAL (durable
  * at checkpoints, safe with WAL), a busy timeout so two processes queue
- * instead of failing at once. Writers start with BEGIN IMMEDIATE so the
- * lock is taken before the first read and a transaction never dies on a
- * lock upgrade. */
+ * instead of failing at once -- polled every millisecond (busy_poll), so a
+ * waiter takes the lock in the gap a long writer leaves between two of its
+ * transactions. Writers start with BEGIN IMMEDIATE so the lock is taken
+ * before the first read and a transaction never dies on a lock upgrade. */
 #include "registry/db.h"
 #include "registry/registry.h"
 
+#include "common/timeutil.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct sqlite_db {
@@ -29,6 +32,7 @@ typedef struct sqlite_db {
     sqlite3 *h;
     char *path;
     int busy_ms;
+    double busy_since; /* busy_poll: when this wait began (monotonic seconds) */
 } sqlite_db;
 
 typedef struct sqlite_stmt {
@@ -245,6 +249,24 @@ static int ensure_file(const char *path, bool create, int *errcode, char *err, s
     return 1;
 }
 
+/* SQLite's own busy handler sleeps 1, 2, 5 ... 100 ms between attempts: a
+ * waiter can sleep through every gap a long writer leaves between its
+ * transactions (registry_run_record writes big plans' usage in batches so
+ * that a run-task acknowledgement gets in). This one tries every
+ * millisecond, up to the busy timeout. */
+static int busy_poll(void *arg, int count)
+{
+    sqlite_db *d = arg;
+    double now = ig_mono_seconds();
+    if (count == 0)
+        d->busy_since = now;
+    if ((now - d->busy_since) * 1000 >= d->busy_ms)
+        return 0;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errcode, char *err,
                    size_t errlen)
 {
@@ -266,7 +288,7 @@ db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errc
         goto bad;
     }
     sqlite3_extended_result_codes(d->h, 1);
-    sqlite3_busy_timeout(d->h, busy_timeout_ms);
+    sqlite3_busy_handler(d->h, busy_poll, d);
     /* secure_delete: deleted and overwritten content (a run token erased
      * from a finished delivery) is zeroed, not left in free space. */
     if (s_exec(&d->base, "PRAGMA foreign_keys=ON; PRAGMA journal_mode=WAL; "

@@ -521,8 +521,10 @@ typedef struct reg_run {
 /* Records a run (created_at = ctx->now) and upserts its usage rows, one per
  * (organization, workspace, address, image) -- first_seen kept, last_seen,
  * version, last run id and verdict refreshed unless a later evaluation
- * already did -- in one transaction. Duplicate items are merged. Any
- * thread with its own handle. Returns 0 or -1. */
+ * already did. Duplicate items are merged. The run goes with the first 128
+ * rows, the rest in transactions of 128 (other writers get in between); a
+ * failure half-way leaves the rows written so far. Any thread with its own
+ * handle. Returns 0 or -1. */
 int registry_run_record(registry *r, const reg_ctx *ctx, const reg_run *run, char *err,
                         size_t errlen);
 /* Runs newest first, filtered by organization and workspace (exact; NULL =

@@ -4,13 +4,14 @@
  * task_result_id, so a delivery resumed after a crash rewrites its row) or a
  * POST /v1/scan. Usage is a row per (organization, workspace, resource
  * address, image), upserted: a plan scanned every day refreshes last_seen
- * and never grows the table, and an older evaluation written late never
- * moves last_seen back. Items are merged first (PostgreSQL refuses to upsert
- * one row twice in a statement), their version ids looked up once per
- * version, then written USAGE_BATCH rows per INSERT and the rest one by one,
- * so only two statements are ever prepared. A sensitive attribute's row is
- * keyed "(sensitive) BUCKET FINGERPRINT": bucket and version, never the
- * value. Usage outlives a deleted version (no foreign key).
+ * and never grows the table; a late older evaluation never moves it back.
+ * Items are merged (PostgreSQL refuses to upsert one row twice in a
+ * statement), their version ids looked up once per version, then written
+ * USAGE_BATCH rows per INSERT in transactions of USAGE_TX_ROWS, so that an
+ * acknowledgement waiting for SQLite's one write lock waits for a batch, not
+ * a whole plan. A sensitive attribute's row is keyed "(sensitive) BUCKET
+ * FINGERPRINT": bucket and version, never the value. Usage outlives a
+ * deleted version (no foreign key).
  *
  * Reads: a bucket's usage by bucket name, a version's by the ids of the
  * version and its descendants (reg_version_family), grouped by workspace.
@@ -26,9 +27,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+/* usage rows per INSERT, and per transaction */
 #define USAGE_BATCH 64
-#define DRY_RUN_WINDOW (30LL * 24 * 60 * 60 * 1000) /* workspaces of the last 30 days */
+#define USAGE_TX_ROWS 128
+/* the dry run names the workspaces of the last 30 days */
+#define DRY_RUN_WINDOW (30LL * 24 * 60 * 60 * 1000)
 
 /* ---- recording ------------------------------------------------------------ */
 
@@ -154,28 +159,6 @@ static int usage_write(registry *r, const reg_ctx *ctx, const reg_run *run, cons
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
 
-static int usage_upsert(registry *r, const reg_ctx *ctx, const reg_run *run, const char *last_run,
-                        char *err, size_t errlen)
-{
-    strmap seen;
-    strmap_init(&seen);
-    strmap ids;
-    strmap_init(&ids);
-    usage_row *rows = xcalloc(run->n_usage, sizeof *rows);
-    size_t n = merge_items(run, &seen, rows), i = 0;
-    int rc = 0;
-    for (size_t k = 0; rc == 0 && k < n; k++)
-        rc = version_id(r, &ids, rows[k].it, &rows[k].version_id, err, errlen);
-    for (; rc == 0 && n - i >= USAGE_BATCH; i += USAGE_BATCH)
-        rc = usage_write(r, ctx, run, last_run, rows + i, USAGE_BATCH, err, errlen);
-    for (; rc == 0 && i < n; i++)
-        rc = usage_write(r, ctx, run, last_run, rows + i, 1, err, errlen);
-    free(rows);
-    strmap_dispose(&seen);
-    id_cache_dispose(&ids);
-    return rc;
-}
-
 static int run_upsert(registry *r, const reg_ctx *ctx, const reg_run *run, const char *id,
                       char *err, size_t errlen)
 {
@@ -197,6 +180,72 @@ static int run_upsert(registry *r, const reg_ctx *ctx, const reg_run *run, const
     return n < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
 
+/* rows[0..n) in the current transaction: USAGE_BATCH per INSERT, the rest
+ * one by one. */
+static int usage_write_rows(registry *r, const reg_ctx *ctx, const reg_run *run,
+                            const char *last_run, const usage_row *rows, size_t n, char *err,
+                            size_t errlen)
+{
+    size_t i = 0;
+    int rc = 0;
+    for (; rc == 0 && n - i >= USAGE_BATCH; i += USAGE_BATCH)
+        rc = usage_write(r, ctx, run, last_run, rows + i, USAGE_BATCH, err, errlen);
+    for (; rc == 0 && i < n; i++)
+        rc = usage_write(r, ctx, run, last_run, rows + i, 1, err, errlen);
+    return rc;
+}
+
+/* The usage rows of run, merged, with their version ids (read before any
+ * transaction takes the write lock). *rows: new array of *n (seen and ids
+ * own what the rows point to). */
+static int usage_prepare(registry *r, const reg_run *run, strmap *seen, strmap *ids,
+                         usage_row **rows, size_t *n, char *err, size_t errlen)
+{
+    *rows = xcalloc(run->n_usage ? run->n_usage : 1, sizeof **rows);
+    *n = run->workspace && *run->workspace ? merge_items(run, seen, *rows) : 0;
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < *n; k++)
+        rc = version_id(r, ids, (*rows)[k].it, &(*rows)[k].version_id, err, errlen);
+    return rc;
+}
+
+/* Between two of its transactions the usage writer lets a waiting writer
+ * take the store: SQLite has one write lock, and its waiters poll every
+ * millisecond (db_sqlite.c); PostgreSQL's advisory lock queues them. */
+static void usage_yield(registry *r)
+{
+    if (r->d->dialect == DB_DIALECT_SQLITE) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The run row with the first USAGE_TX_ROWS usage rows, then the rest in
+ * transactions of USAGE_TX_ROWS: a run-task acknowledgement waiting for
+ * the store waits for one of them, not for a 40 000-row plan. Every row is
+ * an idempotent upsert, so a failure half-way leaves nothing wrong, only
+ * less recorded. */
+static int run_write(registry *r, const reg_ctx *ctx, const reg_run *run, const char *id,
+                     const usage_row *rows, size_t n, char *err, size_t errlen)
+{
+    const char *last_run = run->run_id ? run->run_id : id;
+    size_t done = 0;
+    int rc = 0;
+    do {
+        size_t k = n - done < USAGE_TX_ROWS ? n - done : USAGE_TX_ROWS;
+        if (done)
+            usage_yield(r);
+        if (reg_tx_begin(r, err, errlen) < 0)
+            return -1;
+        rc = done == 0 ? run_upsert(r, ctx, run, id, err, errlen) : 0;
+        if (rc == 0)
+            rc = usage_write_rows(r, ctx, run, last_run, rows + done, k, err, errlen);
+        rc = reg_tx_end(r, rc, err, errlen);
+        done += k;
+    } while (rc == 0 && done < n);
+    return rc;
+}
+
 int registry_run_record(registry *r, const reg_ctx *ctx, const reg_run *run, char *err,
                         size_t errlen)
 {
@@ -210,12 +259,18 @@ int registry_run_record(registry *r, const reg_ctx *ctx, const reg_run *run, cha
         snprintf(id, sizeof id, "%s", run->id);
     else
         reg_new_id(id);
-    if (reg_tx_begin(r, err, errlen) < 0)
-        return -1;
-    int rc = run_upsert(r, ctx, run, id, err, errlen);
-    if (rc == 0 && run->workspace && *run->workspace && run->n_usage)
-        rc = usage_upsert(r, ctx, run, run->run_id ? run->run_id : id, err, errlen);
-    return reg_tx_end(r, rc, err, errlen);
+    strmap seen, ids;
+    strmap_init(&seen);
+    strmap_init(&ids);
+    usage_row *rows = NULL;
+    size_t n = 0;
+    int rc = usage_prepare(r, run, &seen, &ids, &rows, &n, err, errlen);
+    if (rc == 0)
+        rc = run_write(r, ctx, run, id, rows, n, err, errlen);
+    free(rows);
+    strmap_dispose(&seen);
+    id_cache_dispose(&ids);
+    return rc;
 }
 
 int registry_usage_prune(registry *r, ig_time cutoff, char *err, size_t errlen)
