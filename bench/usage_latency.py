@@ -19,6 +19,12 @@ and from the server's log line (event=delivery): duration_ms (the delivery's
 whole work, callback and recording included) and usage_ms (the recording:
 run row and usage rows, written after the final callback).
 
+With --ack-rate N, a client sends N signed run-task requests a second
+meanwhile (deliveries of the clean plan, each stored before its 200, so each
+needs the store's write lock, which SQLite has one of) and reports their
+acknowledgement latency per mode: what recording a big plan's usage does to
+the acknowledgements that arrive while it is written.
+
 Timings are measured, never asserted. Python standard library only.
 
   python3 bench/usage_latency.py --bin build/imagegate [--plans clean,scale,20]
@@ -26,12 +32,14 @@ Timings are measured, never asserted. Python standard library only.
 """
 
 import argparse
+import http.client
 import json
 import os
 import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,7 +89,7 @@ def deliver(d, fake, base, pid, i):
     t_cb = fake.finals(trid)[-1][0]["time"]
     with fake.lock:
         gets = [r["time"] for r in fake.requests[first:]
-                if r["method"] == "GET" and r["path"].startswith("/archivist/plans/")]
+                if r["method"] == "GET" and r["path"].startswith("/archivist/plans/%s?" % pid)]
     # one at a time: the next delivery waits until this one is finished (recorded)
     deadline = time.time() + 60
     while time.time() < deadline and trid not in server_times(d, {trid}):
@@ -101,11 +109,46 @@ def server_times(d, trids):
     return out
 
 
+class Acker:
+    """Signed run-task requests at a steady rate on one keep-alive connection, in a thread;
+    keeps each acknowledgement's round trip (seconds)."""
+
+    def __init__(self, d, fake, base, rate):
+        self.d, self.fake, self.base, self.rate = d, fake, base, rate
+        self.lat, self.errors, self.stop = [], 0, threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        c = http.client.HTTPSConnection("127.0.0.1", self.d.port, context=self.d.ctx,
+                                        timeout=30)
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            trid = "taskrs-ack%d%08d" % (self.d.port, i)
+            p = dict(self.base)
+            p.update({"task_result_id": trid, "workspace_name": "acks",
+                      "plan_json_api_url": self.fake.plan_url("clean"),
+                      "task_result_callback_url": self.fake.callback_url(trid)})
+            body = json.dumps(p).encode()
+            t0 = time.perf_counter()
+            c.request("POST", "/runtask", body, {"X-TFC-Task-Signature": sign(body),
+                                                 "Content-Type": "application/json"})
+            r = c.getresponse()
+            r.read()
+            self.lat.append(time.perf_counter() - t0)
+            self.errors += r.status != 200
+            self.stop.wait(1.0 / self.rate)
+        c.close()
+
+
 def run_mode(a, tmp, db, fake, ca, cert, key, mode, plans, base, counter, results):
     retention = "90d" if mode == "on" else "0s"
     d = Daemon(tmp, "bench-" + mode, db, fake, ca, cert, key,
                extra=["--workers", "2", "--log-level", "info", "--running-after", "60s",
                       "--usage-retention", retention], binary=a.bin).start()
+    acker = Acker(d, fake, base, a.ack_rate) if a.ack_rate > 0 else None
+    if acker:
+        acker.thread.start()
     try:
         for label in plans:
             trids = []
@@ -120,11 +163,25 @@ def run_mode(a, tmp, db, fake, ca, cert, key, mode, plans, base, counter, result
             for row, trid in zip(rows, trids):
                 row[2], row[3] = st.get(trid, (None, None))
     finally:
+        if acker:
+            acker.stop.set()
+            acker.thread.join()
+            results.setdefault(("acks", mode), []).extend(acker.lat)
+            results[("ack errors", mode)] = results.get(("ack errors", mode), 0) + acker.errors
         d.stop()
 
 
 def label_id(label):
     return re.sub(r"[^a-z0-9]", "", label.split(" (")[0].lower())[:20]
+
+
+def report_acks(results):
+    for mode in ("off", "on"):
+        ms = [x * 1000 for x in results.get(("acks", mode), [])]
+        if ms:
+            print("acknowledgements meanwhile, usage %-3s n=%5d  p50=%6.1f ms  p99=%7.1f ms  "
+                  "max=%7.1f ms  errors=%d" % (mode, len(ms), pct(ms, 50), pct(ms, 99), max(ms),
+                                               results.get(("ack errors", mode), 0)))
 
 
 def report(a, plans, results, store):
@@ -144,6 +201,7 @@ def report(a, plans, results, store):
             print("%-40s %-4s %11.1f / %7.1f ms %20.1f ms %9.0f ms %6.1f / %5.1f"
                   % (label, mode, pct(pc, 50), pct(pc, 90), pct(rc, 50), pct(du, 50),
                      pct(us, 50), max(us) if us else float("nan")))
+    report_acks(results)
 
 
 def main():
@@ -154,6 +212,8 @@ def main():
                     help="comma-separated fixture plan names, or a number of MB to generate")
     ap.add_argument("--deliveries", type=int, default=10, help="per plan, mode and round")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--ack-rate", type=float, default=0,
+                    help="run-task requests a second sent meanwhile (0: none)")
     ap.add_argument("--pg", action="store_true",
                     help="a PostgreSQL store (IMAGEGATE_TEST_PG_URL, set by pgserver.py run)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -167,6 +227,8 @@ def main():
     fake = FakeTFC(cert, key, TOKEN).start()
     for label, data in plans.items():
         fake.plans[label_id(label)] = data
+    with open(os.path.join(a.fixtures, "plans", "clean.plan.json"), "rb") as f:
+        fake.plans["clean"] = f.read()  # the acknowledgement client's deliveries
     with open(os.path.join(a.fixtures, "runtask", "post_plan.json")) as f:
         base = json.load(f)
     results, counter = {}, [0]
