@@ -10,7 +10,9 @@
  * instead of failing at once -- polled every millisecond (busy_poll), so a
  * waiter takes the lock in the gap a long writer leaves between two of its
  * transactions. Writers start with BEGIN IMMEDIATE so the lock is taken
- * before the first read and a transaction never dies on a lock upgrade. */
+ * before the first read and a transaction never dies on a lock upgrade.
+ * Prepared statements are kept per connection and reused (cached_stmt
+ * below): compiling SQL was half of a bucket list's time. */
 #include "registry/db.h"
 #include "registry/registry.h"
 
@@ -27,17 +29,31 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A compiled statement kept for the next use of the same SQL text. */
+typedef struct cached_stmt {
+    char *sql; /* NULL: a free slot */
+    uint64_t hash;
+    sqlite3_stmt *st;
+    bool in_use; /* handed out and not yet finalised (a nested use compiles its own) */
+} cached_stmt;
+
+/* Open addressing over the SQL text's hash; the registry has about 200
+ * distinct statements, so a full table simply stops caching. */
+#define STMT_CACHE_SLOTS 512
+
 typedef struct sqlite_db {
     struct db base; /* first */
     sqlite3 *h;
     char *path;
     int busy_ms;
-    double busy_since; /* busy_poll: when this wait began (monotonic seconds) */
+    double busy_since;  /* busy_poll: when this wait began (monotonic seconds) */
+    cached_stmt *cache; /* STMT_CACHE_SLOTS slots */
 } sqlite_db;
 
 typedef struct sqlite_stmt {
     struct db_stmt base; /* first */
     sqlite3_stmt *st;
+    cached_stmt *slot; /* the cache entry it came from, or NULL */
     int64_t changes;
 } sqlite_stmt;
 
@@ -96,6 +112,11 @@ static int fail(sqlite_db *d)
 static void s_close(db *d)
 {
     sqlite_db *s = SDB(d);
+    for (size_t i = 0; s->cache && i < STMT_CACHE_SLOTS; i++) {
+        sqlite3_finalize(s->cache[i].st);
+        free(s->cache[i].sql);
+    }
+    free(s->cache);
     sqlite3_close_v2(s->h);
     free(s->path);
     free(s);
@@ -106,16 +127,52 @@ static int s_exec(db *d, const char *sql)
     return sqlite3_exec(SDB(d)->h, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(SDB(d));
 }
 
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot holding sql, or the free slot where it would go (NULL: the table
+ * is full). */
+static cached_stmt *cache_slot(sqlite_db *d, const char *sql, uint64_t h)
+{
+    for (size_t n = 0, i = h % STMT_CACHE_SLOTS; n < STMT_CACHE_SLOTS;
+         n++, i = (i + 1) % STMT_CACHE_SLOTS) {
+        cached_stmt *c = &d->cache[i];
+        if (!c->sql || (c->hash == h && strcmp(c->sql, sql) == 0))
+            return c;
+    }
+    return NULL;
+}
+
 static db_stmt *s_prepare(db *d, const char *sql)
 {
+    sqlite_db *sd = SDB(d);
+    uint64_t h = sql_hash(sql);
+    cached_stmt *c = cache_slot(sd, sql, h);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(SDB(d)->h, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail(SDB(d));
+    if (c && c->sql && !c->in_use) {
+        st = c->st;
+    } else if (sqlite3_prepare_v3(sd->h, sql, -1, c && !c->sql ? SQLITE_PREPARE_PERSISTENT : 0, &st,
+                                  NULL) != SQLITE_OK) {
+        fail(sd);
         return NULL;
+    } else if (c && !c->sql) {
+        c->sql = xstrdup(sql);
+        c->hash = h;
+        c->st = st;
+    } else {
+        c = NULL; /* in use by an enclosing caller: this one is compiled for once */
     }
+    if (c)
+        c->in_use = true;
     sqlite_stmt *s = xcalloc(1, sizeof *s);
     s->base.d = d;
     s->st = st;
+    s->slot = c;
     return &s->base;
 }
 
@@ -173,7 +230,14 @@ static int64_t s_changes(db_stmt *s)
 
 static void s_finalize(db_stmt *s)
 {
-    sqlite3_finalize(SST(s)->st);
+    cached_stmt *c = SST(s)->slot;
+    if (c) { /* back to the cache, unbound and reset (no read left open) */
+        sqlite3_reset(c->st);
+        sqlite3_clear_bindings(c->st);
+        c->in_use = false;
+    } else {
+        sqlite3_finalize(SST(s)->st);
+    }
     free(s);
 }
 
@@ -278,6 +342,7 @@ db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errc
     d->base.dialect = DB_DIALECT_SQLITE;
     d->path = xstrdup(path);
     d->busy_ms = busy_timeout_ms;
+    d->cache = xcalloc(STMT_CACHE_SLOTS, sizeof *d->cache);
     int rc = sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (!d->h) {
@@ -302,6 +367,7 @@ bad:
     sqlite3_close_v2(d->h);
     if (created == 1)
         unlink(path);
+    free(d->cache);
     free(d->path);
     free(d);
     return NULL;
