@@ -93,16 +93,30 @@ json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int 
 json_t *registry_audit_list_after(registry *r, ig_time since, const char *bucket, ig_time after_at,
                                   const char *after_id, int limit, char *err, size_t errlen)
 {
+    reg_audit_filter f = {.since = since, .until = IG_TIME_NONE, .bucket = bucket};
+    return registry_audit_query(r, &f, after_at, after_id, limit, err, errlen);
+}
+
+json_t *registry_audit_query(registry *r, const reg_audit_filter *f, ig_time after_at,
+                             const char *after_id, int limit, char *err, size_t errlen)
+{
     REG_CALL(r);
     /* (at, id) is the list's order; rows after the cursor are those with a
-     * later time, or the same time and a larger id. */
-    db_stmt *s = db_query(r->d,
-                          "SELECT id, at, author, action, bucket, target, detail FROM audit"
-                          " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
-                          " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
-                          " AND (CAST(? AS TEXT) IS NULL OR at > ? OR (at = ? AND id > ?))"
-                          " ORDER BY at, id LIMIT ?",
-                          "TTtttTTti", since, since, bucket, bucket, after_id, after_at, after_at,
+     * later time, or the same time and a larger id (earlier and smaller
+     * when newest first). NULL-tolerant filters keep one statement per
+     * order for every combination. */
+#define AUDIT_WHERE(cmp)                                                                           \
+    "SELECT id, at, author, action, bucket, target, detail FROM audit"                             \
+    " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"                                                \
+    " AND (CAST(? AS BIGINT) IS NULL OR at < ?)"                                                   \
+    " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"                                                 \
+    " AND (CAST(? AS TEXT) IS NULL OR author = ?)"                                                 \
+    " AND (CAST(? AS TEXT) IS NULL OR at " cmp " ? OR (at = ? AND id " cmp " ?))"
+    const char *sql = f->newest_first ? AUDIT_WHERE("<") " ORDER BY at DESC, id DESC LIMIT ?"
+                                      : AUDIT_WHERE(">") " ORDER BY at, id LIMIT ?";
+#undef AUDIT_WHERE
+    db_stmt *s = db_query(r->d, sql, "TTTTtttttTTti", f->since, f->since, f->until, f->until,
+                          f->bucket, f->bucket, f->author, f->author, after_id, after_at, after_at,
                           after_id, (int64_t)(limit > 0 ? limit : INT32_MAX));
     if (!s) {
         reg_dbfail(r, err, errlen);

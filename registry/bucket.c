@@ -136,6 +136,31 @@ static json_t *status_json(const char *status)
     return status ? json_pack("{s:s}", "status", status) : json_null();
 }
 
+/* How many of b's versions are revoked at ctx->now, and how many have a
+ * revocation ahead: a version's effective revoke_at is the earliest of its
+ * revocation rows (own or inherited). */
+static int revocation_counts(registry *r, const reg_ctx *ctx, const reg_brow *b, int64_t *revoked,
+                             int64_t *scheduled, char *err, size_t errlen)
+{
+    *revoked = *scheduled = 0;
+    db_stmt *s = db_query(r->d,
+                          "SELECT COALESCE(SUM(CASE WHEN m <= ? THEN 1 ELSE 0 END), 0),"
+                          " COALESCE(SUM(CASE WHEN m > ? THEN 1 ELSE 0 END), 0) FROM ("
+                          "SELECT MIN(rv.revoke_at) AS m FROM revocations rv"
+                          " JOIN versions v ON v.id = rv.version_id WHERE v.bucket_id = ?"
+                          " GROUP BY rv.version_id) x",
+                          "TTt", ctx->now, ctx->now, b->id);
+    if (!s)
+        return reg_dbfail(r, err, errlen);
+    int rc = db_step(s);
+    if (rc == 1) {
+        *revoked = db_column_int64(s, 0);
+        *scheduled = db_column_int64(s, 1);
+    }
+    db_finalize(s);
+    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+}
+
 /* The bucket object of registry.h. New reference. */
 static json_t *bucket_json(registry *r, const reg_ctx *ctx, const reg_brow *b, char *err,
                            size_t errlen)
@@ -144,7 +169,7 @@ static json_t *bucket_json(registry *r, const reg_ctx *ctx, const reg_brow *b, c
     char *latest_id = NULL;
     const char *parents, *children;
     reg_vrow v = {0};
-    int64_t count = 0;
+    int64_t count = 0, revoked = 0, scheduled = 0;
     if (reg_latest_version_id(r, ctx, b->id, &latest_id, err, errlen) < 0)
         goto done;
     if (latest_id) {
@@ -159,14 +184,16 @@ static json_t *bucket_json(registry *r, const reg_ctx *ctx, const reg_brow *b, c
         reg_dbfail(r, err, errlen);
         goto done;
     }
-    if (bucket_family(r, ctx, b, &platforms, &parents, &children, err, errlen) < 0)
+    if (bucket_family(r, ctx, b, &platforms, &parents, &children, err, errlen) < 0 ||
+        revocation_counts(r, ctx, b, &revoked, &scheduled, err, errlen) < 0)
         goto done;
-    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:O, s:I, s:O, s:o, s:o}", "id", b->id, "name",
-                    b->name, "description", b->description, "labels", reg_labels_load(b->labels),
-                    "created_at", reg_time_json(b->created_at), "updated_at",
-                    reg_time_json(b->updated_at), "latest_version", latest ? latest : json_null(),
-                    "version_count", (json_int_t)count, "platforms", platforms, "parents",
-                    status_json(parents), "children", status_json(children));
+    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:O, s:I, s:O, s:o, s:o, s:I, s:I}", "id",
+                    b->id, "name", b->name, "description", b->description, "labels",
+                    reg_labels_load(b->labels), "created_at", reg_time_json(b->created_at),
+                    "updated_at", reg_time_json(b->updated_at), "latest_version",
+                    latest ? latest : json_null(), "version_count", (json_int_t)count, "platforms",
+                    platforms, "parents", status_json(parents), "children", status_json(children),
+                    "revoked_count", (json_int_t)revoked, "scheduled_count", (json_int_t)scheduled);
 done:
     json_decref(latest);
     json_decref(platforms);
@@ -231,18 +258,44 @@ static json_t *brow_json(registry *r, const reg_ctx *ctx, const void *b, char *e
 json_t *registry_bucket_list(registry *r, const reg_ctx *ctx, reg_page *page, char *err,
                              size_t errlen)
 {
+    return registry_bucket_search(r, ctx, NULL, page, err, errlen);
+}
+
+/* "%filter%" for LIKE, ASCII-lowercased, with %, _ and the escape
+ * character (a backslash) escaped. New string. */
+static char *like_pattern(const char *filter)
+{
+    char *p = xmalloc(2 * strlen(filter) + 3), *o = p;
+    *o++ = '%';
+    for (const char *c = filter; *c; c++) {
+        if (*c == '%' || *c == '_' || *c == '\\')
+            *o++ = '\\';
+        *o++ = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : *c;
+    }
+    *o++ = '%';
+    *o = '\0';
+    return p;
+}
+
+json_t *registry_bucket_search(registry *r, const reg_ctx *ctx, const char *filter, reg_page *page,
+                               char *err, size_t errlen)
+{
     REG_CALL(r);
     reg_rows rows = {.size = sizeof(reg_brow), .fill = brow_fill, .dispose = brow_dispose};
     int64_t limit, offset;
     json_t *arr = NULL;
+    char *like = filter && *filter ? like_pattern(filter) : NULL;
     /* one row more than asked tells whether there is a next page */
     if (reg_page_bounds(r, page, &limit, &offset, err, errlen) == 0 &&
         reg_query_rows(r, 0, reg_rows_add, &rows, err, errlen,
-                       "SELECT " BUCKET_COLS " FROM buckets ORDER BY name LIMIT ? OFFSET ?", "ii",
-                       limit + 1, offset) >= 0 &&
+                       "SELECT " BUCKET_COLS " FROM buckets WHERE CAST(? AS TEXT) IS NULL"
+                       " OR lower(name) LIKE ? ESCAPE '\\' OR lower(description) LIKE ? ESCAPE '\\'"
+                       " ORDER BY name LIMIT ? OFFSET ?",
+                       "tttii", like, like, like, limit + 1, offset) >= 0 &&
         (arr = reg_rows_json(r, ctx, &rows, limit, brow_json, err, errlen)) != NULL)
         reg_page_next(page, offset, limit, rows.n);
     reg_rows_free(&rows);
+    free(like);
     return arr;
 }
 

@@ -89,7 +89,9 @@ json_t *registry_bucket_create(registry *r, const reg_ctx *ctx, const char *name
  * sorted), parents ({status} of the latest complete version's parents, or
  * null) and children ({status} of the buckets whose latest complete version
  * was built from one of this bucket's, or null); statuses as in HCP:
- * UP_TO_DATE, OUT_OF_DATE, UNDETERMINED (see ancestry.c). */
+ * UP_TO_DATE, OUT_OF_DATE, UNDETERMINED (see ancestry.c); imagegate's
+ * revoked_count and scheduled_count (versions revoked at ctx->now, and
+ * with a revocation still ahead). */
 json_t *registry_bucket_get(registry *r, const reg_ctx *ctx, const char *name, char *err,
                             size_t errlen);
 /* Array of bucket objects sorted by name. page: see reg_page. */
@@ -100,6 +102,10 @@ typedef struct reg_page {
 } reg_page;
 json_t *registry_bucket_list(registry *r, const reg_ctx *ctx, reg_page *page, char *err,
                              size_t errlen);
+/* The same, keeping the buckets whose name or description contains filter
+ * (ASCII case-insensitive; NULL or "" = all). */
+json_t *registry_bucket_search(registry *r, const reg_ctx *ctx, const char *filter, reg_page *page,
+                               char *err, size_t errlen);
 /* *exists: whether a bucket of that name exists (a cheap check, for an
  * error that depends on it). */
 int registry_bucket_exists(registry *r, const char *name, bool *exists, char *err, size_t errlen);
@@ -333,6 +339,19 @@ json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int 
  * between two pages are neither skipped nor repeated. */
 json_t *registry_audit_list_after(registry *r, ig_time since, const char *bucket, ig_time after_at,
                                   const char *after_id, int limit, char *err, size_t errlen);
+/* What registry_audit_query keeps (IG_TIME_NONE and NULL: no bound). */
+typedef struct reg_audit_filter {
+    ig_time since;      /* at >= since */
+    ig_time until;      /* at < until */
+    const char *bucket; /* entries of this bucket */
+    const char *author; /* entries by this author (a token's name, an OS user) */
+    bool newest_first;  /* the list's order is (at, id) descending */
+} reg_audit_filter;
+/* registry_audit_list_after with every filter, in either order: entries
+ * after (after_at, after_id) in the list's order (after_id NULL = from the
+ * start), at most limit (0 = all). New array, or NULL. */
+json_t *registry_audit_query(registry *r, const reg_audit_filter *f, ig_time after_at,
+                             const char *after_id, int limit, char *err, size_t errlen);
 /* Appends one audit entry outside any other change (server events such as
  * "delivery.abandoned"). detail: borrowed, may be NULL. */
 int registry_audit_add(registry *r, const reg_ctx *ctx, const char *action, const char *bucket,

@@ -1169,6 +1169,122 @@ static void test_audit_rows_with_time_and_author(void **state)
     assert_int_equal(audit_count(f, "delivery.abandoned"), 1);
 }
 
+/* The console's reads: revoked and scheduled counts on a bucket, the
+ * bucket filter (name or description, LIKE's wildcards taken literally),
+ * and the audit trail by author, bucket, until and newest first. */
+static int64_t bucket_int(fx *f, const char *name, const char *key)
+{
+    json_t *b = registry_bucket_get(f->r, &f->ctx, name, f->err, sizeof f->err);
+    if (!b)
+        fail_msg("bucket get %s: %s", name, f->err);
+    int64_t v = json_integer_value(json_object_get(b, key));
+    json_decref(b);
+    return v;
+}
+
+static void search_expect(fx *f, const char *filter, const char *want)
+{
+    reg_page pg = {0, NULL, NULL};
+    json_t *a = registry_bucket_search(f->r, &f->ctx, filter, &pg, f->err, sizeof f->err);
+    assert_non_null(a);
+    char got[256] = "";
+    size_t i;
+    json_t *b;
+    json_array_foreach(a, i, b)
+    {
+        strncat(got, i ? "," : "", sizeof got - strlen(got) - 1);
+        strncat(got, json_string_value(json_object_get(b, "name")), sizeof got - strlen(got) - 1);
+    }
+    assert_string_equal(got, want);
+    json_decref(a);
+    free(pg.next_page_token);
+}
+
+static void test_console_bucket_reads(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    must_import(f, "web", "w2", "ami-2", NULL, NULL);
+    must_import(f, "web", "w3", "ami-3", NULL, NULL);
+    json_t *b = registry_bucket_create(f->r, &f->ctx, "pure", "100% _pure_ Ubuntu", NULL, f->err,
+                                       sizeof f->err);
+    assert_non_null(b);
+    json_decref(b);
+    do_revoke(f, "web", "v1", IG_TIME_NONE, false, false);
+    do_revoke(f, "web", "v2", f->ctx.now + 24 * HOUR, false, false);
+    assert_int_equal(bucket_int(f, "web", "revoked_count"), 1);
+    assert_int_equal(bucket_int(f, "web", "scheduled_count"), 1);
+    assert_int_equal(bucket_int(f, "pure", "revoked_count"), 0);
+    f->ctx.now += 25 * HOUR; /* the scheduled one has come: counted as revoked at read time */
+    assert_int_equal(bucket_int(f, "web", "revoked_count"), 2);
+    assert_int_equal(bucket_int(f, "web", "scheduled_count"), 0);
+    search_expect(f, NULL, "pure,web");
+    search_expect(f, "WE", "web");
+    search_expect(f, "ubuntu", "pure");
+    search_expect(f, "0%", "pure"); /* % and _ are not wildcards */
+    search_expect(f, "_p", "pure");
+    search_expect(f, "y_", "");
+    search_expect(f, "\\", "");
+}
+
+static void audit_expect(fx *f, const reg_audit_filter *flt, ig_time after_at, const char *after_id,
+                         int limit, const char *want)
+{
+    json_t *a = registry_audit_query(f->r, flt, after_at, after_id, limit, f->err, sizeof f->err);
+    assert_non_null(a);
+    char got[512] = "";
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e)
+    {
+        char one[96];
+        snprintf(one, sizeof one, "%s%s:%s", i ? "," : "",
+                 json_string_value(json_object_get(e, "action")),
+                 json_string_value(json_object_get(e, "author")));
+        strncat(got, one, sizeof got - strlen(got) - 1);
+    }
+    assert_string_equal(got, want);
+    json_decref(a);
+}
+
+static void test_console_audit_filters(void **state)
+{
+    fx *f = *state;
+    f->ctx.author = "bob";
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    f->ctx.author = "carol";
+    f->ctx.now = T0 + HOUR;
+    do_revoke(f, "web", "v1", IG_TIME_NONE, false, false);
+    must_import(f, "app", "a1", "ami-a", NULL, NULL);
+    f->ctx.now = T0 + 2 * HOUR;
+    do_restore(f, "web", "v1");
+    reg_audit_filter all = {IG_TIME_NONE, IG_TIME_NONE, NULL, NULL, false};
+    audit_expect(f, &all, IG_TIME_NONE, NULL, 0,
+                 "bucket.create:bob,version.import:bob,version.revoke:carol,bucket.create:carol,"
+                 "version.import:carol,version.restore:carol");
+    reg_audit_filter carol_web = {IG_TIME_NONE, IG_TIME_NONE, "web", "carol", true};
+    audit_expect(f, &carol_web, IG_TIME_NONE, NULL, 0,
+                 "version.restore:carol,version.revoke:carol");
+    reg_audit_filter until = {T0 + HOUR, T0 + 2 * HOUR, NULL, NULL, true};
+    audit_expect(f, &until, IG_TIME_NONE, NULL, 0,
+                 "version.import:carol,bucket.create:carol,version.revoke:carol");
+    reg_audit_filter nobody = {IG_TIME_NONE, IG_TIME_NONE, NULL, "nobody", false};
+    audit_expect(f, &nobody, IG_TIME_NONE, NULL, 0, "");
+    /* newest first pages by position too: after the second entry of the list */
+    reg_audit_filter newest = {IG_TIME_NONE, IG_TIME_NONE, NULL, NULL, true};
+    json_t *a = registry_audit_query(f->r, &newest, IG_TIME_NONE, NULL, 2, f->err, sizeof f->err);
+    json_t *last = json_array_get(a, 1);
+    ig_time at;
+    char e2[64];
+    assert_int_equal(
+        ig_time_parse(json_string_value(json_object_get(last, "at")), &at, e2, sizeof e2), 0);
+    char *id = xstrdup(json_string_value(json_object_get(last, "id")));
+    json_decref(a);
+    audit_expect(f, &newest, at, id, 0,
+                 "bucket.create:carol,version.revoke:carol,version.import:bob,bucket.create:bob");
+    free(id);
+}
+
 /* ---- manifests -------------------------------------------------------- */
 
 static char *read_fixture(const char *name, size_t *len)
@@ -2846,6 +2962,7 @@ static void test_hcp_ids_and_hmac_keys(void **state)
         T(test_restore_removes_what_it_caused_no_reassign), T(test_inheritance_cycle_terminates),  \
         T(test_orphaned_inherited_restore), T(test_rollback_most_recent_valid_or_empty),           \
         T(test_keep_channels), T(test_channel_set_refusals), T(test_latest_cannot_be_assigned),    \
+        T(test_console_bucket_reads), T(test_console_audit_filters),                               \
         T(test_channel_history_and_delete), T(test_audit_rows_with_time_and_author),               \
         T(test_manifest_fixtures), T(test_manifest_runs_and_platforms), T(test_manifest_hostile),  \
         T(test_import_idempotent), T(test_import_atomic), T(test_api_flow_and_builds),             \
