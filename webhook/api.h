@@ -88,6 +88,7 @@ typedef enum {
     API_RM_ORG_GET,      /* GET .../organizations/{id} */
     API_RM_PROJECT_LIST, /* GET .../projects?scope.id=ORG&scope.type=ORGANIZATION */
     API_RM_PROJECT_GET,  /* GET .../projects/{id} */
+    API_WHOAMI,          /* GET /v1/whoami (the console) */
     API__COUNT
 } webhook_api_op;
 

@@ -117,11 +117,16 @@ static int opt_labels(api_call *c, json_t *body, json_t **out)
 
 /* ---- buckets ------------------------------------------------------------ */
 
+/* imagegate's filter= keeps the buckets whose name or description holds
+ * it (the console's filter box); HCP's clients never send it. */
 static int bucket_list(api_job *j)
 {
     api_call *c = j->c;
     reg_page pg = store_page(c);
-    json_t *arr = registry_bucket_list(j->r, &j->ctx, &pg, c->err, sizeof c->err);
+    const char *filter = webhook_api_query_get(&c->query, "filter");
+    if (filter && strlen(filter) > 255)
+        return webhook_api_call_fail(c, 400, "filter: longer than 255 bytes");
+    json_t *arr = registry_bucket_search(j->r, &j->ctx, filter, &pg, c->err, sizeof c->err);
     return reply_store_page(c, "buckets", arr, &pg);
 }
 
@@ -533,28 +538,62 @@ static int lookup(api_job *j)
     return st ? webhook_api_call_fail(c, st, "%s", c->err) : 0;
 }
 
+/* A query parameter, NULL when absent or empty. */
+static const char *query_opt(const api_call *c, const char *key)
+{
+    const char *v = webhook_api_query_get(&c->query, key);
+    return v && *v ? v : NULL;
+}
+
+/* A time parameter (since=, until=): a time, or a duration ago;
+ * IG_TIME_NONE when absent. */
+static int query_time(api_call *c, const char *key, ig_time now, ig_time *out)
+{
+    char e2[256];
+    const char *s = query_opt(c, key);
+    *out = IG_TIME_NONE;
+    if (s && ig_time_parse_since(s, now, out, e2, sizeof e2) < 0)
+        return webhook_api_call_fail(c, 400, "%s: %s", key, e2);
+    return 0;
+}
+
+/* The filters of GET /v1/audit: since, until, bucket, author, order. */
+static int audit_filter(api_call *c, ig_time now, reg_audit_filter *f)
+{
+    const char *order = query_opt(c, "order");
+    memset(f, 0, sizeof *f);
+    f->bucket = query_opt(c, "bucket");
+    f->author = query_opt(c, "author");
+    if (query_time(c, "since", now, &f->since) < 0 || query_time(c, "until", now, &f->until) < 0)
+        return -1;
+    if (f->bucket && registry_valid_bucket_name(f->bucket, c->err, sizeof c->err) < 0)
+        return webhook_api_call_fail(c, 400, "%s", c->err);
+    if (f->author && strlen(f->author) > 128)
+        return webhook_api_call_fail(c, 400, "author: longer than 128 bytes");
+    if (order && strcmp(order, "oldest") != 0 && strcmp(order, "newest") != 0)
+        return webhook_api_call_fail(c, 400, "order: must be oldest (the default) or newest");
+    f->newest_first = order && strcmp(order, "newest") == 0;
+    return 0;
+}
+
 /* GET /v1/audit: one page of the trail, paged by position. */
 static int audit(api_job *j)
 {
     api_call *c = j->c;
-    ig_time since = IG_TIME_NONE, after_at = IG_TIME_NONE;
-    char after_id[48], e2[256];
-    const char *since_s = webhook_api_query_get(&c->query, "since");
-    const char *bucket = webhook_api_query_get(&c->query, "bucket");
-    if (since_s && *since_s &&
-        ig_time_parse_since(since_s, ig_time_now(), &since, e2, sizeof e2) < 0)
-        return webhook_api_call_fail(c, 400, "since: %s", e2);
-    if (bucket && *bucket && registry_valid_bucket_name(bucket, c->err, sizeof c->err) < 0)
-        return webhook_api_call_fail(c, 400, "%s", c->err);
+    ig_time after_at = IG_TIME_NONE;
+    char after_id[48];
+    reg_audit_filter f;
+    if (audit_filter(c, j->ctx.now, &f) < 0)
+        return -1;
     int st = *c->page.token ? webhook_api_audit_token_parse(c->page.token, &after_at, after_id,
                                                             sizeof after_id, c->err, sizeof c->err)
                             : 0;
     if (st)
         return webhook_api_call_fail(c, st, "%s", c->err);
     /* one more than the page tells whether another page follows */
-    json_t *arr = registry_audit_list_after(j->r, since, bucket && *bucket ? bucket : NULL,
-                                            after_at, after_at == IG_TIME_NONE ? NULL : after_id,
-                                            c->page.size + 1, c->err, sizeof c->err);
+    json_t *arr =
+        registry_audit_query(j->r, &f, after_at, after_at == IG_TIME_NONE ? NULL : after_id,
+                             c->page.size + 1, c->err, sizeof c->err);
     if (!arr)
         return -1;
     char *next = NULL;
@@ -569,24 +608,6 @@ static int audit(api_job *j)
 }
 
 /* ---- runs and usage ------------------------------------------------------ */
-
-/* A query parameter, NULL when absent or empty. */
-static const char *query_opt(const api_call *c, const char *key)
-{
-    const char *v = webhook_api_query_get(&c->query, key);
-    return v && *v ? v : NULL;
-}
-
-/* since= as a time (IG_TIME_NONE when absent). */
-static int query_since(api_call *c, ig_time now, ig_time *since)
-{
-    char e2[256];
-    const char *s = query_opt(c, "since");
-    *since = IG_TIME_NONE;
-    if (s && ig_time_parse_since(s, now, since, e2, sizeof e2) < 0)
-        return webhook_api_call_fail(c, 400, "since: %s", e2);
-    return 0;
-}
 
 /* Each run's result_id becomes result_url: PUBLIC_URL/results/ID while
  * --result-retention keeps its page, else null. */
@@ -620,7 +641,7 @@ static int runs(api_job *j)
     ig_time since, after_at = IG_TIME_NONE;
     char after_id[48];
     const char *org = query_opt(c, "organization"), *ws = query_opt(c, "workspace");
-    if (query_since(c, j->ctx.now, &since) < 0)
+    if (query_time(c, "since", j->ctx.now, &since) < 0)
         return -1;
     int st = *c->page.token ? webhook_api_audit_token_parse(c->page.token, &after_at, after_id,
                                                             sizeof after_id, c->err, sizeof c->err)
@@ -658,7 +679,7 @@ static int usage(api_job *j)
         return webhook_api_call_fail(c, 400, "%s", c->err);
     if (version && strlen(version) > 64)
         return webhook_api_call_fail(c, 400, "version: longer than 64 bytes");
-    if (query_since(c, j->ctx.now, &since) < 0)
+    if (query_time(c, "since", j->ctx.now, &since) < 0)
         return -1;
     reg_page pg = store_page(c);
     json_t *u =
@@ -705,6 +726,29 @@ static int token_revoke(api_job *j)
     if (registry_token_revoke(j->r, &j->ctx, c->route.token, c->err, sizeof c->err) < 0)
         return -1;
     webhook_tokens_refresh(j->w); /* gone on this server before the reply */
+    return 0;
+}
+
+/* What the console may use beyond the Packer paths: a feature is listed
+ * only where this server has it, so the console never sends a request an
+ * older server would take for another (a version PATCH with "dry_run"
+ * that a server without the dry run would run as a real revocation). */
+static const char *const console_features[] = {"audit_filters", "bucket_filter",
+                                               "revocation_dry_run", "runs", "usage"};
+
+/* GET /v1/whoami: who the token is, for the console to offer only what
+ * its role may do (the API still decides), the ids its Packer paths name,
+ * and the features above. */
+static int whoami(api_job *j)
+{
+    api_call *c = j->c;
+    const reg_ids *ids = webhook_server_ids(webhook_worker_server(j->w));
+    json_t *features = json_array();
+    for (size_t i = 0; i < sizeof console_features / sizeof console_features[0]; i++)
+        json_array_append_new(features, json_string(console_features[i]));
+    c->reply = json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", c->who, "role",
+                         registry_role_name(c->role), "organization_id", ids->organization_id,
+                         "project_id", ids->project_id, "features", features);
     return 0;
 }
 
@@ -759,6 +803,7 @@ static const webhook_api_op_info op_info[API__COUNT] = {
     [API_RM_ORG_GET] = {"rm.organization.get", webhook_api_rm_org_get, R, 0},
     [API_RM_PROJECT_LIST] = {"rm.project.list", webhook_api_rm_project_list, R, 0},
     [API_RM_PROJECT_GET] = {"rm.project.get", webhook_api_rm_project_get, R, 0},
+    [API_WHOAMI] = {"whoami", whoami, R, 0},
 };
 
 #undef R
@@ -897,4 +942,10 @@ void webhook_handle_usage(webhook_server *srv, struct evhttp_request *req, const
 {
     (void)path;
     handle_query(srv, req, API_USAGE);
+}
+
+void webhook_handle_whoami(webhook_server *srv, struct evhttp_request *req, const char *path)
+{
+    (void)path;
+    handle_query(srv, req, API_WHOAMI);
 }

@@ -6,7 +6,9 @@
  * 405 with the verbs a path takes. POST /v1/scan is the only route whose
  * body may be larger than --max-body-bytes (up to --max-plan-bytes).
  * POST /oauth2/token ("oauth") answers errors in OAuth2's shape, also those
- * the dispatcher finds (405, 413, 503), never HCP's {"code": N}. */
+ * the dispatcher finds (405, 413, 503), never HCP's {"code": N}. The
+ * console's rows (GET / and /ui/) take every verb so that console.c answers
+ * the refusal with the console's security headers. */
 #include "webhook/server.h"
 
 #define ANY                                                                                        \
@@ -22,11 +24,15 @@ const webhook_route webhook_routes[] = {
     {"/v1/audit", false, EVHTTP_REQ_GET, "audit", webhook_handle_audit, false},
     {"/v1/runs", false, EVHTTP_REQ_GET, "runs", webhook_handle_runs, false},
     {"/v1/usage", false, EVHTTP_REQ_GET, "usage", webhook_handle_usage, false},
+    {"/v1/whoami", false, EVHTTP_REQ_GET, "whoami", webhook_handle_whoami, false},
     {"/v1/tokens", false, ANY, "tokens", webhook_handle_api, false},
     {"/v1/tokens/", true, ANY, "tokens", webhook_handle_api, false},
     {"/results/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "results", webhook_handle_result, false},
     {"/packer/2023-01-01/", true, ANY, "api", webhook_handle_api, false},
     {"/resource-manager/2019-12-10/", true, ANY, "api", webhook_handle_api, false},
     {"/oauth2/token", false, EVHTTP_REQ_POST, "oauth", webhook_handle_oauth_token, false},
+    {"/", false, ANY | EVHTTP_REQ_HEAD, "console", webhook_handle_console_root, false},
+    {"/ui", false, ANY | EVHTTP_REQ_HEAD, "console", webhook_handle_console, false},
+    {"/ui/", true, ANY | EVHTTP_REQ_HEAD, "console", webhook_handle_console, false},
     {NULL, false, 0, NULL, NULL, false},
 };

@@ -76,6 +76,11 @@ void webhook_handle_audit(webhook_server *srv, struct evhttp_request *req, const
 void webhook_handle_scan(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_runs(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_handle_usage(webhook_server *srv, struct evhttp_request *req, const char *path);
+/* GET /v1/whoami: the token's name and role (api_registry.c). */
+void webhook_handle_whoami(webhook_server *srv, struct evhttp_request *req, const char *path);
+/* GET / (a redirect to /ui/) and the web console under /ui/ (console.c). */
+void webhook_handle_console_root(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_handle_console(webhook_server *srv, struct evhttp_request *req, const char *path);
 /* POST /oauth2/token and its error shape (oauth.c). */
 void webhook_handle_oauth_token(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_oauth_reply_error(struct evhttp_request *req, int code, const char *msg);

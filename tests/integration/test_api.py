@@ -433,6 +433,43 @@ class ApiTest(unittest.TestCase):
         st, doc, _ = self.audit(since="1h", bucket="audited")
         self.assertEqual(st, 200)
         self.assertTrue(doc["entries"])
+        # the console's filters: author, until, newest first (paged the same way)
+        st, doc, _ = self.audit(since=since, bucket="audited", author="secops")
+        self.assertEqual([(e["action"], e["author"]) for e in doc["entries"]],
+                         [("version.revoke", "secops")])
+        ids, token = [], None
+        while True:
+            q = {"since": since, "bucket": "audited", "order": "newest", "pagination.page_size": 2}
+            if token:
+                q["pagination.next_page_token"] = token
+            st, page, _ = self.audit(**q)
+            self.assertEqual(st, 200, page)
+            ids += [e["id"] for e in page["entries"]]
+            token = page["pagination"]["next_page_token"]
+            if not token:
+                break
+        self.assertEqual(ids, all_ids[::-1])
+        st, doc, _ = self.audit(since=since, bucket="audited", until=since)
+        self.assertEqual(doc["entries"], [])
+        for bad in ({"order": "sideways"}, {"until": "yesterday"}, {"author": "x" * 129}):
+            st, doc, _ = self.audit(**bad)
+            self.assertEqual((st, doc["code"]), (400, 3), bad)
+
+    def test_06b_whoami_and_the_bucket_filter(self):
+        for token, name, role in ((self.R, "ci-reader", "read"), (self.A, "secops", "admin")):
+            st, doc, _ = self.d.call("GET", "/v1/whoami", token=token)
+            self.assertEqual(st, 200, doc)
+            self.assertEqual((doc["name"], doc["role"]), (name, role))
+            self.assertRegex(doc["organization_id"], r"^[0-9a-f-]{36}$")
+            self.assertIsInstance(doc["features"], list)
+        st, doc, _ = self.d.call("GET", "/v1/whoami")
+        self.assertEqual((st, doc["code"]), (401, 16))
+        self.ok("PUT", BASE + "/buckets", {"name": "filtered-one", "description": "100% Ubuntu"})
+        doc = self.ok("GET", BASE + "/buckets?filter=" + urllib.parse.quote("0% ub"), token=self.R)
+        self.assertEqual([b["name"] for b in doc["buckets"]], ["filtered-one"])
+        self.assertEqual((doc["buckets"][0]["revoked_count"], doc["buckets"][0]["scheduled_count"]),
+                         (0, 0))
+        self.err(400, "GET", BASE + "/buckets?filter=" + "x" * 256, token=self.R)
 
     def test_07_scan_server_other_types_fails(self):
         plan = os.path.join(FIX, "plans", "other-types.plan.json")

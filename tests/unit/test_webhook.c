@@ -25,6 +25,7 @@
 #include "common/strbuf.h"
 #include "webhook/api.h"
 #include "webhook/archive.h"
+#include "webhook/console.h"
 #include "webhook/authhdr.h"
 #include "webhook/callback.h"
 #include "webhook/config.h"
@@ -1250,6 +1251,56 @@ static void test_port_file(void **state)
     rmdir(dir);
 }
 
+/* ---- the console's files (console.c) ------------------------------------ */
+
+static void test_console_resolve(void **state)
+{
+    (void)state;
+    const webhook_console_asset *a, *index;
+    assert_int_equal(webhook_console_resolve("/ui/index.html", &index), 200);
+    assert_string_equal(index->content_type, "text/html; charset=utf-8");
+    assert_int_equal(webhook_console_resolve("/ui/", &a), 200);
+    assert_ptr_equal(a, index);
+    /* deep links are the page: the browser routes */
+    assert_int_equal(webhook_console_resolve("/ui/buckets/web-ubuntu/versions/v1", &a), 200);
+    assert_ptr_equal(a, index);
+    assert_int_equal(webhook_console_resolve("/ui/assets/app.js", &a), 200);
+    assert_string_equal(a->content_type, "text/javascript; charset=utf-8");
+    assert_true(a->len > 0 && a->data[a->len] == 0);
+    assert_int_equal(webhook_console_resolve("/ui/assets/style.css", &a), 200);
+    assert_string_equal(a->content_type, "text/css; charset=utf-8");
+    assert_int_equal(strlen(a->etag), 26); /* "24 hex digits" */
+    /* a missing file under assets/ is a 404, not the page */
+    assert_int_equal(webhook_console_resolve("/ui/assets/nope.js", &a), 404);
+    assert_null(a);
+    assert_int_equal(webhook_console_resolve("/ui", &a), 301);
+    assert_int_equal(webhook_console_resolve("/ui/../etc/passwd", &a), 404);
+    assert_int_equal(webhook_console_resolve("/ui/a\\b", &a), 404);
+    assert_int_equal(webhook_console_resolve("/ui/a\x01", &a), 404);
+    assert_int_equal(webhook_console_resolve("/other", &a), 404);
+    /* every embedded file has a type, an ETag and its bytes */
+    for (const webhook_console_asset *x = webhook_console_assets; x->path; x++) {
+        assert_true(strncmp(x->path, "/ui/", 4) == 0);
+        assert_non_null(x->content_type);
+        assert_true(x->etag[0] == '"');
+    }
+}
+
+static void test_console_etag(void **state)
+{
+    (void)state;
+    const char *tag = "\"0123abcd\"";
+    assert_false(webhook_console_etag_match(NULL, tag));
+    assert_true(webhook_console_etag_match("\"0123abcd\"", tag));
+    assert_true(webhook_console_etag_match("W/\"0123abcd\"", tag));
+    assert_true(webhook_console_etag_match("\"x\", \"0123abcd\"", tag));
+    assert_true(webhook_console_etag_match("*", tag));
+    assert_false(webhook_console_etag_match("\"0123abcd", tag));
+    assert_false(webhook_console_etag_match("\"0123abce\"", tag));
+    assert_false(webhook_console_etag_match("", tag));
+    assert_false(webhook_console_etag_match(" , ,", tag));
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -1274,6 +1325,8 @@ int main(void)
         cmocka_unit_test(test_authhdr),
         cmocka_unit_test(test_tokenset),
         cmocka_unit_test(test_port_file),
+        cmocka_unit_test(test_console_resolve),
+        cmocka_unit_test(test_console_etag),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
