@@ -16,8 +16,10 @@ set -eu
 BUILD_PKGS="build-essential cmake pkg-config python3 \
 libevent-dev libssl-dev libjansson-dev libpcre2-dev libsqlite3-dev \
 libcurl4-openssl-dev libcmocka-dev libyajl-dev libyaml-dev libarchive-dev libpq-dev"
-# the integration suites, the sanitizer build, the checks
-TEST_PKGS="git ca-certificates openssl curl sqlite3 postgresql clang clang-format cppcheck valgrind"
+# the integration suites, the sanitizer build, the checks, the console's
+# browser tests (Debian's chromium; Node.js and npm below)
+TEST_PKGS="git ca-certificates openssl curl sqlite3 postgresql clang clang-format cppcheck valgrind \
+chromium"
 # what the binary loads at run time (no compiler), curl for the image's HEALTHCHECK
 RUNTIME_PKGS="ca-certificates curl \
 libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libssl3 \
@@ -30,10 +32,11 @@ list=""
 [ $# -eq 0 ] && set -- build test
 PKGS=""
 want_postgres=""
+want_node=""
 for g in "$@"; do
     case $g in
     build) PKGS="$PKGS $BUILD_PKGS" ;;
-    test) PKGS="$PKGS $TEST_PKGS" want_postgres=1 ;;
+    test) PKGS="$PKGS $TEST_PKGS" want_postgres=1 want_node=1 ;;
     runtime) PKGS="$PKGS $RUNTIME_PKGS" ;;
     image) PKGS="$PKGS $IMAGE_PKGS" ;;
     *)
@@ -54,6 +57,12 @@ for p in $PKGS; do
         case " $missing " in *" $p "*) ;; *) missing="$missing $p" ;; esac
     fi
 done
+# The console's browser tests need Node.js and npm (playwright-core from npm,
+# driving the chromium above). A machine that has them from elsewhere
+# (NodeSource) keeps them; only where there are none does Debian's come in.
+if [ -n "$want_node" ] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
+    missing="$missing nodejs npm"
+fi
 # The tests start a throwaway PostgreSQL server as the postgres user
 # (tests/integration/pgserver.py): a package marked installed is not enough
 # when its server binaries or that user went missing -- reinstall them (the

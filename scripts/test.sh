@@ -22,6 +22,10 @@ if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
     exit 1
 fi
 
+# The console's browser tests (tests/e2e) drive Debian's Chromium with
+# playwright-core from npm, pinned by tests/e2e/package-lock.json.
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+
 mode=${1:-}
 if [ "$mode" = "--sanitize" ]; then
     BUILD=${BUILD_DIR:-build-asan}
