@@ -307,6 +307,93 @@ int reg_children_rollup(registry *r, const reg_ctx *ctx, const reg_brow *b, cons
     return rc;
 }
 
+/* One (child, parent) pair of reg_children_status: no channel recorded is
+ * UNDETERMINED, else whether that channel still holds the parent. */
+typedef struct child_pair {
+    const reg_ctx *ctx;
+    registry *r;
+    const char *status;
+    char *err;
+    size_t errlen;
+    int rc;
+} child_pair;
+
+static void pair_row(db_stmt *s, size_t n, void *arg)
+{
+    child_pair *cp = arg;
+    (void)n;
+    if (cp->rc < 0)
+        return;
+    if (db_column_is_null(s, 1)) {
+        cp->status = rollup(cp->status, UNDETERMINED);
+        return;
+    }
+    reg_parent p = {.version_id = db_column_dup(s, 0), .channel_id = db_column_dup(s, 1)};
+    cp->rc = parent_resolve(cp->r, cp->ctx, &p, cp->err, cp->errlen);
+    if (cp->rc == 0)
+        cp->status = rollup(cp->status, p.status);
+    free(p.version_id);
+    free(p.channel_id);
+    free(p.channel_name);
+    free(p.held_id);
+    free(p.held_fingerprint);
+}
+
+/* reg_children_status's parts: the child is the latest complete version of
+ * another bucket, and a (child, parent) pair is resolved by a channel only
+ * when no build of the child recorded one for that parent. */
+#define CHILD_IS_LATEST                                                                            \
+    " cv.bucket_id <> ? AND cv.number IS NOT NULL AND cv.number = (SELECT MAX(v2.number)"          \
+    " FROM versions v2 WHERE v2.bucket_id = cv.bucket_id)"
+#define NO_CHANNEL_RECORDED                                                                        \
+    " NOT EXISTS (SELECT 1 FROM builds rb WHERE rb.version_id = cv.id"                             \
+    " AND rb.parent_version_id = pv.id AND rb.parent_channel_id IS NOT NULL)"
+
+int reg_children_status(registry *r, const reg_ctx *ctx, const reg_brow *b, const char **status,
+                        char *err, size_t errlen)
+{
+    child_pair cp = {ctx, r, NULL, err, errlen, 0};
+    int64_t undetermined = 0;
+    /* the pairs a build recorded with a channel: the least channel, as
+     * parent_row keeps the first in that order */
+    if (reg_query_rows(r, 0, pair_row, &cp, err, errlen,
+                       "SELECT cb.parent_version_id, MIN(cb.parent_channel_id) FROM builds cb"
+                       " JOIN versions pv ON pv.id = cb.parent_version_id"
+                       " JOIN versions cv ON cv.id = cb.version_id WHERE pv.bucket_id = ?"
+                       " AND cb.parent_channel_id IS NOT NULL AND" CHILD_IS_LATEST
+                       " GROUP BY cb.version_id, cb.parent_version_id",
+                       "tt", b->id, b->id) < 0 ||
+        cp.rc < 0)
+        return -1;
+    /* any pair without a channel is UNDETERMINED: one is enough. A build
+     * that recorded its parent without a channel, or (the scan walks the
+     * newest parents first, where a golden image's children are) a source
+     * image of one of b's versions. */
+    if (cp.status != OUT_OF_DATE &&
+        (db_query_int64(r->d, &undetermined,
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM builds cb"
+                        " JOIN versions pv ON pv.id = cb.parent_version_id"
+                        " JOIN versions cv ON cv.id = cb.version_id WHERE pv.bucket_id = ? AND"
+                        " cb.parent_channel_id IS NULL AND" CHILD_IS_LATEST
+                        " AND" NO_CHANNEL_RECORDED " LIMIT 1) x",
+                        "tt", b->id, b->id) < 0 ||
+         (!undetermined &&
+          db_query_int64(r->d, &undetermined,
+                         "SELECT COUNT(*) FROM (SELECT 1 FROM versions pv"
+                         " JOIN builds pb ON pb.version_id = pv.id"
+                         " JOIN artifacts a ON a.build_id = pb.id"
+                         " JOIN builds cb ON cb.source_lower = a.external_lower"
+                         " JOIN versions cv ON cv.id = cb.version_id WHERE pv.bucket_id = ? AND"
+                         " cv.id <> pv.id AND" CHILD_IS_LATEST " AND" NO_CHANNEL_RECORDED
+                         " ORDER BY pv.bucket_id DESC, pv.number DESC LIMIT 1) x",
+                         "tt", b->id, b->id) < 0)))
+        return reg_dbfail(r, err, errlen);
+    if (undetermined)
+        cp.status = rollup(cp.status, UNDETERMINED);
+    *status = cp.status;
+    return 0;
+}
+
 /* Parent relations of bucket b at version fingerprint (NULL: its latest
  * complete version), appended to arr. */
 static int parent_relations(registry *r, const reg_ctx *ctx, const reg_brow *b,

@@ -125,7 +125,7 @@ static int bucket_family(registry *r, const reg_ctx *ctx, const reg_brow *b, jso
         rc = -1;
     *parents = reg_parents_status(p, n);
     if (rc == 0)
-        rc = reg_children_rollup(r, ctx, b, NULL, NULL, children, err, errlen);
+        rc = reg_children_status(r, ctx, b, children, err, errlen);
     reg_parents_free(p, n);
     free(id);
     return rc;

@@ -291,6 +291,11 @@ int reg_latest_complete_id(registry *r, const char *bucket_id, char **id, char *
  * and rolls their statuses up into *status (NULL when there is none). */
 int reg_children_rollup(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *channel,
                         json_t *arr, const char **status, char *err, size_t errlen);
+/* The same roll-up without the relations, in one query (a bucket list asks
+ * it of every bucket, and a golden base image has a child in every other
+ * bucket): the status reg_children_rollup gives with channel and arr NULL. */
+int reg_children_status(registry *r, const reg_ctx *ctx, const reg_brow *b, const char **status,
+                        char *err, size_t errlen);
 
 /* The version and every descendant of it, transitively: *ids is a new array
  * of *n new strings (free each, then the array). */
