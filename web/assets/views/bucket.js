@@ -144,7 +144,7 @@ function deleteSection(bucket) {
 export async function bucketView({ bucket }, query) {
   const [info, versions, channels, ancestry] = await Promise.all([
     get(bucketPath(bucket)),
-    get(packer(`/buckets/${seg(bucket)}/versions`), { 'pagination.next_page_token': query.get('page') }),
+    get(packer(`/buckets/${seg(bucket)}/versions`), { 'pagination.page_size': 25, 'pagination.next_page_token': query.get('page') }),
     get(packer(`/buckets/${seg(bucket)}/channels`), { 'pagination.page_size': 1000 }),
     get(packer(`/buckets/${seg(bucket)}/ancestry`), { 'pagination.page_size': 1000 }),
   ]);
