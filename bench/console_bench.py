@@ -230,8 +230,7 @@ def measure(port, tokens, a, with_runs):
     print("%d clients, %d calls in %.1f s (%.0f calls/s)" % (a.clients, len(res), wall,
                                                             len(res) / wall))
     print("%-16s %6s %8s %8s %8s %8s" % ("call", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"))
-    for name in ("bucket list", "bucket list 100", "version list", "version", "channel history",
-                 "runs", "audit"):
+    for name in ("bucket list", "version list", "version", "channel history", "runs", "audit"):
         xs = by.get(name)
         if not xs:
             print("%-16s  (not served by this imagegate)" % name)
