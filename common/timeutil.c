@@ -64,8 +64,9 @@ int ig_time_parse(const char *s, ig_time *out, char *err, size_t errlen)
         digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
         s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
         goto bad;
-    if (Y < 1970 || Y > 9999 || M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 ||
-        mi > 59 || sec > 60) {
+    /* years 0000-9999 as RFC 3339 allows: a time before 1970 is a negative
+     * ig_time (a revocation dated then is simply in the past) */
+    if (M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || mi > 59 || sec > 60) {
         snprintf(err, errlen, "'%.40s' is not a possible date and time", s);
         return -1;
     }

@@ -19,7 +19,8 @@ ig_time ig_time_now(void);
 double ig_mono_seconds(void);
 
 /* Parses an RFC 3339 timestamp ("2026-11-20T09:00:00Z",
- * "2026-11-20T09:00:00.123+02:00"). Rejects impossible dates (2026-02-30).
+ * "2026-11-20T09:00:00.123+02:00"), years 0000 to 9999: a time before 1970
+ * is negative. Rejects impossible dates (2026-02-30).
  * Returns 0, or -1 with a reason in err. */
 int ig_time_parse(const char *s, ig_time *out, char *err, size_t errlen);
 

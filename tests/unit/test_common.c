@@ -33,6 +33,20 @@ static void test_time_parse_ok(void **state)
     assert_string_equal(ig_time_format(1795165200000LL, buf, sizeof buf), "2026-11-20T09:00:00Z");
     assert_string_equal(ig_time_format(1795165200250LL, buf, sizeof buf),
                         "2026-11-20T09:00:00.250Z");
+    /* before 1970: valid RFC 3339 times, negative, and printed back the same */
+    assert_int_equal(ig_time_parse("1969-07-20T20:17:40Z", &t, err, sizeof err), 0);
+    assert_int_equal(t, -14182940000LL);
+    assert_string_equal(ig_time_format(t, buf, sizeof buf), "1969-07-20T20:17:40Z");
+    assert_int_equal(ig_time_parse("1969-12-31T23:59:59.500Z", &t, err, sizeof err), 0);
+    assert_int_equal(t, -500);
+    assert_string_equal(ig_time_format(t, buf, sizeof buf), "1969-12-31T23:59:59.500Z");
+    assert_int_equal(ig_time_parse("1970-01-01T01:00:00+02:00", &t, err, sizeof err), 0);
+    assert_int_equal(t, -3600000LL);
+    assert_int_equal(ig_time_parse("0000-01-01T00:00:00Z", &t, err, sizeof err), 0);
+    assert_int_equal(t, -62167219200000LL);
+    assert_string_equal(ig_time_format(t, buf, sizeof buf), "0000-01-01T00:00:00Z");
+    assert_int_equal(ig_time_parse("1600-02-29T00:00:00Z", &t, err, sizeof err), 0);
+    assert_string_equal(ig_time_format(t, buf, sizeof buf), "1600-02-29T00:00:00Z");
 }
 
 static void test_time_parse_bad(void **state)
@@ -49,7 +63,9 @@ static void test_time_parse_bad(void **state)
                          "yesterday",
                          "",
                          "2026-11-20T09:00:00Zjunk",
-                         "2026-11-20T09:00:00+2:00"};
+                         "2026-11-20T09:00:00+2:00",
+                         "1900-02-29T00:00:00Z",
+                         "-001-01-01T00:00:00Z"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(ig_time_parse(bad[i], &t, err, sizeof err), -1);
         assert_true(strlen(err) > 0);
