@@ -12,7 +12,10 @@
  * transactions. Writers start with BEGIN IMMEDIATE so the lock is taken
  * before the first read and a transaction never dies on a lock upgrade.
  * Prepared statements are kept per connection and reused (cached_stmt
- * below): compiling SQL was half of a bucket list's time. */
+ * below): compiling SQL was half of a bucket list's time. A store deleted or
+ * replaced under an open connection stays writable through it, and what goes
+ * there is gone at the next start: so nothing is written unless the files at
+ * the path are still the ones the handle opened (check_files). */
 #include "registry/db.h"
 #include "registry/registry.h"
 
@@ -21,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,16 @@ typedef struct cached_stmt {
  * distinct statements, so a full table simply stops caching. */
 #define STMT_CACHE_SLOTS 512
 
+/* The store file, its -wal and its -shm, as this handle opened them. */
+enum { F_DB, F_WAL, F_SHM, F_COUNT };
+static const char *const file_suffix[F_COUNT] = {"", "-wal", "-shm"};
+#define READ_CHECK_EVERY 1.0 /* seconds between two checks before reads */
+
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+} file_id;
+
 typedef struct sqlite_db {
     struct db base; /* first */
     sqlite3 *h;
@@ -48,6 +62,10 @@ typedef struct sqlite_db {
     int busy_ms;
     double busy_since;  /* busy_poll: when this wait began (monotonic seconds) */
     cached_stmt *cache; /* STMT_CACHE_SLOTS slots */
+    file_id files[F_COUNT];
+    bool joined;       /* counted in open_stores */
+    bool moved;        /* a check found them gone: every call fails from now on */
+    double checked_at; /* ig_mono_seconds() of the last check */
 } sqlite_db;
 
 typedef struct sqlite_stmt {
@@ -109,6 +127,108 @@ static int fail(sqlite_db *d)
     }
 }
 
+/* The files of every store this process has open, with how many handles
+ * have them. A handle opened while others are open must find the same -wal
+ * and -shm: SQLite shares one -shm mapping between the connections of a
+ * process, so a connection opened after the -wal was deleted would make a
+ * new -wal, read the old one's index from the -shm and corrupt the store.
+ * It is refused instead; once every handle on the old files is closed, the
+ * next opens start afresh. */
+typedef struct open_store {
+    file_id files[F_COUNT];
+    int refs;
+    struct open_store *next;
+} open_store;
+static pthread_mutex_t open_stores_mu = PTHREAD_MUTEX_INITIALIZER;
+static open_store *open_stores;
+
+static bool same_file(const file_id *a, const file_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino;
+}
+
+/* Counts a handle on ids; -1 when this process has the store file open with
+ * another -wal or -shm. */
+static int store_join(const file_id ids[F_COUNT])
+{
+    int rc = 0;
+    pthread_mutex_lock(&open_stores_mu);
+    open_store *o = open_stores;
+    while (o && !same_file(&o->files[F_DB], &ids[F_DB]))
+        o = o->next;
+    if (!o) {
+        o = xcalloc(1, sizeof *o);
+        memcpy(o->files, ids, sizeof o->files);
+        o->next = open_stores;
+        open_stores = o;
+    }
+    if (same_file(&o->files[F_WAL], &ids[F_WAL]) && same_file(&o->files[F_SHM], &ids[F_SHM]))
+        o->refs++;
+    else
+        rc = -1;
+    pthread_mutex_unlock(&open_stores_mu);
+    return rc;
+}
+
+static void store_leave(const file_id ids[F_COUNT])
+{
+    pthread_mutex_lock(&open_stores_mu);
+    for (open_store **p = &open_stores; *p; p = &(*p)->next)
+        if (same_file(&(*p)->files[F_DB], &ids[F_DB])) {
+            open_store *o = *p;
+            if (--o->refs == 0) {
+                *p = o->next;
+                free(o);
+            }
+            break;
+        }
+    pthread_mutex_unlock(&open_stores_mu);
+}
+
+/* Fills ids with the files now at the store's paths; -1 when one is missing. */
+static int files_now(const char *path, file_id ids[F_COUNT])
+{
+    char buf[4096];
+    for (int i = 0; i < F_COUNT; i++) {
+        struct stat st;
+        snprintf(buf, sizeof buf, "%s%s", path, file_suffix[i]);
+        if (stat(buf, &st) < 0)
+            return -1;
+        ids[i].dev = st.st_dev;
+        ids[i].ino = st.st_ino;
+    }
+    return 0;
+}
+
+/* 0 while the paths still lead to the files this handle opened; else -1
+ * with the error set (and kept: a moved handle never writes again). Before
+ * a write always -- BEGIN, COMMIT, and a write statement outside a
+ * transaction -- and before a read when READ_CHECK_EVERY has passed: one
+ * stat() of the store, its -wal and its -shm, compared by device and inode.
+ * A handle that finds them gone fails with REG_ESTORE (the server then
+ * re-opens, which finds a new file or none), so nothing is acknowledged
+ * that a restart would lose. SQLITE_FCNTL_HAS_MOVED would cover the store
+ * file alone: it cannot see a deleted -wal, where the newest transactions
+ * live. */
+static int check_files(sqlite_db *d, bool for_write)
+{
+    double now = ig_mono_seconds();
+    if (!d->moved && !for_write && now - d->checked_at < READ_CHECK_EVERY)
+        return 0;
+    file_id ids[F_COUNT];
+    d->checked_at = now;
+    if (!d->moved && files_now(d->path, ids) < 0)
+        d->moved = true;
+    for (int i = 0; i < F_COUNT && !d->moved; i++)
+        d->moved = ids[i].dev != d->files[i].dev || ids[i].ino != d->files[i].ino;
+    if (!d->moved)
+        return 0;
+    return db_set_error(&d->base, REG_ESTORE,
+                        "%s: the store file (or its -wal or -shm) was deleted or replaced while "
+                        "open; nothing more is written through this handle",
+                        d->path);
+}
+
 static void s_close(db *d)
 {
     sqlite_db *s = SDB(d);
@@ -118,6 +238,8 @@ static void s_close(db *d)
     }
     free(s->cache);
     sqlite3_close_v2(s->h);
+    if (s->joined)
+        store_leave(s->files);
     free(s->path);
     free(s);
 }
@@ -151,6 +273,8 @@ static cached_stmt *cache_slot(sqlite_db *d, const char *sql, uint64_t h)
 static db_stmt *s_prepare(db *d, const char *sql)
 {
     sqlite_db *sd = SDB(d);
+    if (check_files(sd, false) < 0)
+        return NULL;
     uint64_t h = sql_hash(sql);
     cached_stmt *c = cache_slot(sd, sql, h);
     sqlite3_stmt *st = NULL;
@@ -198,7 +322,12 @@ static int s_bind_null(db_stmt *s, int idx)
 
 static int s_step(db_stmt *s)
 {
-    int rc = sqlite3_step(SST(s)->st);
+    sqlite3_stmt *st = SST(s)->st;
+    /* a write outside a transaction commits by itself: check before it */
+    if (!sqlite3_stmt_busy(st) && !sqlite3_stmt_readonly(st) &&
+        sqlite3_get_autocommit(SDB(s->d)->h) && check_files(SDB(s->d), true) < 0)
+        return -1;
+    int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         return 1;
     if (rc == SQLITE_DONE) {
@@ -243,11 +372,19 @@ static void s_finalize(db_stmt *s)
 
 static int s_begin(db *d)
 {
+    if (check_files(SDB(d), true) < 0)
+        return -1;
     return s_exec(d, "BEGIN IMMEDIATE");
 }
 
+/* The last look before the write is final: a transaction into files that
+ * are gone is rolled back, not committed. */
 static int s_commit(db *d)
 {
+    if (check_files(SDB(d), true) < 0) {
+        sqlite3_exec(SDB(d)->h, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     return s_exec(d, "COMMIT");
 }
 
@@ -360,6 +497,16 @@ db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errc
                          "PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
                          "SELECT count(*) FROM sqlite_master") < 0)
         goto bad;
+    /* the first read opened (or made) the -wal and -shm: remember all three */
+    if (files_now(path, d->files) < 0 || store_join(d->files) < 0) {
+        db_set_error(&d->base, REG_ESTORE,
+                     "%s: the store's -wal or -shm is not the one this process has open (deleted "
+                     "or replaced while it runs): restore the store and restart",
+                     path);
+        goto bad;
+    }
+    d->joined = true;
+    d->checked_at = ig_mono_seconds();
     return &d->base;
 bad:
     *errcode = d->base.errcode ? d->base.errcode : REG_ESTORE;
