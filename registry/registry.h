@@ -380,10 +380,15 @@ int registry_token_revoke(registry *r, const reg_ctx *ctx, const char *name, cha
 /* Looks a presented secret up (by hash, constant-time compare): an API
  * token's secret, or an unexpired access token of registry_oauth_issue
  * (which gives its API token's role and name). On success fills *role and
- * name (buffer) and records the API token's last use. Returns 0, or -1
+ * name (buffer). Reads only: it works while the store takes no writes, and
+ * records no use (registry_token_touch does). Returns 0, or -1
  * (REG_ENOTFOUND for an unknown, expired or revoked secret). */
 int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg_role *role,
                         char *name, size_t namelen, char *err, size_t errlen);
+/* Records that token name was last used at used, unless the store already
+ * holds a later use (no audit entry). A token that does not exist (revoked
+ * meanwhile) is not an error. Returns 0 or -1. */
+int registry_token_touch(registry *r, const char *name, ig_time used, char *err, size_t errlen);
 
 /* OAuth2 client credentials (POST /oauth2/token): client_id is an API
  * token's name, client_secret its secret. Checks them in constant time

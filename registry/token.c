@@ -6,7 +6,10 @@
  * bytes): recognisable in a leaked log, long enough never to be guessed.
  * registry_token_hashes hands the hashes alone (with roles, never names) to
  * the server, which keeps them in memory to decide from a request's header
- * block how large a body it may send (webhook/tokens.c).
+ * block how large a body it may send (webhook/tokens.c). Checking a token
+ * only reads: the server records last_used_at apart, at most once a minute
+ * per token (registry_token_touch), so reads keep working when the store
+ * takes no writes.
  *
  * An API token is also an OAuth2 client (client id = its name, client
  * secret = its secret): registry_oauth_issue gives it an access token,
@@ -235,8 +238,17 @@ int registry_token_auth(registry *r, const reg_ctx *ctx, const char *secret, reg
                                : "unknown or revoked token");
     if (name && namelen)
         snprintf(name, namelen, "%s", tname);
-    if (db_run(r->d, "UPDATE api_tokens SET last_used_at = ? WHERE name = ?", "Tt", ctx->now,
-               tname) < 0)
+    return 0;
+}
+
+int registry_token_touch(registry *r, const char *name, ig_time used, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    /* never moves last_used_at back: two servers may record out of order */
+    if (db_run(r->d,
+               "UPDATE api_tokens SET last_used_at = ? WHERE name = ?"
+               " AND (last_used_at IS NULL OR last_used_at < ?)",
+               "TtT", used, name, used) < 0)
         return reg_dbfail(r, err, errlen);
     return 0;
 }

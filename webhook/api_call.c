@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/xalloc.h"
+#include "webhook/tokens.h"
 
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
@@ -159,6 +160,9 @@ registry *webhook_api_call_auth(webhook_worker *w, api_call *c)
         return NULL;
     }
     explicit_bzero(c->secret, sizeof c->secret); /* not needed any more */
+    /* last_used_at is written later by the token refresh, never here: a
+     * read must not wait for, or fail on, a write */
+    webhook_tokens_note_use(webhook_server_tokens(c->srv), c->who, ctx.now);
     return r;
 }
 

@@ -31,17 +31,29 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DIGEST 32
+#define USE_EVERY_MS (60 * 1000)    /* last_used_at written at most this often per token */
+#define USE_FORGET_MS (3600 * 1000) /* a written use older than this leaves the table */
+#define USE_MAX 4096                /* tokens remembered at once; more are not recorded */
 
 struct webhook_tokenset {
     size_t n;
     unsigned char (*md)[DIGEST];
     webhook_keys *hmac; /* the store's run-task HMAC keys, NULL when none */
 };
+
+/* One token's last use, as noted and as written. */
+typedef struct token_use {
+    char name[72];
+    ig_time used;       /* the latest use noted */
+    ig_time written;    /* the use last written (IG_TIME_NONE: none yet) */
+    ig_time written_at; /* when it was written */
+} token_use;
 
 struct webhook_tokens {
     webhook_server *srv;
@@ -51,6 +63,10 @@ struct webhook_tokens {
     bool pending;          /* a periodic refresh is queued (loop thread) */
     bool failing;          /* the last refresh failed (loop thread) */
     atomic_uint_fast64_t next_seq;
+    pthread_mutex_t use_mu; /* guards uses and nuses (store workers) */
+    token_use *uses;
+    size_t nuses, capuses;
+    bool use_failing; /* the last write of uses failed (the one periodic job) */
 };
 
 /* ---- snapshots ---------------------------------------------------------- */
@@ -172,9 +188,101 @@ static void install(webhook_server *srv, void *arg)
     free(j);
 }
 
+/* ---- last use ------------------------------------------------------------ */
+
+/* A store worker that has just authenticated a call notes the token's name
+ * and time in a small table under a mutex (no store access); the periodic
+ * refresh job then writes what is new, each token at most once a minute
+ * (USE_EVERY_MS) and best effort: a failed write is logged once and tried
+ * again by a later refresh, and never fails a call. */
+
+void webhook_tokens_note_use(webhook_tokens *t, const char *name, ig_time when)
+{
+    if (!t || !name || strlen(name) >= sizeof t->uses[0].name)
+        return;
+    pthread_mutex_lock(&t->use_mu);
+    size_t i = 0;
+    while (i < t->nuses && strcmp(t->uses[i].name, name) != 0)
+        i++;
+    if (i == t->nuses && t->nuses < USE_MAX) {
+        xgrow((void **)&t->uses, &t->capuses, t->nuses + 1, sizeof *t->uses);
+        token_use *u = &t->uses[t->nuses++];
+        snprintf(u->name, sizeof u->name, "%s", name);
+        u->used = u->written = u->written_at = IG_TIME_NONE;
+    }
+    if (i < t->nuses && when > t->uses[i].used)
+        t->uses[i].used = when;
+    pthread_mutex_unlock(&t->use_mu);
+}
+
+/* Copies out the uses due for a write (new, and the token not written in
+ * the last USE_EVERY_MS), and forgets tokens idle for USE_FORGET_MS. */
+static size_t uses_due(webhook_tokens *t, ig_time now, token_use **out)
+{
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    pthread_mutex_lock(&t->use_mu);
+    size_t i = 0;
+    while (i < t->nuses) {
+        token_use *u = &t->uses[i];
+        if (u->used == u->written && now - u->used > USE_FORGET_MS) {
+            *u = t->uses[--t->nuses];
+            continue;
+        }
+        if (u->used != u->written &&
+            (u->written_at == IG_TIME_NONE || now - u->written_at >= USE_EVERY_MS)) {
+            xgrow((void **)out, &cap, n + 1, sizeof **out);
+            (*out)[n++] = *u;
+        }
+        i++;
+    }
+    pthread_mutex_unlock(&t->use_mu);
+    return n;
+}
+
+static void use_written(webhook_tokens *t, const token_use *w, ig_time now)
+{
+    pthread_mutex_lock(&t->use_mu);
+    for (size_t i = 0; i < t->nuses; i++)
+        if (strcmp(t->uses[i].name, w->name) == 0) {
+            t->uses[i].written = w->used;
+            t->uses[i].written_at = now;
+        }
+    pthread_mutex_unlock(&t->use_mu);
+}
+
+/* Store worker (the periodic job): writes the uses that are due. Best
+ * effort: the first failure ends the pass and is logged once until a pass
+ * succeeds again; what was not written stays due. */
+static void write_uses(webhook_worker *w, webhook_tokens *t)
+{
+    char err[512];
+    ig_time now = ig_time_now();
+    token_use *due = NULL;
+    size_t n = uses_due(t, now, &due);
+    registry *r = n ? webhook_worker_registry(w, err, sizeof err) : NULL;
+    size_t done = 0;
+    while (r && done < n &&
+           registry_token_touch(r, due[done].name, due[done].used, err, sizeof err) == 0)
+        use_written(t, &due[done++], now);
+    if (done < n && !t->use_failing) {
+        char q[600];
+        log_warn("event=token_use_not_recorded tokens=%zu error=%s msg=\"last_used_at is "
+                 "recorded later; calls are not affected\"",
+                 n - done, log_quote(err, q, sizeof q));
+    } else if (done == n && n && t->use_failing) {
+        log_info("event=token_use_recorded tokens=%zu", n);
+    }
+    if (n)
+        t->use_failing = done < n;
+    free(due);
+}
+
 static void periodic_work(webhook_worker *w, void *arg)
 {
-    read_tokens(w, arg);
+    refresh_job *j = arg;
+    read_tokens(w, j);
+    write_uses(w, j->t);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -200,6 +308,7 @@ webhook_tokens *webhook_tokens_new(webhook_server *srv, struct event_base *base,
     t->srv = srv;
     t->cur = initial;
     atomic_init(&t->next_seq, 0);
+    pthread_mutex_init(&t->use_mu, NULL);
     t->timer = event_new(base, -1, EV_PERSIST, timer_cb, t);
     if (!t->timer) {
         fprintf(stderr, "imagegate: out of memory (token refresh timer)\n");
@@ -223,6 +332,8 @@ void webhook_tokens_free(webhook_tokens *t)
     if (t->timer)
         event_free(t->timer);
     webhook_tokenset_free(t->cur);
+    pthread_mutex_destroy(&t->use_mu);
+    free(t->uses);
     free(t);
 }
 

@@ -73,4 +73,11 @@ const struct webhook_keys *webhook_tokens_hmac(const webhook_tokens *t);
  * catches up). Store worker, from a job's work function. */
 int webhook_tokens_refresh(webhook_worker *w);
 
+/* Notes that the token name (borrowed) authenticated a call at when. The
+ * periodic refresh writes it to the store as last_used_at, at most once a
+ * minute per token and best effort: nothing here touches the store, so a
+ * call never waits for or fails on that write. NULL t is a no-op. Any
+ * thread (a store worker after registry_token_auth). */
+void webhook_tokens_note_use(webhook_tokens *t, const char *name, ig_time when);
+
 #endif

@@ -1782,11 +1782,19 @@ static void test_tokens(void **state)
     assert_int_equal(
         registry_token_auth(f->r, &f->ctx, "", &role, name, sizeof name, f->err, sizeof f->err),
         -1);
-    /* list: never secrets, last use recorded */
+    /* list: never secrets; a check records no use, a touch does, never backwards */
     json_t *l = registry_token_list(f->r, f->err, sizeof f->err);
     assert_int_equal(json_array_size(l), 1);
     char *dump = json_dumps(l, 0);
     assert_null(strstr(dump, secret));
+    assert_non_null(strstr(dump, "\"last_used_at\": null"));
+    free(dump);
+    json_decref(l);
+    assert_int_equal(registry_token_touch(f->r, "ci", T0 + 5000, f->err, sizeof f->err), 0);
+    assert_int_equal(registry_token_touch(f->r, "ci", T0 + 4000, f->err, sizeof f->err), 0);
+    assert_int_equal(registry_token_touch(f->r, "gone", T0 + 4000, f->err, sizeof f->err), 0);
+    l = registry_token_list(f->r, f->err, sizeof f->err);
+    dump = json_dumps(l, 0);
     assert_non_null(strstr(dump, "\"last_used_at\": \"2026-01-01T00:00:05Z\""));
     free(dump);
     json_decref(l);
