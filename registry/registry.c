@@ -205,6 +205,19 @@ int registry_ping(registry *r, char *err, size_t errlen)
     return 0;
 }
 
+int registry_probe_write(registry *r, ig_time now, char *err, size_t errlen)
+{
+    REG_CALL(r);
+    /* one statement outside a transaction: it does not queue behind the
+     * PostgreSQL writers' advisory lock, only behind the row */
+    if (db_run(r->d,
+               "INSERT INTO store_probe (id, written_at) VALUES (1, ?)"
+               " ON CONFLICT (id) DO UPDATE SET written_at = ?",
+               "TT", now, now) < 0)
+        return reg_dbfail(r, err, errlen);
+    return 0;
+}
+
 /* ---- migrations ------------------------------------------------------- */
 
 static int64_t migration_number(const reg_migration *m)

@@ -67,8 +67,13 @@ typedef struct reg_ctx {
 registry *registry_open(const char *url, int flags, int *errcode, char *err, size_t errlen);
 void registry_close(registry *r);
 int registry_errcode(const registry *r);
-/* 0 when the store answers a trivial query (for /readyz). */
+/* 0 when the store answers a trivial query. */
 int registry_ping(registry *r, char *err, size_t errlen);
+/* 0 when the store takes a write now: rewrites the one row of store_probe
+ * (written_at = now), committed. Fails on a full disk, a read-only store, a
+ * SQLite file deleted under the handle, a PostgreSQL server in recovery
+ * (for /readyz). */
+int registry_probe_write(registry *r, ig_time now, char *err, size_t errlen);
 /* "sqlite" or "postgresql". */
 const char *registry_kind(const registry *r);
 

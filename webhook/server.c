@@ -57,6 +57,15 @@ struct webhook_worker {
     ig_time next_chores; /* delivery worker 0: next abandon-and-prune pass */
 };
 
+/* The last /readyz probe and the requests waiting for the next (loop thread). */
+typedef struct readiness {
+    bool probing; /* a probe job is queued or running */
+    bool ok;      /* its last answer */
+    double at;    /* ig_mono_seconds() of that answer; 0: none yet */
+    struct evhttp_request **waiting;
+    size_t nwaiting, capwaiting;
+} readiness;
+
 /* A pool and the contexts of its threads (pool.h). */
 typedef struct worker_pool {
     webhook_pool *pool;
@@ -89,6 +98,7 @@ struct webhook_server {
     int64_t jinflight; /* submitted to store or scan and not yet done (loop thread) */
     atomic_int busy;   /* delivery workers running a delivery */
     webhook_completions *done;
+    readiness ready; /* /readyz (loop thread) */
 
     struct event *sigterm, *sigint, *sighup, *drain;
     ig_time drain_deadline;
@@ -617,9 +627,16 @@ void webhook_handle_healthz(webhook_server *srv, struct evhttp_request *req, con
     webhook_reply_json(req, 200, json_pack("{s:s}", "status", srv->stopping ? "stopping" : "ok"));
 }
 
+/* /readyz means "a run task sent here now would be stored": a probe job
+ * rewrites one row of the store (registry_probe_write) on a store worker.
+ * Its answer is kept READY_FRESH_S seconds; requests in between are answered
+ * from it on the loop, and those that arrive while a probe runs wait for
+ * that one, so a load balancer polling hard costs at most one write a
+ * second and one store worker at a time. */
+#define READY_FRESH_S 1.0
+
 typedef struct ready_job {
-    struct evhttp_request *req;
-    int ok;
+    bool ok;
     char err[256];
 } ready_job;
 
@@ -627,34 +644,68 @@ static void ready_work(webhook_worker *w, void *arg)
 {
     ready_job *rj = arg;
     registry *r = webhook_worker_registry(w, rj->err, sizeof rj->err);
-    rj->ok = r && registry_ping(r, rj->err, sizeof rj->err) == 0;
+    rj->ok = r && registry_probe_write(r, ig_time_now(), rj->err, sizeof rj->err) == 0;
     if (r && !rj->ok)
         webhook_worker_reset_registry(w);
 }
 
+static void ready_reply(webhook_server *srv, struct evhttp_request *req)
+{
+    if (srv->ready.ok) {
+        webhook_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));
+    } else {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
+        webhook_reply_error(req, 503,
+                            "the store does not take writes now: run tasks cannot be "
+                            "accepted");
+    }
+}
+
+/* Answers every request that waited for the probe. */
+static void ready_answer_all(webhook_server *srv)
+{
+    for (size_t i = 0; i < srv->ready.nwaiting; i++)
+        ready_reply(srv, srv->ready.waiting[i]);
+    srv->ready.nwaiting = 0;
+}
+
 static void ready_done(webhook_server *srv, void *arg)
 {
-    (void)srv;
     ready_job *rj = arg;
-    if (rj->ok) {
-        webhook_reply_json(rj->req, 200, json_pack("{s:s}", "status", "ready"));
-    } else {
+    if (!rj->ok && srv->ready.ok) {
         char q[600];
         log_warn("event=readyz_failed error=%s", log_quote(rj->err, q, sizeof q));
-        webhook_reply_error(rj->req, 503, "the store is not reachable");
+    } else if (rj->ok && !srv->ready.ok && srv->ready.at > 0) {
+        log_info("event=readyz_recovered");
     }
+    srv->ready.ok = rj->ok;
+    srv->ready.at = ig_mono_seconds();
+    srv->ready.probing = false;
+    ready_answer_all(srv);
     free(rj);
 }
 
 void webhook_handle_readyz(webhook_server *srv, struct evhttp_request *req, const char *path)
 {
     (void)path;
+    readiness *rd = &srv->ready;
+    if (rd->at > 0 && ig_mono_seconds() - rd->at < READY_FRESH_S) {
+        ready_reply(srv, req);
+        return;
+    }
+    xgrow((void **)&rd->waiting, &rd->capwaiting, rd->nwaiting + 1, sizeof *rd->waiting);
+    rd->waiting[rd->nwaiting++] = req;
+    if (rd->probing)
+        return;
     ready_job *rj = xcalloc(1, sizeof *rj);
-    rj->req = req;
     if (webhook_submit(srv, ready_work, ready_done, rj) < 0) {
         free(rj);
-        webhook_reply_error(req, 503, "busy: the store queue is full");
+        for (size_t i = 0; i < rd->nwaiting; i++)
+            webhook_reply_error(rd->waiting[i], 503, "busy: the store queue is full");
+        rd->nwaiting = 0;
+        return;
     }
+    rd->probing = true;
 }
 
 void webhook_handle_metrics(webhook_server *srv, struct evhttp_request *req, const char *path)
@@ -1137,6 +1188,7 @@ static void server_free(webhook_server *srv)
         event_base_free(srv->base);
     SSL_CTX_free(srv->ssl);
     webhook_keys_free(srv->keys);
+    free(srv->ready.waiting);
     free(srv->hmac_path);
     free(srv->cert_path);
     free(srv->key_path);

@@ -7,8 +7,9 @@
  *   store pool     --store-workers threads, each with its own registry
  *                  handle, running short jobs submitted with webhook_submit():
  *                  recording a delivery before it is acknowledged, /readyz's
- *                  ping, the registry API's handlers, and re-reading the API
- *                  token hashes the loop checks scan uploads against (tokens.h).
+ *                  write probe, the registry API's handlers, and re-reading
+ *                  the API token hashes the loop checks scan uploads against
+ *                  and recording their last use (tokens.h).
  *   delivery pool  --workers threads, each with its own registry handle and
  *                  rules matcher, running deliveries end to end (claim, fetch,
  *                  scan, evaluate, call back, finish). They take task_result_ids

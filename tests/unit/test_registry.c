@@ -417,9 +417,14 @@ static void test_open_missing_creates_nothing(void **state)
     r = registry_open(url, 0, &code, err, sizeof err); /* reopen: nothing pending */
     assert_non_null(r);
     registry_close(r);
-    /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp, 008_usage (002 is
-     * PostgreSQL's) */
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 5);
+    /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp, 008_usage,
+     * 011_store_probe (002 is PostgreSQL's) */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 6);
+    /* the /readyz probe writes one row, however often it runs */
+    assert_int_equal(registry_probe_write(f->r, T0, err, sizeof err), 0);
+    assert_int_equal(registry_probe_write(f->r, T0 + 1000, err, sizeof err), 0);
+    assert_int_equal(raw_int(f, "SELECT written_at FROM store_probe WHERE id = 1"), T0 + 1000);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM store_probe"), 1);
     /* other URL forms, bad URLs */
     assert_null(registry_open("mysql://x", 0, &code, err, sizeof err));
     assert_int_equal(code, REG_EINVAL);
@@ -2394,7 +2399,10 @@ static void test_pg_open(void **state)
     if (!r)
         fail_msg("reopen: %s", err);
     registry_close(r);
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 6);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 7);
+    assert_int_equal(registry_probe_write(f->r, 1000, err, sizeof err), 0);
+    assert_int_equal(registry_probe_write(f->r, 2000, err, sizeof err), 0);
+    assert_int_equal(raw_int(f, "SELECT written_at FROM store_probe WHERE id = 1"), 2000);
     assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM information_schema.columns WHERE"
                                 " table_schema = current_schema() AND data_type = 'text'"
                                 " AND collation_name IS DISTINCT FROM 'C'"),
