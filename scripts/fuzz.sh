@@ -31,6 +31,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 ALL="fuzz_plan fuzz_config_text fuzz_manifest fuzz_rules fuzz_policy fuzz_runtask fuzz_archive fuzz_oauth"
+ALL="$ALL fuzz_framing"
 [ -f tests/fuzz/fuzz_api_body.c ] && ALL="$ALL fuzz_api_body"
 
 SECONDS_PER=600
@@ -59,7 +60,7 @@ max_len() {
         fuzz_config_text) echo 16384 ;;
         fuzz_manifest) echo 16384 ;;
         fuzz_api_body) echo 16384 ;;
-        *) echo 8192 ;;                # rule and policy files, run-task bodies
+        *) echo 8192 ;;                # rule and policy files, run-task bodies, request heads
     esac
 }
 

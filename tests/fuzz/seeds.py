@@ -238,6 +238,32 @@ def runtask():
     put("runtask", "signature-header", "0" * 128)
 
 
+def framing():
+    """Requests as a client sends them, good and bad (webhook/framing.c)."""
+    smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    cases = {
+        "get": "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "pipelined": "GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc" +
+                     smuggled,
+        "post-length": "POST /runtask HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+        "chunked": "POST /v1/scan HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n" + smuggled,
+        "lf-only": "\nPOST /x HTTP/1.0\nContent-Length: 1\n\nx",
+        "cl-conflict": "POST /runtask HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 37\r\n\r\n" +
+                       smuggled,
+        "te-gzip": "POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        "te-and-cl": "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "chunk-bad": "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n",
+        "chunk-ext": "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n",
+        "head-body": "HEAD / HTTP/1.1\r\nContent-Length: 37\r\n\r\n" + smuggled,
+        "fold": "GET / HTTP/1.1\r\nAuthorization: Bearer\r\n igt_x\r\n\r\n",
+        "options": "OPTIONS * HTTP/1.1\r\n\r\n",
+        "unknown-method": "BREW /pot HTTP/1.1\r\n\r\n",
+    }
+    for name, text in cases.items():
+        put("framing", name, text)
+
+
 def tar_bytes(entries, fmt=tarfile.GNU_FORMAT):
     bio = io.BytesIO()
     with tarfile.open(fileobj=bio, mode="w", format=fmt) as t:
@@ -344,6 +370,7 @@ def oauth():
 
 if __name__ == "__main__":
     oauth()
+    framing()
     api_bodies()
     plans()
     config_text()

@@ -27,6 +27,7 @@
 #include "webhook/archive.h"
 #include "webhook/console.h"
 #include "webhook/authhdr.h"
+#include "webhook/framing.h"
 #include "webhook/callback.h"
 #include "webhook/config.h"
 #include "webhook/runtask.h"
@@ -1217,6 +1218,160 @@ static void read_small(const char *path, char *buf, size_t len)
     fclose(f);
 }
 
+/* ---- request framing (framing.c) ---------------------------------------- */
+
+/* Feeds a whole request in pieces of `piece` bytes, with limit set at the
+ * end of the header block; returns the final event, the bytes taken before
+ * it in *taken. */
+static webhook_framing_event frame(webhook_framing *f, const char *req, size_t len, size_t piece,
+                                   int64_t limit, size_t *taken)
+{
+    webhook_framing_reset(f);
+    size_t i = 0;
+    webhook_framing_event ev = WEBHOOK_FRAMING_MORE;
+    while (i < len) {
+        size_t n = len - i < piece ? len - i : piece, used = 0;
+        ev = webhook_framing_feed(f, req + i, n, &used);
+        assert_true(used <= n);
+        i += used;
+        if (ev == WEBHOOK_FRAMING_HEADERS)
+            ev = webhook_framing_body_limit(f, limit);
+        if (ev == WEBHOOK_FRAMING_COMPLETE || ev == WEBHOOK_FRAMING_REFUSED)
+            break;
+    }
+    *taken = i;
+    return ev;
+}
+
+/* The same verdict (and status) whatever the pieces the bytes arrive in. */
+static webhook_framing_event frame_all(const char *req, int64_t limit, int *status, size_t *taken)
+{
+    webhook_framing f;
+    size_t len = strlen(req), t1 = 0;
+    webhook_framing_event ev = frame(&f, req, len, len, limit, taken);
+    *status = f.status;
+    static const size_t pieces[] = {1, 2, 3, 7, 64};
+    for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+        assert_int_equal(frame(&f, req, len, pieces[k], limit, &t1), ev);
+        assert_int_equal(f.status, *status);
+        assert_int_equal(t1, *taken);
+    }
+    return ev;
+}
+
+static void assert_complete(const char *req, size_t rest)
+{
+    int st = 0;
+    size_t taken = 0;
+    if (frame_all(req, 1000, &st, &taken) != WEBHOOK_FRAMING_COMPLETE)
+        fail_msg("not complete (%d): %s", st, req);
+    assert_int_equal(taken, strlen(req) - rest); /* what follows is the next request */
+}
+
+static void assert_refused(const char *req, int status, const char *why)
+{
+    webhook_framing f;
+    int st = 0;
+    size_t taken = 0;
+    if (frame_all(req, 1000, &st, &taken) != WEBHOOK_FRAMING_REFUSED)
+        fail_msg("not refused: %s", req);
+    assert_int_equal(st, status);
+    frame(&f, req, strlen(req), strlen(req), 1000, &taken);
+    if (!strstr(f.reason, why))
+        fail_msg("reason '%s' lacks '%s'", f.reason, why);
+}
+
+static void test_framing_accepts(void **state)
+{
+    (void)state;
+    assert_complete("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    assert_complete("\r\nGET / HTTP/1.0\nHost: x\n\n", 0); /* LF alone, an empty line first */
+    assert_complete("POST /runtask HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET", 3);
+    assert_complete("POST /x HTTP/1.1\r\ncontent-length:\t5 \r\nContent-Length: 005\r\n\r\n12345",
+                    0);
+    assert_complete("PUT /x HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"
+                    "5\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\nnext",
+                    4);
+    assert_complete("DELETE /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0);
+    assert_complete("HEAD /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0);
+    assert_complete("OPTIONS /runtask HTTP/1.1\r\nX: a:b\r\n\r\n", 0);
+    /* the request line and path for the body limit */
+    webhook_framing f;
+    size_t used;
+    webhook_framing_reset(&f);
+    const char *r = "POST /v1/scan?x=1 HTTP/1.1\r\nAuthorization: Bearer igt_x\r\n";
+    assert_int_equal(webhook_framing_feed(&f, r, strlen(r), &used), WEBHOOK_FRAMING_REQLINE);
+    assert_int_equal(used, 28);
+    assert_string_equal(f.reqline, "POST /v1/scan?x=1 HTTP/1.1");
+    assert_int_equal(webhook_framing_feed(&f, r + used, strlen(r) - used, &used),
+                     WEBHOOK_FRAMING_MORE);
+    /* a long target: the version is still checked */
+    char big[2200];
+    snprintf(big, sizeof big, "GET /%01900d HTTP/1.1\r\n\r\n", 0);
+    assert_complete(big, 0);
+    snprintf(big, sizeof big, "GET /%01900d HTTP/2.0\r\n\r\n", 0);
+    assert_refused(big, 400, "HTTP/1.0 or HTTP/1.1");
+}
+
+static void test_framing_refuses(void **state)
+{
+    (void)state;
+    /* issue 18: conflicting lengths, unknown codings, bad chunk sizes */
+    assert_refused("POST /runtask HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 50\r\n\r\n", 400,
+                   "conflicting Content-Length");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400, "exactly 'chunked'");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+                   "'gzip' is not implemented");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400,
+                   "exactly");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: ,chunked\r\n\r\n", 400, "exactly");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n",
+                   400, "exactly");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+                   "invalid chunk size");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x10\r\n", 400,
+                   "invalid chunk size");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 junk\r\n", 400,
+                   "invalid chunk size");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 400,
+                   "without a size");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\n", 400,
+                   "extensions");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", 400,
+                   "longer than its size");
+    /* framing that two readers could read two ways */
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+                   400, "both");
+    assert_refused("POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0");
+    assert_refused("POST /x HTTP/1.1\r\nContent-Length: +5\r\n\r\n", 400, "digits only");
+    assert_refused("POST /x HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", 400, "digits only");
+    assert_refused("POST /x HTTP/1.1\r\nContent-Length: \r\n\r\n", 400, "empty");
+    assert_refused("HEAD /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 400,
+                   "HEAD request has no body");
+    assert_refused("POST /x HTTP/1.1\r\nContent-Length : 5\r\n\r\n", 400, "before the colon");
+    assert_refused("POST /x HTTP/1.1\r\nX: a\r\n Content-Length: 5\r\n\r\n", 400, "folded");
+    assert_refused("POST /x HTTP/1.1\r\nContent-Length: 5\rX\r\n\r\n", 400, "CR not followed");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\x01\r\n\r\n", 400,
+                   "control character");
+    assert_refused("POST /x HTTP/1.1\r\nno colon here\r\n\r\n", 400, "without a colon");
+    /* request lines */
+    assert_refused("PROPFIND /x HTTP/1.1\r\n\r\n", 501, "'PROPFIND' is not implemented");
+    assert_refused("CONNECT a:443 HTTP/1.1\r\n\r\n", 501, "not implemented");
+    assert_refused("GET /x\r\n\r\n", 400, "METHOD /path HTTP/1.1");
+    assert_refused("GET  HTTP/1.1\r\n\r\n", 400, "METHOD /path");
+    assert_refused("GET /a b HTTP/1.1\r\n\r\n", 400, "METHOD /path");
+    /* limits: declared, or summed chunk by chunk */
+    assert_refused("POST /x HTTP/1.1\r\nContent-Length: 1001\r\n\r\n", 413, "larger than 1000");
+    assert_refused("POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413,
+                   "larger");
+    char chunks[1200];
+    snprintf(chunks, sizeof chunks,
+             "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n%0500d\r\n1f5\r\n", 0);
+    assert_refused(chunks, 413, "larger than 1000");
+    assert_refused("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n",
+                   413, "larger than 1000");
+}
+
 static void test_port_file(void **state)
 {
     (void)state;
@@ -1327,6 +1482,8 @@ int main(void)
         cmocka_unit_test(test_port_file),
         cmocka_unit_test(test_console_resolve),
         cmocka_unit_test(test_console_etag),
+        cmocka_unit_test(test_framing_accepts),
+        cmocka_unit_test(test_framing_refuses),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
