@@ -13,13 +13,19 @@
  * later, from the loop, as for its own timeout. A guard holds a reference on
  * its bufferevent and goes when evhttp's close callback says so. Knowing
  * where a header block ends also gives each route its own body limit before
- * evhttp reads the body. What this relies on in libevent's internals is
- * written where it is used: attach(), owned_by_evhttp(), timer_cb(). */
+ * evhttp reads the body. Every byte of a request also goes through
+ * framing.c; a request whose framing evhttp and a proxy could read two ways
+ * is answered here, in the JSON error shape, and its connection closed
+ * (refuse()). What this relies on in libevent's internals is written where
+ * it is used: attach(), owned_by_evhttp(), timer_cb(), refuse(). */
 #include "webhook/deadline.h"
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/xalloc.h"
 #include "webhook/authhdr.h"
+#include "webhook/framing.h"
+#include "webhook/server.h"
 
 #include <event2/buffer.h>
 #include <stdbool.h>
@@ -29,15 +35,27 @@
 /* A connection's place in the request cycle:
  *   ATTACHING  made in the bevcb callback, before evhttp has a connection
  *              object (attach() learns it one loop pass later).
- *   HEADER     header deadline armed; the input callback looks for the empty
- *              line that ends the header block.
- *   BODY       body deadline armed from the end of the header block.
+ *   HEADER     header deadline armed; the input callback feeds the bytes to
+ *              framing.c, which finds the end of the header block.
+ *   BODY       body deadline armed from the end of the header block; the
+ *              bytes go on to framing.c until the body ends.
  *   HANDLING   evhttp called the request callback: the request is read, no
  *              deadline (the reply is bounded by --read-timeout).
  *   IDLE       reply sent on a kept-alive connection (evhttp's on_complete
  *              callback); the next request's header deadline starts with its
- *              first byte. Idle time is bounded by --read-timeout. */
-typedef enum { G_ATTACHING, G_HEADER, G_BODY, G_HANDLING, G_IDLE } gstate;
+ *              first byte. Idle time is bounded by --read-timeout.
+ *   REFUSED    the guard answered a refused request itself (refuse()) and
+ *              closes the connection once the answer is out. */
+typedef enum { G_ATTACHING, G_HEADER, G_BODY, G_HANDLING, G_IDLE, G_REFUSED } gstate;
+
+/* A refused request's connection: how often the guard looks whether the
+ * answer is out and the client quiet, and how long and how much it reads
+ * and throws away at most before it closes (so that a close does not reset
+ * the connection under the answer while the client still sends, without
+ * taking in a whole upload). */
+static const struct timeval linger_tick = {0, 100 * 1000};
+#define LINGER_MAX_S 2.0
+#define LINGER_MAX_BYTES (1024 * 1024)
 
 typedef struct guard {
     webhook_deadlines *d;
@@ -47,12 +65,15 @@ typedef struct guard {
     struct event *timer;
     int fd;
     gstate state;
-    bool activated;    /* the attach pass (event_active) has not run yet */
-    bool fired;        /* a timeout was raised for the current request */
-    int line_len;      /* bytes other than CR on the current header line */
-    bool seen_line;    /* a non-empty line (the request line) was seen */
-    char reqline[256]; /* the start of the request line, for the body limit */
-    size_t reqline_len;
+    bool activated;            /* the attach pass (event_active) has not run yet */
+    bool fired;                /* a timeout was raised for the current request */
+    webhook_framing fr;        /* the current request's framing */
+    bool reqline_done;         /* its request line has been read */
+    bool body_read;            /* its end has been seen: nothing more to scan */
+    bool refuse_pending;       /* refused while evhttp finished the one before */
+    bool input_seen;           /* G_REFUSED: bytes arrived since the last tick */
+    size_t drained;            /* G_REFUSED: bytes thrown away since the refusal */
+    double refused_at;         /* G_REFUSED: ig_mono_seconds() of the refusal */
     webhook_authhdr auth;      /* the header lines' Authorization, for the body limit */
     struct guard *prev, *next; /* the attaching list */
 } guard;
@@ -66,6 +87,7 @@ struct webhook_deadlines {
     size_t cap;
     guard *attaching;
     uint64_t cut[2];
+    uint64_t refused;
 };
 
 static const char *const phase_names[] = {"header", "body"};
@@ -91,6 +113,11 @@ void webhook_deadlines_set_body_limit(webhook_deadlines *d, webhook_body_limit_f
 uint64_t webhook_deadlines_cut(const webhook_deadlines *d, int phase)
 {
     return d && phase >= 0 && phase <= 1 ? d->cut[phase] : 0;
+}
+
+uint64_t webhook_deadlines_refused(const webhook_deadlines *d)
+{
+    return d ? d->refused : 0;
 }
 
 /* ---- bookkeeping ------------------------------------------------------- */
@@ -160,9 +187,9 @@ static void begin_request(guard *g)
 {
     g->state = G_HEADER;
     g->fired = false;
-    g->line_len = 0;
-    g->seen_line = false;
-    g->reqline_len = 0;
+    webhook_framing_reset(&g->fr);
+    g->reqline_done = false;
+    g->body_read = false;
     webhook_authhdr_reset(&g->auth);
     arm(g, &g->d->header_tv);
 }
@@ -210,65 +237,66 @@ static int attach(guard *g)
     return 0;
 }
 
-/* ---- the header scan ------------------------------------------------- */
+/* ---- refusing a request ------------------------------------------------ */
 
-/* Feeds bytes to the empty-line detector; true when the header block ended.
- * It is an approximation of evhttp's parser (LF or CRLF line ends, leading
- * empty lines ignored). A client that fools it only moves time from one
- * deadline to the other: reading one request never takes longer than
- * --header-timeout + --body-timeout. */
-static bool scan_bytes(guard *g, const unsigned char *p, size_t n)
+static const char *status_phrase(int status)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (g->seen_line) /* a header line (or the block's final empty line) */
-            webhook_authhdr_feed(&g->auth, (const char *)p + i, 1);
-        if (p[i] == '\n') {
-            if (g->line_len == 0 && g->seen_line)
-                return true;
-            if (g->line_len > 0)
-                g->seen_line = true;
-            g->line_len = 0;
-        } else if (p[i] != '\r') {
-            g->line_len++;
-            if (!g->seen_line && g->reqline_len < sizeof g->reqline - 1)
-                g->reqline[g->reqline_len++] = (char)p[i];
-        }
-    }
-    return false;
+    return status == 413 ? "Content Too Large" : status == 501 ? "Not Implemented" : "Bad Request";
 }
 
-/* Scans the last n bytes of buf. */
-static bool scan_tail(guard *g, struct evbuffer *buf, size_t n)
+/* Answers the request that framing.c refused, in the JSON error shape,
+ * before evhttp has seen the end of its header block or the rest of its
+ * body, so nothing after it is ever parsed as a request. evhttp's read and
+ * write callbacks come off the bufferevent (its write callback would run the
+ * send-done of the previous request of a kept-alive connection); its event
+ * callback stays, so evhttp still owns the connection. The input is drained
+ * (and whatever comes later, until the close), the answer goes out with
+ * "Connection: close", and linger() closes the connection through evhttp
+ * once it is written. Nothing when evhttp is already answering the request
+ * itself (its read callback is gone: it parsed an error of its own first). */
+static void refuse(guard *g)
 {
-    size_t len = evbuffer_get_length(buf);
-    if (n > len)
-        n = len;
-    struct evbuffer_ptr pos;
-    if (evbuffer_ptr_set(buf, &pos, len - n, EVBUFFER_PTR_SET) < 0)
-        return false;
-    while (n > 0) {
-        struct evbuffer_iovec v[8];
-        int got = evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, 8);
-        if (got <= 0)
-            return false;
-        size_t used = 0;
-        for (int i = 0; i < got && i < 8 && used < n; i++) {
-            size_t take = v[i].iov_len < n - used ? v[i].iov_len : n - used;
-            if (scan_bytes(g, v[i].iov_base, take))
-                return true;
-            used += take;
-        }
-        n -= used;
-        if (n > 0 && evbuffer_ptr_set(buf, &pos, used, EVBUFFER_PTR_ADD) < 0)
-            return false;
+    bufferevent_data_cb rcb = NULL;
+    bufferevent_event_cb ecb = NULL;
+    void *arg = NULL;
+    bufferevent_getcb(g->bev, &rcb, NULL, &ecb, &arg);
+    if (!rcb || !ecb) {
+        g->body_read = true; /* evhttp's answer and close: nothing more to scan */
+        return;
     }
-    return false;
+    bufferevent_setcb(g->bev, NULL, NULL, ecb, arg);
+    struct evbuffer *in = bufferevent_get_input(g->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    char *peer = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(g->evcon, &peer, &port);
+    char q[400];
+    log_info("event=http_refused status=%d peer=%s:%u reason=%s", g->fr.status, peer ? peer : "?",
+             (unsigned)port, log_quote(g->fr.reason, q, sizeof q));
+    char *body = webhook_error_json(g->fr.status, g->fr.reason);
+    evbuffer_add_printf(bufferevent_get_output(g->bev),
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\nCache-Control: no-store\r\n"
+                        "X-Content-Type-Options: nosniff\r\n\r\n%s",
+                        g->fr.status, status_phrase(g->fr.status), strlen(body), body);
+    free(body);
+    bufferevent_enable(g->bev, EV_READ | EV_WRITE);
+    webhook_authhdr_reset(&g->auth);
+    g->d->refused++;
+    g->state = G_REFUSED;
+    g->fired = false;
+    g->input_seen = false;
+    g->drained = 0;
+    g->refused_at = ig_mono_seconds();
+    arm(g, &linger_tick);
 }
+
+/* ---- the request scan -------------------------------------------------- */
 
 /* The header block is complete and evhttp has not looked at the body yet:
  * give this request its own body limit. "METHOD /path?query HTTP/1.1" --
- * anything else (a request line longer than the buffer, an absolute URI)
- * passes NULL for the path.
+ * anything else (a request line longer than the part kept, an absolute URI)
+ * passes NULL for the path. Returns framing.c's answer to the limit.
  *
  * The caller's webhook_body_limit_fn sees the method and path and may lower
  * evhttp's one limit for all routes (evhttp_connection_set_max_body_size),
@@ -279,16 +307,15 @@ static bool scan_tail(guard *g, struct evbuffer *buf, size_t n)
  * drains lines as it parses them, so the guard cannot look back at the
  * block later. The value is wiped as soon as the limit is chosen, and when
  * the guard goes. */
-static void apply_body_limit(guard *g)
+static webhook_framing_event apply_body_limit(guard *g)
 {
     webhook_deadlines *d = g->d;
     if (!d->limit_fn) {
         webhook_authhdr_reset(&g->auth);
-        return;
+        return webhook_framing_body_limit(&g->fr, INT64_MAX);
     }
-    char line[sizeof g->reqline];
-    memcpy(line, g->reqline, g->reqline_len);
-    line[g->reqline_len] = '\0';
+    char line[sizeof g->fr.reqline];
+    memcpy(line, g->fr.reqline, sizeof line);
     char *sp = strchr(line, ' ');
     const char *path = NULL;
     if (sp) {
@@ -304,15 +331,76 @@ static void apply_body_limit(guard *g)
     webhook_authhdr_reset(&g->auth); /* the secret is not needed any more */
     if (limit > 0)
         evhttp_connection_set_max_body_size(g->evcon, (ev_ssize_t)limit);
+    return webhook_framing_body_limit(&g->fr, limit > 0 ? limit : INT64_MAX);
 }
 
-static void header_progress(guard *g, struct evbuffer *buf, size_t added)
+/* The end of the header block: the body deadline starts, the body limit is
+ * chosen. False when the request is refused. */
+static bool headers_done(guard *g)
 {
-    if (scan_tail(g, buf, added)) {
-        g->state = G_BODY;
-        arm(g, &g->d->body_tv);
-        apply_body_limit(g);
+    g->state = G_BODY;
+    arm(g, &g->d->body_tv);
+    webhook_framing_event ev = apply_body_limit(g);
+    g->body_read = ev == WEBHOOK_FRAMING_COMPLETE;
+    return ev != WEBHOOK_FRAMING_REFUSED;
+}
+
+/* Feeds bytes to the request's framing, and its header lines to authhdr.
+ * False when the request is refused. */
+static bool scan_bytes(guard *g, const char *p, size_t n)
+{
+    while (n > 0 && !g->body_read) {
+        size_t used = 0;
+        bool header_lines = g->state == G_HEADER && g->reqline_done;
+        webhook_framing_event ev = webhook_framing_feed(&g->fr, p, n, &used);
+        if (header_lines)
+            webhook_authhdr_feed(&g->auth, p, used);
+        p += used;
+        n -= used;
+        if (ev == WEBHOOK_FRAMING_REQLINE)
+            g->reqline_done = true;
+        else if (ev == WEBHOOK_FRAMING_HEADERS && !headers_done(g))
+            return false;
+        else if (ev == WEBHOOK_FRAMING_COMPLETE)
+            g->body_read = true;
+        else if (ev == WEBHOOK_FRAMING_REFUSED)
+            return false;
     }
+    return true;
+}
+
+/* Scans the last n bytes of buf. False when the request is refused. */
+static bool scan_tail(guard *g, struct evbuffer *buf, size_t n)
+{
+    size_t len = evbuffer_get_length(buf);
+    if (n > len)
+        n = len;
+    struct evbuffer_ptr pos;
+    if (evbuffer_ptr_set(buf, &pos, len - n, EVBUFFER_PTR_SET) < 0)
+        return true;
+    while (n > 0 && !g->body_read) {
+        struct evbuffer_iovec v[8];
+        int got = evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, 8);
+        if (got <= 0)
+            return true;
+        size_t used = 0;
+        for (int i = 0; i < got && i < 8 && used < n; i++) {
+            size_t take = v[i].iov_len < n - used ? v[i].iov_len : n - used;
+            if (!scan_bytes(g, v[i].iov_base, take))
+                return false;
+            used += take;
+        }
+        n -= used;
+        if (n > 0 && evbuffer_ptr_set(buf, &pos, used, EVBUFFER_PTR_ADD) < 0)
+            return true;
+    }
+    return true;
+}
+
+static void progress(guard *g, struct evbuffer *buf, size_t added)
+{
+    if (!scan_tail(g, buf, added))
+        refuse(g);
 }
 
 static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -320,15 +408,46 @@ static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
     guard *g = arg;
     if (info->n_added == 0)
         return;
+    if (g->state == G_REFUSED || g->refuse_pending) { /* thrown away until the close */
+        g->input_seen = true;
+        g->drained += evbuffer_get_length(buf);
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        if (g->state == G_REFUSED && g->drained > LINGER_MAX_BYTES)
+            bufferevent_disable(g->bev, EV_READ); /* enough: linger() closes it */
+        return;
+    }
     if (g->state == G_ATTACHING && attach(g) < 0)
         return; /* the pending attach pass releases it */
     if (g->state == G_IDLE)
         begin_request(g);
-    if (g->state == G_HEADER)
-        header_progress(g, buf, info->n_added);
+    if ((g->state == G_HEADER || g->state == G_BODY) && !g->body_read)
+        progress(g, buf, info->n_added);
 }
 
 /* ---- expiry ---------------------------------------------------------- */
+
+/* G_REFUSED: closes the connection (through evhttp) once the answer is
+ * written and no byte came in the last tick; whatever the client does, once
+ * LINGER_MAX_BYTES were thrown away or LINGER_MAX_S (at most
+ * --header-timeout) have passed. */
+static void linger(guard *g)
+{
+    bool written = evbuffer_get_length(bufferevent_get_output(g->bev)) == 0;
+    double secs = ig_mono_seconds() - g->refused_at;
+    double most = (double)g->d->header_tv.tv_sec + g->d->header_tv.tv_usec / 1e6;
+    if (most > LINGER_MAX_S)
+        most = LINGER_MAX_S;
+    bool enough = secs >= most || g->drained > LINGER_MAX_BYTES;
+    if (g->fired || (!(written && !g->input_seen) && !enough)) {
+        g->input_seen = false;
+        arm(g, g->fired ? &g->d->header_tv : &linger_tick);
+        return;
+    }
+    g->fired = true;
+    arm(g, &g->d->header_tv); /* liveness check until evhttp has closed it */
+    bufferevent_trigger_event(g->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT,
+                              BEV_TRIG_DEFER_CALLBACKS);
+}
 
 /* The guard's one timer: the attach pass, the deadlines and the liveness
  * check. Expiry never frees anything: it raises
@@ -341,6 +460,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     guard *g = arg;
+    if (g->refuse_pending) {
+        g->refuse_pending = false;
+        refuse(g);
+        return;
+    }
     if (g->activated) {
         g->activated = false;
         if (g->state == G_ATTACHING) {
@@ -355,6 +479,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (!owned_by_evhttp(g, NULL)) {
         release(g); /* the connection is gone and closecb did not say so */
+        return;
+    }
+    if (g->state == G_REFUSED) {
+        linger(g);
         return;
     }
     if ((g->state != G_HEADER && g->state != G_BODY) || g->fired) {
@@ -415,11 +543,18 @@ static void complete_cb(struct evhttp_request *req, void *arg)
     g->fired = false;
     struct evbuffer *in = bufferevent_get_input(g->bev);
     size_t pending = evbuffer_get_length(in);
-    if (pending > 0) { /* a pipelined request is already waiting */
-        begin_request(g);
-        header_progress(g, in, pending);
-    } else {
+    if (pending == 0) {
         arm(g, &g->d->header_tv); /* liveness check */
+        return;
+    }
+    /* A pipelined request is already waiting. evhttp re-arms the connection
+     * for reading after this returns, so a refusal is answered from the
+     * loop; its bytes go now, before evhttp can parse them. */
+    begin_request(g);
+    if (!scan_tail(g, in, pending)) {
+        evbuffer_drain(in, pending);
+        g->refuse_pending = true;
+        event_active(g->timer, EV_TIMEOUT, 1);
     }
 }
 

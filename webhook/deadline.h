@@ -5,6 +5,9 @@
  * forever) and no hook at the start of a request (evhttp_set_newreqcb is
  * 2.2), so the tracker watches each connection's bufferevent from the
  * moment evhttp_set_bevcb's callback makes it; see deadline.c for how.
+ * Watching every byte of a request, it also refuses framing that evhttp
+ * would read differently from a proxy (framing.h), answering in the JSON
+ * error shape before evhttp has read the request.
  *
  * Everything here runs on the loop thread (the thread that runs the
  * event_base); nothing is locked. */
@@ -57,5 +60,8 @@ void webhook_deadlines_set_body_limit(webhook_deadlines *d, webhook_body_limit_f
 /* Connections cut so far because a header block (phase 0) or a body
  * (phase 1) missed its deadline. */
 uint64_t webhook_deadlines_cut(const webhook_deadlines *d, int phase);
+/* Requests refused so far for their framing (framing.h): answered with a
+ * JSON 400, 413 or 501 and the connection closed, without evhttp. */
+uint64_t webhook_deadlines_refused(const webhook_deadlines *d);
 
 #endif

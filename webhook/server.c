@@ -276,15 +276,27 @@ static int grpc_code_for(int status)
     }
 }
 
+static json_t *error_doc(int code, int grpc, const char *msg)
+{
+    return json_pack("{s:i, s:s, s:[]}", "code", grpc ? grpc : grpc_code_for(code), "message", msg,
+                     "details");
+}
+
+char *webhook_error_json(int status, const char *msg)
+{
+    json_t *doc = error_doc(status, 0, msg);
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    return s;
+}
+
 static void reply_status(struct evhttp_request *req, int code, int grpc, const char *fmt,
                          va_list ap) __attribute__((format(printf, 4, 0)));
 static void reply_status(struct evhttp_request *req, int code, int grpc, const char *fmt,
                          va_list ap)
 {
     char *msg = xvasprintf(fmt, ap);
-    webhook_reply_json(req, code,
-                       json_pack("{s:i, s:s, s:[]}", "code", grpc ? grpc : grpc_code_for(code),
-                                 "message", msg, "details"));
+    webhook_reply_json(req, code, error_doc(code, grpc, msg));
     free(msg);
 }
 

@@ -102,6 +102,10 @@ void webhook_reply_error_grpc(struct evhttp_request *req, int code, int grpc, co
     __attribute__((format(printf, 4, 5)));
 void webhook_reply_text(struct evhttp_request *req, int code, const char *content_type,
                         const char *text, size_t len);
+/* The body webhook_reply_error sends for status and msg (borrowed), as a
+ * new string (caller frees): for an answer written outside evhttp
+ * (deadline.c's refusals). Any thread. */
+char *webhook_error_json(int status, const char *msg);
 
 /* ---- jobs on the store pool ----------------------------------------- */
 
