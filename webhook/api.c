@@ -68,6 +68,10 @@ const char *webhook_api_method_name(int method)
         return "DELETE";
     case EVHTTP_REQ_HEAD:
         return "HEAD";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
     default:
         return "OTHER";
     }
@@ -338,12 +342,8 @@ int webhook_api_route_parse(int method, const char *path, webhook_api_route *out
     if (!path || strlen(path) > MAX_PATH)
         return 404;
     strcpy(buf, path);
-    /* one trailing slash is tolerated: /buckets/ is /buckets */
-    size_t len = strlen(buf);
-    if (len > 1 && buf[len - 1] == '/')
-        buf[len - 1] = '\0';
     if (buf[0] != '/')
-        return 404;
+        return 404; /* a trailing slash ends in an empty segment: 404 as well */
     for (char *p = buf + 1;;) {
         char *slash = strchr(p, '/');
         if (slash)

@@ -11,8 +11,11 @@
  * the refusal with the console's security headers. */
 #include "webhook/server.h"
 
+/* the registry API's own router answers 405 with the exact Allow of a
+ * path, OPTIONS and TRACE included */
 #define ANY                                                                                        \
-    (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE)
+    (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |    \
+     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE)
 
 const webhook_route webhook_routes[] = {
     {"/runtask", false, EVHTTP_REQ_POST, "runtask", webhook_handle_runtask, false},

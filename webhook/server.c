@@ -510,6 +510,20 @@ static void route_error(const webhook_route *r, struct evhttp_request *req, int 
         webhook_reply_error(req, code, "%s", msg);
 }
 
+/* Appends the names of the verbs in methods to an Allow list. */
+static void add_allow(strbuf *allow, int methods)
+{
+    static const struct {
+        int m;
+        const char *n;
+    } names[] = {{EVHTTP_REQ_GET, "GET"},       {EVHTTP_REQ_POST, "POST"},
+                 {EVHTTP_REQ_PUT, "PUT"},       {EVHTTP_REQ_PATCH, "PATCH"},
+                 {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_HEAD, "HEAD"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (methods & names[i].m)
+            strbuf_printf(allow, "%s%s", allow->len ? ", " : "", names[i].n);
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     webhook_server *srv = arg;
@@ -522,6 +536,12 @@ static void dispatch(struct evhttp_request *req, void *arg)
     const webhook_route *match = NULL, *known = NULL;
     strbuf allow = STRBUF_INIT;
     char msg[200];
+    size_t plen = strlen(path);
+    if (plen > 1 && path[plen - 1] == '/') {
+        /* one rule for every path: a trailing slash is never routed */
+        webhook_reply_error(req, 404, "no such endpoint (paths do not end in '/')");
+        return;
+    }
     for (const webhook_route *r = webhook_routes; r->path; r++) {
         bool hit =
             r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 : strcmp(path, r->path) == 0;
@@ -532,15 +552,7 @@ static void dispatch(struct evhttp_request *req, void *arg)
             match = r;
             break;
         }
-        static const struct {
-            int m;
-            const char *n;
-        } names[] = {{EVHTTP_REQ_GET, "GET"},       {EVHTTP_REQ_POST, "POST"},
-                     {EVHTTP_REQ_PUT, "PUT"},       {EVHTTP_REQ_PATCH, "PATCH"},
-                     {EVHTTP_REQ_DELETE, "DELETE"}, {EVHTTP_REQ_HEAD, "HEAD"}};
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (r->methods & names[i].m)
-                strbuf_printf(&allow, "%s%s", allow.len ? ", " : "", names[i].n);
+        add_allow(&allow, r->methods);
     }
     if (match) {
         if (srv->stopping && strcmp(match->name, "healthz") != 0) {
@@ -1142,9 +1154,12 @@ static int setup_loop(webhook_server *srv, webhook_tokenset **tokens)
     evhttp_set_max_headers_size(srv->http, cfg->max_header_bytes);
     struct timeval tv = {cfg->read_timeout / 1000, (cfg->read_timeout % 1000) * 1000};
     evhttp_set_timeout_tv(srv->http, &tv);
-    evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                              EVHTTP_REQ_PATCH | EVHTTP_REQ_DELETE |
-                                              EVHTTP_REQ_HEAD);
+    /* OPTIONS and TRACE reach dispatch(), which answers 405 with Allow in
+     * the JSON error shape (evhttp's own refusal is an HTML 501); CONNECT and
+     * methods evhttp does not know are refused by framing.c with 501 */
+    evhttp_set_allowed_methods(
+        srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+                       EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE);
     srv->deadlines = webhook_deadlines_new(srv->base, cfg->header_timeout, cfg->body_timeout);
     webhook_deadlines_set_body_limit(srv->deadlines, body_limit, srv);
     srv->tokens = webhook_tokens_new(srv, srv->base, cfg->token_refresh, *tokens);
