@@ -108,8 +108,9 @@ static const directive directives[] = {
     {"sweep-interval", CT_DUR, OFF(sweep_interval), "5s", 1 * SEC, 5 * MIN,
      "how often idle workers look for queued deliveries in the store"},
     {"token-refresh", CT_DUR, OFF(token_refresh), "5s", 1 * SEC, 10 * MIN,
-     "how often the API tokens are re-read for POST /v1/scan's body limit: a token created or "
-     "revoked with the command line counts within this (over the API: at once)"},
+     "how often the API tokens are re-read for POST /v1/scan's body limit (a token created or "
+     "revoked with the command line counts within this; over the API: at once) and their last "
+     "use written (at most once a minute per token)"},
     {"result-retention", CT_DUR, OFF(result_retention), "30d", 0, 365 * 24 * 60 * MIN,
      "how long result pages are kept (a delivery's url in HCP Terraform, a POST /v1/scan's "
      "X-Imagegate-Result-Url); 0s: no pages, a delivery's url is the run's page in HCP Terraform"},
