@@ -49,6 +49,11 @@ static bool path_clean(const char *path)
     return true;
 }
 
+bool webhook_console_owns(const char *path)
+{
+    return strcmp(path, "/ui") == 0 || strncmp(path, CONSOLE_PREFIX, strlen(CONSOLE_PREFIX)) == 0;
+}
+
 int webhook_console_resolve(const char *path, const webhook_console_asset **out)
 {
     *out = NULL;

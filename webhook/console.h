@@ -36,6 +36,10 @@ extern const webhook_console_asset webhook_console_assets[];
  * control bytes. */
 int webhook_console_resolve(const char *path, const webhook_console_asset **out);
 
+/* True when path is the console's (/ui or under /ui/): its pages are the
+ * browser's, so a trailing slash there is a page, not an API mistake. */
+bool webhook_console_owns(const char *path);
+
 /* Whether an If-None-Match header value (NULL: none) matches etag: "*", or
  * one of a comma-separated list, weak ("W/") or strong. */
 bool webhook_console_etag_match(const char *if_none_match, const char *etag);

@@ -21,6 +21,7 @@
 #include "common/strbuf.h"
 #include "common/xalloc.h"
 #include "webhook/sig.h"
+#include "webhook/console.h"
 #include "webhook/deadline.h"
 #include "webhook/oauth.h"
 #include "webhook/pool.h"
@@ -537,8 +538,9 @@ static void dispatch(struct evhttp_request *req, void *arg)
     strbuf allow = STRBUF_INIT;
     char msg[200];
     size_t plen = strlen(path);
-    if (plen > 1 && path[plen - 1] == '/') {
-        /* one rule for every path: a trailing slash is never routed */
+    if (plen > 1 && path[plen - 1] == '/' && !webhook_console_owns(path)) {
+        /* one rule for every API path: a trailing slash is never routed (the
+         * console's pages are the browser's, where /ui/ is the natural root) */
         webhook_reply_error(req, 404, "no such endpoint (paths do not end in '/')");
         return;
     }

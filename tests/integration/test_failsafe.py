@@ -447,6 +447,11 @@ class StrictHttpTest(DaemonCase):
         # without the slash they are there
         self.assertEqual(call(self.tls, "GET", "/v1/tokens", token=admin)[0], 200)
         self.assertEqual(call(self.tls, "GET", BASE + "/buckets/web-ubuntu", token=admin)[0], 200)
+        # the console's pages are the one exception: /ui/ is its root
+        for path in ("/ui/", "/ui/buckets/web-ubuntu/"):
+            st, page, hdrs = call(self.tls, "GET", path)
+            self.assertEqual(st, 200, path)
+            self.assertIn("text/html", hdrs["Content-Type"], path)
 
 
 # ---- 5: revocations dated before 1970 -------------------------------------------
