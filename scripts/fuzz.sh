@@ -33,6 +33,7 @@ ROOT=$(pwd)
 ALL="fuzz_plan fuzz_config_text fuzz_manifest fuzz_rules fuzz_policy fuzz_runtask fuzz_archive fuzz_oauth"
 ALL="$ALL fuzz_framing"
 [ -f tests/fuzz/fuzz_api_body.c ] && ALL="$ALL fuzz_api_body"
+[ -f tests/fuzz/fuzz_sbom.c ] && ALL="$ALL fuzz_sbom"
 
 SECONDS_PER=600
 case "${1:-}" in
@@ -60,6 +61,7 @@ max_len() {
         fuzz_config_text) echo 16384 ;;
         fuzz_manifest) echo 16384 ;;
         fuzz_api_body) echo 16384 ;;
+        fuzz_sbom) echo 32768 ;;      # a few dozen packages, or a small zstd frame
         *) echo 8192 ;;                # rule and policy files, run-task bodies, request heads
     esac
 }

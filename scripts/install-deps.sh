@@ -15,15 +15,15 @@ set -eu
 # compile imagegate and its tests, run the unit tests (CMake needs python3)
 BUILD_PKGS="build-essential cmake pkg-config python3 \
 libevent-dev libssl-dev libjansson-dev libpcre2-dev libsqlite3-dev \
-libcurl4-openssl-dev libcmocka-dev libyajl-dev libyaml-dev libarchive-dev libpq-dev"
+libcurl4-openssl-dev libcmocka-dev libyajl-dev libyaml-dev libarchive-dev libpq-dev libzstd-dev"
 # the integration suites, the sanitizer build, the checks, the console's
 # browser tests (Debian's chromium; Node.js and npm below)
-TEST_PKGS="git ca-certificates openssl curl sqlite3 postgresql clang clang-format cppcheck valgrind \
+TEST_PKGS="git ca-certificates openssl curl sqlite3 zstd postgresql clang clang-format cppcheck valgrind \
 chromium"
 # what the binary loads at run time (no compiler), curl for the image's HEALTHCHECK
 RUNTIME_PKGS="ca-certificates curl \
 libevent-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 libssl3 \
-libjansson4 libpcre2-8-0 libsqlite3-0 libcurl4 libyajl2 libyaml-0-2 libarchive13 libpq5"
+libjansson4 libpcre2-8-0 libsqlite3-0 libcurl4 libyajl2 libyaml-0-2 libarchive13 libpq5 libzstd1"
 # build the container image without a Docker engine (scripts/image-test.sh)
 IMAGE_PKGS="buildah debootstrap"
 
