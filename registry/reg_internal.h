@@ -118,6 +118,8 @@ json_t *reg_query_json(registry *r, reg_row_fn row, char *err, size_t errlen, co
 /* ---- small helpers ---------------------------------------------------- */
 
 void reg_new_id(char out[ULID_LEN + 1]);
+/* Hex SHA-256 of s into out (token.c: API tokens, SBOM download tokens). */
+void reg_sha256_hex(const char *s, char out[65]);
 /* ASCII-lowercased copy (new string; NULL stays NULL). */
 char *reg_lower(const char *s);
 /* RFC 3339 string, or JSON null for IG_TIME_NONE. New reference. */
@@ -230,6 +232,14 @@ json_t *reg_builds_json(registry *r, const char *version_id, const char *build_i
                         size_t errlen);
 /* Checks a build status name. */
 bool reg_build_status_valid(const char *s);
+
+/* ---- SBOMs -------------------------------------------------------------- */
+
+/* Bucket, version ref and the build an SBOM call names (sbom.c: an id, a
+ * component type naming one build, or NULL for the only build): *v (dispose
+ * it either way), the build's id and whether it is BUILD_DONE. */
+int reg_sbom_locate(registry *r, const char *bucket, const char *ref, const char *build,
+                    reg_vrow *v, char id[ULID_LEN + 1], bool *done, char *err, size_t errlen);
 
 /* ---- revocations and inheritance ------------------------------------- */
 

@@ -592,4 +592,93 @@ json_t *registry_version_revoke_dry_run(registry *r, const reg_ctx *ctx, const c
                                         const char *ref, const reg_revoke *rv, char *err,
                                         size_t errlen);
 
+/* ---- SBOMs and packages ---------------------------------------------- */
+
+/* One package of an SBOM (strings borrowed). type: the purl's type. */
+typedef struct reg_package {
+    const char *name, *version, *purl, *type;
+} reg_package;
+
+/* An SBOM to attach to a build, already parsed and checked by the caller
+ * (sbom/): everything borrowed. zstd_b64: the document as Packer uploads
+ * it, base64 of zstd, kept as it is. */
+typedef struct reg_sbom {
+    const char *name; /* 3-36 of [A-Za-z0-9_-] */
+    const char *format, *spec_version, *zstd_b64, *sha256;
+    int64_t json_bytes;
+    const reg_package *packages;
+    size_t n_packages;
+} reg_sbom;
+
+/* Attaches an SBOM to a build of version ref. build: a build id, a
+ * component type naming one build, or NULL when the version has exactly
+ * one build. The same name on the same build: the same document (sha256)
+ * changes nothing (*created false); another document replaces it while the
+ * build is not BUILD_DONE (a re-run build uploads again) and is refused
+ * with REG_ECONFLICT ("... already exists") once it is. Allowed on complete
+ * versions (an SBOM may come after the build). Audit: sbom.add. Returns the
+ * SBOM object {id, name, format, spec_version, json_bytes, sha256,
+ * package_count, build_id, author_id, created_at}. */
+json_t *registry_sbom_put(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                          const char *build, const reg_sbom *s, bool *created, char *err,
+                          size_t errlen);
+/* The SBOM objects of a build (build as in registry_sbom_put), by name. */
+json_t *registry_sbom_list(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                           const char *build, char *err, size_t errlen);
+/* A download token for SBOM name of a build: *token receives a new random
+ * string (64 hex digits; the caller frees it), valid until expires_at; only
+ * its SHA-256 is stored. Expired tokens are pruned here. REG_ENOTFOUND when
+ * there is no such SBOM. */
+int registry_sbom_download_token(registry *r, const reg_ctx *ctx, const char *bucket,
+                                 const char *ref, const char *build, const char *name,
+                                 ig_time expires_at, char **token, char *err, size_t errlen);
+/* What a download serves. */
+typedef struct reg_sbom_blob {
+    char *id, *name, *format, *zstd_b64, *sha256, *bucket, *fingerprint;
+    int64_t json_bytes;
+} reg_sbom_blob;
+void registry_sbom_blob_dispose(reg_sbom_blob *b);
+/* The SBOM a token opens: 1 and *out filled, 0 when the token is unknown
+ * or expired at ctx->now, -1 on error. */
+int registry_sbom_by_token(registry *r, const reg_ctx *ctx, const char *token, reg_sbom_blob *out,
+                           char *err, size_t errlen);
+
+/* Filters and order of a package list (HCP's ListBuildPackages /
+ * ListBucketPackages): NULL or "" = no filter. name and version match
+ * exactly (name case-insensitively), name_prefix case-insensitively.
+ * order_by: HCP's sorting.order_by values, "name", "version", "purl",
+ * "type", "build_id", each optionally followed by " asc" or " desc"
+ * (REG_EINVAL for others); default: name, version, build. */
+typedef struct reg_package_filter {
+    const char *name, *name_prefix, *version;
+    const char *const *order_by;
+    size_t n_order_by;
+} reg_package_filter;
+/* The packages of a build (build non-NULL: as in registry_sbom_put), or of
+ * every build of a bucket (ref and build NULL): array of {name, version,
+ * purl, type, build_id, build_name (its component type), bucket_name,
+ * version (name), fingerprint, sboms: [{id, name, format}],
+ * vuln_details: []}. page: see reg_page. */
+json_t *registry_package_list(registry *r, const reg_ctx *ctx, const char *bucket, const char *ref,
+                              const char *build, const reg_package_filter *f, reg_page *page,
+                              char *err, size_t errlen);
+
+/* The search across the whole registry (packages find, GET /v1/packages).
+ * name: case-insensitive exact. keep (may be NULL = all) decides on each
+ * package of that name by its type and version (the caller's version
+ * rules, sbom/); channel (NULL = any): only versions that channel holds
+ * ("latest" included). */
+typedef struct reg_package_query {
+    const char *name;
+    const char *channel;
+    bool (*keep)(const char *type, const char *version, void *arg);
+    void *arg;
+} reg_package_query;
+/* Array, one entry per version holding a match (bucket name, then newest
+ * first): {bucket_name, version (name), fingerprint, version_id, status,
+ * revoked, revoke_at, revocation_type, channels: [names], packages:
+ * [{name, version, purl, type, build_id, component_type, platform, sbom}]}. */
+json_t *registry_package_find(registry *r, const reg_ctx *ctx, const reg_package_query *q,
+                              char *err, size_t errlen);
+
 #endif

@@ -354,3 +354,8 @@ int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *er
     *n = len;
     return 0;
 }
+
+void reg_sha256_hex(const char *s, char out[65])
+{
+    sha256_hex(s, out);
+}

@@ -417,9 +417,9 @@ static void test_open_missing_creates_nothing(void **state)
     r = registry_open(url, 0, &code, err, sizeof err); /* reopen: nothing pending */
     assert_non_null(r);
     registry_close(r);
-    /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp, 008_usage,
+    /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp, 008_usage, 010_sbom,
      * 011_store_probe (002 is PostgreSQL's) */
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 6);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 7);
     /* the /readyz probe writes one row, however often it runs */
     assert_int_equal(registry_probe_write(f->r, T0, err, sizeof err), 0);
     assert_int_equal(registry_probe_write(f->r, T0 + 1000, err, sizeof err), 0);
@@ -2399,7 +2399,8 @@ static void test_pg_open(void **state)
     if (!r)
         fail_msg("reopen: %s", err);
     registry_close(r);
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 7);
+    /* 001-005, 008_usage, 010_sbom, 011_store_probe */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 8);
     assert_int_equal(registry_probe_write(f->r, 1000, err, sizeof err), 0);
     assert_int_equal(registry_probe_write(f->r, 2000, err, sizeof err), 0);
     assert_int_equal(raw_int(f, "SELECT written_at FROM store_probe WHERE id = 1"), 2000);
@@ -2965,6 +2966,140 @@ static void test_hcp_ids_and_hmac_keys(void **state)
     free(k3);
 }
 
+/* ---- SBOMs and packages ------------------------------------------------- */
+
+static json_t *put_sbom(fx *f, const char *bucket, const char *ref, const char *build,
+                        const char *name, const char *sha, const char *openssl, bool *created)
+{
+    const reg_package pk[] = {
+        {"OpenSSL", openssl, "pkg:deb/ubuntu/openssl@x", "deb"},
+        {"libssl3", openssl, "pkg:deb/ubuntu/libssl3@x", "deb"},
+        {"lodash", "4.17.20", "pkg:npm/lodash@4.17.20", "npm"},
+    };
+    reg_sbom s = {name, "CYCLONEDX", "1.5", "KLUv/QBYAQAAe30=", sha, 2, pk, 3};
+    return registry_sbom_put(f->r, &f->ctx, bucket, ref, build, &s, created, f->err, sizeof f->err);
+}
+
+static bool below_3_0_7(const char *type, const char *version, void *arg)
+{
+    (void)arg;
+    /* the test's own rule (the real one is sbom/'s): every deb but 3.0.13 */
+    return strcmp(type, "deb") == 0 && strcmp(version, "3.0.13") != 0;
+}
+
+static void test_sboms_and_packages(void **state)
+{
+    fx *f = *state;
+    must_import(f, "web", "w1", "ami-1", NULL, NULL);
+    must_import(f, "web", "w2", "ami-2", NULL, "prod");
+    must_import(f, "base", "b1", "ami-3", NULL, NULL);
+    bool created;
+    json_t *sb = put_sbom(f, "web", "v1", NULL, "os-packages", "aa", "3.0.2-0ubuntu1", &created);
+    if (!sb)
+        fail_msg("put: %s", f->err);
+    assert_true(created);
+    assert_int_equal(json_integer_value(json_object_get(sb, "package_count")), 3);
+    json_decref(sb);
+    /* the same document again: nothing changes; another one on a done build: refused */
+    json_decref(put_sbom(f, "web", "v1", NULL, "os-packages", "aa", "3.0.2-0ubuntu1", &created));
+    assert_false(created);
+    assert_null(put_sbom(f, "web", "v1", NULL, "os-packages", "bb", "3.0.2", &created));
+    assert_int_equal(registry_errcode(f->r), REG_ECONFLICT);
+    assert_non_null(strstr(f->err, "already exists"));
+    assert_null(put_sbom(f, "web", "v1", "nosuchbuild", "x-y", "bb", "3.0.2", &created));
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+    json_decref(put_sbom(f, "web", "v2", "amazon-ebs.b", "os-packages", "cc", "3.0.13", NULL));
+    json_decref(put_sbom(f, "base", "v1", NULL, "os-packages", "dd", "3.0.1", NULL));
+    do_revoke(f, "base", "v1", IG_TIME_NONE, false, false);
+
+    json_t *list = registry_sbom_list(f->r, &f->ctx, "web", "v1", NULL, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "format")),
+                        "CYCLONEDX");
+    json_decref(list);
+
+    /* a download token: stored hashed, opens the SBOM until it expires */
+    char *tok = NULL;
+    assert_int_equal(registry_sbom_download_token(f->r, &f->ctx, "web", "v1", NULL, "os-packages",
+                                                  f->ctx.now + 300000, &tok, f->err, sizeof f->err),
+                     0);
+    assert_int_equal(strlen(tok), 64);
+    reg_sbom_blob blob;
+    assert_int_equal(registry_sbom_by_token(f->r, &f->ctx, tok, &blob, f->err, sizeof f->err), 1);
+    assert_string_equal(blob.zstd_b64, "KLUv/QBYAQAAe30=");
+    assert_string_equal(blob.bucket, "web");
+    registry_sbom_blob_dispose(&blob);
+    assert_int_equal(registry_sbom_by_token(f->r, &f->ctx, "0000", &blob, f->err, sizeof f->err),
+                     0);
+    f->ctx.now += 300000;
+    assert_int_equal(registry_sbom_by_token(f->r, &f->ctx, tok, &blob, f->err, sizeof f->err), 0);
+    free(tok);
+    assert_int_equal(registry_sbom_download_token(f->r, &f->ctx, "web", "v1", NULL, "nope",
+                                                  f->ctx.now + 1, &tok, f->err, sizeof f->err),
+                     -1);
+    assert_int_equal(registry_errcode(f->r), REG_ENOTFOUND);
+
+    /* lists: a build's, a bucket's with HCP's filters, pages and order */
+    reg_package_filter flt = {0};
+    json_t *pk = registry_package_list(f->r, &f->ctx, "web", "v1", "amazon-ebs.b", &flt, NULL,
+                                       f->err, sizeof f->err);
+    assert_int_equal(json_array_size(pk), 3);
+    json_decref(pk);
+    flt.name_prefix = "LIB";
+    pk = registry_package_list(f->r, &f->ctx, "web", NULL, NULL, &flt, NULL, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(pk), 2);
+    json_decref(pk);
+    const char *order[] = {"version desc"};
+    reg_package_filter by_version = {.name = "openssl", .order_by = order, .n_order_by = 1};
+    reg_page page = {1, NULL, NULL};
+    pk = registry_package_list(f->r, &f->ctx, "web", NULL, NULL, &by_version, &page, f->err,
+                               sizeof f->err);
+    assert_int_equal(json_array_size(pk), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(pk, 0), "version")),
+                        "3.0.2-0ubuntu1");
+    assert_non_null(page.next_page_token);
+    free(page.next_page_token);
+    json_decref(pk);
+    const char *bad[] = {"size"};
+    by_version.order_by = bad;
+    assert_null(registry_package_list(f->r, &f->ctx, "web", NULL, NULL, &by_version, NULL, f->err,
+                                      sizeof f->err));
+    assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+
+    /* the search: every version with an old openssl, with status and channels */
+    reg_package_query q = {"openssl", NULL, below_3_0_7, NULL};
+    json_t *found = registry_package_find(f->r, &f->ctx, &q, f->err, sizeof f->err);
+    if (!found)
+        fail_msg("find: %s", f->err);
+    assert_int_equal(json_array_size(found), 2);
+    json_t *e0 = json_array_get(found, 0), *e1 = json_array_get(found, 1);
+    assert_string_equal(json_string_value(json_object_get(e0, "bucket_name")), "base");
+    assert_string_equal(json_string_value(json_object_get(e0, "status")), "VERSION_REVOKED");
+    assert_true(json_is_true(json_object_get(e0, "revoked")));
+    assert_int_equal(json_array_size(json_object_get(e0, "channels")), 0);
+    assert_string_equal(json_string_value(json_object_get(e1, "version")), "v1");
+    assert_string_equal(json_string_value(json_object_get(e1, "status")), "VERSION_ACTIVE");
+    json_decref(found);
+    q.keep = NULL; /* every openssl; web v2 holds prod and latest */
+    q.channel = "prod";
+    found = registry_package_find(f->r, &f->ctx, &q, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(found), 1);
+    json_t *ch = json_object_get(json_array_get(found, 0), "channels");
+    assert_int_equal(json_array_size(ch), 2);
+    assert_string_equal(json_string_value(json_array_get(ch, 0)), "latest");
+    json_decref(found);
+
+    /* deleting the version takes its SBOMs and packages along */
+    set_channel(f, "web", "prod", NULL);
+    if (registry_version_delete(f->r, &f->ctx, "web", "v2", f->err, sizeof f->err) < 0)
+        fail_msg("delete: %s", f->err);
+    q.channel = NULL;
+    found = registry_package_find(f->r, &f->ctx, &q, f->err, sizeof f->err);
+    assert_int_equal(json_array_size(found), 2); /* base v1, web v1 */
+    json_decref(found);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM sbom_packages"), 6);
+}
+
 /* Tests that run on both stores. */
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define COMMON_TESTS                                                                               \
@@ -2987,7 +3122,8 @@ static void test_hcp_ids_and_hmac_keys(void **state)
         T(test_hcp_parents_status), T(test_hcp_template_type), T(test_oauth_tokens),               \
         T(test_hcp_ids_and_hmac_keys), T(test_usage_recorded_and_read),                            \
         T(test_usage_upsert_and_since), T(test_usage_batches_and_pages),                           \
-        T(test_runs_listed_newest_first), T(test_revoke_dry_run_changes_nothing)
+        T(test_runs_listed_newest_first), T(test_revoke_dry_run_changes_nothing),                  \
+        T(test_sboms_and_packages)
 
 int main(void)
 {
