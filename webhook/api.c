@@ -19,6 +19,7 @@
 #include "common/numparse.h"
 #include "common/strbuf.h"
 #include "common/xalloc.h"
+#include "sbom/sbom.h"
 
 #include <ctype.h>
 #include <event2/http.h>
@@ -211,15 +212,42 @@ static int route_project(int method, char **seg, size_t n, webhook_api_route *ou
     return -1;
 }
 
-/* .../builds/{id}/..., .../buckets/{b}/... paths HCP has and imagegate
- * does not serve (packages, vulnerabilities, SBOMs). */
+/* .../buckets/{b}/... paths HCP has and imagegate does not serve: the
+ * packages' vulnerability views, the bucket's vulnerabilities. */
 static bool unserved_tail(char **seg, size_t n)
 {
-    static const char *const tails[] = {"packages", "vulnerabilities", "sboms"};
+    static const char *const tails[] = {"packages", "vulnerabilities"};
     for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++)
         if (strcmp(seg[0], tails[i]) == 0 && n <= 3)
             return true;
     return false;
+}
+
+/* After .../builds/{id}/: sboms, sboms/{name}, packages (seg[0..n)). */
+static int route_build_tail(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
+                            size_t allowlen, char *err, size_t errlen)
+{
+    if (n == 1 && strcmp(seg[0], "packages") == 0)
+        PICK({EVHTTP_REQ_GET, API_BUILD_PACKAGES});
+    if (strcmp(seg[0], "sboms") != 0 || n > 2)
+        return 404;
+    if (n == 1)
+        PICK({EVHTTP_REQ_GET, API_SBOM_LIST}, {EVHTTP_REQ_PUT, API_SBOM_UPLOAD});
+    if (sbom_name_check(seg[1], err, errlen) < 0)
+        return 400;
+    copy_name(out->sbom, sizeof out->sbom, seg[1]);
+    PICK({EVHTTP_REQ_GET, API_SBOM_GET});
+}
+
+bool webhook_api_is_sbom_upload(const char *method, const char *path)
+{
+    static const char tail[] = "/sboms";
+    size_t n = path ? strlen(path) : 0;
+    while (n && path[n - 1] == '/')
+        n--;
+    return method && strcmp(method, "PUT") == 0 && n > sizeof tail &&
+           strncmp(path, WEBHOOK_API_PREFIX, strlen(WEBHOOK_API_PREFIX)) == 0 &&
+           memcmp(path + n - (sizeof tail - 1), tail, sizeof tail - 1) == 0;
 }
 
 /* .../buckets/{b}/versions/{fp}[/builds[/{id}[/...]]]: seg[0] is "versions". */
@@ -246,7 +274,7 @@ static int route_versions(int method, char **seg, size_t n, webhook_api_route *o
     }
     copy_name(out->build, sizeof out->build, seg[3]);
     if (n > 4)
-        return unserved_tail(seg + 4, n - 4) ? not_served(out) : 404;
+        return route_build_tail(method, seg + 4, n - 4, out, allow, allowlen, err, errlen);
     PICK({EVHTTP_REQ_GET, API_BUILD_GET}, {EVHTTP_REQ_PATCH, API_BUILD_UPDATE},
          {EVHTTP_REQ_DELETE, API_BUILD_DELETE});
 }
@@ -303,6 +331,8 @@ static int route_packer(int method, char **seg, size_t n, webhook_api_route *out
         return route_channels(method, seg + 2, n - 2, out, allow, allowlen, err, errlen);
     if (n == 3 && strcmp(seg[2], "ancestry") == 0)
         PICK({EVHTTP_REQ_GET, API_ANCESTRY});
+    if (n == 3 && strcmp(seg[2], "packages") == 0)
+        PICK({EVHTTP_REQ_GET, API_BUCKET_PACKAGES});
     return unserved_tail(seg + 2, n - 2) ? not_served(out) : 404;
 }
 
@@ -518,7 +548,7 @@ int webhook_api_query_parse(const char *query, webhook_api_query *q, char *err, 
                 free(v);
                 return 400;
             }
-            if (webhook_api_query_get(q, k)) {
+            if (webhook_api_query_get(q, k) && strcmp(k, "sorting.order_by") != 0) {
                 snprintf(err, errlen, "query: %.64s: given more than once", k);
                 free(k);
                 free(v);
@@ -533,6 +563,16 @@ int webhook_api_query_parse(const char *query, webhook_api_query *q, char *err, 
         p = amp + 1;
     }
     return 0;
+}
+
+size_t webhook_api_query_all(const webhook_api_query *q, const char *key, const char **out,
+                             size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < q->n && n < max; i++)
+        if (strcmp(q->key[i], key) == 0)
+            out[n++] = q->value[i];
+    return n;
 }
 
 /* ---- pages ------------------------------------------------------------- */

@@ -89,6 +89,13 @@ typedef enum {
     API_RM_PROJECT_LIST, /* GET .../projects?scope.id=ORG&scope.type=ORGANIZATION */
     API_RM_PROJECT_GET,  /* GET .../projects/{id} */
     API_WHOAMI,          /* GET /v1/whoami (the console) */
+    /* SBOMs and packages (api_sbom.c; docs/sbom.md) */
+    API_SBOM_LIST,       /* GET BASE/.../builds/{id}/sboms */
+    API_SBOM_UPLOAD,     /* PUT BASE/.../builds/{id}/sboms (Packer's hcp-sbom) */
+    API_SBOM_GET,        /* GET BASE/.../builds/{id}/sboms/{name}: a download_url */
+    API_BUILD_PACKAGES,  /* GET BASE/.../builds/{id}/packages */
+    API_BUCKET_PACKAGES, /* GET BASE/buckets/{b}/packages */
+    API_PACKAGES,        /* GET /v1/packages: the search across the registry */
     API__COUNT
 } webhook_api_op;
 
@@ -111,6 +118,7 @@ typedef struct webhook_api_route {
     char token[72]; /* /v1/tokens/{name} */
     /* a resource-manager {id}, or runtasks/{task_type} */
     char id[WEBHOOK_API_MAX_SEGMENT + 1];
+    char sbom[40]; /* .../sboms/{name} */
     /* "/packer/2023-01-01/organizations/{org}/projects/{project}" as given,
      * for the href of HCP answers; "" for /v1/tokens */
     char base[2 * WEBHOOK_API_MAX_SEGMENT + 48];
@@ -166,6 +174,15 @@ void webhook_api_query_dispose(webhook_api_query *q);
 char *webhook_api_form_decode(const char *s, size_t n);
 /* The value of key, or NULL (borrowed from q). */
 const char *webhook_api_query_get(const webhook_api_query *q, const char *key);
+/* Every value of key, the only parameter that may be given more than once
+ * (sorting.order_by, which hcp-sdk-go sends repeated), in order, at most
+ * max of them into out (borrowed). Returns how many. */
+size_t webhook_api_query_all(const webhook_api_query *q, const char *key, const char **out,
+                             size_t max);
+/* True for a request that uploads an SBOM (PUT .../builds/{id}/sboms), whose
+ * body may reach --max-sbom-upload-bytes. method: "PUT", path without the
+ * query. */
+bool webhook_api_is_sbom_upload(const char *method, const char *path);
 
 /* ---- pages ------------------------------------------------------------- */
 

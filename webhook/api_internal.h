@@ -99,6 +99,17 @@ int webhook_api_rm_org_get(api_job *j);
 int webhook_api_rm_project_list(api_job *j);
 int webhook_api_rm_project_get(api_job *j);
 
+/* SBOMs and packages (api_sbom.c): the handlers of their ops, and the
+ * upload, which takes its own road (store worker for the token, scan pool
+ * for the document; loop thread). */
+int webhook_api_sbom_list(api_job *j);
+int webhook_api_sbom_get(api_job *j);
+int webhook_api_build_packages(api_job *j);
+int webhook_api_bucket_packages(api_job *j);
+int webhook_api_packages_find(api_job *j);
+void webhook_api_sbom_upload(webhook_server *srv, struct evhttp_request *req,
+                             const webhook_api_route *rt);
+
 /* Loop thread: submits c to run the handler of c->route.op on a store
  * worker, then replies (webhook_api_call_finish). */
 void webhook_api_call_run(api_call *c);

@@ -804,6 +804,14 @@ static const webhook_api_op_info op_info[API__COUNT] = {
     [API_RM_PROJECT_LIST] = {"rm.project.list", webhook_api_rm_project_list, R, 0},
     [API_RM_PROJECT_GET] = {"rm.project.get", webhook_api_rm_project_get, R, 0},
     [API_WHOAMI] = {"whoami", whoami, R, 0},
+    /* SBOMs and packages (api_sbom.c) */
+    [API_SBOM_LIST] = {"sbom.list", webhook_api_sbom_list, R, 0},
+    /* api_sbom.c: the token on a store worker, the document on the scan pool */
+    [API_SBOM_UPLOAD] = {"sbom.upload", NULL, W, BODY | API_OP_CREATES},
+    [API_SBOM_GET] = {"sbom.get", webhook_api_sbom_get, R, 0},
+    [API_BUILD_PACKAGES] = {"build.packages", webhook_api_build_packages, R, 0},
+    [API_BUCKET_PACKAGES] = {"bucket.packages", webhook_api_bucket_packages, R, 0},
+    [API_PACKAGES] = {"packages.find", webhook_api_packages_find, R, 0},
 };
 
 #undef R
@@ -887,6 +895,10 @@ void webhook_handle_api(webhook_server *srv, struct evhttp_request *req, const c
     }
     if (st) {
         webhook_api_early_reply(req, "unknown", st, st == 404 ? "no such endpoint" : err);
+        return;
+    }
+    if (rt.op == API_SBOM_UPLOAD) {
+        webhook_api_sbom_upload(srv, req, &rt);
         return;
     }
     api_call *c = webhook_api_call_new(srv, req, rt.op, webhook_api_op_has_body(rt.op));

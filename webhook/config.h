@@ -39,6 +39,8 @@ typedef struct webhook_config {
     int64_t workers, store_workers, queue_depth;
     int64_t max_body_bytes, max_header_bytes, max_plan_bytes;
     int64_t max_archive_bytes, max_archive_entries;
+    int64_t max_sbom_upload_bytes, max_sbom_bytes, max_sbom_packages; /* SBOMs (api_sbom.c) */
+    int64_t sbom_download_ttl;
     /* durations in milliseconds */
     int64_t read_timeout, connect_timeout, low_speed_time, plan_wait, callback_retry;
     int64_t token_lifetime, running_after, delivery_lease, sweep_interval, shutdown_timeout;

@@ -4,7 +4,9 @@
  * webhook_submit() and reply from its done function. The registry API's
  * rows accept every verb: api_registry.c routes the path itself and answers
  * 405 with the verbs a path takes. POST /v1/scan is the only route whose
- * body may be larger than --max-body-bytes (up to --max-plan-bytes).
+ * body may be larger than --max-body-bytes (up to --max-plan-bytes), with
+ * one path of the registry API: an SBOM upload (PUT .../sboms, up to
+ * --max-sbom-upload-bytes; server.c's body_too_large and body_limit).
  * POST /oauth2/token ("oauth") answers errors in OAuth2's shape, also those
  * the dispatcher finds (405, 413, 503), never HCP's {"code": N}. The
  * console's rows (GET / and /ui/) take every verb so that console.c answers
@@ -28,6 +30,9 @@ const webhook_route webhook_routes[] = {
     {"/v1/runs", false, EVHTTP_REQ_GET, "runs", webhook_handle_runs, false},
     {"/v1/usage", false, EVHTTP_REQ_GET, "usage", webhook_handle_usage, false},
     {"/v1/whoami", false, EVHTTP_REQ_GET, "whoami", webhook_handle_whoami, false},
+    {"/v1/packages", false, EVHTTP_REQ_GET, "packages", webhook_handle_packages, false},
+    {"/v1/sbom-downloads/", true, EVHTTP_REQ_GET, "sbom_download", webhook_handle_sbom_download,
+     false},
     {"/v1/tokens", false, ANY, "tokens", webhook_handle_api, false},
     {"/v1/tokens/", true, ANY, "tokens", webhook_handle_api, false},
     {"/results/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "results", webhook_handle_result, false},

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/xalloc.h"
+#include "webhook/api.h"
 #include "webhook/sig.h"
 #include "webhook/console.h"
 #include "webhook/deadline.h"
@@ -525,6 +526,18 @@ static void add_allow(strbuf *allow, int methods)
             strbuf_printf(allow, "%s%s", allow->len ? ", " : "", names[i].n);
 }
 
+/* Whether dispatch() refuses a matched request's body as too large: over
+ * --max-body-bytes, except POST /v1/scan and an SBOM upload, whose
+ * handlers check their own limits (--max-plan-bytes,
+ * --max-sbom-upload-bytes). */
+static bool body_too_large(const webhook_server *srv, const webhook_route *r, int method,
+                           const char *path, size_t len)
+{
+    if (r->large_body || (method == EVHTTP_REQ_PUT && webhook_api_is_sbom_upload("PUT", path)))
+        return false;
+    return len > (size_t)srv->cfg->max_body_bytes;
+}
+
 static void dispatch(struct evhttp_request *req, void *arg)
 {
     webhook_server *srv = arg;
@@ -560,10 +573,11 @@ static void dispatch(struct evhttp_request *req, void *arg)
         if (srv->stopping && strcmp(match->name, "healthz") != 0) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
             route_error(match, req, 503, "imagegate is shutting down");
-        } else if (!match->large_body && evbuffer_get_length(evhttp_request_get_input_buffer(req)) >
-                                             (size_t)srv->cfg->max_body_bytes) {
+        } else if (body_too_large(srv, match, method, path,
+                                  evbuffer_get_length(evhttp_request_get_input_buffer(req)))) {
             /* libevent's own limit is the larger --max-plan-bytes (POST
-             * /v1/scan); every other route keeps --max-body-bytes. */
+             * /v1/scan) or --max-sbom-upload-bytes; every other route keeps
+             * --max-body-bytes. */
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
             snprintf(msg, sizeof msg, "the request body is larger than --max-body-bytes (%lld)",
                      (long long)srv->cfg->max_body_bytes);
@@ -590,9 +604,11 @@ static void dispatch(struct evhttp_request *req, void *arg)
  * --max-body-bytes, so a body far too big is refused by evhttp (413, its own
  * HTML page, connection closed) before it is read into memory, while one
  * just over --max-body-bytes is still read and gets dispatch()'s JSON 413.
- * When the tracker could not read the path (an absolute URI, a path longer
- * than it keeps), the request might be for any route: the large limit only
- * with a known token. */
+ * An SBOM upload (PUT .../sboms) gets --max-sbom-upload-bytes (and a little
+ * more, so a body just over it gets the handler's JSON 413) on the same
+ * condition. When the tracker could not read the path (an absolute URI, a
+ * path longer than it keeps), the request might be for any route: the
+ * large limit only with a known token. */
 static int64_t body_limit(void *arg, const char *method, const char *path,
                           const char *authorization)
 {
@@ -600,8 +616,13 @@ static int64_t body_limit(void *arg, const char *method, const char *path,
     const webhook_config *cfg = srv->cfg;
     int64_t large =
         cfg->max_plan_bytes > cfg->max_body_bytes ? cfg->max_plan_bytes : cfg->max_body_bytes;
+    int64_t sbom = cfg->max_sbom_upload_bytes + cfg->max_body_bytes;
+    if (large < sbom)
+        large = sbom;
     if (!path)
         return webhook_tokens_knows(srv->tokens, authorization) ? large : 2 * cfg->max_body_bytes;
+    if (webhook_api_is_sbom_upload(method, path))
+        return webhook_tokens_knows(srv->tokens, authorization) ? sbom : cfg->max_body_bytes;
     static const struct {
         const char *name;
         int m;
@@ -1150,9 +1171,11 @@ static int setup_loop(webhook_server *srv, webhook_tokenset **tokens)
     /* libevent 2.1 reads a whole request body before any handler runs and
      * has one limit for every route: the larger of the two. dispatch()
      * applies --max-body-bytes to every route but POST /v1/scan. */
-    evhttp_set_max_body_size(srv->http, cfg->max_plan_bytes > cfg->max_body_bytes
-                                            ? cfg->max_plan_bytes
-                                            : cfg->max_body_bytes);
+    int64_t max_body =
+        cfg->max_plan_bytes > cfg->max_body_bytes ? cfg->max_plan_bytes : cfg->max_body_bytes;
+    if (max_body < cfg->max_sbom_upload_bytes + cfg->max_body_bytes)
+        max_body = cfg->max_sbom_upload_bytes + cfg->max_body_bytes;
+    evhttp_set_max_body_size(srv->http, max_body);
     evhttp_set_max_headers_size(srv->http, cfg->max_header_bytes);
     struct timeval tv = {cfg->read_timeout / 1000, (cfg->read_timeout % 1000) * 1000};
     evhttp_set_timeout_tv(srv->http, &tv);

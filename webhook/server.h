@@ -85,6 +85,10 @@ void webhook_handle_console(webhook_server *srv, struct evhttp_request *req, con
 /* POST /oauth2/token and its error shape (oauth.c). */
 void webhook_handle_oauth_token(webhook_server *srv, struct evhttp_request *req, const char *path);
 void webhook_oauth_reply_error(struct evhttp_request *req, int code, const char *msg);
+/* GET /v1/packages and GET /v1/sbom-downloads/TOKEN (api_sbom.c). */
+void webhook_handle_packages(webhook_server *srv, struct evhttp_request *req, const char *path);
+void webhook_handle_sbom_download(webhook_server *srv, struct evhttp_request *req,
+                                  const char *path);
 
 /* ---- replies (loop thread) ------------------------------------------- */
 

@@ -29,6 +29,49 @@ static int route(int method, const char *path, webhook_api_route *rt, char *allo
 
 /* ---- routing ------------------------------------------------------------- */
 
+/* SBOM paths: names, verbs, the upload's body limit, a repeated
+ * sorting.order_by (hcp-sdk-go sends it so) and no other repeated key. */
+static void test_route_sbom(void **state)
+{
+    (void)state;
+#define SB "/packer/2023-01-01/organizations/o/projects/p/buckets/web-app/versions/v2/builds/01ABC"
+    webhook_api_route rt;
+    char allow[64], err[512];
+    assert_int_equal(route(EVHTTP_REQ_GET, SB "/sboms/os-packages", &rt, allow, err), 0);
+    assert_string_equal(rt.sbom, "os-packages");
+    assert_string_equal(rt.build, "01ABC");
+    assert_string_equal(rt.version, "v2");
+    assert_int_equal(route(EVHTTP_REQ_GET, SB "/sboms/ab", &rt, allow, err), 400);
+    assert_non_null(strstr(err, "3-36"));
+    assert_int_equal(route(EVHTTP_REQ_GET, SB "/sboms/a.b.c", &rt, allow, err), 400);
+    assert_int_equal(route(EVHTTP_REQ_GET, SB "/sboms/abc/x", &rt, allow, err), 404);
+    assert_int_equal(route(EVHTTP_REQ_GET, SB "/other", &rt, allow, err), 404);
+    assert_int_equal(route(EVHTTP_REQ_DELETE, SB "/sboms", &rt, allow, err), 405);
+    assert_string_equal(allow, "GET, PUT");
+    assert_int_equal(route(EVHTTP_REQ_PUT, SB "/sboms/abc", &rt, allow, err), 405);
+    assert_true(webhook_api_is_sbom_upload("PUT", SB "/sboms"));
+    assert_true(webhook_api_is_sbom_upload("PUT", SB "/sboms/"));
+    assert_false(webhook_api_is_sbom_upload("GET", SB "/sboms"));
+    assert_false(webhook_api_is_sbom_upload("PUT", SB "/sboms/abc"));
+    assert_false(webhook_api_is_sbom_upload("PUT", "/v1/sboms"));
+    assert_false(webhook_api_is_sbom_upload("PUT", NULL));
+#undef SB
+    webhook_api_query q;
+    const char *all[4];
+    assert_int_equal(webhook_api_query_parse("sorting.order_by=name%20desc&sorting.order_by=version"
+                                             "&package_name=openssl",
+                                             &q, err, sizeof err),
+                     0);
+    assert_int_equal(webhook_api_query_all(&q, "sorting.order_by", all, 4), 2);
+    assert_string_equal(all[0], "name desc");
+    assert_string_equal(all[1], "version");
+    assert_int_equal(webhook_api_query_all(&q, "sorting.order_by", all, 1), 1);
+    webhook_api_query_dispose(&q);
+    assert_int_equal(webhook_api_query_parse("package_name=a&package_name=b", &q, err, sizeof err),
+                     400);
+    webhook_api_query_dispose(&q);
+}
+
 static void test_route_shapes(void **state)
 {
     (void)state;
@@ -215,14 +258,15 @@ static void test_roles(void **state)
 }
 
 /* The op table (api_registry.c): every op the API routes runs a handler
- * from its row; only POST /v1/scan runs elsewhere (api_scan.c). */
+ * from its row; only POST /v1/scan (api_scan.c) and an SBOM upload
+ * (api_sbom.c) run elsewhere, on the scan pool. */
 static void test_op_table(void **state)
 {
     (void)state;
     for (int op = 0; op < API__COUNT; op++) {
         const webhook_api_op_info *o = webhook_api_op_get((webhook_api_op)op);
         assert_non_null(o);
-        if (op == API_SCAN)
+        if (op == API_SCAN || op == API_SBOM_UPLOAD)
             assert_null(o->run);
         else
             assert_non_null(o->run);
@@ -930,9 +974,14 @@ static void test_route_hcp(void **state)
         {EVHTTP_REQ_GET, P "/buckets/web-app/ancestry", API_ANCESTRY},
         {EVHTTP_REQ_GET, P "/buckets/web-app/packages/with-vulnerabilities", API_NOT_SERVED},
         {EVHTTP_REQ_GET, P "/buckets/web-app/vulnerabilities", API_NOT_SERVED},
-        {EVHTTP_REQ_PUT, P "/buckets/web-app/versions/fp1/builds/01ABC/sboms", API_NOT_SERVED},
-        {EVHTTP_REQ_GET, P "/buckets/web-app/versions/fp1/builds/01ABC/sboms/s-1", API_NOT_SERVED},
-        {EVHTTP_REQ_GET, P "/buckets/web-app/versions/fp1/builds/01ABC/packages", API_NOT_SERVED},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/packages/vulnerability-summary", API_NOT_SERVED},
+        /* SBOMs and packages (api_sbom.c) */
+        {EVHTTP_REQ_PUT, P "/buckets/web-app/versions/fp1/builds/01ABC/sboms", API_SBOM_UPLOAD},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/versions/fp1/builds/01ABC/sboms", API_SBOM_LIST},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/versions/fp1/builds/01ABC/sboms/s-1", API_SBOM_GET},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/versions/fp1/builds/01ABC/packages",
+         API_BUILD_PACKAGES},
+        {EVHTTP_REQ_GET, P "/buckets/web-app/packages", API_BUCKET_PACKAGES},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int rc = route(ok[i].method, ok[i].path, &rt, allow, err);
@@ -1115,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_search_shape),
         cmocka_unit_test(test_hcp_shape),
         cmocka_unit_test(test_route_hcp),
+        cmocka_unit_test(test_route_sbom),
         cmocka_unit_test(test_oauth_parse),
         cmocka_unit_test(test_oauth_throttle),
         cmocka_unit_test(test_registry_additions),
