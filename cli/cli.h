@@ -54,6 +54,9 @@ registry *cli_open_store(const cli_opts *o, bool create, int *exit_code);
 int cli_exit_for(registry *r);
 /* The OS user name, for the audit trail. */
 const char *cli_author(void);
+/* All of path ("-" = stdin) in a new buffer of *len bytes, at most max;
+ * NULL after printing one line (cannot read, or larger than max). */
+char *cli_read_input(const char *path, size_t max, size_t *len);
 /* Dumps j (borrowed) as indented JSON with a newline. */
 void cli_print_json(FILE *f, json_t *j);
 
@@ -67,5 +70,7 @@ int cmd_scan(cli_opts *o, int argc, char **argv);
 int cmd_serve(cli_opts *o, int argc, char **argv);
 int cmd_token(cli_opts *o, int argc, char **argv);
 int cmd_usage(cli_opts *o, int argc, char **argv);
+int cmd_sbom(cli_opts *o, int argc, char **argv);
+int cmd_packages(cli_opts *o, int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
  * creates a store file nor touches an existing one; the import itself is
  * one transaction in the registry. */
 #include "cli/regcmd.h"
+#include "cli/sbomfile.h"
 
 #include "common/xalloc.h"
 
@@ -18,7 +19,7 @@
 static const char usage[] =
     "usage: imagegate import MANIFEST --bucket NAME [--fingerprint FP] [--channel NAME]...\n"
     "                 [--source-image ID] [--bucket-label K=V]... [--build-label K=V]...\n"
-    "                 [--description TEXT] [--all-runs] [--json] [--db URL]\n"
+    "                 [--description TEXT] [--all-runs] [--sbom FILE] [--json] [--db URL]\n"
     "\n"
     "Publishes a Packer manifest post-processor file (MANIFEST, or - for stdin) as a\n"
     "complete version of bucket NAME (created if needed, as is the SQLite store).\n"
@@ -34,44 +35,13 @@ static const char usage[] =
     "  --description TEXT   the bucket's description\n"
     "  --all-runs           import every build of the manifest, not only those of\n"
     "                       its last_run_uuid\n"
+    "  --sbom FILE          attach this SPDX / CycloneDX JSON SBOM to every build of\n"
+    "                       the version (checked before anything is written; named\n"
+    "                       after the file, as 'imagegate sbom add' does)\n"
     "Importing the same manifest again changes nothing.\n";
 
-/* Reads all of path ("-" = stdin), at most IMPORT_MAX_BYTES + 1 bytes. */
-static char *read_input(const char *path, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        cli_fail(EXIT_USAGE, "%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *buf = xmalloc(cap);
-    for (;;) {
-        if (n == cap) {
-            if (cap > IMPORT_MAX_BYTES)
-                break;
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    bool bad = ferror(f);
-    if (f != stdin)
-        fclose(f);
-    if (bad) {
-        free(buf);
-        cli_fail(EXIT_USAGE, "%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 typedef struct import_opts {
-    const char *bucket, *fingerprint, *source, *description;
+    const char *bucket, *fingerprint, *source, *description, *sbom;
     json_t *bucket_labels, *build_labels;
     char **channels;
     size_t n_channels;
@@ -155,7 +125,9 @@ static void print_result(const cli_opts *o, json_t *v, bool created, const char 
                regcli_str(v, "bucket_name"), regcli_str(v, "name"), regcli_str(v, "fingerprint"));
 }
 
-int cmd_import(cli_opts *o, int argc, char **argv)
+/* The options into io. Returns EXIT_OK to go on, else the exit status
+ * (EXIT_OK after --help is told apart by *stop). */
+static int import_getopt(cli_opts *o, int argc, char **argv, import_opts *io, bool *stop)
 {
     static const struct option lo[] = {{"bucket", required_argument, NULL, 'b'},
                                        {"fingerprint", required_argument, NULL, 'f'},
@@ -165,80 +137,99 @@ int cmd_import(cli_opts *o, int argc, char **argv)
                                        {"build-label", required_argument, NULL, 'l'},
                                        {"description", required_argument, NULL, 'd'},
                                        {"all-runs", no_argument, NULL, 'a'},
+                                       {"sbom", required_argument, NULL, 'S'},
                                        CLI_COMMON_LONGOPTS,
                                        {0}};
     const char *cmd = "import";
+    int code = EXIT_OK, c;
+    *stop = true;
+    optind = 0;
+    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage, &code)) != -1) {
+        if (c == -2)
+            return code;
+        if (c == 'b' || c == 'f' || c == 's' || c == 'd' || c == 'S') {
+            const char **dst = c == 'b'   ? &io->bucket
+                               : c == 'f' ? &io->fingerprint
+                               : c == 's' ? &io->source
+                               : c == 'd' ? &io->description
+                                          : &io->sbom;
+            *dst = optarg;
+        } else if (c == 'a') {
+            io->all_runs = true;
+        } else if (c == 'c') {
+            io->channels = xrealloc(io->channels, (io->n_channels + 1) * sizeof *io->channels);
+            io->channels[io->n_channels++] = xstrdup(optarg);
+        } else if ((c == 'L' || c == 'l') &&
+                   regcli_label(c == 'L' ? io->bucket_labels : io->build_labels, optarg, cmd,
+                                c == 'L' ? "--bucket-label" : "--build-label") < 0) {
+            return EXIT_USAGE;
+        }
+    }
+    if ((code = regcli_positionals(argc, argv, 1, cmd, "MANIFEST")))
+        return code;
+    if (!io->bucket)
+        return regcli_usage(cmd, "--bucket is required");
+    *stop = false;
+    return EXIT_OK;
+}
+
+/* --sbom: the SBOM on every build of the imported version. */
+static int attach_sbom(registry *r, const reg_ctx *ctx, json_t *v, const cli_sbom *sb)
+{
+    size_t i;
+    json_t *b;
+    char err[1024];
+    json_array_foreach(json_object_get(v, "builds"), i, b)
+    {
+        json_t *s = registry_sbom_put(r, ctx, json_string_value(json_object_get(v, "bucket_name")),
+                                      json_string_value(json_object_get(v, "fingerprint")),
+                                      json_string_value(json_object_get(b, "id")), &sb->rs, NULL,
+                                      err, sizeof err);
+        if (!s)
+            return regcli_fail(r, err);
+        json_decref(s);
+    }
+    return EXIT_OK;
+}
+
+int cmd_import(cli_opts *o, int argc, char **argv)
+{
     import_opts io = {.bucket_labels = json_object(), .build_labels = json_object()};
     reg_import imp = {0};
+    cli_sbom sb = {0};
     registry *r = NULL;
     json_t *v = NULL;
     char *buf = NULL, err[1024];
     size_t len = 0;
-    int code = EXIT_OK, c;
+    bool stop;
     reg_ctx ctx;
-    optind = 0;
-    while ((c = regcli_getopt(o, argc, argv, lo, cmd, usage, &code)) != -1) {
-        switch (c) {
-        case -2:
-            goto out;
-        case 'b':
-            io.bucket = optarg;
-            break;
-        case 'f':
-            io.fingerprint = optarg;
-            break;
-        case 's':
-            io.source = optarg;
-            break;
-        case 'd':
-            io.description = optarg;
-            break;
-        case 'a':
-            io.all_runs = true;
-            break;
-        case 'c':
-            io.channels = xrealloc(io.channels, (io.n_channels + 1) * sizeof *io.channels);
-            io.channels[io.n_channels++] = xstrdup(optarg);
-            break;
-        case 'L':
-        case 'l':
-            if (regcli_label(c == 'L' ? io.bucket_labels : io.build_labels, optarg, cmd,
-                             c == 'L' ? "--bucket-label" : "--build-label") < 0) {
-                code = EXIT_USAGE;
-                goto out;
-            }
-            break;
-        }
-    }
-    if ((code = regcli_positionals(argc, argv, 1, cmd, "MANIFEST")))
+    int code = import_getopt(o, argc, argv, &io, &stop);
+    if (stop)
         goto out;
-    if (!io.bucket) {
-        code = regcli_usage(cmd, "--bucket is required");
-        goto out;
-    }
-    const char *file = argv[optind];
-    if (!(buf = read_input(file, &len))) {
+    const char *file = argv[optind], *shown = strcmp(file, "-") == 0 ? "stdin" : file;
+    if (!(buf = cli_read_input(file, IMPORT_MAX_BYTES, &len))) {
         code = EXIT_USAGE;
         goto out;
     }
-    if (registry_manifest_parse(buf, len, strcmp(file, "-") == 0 ? "stdin" : file, io.all_runs,
-                                &imp, err, sizeof err) < 0) {
+    if (registry_manifest_parse(buf, len, shown, io.all_runs, &imp, err, sizeof err) < 0) {
         code = cli_fail(EXIT_USAGE, "%s", err);
         goto out;
     }
     apply_opts(&io, &imp);
-    if ((code = precheck(&imp, strcmp(file, "-") == 0 ? "stdin" : file)) ||
-        !(r = regcli_open(o, true, &ctx, &code)))
+    if (!(code = precheck(&imp, shown)) && io.sbom && cli_sbom_load(io.sbom, NULL, &sb) < 0)
+        code = EXIT_USAGE;
+    if (code || !(r = regcli_open(o, true, &ctx, &code)))
         goto out;
     bool created = false;
     if (!(v = registry_import(r, &ctx, &imp, &created, err, sizeof err)))
         code = regcli_fail(r, err);
-    else
+    else if (!io.sbom || (code = attach_sbom(r, &ctx, v, &sb)) == EXIT_OK)
         print_result(o, v, created, file);
 out:
     json_decref(v);
     registry_close(r);
     registry_import_dispose(&imp);
+    cli_sbom_dispose(&sb);
     free(buf);
     for (size_t i = 0; i < io.n_channels; i++)
         free(io.channels[i]);

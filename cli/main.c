@@ -17,6 +17,8 @@ static const char usage[] =
     "  version list|show|delete|revoke|restore\n"
     "  channel list|set|unset|history|delete\n"
     "  artifact find ID                which version an image belongs to\n"
+    "  sbom add|list                   SBOMs of a version's builds\n"
+    "  packages find NAME              which images ship a package (--version-below V)\n"
     "  audit list                      who changed what\n"
     "  usage BUCKET [VERSION]          which workspaces used an image\n"
     "Gate:\n"
@@ -42,7 +44,7 @@ static const struct {
     {"import", cmd_import},   {"bucket", cmd_bucket},     {"version", cmd_version},
     {"channel", cmd_channel}, {"artifact", cmd_artifact}, {"audit", cmd_audit},
     {"scan", cmd_scan},       {"serve", cmd_serve},       {"token", cmd_token},
-    {"usage", cmd_usage},
+    {"usage", cmd_usage},     {"sbom", cmd_sbom},         {"packages", cmd_packages},
 };
 
 int main(int argc, char **argv)

@@ -4,6 +4,9 @@
  * of a change (the OS user), and JSON output. */
 #include "cli/cli.h"
 
+#include "common/xalloc.h"
+
+#include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -92,4 +95,36 @@ void cli_print_json(FILE *f, json_t *j)
 {
     json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', f);
+}
+
+char *cli_read_input(const char *path, size_t max, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        cli_fail(EXIT_USAGE, "%s: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0, got;
+    char *buf = xmalloc(cap);
+    do {
+        if (n == cap) {
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0 && n <= max);
+    bool bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (bad || n > max) {
+        free(buf);
+        if (bad)
+            cli_fail(EXIT_USAGE, "%s: cannot read: %s", path, strerror(errno));
+        else
+            cli_fail(EXIT_USAGE, "%s: larger than %zu bytes", path, max);
+        return NULL;
+    }
+    *len = n;
+    return buf;
 }
