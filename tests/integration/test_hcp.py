@@ -484,8 +484,8 @@ class HcpTest(unittest.TestCase):
     def test_10_paths_not_served_and_unknown(self):
         for method, path in (("GET", "/enforced_blocks"), ("PUT", "/registry"),
                              ("GET", "/runtasks/config"),
-                             ("GET", "/buckets/hcp-base/packages"),
-                             ("PUT", "/buckets/hcp-base/versions/v1/builds/01ABC/sboms")):
+                             ("GET", "/buckets/hcp-base/packages/with-vulnerabilities"),
+                             ("GET", "/buckets/hcp-base/vulnerabilities")):
             with self.subTest(path=path):
                 out = self.api(method, path, {} if method == "PUT" else None, want=501)
                 self.assertEqual(out["code"], 12)

@@ -285,7 +285,8 @@ class FixtureRegistry(igtest.TempDirTestCase):
         self.assertEqual({e["author"] for e in r.json()}, {getpass.getuser()})
         r = self.ig("--json", "audit", "list", "--bucket", "app-java")
         self.assertEqual([e["action"] for e in r.json()],
-                         ["bucket.create", "version.import", "channel.set", "channel.rollback"])
+                         ["bucket.create", "version.import", "channel.set", "channel.rollback",
+                          "sbom.add"])
         r = self.ig("--json", "audit", "list", "--since", "2999-01-01T00:00:00Z")
         self.assertEqual(r.json(), [])
 
