@@ -414,10 +414,11 @@ typedef struct reg_token_hash {
     char hash[65]; /* hex SHA-256 of the secret, lower case */
     reg_role role; /* REG_ROLE_NONE for a role this build does not know */
 } reg_token_hash;
-/* The hashes of every live (not revoked) token with its role, ordered by
- * hash, for a snapshot the server checks request headers against before a
- * body is read. *out: new array of *n entries (caller frees; NULL when
- * there are none). Reads only; does not record a use. Returns 0 or -1. */
+/* The hashes of every live (not revoked) token with its role, and of the
+ * OAuth access tokens issued for them (with their token's role; expired
+ * ones until deleted), ordered by hash, for a snapshot the server checks
+ * request headers against before a body is read. *out: new array of *n entries (caller frees; NULL
+ * when there are none). Reads only; does not record a use. Returns 0 or -1. */
 int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *err, size_t errlen);
 
 /* ---- this registry's ids and run-task keys (HCP clients) ---------------- */

@@ -331,7 +331,14 @@ int registry_token_hashes(registry *r, reg_token_hash **out, size_t *n, char *er
     size_t len = 0, cap = 0;
     *out = NULL;
     *n = 0;
-    db_stmt *s = db_query(r->d, "SELECT hash, role FROM api_tokens ORDER BY hash", NULL);
+    /* OAuth access tokens too (their API token's role): Packer authenticates
+     * with one and uploads SBOMs larger than --max-body-bytes. Expired ones
+     * not yet deleted only let a body be read that the store then refuses. */
+    db_stmt *s = db_query(r->d,
+                          "SELECT hash, role FROM api_tokens UNION ALL"
+                          " SELECT o.hash, a.role FROM oauth_tokens o"
+                          " JOIN api_tokens a ON a.hash = o.api_hash ORDER BY 1",
+                          NULL);
     if (!s)
         return reg_dbfail(r, err, errlen);
     int rc;

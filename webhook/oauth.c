@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "webhook/server.h"
+#include "webhook/tokens.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -309,6 +310,9 @@ static void oauth_work(webhook_worker *w, void *arg)
                                   &j->token, err, sizeof err) == 0) {
         j->status = 200;
         snprintf(j->who, sizeof j->who, "%s", j->cred.client_id);
+        /* in the loop's token snapshot before the reply: the access token
+         * may send what its API token may (an SBOM upload's body limit) */
+        webhook_tokens_refresh(w);
     } else if (r && registry_errcode(r) == REG_ENOTFOUND) {
         j->status = 401;
         snprintf(j->err, sizeof j->err, "the client id or secret is wrong");

@@ -1,10 +1,12 @@
 /* The API tokens the loop thread knows without asking the store: a
  * read-only snapshot of the SHA-256 hashes of the live tokens whose role may
- * scan (read or more). It exists for one decision, taken when a request's
+ * scan (read or more), and of their OAuth access tokens (refreshed as soon
+ * as this server issues one). It exists for one decision, taken when a request's
  * header block has arrived and before evhttp reads its body: may this
  * POST /v1/scan send up to --max-plan-bytes? Only a request carrying a
  * token of the snapshot may; any other gets --max-body-bytes, so a client
- * without a token can no longer make the server buffer a plan-sized body.
+ * without a token can no longer make the server buffer a plan-sized body
+ * (the same for an SBOM upload and --max-sbom-upload-bytes).
  * The store stays the authority: a request let through here is still
  * authenticated by registry_token_auth on a store worker.
  *

@@ -2871,6 +2871,19 @@ static void test_oauth_tokens(void **state)
     assert_int_equal(auth_of(f, tok, &role, name), 0);
     assert_int_equal(role, REG_ROLE_WRITE);
     assert_string_equal(name, "ci");
+    /* the server's body-limit snapshot knows the access token, with its role */
+    reg_token_hash *hashes = NULL;
+    size_t nh = 0;
+    assert_int_equal(registry_token_hashes(f->r, &hashes, &nh, f->err, sizeof f->err), 0);
+    assert_int_equal(nh, 2);
+    bool seen = false;
+    for (size_t i = 0; i < nh; i++) {
+        seen |= strcmp(hashes[i].hash, hex) == 0 && hashes[i].role == REG_ROLE_WRITE;
+        if (i)
+            assert_true(strcmp(hashes[i - 1].hash, hashes[i].hash) < 0);
+    }
+    assert_true(seen);
+    free(hashes);
     /* refusals say nothing about which part was wrong */
     const char *ids[] = {"ci", "nobody", "bad name!", ""};
     const char *secrets[] = {"igt_wrong", secret, secret, secret};
