@@ -4,8 +4,9 @@
  * Migrations are the numbered files of registry/migrations/, compiled in.
  * registry_open first reads the schema version without writing anything (a
  * read-only store can still be read); only when something is pending does
- * it take the write lock and apply, in one transaction, every file whose
- * number is above the recorded one, re-checking under the lock so that two
+ * it take the write lock and apply, in one transaction, every file the
+ * store has not recorded (numbers are reserved per branch, so one may land
+ * after a higher one did), re-checking under the lock so that two
  * processes opening a fresh store do not both migrate (on PostgreSQL the
  * lock is an advisory lock, so replicas starting together on an empty
  * database queue behind the first one and then find nothing to do).
@@ -251,59 +252,96 @@ static int64_t latest_known_schema(db_dialect dialect)
     return max;
 }
 
-/* Current schema version: 0 when the table is missing or empty. */
-static int64_t schema_version(registry *r)
+/* The versions recorded in schema_migrations, ascending, into *out (new
+ * array of *n; none when the table is missing or cannot be read: the
+ * migration's transaction then finds out why). */
+static void applied_versions(registry *r, int64_t **out, size_t *n)
 {
-    int64_t v = 0;
-    if (db_query_int64(r->d, &v, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL) !=
-        1)
-        return 0;
-    return v;
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    db_stmt *s = db_query(r->d, "SELECT version FROM schema_migrations ORDER BY version", NULL);
+    while (s && db_step(s) == 1) {
+        xgrow((void **)out, &cap, *n + 1, sizeof **out);
+        (*out)[(*n)++] = db_column_int64(s, 0);
+    }
+    db_finalize(s);
 }
 
-static int migrate(registry *r, const reg_ctx *ctx, char *err, size_t errlen)
+static bool applied(const int64_t *v, size_t n, int64_t number)
 {
-    int64_t want = latest_known_schema(r->d->dialect);
-    int64_t cur = schema_version(r);
-    if (cur == want)
-        return 0;
-    if (cur > want)
-        return reg_fail(r, REG_ESTORE, err, errlen,
-                        "store schema version %lld is newer than this imagegate knows (%lld); "
-                        "upgrade imagegate",
-                        (long long)cur, (long long)want);
-    if (reg_tx_begin(r, err, errlen) < 0)
-        return -1;
-    if (r->d->dialect == DB_DIALECT_POSTGRES &&
-        db_run(r->d, "SELECT pg_advisory_xact_lock(7355608)", NULL) < 0)
-        goto fail;
-    if (db_exec(r->d, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                      " version BIGINT PRIMARY KEY, name TEXT NOT NULL,"
-                      " applied_at BIGINT NOT NULL)") < 0)
-        goto fail;
-    cur = schema_version(r); /* again, under the lock */
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == number)
+            return true;
+    return false;
+}
+
+/* How many migrations of this dialect the store has not recorded. Not only
+ * those above its latest: branches reserve numbers, so 010 may land after
+ * 011 did, and a store made in between must still get it. */
+static size_t pending(db_dialect dialect, const int64_t *done, size_t n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < reg_migrations_count; i++)
+        count += migration_applies(&reg_migrations[i], dialect) &&
+                 !applied(done, n, migration_number(&reg_migrations[i]));
+    return count;
+}
+
+/* Applies, in file order, every migration of this dialect the store lacks,
+ * recording each (inside the caller's transaction). */
+static int apply_pending(registry *r, const reg_ctx *ctx, const int64_t *done, size_t n, char *err,
+                         size_t errlen)
+{
     for (size_t i = 0; i < reg_migrations_count; i++) {
         const reg_migration *m = &reg_migrations[i];
-        int64_t n = migration_number(m);
-        if (n <= cur || !migration_applies(m, r->d->dialect))
+        int64_t num = migration_number(m);
+        if (!migration_applies(m, r->d->dialect) || applied(done, n, num))
             continue;
         if (db_exec(r->d, m->sql) < 0) {
             reg_dbfail(r, err, errlen);
             size_t used = strlen(err);
             snprintf(err + used, errlen - used, " (migration %s)", m->name);
-            reg_tx_abort(r);
             return -1;
         }
         if (db_run(r->d,
                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                   "itT", n, m->name, ctx->now) < 0)
-            goto fail;
+                   "itT", num, m->name, ctx->now) < 0)
+            return reg_dbfail(r, err, errlen);
     }
-    return reg_tx_commit(r, err, errlen);
-fail:
-    reg_dbfail(r, err, errlen);
-    reg_tx_abort(r);
-    return -1;
+    return 0;
+}
+
+static int migrate(registry *r, const reg_ctx *ctx, char *err, size_t errlen)
+{
+    int64_t want = latest_known_schema(r->d->dialect), *done;
+    size_t n;
+    applied_versions(r, &done, &n);
+    int64_t cur = n ? done[n - 1] : 0;
+    size_t todo = pending(r->d->dialect, done, n);
+    free(done);
+    if (cur > want)
+        return reg_fail(r, REG_ESTORE, err, errlen,
+                        "store schema version %lld is newer than this imagegate knows (%lld); "
+                        "upgrade imagegate",
+                        (long long)cur, (long long)want);
+    if (todo == 0)
+        return 0;
+    if (reg_tx_begin(r, err, errlen) < 0)
+        return -1;
+    int rc = -1;
+    if ((r->d->dialect == DB_DIALECT_POSTGRES &&
+         db_run(r->d, "SELECT pg_advisory_xact_lock(7355608)", NULL) < 0) ||
+        db_exec(r->d, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      " version BIGINT PRIMARY KEY, name TEXT NOT NULL,"
+                      " applied_at BIGINT NOT NULL)") < 0) {
+        reg_dbfail(r, err, errlen);
+    } else {
+        applied_versions(r, &done, &n); /* again, under the lock */
+        rc = apply_pending(r, ctx, done, n, err, errlen);
+        free(done);
+    }
+    return reg_tx_end(r, rc, err, errlen);
 }
 
 registry *registry_open(const char *url, int flags, int *errcode, char *err, size_t errlen)
