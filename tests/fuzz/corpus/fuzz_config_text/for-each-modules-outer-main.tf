@@ -1,0 +1,7 @@
+variable "image" { type = string }
+
+module "web" {
+  source = "../web"
+  image  = var.image
+  name   = "outer"
+}
