@@ -10,9 +10,16 @@
  * module.M.OUT into the module's output expression; data.* is a data source;
  * local.* is a local (the plan JSON does not show locals), unless the image ID
  * is among the values of a data source read in the plan; other T.N are
- * resources. When an expression references several things, configuration
- * evidence wins: a hardcoded source whose written value contains the image
- * ID beats everything, then data sources, resources, locals. */
+ * resources; each.* and count.index lead to the for_each / count expression
+ * of the resource or module call they belong to. When an expression
+ * references several things, configuration evidence wins: a hardcoded
+ * source whose written value contains the image ID beats everything, then
+ * data sources, resources, locals. Everything here reads the configuration
+ * tree the scanner kept. Traces are memoised per (expression, image): the
+ * 2000 instances of a resource cost one trace per image, and a configuration
+ * that passes variables through many modules is followed once per
+ * expression, not once per path; the memo holds one entry per reference. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,20 +317,44 @@ typedef struct trace_ctx {
     const scan_state *st;
     const json_t *config;
     const char *value;
+    strmap *seen; /* expression (its address) -> packed prov, for this value */
 } trace_ctx;
 
-static prov eval_expr(const trace_ctx *t, const json_t *expr, char *const *mods, size_t n,
-                      int depth);
+/* prov in a strmap value: 0 is "absent", MEMO_BUSY "being followed". */
+#define MEMO_BUSY ((void *)(uintptr_t)1)
+
+static void *prov_pack(prov p)
+{
+    return (void *)(uintptr_t)(2 + ((uintptr_t)p.p << 1 | (p.evidence != 0)));
+}
+
+static prov prov_unpack(const void *v)
+{
+    uintptr_t x = (uintptr_t)v - 2;
+    return (prov){(scan_provenance)(x >> 1), (int)(x & 1)};
+}
+
+/* Where an expression is written: in module mods[0..n), and for its each.*
+ * and count.index references, the resource or module call (iter) whose
+ * for_each / count it iterates over (NULL where there is none, as in an
+ * output or in a for_each expression itself). */
+typedef struct where {
+    char *const *mods;
+    size_t n;
+    const json_t *iter;
+} where;
+
+static prov eval_expr(const trace_ctx *t, const json_t *expr, where w, int depth);
 
 static int hardcoded_kind(scan_provenance p)
 {
     return p == SCAN_PROV_LITERAL || p == SCAN_PROV_VARIABLE || p == SCAN_PROV_MODULE_INPUT;
 }
 
-static prov trace_var(const trace_ctx *t, const char *name, char *const *mods, size_t n, int depth)
+static prov trace_var(const trace_ctx *t, const char *name, where w, int depth)
 {
     prov r = {SCAN_PROV_VARIABLE, 0};
-    if (n == 0) {
+    if (w.n == 0) {
         const json_t *given = json_object_get(json_object_get(t->st->variables, name), "value");
         if (given) {
             r.evidence = json_contains(given, t->value, 0);
@@ -335,37 +366,62 @@ static prov trace_var(const trace_ctx *t, const char *name, char *const *mods, s
         r.evidence = json_contains(def, t->value, 0);
         return r;
     }
-    const json_t *call = module_call(t->config, mods, n);
+    const json_t *call = module_call(t->config, w.mods, w.n);
     const json_t *arg = json_object_get(json_object_get(call, "expressions"), name);
     if (arg) {
-        prov up = eval_expr(t, arg, mods, n - 1, depth + 1);
+        /* the argument is written in the parent, where each.* and
+         * count.index are the module call's */
+        where up_w = {w.mods, w.n - 1, call};
+        prov up = eval_expr(t, arg, up_w, depth + 1);
         if (up.p == SCAN_PROV_LITERAL)
             up.p = SCAN_PROV_MODULE_INPUT;
         return up;
     }
-    const json_t *mod = module_at(t->config, mods, n);
+    const json_t *mod = module_at(t->config, w.mods, w.n);
     const json_t *def =
         json_object_get(json_object_get(json_object_get(mod, "variables"), name), "default");
     r.evidence = json_contains(def, t->value, 0);
     return r;
 }
 
-static prov trace_output(const trace_ctx *t, const char *mname, const char *out, char *const *mods,
-                         size_t n, int depth)
+static prov trace_output(const trace_ctx *t, const char *mname, const char *out, where w, int depth)
 {
     prov r = {SCAN_PROV_UNKNOWN, 0};
-    if (n + 1 > MAX_MODS)
+    if (w.n + 1 > MAX_MODS)
         return r;
     char *sub[MAX_MODS];
-    for (size_t i = 0; i < n; i++)
-        sub[i] = mods[i];
-    sub[n] = (char *)mname;
-    const json_t *mod = module_at(t->config, sub, n + 1);
+    for (size_t i = 0; i < w.n; i++)
+        sub[i] = w.mods[i];
+    sub[w.n] = (char *)mname;
+    const json_t *mod = module_at(t->config, sub, w.n + 1);
     const json_t *expr =
         json_object_get(json_object_get(json_object_get(mod, "outputs"), out), "expression");
     if (!expr)
         return r;
-    return eval_expr(t, expr, sub, n + 1, depth + 1);
+    where down = {sub, w.n + 1, NULL};
+    return eval_expr(t, expr, down, depth + 1);
+}
+
+/* each.key / each.value (each_ref) or count.index: where the resource or
+ * module call w.iter takes its instances from. Its for_each / count
+ * expression is written in the same module as the expression that refers
+ * to it. Terraform leaves out an expression that is neither a constant nor
+ * made of references (toset(["ami-..."])): built from literals alone, it is
+ * a literal. count.index is a number: when the count's own source does not
+ * hold the image (count = 2, count = var.n), the image is written in the
+ * expression that indexes with it ("[...][count.index]"), a literal too. */
+static prov trace_iteration(const trace_ctx *t, int each_ref, where w, int depth)
+{
+    prov lit = {SCAN_PROV_LITERAL, 0};
+    const json_t *e =
+        json_object_get(w.iter, each_ref ? "for_each_expression" : "count_expression");
+    if (!is_expression(e))
+        return lit;
+    where in = {w.mods, w.n, NULL};
+    prov r = eval_expr(t, e, in, depth + 1);
+    if (!each_ref && !r.evidence && (hardcoded_kind(r.p) || r.p == SCAN_PROV_UNKNOWN))
+        return lit;
+    return r;
 }
 
 /* Splits "a.b[0].c" into at most 4 dot-separated names (indexes dropped). */
@@ -417,8 +473,41 @@ static prov combine(const prov *c, size_t n, const trace_ctx *t)
     return best;
 }
 
-static prov eval_expr(const trace_ctx *t, const json_t *expr, char *const *mods, size_t n,
-                      int depth)
+/* One reference of an expression written at w: its candidate provenance in
+ * *out. Returns 0 when the reference says nothing about where a value
+ * comes from (path.*, terraform.*, self), or an iteration reference already
+ * followed for this expression (*iter_done). */
+static int eval_ref(const trace_ctx *t, const char *ref, where w, int depth, int *iter_done,
+                    prov *out)
+{
+    char parts[4][128];
+    size_t np = ref_parts(ref, parts);
+    if (np < 2)
+        return 0;
+    const char *h = parts[0];
+    if (strcmp(h, "var") == 0)
+        *out = trace_var(t, parts[1], w, depth);
+    else if (strcmp(h, "local") == 0)
+        *out = (prov){SCAN_PROV_LOCAL, 0};
+    else if (strcmp(h, "data") == 0)
+        *out = (prov){SCAN_PROV_DATA_SOURCE, 0};
+    else if (strcmp(h, "module") == 0 && np >= 3)
+        *out = trace_output(t, parts[1], parts[2], w, depth);
+    else if (strcmp(h, "each") == 0 || strcmp(h, "count") == 0) {
+        int bit = h[0] == 'e' ? 1 : 2;
+        if (!w.iter || (*iter_done & bit))
+            return 0;
+        *iter_done |= bit;
+        *out = trace_iteration(t, bit == 1, w, depth);
+    } else if (strcmp(h, "path") == 0 || strcmp(h, "terraform") == 0 || strcmp(h, "self") == 0 ||
+               strcmp(h, "module") == 0)
+        return 0;
+    else
+        *out = (prov){SCAN_PROV_RESOURCE, 0};
+    return 1;
+}
+
+static prov eval_expr(const trace_ctx *t, const json_t *expr, where w, int depth)
 {
     prov r = {SCAN_PROV_UNKNOWN, 0};
     if (!expr || depth > MAX_TRACE_DEPTH)
@@ -433,33 +522,25 @@ static prov eval_expr(const trace_ctx *t, const json_t *expr, char *const *mods,
     size_t nr = json_array_size(refs);
     if (nr == 0)
         return r;
+    /* each expression is followed once per value: where every module passes
+     * two variables on to the next, not 2^depth times (a reference back to
+     * one being followed says nothing) */
+    int created;
+    strmap_entry *e = strmap_upsert(t->seen, (const char *)&expr, sizeof expr, &created);
+    if (!created)
+        return e->value == MEMO_BUSY ? r : prov_unpack(e->value);
+    e->value = MEMO_BUSY;
     prov *c = xcalloc(nr, sizeof *c);
     size_t nc = 0;
+    int iter_done = 0;
     for (size_t i = 0; i < nr; i++) {
         const char *ref = json_string_value(json_array_get(refs, i));
-        if (!ref)
-            continue;
-        char parts[4][128];
-        size_t np = ref_parts(ref, parts);
-        if (np < 2)
-            continue;
-        const char *h = parts[0];
-        if (strcmp(h, "var") == 0)
-            c[nc++] = trace_var(t, parts[1], mods, n, depth);
-        else if (strcmp(h, "local") == 0)
-            c[nc++] = (prov){SCAN_PROV_LOCAL, 0};
-        else if (strcmp(h, "data") == 0)
-            c[nc++] = (prov){SCAN_PROV_DATA_SOURCE, 0};
-        else if (strcmp(h, "module") == 0 && np >= 3)
-            c[nc++] = trace_output(t, parts[1], parts[2], mods, n, depth);
-        else if (strcmp(h, "count") == 0 || strcmp(h, "each") == 0 || strcmp(h, "path") == 0 ||
-                 strcmp(h, "terraform") == 0 || strcmp(h, "self") == 0 || strcmp(h, "module") == 0)
-            continue;
-        else
-            c[nc++] = (prov){SCAN_PROV_RESOURCE, 0};
+        if (ref && eval_ref(t, ref, w, depth, &iter_done, &c[nc]))
+            nc++;
     }
     r = combine(c, nc, t);
     free(c);
+    strmap_upsert(t->seen, (const char *)&expr, sizeof expr, NULL)->value = prov_pack(r);
     return r;
 }
 
@@ -620,6 +701,26 @@ static void visited_done(const refs_walk *w, const char *key, int before)
         strmap_upsert(w->visited, key, strlen(key), NULL)->value = (void *)1;
 }
 
+/* An argument of module call `call` that takes each.* or count.index uses
+ * what the call's for_each / count expression uses. */
+static void refs_iteration(const refs_walk *w, const json_t *call, const json_t *arg,
+                           char *const *mods, size_t n, int depth)
+{
+    int each = 0, count = 0;
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(arg, "references"), i, r)
+    {
+        const char *s = json_string_value(r);
+        each |= s && strncmp(s, "each.", 5) == 0;
+        count |= s && strncmp(s, "count.", 6) == 0;
+    }
+    if (each)
+        refs_in(w, json_object_get(call, "for_each_expression"), mods, n, depth);
+    if (count)
+        refs_in(w, json_object_get(call, "count_expression"), mods, n, depth);
+}
+
 static void refs_follow(const refs_walk *w, const char *s, char *const *mods, size_t n, int depth)
 {
     char parts[4][128];
@@ -638,8 +739,9 @@ static void refs_follow(const refs_walk *w, const char *s, char *const *mods, si
         int before = w->locals ? *w->locals : 0;
         if (first_visit(w, mods, n, "var", parts[1], &key)) {
             const json_t *call = module_call(w->config, mods, n);
-            refs_in(w, json_object_get(json_object_get(call, "expressions"), parts[1]), mods, n - 1,
-                    depth + 1);
+            const json_t *arg = json_object_get(json_object_get(call, "expressions"), parts[1]);
+            refs_in(w, arg, mods, n - 1, depth + 1);
+            refs_iteration(w, call, arg, mods, n - 1, depth + 1);
             visited_done(w, key, before);
         }
         free(key);
@@ -696,8 +798,15 @@ static char *module_prefix(const addr_parts *ap)
 
 /* ---- the pass ------------------------------------------------------- */
 
+/* Provenance depends on the expression and the image ID alone: it is
+ * traced once per (expression, value) -- the 2000 instances of a resource
+ * with four images cost four traces -- with a fresh per-trace memo. */
 static void resolve_provenance(scan_state *st)
 {
+    strmap done, seen;
+    strmap_init(&done);
+    strmap_init(&seen);
+    strbuf key = STRBUF_INIT;
     for (size_t i = 0; i < st->n_refs; i++) {
         scan_ref *r = &st->refs[i];
         if (r->kind != SCAN_REF_IMAGE || r->unknown || !r->value)
@@ -707,12 +816,25 @@ static void resolve_provenance(scan_state *st)
             const json_t *mod = module_at(st->config, ap.mods, ap.n_mods);
             const json_t *res = resource_in(mod, ap.res);
             const json_t *expr = expr_for_path(json_object_get(res, "expressions"), r->attribute);
-            trace_ctx t = {st, st->config, r->value};
-            prov p = eval_expr(&t, expr, ap.mods, ap.n_mods, 0);
-            r->provenance = p.p;
+            strbuf_reset(&key);
+            strbuf_append(&key, (const char *)&expr, sizeof expr);
+            strbuf_puts(&key, r->value);
+            int created;
+            strmap_entry *e = strmap_upsert(&done, key.s, key.len, &created);
+            if (created) {
+                trace_ctx t = {st, st->config, r->value, &seen};
+                where w = {ap.mods, ap.n_mods, res};
+                e->value = prov_pack(eval_expr(&t, expr, w, 0));
+                if (seen.count)
+                    strmap_dispose(&seen);
+            }
+            r->provenance = prov_unpack(e->value).p;
         }
         addr_dispose(&ap);
     }
+    strbuf_dispose(&key);
+    strmap_dispose(&done);
+    strmap_dispose(&seen);
 }
 
 static int is_rule_path(const scan_state *st, const char *type, const char *path)

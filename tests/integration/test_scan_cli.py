@@ -467,5 +467,36 @@ class ScanCli(unittest.TestCase):
                 self.assertEqual(rc, 3, err)
                 self.assertFalse(os.path.exists(path))
 
+    # -- issue 14: for_each / count, empty and launch-time images, legacy Azure VMs,
+    #    byte offsets, the freshness policy ------------------------------------
+
+    def test_for_each_and_count(self):
+        rc, rep = self.report("for-each.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        want = {
+            'aws_instance.by_map["web"]': "variable",
+            'aws_instance.by_map["api"]': "variable",
+            'aws_instance.by_object["cache"]': "variable",
+            'aws_instance.by_local["batch"]': "local",
+            'aws_instance.by_key["ami-0a1b2c3d4e5f60718"]': "literal",
+            "aws_instance.by_count[0]": "literal",
+            "aws_instance.by_count[1]": "literal",
+            'module.fleet["a"].aws_instance.this': "module_input",
+            'module.fleet["b"].aws_instance.this': "module_input",
+            "module.counted[0].aws_instance.this": "module_input",
+            'module.outer["web"].module.web.aws_instance.this': "variable",
+            'module.outer["api"].module.web.aws_instance.this': "variable",
+        }
+        for addr, prov in want.items():
+            hc = self.has(rep, "hardcoded", addr, "warn", "ami")
+            self.assertTrue(hc, addr)
+            self.assertEqual(hc[0]["provenance"], prov, addr)
+        # iterating over what a data source returned is a lookup, not a hardcoded image
+        self.assertFalse(self.has(rep, "hardcoded", 'aws_instance.by_data["golden"]'))
+        t = self.has(rep, "tracked", 'aws_instance.by_data["golden"]')
+        self.assertEqual(t[0]["provenance"], "data_source")
+        self.assertEqual(rep["summary"]["gated"], 13)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

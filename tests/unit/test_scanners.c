@@ -1015,6 +1015,131 @@ static void test_config_text(void **state)
     scan_result_free(res);
 }
 
+/* ---- issue 14: for_each / count, empty and launch-time images, legacy
+ * Azure VMs, byte offsets ------------------------------------------------ */
+
+static scan_provenance prov_of(scan_result *r, const char *addr)
+{
+    scan_ref *x = find_ref(r, SCAN_REF_IMAGE, addr, NULL);
+    if (!x)
+        fail_msg("no image reference for %s", addr);
+    return x->provenance;
+}
+
+/* A real plan (Terraform 1.11.4): each.value, each.key, each.value.ami and
+ * count.index follow the resource's or module call's for_each / count. */
+static void test_for_each_provenance(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("for-each.plan.json");
+    static const struct {
+        const char *addr;
+        scan_provenance want;
+    } cases[] = {
+        {"aws_instance.by_map[\"web\"]", SCAN_PROV_VARIABLE},
+        {"aws_instance.by_map[\"api\"]", SCAN_PROV_VARIABLE},
+        {"aws_instance.by_object[\"cache\"]", SCAN_PROV_VARIABLE},
+        {"aws_instance.by_local[\"batch\"]", SCAN_PROV_LOCAL},
+        {"aws_instance.by_key[\"ami-0a1b2c3d4e5f60718\"]", SCAN_PROV_LITERAL},
+        {"aws_instance.by_count[0]", SCAN_PROV_LITERAL},
+        {"aws_instance.by_count[1]", SCAN_PROV_LITERAL},
+        {"aws_instance.by_data[\"golden\"]", SCAN_PROV_DATA_SOURCE},
+        {"module.fleet[\"a\"].aws_instance.this", SCAN_PROV_MODULE_INPUT},
+        {"module.fleet[\"b\"].aws_instance.this", SCAN_PROV_MODULE_INPUT},
+        {"module.counted[0].aws_instance.this", SCAN_PROV_MODULE_INPUT},
+        {"module.outer[\"web\"].module.web.aws_instance.this", SCAN_PROV_VARIABLE},
+        {"module.outer[\"api\"].module.web.aws_instance.this", SCAN_PROV_VARIABLE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (prov_of(r, cases[i].addr) != cases[i].want)
+            fail_msg("%s: provenance %s, want %s", cases[i].addr,
+                     scan_provenance_name(prov_of(r, cases[i].addr)),
+                     scan_provenance_name(cases[i].want));
+    assert_int_equal(count_kind(r, SCAN_REF_IMAGE), 13);
+    scan_result_free(r);
+}
+
+/* A plan of the configuration-only cases: a for_each over a variable the
+ * root gives a value whose image the data source does not hold; a module
+ * call whose for_each reads a deferred hcp_packer_artifact (the data source
+ * counts as used by the module's resources); a count over a variable list. */
+static void test_iteration_edges(void **state)
+{
+    (void)state;
+    static const char plan[] =
+        "{\"format_version\":\"1.2\",\"variables\":{\"amis\":{\"value\":[\"ami-0a1b2c3d4e5f60718\"]"
+        "}},"
+        "\"resource_changes\":["
+        "{\"address\":\"aws_instance.c[0]\",\"mode\":\"managed\",\"type\":\"aws_instance\","
+        "\"change\":{\"actions\":[\"create\"],\"after\":{\"ami\":\"ami-0a1b2c3d4e5f60718\"}}},"
+        "{\"address\":\"module.m[\\\"a\\\"].aws_instance.this\",\"mode\":\"managed\","
+        "\"type\":\"aws_instance\",\"change\":{\"actions\":[\"create\"],\"after\":{},"
+        "\"after_unknown\":{\"ami\":true}}},"
+        "{\"address\":\"data.hcp_packer_artifact.web\",\"mode\":\"data\","
+        "\"type\":\"hcp_packer_artifact\",\"change\":{\"actions\":[\"read\"],\"after\":"
+        "{\"bucket_name\":\"web-ubuntu\",\"channel_name\":\"production\"},"
+        "\"after_unknown\":{\"external_identifier\":true}}}],"
+        "\"configuration\":{\"root_module\":{\"variables\":{\"amis\":{}},\"resources\":["
+        "{\"address\":\"aws_instance.c\",\"mode\":\"managed\",\"type\":\"aws_instance\","
+        "\"name\":\"c\",\"expressions\":{\"ami\":{\"references\":[\"count.index\"]}},"
+        "\"count_expression\":{\"references\":[\"var.amis\"]}},"
+        "{\"address\":\"data.hcp_packer_artifact.web\",\"mode\":\"data\","
+        "\"type\":\"hcp_packer_artifact\",\"name\":\"web\",\"expressions\":{}}],"
+        "\"module_calls\":{\"m\":{\"source\":\"./m\",\"expressions\":{\"image\":{\"references\":"
+        "[\"each.value\"]}},\"for_each_expression\":{\"references\":["
+        "\"data.hcp_packer_artifact.web.external_identifier\",\"data.hcp_packer_artifact.web\"]},"
+        "\"module\":{\"variables\":{\"image\":{}},\"resources\":[{\"address\":\"aws_instance."
+        "this\","
+        "\"mode\":\"managed\",\"type\":\"aws_instance\",\"name\":\"this\",\"expressions\":{"
+        "\"ami\":{\"references\":[\"var.image\"]}}}]}}}}}}";
+    char err[512];
+    scan_result *r = NULL;
+    if (scan_text(plan, err, sizeof err, &r))
+        fail_msg("%s", err);
+    /* count.index over a variable list that holds the image */
+    assert_int_equal(prov_of(r, "aws_instance.c[0]"), SCAN_PROV_VARIABLE);
+    scan_ref *d = find_ref(r, SCAN_REF_DATA, "data.hcp_packer_artifact.web", NULL);
+    assert_non_null(d);
+    assert_true(d->referenced_by_gated);
+    assert_null(d->used_via_local);
+    scan_result_free(r);
+}
+
+/* Every module passes two variables on to the next, 60 deep: each
+ * expression is followed once per image (2^60 paths would never end). */
+static void test_provenance_deep_fanout(void **state)
+{
+    (void)state;
+    static const char AMI[] = "ami-0a1b2c3d4e5f60718";
+    json_t *mod =
+        json_pack("{s:[{s:s, s:s, s:s, s:s, s:{s:{s:[s,s]}}}], s:{s:{}, s:{}}}", "resources",
+                  "address", "aws_instance.x", "mode", "managed", "type", "aws_instance", "name",
+                  "x", "expressions", "ami", "references", "var.a", "var.b", "variables", "a", "b");
+    char addr[1024] = "";
+    for (int i = 0; i < 60; i++) {
+        mod = json_pack("{s:{s:{s:s, s:{s:{s:[s,s]}, s:{s:[s,s]}}, s:o}}, s:{s:{}, s:{}}}",
+                        "module_calls", "m", "source", "./m", "expressions", "a", "references",
+                        "var.a", "var.b", "b", "references", "var.b", "var.a", "module", mod,
+                        "variables", "a", "b");
+        strcat(addr, "module.m.");
+    }
+    strcat(addr, "aws_instance.x");
+    json_object_set_new(json_object_get(mod, "variables"), "a", json_pack("{s:s}", "default", AMI));
+    json_t *plan = json_pack("{s:s, s:[{s:s, s:s, s:s, s:{s:[s], s:{s:s}}}], s:{s:o}}",
+                             "format_version", "1.2", "resource_changes", "address", addr, "mode",
+                             "managed", "type", "aws_instance", "change", "actions", "create",
+                             "after", "ami", AMI, "configuration", "root_module", mod);
+    char *text = json_dumps(plan, JSON_COMPACT);
+    json_decref(plan);
+    char err[512];
+    scan_result *r = NULL;
+    if (scan_text(text, err, sizeof err, &r))
+        fail_msg("%s", err);
+    assert_int_equal(prov_of(r, addr), SCAN_PROV_VARIABLE);
+    scan_result_free(r);
+    free(text);
+}
+
 int main(void)
 {
     char err[512];
@@ -1045,6 +1170,9 @@ int main(void)
         cmocka_unit_test(test_byte_order_mark),
         cmocka_unit_test(test_terraform_json_corpus),
         cmocka_unit_test(test_config_text),
+        cmocka_unit_test(test_for_each_provenance),
+        cmocka_unit_test(test_iteration_edges),
+        cmocka_unit_test(test_provenance_deep_fanout),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rules_free(RS);
