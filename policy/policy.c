@@ -39,6 +39,7 @@ static const struct {
     [PK_MENTION_REVOKED] = {"mention", "mention_revoked", POLICY_WARN},
     [PK_UNKNOWN] = {"unknown", "unknown", POLICY_INFO},
     [PK_UNRECOGNIZED] = {"unrecognized", "unrecognized", POLICY_INFO},
+    [PK_LAUNCH_RESOLVED] = {"launch_resolved", "launch_resolved", POLICY_WARN},
     [PK_OUTDATED] = {"outdated", "outdated", POLICY_INFO},
     [PK_TRACKED] = {"tracked", "tracked", POLICY_INFO},
 };
@@ -63,6 +64,8 @@ const char *policy_kind_description(policy_kind k)
         [PK_MENTION_REVOKED] = "A revoked image ID appears outside an image attribute",
         [PK_UNKNOWN] = "The image is known only after apply",
         [PK_UNRECOGNIZED] = "The image attribute holds something that is not an image ID",
+        [PK_LAUNCH_RESOLVED] =
+            "EC2 resolves the image from an SSM parameter at launch: it cannot be checked now",
         [PK_OUTDATED] = "A channel of the image's bucket holds a newer version",
         [PK_TRACKED] = "The image is tracked and valid",
     };
@@ -729,6 +732,19 @@ static void count_image(eval_ctx *c, const scan_ref *r)
         strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
 }
 
+/* "resolve:ssm:PARAMETER": EC2 picks the image when it launches, so what
+ * the run will use cannot be known, let alone checked, now. */
+static void eval_launch_resolved(eval_ctx *c, const scan_ref *r)
+{
+    policy_finding *f = add_finding(c, PK_LAUNCH_RESOLVED, r);
+    const char *param = r->sensitive ? "(sensitive)" : r->value ? r->value : "";
+    if (strncmp(param, SCAN_SSM_PREFIX, sizeof SCAN_SSM_PREFIX - 1) == 0)
+        param += sizeof SCAN_SSM_PREFIX - 1;
+    f->message = intern_take(c, xasprintf("the image is whatever the SSM parameter %.200s holds "
+                                          "when EC2 launches it: nothing can check it at plan time",
+                                          param));
+}
+
 static void eval_image(eval_ctx *c, const scan_ref *r)
 {
     policy_finding *f;
@@ -736,6 +752,10 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
     if (r->unknown) {
         f = add_finding(c, PK_UNKNOWN, r);
         f->message = intern(c, "the image is known only after apply, so it cannot be checked now");
+        return;
+    }
+    if (r->launch_resolved) {
+        eval_launch_resolved(c, r);
         return;
     }
     /* Images are matched by identifier alone: a value no pattern recognises

@@ -34,6 +34,7 @@ typedef enum {
     PK_MENTION_REVOKED, /* key "mention_revoked" */
     PK_UNKNOWN,
     PK_UNRECOGNIZED,
+    PK_LAUNCH_RESOLVED, /* "resolve:ssm:PARAMETER": EC2 picks the image at launch */
     PK_OUTDATED,
     PK_TRACKED,
     PK__COUNT

@@ -469,59 +469,46 @@ static const char *gce_image_name(const char *v)
     return NULL;
 }
 
-static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char *const *paths,
-                          size_t np)
+/* What an image attribute's value v (not empty) is: a parameter EC2
+ * resolves at launch, an image a pattern recognises, or a value the
+ * registry is asked for all the same. Fills r's value, lookup, platform. */
+static void image_value(scan_plan *s, scan_ref *r, const char *v)
+{
+    scan_state *st = &s->st;
+    rules_match mt;
+    if (strncmp(v, SCAN_SSM_PREFIX, sizeof SCAN_SSM_PREFIX - 1) == 0) {
+        /* no image to look up: EC2 picks one at launch */
+        r->launch_resolved = true;
+        r->value = arena_strdup(st->ar, v);
+        r->lookup = r->value;
+    } else if (rules_find(st->m, v, strlen(v), 0, &mt)) {
+        r->recognized = true;
+        r->value = arena_strndup(st->ar, v + mt.start, mt.len);
+        r->lookup = arena_strndup(st->ar, v + mt.lookup_start, mt.lookup_len);
+        r->platform = rules_pattern_at(st->rs, mt.pattern)->platform;
+    } else {
+        /* no pattern recognises it, but the registry may still know it
+         * (images are matched by identifier alone): the policy asks for
+         * the value, then for lookup -- for a Google resource the image
+         * name of a short path form */
+        r->value = arena_strdup(st->ar, v);
+        const rc_rec *rc = &s->rc;
+        const char *name =
+            rc->type.len > 7 && memcmp(rc->type.s, "google_", 7) == 0 ? gce_image_name(v) : NULL;
+        r->lookup = name ? arena_strdup(st->ar, name) : r->value;
+    }
+}
+
+/* Image attributes known only after apply -- unless after holds a value
+ * for the attribute all the same (a contradiction no real plan has): the
+ * value wins, as it must, since the pre-scanner skips after_unknown once
+ * every image attribute has a value (attrs_all_known). */
+static void rc_unknown_refs(scan_plan *s, char *addr, scan_action act, const char *const *paths,
+                            size_t np)
 {
     rc_rec *rc = &s->rc;
     scan_state *st = &s->st;
     char normbuf[1024];
-    for (size_t i = 0; i < rc->n_after; i++) {
-        pv *a = &rc->after[i];
-        if (strlen(a->path) >= sizeof normbuf)
-            continue;
-        scan_norm_path(a->path, normbuf);
-        if (!is_rule_path(paths, np, normbuf))
-            continue; /* an attribute of another resource type */
-        scan_ref *r = scan_state_push(st);
-        if (!r)
-            return;
-        r->kind = SCAN_REF_IMAGE;
-        r->address = addr;
-        r->attribute = arena_strdup(st->ar, a->path);
-        r->action = act;
-        r->sensitive = sens_of(rc, a->path);
-        rules_match mt;
-        size_t vl = strlen(a->value);
-        if (rules_find(st->m, a->value, vl, 0, &mt)) {
-            r->recognized = true;
-            r->value = arena_strndup(st->ar, a->value + mt.start, mt.len);
-            r->lookup = arena_strndup(st->ar, a->value + mt.lookup_start, mt.lookup_len);
-            r->platform = rules_pattern_at(st->rs, mt.pattern)->platform;
-        } else {
-            /* no pattern recognises it, but the registry may still know it
-             * (images are matched by identifier alone): the policy asks for
-             * the value, then for lookup -- for a Google resource the image
-             * name of a short path form */
-            r->value = arena_strdup(st->ar, a->value);
-            const char *name = rc->type.len > 7 && memcmp(rc->type.s, "google_", 7) == 0
-                                   ? gce_image_name(a->value)
-                                   : NULL;
-            r->lookup = name ? arena_strdup(st->ar, name) : r->value;
-        }
-        if (r->sensitive && r->value)
-            note_sensitive_id(st, r->value);
-        if (act == SCAN_ACT_UPDATE) {
-            for (size_t b = 0; b < rc->n_before; b++)
-                if (strcmp(rc->before[b].path, a->path) == 0 &&
-                    strcmp(rc->before[b].value, a->value) == 0)
-                    r->unchanged = true;
-        }
-        r->provenance = SCAN_PROV_UNKNOWN;
-    }
-    /* image attributes known only after apply -- unless after holds a value
-     * for the attribute all the same (a contradiction no real plan has): the
-     * value wins, as it must, since the pre-scanner skips after_unknown once
-     * every image attribute has a value (attrs_all_known) */
     for (size_t i = 0; i < rc->n_unknown; i++) {
         const char *up = rc->unknown[i];
         if (strlen(up) >= sizeof normbuf)
@@ -557,6 +544,43 @@ static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char 
             r->provenance = SCAN_PROV_UNKNOWN;
         }
     }
+}
+
+static void rc_image_refs(scan_plan *s, char *addr, scan_action act, const char *const *paths,
+                          size_t np)
+{
+    rc_rec *rc = &s->rc;
+    scan_state *st = &s->st;
+    char normbuf[1024];
+    for (size_t i = 0; i < rc->n_after; i++) {
+        pv *a = &rc->after[i];
+        if (strlen(a->path) >= sizeof normbuf)
+            continue;
+        scan_norm_path(a->path, normbuf);
+        if (!is_rule_path(paths, np, normbuf))
+            continue; /* an attribute of another resource type */
+        if (!a->value[0])
+            continue; /* an empty string is no image, like null */
+        scan_ref *r = scan_state_push(st);
+        if (!r)
+            return;
+        r->kind = SCAN_REF_IMAGE;
+        r->address = addr;
+        r->attribute = arena_strdup(st->ar, a->path);
+        r->action = act;
+        r->sensitive = sens_of(rc, a->path);
+        image_value(s, r, a->value);
+        if (r->sensitive && r->value)
+            note_sensitive_id(st, r->value);
+        if (act == SCAN_ACT_UPDATE) {
+            for (size_t b = 0; b < rc->n_before; b++)
+                if (strcmp(rc->before[b].path, a->path) == 0 &&
+                    strcmp(rc->before[b].value, a->value) == 0)
+                    r->unchanged = true;
+        }
+        r->provenance = SCAN_PROV_UNKNOWN;
+    }
+    rc_unknown_refs(s, addr, act, paths, np);
 }
 
 static void rc_mention_refs(scan_plan *s, char *addr, scan_action act, const char *const *paths,

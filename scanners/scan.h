@@ -54,7 +54,8 @@ typedef struct scan_ref {
     char *address;   /* resource address, "output.NAME", data source address, or FILE:LINE */
     char *attribute; /* "launch_specification[1].ami", "tags.SourceAMI"; NULL for data */
     char *value;     /* the image ID as written (IMAGE, MENTION, CONFIG); the raw attribute value
-                        for an unrecognized IMAGE; NULL when unknown. May be sensitive: callers
+                        for an unrecognized or launch_resolved IMAGE; NULL when unknown; never
+                        "" (an empty image attribute is no reference). May be sensitive: callers
                         must check .sensitive before printing it anywhere. */
     char *lookup;    /* the key to look the image up by (value, or the pattern's "id" group);
                         for an unrecognized IMAGE the value, or the image name of a Google
@@ -66,6 +67,8 @@ typedef struct scan_ref {
     bool recognized;            /* IMAGE: a pattern recognises the whole value (when not, the policy
                                    still asks the registry for value and lookup) */
     bool unchanged;             /* IMAGE on an in-place update: before == after */
+    bool launch_resolved;       /* IMAGE: "resolve:ssm:PARAMETER" (value holds it whole): EC2
+                                   picks the image at launch, nothing names it at plan time */
     scan_provenance provenance; /* IMAGE: where the value came from */
     /* SCAN_REF_DATA (hcp_packer_version / _artifact / _iteration / _image): */
     char *data_type;            /* "hcp_packer_artifact" */
@@ -92,6 +95,10 @@ typedef struct scan_result {
     bool refs_truncated; /* more references than scan_limits.max_refs: the rest were dropped */
     void *arena_;        /* internal: owns the strings */
 } scan_result;
+
+/* The prefix of an image attribute that EC2 resolves from an SSM parameter
+ * at launch ("resolve:ssm:/golden/web", "resolve:ssm:NAME:3"). */
+#define SCAN_SSM_PREFIX "resolve:ssm:"
 
 /* An empty result (for scan_config_text). */
 scan_result *scan_result_new(void);

@@ -100,6 +100,8 @@ static const char *kind_title(policy_kind k)
         return "Image unknown until apply";
     case PK_UNRECOGNIZED:
         return "Unrecognized image value";
+    case PK_LAUNCH_RESOLVED:
+        return "Image resolved at launch";
     case PK_OUTDATED:
         return "Outdated image";
     case PK_TRACKED:

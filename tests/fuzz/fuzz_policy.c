@@ -51,6 +51,9 @@ static void init(void)
     r->provenance = SCAN_PROV_RESOURCE;
     r = add(SCAN_REF_IMAGE, "aws_instance.x", "ami", "ami-foobar");
     r->recognized = false;
+    r = add(SCAN_REF_IMAGE, "aws_instance.ssm", "ami", "resolve:ssm:/golden/web");
+    r->recognized = false;
+    r->launch_resolved = true;
     r = add(SCAN_REF_IMAGE, "aws_instance.s", "ami", "ami-0c9d8e7f6a5b40312");
     r->sensitive = true;
     r->provenance = SCAN_PROV_MODULE_INPUT;

@@ -497,6 +497,50 @@ class ScanCli(unittest.TestCase):
         self.assertEqual(t[0]["provenance"], "data_source")
         self.assertEqual(rep["summary"]["gated"], 13)
 
+    def test_empty_image_is_no_image(self):
+        rc, rep = self.report("empty-image.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        self.assertFalse([f for f in rep["findings"]
+                          if f["address"] == "aws_launch_template.blank"])
+        self.assertEqual((rep["summary"]["gated"], rep["summary"]["images"]), (2, 1))
+        for fmt in ("json", "text", "markdown", "sarif", "junit"):
+            rc, out, err = self.scan("gce-empty-image.plan.json", fmt=fmt)
+            self.assertEqual(rc, 0, err)
+            self.assertNotIn("unrecognized", out, fmt)
+            self.assertNotIn("''", out, fmt)
+        rc, rep = self.report("gce-empty-image.plan.json")
+        self.assertEqual(rep["findings"], [])
+        self.assertEqual(rep["summary"], {"resources": 2, "gated": 2, "images": 0, "info": 0,
+                                          "warn": 0, "fail": 0})
+
+    def test_launch_resolved(self):
+        rc, rep = self.report("launch-resolved.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        web = self.has(rep, "launch_resolved", "aws_instance.web", "warn", "ami")
+        self.assertEqual(web[0]["image"], "resolve:ssm:/golden/web/ami-id")
+        self.assertIn("SSM parameter /golden/web/ami-id", web[0]["message"])
+        lt = self.has(rep, "launch_resolved", "aws_launch_template.al2023", "warn", "image_id")
+        self.assertIn("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64:12",
+                      lt[0]["message"])
+        self.assertFalse(self.has(rep, "unrecognized", "aws_instance.web"))
+        self.assertTrue(self.has(rep, "unrecognized", "aws_instance.typo", "info"))
+        self.assertEqual(rep["summary"]["images"], 0)
+        for fmt in ("text", "markdown", "sarif", "junit"):
+            rc, out, err = self.scan("launch-resolved.plan.json", fmt=fmt)
+            self.assertEqual(rc, 0, err)
+            self.assertIn("launch_resolved", out, fmt)
+            self.assertIn("/golden/web/ami-id", out, fmt)
+        rc, out, err = self.scan("launch-resolved.plan.json", fmt="sarif")
+        results = json.loads(out)["runs"][0]["results"]
+        self.assertEqual(sorted(r["ruleId"] for r in results), ["launch_resolved"] * 2)
+        # a policy may lower it
+        pol = os.path.join(self.tmp, "ssm-ok.yaml")
+        with open(pol, "w") as f:
+            f.write("levels: {launch_resolved: info}\n")
+        rc, rep = self.report("launch-resolved.plan.json", "--policy", pol)
+        self.assertEqual((rc, rep["verdict"]), (0, "pass"))
+        self.assertTrue(self.has(rep, "launch_resolved", "aws_instance.web", "info"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -191,7 +191,7 @@ static void test_kinds(void **state)
     add(&b, SCAN_REF_IMAGE, "o", "ami", ACTIVE_AMI);
     scan_ref *unk = add(&b, SCAN_REF_IMAGE, "k", "ami", NULL);
     unk->unknown = true;
-    scan_ref *unr = add(&b, SCAN_REF_IMAGE, "r", "ami", "resolve:ssm:/x");
+    scan_ref *unr = add(&b, SCAN_REF_IMAGE, "r", "ami", "ami-12345");
     unr->recognized = false;
     add(&b, SCAN_REF_MENTION, "m", "tags.SourceAMI", REVOKED_AMI);
     add(&b, SCAN_REF_MENTION, "n", "user_data", "ami-0123456789abcdef0");
@@ -470,6 +470,7 @@ static void test_formats_and_secrets(void **state)
     s->sensitive = true;
     scan_ref *u = add(&b, SCAN_REF_IMAGE, "aws_instance.x", "ami", "resolve:ssm:secret-path");
     u->recognized = false;
+    u->launch_resolved = true;
     u->sensitive = true;
     b.res->resources = 3;
     b.res->gated = 3;
@@ -510,9 +511,13 @@ static void test_formats_and_secrets(void **state)
     assert_non_null(sj);
     assert_string_equal(json_string_value(json_object_get(sj, "version")), "2.1.0");
     json_t *results = json_object_get(json_array_get(json_object_get(sj, "runs"), 0), "results");
-    assert_int_equal(json_array_size(results), 1); /* warn/fail findings only */
+    /* warn/fail findings only: the revoked image and the launch-time one */
+    assert_int_equal(json_array_size(results), 2);
     json_t *res0 = json_array_get(results, 0);
     assert_string_equal(json_string_value(json_object_get(res0, "level")), "error");
+    json_t *res1 = json_array_get(results, 1);
+    assert_string_equal(json_string_value(json_object_get(res1, "ruleId")), "launch_resolved");
+    assert_string_equal(json_string_value(json_object_get(res1, "level")), "warning");
     json_decref(sj);
     free(sarif);
     char *junit = render(r, REPORT_JUNIT);
@@ -528,6 +533,59 @@ static void test_formats_and_secrets(void **state)
     scan_result_free(b.res);
 }
 
+/* ---- issue 14: launch-time images -------------------------------------- */
+
+static void test_launch_resolved(void **state)
+{
+    (void)state;
+    builder b = {0};
+    scan_ref *w = add(&b, SCAN_REF_IMAGE, "aws_instance.web", "ami", "resolve:ssm:/golden/web");
+    scan_ref *t = add(&b, SCAN_REF_IMAGE, "aws_launch_template.t", "image_id",
+                      "resolve:ssm:/aws/service/al2023:12");
+    scan_ref *s = add(&b, SCAN_REF_IMAGE, "aws_instance.s", "ami", "resolve:ssm:/secret/name");
+    scan_ref *all[] = {w, t, s};
+    for (size_t i = 0; i < 3; i++) {
+        all[i]->recognized = false;
+        all[i]->launch_resolved = true;
+        all[i]->provenance = SCAN_PROV_LITERAL;
+    }
+    s->sensitive = true;
+    policy *p = policy_default();
+    FAKE.image_calls = 0;
+    policy_report *r = eval(p, b.res, NULL, NULL, NOW);
+    const policy_finding *f = finding(r, PK_LAUNCH_RESOLVED, "aws_instance.web");
+    assert_non_null(f);
+    assert_int_equal(f->level, POLICY_WARN);
+    assert_string_equal(policy_kind_name(f->kind), "launch_resolved");
+    assert_string_equal(f->image, "resolve:ssm:/golden/web");
+    assert_non_null(strstr(f->message, "SSM parameter /golden/web "));
+    assert_null(f->provenance);
+    f = finding(r, PK_LAUNCH_RESOLVED, "aws_launch_template.t");
+    assert_non_null(strstr(f->message, "/aws/service/al2023:12"));
+    f = finding(r, PK_LAUNCH_RESOLVED, "aws_instance.s");
+    assert_null(f->image);
+    assert_non_null(strstr(f->message, "(sensitive)"));
+    assert_null(strstr(f->message, "secret"));
+    /* not an image: nothing looked up, counted, called hardcoded or unrecognized */
+    assert_int_equal(FAKE.image_calls, 0);
+    assert_int_equal(r->images, 0);
+    assert_int_equal(r->n_findings, 3);
+    assert_int_equal(r->verdict, POLICY_VERDICT_WARN);
+    policy_report_free(r);
+    policy_free(p);
+    /* a policy may lower it */
+    char err[256];
+    const char *y = "levels: {launch_resolved: info}\n";
+    p = policy_load_buffer(y, strlen(y), "p.yaml", err, sizeof err);
+    assert_non_null(p);
+    r = eval(p, b.res, NULL, NULL, NOW);
+    assert_int_equal(finding(r, PK_LAUNCH_RESOLVED, "aws_instance.web")->level, POLICY_INFO);
+    assert_int_equal(r->verdict, POLICY_PASS);
+    policy_report_free(r);
+    policy_free(p);
+    scan_result_free(b.res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_policy_file),
         cmocka_unit_test(test_policy_errors),
         cmocka_unit_test(test_formats_and_secrets),
+        cmocka_unit_test(test_launch_resolved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1140,6 +1140,45 @@ static void test_provenance_deep_fanout(void **state)
     free(text);
 }
 
+/* An empty image attribute is no image, like null: no reference at all (a
+ * real AWS plan, and a hand-written google one). */
+static void test_empty_image(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("empty-image.plan.json");
+    assert_int_equal(r->gated, 2);
+    assert_null(find_ref(r, SCAN_REF_IMAGE, "aws_launch_template.blank", NULL));
+    assert_non_null(find_ref(r, SCAN_REF_IMAGE, "aws_instance.app", "ami"));
+    assert_int_equal(count_kind(r, SCAN_REF_IMAGE), 1);
+    scan_result_free(r);
+    r = scan_fixture("gce-empty-image.plan.json");
+    assert_int_equal(r->gated, 2);
+    assert_int_equal(r->n_refs, 0);
+    scan_result_free(r);
+}
+
+/* resolve:ssm:... is a launch-time image, not an unrecognized value. */
+static void test_launch_resolved(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("launch-resolved.plan.json");
+    scan_ref *w = find_ref(r, SCAN_REF_IMAGE, "aws_instance.web", "ami");
+    assert_non_null(w);
+    assert_true(w->launch_resolved);
+    assert_false(w->recognized);
+    assert_string_equal(w->value, "resolve:ssm:/golden/web/ami-id");
+    scan_ref *t = find_ref(r, SCAN_REF_IMAGE, "aws_launch_template.al2023", "image_id");
+    assert_non_null(t);
+    assert_true(t->launch_resolved);
+    assert_string_equal(t->value, "resolve:ssm:/aws/service/ami-amazon-linux-latest/"
+                                  "al2023-ami-kernel-default-x86_64:12");
+    scan_ref *typo = find_ref(r, SCAN_REF_IMAGE, "aws_instance.typo", "ami");
+    assert_non_null(typo);
+    assert_false(typo->launch_resolved);
+    assert_false(typo->recognized);
+    scan_result_free(r);
+}
+
 int main(void)
 {
     char err[512];
@@ -1173,6 +1212,8 @@ int main(void)
         cmocka_unit_test(test_for_each_provenance),
         cmocka_unit_test(test_iteration_edges),
         cmocka_unit_test(test_provenance_deep_fanout),
+        cmocka_unit_test(test_empty_image),
+        cmocka_unit_test(test_launch_resolved),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rules_free(RS);
