@@ -541,6 +541,18 @@ class ScanCli(unittest.TestCase):
         self.assertEqual((rc, rep["verdict"]), (0, "pass"))
         self.assertTrue(self.has(rep, "launch_resolved", "aws_instance.web", "info"))
 
+    def test_azure_legacy_vm(self):
+        rc, rep = self.report("azure-legacy-vm.plan.json")
+        self.assertEqual((rc, rep["verdict"]), (0, "warn"))
+        attr = "storage_image_reference[0].id"
+        t = self.has(rep, "tracked", "azurerm_virtual_machine.legacy", "info", attr)
+        self.assertEqual((t[0]["bucket"], t[0]["version"]), ("azure-win", "v1"))
+        h = self.has(rep, "hardcoded", "azurerm_virtual_machine.legacy", "warn", attr)
+        self.assertEqual(h[0]["provenance"], "variable")
+        self.assertFalse(self.has(rep, "mention", "azurerm_virtual_machine.legacy"))
+        self.assertFalse([f for f in rep["findings"]
+                          if f["address"] == "azurerm_virtual_machine.marketplace"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

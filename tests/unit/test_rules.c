@@ -122,6 +122,8 @@ static void test_attributes(void **state)
         {"azurerm_windows_virtual_machine", "source_image_id"},
         {"azurerm_linux_virtual_machine_scale_set", "source_image_id"},
         {"azurerm_windows_virtual_machine_scale_set", "source_image_id"},
+        {"azurerm_virtual_machine", "storage_image_reference[].id"}, /* legacy, issue 14 */
+        {"azurerm_virtual_machine_scale_set", "storage_profile_image_reference[].id"},
         {"google_compute_instance", "boot_disk[].initialize_params[].image"},
         {"google_compute_instance_template", "disk[].source_image"},
         {"google_compute_disk", "image"},

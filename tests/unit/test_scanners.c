@@ -1179,6 +1179,25 @@ static void test_launch_resolved(void **state)
     scan_result_free(r);
 }
 
+/* The legacy azurerm_virtual_machine: storage_image_reference[].id. */
+static void test_azure_legacy_vm(void **state)
+{
+    (void)state;
+    scan_result *r = scan_fixture("azure-legacy-vm.plan.json");
+    scan_ref *x = find_ref(r, SCAN_REF_IMAGE, "azurerm_virtual_machine.legacy",
+                           "storage_image_reference[0].id");
+    assert_non_null(x);
+    assert_true(x->recognized);
+    assert_string_equal(x->platform, "azure");
+    assert_non_null(strstr(x->value, "/images/win2022-20250709"));
+    assert_int_equal(x->provenance, SCAN_PROV_VARIABLE);
+    /* no mention of the same ID besides the image reference */
+    assert_null(find_ref(r, SCAN_REF_MENTION, "azurerm_virtual_machine.legacy", NULL));
+    /* a marketplace image (publisher/offer/sku, id unset) is no reference */
+    assert_null(find_ref(r, SCAN_REF_IMAGE, "azurerm_virtual_machine.marketplace", NULL));
+    scan_result_free(r);
+}
+
 int main(void)
 {
     char err[512];
@@ -1214,6 +1233,7 @@ int main(void)
         cmocka_unit_test(test_provenance_deep_fanout),
         cmocka_unit_test(test_empty_image),
         cmocka_unit_test(test_launch_resolved),
+        cmocka_unit_test(test_azure_legacy_vm),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rules_free(RS);
