@@ -1210,8 +1210,23 @@ void scan_plan_free(scan_plan *s)
     free(s);
 }
 
+/* For a map missing its ',' or '}', yajl steps back by the length of the
+ * offending token (yajl_parser.c, "try to restore error offset"), which
+ * for a string leaves it 2 bytes into the string (the quotes are not in
+ * that length). Returns the chunk index of the token's first byte, given
+ * yajl's o. */
+static size_t restored_token(const unsigned char *buf, size_t len, size_t o)
+{
+    if (o >= len || strchr("[{]}:,-0123456789tfn", buf[o]))
+        return o; /* a token that starts here (or a string with such a byte: o is inside it) */
+    return o >= 2 && buf[o - 2] == '"' ? o - 2 : o;
+}
+
 /* Formats the parser's error for a piece that started at original offset
- * off (buf NULL: at the end of the input). */
+ * off (buf NULL: at the end of the input). "byte N" counts from 1 and names
+ * the byte at which the problem was found: yajl stops just past it, except
+ * for a map missing its ',' or '}', where it steps back into the offending
+ * token (restored_token). */
 static void parse_error(scan_plan *s, const unsigned char *buf, size_t len, uint64_t off, char *err,
                         size_t errlen)
 {
@@ -1224,6 +1239,8 @@ static void parse_error(scan_plan *s, const unsigned char *buf, size_t len, uint
     const char *m = (const char *)msg;
     if (strncmp(m, "parse error: ", 13) == 0)
         m += 13;
+    if (buf && strncmp(m, "after key and value, inside map", 31) == 0)
+        at = off + restored_token(buf, len, yajl_get_bytes_consumed(s->h)) + 1;
     snprintf(err, errlen, "plan: byte %llu: invalid JSON: %s", (unsigned long long)at, m);
     size_t l = strlen(err);
     while (l && (err[l - 1] == '\n' || err[l - 1] == ' '))

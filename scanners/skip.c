@@ -267,11 +267,13 @@ static decision classify(const skipper *k)
     }
 }
 
-/* Notes a structural error at input offset `at`; skipper_feed reports it. */
+/* Notes a structural error at input offset `at` (from 0) of the offending
+ * byte; skipper_feed reports it counting from 1, as the parser's messages
+ * count (docs/scan.md). */
 static int structure_error(skipper *k, uint64_t at, const char *msg)
 {
     k->emsg = msg;
-    k->eat = at;
+    k->eat = at + 1;
     return SKIP_ERR_STRUCTURE;
 }
 
@@ -344,8 +346,9 @@ enum { BLOCK_CAREFUL = -1, BLOCK_WRONG_KIND = -2, BLOCK_TOO_DEEP = -3 };
  * the skipped value, 64 when the value goes on, BLOCK_CAREFUL when the block
  * has a backslash (or a `true` while tentative) and needs the careful loop
  * (nothing changed), BLOCK_WRONG_KIND when a bracket closes the wrong kind
- * of value, BLOCK_TOO_DEEP when nesting goes past the limit. */
-static int skip_block(skipper *k, const char *p)
+ * of value, BLOCK_TOO_DEEP when nesting goes past the limit (*bad: that
+ * bracket's offset). */
+static int skip_block(skipper *k, const char *p, int *bad)
 {
     if (mask64(p, '\\'))
         return BLOCK_CAREFUL;
@@ -370,11 +373,11 @@ static int skip_block(skipper *k, const char *p)
         char c = p[pos];
         if (c == '{' || c == '[') {
             if (depth >= k->max_depth)
-                return BLOCK_TOO_DEEP;
+                return *bad = pos, BLOCK_TOO_DEEP;
             bits_set(k, depth++, c == '{');
         } else {
             if (bits_obj(k, --depth) != (c == '}'))
-                return BLOCK_WRONG_KIND;
+                return *bad = pos, BLOCK_WRONG_KIND;
             if (depth == 0) {
                 k->skip_depth = 0;
                 k->skip_str = 0;
@@ -391,16 +394,17 @@ static int skip_block(skipper *k, const char *p)
  * or sets *lim past it when it needs the careful loop. */
 static int skip_plain_block(skipper *k, const char *buf, size_t *pi, size_t *lim)
 {
-    int r = skip_block(k, buf + *pi);
+    int bad = 0;
+    int r = skip_block(k, buf + *pi, &bad);
     if (r == 64) {
         *pi += 64;
     } else if (r >= 0) {
         *pi += (size_t)r + 1;
         skip_done(k);
     } else if (r == BLOCK_WRONG_KIND) {
-        return structure_error(k, k->pos + *pi, MSG_WRONG_KIND);
+        return structure_error(k, k->pos + *pi + (size_t)bad, MSG_WRONG_KIND);
     } else if (r == BLOCK_TOO_DEEP) {
-        return structure_error(k, k->pos + *pi, MSG_TOO_DEEP);
+        return structure_error(k, k->pos + *pi + (size_t)bad, MSG_TOO_DEEP);
     } else {
         *lim = *pi + 64;
     }

@@ -553,6 +553,39 @@ class ScanCli(unittest.TestCase):
         self.assertFalse([f for f in rep["findings"]
                           if f["address"] == "azurerm_virtual_machine.marketplace"])
 
+    def test_error_offsets_count_from_one(self):
+        """"byte N" counts from 1 and points into what is wrong: the offending byte, or a
+        byte of an offending token (Python's json module counts from 0: its pos is the
+        token's first byte less one), in parts of the plan the scanner parses and in parts
+        it skips; a truncated plan gives its length."""
+        import re
+        with open(os.path.join(PLANS, "for-each.plan.json"), "rb") as f:
+            good = f.read()
+        ra = good.index(b'"relevant_attributes":')
+        cases = [
+            # a stray byte in the configuration (parsed)
+            (good.replace(b'"constant_value":"t3.micro"}', b'"constant_value":"t3.micro"x}', 1),
+             1),
+            # a string where an array wants its comma, in resource_changes (parsed): the
+            # parser finds it at its closing quote
+            (good.replace(b'"actions":["create"]', b'"actions":["create" "x"]', 1), 3),
+            # a bracket of the wrong kind in relevant_attributes (skipped)
+            (good[:ra] + good[ra:].replace(b'"]}]', b'"]}}', 1), 1),
+        ]
+        for i, (bad, token) in enumerate(cases):
+            with self.assertRaises(json.JSONDecodeError) as cm:
+                json.loads(bad)
+            rc, out, err = run(["--db", self.db, "scan", "-"], stdin=bad)
+            self.assertEqual(rc, 2, err)
+            n = int(re.search(r"stdin: plan: byte (\d+):", err).group(1))
+            first = cm.exception.pos + 1
+            self.assertTrue(first <= n < first + token, (i, first, err))
+            if token == 1:
+                self.assertEqual(bad[n - 1:n], bad[first - 1:first])  # head -c N ends with it
+        rc, out, err = run(["--db", self.db, "scan", "-"], stdin=good[:1234])
+        self.assertEqual(rc, 2)
+        self.assertIn("byte 1234: the document ends before it is complete", err)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -627,12 +627,13 @@ static void test_skipped_regions(void **state)
     assert_non_null(r);
     assert_false(r->refs[0].sensitive);
     scan_result_free(r);
-    /* structure errors inside a skipped section are still errors, with the offset */
+    /* structure errors inside a skipped section are still errors, with the
+     * offset counted from 1 like the parser's: the ']' is the 49th byte */
     const char *bad = "{\"format_version\":\"1.2\",\"resource_drift\":[{\"a\":1]]}";
     for (int c = 0; c < 2; c++) {
         r = scan_pieces(bad, strlen(bad), c ? one : whole, 1, false, err, sizeof err);
         assert_null(r);
-        if (!strstr(err, "byte 48"))
+        if (!strstr(err, "byte 49:"))
             fail_msg("cut %d: %s", c, err);
         assert_non_null(strstr(err, "wrong kind"));
     }
@@ -1198,6 +1199,65 @@ static void test_azure_legacy_vm(void **state)
     scan_result_free(r);
 }
 
+/* The byte offset in an error message, or 0. */
+static size_t err_byte(const char *err)
+{
+    const char *p = strstr(err, "byte ");
+    return p ? (size_t)strtoull(p + 5, NULL, 10) : 0;
+}
+
+/* "byte N" counts from 1: N is the position of the byte at which the
+ * problem was found (head -c N ends with it), whichever part of the scanner
+ * finds it, however the input is cut, and with the parser reading
+ * everything. A token out of place inside a map (yajl steps back into it)
+ * is named by its first byte when it arrived in one piece, else by one of
+ * its bytes. A truncated document gives its length. */
+static void test_error_offsets_count_from_one(void **state)
+{
+    (void)state;
+    char wide[512];
+    snprintf(wide, sizeof wide, "{\"format_version\":\"1.2\",\"relevant_attributes\":[%200s{]]}",
+             "");
+    static const struct {
+        const char *text;
+        const char *bad; /* the text that starts with the offending byte */
+        size_t token;    /* > 0: a token out of place, of this length */
+    } cases[] = {
+        {"{\"format_version\": x}", "x}", 0},                                       /* parser */
+        {"{\"format_version\":\"1.2\",\"resource_drift\":[{\"a\":1]]}", "]]}", 0},  /* skipper */
+        {"{\"format_version\":\"1.2\",\"resource_drift\": ,\"a\":1}", ",\"a\"", 0}, /* skipper */
+        {"{\"format_version\":\"1.2\",\"resource_changes\":[1 2]}", "2]", 0},       /* parser */
+        {"{\"format_version\":\"1.2\"} }", "}", 0},                                 /* trailing */
+        {"{\"format_version\":\"1.2\",\"a\":1 \"xyz\"}", "\"xyz", 5},
+        {"{\"format_version\":\"1.2\",\"a\":1 [2]}", "[2]", 1},
+        {NULL, "{]", 0}, /* wide: the skipper's 64-byte blocks */
+    };
+    static const size_t whole[] = {1u << 30}, one[] = {1}, seven[] = {7};
+    const size_t *cuts[] = {whole, one, seven};
+    char err[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *text = cases[i].text ? cases[i].text : wide;
+        const char *bad = strstr(text, cases[i].bad) + (cases[i].text ? 0 : 1);
+        if (i == 4)
+            bad = strrchr(text, '}');
+        size_t want = (size_t)(bad - text) + 1;
+        for (int c = 0; c < 4; c++) {
+            scan_result *r =
+                scan_pieces(text, strlen(text), cuts[c % 3], 1, c == 3, err, sizeof err);
+            assert_null(r);
+            size_t got = err_byte(err);
+            int exact = !cases[i].token || c == 0 || c == 3;
+            if (exact ? got != want : got < want || got >= want + cases[i].token)
+                fail_msg("case %zu cut %d: want byte %zu in \"%s\"", i, c, want, err);
+        }
+    }
+    /* truncated: after the last byte there is nothing */
+    const char *trunc = "{\"format_version\":\"1.2\",\"resource_drift\":[{\"a\":\"xx";
+    scan_result *r = scan_pieces(trunc, strlen(trunc), whole, 1, false, err, sizeof err);
+    assert_null(r);
+    assert_int_equal(err_byte(err), strlen(trunc));
+}
+
 int main(void)
 {
     char err[512];
@@ -1234,6 +1294,7 @@ int main(void)
         cmocka_unit_test(test_empty_image),
         cmocka_unit_test(test_launch_resolved),
         cmocka_unit_test(test_azure_legacy_vm),
+        cmocka_unit_test(test_error_offsets_count_from_one),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rules_free(RS);
