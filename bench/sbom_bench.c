@@ -78,7 +78,7 @@ static json_t *import_version(registry *r, const reg_ctx *ctx, int b, int i, cha
     snprintf(fp, sizeof fp, "fp-%06d", i);
     snprintf(ami, sizeof ami, "ami-%017d", i);
     reg_import_artifact art = {ami, "us-east-1"};
-    reg_import_build build = {"amazon-ebs.ubuntu", "aws", "run", NULL, json_object(), &art, 1};
+    reg_import_build build = {"amazon-ebs.ubuntu", "aws", "run", NULL, json_object(), &art, 1, 0};
     char *chan = "production";
     reg_import imp = {bucket, fp, NULL, NULL, &build, 1, &chan, (i / 50) % 10 == 0 ? 1 : 0};
     json_t *v = registry_import(r, ctx, &imp, NULL, err, errlen);

@@ -106,15 +106,16 @@ int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,
 {
     reg_new_id(out_id);
     build_cols c = build_cols_of(f);
-    int64_t rc = db_run(r->d,
-                        "INSERT INTO builds (id, version_id, component_type, platform, status,"
-                        " labels, packer_run_uuid, source_external_identifier, source_lower,"
-                        " parent_version_id, parent_channel_id, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        "tttttttttttTT", out_id, version_id, f->component_type,
-                        f->platform ? f->platform : "", f->status, c.labels,
-                        f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower,
-                        c.parent_version, c.parent_channel, ctx->now, ctx->now);
+    int64_t rc =
+        db_run(r->d,
+               "INSERT INTO builds (id, version_id, component_type, platform, status,"
+               " labels, packer_run_uuid, source_external_identifier, source_lower,"
+               " parent_version_id, parent_channel_id, built_at, created_at, updated_at)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               "tttttttttttTTT", out_id, version_id, f->component_type,
+               f->platform ? f->platform : "", f->status, c.labels,
+               f->packer_run_uuid ? f->packer_run_uuid : "", c.source, c.lower, c.parent_version,
+               c.parent_channel, f->built_at > 0 ? f->built_at : IG_TIME_NONE, ctx->now, ctx->now);
     build_cols_dispose(&c);
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
 }
@@ -141,14 +142,15 @@ static void build_row(db_stmt *s, size_t n, void *arr)
     json_t *cur = n ? json_array_get(arr, json_array_size(arr) - 1) : NULL;
     if (!cur || strcmp(json_string_value(json_object_get(cur, "id")), bid) != 0) {
         cur = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:[], s:o, s:o}", "id", bid,
+            "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:[], s:o, s:o, s:o}", "id", bid,
             "version_id", db_column_text(s, 1), "component_type", db_column_text(s, 2), "platform",
             db_column_text(s, 3), "status", db_column_text(s, 4), "labels",
             reg_labels_load(db_column_text(s, 5)), "packer_run_uuid", db_column_text(s, 6),
             "source_external_identifier", reg_str_json(db_column_text(s, 7)), "parent_version_id",
             reg_str_json(db_column_text(s, 14)), "parent_channel_id",
             reg_str_json(db_column_text(s, 15)), "artifacts", "created_at",
-            reg_time_json(db_column_time(s, 8)), "updated_at", reg_time_json(db_column_time(s, 9)));
+            reg_time_json(db_column_time(s, 8)), "updated_at", reg_time_json(db_column_time(s, 9)),
+            "built_at", reg_time_json(db_column_time(s, 16)));
         json_array_append_new(arr, cur);
     }
     if (!db_column_is_null(s, 10))
@@ -168,7 +170,7 @@ json_t *reg_builds_json(registry *r, const char *version_id, const char *build_i
         "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
         " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
         " a.id, a.external_identifier, a.region, a.created_at, b.parent_version_id,"
-        " b.parent_channel_id FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
+        " b.parent_channel_id, b.built_at FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
         " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
         " ORDER BY b.id, a.id",
         "ttt", version_id, build_id, build_id);

@@ -107,7 +107,8 @@ static reg_build_fields import_fields(const reg_import_build *b)
                           .status = "BUILD_DONE",
                           .packer_run_uuid = b->packer_run_uuid,
                           .source = b->source_external_identifier,
-                          .labels = b->labels};
+                          .labels = b->labels,
+                          .built_at = b->built_at};
     return f;
 }
 

@@ -16,6 +16,7 @@
  *                    others: the whole ID, region from custom_data
  *                    region / location, else ""
  *   source         = custom_data source_image_id, else source_ami
+ *   built_at       = build_time (Unix seconds), kept for the freshness policy
  *   labels         = every other custom_data key; strings as they are,
  *                    numbers and booleans as text, objects and arrays as
  *                    compact JSON; null values are skipped. */
@@ -32,6 +33,7 @@
 #define MANIFEST_MAX_BUILDS 1000
 #define MANIFEST_MAX_ARTIFACTS 500
 #define MANIFEST_MAX_NAME 255
+#define MANIFEST_MAX_BUILD_TIME 253402300799LL /* 9999-12-31T23:59:59Z */
 
 typedef struct mctx {
     const char *file;
@@ -97,6 +99,22 @@ static int opt_string(const mctx *m, json_t *o, const char *key, const char *pat
     snprintf(field, sizeof field, "%s.%s", path, key);
     *out = json_string_value(v);
     return check_str(m, field, *out, max);
+}
+
+/* build_time: Packer writes the Unix time (seconds) the build finished. An
+ * optional whole number from 1970 to 9999; *out in ms, 0 when absent. */
+static int opt_build_time(const mctx *m, json_t *o, const char *path, ig_time *out)
+{
+    json_t *v = json_object_get(o, "build_time");
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > MANIFEST_MAX_BUILD_TIME)
+        return merr(m, "%s.build_time: must be a whole number of seconds since 1970 (Unix time)",
+                    path);
+    *out = (ig_time)json_integer_value(v) * 1000;
+    return 0;
 }
 
 static const char *platform_of(const char *builder_type)
@@ -230,7 +248,8 @@ static int read_build(const mctx *m, json_t *jb, size_t i, const char *run, reg_
     if (req_string(m, jb, "name", path, MANIFEST_MAX_NAME, &name) < 0 ||
         req_string(m, jb, "builder_type", path, MANIFEST_MAX_NAME, &type) < 0 ||
         req_string(m, jb, "artifact_id", path, 64 * 1024, &artifact_id) < 0 ||
-        opt_string(m, jb, "packer_run_uuid", path, MANIFEST_MAX_NAME, &uuid) < 0)
+        opt_string(m, jb, "packer_run_uuid", path, MANIFEST_MAX_NAME, &uuid) < 0 ||
+        opt_build_time(m, jb, path, &b->built_at) < 0)
         return -1;
     *keep = !run || (uuid && strcmp(uuid, run) == 0);
     b->component_type = xasprintf("%s.%s", type, name);

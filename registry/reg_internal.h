@@ -213,6 +213,7 @@ typedef struct reg_build_fields {
      * the version and channel an hcp-packer-* data source took the source
      * image from */
     const char *parent_version_id, *parent_channel_id;
+    ig_time built_at; /* when Packer built it (a manifest's build_time); 0 = not known */
 } reg_build_fields;
 /* Inserts a build (fields already validated); out_id receives its id. */
 int reg_build_insert(registry *r, const reg_ctx *ctx, const char *version_id,

@@ -191,7 +191,9 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
 /* Build object: id, version_id, component_type, platform, status, labels,
  * packer_run_uuid, source_external_identifier, parent_version_id and
  * parent_channel_id (what Packer recorded, or null), artifacts (array of
- * {id, external_identifier, region, created_at}), created_at, updated_at. */
+ * {id, external_identifier, region, created_at}), created_at, updated_at;
+ * and built_at (imagegate's own): when Packer built it, from a manifest's
+ * build_time, null when not known (an API build). */
 
 /* spec: borrowed object with the build fields above (artifacts optional).
  * component_type is required; platform may come later, but a BUILD_DONE
@@ -225,6 +227,7 @@ typedef struct reg_import_build {
     json_t *labels;                   /* object of strings (owned) */
     reg_import_artifact *artifacts;
     size_t n_artifacts;
+    ig_time built_at; /* the manifest's build_time; 0 = not given */
 } reg_import_build;
 
 typedef struct reg_import {

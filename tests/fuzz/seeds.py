@@ -177,6 +177,13 @@ def manifests():
         '"amazon-ebs","artifact_id":"us-west-1:,:ami-1,,","packer_run_uuid":"r"}],'
         '"last_run_uuid":"r"}')
     put("manifest", "nul.json", '{"builds":[],"last_run_uuid":"a\\u0000b"}')
+    put("manifest", "build-times.json", '{"builds":['
+        '{"name":"a","builder_type":"docker","artifact_id":"x","packer_run_uuid":"r",'
+        '"build_time":253402300799},'
+        '{"name":"b","builder_type":"docker","artifact_id":"y","packer_run_uuid":"r",'
+        '"build_time":1.5},'
+        '{"name":"c","builder_type":"docker","artifact_id":"z","packer_run_uuid":"r",'
+        '"build_time":-1}],"last_run_uuid":"r"}')
 
 
 def rules():

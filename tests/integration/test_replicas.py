@@ -272,7 +272,7 @@ class Replicas(unittest.TestCase):
             self.assertNotIn("level=error", d.log())
         self.assertEqual(pgserver.psql(fresh, "SELECT version FROM schema_migrations"
                                               " ORDER BY 1").split(),
-                         ["1", "2", "3", "4", "5", "8", "10", "11"])
+                         ["1", "2", "3", "4", "5", "8", "10", "11", "14"])
         # the HCP organization and project were made once, for all three
         self.assertEqual(pgserver.psql(fresh, "SELECT key FROM registry_meta ORDER BY 1").split(),
                          ["ids_created_at", "organization_id", "project_id"])
@@ -287,7 +287,7 @@ class Replicas(unittest.TestCase):
             out, err = p.communicate(timeout=60)
             self.assertEqual(p.returncode, 0, err)
         self.assertEqual(pgserver.psql(fresh2, "SELECT COUNT(*) FROM schema_migrations").strip(),
-                         "8")
+                         "9")
         self.assertEqual(pgserver.psql(fresh2, "SELECT COUNT(*) FROM buckets").strip(), "6")
 
     def test_03_one_delivery_sent_to_both_is_evaluated_once(self):

@@ -418,8 +418,8 @@ static void test_open_missing_creates_nothing(void **state)
     assert_non_null(r);
     registry_close(r);
     /* 001_init, 003_revocation_keep_channels, 004_results, 005_hcp, 008_usage, 010_sbom,
-     * 011_store_probe (002 is PostgreSQL's) */
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 7);
+     * 011_store_probe, 014_build_built_at (002 is PostgreSQL's) */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 8);
     /* the /readyz probe writes one row, however often it runs */
     assert_int_equal(registry_probe_write(f->r, T0, err, sizeof err), 0);
     assert_int_equal(registry_probe_write(f->r, T0 + 1000, err, sizeof err), 0);
@@ -1463,6 +1463,18 @@ static void test_manifest_hostile(void **state)
          "\"x\\ty\\u0001\","
          "\"packer_run_uuid\":\"r\"}],\"last_run_uuid\":\"r\"}",
          "builds[0].artifact_id: holds a control character"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\","
+         "\"build_time\":\"yesterday\"}],\"last_run_uuid\":\"r\"}",
+         "builds[0].build_time: must be a whole number of seconds since 1970"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\","
+         "\"build_time\":-5}],\"last_run_uuid\":\"r\"}",
+         "builds[0].build_time: must be"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\","
+         "\"build_time\":1.5e300}],\"last_run_uuid\":\"r\"}",
+         "builds[0].build_time: must be"},
+        {"{\"builds\":[{\"name\":\"a\",\"builder_type\":\"docker\",\"artifact_id\":\"x\","
+         "\"build_time\":253402300800}],\"last_run_uuid\":\"r\"}",
+         "builds[0].build_time: must be"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         reg_import imp;
@@ -1684,6 +1696,69 @@ static void test_api_flow_and_builds(void **state)
     reg_page badp = {.page_size = 1, .page_token = "zz"};
     assert_null(registry_version_list(f->r, &f->ctx, "api", &badp, f->err, sizeof f->err));
     assert_int_equal(registry_errcode(f->r), REG_EINVAL);
+}
+
+/* A manifest's build_time is kept as each build's built_at (the freshness
+ * policy ages an imported version from its newest build); a build published
+ * through the API has none. A store made before migration 014 gets the
+ * column, its builds with no time. */
+static void test_build_times(void **state)
+{
+    fx *f = *state;
+    size_t len;
+    char *buf = read_fixture("web-ubuntu-v3.json", &len);
+    reg_import imp;
+    assert_int_equal(registry_manifest_parse(buf, len, "v3", false, &imp, f->err, sizeof f->err),
+                     0);
+    free(buf);
+    assert_int_equal(imp.builds[0].built_at, 1750000000000LL);
+    assert_int_equal(imp.builds[1].built_at, 1750000100000LL);
+    imp.bucket = xstrdup("web");
+    json_t *v = registry_import(f->r, &f->ctx, &imp, NULL, f->err, sizeof f->err);
+    registry_import_dispose(&imp);
+    assert_non_null(v);
+    json_decref(v);
+    v = registry_version_get(f->r, &f->ctx, "web", "v1", f->err, sizeof f->err);
+    assert_non_null(v);
+    json_t *builds = json_object_get(v, "builds");
+    const char *t0 = json_string_value(json_object_get(json_array_get(builds, 0), "built_at"));
+    const char *t1 = json_string_value(json_object_get(json_array_get(builds, 1), "built_at"));
+    assert_non_null(t0);
+    assert_non_null(t1);
+    /* the builds come in id order: either may be first */
+    assert_true(strcmp(t0, "2025-06-15T15:06:40Z") == 0 || strcmp(t1, "2025-06-15T15:06:40Z") == 0);
+    assert_true(strcmp(t0, "2025-06-15T15:08:20Z") == 0 || strcmp(t1, "2025-06-15T15:08:20Z") == 0);
+    assert_non_null(json_string_value(json_object_get(v, "completed_at")));
+    json_decref(v);
+    /* a manifest without build_time, and the API flow: null */
+    must_import(f, "plain", "p1", "ami-1", NULL, NULL);
+    json_decref(registry_bucket_create(f->r, &f->ctx, "api", NULL, NULL, f->err, sizeof f->err));
+    char *id = api_version_with_build(f, "api", "fp", "ami-z");
+    build_done(f, "api", "fp", id);
+    free(id);
+    const char *buckets[] = {"plain", "api"};
+    for (int i = 0; i < 2; i++) {
+        v = registry_version_get(f->r, &f->ctx, buckets[i], "v1", f->err, sizeof f->err);
+        json_t *b0 = json_array_get(json_object_get(v, "builds"), 0);
+        assert_non_null(json_object_get(b0, "built_at"));
+        assert_true(json_is_null(json_object_get(b0, "built_at")));
+        json_decref(v);
+    }
+    /* back to the schema before 014 (column gone, version 11), then open:
+     * migrated again, nothing lost, old rows without a time */
+    registry_close(f->r);
+    raw_exec(f, "ALTER TABLE builds DROP COLUMN built_at");
+    raw_exec(f, "DELETE FROM schema_migrations WHERE version = 14");
+    int code;
+    f->r = registry_open(f->url, 0, &code, f->err, sizeof f->err);
+    if (!f->r)
+        fail_msg("reopen: %s", f->err);
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM builds WHERE built_at IS NULL"), 4);
+    assert_int_equal(raw_int(f, "SELECT MAX(version) FROM schema_migrations"), 14);
+    v = registry_version_get(f->r, &f->ctx, "web", "v1", f->err, sizeof f->err);
+    assert_non_null(v);
+    assert_int_equal(json_array_size(json_object_get(v, "builds")), 2);
+    json_decref(v);
 }
 
 static void test_artifact_find_narrowing(void **state)
@@ -2399,8 +2474,8 @@ static void test_pg_open(void **state)
     if (!r)
         fail_msg("reopen: %s", err);
     registry_close(r);
-    /* 001-005, 008_usage, 010_sbom, 011_store_probe */
-    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 8);
+    /* 001-005, 008_usage, 010_sbom, 011_store_probe, 014_build_built_at */
+    assert_int_equal(raw_int(f, "SELECT COUNT(*) FROM schema_migrations"), 9);
     assert_int_equal(registry_probe_write(f->r, 1000, err, sizeof err), 0);
     assert_int_equal(registry_probe_write(f->r, 2000, err, sizeof err), 0);
     assert_int_equal(raw_int(f, "SELECT written_at FROM store_probe WHERE id = 1"), 2000);
@@ -3162,7 +3237,8 @@ static void test_migration_below_the_latest_is_applied(void **state)
         T(test_hcp_ids_and_hmac_keys), T(test_usage_recorded_and_read),                            \
         T(test_usage_upsert_and_since), T(test_usage_batches_and_pages),                           \
         T(test_runs_listed_newest_first), T(test_revoke_dry_run_changes_nothing),                  \
-        T(test_sboms_and_packages), T(test_migration_below_the_latest_is_applied)
+        T(test_sboms_and_packages), T(test_migration_below_the_latest_is_applied),                 \
+        T(test_build_times)
 
 int main(void)
 {
