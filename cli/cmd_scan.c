@@ -24,7 +24,7 @@ static const char usage[] =
     "  --fail-on LEVEL       fail (default): exit 1 on a fail verdict; warn: also on warn\n"
     "  --policy FILE         policy file (levels, overrides, exemptions; docs/policy.md)\n"
     "  --rules DIR           more rule files (*.yaml) besides the shipped ones (docs/rules.md)\n"
-    "  --now RFC3339         evaluate revocations at this time instead of now\n"
+    "  --now RFC3339         judge revocations and image ages at this time, not now\n"
     "  --organization NAME   for policy overrides and exemptions\n"
     "  --workspace NAME      for policy overrides and exemptions\n"
     "  --server URL          send the plan to a running imagegate (env IMAGEGATE_SERVER)\n"

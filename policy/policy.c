@@ -1,14 +1,16 @@
 /* Policy: the default levels, the policy file, and evaluation.
  *
- * Evaluation turns each scanner reference into at most two findings (an
- * image finding -- revoked, revocation_scheduled, untracked, tracked,
- * outdated, unknown, unrecognized -- plus `hardcoded` when the value is
- * written into the configuration), asks the caller's registry through the
- * policy_lookup interface (answers are cached per image and per bucket for
- * the evaluation, so 2000 instances of one image cost one lookup), applies
- * the levels of the policy (defaults, then every matching override in file
- * order), then exemptions, and derives the verdict. No clock, no store, no
- * globals: all of that comes in through the parameters. */
+ * Evaluation turns each scanner reference into a few findings (an image
+ * finding -- revoked, revocation_scheduled, untracked, tracked, unknown,
+ * launch_resolved, unrecognized -- then outdated and stale when they apply,
+ * plus `hardcoded` when the value is written into the configuration), asks
+ * the caller's registry through the policy_lookup interface (answers are
+ * cached per image, bucket and version for the evaluation, so 2000
+ * instances of one image cost one lookup), applies the levels of the
+ * policy (defaults, then every matching override in file order), then
+ * exemptions, and derives the verdict. No clock, no store, no globals: all
+ * of that comes in through the parameters (the freshness policy's ages are
+ * counted to the scope's time). */
 #include "policy/policy.h"
 
 #include <fnmatch.h>
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/numparse.h"
 #include "common/strbuf.h"
 #include "common/strmap.h"
 #include "common/xalloc.h"
@@ -41,6 +44,8 @@ static const struct {
     [PK_UNRECOGNIZED] = {"unrecognized", "unrecognized", POLICY_INFO},
     [PK_LAUNCH_RESOLVED] = {"launch_resolved", "launch_resolved", POLICY_WARN},
     [PK_OUTDATED] = {"outdated", "outdated", POLICY_INFO},
+    [PK_OUTDATED_BEHIND] = {"outdated", "outdated_behind", POLICY_WARN},
+    [PK_STALE] = {"stale", "stale", POLICY_WARN},
     [PK_TRACKED] = {"tracked", "tracked", POLICY_INFO},
 };
 
@@ -67,6 +72,9 @@ const char *policy_kind_description(policy_kind k)
         [PK_LAUNCH_RESOLVED] =
             "EC2 resolves the image from an SSM parameter at launch: it cannot be checked now",
         [PK_OUTDATED] = "A channel of the image's bucket holds a newer version",
+        [PK_OUTDATED_BEHIND] =
+            "The image's version is more versions behind than the freshness policy allows",
+        [PK_STALE] = "The image is older than the freshness policy's max_age",
         [PK_TRACKED] = "The image is tracked and valid",
     };
     return k < PK__COUNT ? d[k] : "";
@@ -76,7 +84,8 @@ bool policy_kind_records_usage(policy_kind k)
 {
     static const bool uses[PK__COUNT] = {
         [PK_REVOKED] = true,  [PK_REVOKED_UNCHANGED] = true, [PK_REVOCATION_SCHEDULED] = true,
-        [PK_OUTDATED] = true, [PK_TRACKED] = true,
+        [PK_OUTDATED] = true, [PK_OUTDATED_BEHIND] = true,   [PK_STALE] = true,
+        [PK_TRACKED] = true,
     };
     return k < PK__COUNT && uses[k];
 }
@@ -124,12 +133,24 @@ typedef struct exemption {
     unsigned kinds;                 /* bit per policy_kind, 0 = all */
 } exemption;
 
+/* freshness: the top level (bucket NULL) or one entry of its buckets list.
+ * A key not given is -1: a bucket entry inherits it from the top. */
+typedef struct fresh_rule {
+    char *bucket;       /* glob; NULL at the top */
+    int64_t max_age;    /* ms */
+    char *max_age_text; /* as written ("30d") */
+    int64_t max_behind; /* max_versions_behind */
+} fresh_rule;
+
 struct policy {
     policy_level level[PK__COUNT];
     override *overrides;
     size_t n_overrides;
     exemption *exemptions;
     size_t n_exemptions;
+    fresh_rule fresh;          /* freshness: max_age, max_versions_behind */
+    fresh_rule *fresh_buckets; /* freshness.buckets, first match wins */
+    size_t n_fresh_buckets;
 };
 
 policy *policy_default(void)
@@ -137,6 +158,7 @@ policy *policy_default(void)
     policy *p = xcalloc(1, sizeof *p);
     for (int k = 0; k < PK__COUNT; k++)
         p->level[k] = KINDS[k].level;
+    p->fresh.max_age = p->fresh.max_behind = -1;
     return p;
 }
 
@@ -159,6 +181,12 @@ void policy_free(policy *p)
         free(e->workspace);
     }
     free(p->exemptions);
+    free(p->fresh.max_age_text);
+    for (size_t i = 0; i < p->n_fresh_buckets; i++) {
+        free(p->fresh_buckets[i].bucket);
+        free(p->fresh_buckets[i].max_age_text);
+    }
+    free(p->fresh_buckets);
     free(p);
 }
 
@@ -336,9 +364,90 @@ static int load_override(policy *p, const ynode *m, const char *name, char *err,
     return load_levels(n, name, o->level, err, errlen);
 }
 
+/* max_age and max_versions_behind of a freshness mapping (top or entry). */
+static int load_fresh_limits(const ynode *m, const char *name, fresh_rule *fr, char *err,
+                             size_t errlen)
+{
+    const ynode *n;
+    char e2[160];
+    fr->max_age = fr->max_behind = -1;
+    if ((n = ydoc_get(m, "max_age"))) {
+        if (n->type != YNODE_SCALAR || ig_duration_parse(n->value, &fr->max_age, e2, sizeof e2) ||
+            fr->max_age <= 0) {
+            snprintf(err, errlen,
+                     "%s:%d: max_age must be a duration longer than 0 (180d, 12w, 36h)", name,
+                     n->line);
+            return -1;
+        }
+        fr->max_age_text = xstrdup(n->value);
+    }
+    if ((n = ydoc_get(m, "max_versions_behind")) &&
+        (n->type != YNODE_SCALAR || parse_int64("max_versions_behind", n->value, 0, 1000000,
+                                                &fr->max_behind, e2, sizeof e2))) {
+        snprintf(err, errlen, "%s:%d: max_versions_behind must be a whole number from 0 to 1000000",
+                 name, n->line);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_fresh_bucket(policy *p, const ynode *m, const char *name, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"bucket", "max_age", "max_versions_behind", NULL};
+    if (m->type != YNODE_MAP) {
+        snprintf(err, errlen,
+                 "%s:%d: a freshness.buckets entry is a mapping (bucket, max_age, "
+                 "max_versions_behind)",
+                 name, m->line);
+        return -1;
+    }
+    if (check_keys(m, name, allowed, err, errlen))
+        return -1;
+    p->fresh_buckets =
+        xrealloc(p->fresh_buckets, (p->n_fresh_buckets + 1) * sizeof *p->fresh_buckets);
+    fresh_rule *fr = &p->fresh_buckets[p->n_fresh_buckets++];
+    memset(fr, 0, sizeof *fr);
+    if (load_fresh_limits(m, name, fr, err, errlen))
+        return -1;
+    const ynode *b = ydoc_get(m, "bucket");
+    if (!b) {
+        snprintf(err, errlen, "%s:%d: a freshness.buckets entry needs a bucket (a glob)", name,
+                 m->line);
+        return -1;
+    }
+    return scalar_str(b, name, "bucket", &fr->bucket, err, errlen);
+}
+
+/* freshness: {max_age, max_versions_behind, buckets: [{bucket, ...}]} */
+static int load_freshness(policy *p, const ynode *m, const char *name, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"max_age", "max_versions_behind", "buckets", NULL};
+    if (m->type != YNODE_MAP) {
+        snprintf(err, errlen,
+                 "%s:%d: freshness is a mapping (max_age, max_versions_behind, buckets)", name,
+                 m->line);
+        return -1;
+    }
+    if (check_keys(m, name, allowed, err, errlen) ||
+        load_fresh_limits(m, name, &p->fresh, err, errlen))
+        return -1;
+    const ynode *n = ydoc_get(m, "buckets");
+    if (!n)
+        return 0;
+    if (n->type != YNODE_SEQ) {
+        snprintf(err, errlen, "%s:%d: freshness.buckets must be a list", name, n->line);
+        return -1;
+    }
+    for (size_t i = 0; i < n->n; i++)
+        if (load_fresh_bucket(p, n->items[i], name, err, errlen))
+            return -1;
+    return 0;
+}
+
 static policy *load_doc(const ynode *doc, const char *name, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"levels", "overrides", "exemptions", "version", NULL};
+    static const char *const allowed[] = {"levels",  "overrides", "exemptions",
+                                          "version", "freshness", NULL};
     policy *p = policy_default();
     if (doc->type != YNODE_MAP) {
         snprintf(err, errlen, "%s:%d: a policy file is a mapping (levels, overrides, exemptions)",
@@ -375,6 +484,8 @@ static policy *load_doc(const ynode *doc, const char *name, char *err, size_t er
             if (load_exemption(p, n->items[i], name, err, errlen))
                 goto fail;
     }
+    if ((n = ydoc_get(doc, "freshness")) && load_freshness(p, n, name, err, errlen))
+        goto fail;
     return p;
 fail:
     policy_free(p);
@@ -410,6 +521,7 @@ typedef struct eval_ctx {
     policy_level level[PK__COUNT]; /* after overrides */
     strmap images;                 /* lookup key -> json array (owned) */
     strmap channels;               /* bucket -> json array (owned) */
+    strmap versions;               /* "bucket/ref" -> version object or null (owned) */
     strmap distinct;               /* image IDs seen */
     strmap memo;                   /* ref signature -> memo_entry* */
     strbuf key;                    /* scratch for memo_key() */
@@ -732,6 +844,184 @@ static void count_image(eval_ctx *c, const scan_ref *r)
         strmap_upsert(&c->distinct, r->value, strlen(r->value), NULL);
 }
 
+/* ---- freshness and launch-time images ---------------------------------- */
+
+/* The freshness limits for a bucket: those of the first freshness.buckets
+ * entry whose glob matches, each key it leaves out taken from the top
+ * level. age_glob / behind_glob: the entry a limit came from (NULL: the top
+ * level). A limit of -1 is not set. */
+typedef struct fresh_limits {
+    int64_t max_age, max_behind;
+    const char *age_text, *age_glob, *behind_glob;
+} fresh_limits;
+
+static void freshness_for(const policy *p, const char *bucket, fresh_limits *fl)
+{
+    fl->max_age = p->fresh.max_age;
+    fl->age_text = p->fresh.max_age_text;
+    fl->max_behind = p->fresh.max_behind;
+    fl->age_glob = fl->behind_glob = NULL;
+    for (size_t i = 0; bucket && i < p->n_fresh_buckets; i++) {
+        const fresh_rule *fr = &p->fresh_buckets[i];
+        if (fnmatch(fr->bucket, bucket, 0) != 0)
+            continue;
+        if (fr->max_age >= 0) {
+            fl->max_age = fr->max_age;
+            fl->age_text = fr->max_age_text;
+            fl->age_glob = fr->bucket;
+        }
+        if (fr->max_behind >= 0) {
+            fl->max_behind = fr->max_behind;
+            fl->behind_glob = fr->bucket;
+        }
+        return;
+    }
+}
+
+/* find_version through the evaluation's cache. Borrowed; JSON null when
+ * there is no such version, and when the store failed (the evaluation then
+ * fails). */
+static const json_t *cached_version(eval_ctx *c, const char *bucket, const char *ref)
+{
+    char *key = xasprintf("%s/%s", bucket, ref); /* bucket names have no '/' */
+    strmap_entry *e = strmap_upsert(&c->versions, key, strlen(key), NULL);
+    free(key);
+    if (!e->value) {
+        json_t *j = c->lk->find_version(c->lk->ctx, bucket, ref);
+        if (!j) {
+            if (!c->failed)
+                snprintf(c->err, c->errlen, "the registry could not be read");
+            c->failed = 1;
+            j = json_null();
+        }
+        e->value = j;
+    }
+    return e->value;
+}
+
+/* How many complete, non-revoked versions of m's bucket are numbered above
+ * m's version, counted up to cap. No channel holds a number above the
+ * highest valid one except a revoked version (latest holds the highest
+ * valid one), and numbers are never reused: each name from there down to
+ * m's is asked for (cached), newest first. *more: the count stopped at cap
+ * with names left. */
+static int64_t versions_ahead(eval_ctx *c, const json_t *m, int64_t cap, int *more)
+{
+    const char *bucket = jstr(m, "bucket_name");
+    long mine = version_number(jstr(m, "version")), top = mine;
+    size_t i;
+    const json_t *ch;
+    json_array_foreach(cached_channels(c, bucket), i, ch)
+    {
+        long n = version_number(jstr(json_object_get(ch, "version"), "name"));
+        top = n > top ? n : top;
+    }
+    int64_t count = 0;
+    long k = top;
+    for (; k > mine && count < cap && !c->failed; k--) {
+        char name[32];
+        snprintf(name, sizeof name, "v%ld", k);
+        const json_t *v = cached_version(c, bucket, name);
+        const char *st = jstr(v, "status");
+        if (version_number(jstr(v, "name")) == k && st && strcmp(st, "VERSION_REVOKED") != 0)
+            count++;
+    }
+    *more = k > mine;
+    return count;
+}
+
+/* outdated: a channel holds a newer version (newer: "channel staging holds
+ * v3"); at the outdated_behind level when more complete, non-revoked
+ * versions are newer than the freshness policy's max_versions_behind. */
+static void eval_outdated(eval_ctx *c, const scan_ref *r, const json_t *m, const char *newer)
+{
+    fresh_limits fl;
+    freshness_for(c->p, jstr(m, "bucket_name"), &fl);
+    int more = 0;
+    int64_t ahead = fl.max_behind >= 0 ? versions_ahead(c, m, fl.max_behind + 1, &more) : 0;
+    int over = fl.max_behind >= 0 && ahead > fl.max_behind;
+    policy_finding *f = add_finding(c, over ? PK_OUTDATED_BEHIND : PK_OUTDATED, r);
+    set_match(c, f, m);
+    if (!over) {
+        f->message =
+            intern_take(c, xasprintf("%s %s is not the newest: %s", f->bucket, f->version, newer));
+        return;
+    }
+    strbuf msg = STRBUF_INIT;
+    strbuf_printf(&msg,
+                  "%s %s has %lld%s newer complete version%s (%s); the freshness policy "
+                  "allows %lld",
+                  f->bucket, f->version, (long long)ahead, more ? " or more" : "",
+                  ahead == 1 && !more ? "" : "s", newer, (long long)fl.max_behind);
+    if (fl.behind_glob)
+        strbuf_printf(&msg, " for %s", fl.behind_glob);
+    f->message = intern_take(c, strbuf_steal(&msg));
+}
+
+/* When version v was completed: the newest build_time of its builds when
+ * Packer's manifest gave them (an import), else completed_at; IG_TIME_NONE
+ * when neither is known. *built: it is a build time. */
+static ig_time version_done(const json_t *v, int *built)
+{
+    ig_time best = IG_TIME_NONE, t;
+    char e[120];
+    size_t i;
+    const json_t *b;
+    json_array_foreach(json_object_get(v, "builds"), i, b)
+    {
+        const char *s = jstr(b, "built_at");
+        if (s && ig_time_parse(s, &t, e, sizeof e) == 0 && (best == IG_TIME_NONE || t > best))
+            best = t;
+    }
+    *built = best != IG_TIME_NONE;
+    const char *done = jstr(v, "completed_at");
+    if (!*built && (!done || ig_time_parse(done, &best, e, sizeof e) != 0))
+        best = IG_TIME_NONE;
+    return best;
+}
+
+/* "597 days", "5 hours", "12 minutes" */
+static void put_age(strbuf *b, int64_t ms)
+{
+    static const struct {
+        int64_t ms;
+        const char *unit;
+    } units[] = {{86400000, "day"}, {3600000, "hour"}, {60000, "minute"}};
+    size_t u = 0;
+    while (u + 1 < sizeof units / sizeof units[0] && ms < units[u].ms)
+        u++;
+    long long n = (long long)(ms / units[u].ms);
+    strbuf_printf(b, "%lld %s%s", n, units[u].unit, n == 1 ? "" : "s");
+}
+
+/* stale: the version behind m was completed longer ago than the freshness
+ * policy's max_age for its bucket (at scope->now). */
+static void eval_stale(eval_ctx *c, const scan_ref *r, const json_t *m)
+{
+    const char *bucket = jstr(m, "bucket_name");
+    const char *ref = jstr(m, "fingerprint") ? jstr(m, "fingerprint") : jstr(m, "version");
+    fresh_limits fl;
+    freshness_for(c->p, bucket, &fl);
+    if (fl.max_age < 0 || !bucket || !ref)
+        return;
+    int built;
+    ig_time done = version_done(cached_version(c, bucket, ref), &built);
+    if (done == IG_TIME_NONE || c->scope->now - done <= fl.max_age)
+        return;
+    policy_finding *f = add_finding(c, PK_STALE, r);
+    set_match(c, f, m);
+    strbuf msg = STRBUF_INIT;
+    char when[40];
+    strbuf_printf(&msg, "%s %s is ", f->bucket, f->version);
+    put_age(&msg, c->scope->now - done);
+    strbuf_printf(&msg, " old (%s %s), older than the %s the freshness policy allows",
+                  built ? "built" : "completed", ig_time_format(done, when, sizeof when),
+                  fl.age_text);
+    if (fl.age_glob)
+        strbuf_printf(&msg, " for %s", fl.age_glob);
+    f->message = intern_take(c, strbuf_steal(&msg));
+}
+
 /* "resolve:ssm:PARAMETER": EC2 picks the image when it launches, so what
  * the run will use cannot be known, let alone checked, now. */
 static void eval_launch_resolved(eval_ctx *c, const scan_ref *r)
@@ -743,6 +1033,29 @@ static void eval_launch_resolved(eval_ctx *c, const scan_ref *r)
     f->message = intern_take(c, xasprintf("the image is whatever the SSM parameter %.200s holds "
                                           "when EC2 launches it: nothing can check it at plan time",
                                           param));
+}
+
+/* A tracked, valid image, and outdated when a channel holds a newer version. */
+static void eval_tracked(eval_ctx *c, const scan_ref *r, const json_t *m)
+{
+    policy_finding *f = add_finding(c, PK_TRACKED, r);
+    set_match(c, f, m);
+    f->message = intern_take(c, xasprintf("uses %s from %s %s", shown(r), f->bucket, f->version));
+    char *newer = outdated_by(c, m);
+    if (newer)
+        eval_outdated(c, r, m, newer);
+    free(newer);
+}
+
+static void add_hardcoded(eval_ctx *c, const scan_ref *r, const json_t *m)
+{
+    policy_finding *h = add_finding(c, PK_HARDCODED, r);
+    h->provenance = scan_provenance_name(r->provenance);
+    set_match(c, h, m);
+    h->message =
+        intern_take(c, xasprintf("the image %s is hardcoded: %s; look it up from the registry "
+                                 "(a data source or the lookup endpoint) instead",
+                                 shown(r), provenance_words(r->provenance)));
 }
 
 static void eval_image(eval_ctx *c, const scan_ref *r)
@@ -774,6 +1087,7 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
         return;
     }
     count_image(c, r);
+    size_t first = c->rep->n_findings;
     if (!m) {
         f = add_finding(c, PK_UNTRACKED, r);
         f->message = intern_take(c, xasprintf("%s is not in the registry", shown(r)));
@@ -795,32 +1109,14 @@ static void eval_image(eval_ctx *c, const scan_ref *r)
         f->message = intern_take(c, strbuf_steal(&msg));
         f->channel_note = intern_take(c, channel_note(c, m));
     } else {
-        f = add_finding(c, PK_TRACKED, r);
-        set_match(c, f, m);
-        f->message =
-            intern_take(c, xasprintf("uses %s from %s %s", shown(r), f->bucket, f->version));
-        char *newer = outdated_by(c, m);
-        if (newer) {
-            if (r->kind == SCAN_REF_IMAGE)
-                f->provenance = scan_provenance_name(r->provenance);
-            f = add_finding(c, PK_OUTDATED, r);
-            set_match(c, f, m);
-            f->message = intern_take(
-                c, xasprintf("%s %s is not the newest: %s", f->bucket, f->version, newer));
-            free(newer);
-        }
+        eval_tracked(c, r, m);
     }
-    if (r->kind == SCAN_REF_IMAGE)
-        f->provenance = scan_provenance_name(r->provenance);
-    if (r->kind == SCAN_REF_IMAGE && hardcoded(r->provenance)) {
-        policy_finding *h = add_finding(c, PK_HARDCODED, r);
-        h->provenance = scan_provenance_name(r->provenance);
-        set_match(c, h, m);
-        h->message =
-            intern_take(c, xasprintf("the image %s is hardcoded: %s; look it up from the registry "
-                                     "(a data source or the lookup endpoint) instead",
-                                     shown(r), provenance_words(r->provenance)));
-    }
+    if (m)
+        eval_stale(c, r, m);
+    for (size_t k = first; k < c->rep->n_findings; k++)
+        c->rep->findings[k].provenance = scan_provenance_name(r->provenance);
+    if (hardcoded(r->provenance))
+        add_hardcoded(c, r, m);
 }
 
 static void eval_mention(eval_ctx *c, const scan_ref *r)
@@ -1032,6 +1328,54 @@ static int replay(eval_ctx *c, const scan_ref *r)
     return 1;
 }
 
+/* The levels of this scope: the policy's, then every matching override in
+ * file order. */
+static void scope_levels(eval_ctx *c)
+{
+    const policy *p = c->p;
+    for (int k = 0; k < PK__COUNT; k++)
+        c->level[k] = p->level[k];
+    for (size_t i = 0; i < p->n_overrides; i++) {
+        const override *o = &p->overrides[i];
+        if (!glob_ok(o->organization, c->scope->organization) ||
+            !glob_ok(o->workspace, c->scope->workspace))
+            continue;
+        for (int k = 0; k < PK__COUNT; k++)
+            if (o->level[k] >= 0)
+                c->level[k] = (policy_level)o->level[k];
+    }
+}
+
+/* Levels, then exemptions, for the findings of r (from index first on). */
+static void apply_levels(eval_ctx *c, const scan_ref *r, size_t first)
+{
+    for (size_t k = first; k < c->rep->n_findings; k++) {
+        policy_finding *f = &c->rep->findings[k];
+        f->level = c->level[f->kind];
+        const exemption *e = exempted(c, f, r);
+        if (e) {
+            f->exempted = true;
+            if (f->level != POLICY_INFO)
+                f->message = intern_take(c, xasprintf("%s [exempted: %s]", f->message, e->reason));
+            f->level = POLICY_INFO;
+        }
+    }
+}
+
+/* Everything of the evaluation but the report. */
+static void eval_dispose(eval_ctx *c)
+{
+    for (size_t i = 0; i < c->memo.cap; i++)
+        if (c->memo.slots[i].key)
+            free(c->memo.slots[i].value);
+    strmap_dispose(&c->memo);
+    strbuf_dispose(&c->key);
+    free_cache(&c->images);
+    free_cache(&c->channels);
+    free_cache(&c->versions);
+    strmap_dispose(&c->distinct);
+}
+
 policy_report *policy_eval(const policy *p, const scan_result *res, const policy_lookup *lk,
                            const policy_scope *scope, char *err, size_t errlen)
 {
@@ -1044,18 +1388,9 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
     c.errlen = errlen;
     strmap_init(&c.images);
     strmap_init(&c.channels);
+    strmap_init(&c.versions);
     strmap_init(&c.distinct);
-    for (int k = 0; k < PK__COUNT; k++)
-        c.level[k] = p->level[k];
-    for (size_t i = 0; i < p->n_overrides; i++) {
-        const override *o = &p->overrides[i];
-        if (!glob_ok(o->organization, scope->organization) ||
-            !glob_ok(o->workspace, scope->workspace))
-            continue;
-        for (int k = 0; k < PK__COUNT; k++)
-            if (o->level[k] >= 0)
-                c.level[k] = (policy_level)o->level[k];
-    }
+    scope_levels(&c);
     policy_report *rep = xcalloc(1, sizeof *rep);
     rep->arena_ = xmalloc(sizeof(arena));
     arena_init(rep->arena_);
@@ -1086,29 +1421,10 @@ policy_report *policy_eval(const policy *p, const scan_result *res, const policy
             }
             remember(&c, r, first);
         }
-        for (size_t k = first; k < rep->n_findings; k++) {
-            policy_finding *f = &rep->findings[k];
-            f->level = c.level[f->kind];
-            const exemption *e = exempted(&c, f, r);
-            if (e) {
-                f->exempted = true;
-                if (f->level != POLICY_INFO) {
-                    f->message =
-                        intern_take(&c, xasprintf("%s [exempted: %s]", f->message, e->reason));
-                }
-                f->level = POLICY_INFO;
-            }
-        }
+        apply_levels(&c, r, first);
     }
     rep->images = c.distinct.count;
-    for (size_t i = 0; i < c.memo.cap; i++)
-        if (c.memo.slots[i].key)
-            free(c.memo.slots[i].value);
-    strmap_dispose(&c.memo);
-    strbuf_dispose(&c.key);
-    free_cache(&c.images);
-    free_cache(&c.channels);
-    strmap_dispose(&c.distinct);
+    eval_dispose(&c);
     if (c.failed) {
         policy_report_free(rep);
         return NULL;

@@ -19,9 +19,10 @@ typedef enum { POLICY_INFO = 0, POLICY_WARN, POLICY_FAIL } policy_level;
 const char *policy_level_name(policy_level l); /* "info", "warn", "fail" */
 int policy_level_parse(const char *s, policy_level *out);
 
-/* Finding kinds. The *_UNCHANGED / *_UNREFERENCED / MENTION_REVOKED variants
- * are the same kind in output ("revoked", "data_source_revoked", "mention")
- * with their own default level and their own policy key. */
+/* Finding kinds. The *_UNCHANGED / *_UNREFERENCED / MENTION_REVOKED /
+ * OUTDATED_BEHIND variants are the same kind in output ("revoked",
+ * "data_source_revoked", "mention", "outdated") with their own default
+ * level and their own policy key. */
 typedef enum {
     PK_REVOKED = 0,
     PK_REVOKED_UNCHANGED, /* key "revoked_unchanged" */
@@ -36,6 +37,9 @@ typedef enum {
     PK_UNRECOGNIZED,
     PK_LAUNCH_RESOLVED, /* "resolve:ssm:PARAMETER": EC2 picks the image at launch */
     PK_OUTDATED,
+    PK_OUTDATED_BEHIND, /* key "outdated_behind": more versions behind than the freshness policy
+                           allows */
+    PK_STALE,           /* older than the freshness policy's max_age */
     PK_TRACKED,
     PK__COUNT
 } policy_kind;
@@ -72,7 +76,9 @@ void policy_free(policy *p);
  * channels: array of channel objects of a bucket as registry_channel_list
  *   returns them (name, version {name, fingerprint, status, builds ...}).
  * find_version: a version object (registry_version_get) or JSON null when it
- *   does not exist; ref is a fingerprint, a name or a version id. */
+ *   does not exist; ref is a fingerprint, a name or a version id. The
+ *   freshness policy reads its completed_at and builds[].built_at, and asks
+ *   for the names v(N+1)... to count the versions newer than vN. */
 typedef struct policy_lookup {
     void *ctx;
     json_t *(*find_image)(void *ctx, const char *id, const char *platform);
@@ -118,7 +124,7 @@ typedef struct policy_report {
 typedef struct policy_scope {
     const char *organization; /* NULL = none given */
     const char *workspace;
-    ig_time now;
+    ig_time now; /* revocations, exemption expiry and image ages are judged at this time */
 } policy_scope;
 
 /* Evaluates the scanner's references. Returns a new report, or NULL with err

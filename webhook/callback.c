@@ -103,7 +103,10 @@ static const char *kind_title(policy_kind k)
     case PK_LAUNCH_RESOLVED:
         return "Image resolved at launch";
     case PK_OUTDATED:
+    case PK_OUTDATED_BEHIND:
         return "Outdated image";
+    case PK_STALE:
+        return "Stale image";
     case PK_TRACKED:
         return "Tracked image";
     default:

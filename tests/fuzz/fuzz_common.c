@@ -118,13 +118,18 @@ static json_t *fake_image(void *ctx, const char *id, const char *platform)
     return a;
 }
 
+/* A version object; the freshness policy reads completed_at and the builds'
+ * built_at (a manifest's build_time; null for an API build). */
 static json_t *fake_version_obj(const char *bucket, const char *name, const char *fp,
                                 const char *status, const char *ami)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "bucket_name", bucket,
-                     "name", name, "fingerprint", fp, "status", status, "builds", "platform", "aws",
-                     "status", "DONE", "artifacts", "external_identifier", ami, "region",
-                     "us-west-1");
+    uint64_t h = hash_str(bucket) ^ hash_str(name);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s?, s:[{s:s, s:s}]}]}",
+                     "bucket_name", bucket, "name", name, "fingerprint", fp, "status", status,
+                     "completed_at", h & 1 ? "2026-11-01T00:00:00Z" : "2025-01-01T00:00:00.5Z",
+                     "builds", "platform", "aws", "status", "DONE", "built_at",
+                     h & 2 ? "2025-02-19T21:20:00Z" : NULL, "artifacts", "external_identifier", ami,
+                     "region", "us-west-1");
 }
 
 static json_t *fake_channels(void *ctx, const char *bucket)

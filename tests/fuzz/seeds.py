@@ -227,6 +227,11 @@ exemptions:
                         "expires": "2026-11-20T09:00:00.123+02:00", "organization": "a*"},
                        {"bucket": "web-ubuntu", "version": "web-1", "reason": "fp"}]}))
     put("policy", "bad-types.yaml", "levels: [1]\noverrides: {a: b}\nexemptions:\n  - 3\n")
+    put("policy", "freshness.yaml", "levels: {stale: fail, outdated_behind: info, launch_resolved: info}\n"
+        "freshness:\n  max_age: 180d\n  max_versions_behind: 2\n  buckets:\n"
+        "    - {bucket: 'web-*', max_age: 30d, max_versions_behind: 0}\n"
+        "    - {bucket: '[a-', max_age: 1s}\n    - bucket: golden-base\n"
+        "exemptions:\n  - {image: ami-0d4c3b2a1f0e9d8c7, reason: r, kinds: [stale, outdated]}\n")
     put("policy", "globs.yaml", "overrides:\n  - organization: '[a-'\n    workspace: '**?*\\\\'\n"
         "    levels: {unknown: fail}\nexemptions:\n  - {image: '*', reason: x, "
         "expires: 2026-02-30}\n")

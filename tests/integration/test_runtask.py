@@ -45,7 +45,8 @@ class RunTaskTest(unittest.TestCase):
         cls.db = "sqlite:" + cls.db_path
         run_ok("sh", os.path.join(FIX, "setup-registry.sh"), BIN, cls.db)
         cls.fake = FakeTFC(cls.cert, cls.key, TOKEN).start()
-        for name in ("clean", "hardcoded-literal", "other-types", "mentions", "scale"):
+        for name in ("clean", "hardcoded-literal", "other-types", "mentions", "scale",
+                     "freshness", "launch-resolved"):
             with open(os.path.join(FIX, "plans", name + ".plan.json"), "rb") as f:
                 cls.fake.plans[name] = f.read()
         for name in ("hardcoded", "hostile"):
@@ -542,6 +543,41 @@ class RunTaskTest(unittest.TestCase):
             doc = self.final(p)
             self.assertEqual(doc["data"]["attributes"]["status"], "failed")
             self.assertIn("max-plan-bytes", doc["data"]["attributes"]["message"])
+        finally:
+            d.stop()
+
+    def test_23b_freshness_and_launch_time_outcomes(self):
+        """stale, outdated (behind) and launch_resolved findings become outcomes, with the
+        server's policy file (and its own clock: the fixtures' builds are from 2025)."""
+        db7 = os.path.join(self.tmp, "fresh.db")
+        shutil.copy(self.db_path, db7)
+        pol = os.path.join(self.tmp, "fresh-policy.yaml")
+        with open(pol, "w") as f:
+            f.write("freshness:\n  max_age: 30d\n  buckets:\n"
+                    "    - {bucket: 'web-*', max_versions_behind: 0}\n")
+        d = Daemon(self.tmp, "fresh", "sqlite:" + db7, self.fake, self.ca, self.cert, self.key,
+                   extra=["--policy", pol]).start()
+        try:
+            p = self.deliver(daemon=d, plan="freshness")
+            doc = self.final(p)
+            outs = {o["attributes"]["outcome-id"]: o["attributes"] for o in self.assert_limits(doc)}
+            st = outs["stale:aws_instance.behind.ami"]
+            self.assertEqual(st["tags"]["Severity"][0], {"label": "Stale", "level": "warning"})
+            self.assertIn("web-ubuntu v2 is", st["description"])
+            self.assertIn("## Stale image", st["body"])
+            od = outs["outdated:aws_instance.behind.ami"]
+            self.assertEqual(od["tags"]["Severity"][0]["label"], "Outdated")
+            self.assertIn("1 newer complete version", od["description"])
+            self.assertIn("stale:aws_instance.revoked.ami", outs)
+            p = self.deliver(daemon=d, plan="launch-resolved")
+            doc = self.final(p)
+            self.assertEqual(doc["data"]["attributes"]["status"], "passed")
+            outs = {o["attributes"]["outcome-id"]: o["attributes"] for o in self.assert_limits(doc)}
+            lr = outs["launch_resolved:aws_instance.web.ami"]
+            self.assertEqual(lr["tags"]["Severity"][0], {"label": "Launch resolved",
+                                                         "level": "warning"})
+            self.assertIn("/golden/web/ami-id", lr["description"])
+            self.assertIn("launch_resolved:aws_launch_template.al2023.image_id", outs)
         finally:
             d.stop()
 

@@ -7,6 +7,7 @@ With IMAGEGATE_TEST_PG_URL set (ctest's integration/test_scan_cli_pg, under
 pgserver.py) the registry is a fresh PostgreSQL database on that server
 instead of a SQLite file; every test runs unchanged against it."""
 
+import datetime
 import json
 import os
 import shutil
@@ -585,6 +586,97 @@ class ScanCli(unittest.TestCase):
         rc, out, err = run(["--db", self.db, "scan", "-"], stdin=good[:1234])
         self.assertEqual(rc, 2)
         self.assertIn("byte 1234: the document ends before it is complete", err)
+
+    @staticmethod
+    def days_since(now, epoch_s):
+        return int((now - datetime.datetime.fromtimestamp(epoch_s, datetime.timezone.utc))
+                   .total_seconds() // 86400)
+
+    def test_freshness_policy(self):
+        # one hour after setup: web-ubuntu v1 is revoked, base-al2023 v1 still scheduled
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + \
+            datetime.timedelta(hours=1)
+        now_s = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        al_days = self.days_since(now, 1748000000)  # base-al2023 v1's build_time
+        pol = os.path.join(self.tmp, "fresh.yaml")
+        with open(pol, "w") as f:
+            f.write("freshness:\n"
+                    "  max_age: %dd\n"
+                    "  buckets:\n"
+                    "    - bucket: 'web-*'\n"
+                    "      max_age: 30d\n"
+                    "      max_versions_behind: 0\n"
+                    "    - bucket: web-ubuntu\n"
+                    "      max_age: 1000w\n" % (al_days + 5))
+        rc, rep = self.report("freshness.plan.json", "--policy", pol, "--now", now_s)
+        self.assertEqual((rc, rep["verdict"]), (1, "fail"))
+        st = self.has(rep, "stale", "aws_instance.behind", "warn", "ami")
+        self.assertEqual((st[0]["bucket"], st[0]["version"]), ("web-ubuntu", "v2"))
+        self.assertIn("web-ubuntu v2 is %d days old (built 2025-04-18T18:13:20Z)"
+                      % self.days_since(now, 1745000000), st[0]["message"])
+        self.assertIn("older than the 30d the freshness policy allows for web-*",
+                      st[0]["message"])  # the first matching glob wins
+        out = self.has(rep, "outdated", "aws_instance.behind", "warn")
+        self.assertEqual(len(out), 1)
+        self.assertIn("1 newer complete version", out[0]["message"])
+        self.assertIn("allows 0 for web-*", out[0]["message"])
+        self.assertTrue(self.has(rep, "stale", "aws_instance.newest", "warn"))  # v3: 2025-06
+        self.assertFalse(self.has(rep, "outdated", "aws_instance.newest"))
+        self.assertTrue(self.has(rep, "revoked", "aws_instance.revoked", "fail"))
+        self.assertTrue(self.has(rep, "stale", "aws_instance.revoked", "warn"))  # alongside
+        self.assertFalse(self.has(rep, "stale", "aws_instance.scheduled"))  # top max_age
+        self.assertFalse(self.has(rep, "stale", "aws_instance.untracked"))
+        # ten days later base-al2023 v1 is older than the top max_age (still scheduled)
+        later = (now + datetime.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rc, rep = self.report("freshness.plan.json", "--policy", pol, "--now", later)
+        st = self.has(rep, "stale", "aws_instance.scheduled", "warn")
+        self.assertIn("older than the %dd the freshness policy allows" % (al_days + 5),
+                      st[0]["message"])
+        self.assertTrue(self.has(rep, "revocation_scheduled", "aws_instance.scheduled", "warn"))
+        # --now before v3 was 30 days old: only v2 and v1 are stale
+        rc, rep = self.report("freshness.plan.json", "--policy", pol,
+                              "--now", "2025-07-01T00:00:00Z")
+        self.assertFalse(self.has(rep, "stale", "aws_instance.newest"))
+        self.assertTrue(self.has(rep, "stale", "aws_instance.behind"))
+        # every output format
+        for fmt in ("text", "markdown", "sarif", "junit"):
+            rc, out, err = self.scan("freshness.plan.json", "--policy", pol, "--now", now_s,
+                                     fmt=fmt)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("stale", out, fmt)
+            self.assertIn("newer complete version", out, fmt)
+        rc, out, err = self.scan("freshness.plan.json", "--policy", pol, "--now", now_s,
+                                 fmt="sarif")
+        ids = {r["id"] for r in json.loads(out)["runs"][0]["tool"]["driver"]["rules"]}
+        self.assertTrue({"stale", "outdated"} <= ids, ids)
+
+    def test_freshness_levels_overrides_exemptions(self):
+        pol = os.path.join(self.tmp, "fresh-levels.yaml")
+        with open(pol, "w") as f:
+            f.write("levels: {stale: fail}\n"
+                    "overrides:\n"
+                    "  - workspace: 'legacy-*'\n"
+                    "    levels: {stale: info, outdated_behind: info}\n"
+                    "exemptions:\n"
+                    "  - image: ami-0c9d8e7f6a5b40312\n"
+                    "    reason: v3 kept until the Q2 rebuild\n"
+                    "    kinds: [stale]\n"
+                    "freshness: {max_age: 30d, max_versions_behind: 0}\n")
+        rc, rep = self.report("freshness.plan.json", "--policy", pol)
+        self.assertEqual(rc, 1)
+        self.assertTrue(self.has(rep, "stale", "aws_instance.behind", "fail"))
+        self.assertTrue(self.has(rep, "outdated", "aws_instance.behind", "warn"))
+        ex = self.has(rep, "stale", "aws_instance.newest", "info")
+        self.assertIn("[exempted: v3 kept until the Q2 rebuild]", ex[0]["message"])
+        rc, rep = self.report("freshness.plan.json", "--policy", pol, "--workspace", "legacy-7")
+        self.assertTrue(self.has(rep, "stale", "aws_instance.behind", "info"))
+        self.assertTrue(self.has(rep, "outdated", "aws_instance.behind", "info"))
+        bad = os.path.join(self.tmp, "fresh-bad.yaml")
+        with open(bad, "w") as f:
+            f.write("freshness:\n  buckets:\n    - bucket: web\n      max_age: soon\n")
+        rc, out, err = self.scan("freshness.plan.json", "--policy", bad)
+        self.assertEqual(rc, 2)
+        self.assertIn("fresh-bad.yaml:4: max_age must be a duration", err)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,13 @@ static const char *SCHEDULED_AMI = "ami-0b3c20f2fd2b1e282"; /* base-al2023 v1 */
 static const char *ACTIVE_AMI = "ami-0a1b2c3d4e5f60718";    /* web-ubuntu v2 */
 static const char *NEWEST_AMI = "ami-0c9d8e7f6a5b40312";    /* web-ubuntu v3 */
 static const char *GCE_NAME = "web-gce-v1-20250101";        /* gce-bad v1, revoked */
+static const char *APP_AMI = "ami-0aaaaaaaaaaaaaaa1";       /* app v1 of v1..v5 */
 
 typedef struct fake {
-    int fail;        /* lookups fail (store down) */
-    int image_calls; /* how often find_image was asked */
+    int fail;          /* lookups fail (store down) */
+    int fail_version;  /* find_version fails */
+    int image_calls;   /* how often find_image was asked */
+    int version_calls; /* how often find_version was asked */
 } fake;
 
 static json_t *match(const char *ext, const char *bucket, const char *ver, const char *fp,
@@ -58,6 +61,8 @@ static json_t *fake_image(void *ctx, const char *id, const char *platform)
     else if (strcmp(id, NEWEST_AMI) == 0)
         json_array_append_new(a,
                               match(id, "web-ubuntu", "v3", "web-3", "VERSION_ACTIVE", NULL, NULL));
+    else if (strcmp(id, APP_AMI) == 0)
+        json_array_append_new(a, match(id, "app", "v1", "app-1", "VERSION_ACTIVE", NULL, NULL));
     return a;
 }
 
@@ -66,6 +71,9 @@ static json_t *fake_channels(void *ctx, const char *bucket)
     fake *f = ctx;
     if (f->fail)
         return NULL;
+    if (strcmp(bucket, "app") == 0) /* latest: v5 */
+        return json_pack("[{s:s, s:{s:s, s:s, s:[]}}]", "name", "latest", "version", "name", "v5",
+                         "status", "VERSION_ACTIVE", "builds");
     if (strcmp(bucket, "web-ubuntu") != 0)
         return json_array();
     return json_pack("[{s:s, s:{s:s, s:s, s:[{s:s, s:[{s:s, s:s}]}]}}, {s:s, s:{s:s, s:s, s:[]}}]",
@@ -75,15 +83,65 @@ static json_t *fake_channels(void *ctx, const char *bucket)
                      "VERSION_ACTIVE", "builds");
 }
 
+/* A version as registry_version_get gives it: imported ones carry their
+ * builds' built_at (the manifest's build_time), base-al2023 v1 was published
+ * through the API (built_at null: its age counts from completed_at). */
+static const struct {
+    const char *bucket, *name, *fp, *status, *built[2], *completed;
+} VERSIONS[] = {
+    {"web-ubuntu",
+     "v1",
+     "web-1",
+     "VERSION_REVOKED",
+     {"2025-02-19T21:20:00Z"},
+     "2026-10-01T00:00:00Z"},
+    {"web-ubuntu",
+     "v2",
+     "web-2",
+     "VERSION_ACTIVE",
+     {"2025-04-18T18:13:20Z"},
+     "2026-10-01T00:00:00Z"},
+    {"web-ubuntu",
+     "v3",
+     "web-3",
+     "VERSION_ACTIVE",
+     {"2025-06-15T15:06:40Z", "2025-06-15T15:08:20Z"},
+     "2026-10-01T00:00:00Z"},
+    {"base-al2023",
+     "v1",
+     "al2023-1",
+     "VERSION_REVOCATION_SCHEDULED",
+     {NULL},
+     "2026-06-01T00:00:00Z"},
+    {"app", "v1", "app-1", "VERSION_ACTIVE", {"2026-11-01T00:00:00Z"}, "2026-11-01T00:00:00Z"},
+    {"app", "v2", "app-2", "VERSION_REVOKED", {NULL}, "2026-11-02T00:00:00Z"},
+    {"app", "v3", "app-3", "VERSION_REVOCATION_SCHEDULED", {NULL}, "2026-11-03T00:00:00Z"},
+    /* v4 was deleted */
+    {"app", "v5", "app-5", "VERSION_ACTIVE", {NULL}, "2026-11-05T00:00:00Z"},
+};
+
 static json_t *fake_version(void *ctx, const char *bucket, const char *ref)
 {
     fake *f = ctx;
-    if (f->fail)
+    f->version_calls++;
+    if (f->fail || f->fail_version)
         return NULL;
-    if (strcmp(bucket, "web-ubuntu") == 0 && strcmp(ref, "web-1") == 0)
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "bucket_name", "web-ubuntu", "name",
-                         "v1", "fingerprint", "web-1", "status", "VERSION_REVOKED", "revoke_at",
-                         "2026-11-20T09:00:00Z", "revocation_message", "CVE-2024-6387");
+    for (size_t i = 0; i < sizeof VERSIONS / sizeof VERSIONS[0]; i++) {
+        if (strcmp(bucket, VERSIONS[i].bucket) != 0 ||
+            (strcmp(ref, VERSIONS[i].name) != 0 && strcmp(ref, VERSIONS[i].fp) != 0))
+            continue;
+        json_t *builds = json_array();
+        for (int k = 0; k < 2; k++)
+            if (VERSIONS[i].built[k] || k == 0)
+                json_array_append_new(builds,
+                                      json_pack("{s:s?}", "built_at", VERSIONS[i].built[k]));
+        int revoked = strcmp(VERSIONS[i].status, "VERSION_REVOKED") == 0;
+        return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:o}", "bucket_name", bucket,
+                         "name", VERSIONS[i].name, "fingerprint", VERSIONS[i].fp, "status",
+                         VERSIONS[i].status, "revoke_at", revoked ? "2026-11-20T09:00:00Z" : NULL,
+                         "revocation_message", revoked ? "CVE-2024-6387" : NULL, "completed_at",
+                         VERSIONS[i].completed, "builds", builds);
+    }
     return json_null();
 }
 
@@ -221,8 +279,9 @@ static void test_kinds(void **state)
     assert_true(policy_report_fails(r, POLICY_VERDICT_WARN));
     assert_int_equal(r->images, 5);
     /* usage: the image-attribute findings the registry matched, nothing else */
-    static const policy_kind used[] = {PK_REVOKED, PK_REVOKED_UNCHANGED, PK_REVOCATION_SCHEDULED,
-                                       PK_OUTDATED, PK_TRACKED};
+    static const policy_kind used[] = {PK_REVOKED,  PK_REVOKED_UNCHANGED, PK_REVOCATION_SCHEDULED,
+                                       PK_OUTDATED, PK_OUTDATED_BEHIND,   PK_STALE,
+                                       PK_TRACKED};
     int n_used = 0;
     for (int k = 0; k < PK__COUNT; k++)
         n_used += policy_kind_records_usage((policy_kind)k);
@@ -443,6 +502,18 @@ static void test_policy_errors(void **state)
     expect_policy_error("colour: red\n", "p.yaml:1: unknown key 'colour'");
     expect_policy_error("[1, 2]\n", "a policy file is a mapping");
     expect_policy_error("levels: {\n", "p.yaml:");
+    expect_policy_error("levels: {stale: fatal}\n", "stale: level must be");
+    expect_policy_error("freshness: 30d\n", "p.yaml:1: freshness is a mapping");
+    expect_policy_error("freshness:\n  max_age: soon\n", "p.yaml:2: max_age must be a duration");
+    expect_policy_error("freshness:\n  max_age: 0s\n", "p.yaml:2: max_age must be a duration");
+    expect_policy_error("freshness:\n  max_versions_behind: -1\n",
+                        "p.yaml:2: max_versions_behind must be a whole number");
+    expect_policy_error("freshness:\n  max_versions_behind: 1.5\n", "max_versions_behind");
+    expect_policy_error("freshness:\n  buckets: web-*\n", "freshness.buckets must be a list");
+    expect_policy_error("freshness:\n  buckets:\n    - max_age: 30d\n", "needs a bucket");
+    expect_policy_error("freshness:\n  buckets:\n    - bucket: a\n      maxage: 3d\n",
+                        "p.yaml:4: unknown key 'maxage'");
+    expect_policy_error("freshness:\n  max_ages: 3d\n", "p.yaml:2: unknown key 'max_ages'");
     /* JSON is accepted too */
     char err[256];
     const char *js = "{\"levels\": {\"untracked\": \"fail\"}}";
@@ -533,7 +604,7 @@ static void test_formats_and_secrets(void **state)
     scan_result_free(b.res);
 }
 
-/* ---- issue 14: launch-time images -------------------------------------- */
+/* ---- issue 14: launch-time images, freshness -------------------------- */
 
 static void test_launch_resolved(void **state)
 {
@@ -586,6 +657,218 @@ static void test_launch_resolved(void **state)
     scan_result_free(b.res);
 }
 
+static policy *load(const char *y)
+{
+    char err[256];
+    policy *p = policy_load_buffer(y, strlen(y), "p.yaml", err, sizeof err);
+    if (!p)
+        fail_msg("%s", err);
+    return p;
+}
+
+static builder fresh_refs(void)
+{
+    builder b = {0};
+    add(&b, SCAN_REF_IMAGE, "v1", "ami", REVOKED_AMI);
+    add(&b, SCAN_REF_IMAGE, "v2", "ami", ACTIVE_AMI);
+    add(&b, SCAN_REF_IMAGE, "v3", "ami", NEWEST_AMI);
+    add(&b, SCAN_REF_IMAGE, "al", "ami", SCHEDULED_AMI);
+    add(&b, SCAN_REF_MENTION, "m", "tags.Source", ACTIVE_AMI);
+    return b;
+}
+
+/* The first matching glob wins; ages count from the newest build_time, or
+ * from completed_at when no build time is known; stale comes alongside the
+ * revoked and scheduled findings; the age and the limit are in the message. */
+static void test_freshness_stale(void **state)
+{
+    (void)state;
+    builder b = fresh_refs();
+    policy *p = load("freshness:\n"
+                     "  max_age: 180d\n"
+                     "  buckets:\n"
+                     "    - bucket: \"web-*\"\n"
+                     "      max_age: 540d\n"
+                     "    - bucket: web-ubuntu\n"
+                     "      max_age: 1d\n");
+    policy_report *r = eval(p, b.res, NULL, NULL, NOW); /* 2026-11-20T09:00:00Z */
+    const policy_finding *f = finding(r, PK_STALE, "v2");
+    assert_non_null(f);
+    assert_int_equal(f->level, POLICY_WARN);
+    assert_string_equal(policy_kind_name(f->kind), "stale");
+    assert_string_equal(f->version, "v2");
+    assert_string_equal(f->provenance, "data_source");
+    assert_non_null(
+        strstr(f->message, "web-ubuntu v2 is 580 days old (built 2025-04-18T18:13:20Z)"));
+    assert_non_null(strstr(f->message, "540d"));
+    assert_non_null(strstr(f->message, "for web-*"));
+    assert_null(finding(r, PK_STALE, "v3")); /* newest build 2025-06-15: 523 days */
+    assert_non_null(finding(r, PK_REVOKED, "v1"));
+    assert_non_null(finding(r, PK_STALE, "v1")); /* alongside revoked */
+    assert_null(finding(r, PK_STALE, "al"));     /* completed 2026-06-01: 172 days < 180d */
+    assert_null(finding(r, PK_STALE, "m"));      /* mentions are not judged */
+    policy_report_free(r);
+    /* ten days later base-al2023 v1 is stale too, judged from completed_at */
+    r = eval(p, b.res, NULL, NULL, NOW + 10LL * 86400000);
+    f = finding(r, PK_STALE, "al");
+    assert_non_null(f);
+    assert_non_null(finding(r, PK_REVOCATION_SCHEDULED, "al"));
+    assert_non_null(strstr(f->message, "182 days old (completed 2026-06-01T00:00:00Z)"));
+    assert_non_null(strstr(f->message, "the 180d the freshness policy allows"));
+    assert_null(strstr(f->message, " for "));
+    policy_report_free(r);
+    policy_free(p);
+    scan_result_free(b.res);
+}
+
+/* max_versions_behind counts complete, non-revoked, higher-numbered
+ * versions (a scheduled one counts, a revoked or deleted one does not); a
+ * bucket entry's missing key is the top level's. */
+static void test_freshness_behind(void **state)
+{
+    (void)state;
+    builder b = fresh_refs();
+    add(&b, SCAN_REF_IMAGE, "app", "ami", APP_AMI);
+    policy *p = load("freshness:\n"
+                     "  max_age: 600d\n"
+                     "  max_versions_behind: 1\n"
+                     "  buckets:\n"
+                     "    - bucket: web-ubuntu\n"
+                     "      max_versions_behind: 0\n");
+    policy_report *r = eval(p, b.res, NULL, NULL, NOW);
+    const policy_finding *f = finding(r, PK_OUTDATED_BEHIND, "v2");
+    assert_non_null(f);
+    assert_int_equal(f->level, POLICY_WARN);
+    assert_string_equal(policy_kind_name(f->kind), "outdated");
+    assert_string_equal(policy_kind_key(f->kind), "outdated_behind");
+    assert_non_null(strstr(f->message, "web-ubuntu v2 has 1 newer complete version ("));
+    assert_non_null(strstr(f->message, "latest holds v3"));
+    assert_non_null(strstr(f->message, "allows 0 for web-ubuntu"));
+    assert_null(finding(r, PK_OUTDATED, "v2"));
+    assert_null(finding(r, PK_OUTDATED_BEHIND, "v3"));
+    assert_null(finding(r, PK_OUTDATED_BEHIND, "v1")); /* revoked: no outdated at all */
+    /* max_age inherited from the top by the web-ubuntu entry */
+    f = finding(r, PK_STALE, "v1"); /* 639 days */
+    assert_non_null(f);
+    assert_non_null(strstr(f->message, "the 600d the freshness policy allows"));
+    assert_null(finding(r, PK_STALE, "v2")); /* 580 days */
+    /* app v1: v5 and v3 (scheduled) are newer and valid, v4 deleted, v2 revoked */
+    f = finding(r, PK_OUTDATED_BEHIND, "app");
+    assert_non_null(f);
+    assert_non_null(strstr(f->message, "app v1 has 2 or more newer complete versions"));
+    assert_non_null(strstr(f->message, "allows 1"));
+    assert_null(strstr(f->message, " for "));
+    policy_report_free(r);
+    policy_free(p);
+    p = load("freshness: {max_versions_behind: 2}\n");
+    FAKE.version_calls = 0;
+    r = eval(p, b.res, NULL, NULL, NOW);
+    f = finding(r, PK_OUTDATED, "app"); /* exactly 2 newer: not more than 2 */
+    assert_non_null(f);
+    assert_int_equal(f->level, POLICY_INFO);
+    assert_non_null(strstr(f->message, "not the newest: channel latest holds v5"));
+    assert_null(finding(r, PK_OUTDATED_BEHIND, "app"));
+    assert_null(finding(r, PK_STALE, "v1"));  /* no max_age: nothing is stale */
+    assert_true(FAKE.version_calls <= 4 + 1); /* app v5..v2, web-ubuntu v3: each asked once */
+    policy_report_free(r);
+    policy_free(p);
+    scan_result_free(b.res);
+}
+
+/* stale and outdated_behind are policy keys like the others: levels,
+ * overrides, exemptions (kinds by key or by printed name). */
+static void test_freshness_levels_and_exemptions(void **state)
+{
+    (void)state;
+    builder b = {0};
+    add(&b, SCAN_REF_IMAGE, "v2", "ami", ACTIVE_AMI);
+    add(&b, SCAN_REF_IMAGE, "v3", "ami", NEWEST_AMI);
+    policy *p = load("levels: {stale: fail, outdated_behind: info}\n"
+                     "overrides:\n"
+                     "  - workspace: 'legacy-*'\n"
+                     "    levels: {stale: info, outdated_behind: fail}\n"
+                     "exemptions:\n"
+                     "  - bucket: web-ubuntu\n"
+                     "    version: v2\n"
+                     "    reason: rebuilt in Q1\n"
+                     "    kinds: [stale]\n"
+                     "freshness: {max_age: 30d, max_versions_behind: 0}\n");
+    policy_report *r = eval(p, b.res, NULL, "prod", NOW);
+    const policy_finding *f = finding(r, PK_STALE, "v2");
+    assert_int_equal(f->level, POLICY_INFO);
+    assert_true(f->exempted);
+    assert_non_null(strstr(f->message, "[exempted: rebuilt in Q1]"));
+    assert_int_equal(finding(r, PK_STALE, "v3")->level, POLICY_FAIL);
+    assert_int_equal(finding(r, PK_OUTDATED_BEHIND, "v2")->level, POLICY_INFO);
+    assert_int_equal(r->verdict, POLICY_VERDICT_FAIL);
+    policy_report_free(r);
+    r = eval(p, b.res, NULL, "legacy-eu", NOW);
+    assert_int_equal(finding(r, PK_STALE, "v3")->level, POLICY_INFO);
+    assert_int_equal(finding(r, PK_OUTDATED_BEHIND, "v2")->level, POLICY_FAIL);
+    policy_report_free(r);
+    policy_free(p);
+    p = load("exemptions:\n"
+             "  - {image: ami-0a1b2c3d4e5f60718, reason: pinned, kinds: [outdated]}\n"
+             "freshness: {max_versions_behind: 0}\n");
+    r = eval(p, b.res, NULL, NULL, NOW);
+    f = finding(r, PK_OUTDATED_BEHIND, "v2");
+    assert_true(f->exempted);
+    assert_int_equal(f->level, POLICY_INFO);
+    assert_int_equal(r->verdict, POLICY_PASS);
+    policy_report_free(r);
+    policy_free(p);
+    /* a registry that fails while versions are read fails the evaluation */
+    p = load("freshness: {max_age: 30d}\n");
+    FAKE.fail_version = 1;
+    char err[256] = "";
+    policy_scope scope = {NULL, NULL, NOW};
+    assert_null(policy_eval(p, b.res, &LOOKUP, &scope, err, sizeof err));
+    assert_non_null(strstr(err, "registry"));
+    FAKE.fail_version = 0;
+    policy_free(p);
+    scan_result_free(b.res);
+}
+
+/* The new kinds in every report format. */
+static void test_new_kinds_in_every_format(void **state)
+{
+    (void)state;
+    builder b = {0};
+    scan_ref *l = add(&b, SCAN_REF_IMAGE, "aws_instance.l", "ami", "resolve:ssm:/golden/web");
+    l->launch_resolved = true;
+    l->recognized = false;
+    add(&b, SCAN_REF_IMAGE, "aws_instance.o", "ami", ACTIVE_AMI);
+    b.res->resources = b.res->gated = 2;
+    char *g[] = {"aws_instance.l", "aws_instance.o"};
+    b.res->gated_addresses = malloc(sizeof g);
+    memcpy(b.res->gated_addresses, g, sizeof g);
+    policy *p = load("freshness: {max_age: 30d, max_versions_behind: 0}\n");
+    policy_report *r = eval(p, b.res, NULL, NULL, NOW);
+    assert_int_equal(r->count[POLICY_WARN], 3);
+    for (int fmt = REPORT_TEXT; fmt <= REPORT_JUNIT; fmt++) {
+        char *out = render(r, (report_format)fmt);
+        static const char *kinds[] = {"launch_resolved", "stale", "outdated"};
+        for (size_t k = 0; k < 3; k++)
+            if (!strstr(out, kinds[k]))
+                fail_msg("format %d lacks %s:\n%s", fmt, kinds[k], out);
+        assert_non_null(strstr(out, "/golden/web"));
+        free(out);
+    }
+    char *sarif = render(r, REPORT_SARIF);
+    json_t *sj = json_loads(sarif, 0, NULL);
+    json_t *run = json_array_get(json_object_get(sj, "runs"), 0);
+    json_t *ids = json_object_get(json_object_get(json_object_get(run, "tool"), "driver"), "rules");
+    assert_int_equal(json_array_size(ids), 3);
+    assert_int_equal(json_array_size(json_object_get(run, "results")), 3);
+    json_decref(sj);
+    free(sarif);
+    policy_report_free(r);
+    policy_free(p);
+    free(b.res->gated_addresses);
+    b.res->gated_addresses = NULL;
+    scan_result_free(b.res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +882,10 @@ int main(void)
         cmocka_unit_test(test_policy_errors),
         cmocka_unit_test(test_formats_and_secrets),
         cmocka_unit_test(test_launch_resolved),
+        cmocka_unit_test(test_freshness_stale),
+        cmocka_unit_test(test_freshness_behind),
+        cmocka_unit_test(test_freshness_levels_and_exemptions),
+        cmocka_unit_test(test_new_kinds_in_every_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

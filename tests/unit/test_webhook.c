@@ -535,6 +535,44 @@ static void check_limits(json_t *doc, size_t expect_outcomes)
     }
 }
 
+/* The kinds of issue 14 become outcomes with their own title and label. */
+static void test_callback_new_kinds(void **state)
+{
+    (void)state;
+    policy_report r;
+    memset(&r, 0, sizeof r);
+    r.verdict = POLICY_VERDICT_WARN;
+    r.n_findings = 3;
+    r.findings = xcalloc(3, sizeof *r.findings);
+    policy_kind kinds[] = {PK_LAUNCH_RESOLVED, PK_STALE, PK_OUTDATED_BEHIND};
+    for (size_t i = 0; i < 3; i++)
+        make_finding(&r.findings[i], kinds[i], POLICY_WARN, i, 0);
+    r.count[POLICY_WARN] = 3;
+    char *msg = webhook_result_message(&r, "post_plan");
+    webhook_result res = {"passed", msg, NULL, &r, true, NULL, 1795165200000LL};
+    json_t *doc = webhook_callback_body(&res);
+    check_limits(doc, 3);
+    json_t *outs = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "data"), "relationships"), "outcomes"),
+        "data");
+    static const char *labels[] = {"Launch resolved", "Stale", "Outdated"};
+    static const char *titles[] = {"## Image resolved at launch", "## Stale image",
+                                   "## Outdated image"};
+    static const char *ids[] = {"launch_resolved:", "stale:", "outdated:"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *a = json_object_get(json_array_get(outs, i), "attributes");
+        json_t *sev = json_array_get(json_object_get(json_object_get(a, "tags"), "Severity"), 0);
+        assert_string_equal(json_string_value(json_object_get(sev, "label")), labels[i]);
+        assert_string_equal(json_string_value(json_object_get(sev, "level")), "warning");
+        assert_non_null(strstr(json_string_value(json_object_get(a, "body")), titles[i]));
+        assert_true(strncmp(json_string_value(json_object_get(a, "outcome-id")), ids[i],
+                            strlen(ids[i])) == 0);
+    }
+    json_decref(doc);
+    free(msg);
+    free_findings(r.findings, r.n_findings);
+}
+
 static void test_callback_basic(void **state)
 {
     (void)state;
@@ -1470,6 +1508,7 @@ int main(void)
         cmocka_unit_test(test_allowed_hosts),
         cmocka_unit_test(test_runtask_parse),
         cmocka_unit_test(test_callback_basic),
+        cmocka_unit_test(test_callback_new_kinds),
         cmocka_unit_test(test_callback_limits),
         cmocka_unit_test(test_callback_utf8_cuts),
         cmocka_unit_test(test_archive_hostile),
