@@ -5,6 +5,7 @@
 #include "webhook/sig.h"
 
 #include "common/hex.h"
+#include "common/hmac.h"
 #include "common/log.h"
 #include "common/ulid.h"
 #include "common/xalloc.h"
@@ -181,8 +182,5 @@ webhook_sig_result webhook_sig_verify(const webhook_keys *k, const char *header,
 
 void webhook_sig_sign(const char *key, const void *body, size_t len, char out[129])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    HMAC(EVP_sha512(), key, (int)strlen(key), body, len, md, &mdlen);
-    hex_encode(md, mdlen < 64 ? mdlen : 64, out);
+    ig_hmac_sha512_hex(key, strlen(key), body, len, out);
 }
