@@ -341,6 +341,33 @@ done:
     return out;
 }
 
+static void id_row(db_stmt *s, size_t n, void *arr)
+{
+    (void)n;
+    json_array_append_new(arr, json_string(db_column_text(s, 0)));
+}
+
+/* A delete event for each version of the bucket, made before they go. */
+static int delete_events(registry *r, const reg_ctx *ctx, const reg_brow *b, char *err,
+                         size_t errlen)
+{
+    json_t *ids = reg_query_json(r, id_row, err, errlen,
+                                 "SELECT id FROM versions WHERE bucket_id = ?"
+                                 " ORDER BY CASE WHEN number IS NULL THEN 1 ELSE 0 END, number,"
+                                 " created_at, id",
+                                 "t", b->id);
+    size_t i;
+    json_t *id;
+    int rc = ids ? 0 : -1;
+    json_array_foreach(ids, i, id)
+    {
+        if (rc == 0)
+            rc = reg_event_version(r, ctx, "delete", json_string_value(id), NULL, err, errlen);
+    }
+    json_decref(ids);
+    return rc;
+}
+
 int registry_bucket_delete(registry *r, const reg_ctx *ctx, const char *name, char *err,
                            size_t errlen)
 {
@@ -350,6 +377,8 @@ int registry_bucket_delete(registry *r, const reg_ctx *ctx, const char *name, ch
     if (reg_tx_begin(r, err, errlen) < 0)
         return -1;
     int rc = reg_bucket_load(r, name, &b, err, errlen);
+    if (rc == 0)
+        rc = delete_events(r, ctx, &b, err, errlen);
     if (rc == 0 &&
         (db_query_int64(r->d, &nversions, "SELECT COUNT(*) FROM versions WHERE bucket_id = ?", "t",
                         b.id) < 0 ||

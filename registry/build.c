@@ -297,9 +297,10 @@ static int builds_changed(registry *r, const reg_ctx *ctx, reg_vrow *v, char *er
     if (reg_version_complete_if_done(r, ctx, v, &completed, err, errlen) < 0)
         return -1;
     if (completed &&
-        reg_audit(r, ctx, "version.complete", v->bucket_name, reg_vrow_name(v, name),
-                  json_pack("{s:s, s:s}", "fingerprint", v->fingerprint, "version_id", v->id), err,
-                  errlen) < 0)
+        (reg_audit(r, ctx, "version.complete", v->bucket_name, reg_vrow_name(v, name),
+                   json_pack("{s:s, s:s}", "fingerprint", v->fingerprint, "version_id", v->id), err,
+                   errlen) < 0 ||
+         reg_event_version(r, ctx, "complete", v->id, NULL, err, errlen) < 0))
         return -1;
     return reg_inherit_sync(r, ctx, v, err, errlen);
 }

@@ -249,8 +249,10 @@ int reg_channel_assign(registry *r, const reg_ctx *ctx, const reg_brow *b, const
         json_decref(detail);
         goto done;
     }
+    reg_event_channel ech = {c.id, c.name, c.author, c.restricted};
     if (reg_audit(r, ctx, v ? "channel.set" : "channel.unset", b->name, channel, detail, err,
-                  errlen) < 0)
+                  errlen) < 0 ||
+        reg_event_assign(r, ctx, b->name, &ech, v ? v->id : NULL, prev, err, errlen) < 0)
         goto done;
     if (changed)
         *changed = true;
@@ -297,54 +299,79 @@ static int rollback_target(registry *r, const reg_ctx *ctx, const char *channel_
     return rc < 0 ? -1 : 0;
 }
 
+/* A channel that holds the version being rolled back. */
+typedef struct held {
+    char *id, *name, *bucket, *author;
+    bool restricted;
+} held;
+
+static void held_fill(db_stmt *s, void *row)
+{
+    held *h = row;
+    h->id = db_column_dup(s, 0);
+    h->name = db_column_dup(s, 1);
+    h->bucket = db_column_dup(s, 2);
+    h->author = db_column_dup(s, 3);
+    h->restricted = db_column_int64(s, 4) != 0;
+}
+
+static void held_dispose(void *row)
+{
+    held *h = row;
+    free(h->id);
+    free(h->name);
+    free(h->bucket);
+    free(h->author);
+}
+
+/* Moves one channel off from (its rollback target or nothing): history,
+ * audit channel.rollback and an assign event. */
+static int rollback_one(registry *r, const reg_ctx *ctx, const held *h, const reg_vrow *from,
+                        const char *reason, char *err, size_t errlen)
+{
+    reg_vrow to = {0};
+    bool found = false;
+    char fname[32], tname[32];
+    reg_event_channel ech = {h->id, h->name, h->author, h->restricted};
+    int rc = rollback_target(r, ctx, h->id, from->id, &to, &found, err, errlen);
+    if (rc == 0)
+        rc = channel_point(r, ctx, h->id, "rollback", found ? &to : NULL, err, errlen);
+    if (rc == 0)
+        rc = reg_audit(r, ctx, "channel.rollback", h->bucket, h->name,
+                       json_pack("{s:s, s:o, s:s}", "from", reg_vrow_name(from, fname), "to",
+                                 found ? json_string(reg_vrow_name(&to, tname)) : json_null(),
+                                 "reason", reason),
+                       err, errlen);
+    if (rc == 0)
+        rc = reg_event_assign(r, ctx, h->bucket, &ech, found ? to.id : NULL, from->id, err, errlen);
+    reg_vrow_dispose(&to);
+    return rc;
+}
+
 int reg_channels_rollback(registry *r, const reg_ctx *ctx, const char *version_id,
                           const char *reason, int *count, char *err, size_t errlen)
 {
     /* collect first: the loop below writes to the rows it reads */
-    db_stmt *s = db_query(r->d,
-                          "SELECT c.id, c.name, bk.name FROM channels c"
-                          " JOIN buckets bk ON bk.id = c.bucket_id WHERE c.version_id = ?"
-                          " ORDER BY bk.name, c.name",
-                          "t", version_id);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    char **rows = NULL; /* triples: channel id, channel name, bucket name */
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        xgrow((void **)&rows, &cap, n + 3, sizeof *rows);
-        for (int k = 0; k < 3; k++)
-            rows[n++] = db_column_dup(s, k);
-    }
-    db_finalize(s);
-    if (rc < 0)
-        reg_dbfail(r, err, errlen);
+    reg_rows rows = {.size = sizeof(held), .fill = held_fill, .dispose = held_dispose};
     reg_vrow from = {0};
     bool ffound = false;
-    if (rc == 0)
+    int rc = reg_query_rows(r, 0, reg_rows_add, &rows, err, errlen,
+                            "SELECT c.id, c.name, bk.name, c.author_id, c.restricted"
+                            " FROM channels c JOIN buckets bk ON bk.id = c.bucket_id"
+                            " WHERE c.version_id = ? ORDER BY bk.name, c.name",
+                            "t", version_id) < 0
+                 ? -1
+                 : 0;
+    if (rc == 0 && rows.n > 0)
         rc = reg_version_load_id(r, version_id, &from, &ffound, err, errlen);
-    for (size_t i = 0; rc == 0 && i < n; i += 3) {
-        reg_vrow to = {0};
-        bool found = false;
-        char fname[32], tname[32];
-        rc = rollback_target(r, ctx, rows[i], version_id, &to, &found, err, errlen);
-        if (rc == 0)
-            rc = channel_point(r, ctx, rows[i], "rollback", found ? &to : NULL, err, errlen);
-        if (rc == 0)
-            rc = reg_audit(r, ctx, "channel.rollback", rows[i + 2], rows[i + 1],
-                           json_pack("{s:s, s:o, s:s}", "from", reg_vrow_name(&from, fname), "to",
-                                     found ? json_string(reg_vrow_name(&to, tname)) : json_null(),
-                                     "reason", reason),
-                           err, errlen);
+    for (size_t i = 0; rc == 0 && ffound && i < rows.n; i++) {
+        rc = rollback_one(r, ctx, (const held *)rows.v + i, &from, reason, err, errlen);
         if (rc == 0)
             (*count)++;
-        reg_vrow_dispose(&to);
     }
     reg_vrow_dispose(&from);
-    for (size_t i = 0; i < n; i++)
-        free(rows[i]);
-    free(rows);
-    return rc < 0 ? -1 : 0;
+    reg_rows_free(&rows);
+    return rc;
 }
 
 /* ---- public ----------------------------------------------------------- */
@@ -585,6 +612,10 @@ int registry_channel_delete(registry *r, const reg_ctx *ctx, const char *bucket,
         rc = reg_dbfail(r, err, errlen);
     if (rc == 0)
         rc = reg_audit(r, ctx, "channel.delete", bucket, channel, NULL, err, errlen);
+    /* a channel deleted with a version in it unassigns that version */
+    reg_event_channel ech = {c.id, c.name, c.author, c.restricted};
+    if (rc == 0 && c.version_id)
+        rc = reg_event_assign(r, ctx, bucket, &ech, NULL, c.version_id, err, errlen);
     rc = reg_tx_end(r, rc, err, errlen);
     crow_dispose(&c);
     reg_brow_dispose(&b);

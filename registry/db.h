@@ -101,6 +101,8 @@ int db_set_error(db *d, int code, const char *fmt, ...) __attribute__((format(pr
 db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errcode, char *err,
                    size_t errlen);
 db *db_pg_open(const char *conninfo, int *errcode, char *err, size_t errlen);
+/* The file of a SQLite store (borrowed), NULL for any other kind. */
+const char *db_sqlite_path(const db *d);
 
 /* ---- model side ------------------------------------------------------- */
 

@@ -468,6 +468,11 @@ static int busy_poll(void *arg, int count)
     return 1;
 }
 
+const char *db_sqlite_path(const db *d)
+{
+    return d && d->dialect == DB_DIALECT_SQLITE ? ((const sqlite_db *)d)->path : NULL;
+}
+
 db *db_sqlite_open(const char *path, bool create, int busy_timeout_ms, int *errcode, char *err,
                    size_t errlen)
 {

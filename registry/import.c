@@ -254,7 +254,10 @@ json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, 
             goto done;
         }
     } else if (r->errcode != REG_ENOTFOUND ||
-               reg_version_insert(r, ctx, &b, imp->fingerprint, NULL, &v, err, errlen) < 0) {
+               reg_version_insert(r, ctx, &b, imp->fingerprint, NULL, &v, err, errlen) < 0 ||
+               reg_event_version(r, ctx, "create", v.id, NULL, err, errlen) < 0) {
+        /* a new version: create now, complete once its builds are in, as
+         * Packer's own flow would have sent them */
         goto done;
     }
     r->errcode = REG_OK;
@@ -266,6 +269,7 @@ json_t *registry_import(registry *r, const reg_ctx *ctx, const reg_import *imp, 
                             v.id, "builds", (json_int_t)imp->n_builds, "artifacts",
                             (json_int_t)n_artifacts),
                   err, errlen) < 0 ||
+        (completed && reg_event_version(r, ctx, "complete", v.id, NULL, err, errlen) < 0) ||
         reg_inherit_sync(r, ctx, &v, err, errlen) < 0)
         goto done;
     for (size_t i = 0; i < imp->n_channels; i++)

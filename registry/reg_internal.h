@@ -145,6 +145,28 @@ int reg_text_check(registry *r, const char *s, size_t max, const char *what, cha
 int reg_audit(registry *r, const reg_ctx *ctx, const char *action, const char *bucket,
               const char *target, json_t *detail, char *err, size_t errlen);
 
+/* ---- events (event.c) -------------------------------------------------- */
+
+/* Queues HCP's version event action (registry_event_actions) for the
+ * version version_id as it stands now, in the current transaction, for every
+ * webhook subscribed to the action and the version's bucket: one event row
+ * and one delivery row each; nothing when no webhook wants it (or the
+ * version does not exist). extra: members added to event_payload (stolen,
+ * may be NULL). Call it next to the audit entry of the change -- for a
+ * deletion before the rows go. */
+int reg_event_version(registry *r, const reg_ctx *ctx, const char *action, const char *version_id,
+                      json_t *extra, char *err, size_t errlen);
+/* A channel as an assign event shows it. */
+typedef struct reg_event_channel {
+    const char *id, *name, *author;
+    bool restricted;
+} reg_event_channel;
+/* Queues an assign event: channel ch of bucket now holds version_id (NULL:
+ * nothing) instead of previous_id (NULL: nothing). */
+int reg_event_assign(registry *r, const reg_ctx *ctx, const char *bucket,
+                     const reg_event_channel *ch, const char *version_id, const char *previous_id,
+                     char *err, size_t errlen);
+
 /* ---- buckets ---------------------------------------------------------- */
 
 typedef struct reg_brow {

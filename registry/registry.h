@@ -685,4 +685,115 @@ typedef struct reg_package_query {
 json_t *registry_package_find(registry *r, const reg_ctx *ctx, const reg_package_query *q,
                               char *err, size_t errlen);
 
+/* ---- webhooks and events (event notifications, docs/events.md) ------- */
+
+/* Every registry change makes HCP Packer's version events (create,
+ * complete, revoke, restore, delete, schedule-revocation,
+ * cancel-revocation, assign) in the transaction of the change itself: one
+ * event row and one delivery row per subscribed webhook (the outbox), so a
+ * change and its events commit or vanish together, whichever path made them.
+ * notify/ sends them. */
+
+/* The event actions, NULL-terminated. */
+extern const char *const registry_event_actions[];
+bool registry_event_action_valid(const char *action);
+
+typedef struct reg_webhook_spec {
+    const char *name;          /* 1-64 letters, digits, '-', '_', '.' */
+    const char *url;           /* absolute http(s) URL without userinfo, at most 2048 bytes */
+    const char *secret;        /* HMAC key sent with every delivery: 16-1024 printable bytes */
+    const char *const *events; /* actions to send (NULL or n_events 0: every action) */
+    size_t n_events;
+    const char *const *buckets; /* buckets to send (none: every bucket) */
+    size_t n_buckets;
+} reg_webhook_spec;
+/* Checks a spec without the store. Returns 0 or -1 naming the field. */
+int registry_webhook_check(const reg_webhook_spec *s, char *err, size_t errlen);
+/* Creates a webhook (audit webhook.create, without the secret). A SQLite
+ * store readable by anyone but its owner is refused (REG_ECONFLICT): the
+ * secret would be readable too. Returns the webhook object: {name, url,
+ * events, buckets, created_at, created_by} -- never the secret. */
+json_t *registry_webhook_create(registry *r, const reg_ctx *ctx, const reg_webhook_spec *s,
+                                char *err, size_t errlen);
+/* Array of webhook objects sorted by name, each with the counts of its
+ * deliveries: pending, delivered, failed. Never secrets. */
+json_t *registry_webhook_list(registry *r, char *err, size_t errlen);
+json_t *registry_webhook_get(registry *r, const char *name, char *err, size_t errlen);
+/* Deletes a webhook with its deliveries (audit webhook.delete). */
+int registry_webhook_delete(registry *r, const reg_ctx *ctx, const char *name, char *err,
+                            size_t errlen);
+/* The webhook's deliveries, newest first, at most limit (0 = 100): {id,
+ * event_id, action, bucket, version, state (pending|delivered|failed),
+ * attempts, created_at, next_at, finished_at, redelivery, log: [{at,
+ * status, latency_ms, response, error}]} with the attempts oldest first. */
+json_t *registry_webhook_deliveries(registry *r, const char *name, int limit, char *err,
+                                    size_t errlen);
+/* Sends event_id again: a new delivery at the end of each webhook's queue
+ * (only the named one when webhook is not NULL) whose last delivery of that
+ * event is finished (REG_ECONFLICT when every one is still pending). Audit
+ * webhook.redeliver. Returns the array of new deliveries {webhook,
+ * delivery_id}. */
+json_t *registry_event_redeliver(registry *r, const reg_ctx *ctx, const char *event_id,
+                                 const char *webhook, char *err, size_t errlen);
+
+/* ---- the outbox, for the sender (notify/) ---------------------------- */
+
+/* A webhook claimed for sending. */
+typedef struct reg_outbox_hook {
+    char *id, *name, *url, *secret;
+} reg_outbox_hook;
+void registry_outbox_hook_dispose(reg_outbox_hook *h);
+
+/* One delivery at the head of a webhook's queue. */
+typedef struct reg_outbox_item {
+    char *delivery_id, *event_id, *body;
+    int attempts;
+    ig_time first_attempt_at; /* IG_TIME_NONE before the first attempt */
+} reg_outbox_item;
+void registry_outbox_item_dispose(reg_outbox_item *it);
+
+/* Claims one webhook whose oldest pending delivery is due (next_at <= now)
+ * and whose lease is free or expired, for owner until now + lease_ms: one
+ * sender per webhook across threads, processes and replicas (FOR UPDATE
+ * SKIP LOCKED on PostgreSQL). The least recently served webhook first.
+ * Times are ctx->now. Returns 1 with *h filled, 0 when none, -1. */
+int registry_outbox_claim(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
+                          reg_outbox_hook *h, char *err, size_t errlen);
+/* Renews owner's lease on webhook_id and loads its oldest pending delivery.
+ * Returns 1 with *it when that one is due, 0 when there is none or it is
+ * not due yet, -1 (REG_ECONFLICT when the lease was lost). */
+int registry_outbox_next(registry *r, const reg_ctx *ctx, const char *owner, int64_t lease_ms,
+                         const char *webhook_id, reg_outbox_item *it, char *err, size_t errlen);
+
+typedef enum {
+    REG_OUTBOX_DELIVERED = 1, /* a 2xx answer: done */
+    REG_OUTBOX_RETRY,         /* try again at next_at */
+    REG_OUTBOX_FAILED,        /* given up: the next delivery goes */
+} reg_outbox_outcome;
+
+typedef struct reg_outbox_attempt {
+    int status; /* HTTP status, 0 when there was no answer */
+    int64_t latency_ms;
+    const char *response; /* at most 512 bytes of the answer, valid UTF-8, or NULL */
+    const char *error;    /* why there was no usable answer, or NULL */
+    reg_outbox_outcome outcome;
+    ig_time next_at; /* REG_OUTBOX_RETRY */
+} reg_outbox_attempt;
+/* Logs the attempt (made at ctx->now) and moves the delivery on, in one transaction, only
+ * while owner still holds the webhook's lease and the delivery is pending:
+ * a success is recorded once. Returns 0, or -1 (REG_ECONFLICT when the
+ * lease was lost or the delivery finished meanwhile: nothing recorded). */
+int registry_outbox_record(registry *r, const reg_ctx *ctx, const char *owner,
+                           const char *webhook_id, const reg_outbox_item *it,
+                           const reg_outbox_attempt *a, char *err, size_t errlen);
+/* Gives the webhook's lease up (the next claim may take it at once). */
+int registry_outbox_release(registry *r, const reg_ctx *ctx, const char *owner,
+                            const char *webhook_id, char *err, size_t errlen);
+/* Deletes the events whose deliveries all finished before cutoff, with
+ * their deliveries and attempt logs (and events no webhook has any more).
+ * Returns how many events, or -1. */
+int registry_outbox_prune(registry *r, ig_time cutoff, char *err, size_t errlen);
+/* Pending, delivered and failed deliveries of every webhook (metrics). */
+int registry_outbox_counts(registry *r, int64_t counts[3], char *err, size_t errlen);
+
 #endif

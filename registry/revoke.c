@@ -135,6 +135,134 @@ static int ancestors_of(registry *r, const char *start, idset *out, char *err, s
     return closure_of(r, start, parents_of, out, err, errlen);
 }
 
+/* ---- what a change did to each version's rows, for its events --------- */
+
+/* Every row a change adds or removes is noted (revnotes), and each version
+ * touched gets one event (event.c) once the rows are written -- the version
+ * the call names first: revoke or schedule-revocation for a version that
+ * gained a row (due or future), restore or cancel-revocation for one that
+ * lost rows and is no longer revoked at all (a receiver is never told
+ * "restored" about a version imagegate still reports revoked). */
+
+typedef struct revnote {
+    char *version_id;
+    bool gained_due, gained_future, lost_due, lost_future;
+} revnote;
+
+typedef struct revnotes {
+    revnote *v;
+    size_t n, cap;
+} revnotes;
+
+static void revnotes_dispose(revnotes *ns)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        free(ns->v[i].version_id);
+    free(ns->v);
+    memset(ns, 0, sizeof *ns);
+}
+
+static revnote *note_of(revnotes *ns, const char *version_id)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        if (strcmp(ns->v[i].version_id, version_id) == 0)
+            return &ns->v[i];
+    xgrow((void **)&ns->v, &ns->cap, ns->n + 1, sizeof *ns->v);
+    ns->v[ns->n] = (revnote){.version_id = xstrdup(version_id)};
+    return &ns->v[ns->n++];
+}
+
+/* A row of revoke_at was added to (gained) or removed from version_id. */
+static void note(revnotes *ns, const reg_ctx *ctx, const char *version_id, ig_time revoke_at,
+                 bool gained)
+{
+    if (!ns)
+        return;
+    revnote *n = note_of(ns, version_id);
+    bool due = revoke_at <= ctx->now;
+    if (gained)
+        *(due ? &n->gained_due : &n->gained_future) = true;
+    else
+        *(due ? &n->lost_due : &n->lost_future) = true;
+}
+
+typedef struct lost_rows {
+    revnotes *ns;
+    const reg_ctx *ctx;
+} lost_rows;
+
+static void lost_row(db_stmt *s, size_t n, void *arg)
+{
+    lost_rows *l = arg;
+    (void)n;
+    note(l->ns, l->ctx, db_column_text(s, 0), db_column_int64(s, 1), false);
+}
+
+/* Runs a DELETE ... RETURNING version_id, revoke_at and notes each row
+ * removed. Returns how many, or -1. */
+static int64_t delete_rows(registry *r, const reg_ctx *ctx, revnotes *ns, char *err, size_t errlen,
+                           const char *sql, const char *fmt, ...)
+{
+    lost_rows l = {ns, ctx};
+    va_list ap;
+    va_start(ap, fmt);
+    int64_t n = reg_vquery_rows(r, 0, lost_row, &l, err, errlen, sql, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* Whether version_id holds a revocation in effect at ctx->now. */
+static int revoked_now(registry *r, const reg_ctx *ctx, const char *version_id, bool *revoked,
+                       char *err, size_t errlen)
+{
+    int64_t one = 0;
+    int rc = db_query_int64(r->d, &one,
+                            "SELECT 1 FROM revocations WHERE version_id = ? AND revoke_at <= ?"
+                            " LIMIT 1",
+                            "tT", version_id, ctx->now);
+    if (rc < 0)
+        return reg_dbfail(r, err, errlen);
+    *revoked = rc == 1;
+    return 0;
+}
+
+/* The event a note calls for (NULL: none). */
+static int note_action(registry *r, const reg_ctx *ctx, const revnote *n, const char **action,
+                       char *err, size_t errlen)
+{
+    bool revoked = false;
+    *action = n->gained_due ? "revoke" : n->gained_future ? "schedule-revocation" : NULL;
+    if (*action || !(n->lost_due || n->lost_future))
+        return 0;
+    if (revoked_now(r, ctx, n->version_id, &revoked, err, errlen) < 0)
+        return -1;
+    if (!revoked)
+        *action = n->lost_due ? "restore" : "cancel-revocation";
+    return 0;
+}
+
+/* One event per version noted, first (the version the call names; may be
+ * NULL) before the others; first_extra (stolen, may be NULL) goes into its
+ * payload. */
+static int revocation_events(registry *r, const reg_ctx *ctx, const revnotes *ns, const char *first,
+                             json_t *first_extra, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; rc == 0 && i < ns->n; i++) {
+            const revnote *n = &ns->v[i];
+            bool is_first = first && strcmp(n->version_id, first) == 0;
+            const char *action = NULL;
+            if (is_first != (pass == 0) ||
+                (rc = note_action(r, ctx, n, &action, err, errlen)) < 0 || !action)
+                continue;
+            rc = reg_event_version(r, ctx, action, n->version_id,
+                                   is_first ? json_incref(first_extra) : NULL, err, errlen);
+        }
+    json_decref(first_extra);
+    return rc;
+}
+
 /* ---- rows ------------------------------------------------------------- */
 
 void reg_revrow_dispose(reg_revrow *rv)
@@ -203,10 +331,11 @@ static bool row_passes_down(const reg_revrow *rv)
 }
 
 /* Gives version_id a row of type for the revocation described by src.
- * *inserted (may be NULL) tells whether it was new. */
+ * *inserted (may be NULL) tells whether it was new; a new row is noted in
+ * ns (may be NULL). */
 static int insert_row(registry *r, const reg_ctx *ctx, const char *version_id,
-                      const reg_revrow *src, const char *type, bool *inserted, char *err,
-                      size_t errlen)
+                      const reg_revrow *src, const char *type, bool *inserted, revnotes *ns,
+                      char *err, size_t errlen)
 {
     char id[ULID_LEN + 1];
     reg_new_id(id);
@@ -223,6 +352,8 @@ static int insert_row(registry *r, const reg_ctx *ctx, const char *version_id,
         return reg_dbfail(r, err, errlen);
     if (inserted)
         *inserted = n > 0;
+    if (n > 0)
+        note(ns, ctx, version_id, src->revoke_at, true);
     return 0;
 }
 
@@ -235,9 +366,9 @@ static bool row_rolls_back(const reg_ctx *ctx, const reg_revrow *src)
 
 /* Gives every descendant of from an INHERITED copy of src. Versions that
  * received a new row are added to got, those whose channels must roll back
- * to roll (either may be NULL). */
+ * to roll (either may be NULL), and noted in ns. */
 static int push_down(registry *r, const reg_ctx *ctx, const char *from, const reg_revrow *src,
-                     idset *got, idset *roll, char *err, size_t errlen)
+                     idset *got, idset *roll, revnotes *ns, char *err, size_t errlen)
 {
     idset desc = {0};
     int rc = descendants_of(r, from, &desc, err, errlen);
@@ -245,7 +376,7 @@ static int push_down(registry *r, const reg_ctx *ctx, const char *from, const re
         bool inserted = false;
         if (strcmp(desc.v[i], src->origin_version_id) == 0)
             continue; /* a cycle back to the origin */
-        rc = insert_row(r, ctx, desc.v[i], src, "INHERITED", &inserted, err, errlen);
+        rc = insert_row(r, ctx, desc.v[i], src, "INHERITED", &inserted, ns, err, errlen);
         if (rc == 0 && inserted && got)
             idset_add(got, desc.v[i]);
         if (rc == 0 && inserted && roll && row_rolls_back(ctx, src))
@@ -272,7 +403,8 @@ static int version_exists(registry *r, const char *id, bool *exists, char *err, 
  * to v. A row whose origin was deleted stays (see the top of this file). A
  * former child that v's changed artifacts no longer name keeps its rows:
  * the safe side. Holders that lost a row are added to removed. */
-static int prune_through(registry *r, const reg_vrow *v, idset *removed, char *err, size_t errlen)
+static int prune_through(registry *r, const reg_ctx *ctx, const reg_vrow *v, idset *removed,
+                         revnotes *ns, char *err, size_t errlen)
 {
     idset origins = {0}, holders = {0};
     reg_revrow *rows = NULL;
@@ -302,12 +434,13 @@ static int prune_through(registry *r, const reg_vrow *v, idset *removed, char *e
         for (size_t i = 0; rc == 0 && i < live.n; i++) {
             if (strcmp(live.v[i], holders.v[h]) == 0 || idset_has(&anc, live.v[i]))
                 continue;
-            int64_t d = db_run(r->d,
-                               "DELETE FROM revocations WHERE version_id = ? AND"
-                               " origin_version_id = ? AND type = 'INHERITED'",
-                               "tt", holders.v[h], live.v[i]);
+            int64_t d = delete_rows(r, ctx, ns, err, errlen,
+                                    "DELETE FROM revocations WHERE version_id = ? AND"
+                                    " origin_version_id = ? AND type = 'INHERITED'"
+                                    " RETURNING version_id, revoke_at",
+                                    "tt", holders.v[h], live.v[i]);
             if (d < 0)
-                rc = reg_dbfail(r, err, errlen);
+                rc = -1;
             else if (d > 0)
                 idset_add(removed, holders.v[h]);
         }
@@ -371,60 +504,86 @@ static int rollback_inherited(registry *r, const reg_ctx *ctx, const idset *roll
     return rc;
 }
 
-int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen)
+/* Pull: v gains the rows of its parents that travel down (a version born
+ * after its parent's revocation is born revoked). */
+static int pull_from_parents(registry *r, const reg_ctx *ctx, const reg_vrow *v, idset *got,
+                             idset *roll, revnotes *ns, char *err, size_t errlen)
 {
-    idset parents = {0}, got = {0}, roll = {0}, removed = {0};
-    reg_revrow *rows = NULL;
-    size_t n = 0;
-    json_t *gained = NULL, *lost = NULL;
-    int rc = prune_through(r, v, &removed, err, errlen);
-    if (rc == 0)
-        rc = parents_of(r, v->id, &parents, err, errlen);
-    /* pull: a version born after its parent's revocation is born revoked */
+    idset parents = {0};
+    int rc = parents_of(r, v->id, &parents, err, errlen);
     for (size_t p = 0; rc == 0 && p < parents.n; p++) {
+        reg_revrow *rows = NULL;
+        size_t n = 0;
         rc = reg_revocations_load(r, parents.v[p], &rows, &n, err, errlen);
         for (size_t i = 0; rc == 0 && i < n; i++) {
             bool inserted = false;
             if (!row_passes_down(&rows[i]) || strcmp(rows[i].origin_version_id, v->id) == 0)
                 continue;
-            rc = insert_row(r, ctx, v->id, &rows[i], "INHERITED", &inserted, err, errlen);
+            rc = insert_row(r, ctx, v->id, &rows[i], "INHERITED", &inserted, ns, err, errlen);
             if (rc == 0 && inserted) {
-                idset_add(&got, v->id);
+                idset_add(got, v->id);
                 if (row_rolls_back(ctx, &rows[i]))
-                    idset_add(&roll, v->id);
+                    idset_add(roll, v->id);
             }
         }
         reg_revrows_free(rows, n);
-        rows = NULL;
-        n = 0;
     }
-    /* push: its own and inherited rows reach every descendant */
-    if (rc == 0)
-        rc = reg_revocations_load(r, v->id, &rows, &n, err, errlen);
+    idset_dispose(&parents);
+    return rc;
+}
+
+/* Push: v's own and inherited rows reach every descendant. */
+static int push_to_descendants(registry *r, const reg_ctx *ctx, const reg_vrow *v, idset *got,
+                               idset *roll, revnotes *ns, char *err, size_t errlen)
+{
+    reg_revrow *rows = NULL;
+    size_t n = 0;
+    int rc = reg_revocations_load(r, v->id, &rows, &n, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++)
         if (row_passes_down(&rows[i]))
-            rc = push_down(r, ctx, v->id, &rows[i], &got, &roll, err, errlen);
+            rc = push_down(r, ctx, v->id, &rows[i], got, roll, ns, err, errlen);
     reg_revrows_free(rows, n);
-    int moved = 0;
-    if (rc == 0)
-        rc = rollback_inherited(r, ctx, &roll, &moved, err, errlen);
-    if (rc == 0 && (got.n > 0 || removed.n > 0)) {
-        char name[32];
-        if (!(gained = labels_json(r, &got, err, errlen)) ||
-            !(lost = labels_json(r, &removed, err, errlen)))
-            rc = -1;
-        else
-            rc = reg_audit(r, ctx, "version.inherit", v->bucket_name, reg_vrow_name(v, name),
-                           json_pack("{s:O, s:O, s:i}", "inherited_by", gained,
-                                     "inheritance_removed", lost, "channels_rolled_back", moved),
-                           err, errlen);
-    }
+    return rc;
+}
+
+static int inherit_audit(registry *r, const reg_ctx *ctx, const reg_vrow *v, const idset *got,
+                         const idset *removed, int moved, char *err, size_t errlen)
+{
+    char name[32];
+    json_t *gained = labels_json(r, got, err, errlen);
+    json_t *lost = gained ? labels_json(r, removed, err, errlen) : NULL;
+    int rc = !lost
+                 ? -1
+                 : reg_audit(r, ctx, "version.inherit", v->bucket_name, reg_vrow_name(v, name),
+                             json_pack("{s:O, s:O, s:i}", "inherited_by", gained,
+                                       "inheritance_removed", lost, "channels_rolled_back", moved),
+                             err, errlen);
     json_decref(gained);
     json_decref(lost);
+    return rc;
+}
+
+int reg_inherit_sync(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err, size_t errlen)
+{
+    idset got = {0}, roll = {0}, removed = {0};
+    revnotes ns = {0};
+    int moved = 0;
+    int rc = prune_through(r, ctx, v, &removed, &ns, err, errlen);
+    if (rc == 0)
+        rc = pull_from_parents(r, ctx, v, &got, &roll, &ns, err, errlen);
+    if (rc == 0)
+        rc = push_to_descendants(r, ctx, v, &got, &roll, &ns, err, errlen);
+    /* the events before the channel moves they cause (assign events) */
+    if (rc == 0)
+        rc = revocation_events(r, ctx, &ns, v->id, NULL, err, errlen);
+    if (rc == 0)
+        rc = rollback_inherited(r, ctx, &roll, &moved, err, errlen);
+    if (rc == 0 && (got.n > 0 || removed.n > 0))
+        rc = inherit_audit(r, ctx, v, &got, &removed, moved, err, errlen);
+    revnotes_dispose(&ns);
     idset_dispose(&removed);
     idset_dispose(&roll);
     idset_dispose(&got);
-    idset_dispose(&parents);
     return rc;
 }
 
@@ -473,16 +632,19 @@ static void manual_row(reg_revrow *out, const reg_vrow *v, const reg_ctx *ctx, c
 }
 
 /* Puts mine in place of v's own rows and of what they caused, and passes
- * it down unless skip_descendants; got: the descendants that gained it. */
+ * it down unless skip_descendants; got: the descendants that gained it;
+ * every row added or removed is noted in ns. */
 static int revoke_rows(registry *r, const reg_ctx *ctx, const reg_vrow *v, const reg_revrow *mine,
-                       idset *got, char *err, size_t errlen)
+                       idset *got, revnotes *ns, char *err, size_t errlen)
 {
     /* a scheduled revocation of its own is replaced, with what it caused */
-    if (db_run(r->d, "DELETE FROM revocations WHERE origin_version_id = ?", "t", v->id) < 0)
-        return reg_dbfail(r, err, errlen);
-    if (insert_row(r, ctx, v->id, mine, "MANUAL", NULL, err, errlen) < 0)
+    if (delete_rows(r, ctx, ns, err, errlen,
+                    "DELETE FROM revocations WHERE origin_version_id = ?"
+                    " RETURNING version_id, revoke_at",
+                    "t", v->id) < 0 ||
+        insert_row(r, ctx, v->id, mine, "MANUAL", NULL, ns, err, errlen) < 0)
         return -1;
-    return mine->skip_descendants ? 0 : push_down(r, ctx, v->id, mine, got, NULL, err, errlen);
+    return mine->skip_descendants ? 0 : push_down(r, ctx, v->id, mine, got, NULL, ns, err, errlen);
 }
 
 static int revoke_audit(registry *r, const reg_ctx *ctx, const reg_revrow *mine, bool immediate,
@@ -524,6 +686,7 @@ static int revoke_in_tx(registry *r, const reg_ctx *ctx, const char *bucket, con
     reg_revrow *rows = NULL, mine = {0};
     size_t n = 0;
     idset got = {0};
+    revnotes ns = {0};
     char name[32], when[40];
     ig_time at = rv->revoke_at == IG_TIME_NONE ? ctx->now : rv->revoke_at;
     bool immediate = at <= ctx->now;
@@ -540,11 +703,16 @@ static int revoke_in_tx(registry *r, const reg_ctx *ctx, const char *bucket, con
         goto done;
     }
     manual_row(&mine, v, ctx, rv, at);
-    if (revoke_rows(r, ctx, v, &mine, &got, err, errlen) == 0 &&
+    /* the events go with the rest: a dry run's rollback takes them too */
+    if (revoke_rows(r, ctx, v, &mine, &got, &ns, err, errlen) == 0 &&
         revoke_audit(r, ctx, &mine, immediate, own != NULL, &got, err, errlen) == 0 &&
+        revocation_events(r, ctx, &ns, v->id,
+                          json_pack("{s:b}", "skip_descendants_revocation", rv->skip_descendants),
+                          err, errlen) == 0 &&
         (!immediate || rv->keep_channels || revoke_rollback(r, ctx, &mine, &got, err, errlen) == 0))
         rc = 0;
 done:
+    revnotes_dispose(&ns);
     reg_revrow_dispose(&mine);
     idset_dispose(&got);
     reg_revrows_free(rows, n);
@@ -613,9 +781,9 @@ int reg_version_family(registry *r, const char *version_id, char ***ids, size_t 
  * happen there (REG_ECONFLICT naming it). If every origin was deleted, the
  * orphaned rows can no longer be lifted at their origin, so restoring v lifts
  * them from v and its descendants. */
-static int restore_orphans(registry *r, const reg_vrow *v, const char *bucket,
-                           const reg_revrow *rows, size_t n, int64_t *removed, char *err,
-                           size_t errlen)
+static int restore_orphans(registry *r, const reg_ctx *ctx, const reg_vrow *v, const char *bucket,
+                           const reg_revrow *rows, size_t n, int64_t *removed, revnotes *ns,
+                           char *err, size_t errlen)
 {
     char name[32];
     for (size_t i = 0; i < n; i++) {
@@ -634,12 +802,12 @@ static int restore_orphans(registry *r, const reg_vrow *v, const char *bucket,
     idset_add(&scope, v->id);
     for (size_t i = 0; rc == 0 && i < n; i++)
         for (size_t k = 0; rc == 0 && k < scope.n; k++) {
-            int64_t d = db_run(r->d,
-                               "DELETE FROM revocations WHERE version_id = ? AND"
-                               " origin_version_id = ?",
-                               "tt", scope.v[k], rows[i].origin_version_id);
+            int64_t d = delete_rows(r, ctx, ns, err, errlen,
+                                    "DELETE FROM revocations WHERE version_id = ? AND"
+                                    " origin_version_id = ? RETURNING version_id, revoke_at",
+                                    "tt", scope.v[k], rows[i].origin_version_id);
             if (d < 0)
-                rc = reg_dbfail(r, err, errlen);
+                rc = -1;
             else
                 *removed += d;
         }
@@ -658,6 +826,7 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
     json_t *out = NULL;
     char name[32], when[40];
     int64_t removed = 0;
+    revnotes ns = {0};
     if (reg_tx_begin(r, err, errlen) < 0)
         return NULL;
     if (load_complete(r, bucket, ref, &b, &v, err, errlen) < 0 ||
@@ -671,21 +840,24 @@ json_t *registry_version_restore(registry *r, const reg_ctx *ctx, const char *bu
         goto done;
     }
     if (!own) {
-        if (restore_orphans(r, &v, bucket, rows, n, &removed, err, errlen) < 0)
+        if (restore_orphans(r, ctx, &v, bucket, rows, n, &removed, &ns, err, errlen) < 0)
             goto done;
-    } else if ((removed = db_run(r->d, "DELETE FROM revocations WHERE origin_version_id = ?", "t",
-                                 v.id)) < 0) {
-        reg_dbfail(r, err, errlen);
+    } else if ((removed = delete_rows(r, ctx, &ns, err, errlen,
+                                      "DELETE FROM revocations WHERE origin_version_id = ?"
+                                      " RETURNING version_id, revoke_at",
+                                      "t", v.id)) < 0) {
         goto done;
     }
     json_t *detail = json_pack("{s:o, s:I}", "revoke_at",
                                own ? json_string(ig_time_format(own->revoke_at, when, sizeof when))
                                    : json_null(),
                                "revocations_removed", (json_int_t)removed);
-    if (reg_audit(r, ctx, "version.restore", bucket, name, detail, err, errlen) == 0)
+    if (reg_audit(r, ctx, "version.restore", bucket, name, detail, err, errlen) == 0 &&
+        revocation_events(r, ctx, &ns, v.id, NULL, err, errlen) == 0)
         out = reg_version_json(r, ctx, &v, err, errlen);
 done:
     out = reg_tx_end_json(r, out, err, errlen);
+    revnotes_dispose(&ns);
     reg_revrows_free(rows, n);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);

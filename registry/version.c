@@ -484,7 +484,8 @@ json_t *registry_version_create(registry *r, const reg_ctx *ctx, const char *buc
     if (n == 0 &&
         (reg_version_insert(r, ctx, &b, fingerprint, template_type, &v, err, errlen) < 0 ||
          reg_audit(r, ctx, "version.create", bucket, fingerprint,
-                   json_pack("{s:s}", "fingerprint", fingerprint), err, errlen) < 0))
+                   json_pack("{s:s}", "fingerprint", fingerprint), err, errlen) < 0 ||
+         reg_event_version(r, ctx, "create", v.id, NULL, err, errlen) < 0))
         goto done;
     out = reg_version_json(r, ctx, &v, err, errlen);
 done:
@@ -535,6 +536,9 @@ int registry_version_delete(registry *r, const reg_ctx *ctx, const char *bucket,
         rc = reg_fail(r, REG_ECONFLICT, err, errlen,
                       "version %s of bucket '%s' is assigned to channel(s) %s; unset them first",
                       name, bucket, held);
+    /* the event first: its payload is the version about to go */
+    if (rc == 0)
+        rc = reg_event_version(r, ctx, "delete", v.id, NULL, err, errlen);
     if (rc == 0 && db_run(r->d, "DELETE FROM versions WHERE id = ?", "t", v.id) < 0)
         rc = reg_dbfail(r, err, errlen);
     if (rc == 0)
