@@ -304,6 +304,30 @@ static int route_channels(int method, char **seg, size_t n, webhook_api_route *o
     return 404;
 }
 
+/* /v1/webhooks[/NAME[/deliveries|/redeliver]]: seg[2..n). A name follows
+ * the token rules (registry_webhook_check says the same). */
+static int route_webhooks(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
+                          size_t allowlen, char *err, size_t errlen)
+{
+    if (n == 2)
+        PICK({EVHTTP_REQ_GET, API_WEBHOOK_LIST}, {EVHTTP_REQ_POST, API_WEBHOOK_CREATE});
+    if (n > 4)
+        return 404;
+    if (check_token_name(seg[2], err, errlen)) {
+        snprintf(err, errlen, "webhook name '%.60s': must be 1-64 letters, digits, '-', '_' or '.'",
+                 seg[2]);
+        return 400;
+    }
+    copy_name(out->webhook, sizeof out->webhook, seg[2]);
+    if (n == 3)
+        PICK({EVHTTP_REQ_GET, API_WEBHOOK_GET}, {EVHTTP_REQ_DELETE, API_WEBHOOK_DELETE});
+    if (strcmp(seg[3], "deliveries") == 0)
+        PICK({EVHTTP_REQ_GET, API_WEBHOOK_DELIVERIES});
+    if (strcmp(seg[3], "redeliver") == 0)
+        PICK({EVHTTP_REQ_POST, API_WEBHOOK_REDELIVER});
+    return 404;
+}
+
 /* The Packer paths after ".../projects/{project}/": seg[0..n). */
 static int route_packer(int method, char **seg, size_t n, webhook_api_route *out, char *allow,
                         size_t allowlen, char *err, size_t errlen)
@@ -398,6 +422,8 @@ int webhook_api_route_parse(int method, const char *path, webhook_api_route *out
     }
     if (n >= 2 && strcmp(seg[0], "resource-manager") == 0 && strcmp(seg[1], "2019-12-10") == 0)
         return route_rm(method, seg + 2, n - 2, out, allow, allowlen, err, errlen);
+    if (n >= 2 && strcmp(seg[0], "v1") == 0 && strcmp(seg[1], "webhooks") == 0)
+        return route_webhooks(method, seg, n, out, allow, allowlen, err, errlen);
     /* packer / 2023-01-01 / organizations / {org} / projects / {project} / ... */
     if (n < 7 || strcmp(seg[0], "packer") != 0 || strcmp(seg[1], "2023-01-01") != 0 ||
         strcmp(seg[2], "organizations") != 0 || strcmp(seg[4], "projects") != 0)

@@ -96,6 +96,13 @@ typedef enum {
     API_BUILD_PACKAGES,  /* GET BASE/.../builds/{id}/packages */
     API_BUCKET_PACKAGES, /* GET BASE/buckets/{b}/packages */
     API_PACKAGES,        /* GET /v1/packages: the search across the registry */
+    /* event notifications (api_webhooks.c; docs/events.md) */
+    API_WEBHOOK_LIST,       /* GET /v1/webhooks */
+    API_WEBHOOK_CREATE,     /* POST /v1/webhooks */
+    API_WEBHOOK_GET,        /* GET /v1/webhooks/{name} */
+    API_WEBHOOK_DELETE,     /* DELETE /v1/webhooks/{name} */
+    API_WEBHOOK_DELIVERIES, /* GET /v1/webhooks/{name}/deliveries */
+    API_WEBHOOK_REDELIVER,  /* POST /v1/webhooks/{name}/redeliver */
     API__COUNT
 } webhook_api_op;
 
@@ -118,7 +125,8 @@ typedef struct webhook_api_route {
     char token[72]; /* /v1/tokens/{name} */
     /* a resource-manager {id}, or runtasks/{task_type} */
     char id[WEBHOOK_API_MAX_SEGMENT + 1];
-    char sbom[40]; /* .../sboms/{name} */
+    char sbom[40];    /* .../sboms/{name} */
+    char webhook[72]; /* /v1/webhooks/{name} */
     /* "/packer/2023-01-01/organizations/{org}/projects/{project}" as given,
      * for the href of HCP answers; "" for /v1/tokens */
     char base[2 * WEBHOOK_API_MAX_SEGMENT + 48];
@@ -126,8 +134,9 @@ typedef struct webhook_api_route {
 
 /* Routes a request for the Packer paths (path starts with
  * WEBHOOK_API_PREFIX; it is the raw path, without the query), the
- * resource-manager reads (WEBHOOK_API_RM_PREFIX) or /v1/tokens[/NAME]. The
- * HCP paths imagegate does not serve route to API_NOT_SERVED. method is an EVHTTP_REQ_* value.
+ * resource-manager reads (WEBHOOK_API_RM_PREFIX), /v1/tokens[/NAME] or
+ * /v1/webhooks[/NAME[/deliveries|/redeliver]]. The HCP paths imagegate
+ * does not serve route to API_NOT_SERVED. method is an EVHTTP_REQ_* value.
  * Returns 0; 404 for an unknown path; 405 with the allowed methods ("GET, PUT") in allow; 400 for
  * an invalid name, with the reason in err. */
 int webhook_api_route_parse(int method, const char *path, webhook_api_route *out, char *allow,

@@ -219,7 +219,10 @@ static void call_done(webhook_server *srv, void *arg)
 
 void webhook_api_call_submit(api_call *c, webhook_work_fn work)
 {
-    if (webhook_submit(c->srv, work, call_done, c) < 0) {
+    const webhook_api_op_info *op = webhook_api_op_get(c->route.op);
+    int rc = op && (op->flags & API_OP_OUTBOUND) ? webhook_submit_notify(c->srv, work, call_done, c)
+                                                 : webhook_submit(c->srv, work, call_done, c);
+    if (rc < 0) {
         webhook_api_call_fail(c, 503, "imagegate is busy; try again");
         webhook_api_call_finish(c);
     }

@@ -65,6 +65,9 @@ enum {
     /* the role depends on the body: the handler checks it once read
      * (webhook_api_op_role(op, true) for a revocation or a restore) */
     API_OP_REVOKES = 1 << 2,
+    /* runs on the notification pool, not the store pool: it sends a request
+     * out (POST /v1/webhooks' verification ping) */
+    API_OP_OUTBOUND = 1 << 3,
 };
 
 /* A row of the op table: adding an endpoint is a route (api.c or routes.c),
@@ -110,6 +113,14 @@ int webhook_api_packages_find(api_job *j);
 void webhook_api_sbom_upload(webhook_server *srv, struct evhttp_request *req,
                              const webhook_api_route *rt);
 
+/* The handlers of /v1/webhooks (api_webhooks.c). */
+int webhook_api_webhook_list(api_job *j);
+int webhook_api_webhook_create(api_job *j);
+int webhook_api_webhook_get(api_job *j);
+int webhook_api_webhook_delete(api_job *j);
+int webhook_api_webhook_deliveries(api_job *j);
+int webhook_api_webhook_redeliver(api_job *j);
+
 /* Loop thread: submits c to run the handler of c->route.op on a store
  * worker, then replies (webhook_api_call_finish). */
 void webhook_api_call_run(api_call *c);
@@ -146,8 +157,9 @@ int webhook_api_call_fail(api_call *c, int status, const char *fmt, ...)
  * {"code", "message"} from c->err), logs one line and frees the call. */
 void webhook_api_call_finish(api_call *c);
 
-/* Submits work for c to the store pool; answers 503 itself when the queue
- * is full (and frees c). Loop thread. */
+/* Submits work for c to the store pool (the notification pool for an op
+ * flagged API_OP_OUTBOUND); answers 503 itself when the queue is full (and
+ * frees c). Loop thread. */
 void webhook_api_call_submit(api_call *c, webhook_work_fn work);
 
 #endif

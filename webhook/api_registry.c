@@ -812,6 +812,14 @@ static const webhook_api_op_info op_info[API__COUNT] = {
     [API_BUILD_PACKAGES] = {"build.packages", webhook_api_build_packages, R, 0},
     [API_BUCKET_PACKAGES] = {"bucket.packages", webhook_api_bucket_packages, R, 0},
     [API_PACKAGES] = {"packages.find", webhook_api_packages_find, R, 0},
+    /* event notifications (api_webhooks.c) */
+    [API_WEBHOOK_LIST] = {"webhook.list", webhook_api_webhook_list, A, 0},
+    [API_WEBHOOK_CREATE] = {"webhook.create", webhook_api_webhook_create, A,
+                            BODY | API_OP_CREATES | API_OP_OUTBOUND},
+    [API_WEBHOOK_GET] = {"webhook.get", webhook_api_webhook_get, A, 0},
+    [API_WEBHOOK_DELETE] = {"webhook.delete", webhook_api_webhook_delete, A, 0},
+    [API_WEBHOOK_DELIVERIES] = {"webhook.deliveries", webhook_api_webhook_deliveries, A, 0},
+    [API_WEBHOOK_REDELIVER] = {"webhook.redeliver", webhook_api_webhook_redeliver, A, BODY},
 };
 
 #undef R
@@ -869,6 +877,9 @@ static void api_work(webhook_worker *w, void *arg)
             webhook_api_call_regfail(w, c, j.r);
         else if (!c->status && c->reply && *c->route.base)
             webhook_api_hcp_shape(c->reply, webhook_server_ids(c->srv));
+        /* a change may have queued events: send them now, not at the next sweep */
+        if (!c->status && op->role >= REG_ROLE_WRITE)
+            webhook_notify_kick(webhook_worker_server(w));
     }
     json_decref(j.body);
 }

@@ -22,7 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { CT_STR, CT_BOOL, CT_INT, CT_SIZE, CT_DUR, CT_LIST } cfg_type;
+/* CT_LIST: the allowed hosts; CT_CIDRS: the networks webhooks may reach. */
+typedef enum { CT_STR, CT_BOOL, CT_INT, CT_SIZE, CT_DUR, CT_LIST, CT_CIDRS } cfg_type;
 
 typedef struct directive {
     const char *name; /* flag without "--", dashes; key and env derive from it */
@@ -59,7 +60,7 @@ static const directive directives[] = {
      "HOST[:PORT] a run token may be sent to over https; http://HOST:PORT allows plain http there "
      "(repeatable; env: comma-separated)"},
     {"ca-file", CT_STR, OFF(ca_file), "", 0, 0,
-     "PEM CA bundle for outbound HTTPS (a private TFE CA)"},
+     "PEM CA bundle for outbound HTTPS (a private TFE CA, webhook receivers)"},
     {"db", CT_STR, OFF(db), "sqlite:imagegate.db", 0, 0,
      "store URL (sqlite:PATH or postgresql://...)"},
     {"policy", CT_STR, OFF(policy_file), "", 0, 0, "policy file (empty: the default policy)"},
@@ -140,6 +141,23 @@ static const directive directives[] = {
      "how long the run-task HMAC key replaced by PATCH .../runtasks/hmac stays valid"},
     {"shutdown-timeout", CT_DUR, OFF(shutdown_timeout), "30s", 0, 10 * MIN,
      "how long SIGTERM waits for in-flight deliveries"},
+    {"webhook-allow-network", CT_CIDRS, OFF(webhook_allow), "", 0, 0,
+     "CIDR of special addresses (loopback, private, link-local, unique-local...) event webhooks "
+     "may be sent to; public addresses need none (repeatable; env: comma-separated)"},
+    {"webhook-workers", CT_INT, OFF(webhook_workers), "2", 1, 16,
+     "threads sending event notifications (the notification pool)"},
+    {"webhook-timeout", CT_DUR, OFF(webhook_timeout), "10s", 1 * SEC, 2 * MIN,
+     "one webhook delivery attempt, connection included"},
+    {"webhook-retry-min", CT_DUR, OFF(webhook_retry_min), "5s", 1 * SEC, 10 * MIN,
+     "first retry of a failed webhook delivery; the delay doubles from there"},
+    {"webhook-retry-max", CT_DUR, OFF(webhook_retry_max), "1h", 1 * SEC, 24 * 60 * MIN,
+     "longest delay between two attempts of a webhook delivery"},
+    {"webhook-give-up", CT_DUR, OFF(webhook_give_up), "24h", 1 * MIN, 30 * 24 * 60 * MIN,
+     "a webhook delivery still failing this long after its first attempt is marked failed and "
+     "the webhook's next event goes"},
+    {"webhook-retention", CT_DUR, OFF(webhook_retention), "30d", 60 * MIN, 365 * 24 * 60 * MIN,
+     "how long events whose deliveries all finished are kept, with their attempt log (webhook "
+     "deliveries, redeliver)"},
     {"log-level", CT_STR, OFF(log_level), "info", 0, 0, "debug, info, warn, error"},
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
@@ -224,6 +242,34 @@ static int add_list_item(webhook_config *c, const char *item, const char *src, c
     return 0;
 }
 
+/* Sets (append: adds) the networks webhooks may reach from the CIDRs of
+ * text, separated by commas or spaces. */
+static int add_cidrs(webhook_config *c, const char *text, bool append, const char *src, char *err,
+                     size_t errlen)
+{
+    char *copy = xstrdup(text), *save = NULL, sub[200];
+    int rc = 0;
+    if (!append) {
+        free(c->webhook_allow);
+        c->webhook_allow = NULL;
+        c->n_webhook_allow = 0;
+    }
+    for (char *tok = strtok_r(copy, ", \t", &save); tok && rc == 0;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        notify_cidr cidr;
+        if (notify_cidr_parse(tok, &cidr, sub, sizeof sub) < 0) {
+            snprintf(err, errlen, "%s: %s", src, sub);
+            rc = -1;
+        } else {
+            c->webhook_allow =
+                xrealloc(c->webhook_allow, (c->n_webhook_allow + 1) * sizeof *c->webhook_allow);
+            c->webhook_allow[c->n_webhook_allow++] = cidr;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
 /* Sets one directive from text. src names the source for messages. For a
  * list, append=false replaces the list first; text may hold several items
  * separated by commas or spaces. */
@@ -280,6 +326,8 @@ static int set_value(webhook_config *c, const directive *d, const char *text, bo
         free(copy);
         return rc;
     }
+    case CT_CIDRS:
+        return add_cidrs(c, text, append, src, err, errlen);
     }
     return -1;
 }
@@ -313,8 +361,8 @@ static int apply_file(webhook_config *c, const char *path, char *err, size_t err
             snprintf(err, errlen, "%s: unknown key (see imagegate serve --help)", src);
             goto out;
         }
-        if (d->type == CT_LIST && v->type == YNODE_SEQ) {
-            free_list(&c->allowed_hosts, &c->n_allowed_hosts);
+        if ((d->type == CT_LIST || d->type == CT_CIDRS) && v->type == YNODE_SEQ) {
+            set_value(c, d, "", false, src, err, errlen); /* empties the list */
             for (size_t j = 0; j < v->n; j++) {
                 if (v->items[j]->type != YNODE_SCALAR) {
                     snprintf(err, errlen, "%s: list items must be strings", src);
@@ -355,6 +403,7 @@ void webhook_config_free(webhook_config *c)
             free(*(char **)((char *)c + d->off));
     }
     free_list(&c->allowed_hosts, &c->n_allowed_hosts);
+    free(c->webhook_allow);
     free(c);
 }
 
@@ -452,10 +501,65 @@ static int validate(webhook_config *c, char *err, size_t errlen)
     }
     if (validate_ids(c, err, errlen) < 0)
         return -1;
+    if (c->webhook_retry_min > c->webhook_retry_max) {
+        snprintf(err, errlen, "webhook-retry-min is longer than webhook-retry-max");
+        return -1;
+    }
     if (!*c->tmp_dir) {
         const char *t = getenv("TMPDIR");
         free(c->tmp_dir);
         c->tmp_dir = xstrdup(t && *t ? t : "/tmp");
+    }
+    return 0;
+}
+
+/* The flag layer: argv's --name VALUE / --name=VALUE pairs. A list flag
+ * given again appends; its first use replaces what the lower layers set. */
+static int apply_flags(webhook_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    const directive *lists_seen[N_DIRECTIVES] = {0};
+    size_t n_lists_seen = 0;
+    char src[128];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%.80s'", a);
+            return -1;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        if (len == 6 && strncmp(name, "config", 6) == 0) {
+            if (!eq)
+                i++;
+            continue;
+        }
+        if (len == 4 && strncmp(name, "json", 4) == 0)
+            continue;
+        const directive *d = find_flag(name, len);
+        snprintf(src, sizeof src, "--%.*s", (int)len, name);
+        if (!d) {
+            snprintf(err, errlen, "unknown option '%.80s' (see imagegate serve --help)", a);
+            return -1;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (d->type == CT_BOOL)
+            val = "true";
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else {
+            snprintf(err, errlen, "%s needs a value", src);
+            return -1;
+        }
+        bool append = false;
+        for (size_t k = 0; k < n_lists_seen; k++)
+            append = append || lists_seen[k] == d;
+        if ((d->type == CT_LIST || d->type == CT_CIDRS) && !append)
+            lists_seen[n_lists_seen++] = d;
+        if (set_value(c, d, val, append, src, err, errlen) < 0)
+            return -1;
     }
     return 0;
 }
@@ -466,8 +570,6 @@ webhook_config *webhook_config_load(int argc, char **argv, const char *db_flag,
 {
     webhook_config *c = xcalloc(1, sizeof *c);
     const char *config_path = NULL;
-    bool flag_list_seen = false;
-    char src[128];
     *want_help = false;
     err[0] = '\0';
     if (!env)
@@ -513,46 +615,7 @@ webhook_config *webhook_config_load(int argc, char **argv, const char *db_flag,
     if (db_flag && set_value(c, find_flag("db", 2), db_flag, false, "--db", err, errlen) < 0)
         goto fail;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0) {
-            snprintf(err, errlen, "unexpected argument '%.80s'", a);
-            goto fail;
-        }
-        const char *name = a + 2;
-        const char *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        if (len == 6 && strncmp(name, "config", 6) == 0) {
-            if (!eq)
-                i++;
-            continue;
-        }
-        if (len == 4 && strncmp(name, "json", 4) == 0)
-            continue;
-        const directive *d = find_flag(name, len);
-        snprintf(src, sizeof src, "--%.*s", (int)len, name);
-        if (!d) {
-            snprintf(err, errlen, "unknown option '%.80s' (see imagegate serve --help)", a);
-            goto fail;
-        }
-        const char *val;
-        if (eq)
-            val = eq + 1;
-        else if (d->type == CT_BOOL)
-            val = "true";
-        else if (i + 1 < argc)
-            val = argv[++i];
-        else {
-            snprintf(err, errlen, "%s needs a value", src);
-            goto fail;
-        }
-        bool append = d->type == CT_LIST && flag_list_seen;
-        if (d->type == CT_LIST)
-            flag_list_seen = true;
-        if (set_value(c, d, val, append, src, err, errlen) < 0)
-            goto fail;
-    }
-    if (validate(c, err, errlen) < 0)
+    if (apply_flags(c, argc, argv, err, errlen) < 0 || validate(c, err, errlen) < 0)
         goto fail;
     return c;
 fail:

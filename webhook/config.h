@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "notify/notify.h"
+
 typedef struct webhook_config {
     char *config_file; /* --config / IMAGEGATE_CONFIG, NULL when none */
 
@@ -54,6 +56,13 @@ typedef struct webhook_config {
     int64_t oauth_token_lifetime;       /* ms an OAuth2 access token lives */
     int64_t oauth_failure_limit;        /* failed token requests per address per minute */
     int64_t hmac_rotation_grace;        /* ms a replaced run-task HMAC key stays valid */
+
+    /* event notifications (docs/events.md) */
+    notify_cidr *webhook_allow; /* --webhook-allow-network: special ranges webhooks may reach */
+    size_t n_webhook_allow;
+    int64_t webhook_workers;
+    int64_t webhook_timeout, webhook_retry_min, webhook_retry_max, webhook_give_up; /* ms */
+    int64_t webhook_retention; /* finished deliveries and their log kept this long (ms) */
 
     char *log_level;
 } webhook_config;

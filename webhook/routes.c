@@ -35,6 +35,8 @@ const webhook_route webhook_routes[] = {
      false},
     {"/v1/tokens", false, ANY, "tokens", webhook_handle_api, false},
     {"/v1/tokens/", true, ANY, "tokens", webhook_handle_api, false},
+    {"/v1/webhooks", false, ANY, "webhooks", webhook_handle_api, false},
+    {"/v1/webhooks/", true, ANY, "webhooks", webhook_handle_api, false},
     {"/results/", true, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "results", webhook_handle_result, false},
     {"/packer/2023-01-01/", true, ANY, "api", webhook_handle_api, false},
     {"/resource-manager/2019-12-10/", true, ANY, "api", webhook_handle_api, false},

@@ -97,8 +97,12 @@ struct webhook_server {
     worker_pool store; /* --store-workers */
     worker_pool scan;  /* POST /v1/scan, --workers */
     worker_pool delivery;
-    int64_t jinflight; /* submitted to store or scan and not yet done (loop thread) */
-    atomic_int busy;   /* delivery workers running a delivery */
+    worker_pool notify;     /* event notifications, --webhook-workers (events.c) */
+    int64_t jinflight;      /* submitted to store, scan or notify and not yet done (loop thread) */
+    atomic_int busy;        /* delivery workers running a delivery */
+    atomic_int notify_busy; /* notification workers sending */
+    atomic_int notify_stop; /* shutting down: no new sends */
+    atomic_int notify_kicked; /* a kick is queued on the notification pool */
     webhook_completions *done;
     readiness ready; /* /readyz (loop thread) */
 
@@ -391,6 +395,77 @@ int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn do
 int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg)
 {
     return submit_to(srv, &srv->scan, work, done, arg);
+}
+
+int webhook_submit_notify(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
+                          void *arg)
+{
+    return submit_to(srv, &srv->notify, work, done, arg);
+}
+
+/* ---- notification pool ------------------------------------------------- */
+
+/* Once a minute, notification worker 0 drops the events whose deliveries
+ * all finished more than --webhook-retention ago, with their log. */
+static void notify_chores(webhook_worker *w, registry *r)
+{
+    char err[512];
+    ig_time now = ig_time_now();
+    if (w->index != 0 || now < w->next_chores)
+        return;
+    int n = registry_outbox_prune(r, now - w->srv->cfg->webhook_retention, err, sizeof err);
+    if (n > 0)
+        log_info("event=webhook_events_pruned count=%d", n);
+    else if (n < 0)
+        log_warn("event=webhook_prune_failed error=\"%s\"", err);
+    w->next_chores = now + 60 * 1000;
+}
+
+/* The pool's idle function: at start, every min(--webhook-retry-min,
+ * --sweep-interval) and at once after a kick or a send, deliver what the
+ * outbox holds (events.c). Returns 1 when it sent something: more may be
+ * due. */
+static int notify_sweep(void *thread)
+{
+    webhook_worker *w = thread;
+    webhook_server *srv = w->srv;
+    char err[512] = "";
+    if (atomic_load(&srv->notify_stop))
+        return 0;
+    registry *r = webhook_worker_registry(w, err, sizeof err);
+    if (!r)
+        return 0;
+    notify_chores(w, r);
+    atomic_fetch_add(&srv->notify_busy, 1);
+    int more = webhook_events_send(w, r);
+    atomic_fetch_sub(&srv->notify_busy, 1);
+    return more;
+}
+
+/* A kick: no work of its own; returning 1 makes its thread sweep at once. */
+static int kick_work(webhook_pool_job *pj, void *thread)
+{
+    webhook_worker *w = thread;
+    atomic_store(&w->srv->notify_kicked, 0);
+    free(pj);
+    return 1;
+}
+
+static void kick_discard(webhook_pool_job *pj)
+{
+    free(pj);
+}
+
+void webhook_notify_kick(webhook_server *srv)
+{
+    if (atomic_exchange(&srv->notify_kicked, 1))
+        return; /* one is queued: it will see this change too */
+    webhook_pool_job *j = xcalloc(1, sizeof *j);
+    j->work = kick_work;
+    if (webhook_pool_submit(srv->notify.pool, j) < 0) {
+        free(j); /* full or stopping: the next sweep finds the events */
+        atomic_store(&srv->notify_kicked, 0);
+    }
 }
 
 /* ---- delivery pool ---------------------------------------------------- */
@@ -782,7 +857,8 @@ static void libevent_log_cb(int severity, const char *msg)
 
 static bool pools_idle(webhook_server *srv)
 {
-    return atomic_load(&srv->busy) == 0 && srv->jinflight == 0;
+    return atomic_load(&srv->busy) == 0 && atomic_load(&srv->notify_busy) == 0 &&
+           srv->jinflight == 0;
 }
 
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
@@ -818,6 +894,8 @@ static void begin_shutdown(webhook_server *srv, const char *why)
     }
     webhook_tokens_stop(srv->tokens);
     webhook_pool_close(srv->delivery.pool);
+    atomic_store(&srv->notify_stop, 1); /* sends in flight finish; no new ones start */
+    webhook_pool_close(srv->notify.pool);
     srv->drain_deadline = ig_time_now() + srv->cfg->shutdown_timeout;
     srv->drain = evtimer_new(srv->base, drain_cb, srv);
     struct timeval tv = {0, 0};
@@ -1097,9 +1175,20 @@ static void start_pools(webhook_server *srv)
                                  .idle_ms = cfg->sweep_interval,
                                  .drop_on_close = true,
                                  .discard = delivery_discard};
+    /* outbound and durable in the store: its queue holds kicks and API
+     * webhook creations (each answers a request, so the queue drains) */
+    webhook_pool_def notify = {.name = "notify",
+                               .threads = (int)cfg->webhook_workers,
+                               .depth = cfg->queue_depth,
+                               .idle = notify_sweep,
+                               .idle_ms = cfg->webhook_retry_min < cfg->sweep_interval
+                                              ? cfg->webhook_retry_min
+                                              : cfg->sweep_interval,
+                               .discard = kick_discard};
     start_pool(srv, &srv->store, &store, 's');
     start_pool(srv, &srv->scan, &scan, 'c');
     start_pool(srv, &srv->delivery, &delivery, 'd');
+    start_pool(srv, &srv->notify, &notify, 'n');
 }
 
 /* After the loop: deliveries see the abort flag and stop, scans finish,
@@ -1107,6 +1196,8 @@ static void start_pools(webhook_server *srv)
 static void stop_pools(webhook_server *srv)
 {
     atomic_store(&srv->abort, 1);
+    atomic_store(&srv->notify_stop, 1);
+    stop_pool(&srv->notify);
     stop_pool(&srv->delivery);
     stop_pool(&srv->scan);
     stop_pool(&srv->store);

@@ -1,5 +1,5 @@
 /* The daemon behind `imagegate serve`: one libevent loop thread that owns
- * every connection, and three pools of threads that own everything that may
+ * every connection, and four pools of threads that own everything that may
  * block.
  *
  *   loop thread    evhttp (HTTP or HTTPS through bufferevent_openssl), the
@@ -17,6 +17,11 @@
  *                  queued deliveries (crash recovery, overflow, other replicas).
  *   scan pool      --workers threads at a lower priority running POST /v1/scan
  *                  (webhook_submit_scan()): scan, evaluate, render the report.
+ *   notify pool    --webhook-workers threads sending event notifications
+ *                  (events.c, notify/): when idle, and at once when kicked
+ *                  after an API change, they deliver the registry's outbox;
+ *                  they also run POST /v1/webhooks, whose verification ping
+ *                  is outbound.
  *
  * Each pool is a bounded queue and its threads (pool.h, memcached thread.c
  * is the model); finished jobs come back through one completion list whose
@@ -126,6 +131,21 @@ int webhook_submit(webhook_server *srv, webhook_work_fn work, webhook_done_fn do
  * for POST /v1/scan), of which at most --workers may wait. Same contract as
  * webhook_submit(). Loop thread. */
 int webhook_submit_scan(webhook_server *srv, webhook_work_fn work, webhook_done_fn done, void *arg);
+
+/* Queues a job on the notification pool (outbound: the verification ping
+ * of POST /v1/webhooks). Same contract as webhook_submit(). Loop thread. */
+int webhook_submit_notify(webhook_server *srv, webhook_work_fn work, webhook_done_fn done,
+                          void *arg);
+/* Asks the notification pool to look at the outbox now (a change was just
+ * committed); at most one such request waits at a time. Any thread. */
+void webhook_notify_kick(webhook_server *srv);
+/* Delivers what the outbox holds for one webhook on the notification
+ * worker w, with its registry handle r (events.c). Returns 1 when it sent
+ * something (more may be due), else 0. */
+int webhook_events_send(webhook_worker *w, registry *r);
+/* The sending options of this server's configuration (events.c): borrowed
+ * from cfg; abort_flag may be NULL. */
+notify_opts webhook_events_opts(const webhook_config *cfg, const atomic_int *abort_flag);
 
 /* Hands arg to done on the loop thread through the completion list, without
  * a job (any thread). Completions run in the order they were posted, so one

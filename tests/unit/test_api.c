@@ -111,6 +111,12 @@ static void test_route_shapes(void **state)
         {EVHTTP_REQ_GET, "/v1/tokens", API_TOKEN_LIST},
         {EVHTTP_REQ_POST, "/v1/tokens", API_TOKEN_CREATE},
         {EVHTTP_REQ_DELETE, "/v1/tokens/ci.runner", API_TOKEN_REVOKE},
+        {EVHTTP_REQ_GET, "/v1/webhooks", API_WEBHOOK_LIST},
+        {EVHTTP_REQ_POST, "/v1/webhooks", API_WEBHOOK_CREATE},
+        {EVHTTP_REQ_GET, "/v1/webhooks/chat.ops", API_WEBHOOK_GET},
+        {EVHTTP_REQ_DELETE, "/v1/webhooks/chat.ops", API_WEBHOOK_DELETE},
+        {EVHTTP_REQ_GET, "/v1/webhooks/chat/deliveries", API_WEBHOOK_DELIVERIES},
+        {EVHTTP_REQ_POST, "/v1/webhooks/chat/redeliver", API_WEBHOOK_REDELIVER},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int rc = route(ok[i].method, ok[i].path, &rt, allow, err);
@@ -127,6 +133,8 @@ static void test_route_shapes(void **state)
     assert_string_equal(rt.channel, "prod");
     assert_int_equal(route(EVHTTP_REQ_DELETE, "/v1/tokens/ci", &rt, allow, err), 0);
     assert_string_equal(rt.token, "ci");
+    assert_int_equal(route(EVHTTP_REQ_GET, "/v1/webhooks/chat/deliveries", &rt, allow, err), 0);
+    assert_string_equal(rt.webhook, "chat");
 }
 
 static void test_route_errors(void **state)
@@ -153,6 +161,9 @@ static void test_route_errors(void **state)
         P "/buckets//web-app",
         P "/_search",
         "/v1/tokens/a/b",
+        "/v1/webhooks/a/b",
+        "/v1/webhooks/",
+        "/v1/webhooks/a/deliveries/x",
         "",
         "buckets",
     };
@@ -206,6 +217,11 @@ static void test_route_errors(void **state)
                      400);
     assert_non_null(strstr(err, "channel name"));
     assert_int_equal(route(EVHTTP_REQ_DELETE, "/v1/tokens/bad%20name", &rt, allow, err), 400);
+    assert_int_equal(route(EVHTTP_REQ_GET, "/v1/webhooks/bad%20name", &rt, allow, err), 400);
+    assert_non_null(strstr(err, "webhook name"));
+    assert_int_equal(route(EVHTTP_REQ_PATCH, "/v1/webhooks/chat", &rt, allow, err), 405);
+    assert_string_equal(allow, "GET, DELETE");
+    assert_int_equal(route(EVHTTP_REQ_GET, "/v1/webhooks/chat/redeliver", &rt, allow, err), 405);
     /* org and project are taken as given, within bounds */
     assert_int_equal(route(EVHTTP_REQ_GET,
                            "/packer/2023-01-01/organizations/0f1e-uuid/projects/any.thing/buckets",

@@ -269,6 +269,45 @@ static void expect_bad(int argc, char **argv, const char *needle)
         fail_msg("error '%s' lacks '%s'", err, needle);
 }
 
+/* --webhook-allow-network: CIDRs from every layer, repeated flags append,
+ * a bad one named with its source; the retry settings' defaults. */
+static void test_config_webhook_networks(void **state)
+{
+    (void)state;
+    char err[512];
+    set_env(0, "IMAGEGATE_WEBHOOK_ALLOW_NETWORK", "10.0.0.0/8, 192.168.0.0/16");
+    char *argv[] = {"serve"};
+    webhook_config *c = load(1, argv, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->n_webhook_allow, 2);
+    assert_int_equal(c->webhook_allow[1].bits, 16);
+    assert_int_equal(c->webhook_retry_min, 5000);
+    assert_int_equal(c->webhook_retry_max, 3600000);
+    assert_int_equal(c->webhook_give_up, 24 * 3600000LL);
+    assert_int_equal(c->webhook_workers, 2);
+    webhook_config_free(c);
+    char *argv2[] = {
+        "serve",    "--webhook-allow-network", "127.0.0.0/8", "--webhook-allow-network",
+        "fd00::/8", "--allowed-host",          "tfe.example"};
+    c = load(7, argv2, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(c->n_webhook_allow, 2); /* the flags replace the environment's */
+    assert_null(notify_ip_refused("127.0.0.1", c->webhook_allow, c->n_webhook_allow));
+    assert_null(notify_ip_refused("fd00::5", c->webhook_allow, c->n_webhook_allow));
+    assert_string_equal(notify_ip_refused("10.0.0.1", c->webhook_allow, c->n_webhook_allow),
+                        "private");
+    assert_int_equal(c->n_allowed_hosts, 1);
+    webhook_config_free(c);
+    set_env(0, NULL, NULL);
+    expect_bad(3, (char *[]){"serve", "--webhook-allow-network", "127.0.0.1/8", NULL},
+               "--webhook-allow-network: '127.0.0.1/8': bits are set past");
+    expect_bad(3, (char *[]){"serve", "--webhook-allow-network", "localhost", NULL}, "not a CIDR");
+    expect_bad(5,
+               (char *[]){"serve", "--webhook-retry-min", "5m", "--webhook-retry-max", "1m", NULL},
+               "webhook-retry-min is longer");
+    expect_bad(3, (char *[]){"serve", "--webhook-retry-min", "0s", NULL}, "--webhook-retry-min");
+}
+
 static void test_config_bounds(void **state)
 {
     (void)state;
@@ -1505,6 +1544,7 @@ int main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_precedence),
         cmocka_unit_test(test_config_bounds),
+        cmocka_unit_test(test_config_webhook_networks),
         cmocka_unit_test(test_allowed_hosts),
         cmocka_unit_test(test_runtask_parse),
         cmocka_unit_test(test_callback_basic),
