@@ -72,5 +72,6 @@ int cmd_token(cli_opts *o, int argc, char **argv);
 int cmd_usage(cli_opts *o, int argc, char **argv);
 int cmd_sbom(cli_opts *o, int argc, char **argv);
 int cmd_packages(cli_opts *o, int argc, char **argv);
+int cmd_webhook(cli_opts *o, int argc, char **argv);
 
 #endif

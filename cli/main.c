@@ -25,6 +25,8 @@ static const char usage[] =
     "  scan PLAN|-                     check a Terraform JSON plan\n"
     "  serve                           run the run-task webhook and registry API\n"
     "  token create|list|revoke        API tokens\n"
+    "  webhook create|list|delete|deliveries|redeliver\n"
+    "                                  event notifications (signed webhooks)\n"
     "\n"
     "Global options:\n"
     "  --db URL    store (env IMAGEGATE_DB; default sqlite:imagegate.db;\n"
@@ -45,6 +47,7 @@ static const struct {
     {"channel", cmd_channel}, {"artifact", cmd_artifact}, {"audit", cmd_audit},
     {"scan", cmd_scan},       {"serve", cmd_serve},       {"token", cmd_token},
     {"usage", cmd_usage},     {"sbom", cmd_sbom},         {"packages", cmd_packages},
+    {"webhook", cmd_webhook},
 };
 
 int main(int argc, char **argv)
