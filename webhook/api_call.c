@@ -176,6 +176,19 @@ int webhook_api_call_allow(api_call *c, reg_role need)
                                  c->who, registry_role_name(c->role));
 }
 
+void webhook_api_call_serialize(api_call *c)
+{
+    if (c->status || !c->reply || c->text)
+        return;
+    c->text = json_dumps(c->reply, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!c->text)
+        return; /* the loop tries again (and fails the same way) */
+    c->text_len = strlen(c->text);
+    c->content_type = "application/json";
+    json_decref(c->reply);
+    c->reply = NULL;
+}
+
 void webhook_api_call_finish(api_call *c)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);

@@ -153,6 +153,11 @@ int webhook_api_call_regfail(webhook_worker *w, api_call *c, registry *r);
 int webhook_api_call_fail(api_call *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* On the worker, last: a successful c->reply becomes c->text (JSON), so
+ * that the loop thread only sends bytes; a large answer's serialising and
+ * freeing took the loop a millisecond. */
+void webhook_api_call_serialize(api_call *c);
+
 /* On the loop thread: sends the reply (c->reply as JSON, c->text, or
  * {"code", "message"} from c->err), logs one line and frees the call. */
 void webhook_api_call_finish(api_call *c);

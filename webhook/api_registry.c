@@ -882,6 +882,7 @@ static void api_work(webhook_worker *w, void *arg)
             webhook_notify_kick(webhook_worker_server(w));
     }
     json_decref(j.body);
+    webhook_api_call_serialize(c);
 }
 
 void webhook_api_call_run(api_call *c)
