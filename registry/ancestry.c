@@ -16,7 +16,13 @@
  * The computed `latest` channel has no row: its id is its bucket's id
  * (ULIDs never collide), so a parent_channel_id naming it is resolved to
  * the bucket's latest version at read time. Nothing here is stored or
- * cached; statuses follow channel moves at once. */
+ * cached; statuses follow channel moves at once (within one call a channel
+ * is looked up once: chan_cache).
+ *
+ * The parents of a set of versions are one query; the children's roll-up
+ * of a set of buckets is one query walked from the children's side (the
+ * latest complete version of every bucket), whose cost follows the number
+ * of buckets, not the number of versions and artifacts of the page's. */
 #include "registry/reg_internal.h"
 
 #include "common/xalloc.h"
@@ -60,28 +66,31 @@ const char *reg_parents_status(const reg_parent *p, size_t n)
     return st;
 }
 
-/* Appends the rows of the relation query: one per (parent, channel) pair,
- * ordered by parent, so a parent's rows are adjacent; the first channel a
- * build recorded is the parent's. */
-static void parent_row(db_stmt *s, size_t n, void *arg)
+/* What a channel id names now, looked up once per call: the parents of a
+ * page of versions were mostly taken from the same few channels. */
+typedef struct chan_seen {
+    char *id;
+    bool found;
+    char *name;      /* its name ("latest" for a bucket's computed channel) */
+    char *holds;     /* the id of the version it holds, or NULL */
+    reg_parent held; /* that version: held_id, held_fingerprint, held_number */
+} chan_seen;
+
+typedef struct chan_cache {
+    chan_seen *v;
+    size_t n, cap;
+} chan_cache;
+
+static void chan_cache_dispose(chan_cache *c)
 {
-    reg_rows *rows = arg;
-    (void)n;
-    const char *id = db_column_text(s, 0);
-    reg_parent *last = rows->n ? &((reg_parent *)rows->v)[rows->n - 1] : NULL;
-    if (last && strcmp(last->version_id, id) == 0) {
-        if (!last->channel_id && !db_column_is_null(s, 4))
-            last->channel_id = db_column_dup(s, 4);
-        return;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].id);
+        free(c->v[i].name);
+        free(c->v[i].holds);
+        free(c->v[i].held.held_id);
+        free(c->v[i].held.held_fingerprint);
     }
-    xgrow(&rows->v, &rows->cap, rows->n + 1, rows->size);
-    reg_parent *p = &((reg_parent *)rows->v)[rows->n++];
-    memset(p, 0, sizeof *p);
-    p->version_id = db_column_dup(s, 0);
-    p->bucket_name = db_column_dup(s, 1);
-    p->number = db_column_is_null(s, 2) ? 0 : db_column_int64(s, 2);
-    p->fingerprint = db_column_dup(s, 3);
-    p->channel_id = db_column_dup(s, 4);
+    free(c->v);
 }
 
 /* What channel id names now: its name and the id of the version it holds
@@ -117,89 +126,188 @@ static int channel_by_id(registry *r, const reg_ctx *ctx, const char *channel_id
     return reg_latest_version_id(r, ctx, channel_id, holds, err, errlen);
 }
 
-/* Fills p's channel name, what the channel holds and p's status. */
-static int parent_resolve(registry *r, const reg_ctx *ctx, reg_parent *p, char *err, size_t errlen)
+/* The entry of channel_id in c, looked up now when it is not there yet. */
+static const chan_seen *channel_seen(registry *r, const reg_ctx *ctx, chan_cache *c,
+                                     const char *channel_id, char *err, size_t errlen)
 {
-    bool found;
-    char *holds = NULL;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->v[i].id, channel_id) == 0)
+            return &c->v[i];
+    chan_seen e = {.id = xstrdup(channel_id)};
+    int rc = channel_by_id(r, ctx, channel_id, &e.name, &e.holds, &e.found, err, errlen);
+    if (rc == 0 && e.holds) {
+        reg_vrow v;
+        bool vfound = false;
+        rc = reg_version_load_id(r, e.holds, &v, &vfound, err, errlen);
+        if (rc == 0 && vfound) {
+            e.held.held_id = xstrdup(v.id);
+            e.held.held_fingerprint = xstrdup(v.fingerprint);
+            e.held.held_number = v.number;
+        }
+        reg_vrow_dispose(&v);
+    }
+    xgrow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v);
+    c->v[c->n++] = e; /* kept after a failure too: freed with the cache */
+    return rc == 0 ? &c->v[c->n - 1] : NULL;
+}
+
+/* Fills p's channel name, what the channel holds and p's status. */
+static int parent_resolve(registry *r, const reg_ctx *ctx, chan_cache *c, reg_parent *p, char *err,
+                          size_t errlen)
+{
     if (!p->channel_id) {
         p->status = UNDETERMINED;
         return 0;
     }
-    if (channel_by_id(r, ctx, p->channel_id, &p->channel_name, &holds, &found, err, errlen) < 0)
+    const chan_seen *e = channel_seen(r, ctx, c, p->channel_id, err, errlen);
+    if (!e)
         return -1;
-    p->status = found && holds && strcmp(holds, p->version_id) == 0 ? UP_TO_DATE : OUT_OF_DATE;
-    if (holds) {
-        reg_vrow v;
-        bool vfound = false;
-        if (reg_version_load_id(r, holds, &v, &vfound, err, errlen) < 0) {
-            free(holds);
-            return -1;
-        }
-        if (vfound) {
-            p->held_id = xstrdup(v.id);
-            p->held_fingerprint = xstrdup(v.fingerprint);
-            p->held_number = v.number;
-        }
-        reg_vrow_dispose(&v);
+    p->channel_name = e->name ? xstrdup(e->name) : NULL;
+    p->status =
+        e->found && e->holds && strcmp(e->holds, p->version_id) == 0 ? UP_TO_DATE : OUT_OF_DATE;
+    if (e->held.held_id) {
+        p->held_id = xstrdup(e->held.held_id);
+        p->held_fingerprint = xstrdup(e->held.held_fingerprint);
+        p->held_number = e->held.held_number;
     }
-    free(holds);
     return 0;
+}
+
+/* The rows of the relation query, each to its child's list: one per
+ * (child, parent, channel), ordered by child and parent, so a parent's rows
+ * are adjacent; the first channel a build recorded is the parent's. */
+typedef struct parents_set {
+    const char *const *ids;
+    size_t n, hint;
+    reg_rows *out;
+} parents_set;
+
+static void parent_row(db_stmt *s, size_t n, void *arg)
+{
+    parents_set *ps = arg;
+    (void)n;
+    size_t i = reg_id_index(ps->ids, ps->n, db_column_text(s, 0), &ps->hint);
+    if (i == SIZE_MAX)
+        return;
+    reg_rows *rows = &ps->out[i];
+    const char *id = db_column_text(s, 1);
+    reg_parent *last = rows->n ? &((reg_parent *)rows->v)[rows->n - 1] : NULL;
+    if (last && strcmp(last->version_id, id) == 0) {
+        if (!last->channel_id && !db_column_is_null(s, 5))
+            last->channel_id = db_column_dup(s, 5);
+        return;
+    }
+    xgrow(&rows->v, &rows->cap, rows->n + 1, rows->size);
+    reg_parent *p = &((reg_parent *)rows->v)[rows->n++];
+    memset(p, 0, sizeof *p);
+    p->version_id = db_column_dup(s, 1);
+    p->bucket_name = db_column_dup(s, 2);
+    p->number = db_column_is_null(s, 3) ? 0 : db_column_int64(s, 3);
+    p->fingerprint = db_column_dup(s, 4);
+    p->channel_id = db_column_dup(s, 5);
+}
+
+/* Resolves every parent of out[0..n) against the channels (one cache). */
+static int parents_resolve(registry *r, const reg_ctx *ctx, reg_rows *out, size_t n, char *err,
+                           size_t errlen)
+{
+    chan_cache c = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        for (size_t k = 0; rc == 0 && k < out[i].n; k++)
+            rc = parent_resolve(r, ctx, &c, &((reg_parent *)out[i].v)[k], err, errlen);
+    chan_cache_dispose(&c);
+    return rc;
+}
+
+int reg_parents_load_set(registry *r, const reg_ctx *ctx, const char *const *ids, size_t n,
+                         reg_parent **out, size_t *counts, char *err, size_t errlen)
+{
+    reg_rows *rows = xcalloc(n ? n : 1, sizeof *rows);
+    for (size_t i = 0; i < n; i++)
+        rows[i].size = sizeof(reg_parent);
+    parents_set ps = {ids, n, 0, rows};
+    /* the pairs Packer recorded, and the versions holding a source image */
+    int rc =
+        reg_query_set(r, ids, n, parent_row, &ps, err, errlen,
+                      "SELECT x.cid, pv.id, bk.name, pv.number, pv.fingerprint, x.channel_id"
+                      " FROM (SELECT b.version_id AS cid, b.parent_version_id AS pid,"
+                      " b.parent_channel_id AS channel_id FROM builds b"
+                      " WHERE b.version_id IN (" DB_SET ") AND b.parent_version_id IS NOT NULL"
+                      " UNION SELECT b.version_id AS cid, pb.version_id AS pid,"
+                      " CAST(NULL AS TEXT) AS channel_id FROM builds b"
+                      " JOIN artifacts a ON a.external_lower = b.source_lower"
+                      " JOIN builds pb ON pb.id = a.build_id"
+                      " WHERE b.version_id IN (" DB_SET ")) x"
+                      " JOIN versions pv ON pv.id = x.pid JOIN buckets bk ON bk.id = pv.bucket_id"
+                      " WHERE pv.id <> x.cid ORDER BY x.cid, bk.name, COALESCE(pv.number, 0),"
+                      " pv.fingerprint, pv.id, COALESCE(x.channel_id, '')",
+                      "SS") < 0
+            ? -1
+            : 0;
+    if (rc == 0)
+        rc = parents_resolve(r, ctx, rows, n, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        if (rc < 0) {
+            reg_parents_free(rows[i].v, rows[i].n);
+            rows[i].v = NULL;
+            rows[i].n = 0;
+        }
+        out[i] = rows[i].v;
+        counts[i] = rows[i].n;
+    }
+    free(rows);
+    return rc;
 }
 
 int reg_parents_load(registry *r, const reg_ctx *ctx, const char *version_id, reg_parent **out,
                      size_t *n, char *err, size_t errlen)
 {
-    reg_rows rows = {.size = sizeof(reg_parent)};
-    *out = NULL;
-    *n = 0;
-    /* the pairs Packer recorded, and the versions holding a source image */
-    if (reg_query_rows(r, 0, parent_row, &rows, err, errlen,
-                       "SELECT pv.id, bk.name, pv.number, pv.fingerprint, x.channel_id FROM ("
-                       "SELECT b.parent_version_id AS pid, b.parent_channel_id AS channel_id"
-                       " FROM builds b WHERE b.version_id = ? AND b.parent_version_id IS NOT NULL"
-                       " UNION SELECT pb.version_id AS pid, CAST(NULL AS TEXT) AS channel_id"
-                       " FROM builds b JOIN artifacts a ON a.external_lower = b.source_lower"
-                       " JOIN builds pb ON pb.id = a.build_id WHERE b.version_id = ?) x"
-                       " JOIN versions pv ON pv.id = x.pid JOIN buckets bk ON bk.id = pv.bucket_id"
-                       " WHERE pv.id <> ? ORDER BY bk.name, COALESCE(pv.number, 0),"
-                       " pv.fingerprint, pv.id, COALESCE(x.channel_id, '')",
-                       "ttt", version_id, version_id, version_id) < 0)
-        goto fail;
-    reg_parent *p = rows.v;
-    for (size_t i = 0; i < rows.n; i++)
-        if (parent_resolve(r, ctx, &p[i], err, errlen) < 0)
-            goto fail;
-    *out = p;
-    *n = rows.n;
-    return 0;
-fail:
-    reg_parents_free(rows.v, rows.n);
-    return -1;
+    return reg_parents_load_set(r, ctx, &version_id, 1, out, n, err, errlen);
+}
+
+typedef struct flag_set {
+    const char *const *ids;
+    size_t n, hint;
+    bool *out;
+} flag_set;
+
+static void flag_row(db_stmt *s, size_t n, void *arg)
+{
+    flag_set *fs = arg;
+    (void)n;
+    size_t i = reg_id_index(fs->ids, fs->n, db_column_text(s, 0), &fs->hint);
+    if (i != SIZE_MAX)
+        fs->out[i] = true;
+}
+
+int reg_has_descendants_set(registry *r, const char *const *ids, size_t n, bool *out, char *err,
+                            size_t errlen)
+{
+    flag_set fs = {ids, n, 0, out};
+    memset(out, 0, n * sizeof *out);
+    return reg_query_set(
+               r, ids, n, flag_row, &fs, err, errlen,
+               "SELECT v.id FROM versions v WHERE v.id IN (" DB_SET ")"
+               " AND (EXISTS (SELECT 1 FROM builds cb"
+               " WHERE cb.parent_version_id = v.id AND cb.version_id <> v.id)"
+               " OR EXISTS (SELECT 1 FROM builds pb JOIN artifacts a ON a.build_id = pb.id"
+               " JOIN builds cb ON cb.source_lower = a.external_lower"
+               " WHERE pb.version_id = v.id AND cb.version_id <> v.id))",
+               "S") < 0
+               ? -1
+               : 0;
 }
 
 int reg_has_descendants(registry *r, const char *version_id, bool *out, char *err, size_t errlen)
 {
-    int64_t yes = 0;
-    if (db_query_int64(r->d, &yes,
-                       "SELECT CASE WHEN EXISTS (SELECT 1 FROM builds cb"
-                       " WHERE cb.parent_version_id = ? AND cb.version_id <> ?)"
-                       " OR EXISTS (SELECT 1 FROM builds pb JOIN artifacts a ON a.build_id = pb.id"
-                       " JOIN builds cb ON cb.source_lower = a.external_lower"
-                       " WHERE pb.version_id = ? AND cb.version_id <> ?) THEN 1 ELSE 0 END",
-                       "tttt", version_id, version_id, version_id, version_id) < 0)
-        return reg_dbfail(r, err, errlen);
-    *out = yes == 1;
-    return 0;
+    return reg_has_descendants_set(r, &version_id, 1, out, err, errlen);
 }
 
 int reg_latest_complete_id(registry *r, const char *bucket_id, char **id, char *err, size_t errlen)
 {
     *id = NULL;
-    db_stmt *s = db_query(r->d,
-                          "SELECT id FROM versions WHERE bucket_id = ? AND number IS NOT NULL"
-                          " ORDER BY number DESC LIMIT 1",
-                          "t", bucket_id);
+    db_stmt *s = db_query(r->d, "SELECT " REG_LATEST_COMPLETE_OF("?"), "t", bucket_id);
     if (!s)
         return reg_dbfail(r, err, errlen);
     int rc = db_step(s);
@@ -307,31 +415,38 @@ int reg_children_rollup(registry *r, const reg_ctx *ctx, const reg_brow *b, cons
     return rc;
 }
 
-/* One (child, parent) pair of reg_children_status: no channel recorded is
- * UNDETERMINED, else whether that channel still holds the parent. */
-typedef struct child_pair {
-    const reg_ctx *ctx;
+/* The rows of reg_children_status_set: (parent's bucket, parent, the least
+ * channel a build of the child recorded for it or NULL, kind). Kind 0 is a
+ * recorded parent: no channel recorded is UNDETERMINED, else whether that
+ * channel still holds the parent. Kind 1 is the holder of a source image
+ * for which no build recorded a channel: UNDETERMINED. */
+typedef struct child_pairs {
     registry *r;
-    const char *status;
+    const reg_ctx *ctx;
+    const char *const *ids;
+    size_t n, hint;
+    const char **status;
+    chan_cache cache;
     char *err;
     size_t errlen;
     int rc;
-} child_pair;
+} child_pairs;
 
 static void pair_row(db_stmt *s, size_t n, void *arg)
 {
-    child_pair *cp = arg;
+    child_pairs *cp = arg;
     (void)n;
-    if (cp->rc < 0)
+    size_t i = reg_id_index(cp->ids, cp->n, db_column_text(s, 0), &cp->hint);
+    if (cp->rc < 0 || i == SIZE_MAX)
         return;
-    if (db_column_is_null(s, 1)) {
-        cp->status = rollup(cp->status, UNDETERMINED);
+    if (db_column_int64(s, 3) == 1 || db_column_is_null(s, 2)) {
+        cp->status[i] = rollup(cp->status[i], UNDETERMINED);
         return;
     }
-    reg_parent p = {.version_id = db_column_dup(s, 0), .channel_id = db_column_dup(s, 1)};
-    cp->rc = parent_resolve(cp->r, cp->ctx, &p, cp->err, cp->errlen);
+    reg_parent p = {.version_id = db_column_dup(s, 1), .channel_id = db_column_dup(s, 2)};
+    cp->rc = parent_resolve(cp->r, cp->ctx, &cp->cache, &p, cp->err, cp->errlen);
     if (cp->rc == 0)
-        cp->status = rollup(cp->status, p.status);
+        cp->status[i] = rollup(cp->status[i], p.status);
     free(p.version_id);
     free(p.channel_id);
     free(p.channel_name);
@@ -339,59 +454,41 @@ static void pair_row(db_stmt *s, size_t n, void *arg)
     free(p.held_fingerprint);
 }
 
-/* reg_children_status's parts: the child is the latest complete version of
- * another bucket, and a (child, parent) pair is resolved by a channel only
- * when no build of the child recorded one for that parent. */
-#define CHILD_IS_LATEST                                                                            \
-    " cv.bucket_id <> ? AND cv.number IS NOT NULL AND cv.number = (SELECT MAX(v2.number)"          \
-    " FROM versions v2 WHERE v2.bucket_id = cv.bucket_id)"
-#define NO_CHANNEL_RECORDED                                                                        \
-    " NOT EXISTS (SELECT 1 FROM builds rb WHERE rb.version_id = cv.id"                             \
-    " AND rb.parent_version_id = pv.id AND rb.parent_channel_id IS NOT NULL)"
-
-int reg_children_status(registry *r, const reg_ctx *ctx, const reg_brow *b, const char **status,
-                        char *err, size_t errlen)
+int reg_children_status_set(registry *r, const reg_ctx *ctx, const char *const *ids, size_t n,
+                            const char **status, char *err, size_t errlen)
 {
-    child_pair cp = {ctx, r, NULL, err, errlen, 0};
-    int64_t undetermined = 0;
-    /* the pairs a build recorded with a channel: the least channel, as
-     * parent_row keeps the first in that order */
-    if (reg_query_rows(r, 0, pair_row, &cp, err, errlen,
-                       "SELECT cb.parent_version_id, MIN(cb.parent_channel_id) FROM builds cb"
-                       " JOIN versions pv ON pv.id = cb.parent_version_id"
-                       " JOIN versions cv ON cv.id = cb.version_id WHERE pv.bucket_id = ?"
-                       " AND cb.parent_channel_id IS NOT NULL AND" CHILD_IS_LATEST
-                       " GROUP BY cb.version_id, cb.parent_version_id",
-                       "tt", b->id, b->id) < 0 ||
-        cp.rc < 0)
-        return -1;
-    /* any pair without a channel is UNDETERMINED: one is enough. A build
-     * that recorded its parent without a channel, or (the scan walks the
-     * newest parents first, where a golden image's children are) a source
-     * image of one of b's versions. */
-    if (cp.status != OUT_OF_DATE &&
-        (db_query_int64(r->d, &undetermined,
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM builds cb"
-                        " JOIN versions pv ON pv.id = cb.parent_version_id"
-                        " JOIN versions cv ON cv.id = cb.version_id WHERE pv.bucket_id = ? AND"
-                        " cb.parent_channel_id IS NULL AND" CHILD_IS_LATEST
-                        " AND" NO_CHANNEL_RECORDED " LIMIT 1) x",
-                        "tt", b->id, b->id) < 0 ||
-         (!undetermined &&
-          db_query_int64(r->d, &undetermined,
-                         "SELECT COUNT(*) FROM (SELECT 1 FROM versions pv"
-                         " JOIN builds pb ON pb.version_id = pv.id"
-                         " JOIN artifacts a ON a.build_id = pb.id"
-                         " JOIN builds cb ON cb.source_lower = a.external_lower"
-                         " JOIN versions cv ON cv.id = cb.version_id WHERE pv.bucket_id = ? AND"
-                         " cv.id <> pv.id AND" CHILD_IS_LATEST " AND" NO_CHANNEL_RECORDED
-                         " ORDER BY pv.bucket_id DESC, pv.number DESC LIMIT 1) x",
-                         "tt", b->id, b->id) < 0)))
-        return reg_dbfail(r, err, errlen);
-    if (undetermined)
-        cp.status = rollup(cp.status, UNDETERMINED);
-    *status = cp.status;
-    return 0;
+    child_pairs cp = {r, ctx, ids, n, 0, status, {0}, err, errlen, 0};
+    for (size_t i = 0; i < n; i++)
+        status[i] = NULL;
+    /* The children are the latest complete version of every bucket, with
+     * their builds (lc, made once: one index probe per bucket), walked from
+     * the child's side: a registry grows in versions per bucket, not in
+     * buckets, and the other way reads every artifact of every version of
+     * the page's buckets. CROSS JOIN keeps SQLite to that order (PostgreSQL
+     * plans it by itself). A recorded parent's least channel is the one
+     * parent_row keeps (the first in that order). */
+    int rc = reg_query_set(
+        r, ids, n, pair_row, &cp, err, errlen,
+        "WITH lc AS MATERIALIZED (SELECT cv.bucket_id AS cbucket, cb.version_id AS cid,"
+        " cb.source_lower AS src, cb.parent_version_id AS pid, cb.parent_channel_id AS pch"
+        " FROM (SELECT lb.id AS bucket_id, " REG_LATEST_COMPLETE_OF(
+            "lb.id") " AS id"
+                     " FROM buckets lb) cv CROSS JOIN builds cb WHERE cb.version_id = cv.id)"
+                     " SELECT pv.bucket_id, lc.pid, MIN(lc.pch), 0 FROM lc CROSS JOIN versions pv"
+                     " WHERE pv.id = lc.pid AND pv.bucket_id IN (" DB_SET
+                     ") AND pv.bucket_id <> lc.cbucket"
+                     " GROUP BY pv.bucket_id, lc.cid, lc.pid"
+                     " UNION ALL SELECT DISTINCT pv.bucket_id, NULL, NULL, 1 FROM lc CROSS JOIN "
+                     "artifacts a"
+                     " CROSS JOIN builds pb CROSS JOIN versions pv WHERE a.external_lower = lc.src"
+                     " AND pb.id = a.build_id AND pv.id = pb.version_id AND pv.bucket_id IN "
+                     "(" DB_SET ")"
+                     " AND pv.bucket_id <> lc.cbucket AND NOT EXISTS (SELECT 1 FROM builds rb"
+                     " WHERE rb.version_id = lc.cid AND rb.parent_version_id = pv.id"
+                     " AND rb.parent_channel_id IS NOT NULL)",
+        "SS");
+    chan_cache_dispose(&cp.cache);
+    return rc < 0 || cp.rc < 0 ? -1 : 0;
 }
 
 /* Parent relations of bucket b at version fingerprint (NULL: its latest

@@ -4,7 +4,14 @@
  * UPDATE ... RETURNING when a version completes, so numbers are handed out
  * in completion order and never reused, also under concurrent writers
  * (the row lock serialises them on PostgreSQL, BEGIN IMMEDIATE on SQLite).
- * `latest_version` is not stored: it is computed on every read. */
+ * `latest_version` is not stored: it is computed on every read.
+ *
+ * A bucket object rolls up its versions (count, latest, revoked and
+ * scheduled, platforms, parents' and children's status). A list computes
+ * them for its whole page at once, one query per kind of roll-up over the
+ * page's bucket ids (bparts), never one per bucket: the per-bucket queries
+ * cost 0.35 ms a bucket on a registry of 5 000 versions. One bucket is a
+ * page of one, so both answers come from the same code. */
 #include "registry/reg_internal.h"
 
 #include "common/xalloc.h"
@@ -97,38 +104,229 @@ int reg_bucket_insert(registry *r, const reg_ctx *ctx, const char *name, const c
     return reg_audit(r, ctx, "bucket.create", name, name, detail, err, errlen);
 }
 
-static void platform_add(db_stmt *s, size_t n, void *arr)
+/* What the objects of a set of buckets need besides their rows, per bucket
+ * (arrays indexed like ids): one query per kind of roll-up for the whole
+ * set, whatever its size (a page of the list, or one bucket). */
+typedef struct bparts {
+    size_t n, hint;
+    const char *const *ids;
+    int64_t *count, *revoked, *scheduled;
+    char **latest_id;                 /* the `latest` rule's (reg_latest_version_id), or NULL */
+    char **complete_id;               /* the highest-numbered complete version's, or NULL */
+    json_t **latest;                  /* the latest version's object */
+    json_t **platforms;               /* the latest complete version's, new arrays */
+    const char **parents, **children; /* static status strings or NULL */
+} bparts;
+
+static size_t bparts_at(bparts *p, db_stmt *s)
 {
+    return reg_id_index(p->ids, p->n, db_column_text(s, 0), &p->hint);
+}
+
+/* One row of the page's versions with one of their revocation times. */
+typedef struct vrev {
+    size_t bucket; /* index in bparts */
+    char *id;
+    int64_t number;    /* 0 while incomplete */
+    ig_time revoke_at; /* IG_TIME_NONE: no revocation row */
+} vrev;
+
+typedef struct vrevs {
+    bparts *p;
+    vrev *v;
+    size_t n, cap;
+} vrevs;
+
+static void vrev_row(db_stmt *s, size_t n, void *arg)
+{
+    vrevs *vr = arg;
+    size_t i = bparts_at(vr->p, s);
     (void)n;
-    json_array_append_new(arr, json_string(db_column_text(s, 0)));
+    if (i == SIZE_MAX)
+        return;
+    xgrow((void **)&vr->v, &vr->cap, vr->n + 1, sizeof *vr->v);
+    vr->v[vr->n++] =
+        (vrev){i, db_column_dup(s, 1), db_column_is_null(s, 2) ? 0 : db_column_int64(s, 2),
+               db_column_time(s, 3)};
+}
+
+static int vrev_cmp(const void *a, const void *b)
+{
+    const vrev *x = a, *y = b;
+    if (x->bucket != y->bucket)
+        return x->bucket < y->bucket ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Takes version v[0..n) (one version's rows) into its bucket's roll-ups:
+ * revoked at ctx->now when a row is due, scheduled when it has rows and
+ * none is; the latest is the highest-numbered complete version with no
+ * row due (the rule of reg_latest_version_id), the latest complete the
+ * highest-numbered, revoked or not. */
+static void vrev_take(bparts *p, const reg_ctx *ctx, const vrev *v, size_t n, int64_t *top,
+                      int64_t *top_valid)
+{
+    size_t b = v->bucket;
+    bool due = false, any = false;
+    for (size_t k = 0; k < n; k++) {
+        any |= v[k].revoke_at != IG_TIME_NONE;
+        due |= v[k].revoke_at != IG_TIME_NONE && v[k].revoke_at <= ctx->now;
+    }
+    p->count[b]++;
+    p->revoked[b] += due;
+    p->scheduled[b] += any && !due;
+    if (v->number > top[b]) {
+        top[b] = v->number;
+        free(p->complete_id[b]);
+        p->complete_id[b] = xstrdup(v->id);
+    }
+    if (v->number > top_valid[b] && !due) {
+        top_valid[b] = v->number;
+        free(p->latest_id[b]);
+        p->latest_id[b] = xstrdup(v->id);
+    }
+}
+
+/* Counts, latest ids and revocation counts of every bucket of p, from one
+ * read of its versions with their revocation rows: grouping these in SQL
+ * (a temporary B-tree per GROUP BY) cost SQLite more than the read. */
+static int bparts_counts(registry *r, const reg_ctx *ctx, bparts *p, char *err, size_t errlen)
+{
+    vrevs vr = {p, NULL, 0, 0};
+    int64_t *top = xcalloc(p->n ? p->n : 1, sizeof *top);
+    int64_t *top_valid = xcalloc(p->n ? p->n : 1, sizeof *top_valid);
+    int64_t rc = reg_query_set(r, p->ids, p->n, vrev_row, &vr, err, errlen,
+                               "SELECT v.bucket_id, v.id, v.number, rv.revoke_at FROM versions v"
+                               " LEFT JOIN revocations rv ON rv.version_id = v.id"
+                               " WHERE v.bucket_id IN (" DB_SET ")",
+                               "S");
+    if (vr.n)
+        qsort(vr.v, vr.n, sizeof *vr.v, vrev_cmp);
+    for (size_t i = 0, j; rc >= 0 && i < vr.n; i = j) {
+        for (j = i + 1; j < vr.n && vrev_cmp(&vr.v[i], &vr.v[j]) == 0; j++)
+            ;
+        vrev_take(p, ctx, &vr.v[i], j - i, top, top_valid);
+    }
+    for (size_t i = 0; i < vr.n; i++)
+        free(vr.v[i].id);
+    free(vr.v);
+    free(top_valid);
+    free(top);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The platforms of a set of versions, each to its version's array. */
+typedef struct platforms_set {
+    const char **ids;
+    size_t n, hint;
+    json_t **out;
+} platforms_set;
+
+static void platform_row(db_stmt *s, size_t n, void *arg)
+{
+    platforms_set *ps = arg;
+    (void)n;
+    for (size_t i = 0; i < ps->n; i++) /* a version is in one bucket: one match */
+        if (ps->ids[i] && strcmp(ps->ids[i], db_column_text(s, 0)) == 0) {
+            json_array_append_new(ps->out[i], json_string(db_column_text(s, 1)));
+            return;
+        }
+}
+
+/* The parents' roll-up of the latest complete version of every bucket of
+ * p. Where that version is the latest one, its object already carries it. */
+static int bparts_parents(registry *r, const reg_ctx *ctx, bparts *p, char *err, size_t errlen)
+{
+    const char **ids = xcalloc(p->n ? p->n : 1, sizeof *ids);
+    size_t *at = xcalloc(p->n ? p->n : 1, sizeof *at), k = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        json_t *own = json_object_get(p->latest[i], "parents");
+        if (p->latest[i] && p->complete_id[i] && strcmp(p->latest_id[i], p->complete_id[i]) == 0)
+            p->parents[i] = json_string_value(json_object_get(own, "status"));
+        else if (p->complete_id[i]) {
+            at[k] = i;
+            ids[k++] = p->complete_id[i];
+        }
+    }
+    reg_parent **par = xcalloc(k ? k : 1, sizeof *par);
+    size_t *npar = xcalloc(k ? k : 1, sizeof *npar);
+    int rc = reg_parents_load_set(r, ctx, ids, k, par, npar, err, errlen);
+    for (size_t j = 0; j < k; j++) {
+        p->parents[at[j]] = reg_parents_status(par[j], npar[j]);
+        reg_parents_free(par[j], npar[j]);
+    }
+    free(npar);
+    free(par);
+    free(at);
+    free(ids);
+    return rc;
 }
 
 /* HCP's bucket ancestry roll-ups: the parents of the latest complete
  * version (platforms too come from it) and the children built from any
- * version of the bucket. *parents, *children: static status strings or
- * NULL; *platforms: new array. */
-static int bucket_family(registry *r, const reg_ctx *ctx, const reg_brow *b, json_t **platforms,
-                         const char **parents, const char **children, char *err, size_t errlen)
+ * version of the bucket. */
+static int bparts_family(registry *r, const reg_ctx *ctx, bparts *p, char *err, size_t errlen)
 {
-    char *id = NULL;
-    reg_parent *p = NULL;
-    size_t n = 0;
-    *platforms = json_array();
-    *parents = *children = NULL;
-    int rc = reg_latest_complete_id(r, b->id, &id, err, errlen);
-    if (rc == 0 && id &&
-        (reg_query_rows(r, 0, platform_add, *platforms, err, errlen,
-                        "SELECT DISTINCT platform FROM builds WHERE version_id = ?"
-                        " AND platform <> '' ORDER BY platform",
-                        "t", id) < 0 ||
-         reg_parents_load(r, ctx, id, &p, &n, err, errlen) < 0))
-        rc = -1;
-    *parents = reg_parents_status(p, n);
-    if (rc == 0)
-        rc = reg_children_status(r, ctx, b, children, err, errlen);
-    reg_parents_free(p, n);
-    free(id);
+    const char **cids = xcalloc(p->n ? p->n : 1, sizeof *cids);
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->complete_id[i])
+            cids[k++] = p->complete_id[i];
+    platforms_set ps = {(const char **)p->complete_id, p->n, 0, p->platforms};
+    int rc =
+        reg_query_set(r, cids, k, platform_row, &ps, err, errlen,
+                      "SELECT version_id, platform FROM builds WHERE version_id IN (" DB_SET ")"
+                      " AND platform <> '' GROUP BY version_id, platform"
+                      " ORDER BY version_id, platform",
+                      "S") < 0 ||
+                bparts_parents(r, ctx, p, err, errlen) < 0 ||
+                reg_children_status_set(r, ctx, p->ids, p->n, p->children, err, errlen) < 0
+            ? -1
+            : 0;
+    free(cids);
     return rc;
+}
+
+static void bparts_dispose(bparts *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->latest_id[i]);
+        free(p->complete_id[i]);
+        json_decref(p->latest[i]);
+        json_decref(p->platforms[i]);
+    }
+    free(p->count);
+    free(p->revoked);
+    free(p->scheduled);
+    free(p->latest_id);
+    free(p->complete_id);
+    free(p->latest);
+    free(p->platforms);
+    free(p->parents);
+    free(p->children);
+}
+
+static int bparts_load(registry *r, const reg_ctx *ctx, const char *const *ids, size_t n, bparts *p,
+                       char *err, size_t errlen)
+{
+    size_t k = n ? n : 1;
+    *p = (bparts){.n = n, .ids = ids};
+    p->count = xcalloc(k, sizeof *p->count);
+    p->revoked = xcalloc(k, sizeof *p->revoked);
+    p->scheduled = xcalloc(k, sizeof *p->scheduled);
+    p->latest_id = xcalloc(k, sizeof *p->latest_id);
+    p->complete_id = xcalloc(k, sizeof *p->complete_id);
+    p->latest = xcalloc(k, sizeof *p->latest);
+    p->platforms = xcalloc(k, sizeof *p->platforms);
+    p->parents = xcalloc(k, sizeof *p->parents);
+    p->children = xcalloc(k, sizeof *p->children);
+    for (size_t i = 0; i < n; i++)
+        p->platforms[i] = json_array();
+    if (bparts_counts(r, ctx, p, err, errlen) < 0 ||
+        reg_versions_json_ids(r, ctx, (const char *const *)p->latest_id, n, p->latest, err,
+                              errlen) < 0)
+        return -1;
+    return bparts_family(r, ctx, p, err, errlen);
 }
 
 static json_t *status_json(const char *status)
@@ -136,69 +334,48 @@ static json_t *status_json(const char *status)
     return status ? json_pack("{s:s}", "status", status) : json_null();
 }
 
-/* How many of b's versions are revoked at ctx->now, and how many have a
- * revocation ahead: a version's effective revoke_at is the earliest of its
- * revocation rows (own or inherited). */
-static int revocation_counts(registry *r, const reg_ctx *ctx, const reg_brow *b, int64_t *revoked,
-                             int64_t *scheduled, char *err, size_t errlen)
+/* The object of registry.h for the i-th bucket of p (its row b). New
+ * reference. */
+static json_t *bucket_object(const reg_brow *b, const bparts *p, size_t i)
 {
-    *revoked = *scheduled = 0;
-    db_stmt *s = db_query(r->d,
-                          "SELECT COALESCE(SUM(CASE WHEN m <= ? THEN 1 ELSE 0 END), 0),"
-                          " COALESCE(SUM(CASE WHEN m > ? THEN 1 ELSE 0 END), 0) FROM ("
-                          "SELECT MIN(rv.revoke_at) AS m FROM revocations rv"
-                          " JOIN versions v ON v.id = rv.version_id WHERE v.bucket_id = ?"
-                          " GROUP BY rv.version_id) x",
-                          "TTt", ctx->now, ctx->now, b->id);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int rc = db_step(s);
-    if (rc == 1) {
-        *revoked = db_column_int64(s, 0);
-        *scheduled = db_column_int64(s, 1);
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:o, s:o, s:O, s:I, s:O, s:o, s:o, s:I, s:I}", "id", b->id, "name",
+        b->name, "description", b->description, "labels", reg_labels_load(b->labels), "created_at",
+        reg_time_json(b->created_at), "updated_at", reg_time_json(b->updated_at), "latest_version",
+        p->latest[i] ? p->latest[i] : json_null(), "version_count", (json_int_t)p->count[i],
+        "platforms", p->platforms[i], "parents", status_json(p->parents[i]), "children",
+        status_json(p->children[i]), "revoked_count", (json_int_t)p->revoked[i], "scheduled_count",
+        (json_int_t)p->scheduled[i]);
+}
+
+/* The objects of buckets b[0..n), appended to arr in that order. */
+static int buckets_json(registry *r, const reg_ctx *ctx, const reg_brow *b, size_t n, json_t *arr,
+                        char *err, size_t errlen)
+{
+    const char **ids = xcalloc(n ? n : 1, sizeof *ids);
+    bparts p;
+    for (size_t i = 0; i < n; i++)
+        ids[i] = b[i].id;
+    int rc = bparts_load(r, ctx, ids, n, &p, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *o = bucket_object(&b[i], &p, i);
+        if (!o)
+            rc = reg_fail(r, REG_ESTORE, err, errlen, "out of memory making bucket %s", b[i].name);
+        json_array_append_new(arr, o);
     }
-    db_finalize(s);
-    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+    bparts_dispose(&p);
+    free(ids);
+    return rc;
 }
 
 /* The bucket object of registry.h. New reference. */
 static json_t *bucket_json(registry *r, const reg_ctx *ctx, const reg_brow *b, char *err,
                            size_t errlen)
 {
-    json_t *latest = NULL, *out = NULL, *platforms = NULL;
-    char *latest_id = NULL;
-    const char *parents, *children;
-    reg_vrow v = {0};
-    int64_t count = 0, revoked = 0, scheduled = 0;
-    if (reg_latest_version_id(r, ctx, b->id, &latest_id, err, errlen) < 0)
-        goto done;
-    if (latest_id) {
-        bool found;
-        if (reg_version_load_id(r, latest_id, &v, &found, err, errlen) < 0)
-            goto done;
-        if (!(latest = reg_version_json(r, ctx, &v, err, errlen)))
-            goto done;
-    }
-    if (db_query_int64(r->d, &count, "SELECT COUNT(*) FROM versions WHERE bucket_id = ?", "t",
-                       b->id) < 0) {
-        reg_dbfail(r, err, errlen);
-        goto done;
-    }
-    if (bucket_family(r, ctx, b, &platforms, &parents, &children, err, errlen) < 0 ||
-        revocation_counts(r, ctx, b, &revoked, &scheduled, err, errlen) < 0)
-        goto done;
-    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:O, s:I, s:O, s:o, s:o, s:I, s:I}", "id",
-                    b->id, "name", b->name, "description", b->description, "labels",
-                    reg_labels_load(b->labels), "created_at", reg_time_json(b->created_at),
-                    "updated_at", reg_time_json(b->updated_at), "latest_version",
-                    latest ? latest : json_null(), "version_count", (json_int_t)count, "platforms",
-                    platforms, "parents", status_json(parents), "children", status_json(children),
-                    "revoked_count", (json_int_t)revoked, "scheduled_count", (json_int_t)scheduled);
-done:
-    json_decref(latest);
-    json_decref(platforms);
-    free(latest_id);
-    reg_vrow_dispose(&v);
+    json_t *arr = json_array(), *out = NULL;
+    if (buckets_json(r, ctx, b, 1, arr, err, errlen) == 0)
+        out = json_incref(json_array_get(arr, 0));
+    json_decref(arr);
     return out;
 }
 
@@ -237,10 +414,13 @@ json_t *registry_bucket_get(registry *r, const reg_ctx *ctx, const char *name, c
                             size_t errlen)
 {
     REG_CALL(r);
-    reg_brow b;
-    if (reg_bucket_load(r, name, &b, err, errlen) < 0)
+    reg_brow b = {0};
+    json_t *out = NULL;
+    if (reg_read_begin(r, err, errlen) < 0)
         return NULL;
-    json_t *out = bucket_json(r, ctx, &b, err, errlen);
+    if (reg_bucket_load(r, name, &b, err, errlen) == 0)
+        out = bucket_json(r, ctx, &b, err, errlen);
+    reg_read_end(r);
     reg_brow_dispose(&b);
     return out;
 }
@@ -250,9 +430,18 @@ static void brow_dispose(void *b)
     reg_brow_dispose(b);
 }
 
-static json_t *brow_json(registry *r, const reg_ctx *ctx, const void *b, char *err, size_t errlen)
+/* The objects of the first limit rows (a page read one row long). New
+ * array, or NULL. */
+static json_t *brows_json(registry *r, const reg_ctx *ctx, const reg_rows *rows, int64_t limit,
+                          char *err, size_t errlen)
 {
-    return bucket_json(r, ctx, b, err, errlen);
+    json_t *arr = json_array();
+    size_t n = (int64_t)rows->n < limit ? rows->n : (size_t)limit;
+    if (buckets_json(r, ctx, rows->v, n, arr, err, errlen) < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
 }
 
 json_t *registry_bucket_list(registry *r, const reg_ctx *ctx, reg_page *page, char *err,
@@ -286,14 +475,19 @@ json_t *registry_bucket_search(registry *r, const reg_ctx *ctx, const char *filt
     json_t *arr = NULL;
     char *like = filter && *filter ? like_pattern(filter) : NULL;
     /* one row more than asked tells whether there is a next page */
-    if (reg_page_bounds(r, page, &limit, &offset, err, errlen) == 0 &&
-        reg_query_rows(r, 0, reg_rows_add, &rows, err, errlen,
+    if (reg_page_bounds(r, page, &limit, &offset, err, errlen) < 0 ||
+        reg_read_begin(r, err, errlen) < 0) {
+        free(like);
+        return NULL;
+    }
+    if (reg_query_rows(r, 0, reg_rows_add, &rows, err, errlen,
                        "SELECT " BUCKET_COLS " FROM buckets WHERE CAST(? AS TEXT) IS NULL"
                        " OR lower(name) LIKE ? ESCAPE '\\' OR lower(description) LIKE ? ESCAPE '\\'"
                        " ORDER BY name LIMIT ? OFFSET ?",
                        "tttii", like, like, like, limit + 1, offset) >= 0 &&
-        (arr = reg_rows_json(r, ctx, &rows, limit, brow_json, err, errlen)) != NULL)
+        (arr = brows_json(r, ctx, &rows, limit, err, errlen)) != NULL)
         reg_page_next(page, offset, limit, rows.n);
+    reg_read_end(r);
     reg_rows_free(&rows);
     free(like);
     return arr;

@@ -161,19 +161,50 @@ static void build_row(db_stmt *s, size_t n, void *arr)
                                         reg_time_json(db_column_time(s, 13))));
 }
 
+#define BUILD_COLS                                                                                 \
+    "b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"                        \
+    " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"                \
+    " a.id, a.external_identifier, a.region, a.created_at, b.parent_version_id,"                   \
+    " b.parent_channel_id, b.built_at FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
+
 json_t *reg_builds_json(registry *r, const char *version_id, const char *build_id, char *err,
                         size_t errlen)
 {
     /* one query: builds LEFT JOIN artifacts, grouped here */
-    return reg_query_json(
-        r, build_row, err, errlen,
-        "SELECT b.id, b.version_id, b.component_type, b.platform, b.status, b.labels,"
-        " b.packer_run_uuid, b.source_external_identifier, b.created_at, b.updated_at,"
-        " a.id, a.external_identifier, a.region, a.created_at, b.parent_version_id,"
-        " b.parent_channel_id, b.built_at FROM builds b LEFT JOIN artifacts a ON a.build_id = b.id"
-        " WHERE b.version_id = ? AND (CAST(? AS TEXT) IS NULL OR b.id = ?)"
-        " ORDER BY b.id, a.id",
-        "ttt", version_id, build_id, build_id);
+    return reg_query_json(r, build_row, err, errlen,
+                          "SELECT " BUILD_COLS " WHERE b.version_id = ?"
+                          " AND (CAST(? AS TEXT) IS NULL OR b.id = ?) ORDER BY b.id, a.id",
+                          "ttt", version_id, build_id, build_id);
+}
+
+/* The rows of a set of versions' builds, each to its version's array. */
+typedef struct builds_set {
+    const char *const *ids;
+    size_t n, hint;
+    json_t **out;
+} builds_set;
+
+static void builds_set_row(db_stmt *s, size_t n, void *arg)
+{
+    builds_set *bs = arg;
+    (void)n;
+    size_t i = reg_id_index(bs->ids, bs->n, db_column_text(s, 1), &bs->hint);
+    if (i != SIZE_MAX)
+        build_row(s, json_array_size(bs->out[i]), bs->out[i]);
+}
+
+int reg_builds_json_set(registry *r, const char *const *ids, size_t n, json_t **out, char *err,
+                        size_t errlen)
+{
+    builds_set bs = {ids, n, 0, out};
+    for (size_t i = 0; i < n; i++)
+        out[i] = json_array();
+    return reg_query_set(r, ids, n, builds_set_row, &bs, err, errlen,
+                         "SELECT " BUILD_COLS " WHERE b.version_id IN (" DB_SET ")"
+                         " ORDER BY b.version_id, b.id, a.id",
+                         "S") < 0
+               ? -1
+               : 0;
 }
 
 /* ---- API flow --------------------------------------------------------- */

@@ -165,6 +165,11 @@ int db_begin(db *d)
     return d->drv->begin(d);
 }
 
+int db_begin_read(db *d)
+{
+    return d->drv->begin_read(d);
+}
+
 int db_commit(db *d)
 {
     return d->drv->commit(d);
@@ -175,38 +180,100 @@ int db_rollback(db *d)
     return d->drv->rollback(d);
 }
 
-db_stmt *db_vquery(db *d, const char *sql, const char *fmt, va_list ap)
+/* How many placeholders a DB_SET marker stands for with n ids. */
+static size_t set_slots(size_t n)
 {
-    db_stmt *s = db_prepare(d, sql);
+    return n <= 1 ? 1 : n <= 32 ? 32 : DB_SET_MAX;
+}
+
+/* sql with every DB_SET marker made k placeholders. New string, or NULL
+ * when fmt does not bind as many sets (letter S) as sql has markers. */
+static char *set_expand(const char *sql, const char *fmt, size_t k)
+{
+    size_t m = 0, mlen = strlen(DB_SET), want = 0;
+    for (const char *p = strstr(sql, DB_SET); p; p = strstr(p + mlen, DB_SET))
+        m++;
+    for (const char *f = fmt ? fmt : ""; *f; f++)
+        want += *f == 'S';
+    if (m != want)
+        return NULL;
+    char *out = xmalloc(strlen(sql) + m * 3 * k + 1), *o = out;
+    for (const char *p = sql, *q; *p; p = q + mlen) {
+        if (!(q = strstr(p, DB_SET))) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        for (size_t i = 0; i < k; i++)
+            o += sprintf(o, i ? ", ?" : "?");
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Binds the k placeholders of a set from idx on. */
+static int bind_set(db_stmt *s, int idx, const db_set *set, size_t k)
+{
+    if (!set || set->n > k)
+        return db_set_error(s->d, REG_ESTORE, "internal: 'S' without a set of at most %zu ids", k);
+    for (size_t i = 0; i < k; i++)
+        if ((i < set->n ? db_bind_text(s, idx + (int)i, set->v[i])
+                        : db_bind_null(s, idx + (int)i)) < 0)
+            return -1;
+    return 0;
+}
+
+/* Binds one argument of letter f at *idx (advanced past what it bound). */
+static int bind_one(db_stmt *s, int *idx, char f, const db_set *set, va_list *ap)
+{
+    int64_t t;
+    size_t k = set ? set_slots(set->n) : 0;
+    switch (f) {
+    case 't':
+        return db_bind_text(s, (*idx)++, va_arg(*ap, const char *));
+    case 'i':
+        return db_bind_int64(s, (*idx)++, va_arg(*ap, int64_t));
+    case 'T':
+        t = va_arg(*ap, int64_t);
+        return t == IG_TIME_NONE ? db_bind_null(s, (*idx)++) : db_bind_int64(s, (*idx)++, t);
+    case 'b':
+        return db_bind_int64(s, (*idx)++, va_arg(*ap, int) ? 1 : 0);
+    case 'S':
+        *idx += (int)k;
+        return bind_set(s, *idx - (int)k, set, k);
+    default:
+        return db_set_error(s->d, REG_ESTORE, "internal: bad bind format '%c'", f);
+    }
+}
+
+db_stmt *db_vquery_set(db *d, const char *sql, const db_set *set, const char *fmt, va_list ap)
+{
+    char *text = set ? set_expand(sql, fmt, set_slots(set->n)) : NULL;
+    if (set && !text) {
+        db_set_error(d, REG_ESTORE, "internal: the sets of a statement and its binds differ");
+        return NULL;
+    }
+    db_stmt *s = db_prepare(d, text ? text : sql);
+    free(text); /* the drivers keep what they need */
     if (!s)
         return NULL;
-    int idx = 1;
-    for (const char *f = fmt ? fmt : ""; *f; f++, idx++) {
-        int rc;
-        switch (*f) {
-        case 't':
-            rc = db_bind_text(s, idx, va_arg(ap, const char *));
-            break;
-        case 'i':
-            rc = db_bind_int64(s, idx, va_arg(ap, int64_t));
-            break;
-        case 'T': {
-            int64_t t = va_arg(ap, int64_t);
-            rc = t == IG_TIME_NONE ? db_bind_null(s, idx) : db_bind_int64(s, idx, t);
-            break;
-        }
-        case 'b':
-            rc = db_bind_int64(s, idx, va_arg(ap, int) ? 1 : 0);
-            break;
-        default:
-            rc = db_set_error(d, REG_ESTORE, "internal: bad bind format '%c'", *f);
-        }
-        if (rc < 0) {
-            db_finalize(s);
-            return NULL;
-        }
+    va_list aq;
+    va_copy(aq, ap);
+    int idx = 1, rc = 0;
+    for (const char *f = fmt ? fmt : ""; *f && rc == 0; f++)
+        rc = bind_one(s, &idx, *f, set, &aq);
+    va_end(aq);
+    if (rc < 0) {
+        db_finalize(s);
+        return NULL;
     }
     return s;
+}
+
+db_stmt *db_vquery(db *d, const char *sql, const char *fmt, va_list ap)
+{
+    return db_vquery_set(d, sql, NULL, fmt, ap);
 }
 
 db_stmt *db_query(db *d, const char *sql, const char *fmt, ...)

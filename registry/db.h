@@ -78,6 +78,9 @@ typedef struct db_driver {
     int64_t (*changes)(db_stmt *s);
     void (*finalize)(db_stmt *s);
     int (*begin)(db *d);
+    /* A read-only transaction: one snapshot for several statements, no
+     * write lock. Ended by rollback. */
+    int (*begin_read)(db *d);
     int (*commit)(db *d);
     int (*rollback)(db *d);
 } db_driver;
@@ -125,19 +128,35 @@ bool db_column_is_null(db_stmt *s, int col);
 int64_t db_changes(db_stmt *s);
 void db_finalize(db_stmt *s);
 int db_begin(db *d);
+int db_begin_read(db *d);
 int db_commit(db *d);
 int db_rollback(db *d);
+
+/* A set of ids for `x IN (` DB_SET `)`. The marker becomes 1, 32 or 128
+ * placeholders (the fewest that hold n; the slots past n are bound NULL),
+ * so a statement over a set has three SQL texts whatever the set's size
+ * and each is compiled once per connection; a longer list runs once per
+ * DB_SET_MAX ids (reg_query_set). */
+#define DB_SET "@set"
+#define DB_SET_MAX 128
+typedef struct db_set {
+    const char *const *v;
+    size_t n; /* at most DB_SET_MAX */
+} db_set;
 
 /* Conveniences on top of the calls above. fmt has one letter per `?`:
  *   t  const char *  (NULL binds SQL NULL)
  *   i  int64_t
  *   T  ig_time (int64_t; IG_TIME_NONE binds SQL NULL)
  *   b  int (bool, bound as 0/1)
+ *   S  the placeholders of a DB_SET marker, bound to set (no argument;
+ *      db_vquery_set only)
  * db_query: prepared and bound, ready to step (NULL on error).
  * db_run: runs to completion; returns rows changed or -1.
  * db_query_int64: first column of the first row; 1 = found, 0 = no row, -1. */
 db_stmt *db_query(db *d, const char *sql, const char *fmt, ...);
 db_stmt *db_vquery(db *d, const char *sql, const char *fmt, va_list ap);
+db_stmt *db_vquery_set(db *d, const char *sql, const db_set *set, const char *fmt, va_list ap);
 int64_t db_run(db *d, const char *sql, const char *fmt, ...);
 int db_query_int64(db *d, int64_t *out, const char *sql, const char *fmt, ...);
 

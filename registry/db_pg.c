@@ -610,6 +610,19 @@ static int p_begin(db *base)
     return rc;
 }
 
+/* One snapshot for every statement of a read (READ COMMITTED would take
+ * one per statement); no advisory lock, nothing to write. */
+static int p_begin_read(db *base)
+{
+    pg_db *d = PDB(base);
+    if (ready(d) < 0)
+        return -1;
+    PGresult *res = PQexec(d->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : fail_res(d, res);
+    PQclear(res);
+    return rc;
+}
+
 static int p_commit(db *base)
 {
     pg_db *d = PDB(base);
@@ -654,6 +667,7 @@ static const db_driver pg_driver = {
     .changes = p_changes,
     .finalize = p_finalize,
     .begin = p_begin,
+    .begin_read = p_begin_read,
     .commit = p_commit,
     .rollback = p_rollback,
 };

@@ -370,11 +370,31 @@ static void s_finalize(db_stmt *s)
     free(s);
 }
 
+/* Runs one statement without rows through the statement cache: BEGIN and
+ * its ends run once per registry call, and sqlite3_exec compiles them
+ * every time. */
+static int s_run(db *d, const char *sql)
+{
+    db_stmt *st = s_prepare(d, sql);
+    if (!st)
+        return -1;
+    int rc = s_step(st);
+    s_finalize(st);
+    return rc < 0 ? -1 : 0;
+}
+
 static int s_begin(db *d)
 {
     if (check_files(SDB(d), true) < 0)
         return -1;
-    return s_exec(d, "BEGIN IMMEDIATE");
+    return s_run(d, "BEGIN IMMEDIATE");
+}
+
+/* Deferred: the first read takes the snapshot, and no statement of it
+ * takes and drops the WAL read lock again. */
+static int s_begin_read(db *d)
+{
+    return s_run(d, "BEGIN");
 }
 
 /* The last look before the write is final: a transaction into files that
@@ -385,14 +405,15 @@ static int s_commit(db *d)
         sqlite3_exec(SDB(d)->h, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    return s_exec(d, "COMMIT");
+    return s_run(d, "COMMIT");
 }
 
 static int s_rollback(db *d)
 {
     if (sqlite3_get_autocommit(SDB(d)->h))
         return 0; /* SQLite already rolled back (e.g. after SQLITE_FULL) */
-    return s_exec(d, "ROLLBACK");
+    /* through the cache; sqlite3_exec when that fails (a moved store) */
+    return s_run(d, "ROLLBACK") == 0 ? 0 : s_exec(d, "ROLLBACK");
 }
 
 static const db_driver sqlite_driver = {
@@ -410,6 +431,7 @@ static const db_driver sqlite_driver = {
     .changes = s_changes,
     .finalize = s_finalize,
     .begin = s_begin,
+    .begin_read = s_begin_read,
     .commit = s_commit,
     .rollback = s_rollback,
 };

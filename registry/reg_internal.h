@@ -58,6 +58,12 @@ int reg_dbfail(registry *r, char *err, size_t errlen);
 int reg_tx_begin(registry *r, char *err, size_t errlen);
 /* Commits; on failure rolls back and returns -1. */
 int reg_tx_commit(registry *r, char *err, size_t errlen);
+/* A read of many statements (a page of a list) in one read-only
+ * transaction: every statement sees the same state of the store, and
+ * SQLite takes its read lock once instead of once per statement. Ended
+ * by reg_read_end (errors ignored: nothing was written). */
+int reg_read_begin(registry *r, char *err, size_t errlen);
+void reg_read_end(registry *r);
 /* Rolls back (errors ignored: the store is left as before either way). */
 void reg_tx_abort(registry *r);
 /* Ends the transaction by the call's outcome: commits after a success
@@ -92,6 +98,14 @@ int64_t reg_query_rows(registry *r, size_t max, reg_row_fn row, void *arg, char 
                        const char *sql, const char *fmt, ...);
 int64_t reg_vquery_rows(registry *r, size_t max, reg_row_fn row, void *arg, char *err,
                         size_t errlen, const char *sql, const char *fmt, va_list ap);
+/* The same for a query over a set of ids (fmt's letter S, db.h's DB_SET):
+ * run once per DB_SET_MAX of ids[0..n), the rows of every run handed to
+ * row in turn (n counts them all). No run when n is 0. */
+int64_t reg_query_set(registry *r, const char *const *ids, size_t n, reg_row_fn row, void *arg,
+                      char *err, size_t errlen, const char *sql, const char *fmt, ...);
+/* Where id is in ids[0..n), SIZE_MAX when absent; *hint (the last answer,
+ * start it at 0) is tried first: rows of a set come grouped by id. */
+size_t reg_id_index(const char *const *ids, size_t n, const char *id, size_t *hint);
 /* Rows read into a growing array of structs of size bytes: fill makes one
  * from a row, dispose releases what it owns. */
 typedef struct reg_rows {
@@ -104,12 +118,6 @@ typedef struct reg_rows {
 void reg_rows_add(db_stmt *s, size_t n, void *arg);
 /* Disposes every row and frees the array (rows is empty again). */
 void reg_rows_free(reg_rows *rows);
-/* The objects of the first limit rows, made by to_json, as a new array;
- * NULL when one of them fails. */
-json_t *reg_rows_json(registry *r, const reg_ctx *ctx, const reg_rows *rows, int64_t limit,
-                      json_t *(*to_json)(registry *r, const reg_ctx *ctx, const void *row,
-                                         char *err, size_t errlen),
-                      char *err, size_t errlen);
 /* The rows as a JSON array: row(s, n, arr) appends what a row makes. New
  * reference, or NULL after a store error. */
 json_t *reg_query_json(registry *r, reg_row_fn row, char *err, size_t errlen, const char *sql,
@@ -218,8 +226,22 @@ int reg_version_valid(registry *r, const reg_ctx *ctx, const char *version_id, b
  * next number. *completed tells whether it happened now. */
 int reg_version_complete_if_done(registry *r, const reg_ctx *ctx, reg_vrow *v, bool *completed,
                                  char *err, size_t errlen);
+/* The version objects of rows v[0..n) (distinct versions), appended to arr
+ * in that order: one query per part of the object for the whole set. */
+int reg_versions_json(registry *r, const reg_ctx *ctx, const reg_vrow *v, size_t n, json_t *arr,
+                      char *err, size_t errlen);
+/* The same for the versions of ids[0..n): out[i] a new reference for
+ * ids[i], NULL where ids[i] is NULL or names no version. */
+int reg_versions_json_ids(registry *r, const reg_ctx *ctx, const char *const *ids, size_t n,
+                          json_t **out, char *err, size_t errlen);
+/* SQL: the id of the highest-numbered complete version of bucket bcol,
+ * revoked or not (NULL when none). */
+#define REG_LATEST_COMPLETE_OF(bcol)                                                               \
+    "(SELECT lc.id FROM versions lc WHERE lc.bucket_id = " bcol " AND lc.number IS NOT NULL"       \
+    " ORDER BY lc.number DESC LIMIT 1)"
 /* Id of the bucket's latest version (new string) or NULL when none; the
- * `latest` rule: highest number, complete, not revoked at ctx->now. */
+ * `latest` rule: highest number, complete, not revoked at ctx->now (a
+ * bucket list applies it to the rows of a page: bucket.c). */
 int reg_latest_version_id(registry *r, const reg_ctx *ctx, const char *bucket_id, char **id,
                           char *err, size_t errlen);
 /* Inserts an incomplete version (template_type may be NULL). Fills *out. */
@@ -253,6 +275,10 @@ int reg_artifact_check(registry *r, const char *external_id, const char *region,
  * else only that build. */
 json_t *reg_builds_json(registry *r, const char *version_id, const char *build_id, char *err,
                         size_t errlen);
+/* The same for every build of versions ids[0..n) (distinct): out[i] is a
+ * new array for ids[i] (release them even after a failure). */
+int reg_builds_json_set(registry *r, const char *const *ids, size_t n, json_t **out, char *err,
+                        size_t errlen);
 /* Checks a build status name. */
 bool reg_build_status_valid(const char *s);
 
@@ -280,6 +306,10 @@ void reg_revrows_free(reg_revrow *rows, size_t n);
  * new array (free each with reg_revrow_dispose, then free()). */
 int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows, size_t *n,
                          char *err, size_t errlen);
+/* The same for versions ids[0..n) (distinct): rows[i] and counts[i] for
+ * ids[i]; after a failure every rows[i] is NULL. */
+int reg_revocations_load_set(registry *r, const char *const *ids, size_t n, reg_revrow **rows,
+                             size_t *counts, char *err, size_t errlen);
 /* Brings version v in line with the inheritance rule after its builds or
  * artifacts changed: drops inherited rows that came through v from an origin
  * that is no longer an ancestor of their holder, pulls the revocations of
@@ -324,11 +354,19 @@ int reg_latest_complete_id(registry *r, const char *bucket_id, char **id, char *
  * and rolls their statuses up into *status (NULL when there is none). */
 int reg_children_rollup(registry *r, const reg_ctx *ctx, const reg_brow *b, const char *channel,
                         json_t *arr, const char **status, char *err, size_t errlen);
-/* The same roll-up without the relations, in one query (a bucket list asks
- * it of every bucket, and a golden base image has a child in every other
- * bucket): the status reg_children_rollup gives with channel and arr NULL. */
-int reg_children_status(registry *r, const reg_ctx *ctx, const reg_brow *b, const char **status,
-                        char *err, size_t errlen);
+/* The same roll-up without the relations for each of buckets ids[0..n):
+ * status[i] for ids[i] (a bucket list asks it of every bucket, and a
+ * golden base image has a child in every other bucket). */
+int reg_children_status_set(registry *r, const reg_ctx *ctx, const char *const *ids, size_t n,
+                            const char **status, char *err, size_t errlen);
+/* The parents of versions ids[0..n) (distinct): out[i] (reg_parents_free)
+ * and counts[i] for ids[i], every channel looked up once. After a failure
+ * every out[i] is NULL. */
+int reg_parents_load_set(registry *r, const reg_ctx *ctx, const char *const *ids, size_t n,
+                         reg_parent **out, size_t *counts, char *err, size_t errlen);
+/* out[i]: whether some other version was built from ids[i]. */
+int reg_has_descendants_set(registry *r, const char *const *ids, size_t n, bool *out, char *err,
+                            size_t errlen);
 
 /* The version and every descendant of it, transitively: *ids is a new array
  * of *n new strings (free each, then the array). */

@@ -59,6 +59,16 @@ int reg_tx_commit(registry *r, char *err, size_t errlen)
     return -1;
 }
 
+int reg_read_begin(registry *r, char *err, size_t errlen)
+{
+    return db_begin_read(r->d) < 0 ? reg_dbfail(r, err, errlen) : 0;
+}
+
+void reg_read_end(registry *r)
+{
+    db_rollback(r->d);
+}
+
 void reg_tx_abort(registry *r)
 {
     db_rollback(r->d);
@@ -135,6 +145,38 @@ int64_t reg_query_rows(registry *r, size_t max, reg_row_fn row, void *arg, char 
     return n;
 }
 
+int64_t reg_query_set(registry *r, const char *const *ids, size_t n, reg_row_fn row, void *arg,
+                      char *err, size_t errlen, const char *sql, const char *fmt, ...)
+{
+    size_t got = 0;
+    for (size_t off = 0; off < n; off += DB_SET_MAX) {
+        db_set set = {ids + off, n - off < DB_SET_MAX ? n - off : DB_SET_MAX};
+        va_list ap;
+        va_start(ap, fmt);
+        db_stmt *s = db_vquery_set(r->d, sql, &set, fmt, ap);
+        va_end(ap);
+        if (!s)
+            return reg_dbfail(r, err, errlen);
+        int rc;
+        while ((rc = db_step(s)) == 1)
+            row(s, got++, arg);
+        db_finalize(s);
+        if (rc < 0)
+            return reg_dbfail(r, err, errlen);
+    }
+    return (int64_t)got;
+}
+
+size_t reg_id_index(const char *const *ids, size_t n, const char *id, size_t *hint)
+{
+    if (*hint < n && strcmp(ids[*hint], id) == 0)
+        return *hint;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ids[i], id) == 0)
+            return *hint = i;
+    return SIZE_MAX;
+}
+
 void reg_rows_add(db_stmt *s, size_t n, void *arg)
 {
     reg_rows *rows = arg;
@@ -153,23 +195,6 @@ void reg_rows_free(reg_rows *rows)
     free(rows->v);
     rows->v = NULL;
     rows->n = rows->cap = 0;
-}
-
-json_t *reg_rows_json(registry *r, const reg_ctx *ctx, const reg_rows *rows, int64_t limit,
-                      json_t *(*to_json)(registry *r, const reg_ctx *ctx, const void *row,
-                                         char *err, size_t errlen),
-                      char *err, size_t errlen)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < rows->n && (int64_t)i < limit; i++) {
-        json_t *j = to_json(r, ctx, (const char *)rows->v + i * rows->size, err, errlen);
-        if (!j) {
-            json_decref(arr);
-            return NULL;
-        }
-        json_array_append_new(arr, j);
-    }
-    return arr;
 }
 
 json_t *reg_query_json(registry *r, reg_row_fn row, char *err, size_t errlen, const char *sql,

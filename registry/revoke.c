@@ -304,23 +304,50 @@ static void revrow_dispose(void *rv)
     reg_revrow_dispose(rv);
 }
 
+/* The rows of a set of versions' revocations, each to its version's list. */
+typedef struct revs_set {
+    const char *const *ids;
+    size_t n, hint;
+    reg_rows *out;
+} revs_set;
+
+static void revs_set_row(db_stmt *s, size_t n, void *arg)
+{
+    revs_set *rs = arg;
+    size_t i = reg_id_index(rs->ids, rs->n, db_column_text(s, 10), &rs->hint);
+    if (i != SIZE_MAX)
+        reg_rows_add(s, n, &rs->out[i]);
+}
+
+int reg_revocations_load_set(registry *r, const char *const *ids, size_t n, reg_revrow **rows,
+                             size_t *counts, char *err, size_t errlen)
+{
+    reg_rows *got = xcalloc(n ? n : 1, sizeof *got);
+    for (size_t i = 0; i < n; i++)
+        got[i] = (reg_rows){.size = sizeof **rows, .fill = revrow_fill, .dispose = revrow_dispose};
+    revs_set rs = {ids, n, 0, got};
+    /* earliest first; on a tie the version's own revocation names it */
+    int64_t rc = reg_query_set(
+        r, ids, n, revs_set_row, &rs, err, errlen,
+        "SELECT origin_version_id, origin_bucket, origin_name, origin_fingerprint, type,"
+        " revoke_at, message, author, skip_descendants, keep_channels, version_id FROM revocations"
+        " WHERE version_id IN (" DB_SET ")"
+        " ORDER BY version_id, revoke_at, CASE WHEN type = 'MANUAL' THEN 0 ELSE 1 END, id",
+        "S");
+    for (size_t i = 0; i < n; i++) {
+        if (rc < 0)
+            reg_rows_free(&got[i]);
+        rows[i] = got[i].v;
+        counts[i] = got[i].n;
+    }
+    free(got);
+    return rc < 0 ? -1 : 0;
+}
+
 int reg_revocations_load(registry *r, const char *version_id, reg_revrow **rows, size_t *n,
                          char *err, size_t errlen)
 {
-    reg_rows got = {.size = sizeof **rows, .fill = revrow_fill, .dispose = revrow_dispose};
-    /* earliest first; on a tie the version's own revocation names it */
-    int64_t rc = reg_query_rows(
-        r, 0, reg_rows_add, &got, err, errlen,
-        "SELECT origin_version_id, origin_bucket, origin_name, origin_fingerprint, type,"
-        " revoke_at, message, author, skip_descendants, keep_channels FROM revocations"
-        " WHERE version_id = ?"
-        " ORDER BY revoke_at, CASE WHEN type = 'MANUAL' THEN 0 ELSE 1 END, id",
-        "t", version_id);
-    if (rc < 0)
-        reg_rows_free(&got);
-    *rows = got.v;
-    *n = got.n;
-    return rc < 0 ? -1 : 0;
+    return reg_revocations_load_set(r, &version_id, 1, rows, n, err, errlen);
 }
 
 /* Rows that travel to descendants: inherited ones, and an own revocation

@@ -5,7 +5,12 @@
  * (NULL until every build is done), its status from its builds and from the
  * earliest of its revocation rows compared with ctx->now, `latest` from a
  * query. So moving the clock (a scheduled revocation coming due) needs no
- * job and no write. */
+ * job and no write.
+ *
+ * Version objects are made for a set of versions at once (a page of a list,
+ * the latest versions of a page of buckets, or one version): builds with
+ * artifacts, parents, descendants and revocations are one query each over
+ * the set's ids (vparts, reg_query_set), not four queries per version. */
 #include "registry/reg_internal.h"
 
 #include "common/numparse.h"
@@ -58,6 +63,11 @@ static void vrow_fill(db_stmt *s, void *row)
     v->created_at = db_column_time(s, 7);
     v->updated_at = db_column_time(s, 8);
     v->template_type = db_column_dup(s, 9);
+}
+
+static void vrow_dispose(void *v)
+{
+    reg_vrow_dispose(v);
 }
 
 static void vrow_first(db_stmt *s, size_t n, void *v)
@@ -313,64 +323,135 @@ static const char *version_status(const reg_ctx *ctx, const reg_vrow *v, json_t 
     return eff->revoke_at <= ctx->now ? "VERSION_REVOKED" : "VERSION_REVOCATION_SCHEDULED";
 }
 
-/* What a version's object needs besides its row. */
+/* What the objects of a set of versions need besides their rows: one query
+ * per part for the whole set, each part an array indexed like the set. */
 typedef struct vparts {
-    json_t *builds;
-    reg_revrow *revs;
-    size_t nrevs;
-    reg_parent *parents;
-    size_t nparents;
-    bool has_descendants;
+    size_t n;
+    const char **ids;
+    json_t **builds;
+    reg_revrow **revs;
+    size_t *nrevs;
+    reg_parent **parents;
+    size_t *nparents;
+    bool *has_descendants;
 } vparts;
 
 static void vparts_dispose(vparts *p)
 {
-    json_decref(p->builds);
-    reg_revrows_free(p->revs, p->nrevs);
-    reg_parents_free(p->parents, p->nparents);
+    for (size_t i = 0; i < p->n; i++) {
+        json_decref(p->builds[i]);
+        reg_revrows_free(p->revs[i], p->nrevs[i]);
+        reg_parents_free(p->parents[i], p->nparents[i]);
+    }
+    free(p->ids);
+    free(p->builds);
+    free(p->revs);
+    free(p->nrevs);
+    free(p->parents);
+    free(p->nparents);
+    free(p->has_descendants);
 }
 
-static int vparts_load(registry *r, const reg_ctx *ctx, const reg_vrow *v, vparts *p, char *err,
-                       size_t errlen)
+static int vparts_load(registry *r, const reg_ctx *ctx, const reg_vrow *v, size_t n, vparts *p,
+                       char *err, size_t errlen)
 {
-    memset(p, 0, sizeof *p);
-    if (!(p->builds = reg_builds_json(r, v->id, NULL, err, errlen)) ||
-        reg_parents_load(r, ctx, v->id, &p->parents, &p->nparents, err, errlen) < 0 ||
-        reg_has_descendants(r, v->id, &p->has_descendants, err, errlen) < 0 ||
-        reg_revocations_load(r, v->id, &p->revs, &p->nrevs, err, errlen) < 0)
+    size_t k = n ? n : 1;
+    p->n = n;
+    p->ids = xcalloc(k, sizeof *p->ids);
+    p->builds = xcalloc(k, sizeof *p->builds);
+    p->revs = xcalloc(k, sizeof *p->revs);
+    p->nrevs = xcalloc(k, sizeof *p->nrevs);
+    p->parents = xcalloc(k, sizeof *p->parents);
+    p->nparents = xcalloc(k, sizeof *p->nparents);
+    p->has_descendants = xcalloc(k, sizeof *p->has_descendants);
+    for (size_t i = 0; i < n; i++)
+        p->ids[i] = v[i].id;
+    if (reg_builds_json_set(r, p->ids, n, p->builds, err, errlen) < 0 ||
+        reg_parents_load_set(r, ctx, p->ids, n, p->parents, p->nparents, err, errlen) < 0 ||
+        reg_has_descendants_set(r, p->ids, n, p->has_descendants, err, errlen) < 0 ||
+        reg_revocations_load_set(r, p->ids, n, p->revs, p->nrevs, err, errlen) < 0)
         return -1;
     return 0;
 }
 
-json_t *reg_version_json(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err,
-                         size_t errlen)
+/* The object of the i-th version of p (its row v). New reference. */
+static json_t *version_object(const reg_ctx *ctx, const reg_vrow *v, const vparts *p, size_t i)
 {
-    vparts p;
-    json_t *out = NULL;
-    if (vparts_load(r, ctx, v, &p, err, errlen) < 0)
-        goto done;
-    const reg_revrow *eff = p.nrevs ? &p.revs[0] : NULL;
-    const char *pstatus = reg_parents_status(p.parents, p.nparents);
+    const reg_revrow *eff = p->nrevs[i] ? &p->revs[i][0] : NULL;
+    const char *pstatus = reg_parents_status(p->parents[i], p->nparents[i]);
     bool inherited = eff && strcmp(eff->type, "INHERITED") == 0;
     char name[32];
-    out = json_pack(
+    return json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o,"
         " s:o, s:o, s:o}",
         "id", v->id, "bucket_name", v->bucket_name, "fingerprint", v->fingerprint, "name",
-        reg_vrow_name(v, name), "status", version_status(ctx, v, p.builds, eff), "author_id",
-        v->author, "template_type", reg_str_json(v->template_type), "builds", p.builds, "revoke_at",
-        reg_time_json(eff ? eff->revoke_at : IG_TIME_NONE), "revocation_message",
+        reg_vrow_name(v, name), "status", version_status(ctx, v, p->builds[i], eff), "author_id",
+        v->author, "template_type", reg_str_json(v->template_type), "builds", p->builds[i],
+        "revoke_at", reg_time_json(eff ? eff->revoke_at : IG_TIME_NONE), "revocation_message",
         reg_str_json(eff ? eff->message : NULL), "revocation_author",
         reg_str_json(eff ? eff->author : NULL), "revocation_type",
         reg_str_json(eff ? eff->type : NULL), "revocation_inherited_from",
         inherited ? origin_json(eff) : json_null(), "parents",
         pstatus ? json_pack("{s:s}", "status", pstatus) : json_null(), "parent_versions",
-        parent_versions_json(p.parents, p.nparents), "has_descendants", p.has_descendants,
-        "revocations", revocations_json(p.revs, p.nrevs), "created_at",
-        reg_time_json(v->created_at), "updated_at", reg_time_json(v->updated_at), "completed_at",
-        reg_time_json(v->completed_at));
-done:
+        parent_versions_json(p->parents[i], p->nparents[i]), "has_descendants",
+        p->has_descendants[i], "revocations", revocations_json(p->revs[i], p->nrevs[i]),
+        "created_at", reg_time_json(v->created_at), "updated_at", reg_time_json(v->updated_at),
+        "completed_at", reg_time_json(v->completed_at));
+}
+
+int reg_versions_json(registry *r, const reg_ctx *ctx, const reg_vrow *v, size_t n, json_t *arr,
+                      char *err, size_t errlen)
+{
+    vparts p;
+    int rc = vparts_load(r, ctx, v, n, &p, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *o = version_object(ctx, &v[i], &p, i);
+        if (!o)
+            rc = reg_fail(r, REG_ESTORE, err, errlen, "out of memory making version %s", v[i].id);
+        json_array_append_new(arr, o);
+    }
     vparts_dispose(&p);
+    return rc;
+}
+
+int reg_versions_json_ids(registry *r, const reg_ctx *ctx, const char *const *ids, size_t n,
+                          json_t **out, char *err, size_t errlen)
+{
+    reg_rows rows = {.size = sizeof(reg_vrow), .fill = vrow_fill, .dispose = vrow_dispose};
+    const char **want = xcalloc(n ? n : 1, sizeof *want), **got = NULL;
+    size_t k = 0, hint = 0;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (ids[i])
+            want[k++] = ids[i];
+    }
+    int rc = reg_query_set(r, want, k, reg_rows_add, &rows, err, errlen,
+                           "SELECT " VERSION_COLS " WHERE v.id IN (" DB_SET ")", "S") < 0
+                 ? -1
+                 : reg_versions_json(r, ctx, rows.v, rows.n, arr, err, errlen);
+    got = xcalloc(rows.n ? rows.n : 1, sizeof *got);
+    for (size_t i = 0; i < rows.n; i++)
+        got[i] = ((reg_vrow *)rows.v)[i].id;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t at = ids[i] ? reg_id_index(got, rows.n, ids[i], &hint) : SIZE_MAX;
+        out[i] = at == SIZE_MAX ? NULL : json_incref(json_array_get(arr, at));
+    }
+    json_decref(arr);
+    free(got);
+    free(want);
+    reg_rows_free(&rows);
+    return rc;
+}
+
+json_t *reg_version_json(registry *r, const reg_ctx *ctx, const reg_vrow *v, char *err,
+                         size_t errlen)
+{
+    json_t *arr = json_array();
+    json_t *out = NULL;
+    if (reg_versions_json(r, ctx, v, 1, arr, err, errlen) == 0)
+        out = json_incref(json_array_get(arr, 0));
+    json_decref(arr);
     return out;
 }
 
@@ -380,24 +461,31 @@ json_t *registry_version_get(registry *r, const reg_ctx *ctx, const char *bucket
                              char *err, size_t errlen)
 {
     REG_CALL(r);
-    reg_brow b;
-    reg_vrow v;
+    reg_brow b = {0};
+    reg_vrow v = {0};
     json_t *out = NULL;
+    if (reg_read_begin(r, err, errlen) < 0)
+        return NULL;
     if (reg_version_find(r, bucket, ref, &b, &v, err, errlen) == 0)
         out = reg_version_json(r, ctx, &v, err, errlen);
+    reg_read_end(r);
     reg_vrow_dispose(&v);
     reg_brow_dispose(&b);
     return out;
 }
 
-static void vrow_dispose(void *v)
+/* The objects of the first limit rows (a page read one row long). New
+ * array, or NULL. */
+static json_t *vrows_json(registry *r, const reg_ctx *ctx, const reg_rows *rows, int64_t limit,
+                          char *err, size_t errlen)
 {
-    reg_vrow_dispose(v);
-}
-
-static json_t *vrow_json(registry *r, const reg_ctx *ctx, const void *v, char *err, size_t errlen)
-{
-    return reg_version_json(r, ctx, v, err, errlen);
+    json_t *arr = json_array();
+    size_t n = (int64_t)rows->n < limit ? rows->n : (size_t)limit;
+    if (reg_versions_json(r, ctx, rows->v, n, arr, err, errlen) < 0) {
+        json_decref(arr);
+        return NULL;
+    }
+    return arr;
 }
 
 json_t *registry_version_list(registry *r, const reg_ctx *ctx, const char *bucket, reg_page *page,
@@ -409,15 +497,18 @@ json_t *registry_version_list(registry *r, const reg_ctx *ctx, const char *bucke
     json_t *arr = NULL;
     int64_t limit, offset;
     /* incomplete versions first, then newest number first */
-    if (reg_page_bounds(r, page, &limit, &offset, err, errlen) == 0 &&
-        reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
+    if (reg_page_bounds(r, page, &limit, &offset, err, errlen) < 0 ||
+        reg_read_begin(r, err, errlen) < 0)
+        return NULL;
+    if (reg_bucket_load(r, bucket, &b, err, errlen) == 0 &&
         reg_query_rows(r, 0, reg_rows_add, &rows, err, errlen,
                        "SELECT " VERSION_COLS " WHERE v.bucket_id = ?"
                        " ORDER BY CASE WHEN v.number IS NULL THEN 0 ELSE 1 END,"
                        " v.number DESC, v.created_at DESC, v.id DESC LIMIT ? OFFSET ?",
                        "tii", b.id, limit + 1, offset) >= 0 &&
-        (arr = reg_rows_json(r, ctx, &rows, limit, vrow_json, err, errlen)) != NULL)
+        (arr = vrows_json(r, ctx, &rows, limit, err, errlen)) != NULL)
         reg_page_next(page, offset, limit, rows.n);
+    reg_read_end(r);
     reg_rows_free(&rows);
     reg_brow_dispose(&b);
     return arr;
