@@ -8,8 +8,7 @@ bucket's builds are made from bucket-000's images (a golden base, so
 ancestry and inheritance have work to do), each bucket has a production
 channel moved three times and a staging channel, v1 revoked and v2 scheduled.
 With GET /v1/runs on the server, --scans POST /v1/scan calls with a workspace
-make runs. Then --clients client processes (10) on keep-alive connections
-call, --requests times each, every call a console view makes, with the page
+make runs. Then it measures every call a console view makes, with the page
 size the console asks for (25 buckets, 25 versions; the API's default 100
 elsewhere):
 
@@ -21,11 +20,26 @@ elsewhere):
   runs            GET /v1/runs                          (runs)
   audit           GET /v1/audit?order=newest            (the audit trail)
 
-and prints p50 / p90 / p99 / max per call as the clients saw them, and as the
-server logged them (duration_ms: from the request's arrival at the handler,
-waiting for a store worker included, to the reply). Plain
-HTTP on 127.0.0.1 (--insecure-http): the figures are the server's, not TLS's.
-Timings are measured, never asserted. Python standard library only.
+two ways:
+
+- the server's CPU per call: one client, 200 calls of each kind, the
+  server process's user + system time (/proc) divided by the calls. It does
+  not depend on what else the machine runs, and is the figure to plan with;
+- latency under load: --clients closed-loop clients (10), --requests rounds
+  of every call each in random order, on keep-alive connections. The load
+  comes from bench/console_load (C, a blocking thread per client, a few
+  microseconds of CPU per call; build/bench/console_load): a Python client of 10
+  threads or processes took enough of the two cores it shares with the
+  server to move the figures. It prints p50 / p90 / p99 / max per call as
+  the clients saw them, the server's own duration_ms from its log (from the
+  request's arrival at the handler, waiting for a store worker included, to
+  the reply), the load generator's CPU share, and the load average before
+  and after, since client and server share the machine's cores.
+
+Plain HTTP on 127.0.0.1 (--insecure-http): the figures are the server's, not
+TLS's. Timings are measured, never asserted. --pin CPUS runs the server with
+that CPU affinity (taskset syntax, e.g. 0-1) and --load-cpus the load
+generator's; by default neither is pinned.
 
   python3 bench/console_bench.py --bin build/imagegate [--buckets 200] [--clients 10]
 """
@@ -33,11 +47,11 @@ Timings are measured, never asserted. Python standard library only.
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -156,16 +170,6 @@ def calls(a, with_runs, api_default=True):
     return out
 
 
-def client(port, tokens, todo, out):
-    conns = {role: Conn(port, tok) for role, tok in tokens.items()}
-    res = []
-    for name, path, role in todo:
-        t = time.perf_counter()
-        conns[role].call("GET", path)
-        res.append((name, (time.perf_counter() - t) * 1000))
-    out.put(res)
-
-
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
@@ -199,7 +203,8 @@ def cpu_per_call(pid, port, tokens, a, with_runs, n=200):
     todo = calls(argparse.Namespace(requests=n, buckets=a.buckets, versions=a.versions),
                  with_runs)
     conns = {role: Conn(port, tok) for role, tok in tokens.items()}
-    print("server CPU per call (one client, %d calls each):" % n)
+    print("server CPU per call (one client, %d calls each; load average %.2f):"
+          % (n, os.getloadavg()[0]))
     for name in ("bucket list", "bucket list 100", "version list", "version", "channel history",
                  "runs", "audit"):
         mine = [(p, role) for nm, p, role in todo if nm == name]
@@ -213,30 +218,36 @@ def cpu_per_call(pid, port, tokens, a, with_runs, n=200):
 
 
 def measure(port, tokens, a, with_runs):
-    q = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=client,
-                                     args=(port, tokens, calls(a, with_runs, False), q))
-             for _ in range(a.clients)]
-    t0 = time.monotonic()
-    for p in procs:
-        p.start()
-    res = [x for _ in procs for x in q.get()]
-    for p in procs:
-        p.join()
-    wall = time.monotonic() - t0
-    by = {}
-    for name, ms in res:
-        by.setdefault(name, []).append(ms)
-    print("%d clients, %d calls in %.1f s (%.0f calls/s)" % (a.clients, len(res), wall,
-                                                            len(res) / wall))
+    """10 closed-loop clients of bench/console_load on the call mix."""
+    tmp = tempfile.mkdtemp(prefix="ig-console-load-")
+    calls_path, tokens_path = os.path.join(tmp, "calls"), os.path.join(tmp, "tokens")
+    with open(tokens_path, "w") as f:
+        os.chmod(tokens_path, 0o600)
+        f.writelines("%s\t%s\n" % rt for rt in tokens.items())
+    with open(calls_path, "w") as f:
+        for c in range(a.clients):
+            f.writelines("%d\t%s\t%s\t%s\n" % (c, name, role, path)
+                         for name, path, role in calls(a, with_runs, False))
+    argv = [a.load, str(port), calls_path, tokens_path]
+    if a.load_cpus:
+        argv = ["taskset", "-c", a.load_cpus] + argv
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    print("load average after:  %.2f %.2f %.2f" % os.getloadavg())
+    shutil.rmtree(tmp, ignore_errors=True)
+    rows = [line.split("\t") for line in out.splitlines()]
+    total = next(r for r in rows if r[0] == "total")
+    n, wall, cpu = int(total[1]), float(total[2]), float(total[3])
+    print("%d clients, %d calls in %.1f s (%.0f calls/s); the load generator used %.2f s of "
+          "CPU (%.1f %% of one core)" % (a.clients, n, wall, n / wall, cpu, 100 * cpu / wall))
     print("%-16s %6s %8s %8s %8s %8s" % ("call", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"))
+    by = {r[1]: r[2:] for r in rows if r[0] == "call"}
     for name in ("bucket list", "version list", "version", "channel history", "runs", "audit"):
-        xs = by.get(name)
-        if not xs:
+        r = by.get(name)
+        if not r:
             print("%-16s  (not served by this imagegate)" % name)
             continue
-        print("%-16s %6d %8.1f %8.1f %8.1f %8.1f" % (name, len(xs), pct(xs, 50), pct(xs, 90),
-                                                     pct(xs, 99), max(xs)))
+        print("%-16s %6s %8s %8s %8s %8s" % (name, r[0], r[1], r[2], r[3], r[4]))
 
 
 def main():
@@ -248,8 +259,17 @@ def main():
     ap.add_argument("--clients", type=int, default=10)
     ap.add_argument("--requests", type=int, default=100, help="rounds of calls per client")
     ap.add_argument("--scans", type=int, default=500)
-    ap.add_argument("--store-workers", type=int, default=2)
+    ap.add_argument("--store-workers", type=int, default=0,
+                    help="--store-workers of the server (0: its default)")
+    ap.add_argument("--load", default=os.path.join(ROOT, "build", "bench", "console_load"),
+                    help="the load generator (bench/console_load.c)")
+    ap.add_argument("--pin", default="", help="CPUs for the server (taskset -c syntax)")
+    ap.add_argument("--load-cpus", default="", help="CPUs for the load generator")
     ap.add_argument("--keep", action="store_true", help="keep the store (its path is printed)")
+    ap.add_argument("--reuse", default="",
+                    help="measure a copy of a store --keep kept (built with the same sizes) "
+                         "instead of building one")
+    ap.add_argument("--rounds", type=int, default=1, help="latency runs, one after the other")
     a = ap.parse_args()
     igtest.BIN = a.bin
     sys.stdout.reconfigure(line_buffering=True)
@@ -257,23 +277,31 @@ def main():
     db = "sqlite:" + os.path.join(tmp, "registry.db")
     with open(os.path.join(tmp, "hmac.keys"), "w") as f:
         f.write(igtest.KEY_NEW + "\n")
-    d = igtest.Daemon(tmp, "serve", db, None, None, None, None, tls=False,
-                      extra=["--store-workers", str(a.store_workers), "--log-level", "info"])
+    if a.reuse:
+        shutil.copy(a.reuse.removeprefix("sqlite:"), os.path.join(tmp, "registry.db"))
+    extra = ["--log-level", "info"]
+    if a.store_workers:
+        extra += ["--store-workers", str(a.store_workers)]
+    d = igtest.Daemon(tmp, "serve", db, None, None, None, None, tls=False, extra=extra)
+    if a.pin:
+        d.args = ["taskset", "-c", a.pin] + d.args
     d.start()  # makes the store
     try:
         tokens = {}
         for role in ("read", "write", "admin"):
-            r = igtest.run("--db", db, "--json", "token", "create", "--name", "bench-" + role,
-                           "--role", role)
+            r = igtest.run("--db", db, "--json", "token", "create", "--name",
+                           "bench-%s-%d" % (role, os.getpid()), "--role", role)
             tokens[role] = r.json()["secret"]
-        took = build_registry(d.port, tokens, a)
-        print("built %d buckets x %d versions x %d regions through the API in %.1f s" % (
-            a.buckets, a.versions, a.regions, took))
-        with_runs = make_runs(d.port, tokens, a.scans)
+        if not a.reuse:
+            took = build_registry(d.port, tokens, a)
+            print("built %d buckets x %d versions x %d regions through the API in %.1f s" % (
+                a.buckets, a.versions, a.regions, took))
+        with_runs = make_runs(d.port, tokens, 0 if a.reuse else a.scans)
         cpu_per_call(d.proc.pid, d.port, tokens, a, with_runs)
-        skip = os.path.getsize(d.log_path)
-        measure(d.port, tokens, a, with_runs)
-        server_side(d.log_path, skip)
+        for _ in range(a.rounds):
+            skip = os.path.getsize(d.log_path)
+            measure(d.port, tokens, a, with_runs)
+            server_side(d.log_path, skip)
     finally:
         d.stop()
         if a.keep:
