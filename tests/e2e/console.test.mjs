@@ -3,7 +3,8 @@
 // v3 after a confirmation showing the channels that roll back, the channel
 // view and the command line agreeing; restore; schedule; hostile strings
 // shown as text and never run; a read token offered no revoke and refused
-// one (403, code 7); audit filters; tokens; deletes; runs; a narrow window.
+// one (403, code 7); audit filters; tokens; deletes; runs; a version's SBOM
+// and packages, and its download; a narrow window.
 // Each view's screenshot goes to build/console-screens/.
 //
 // The tests share one registry and daemon and run in order: each journey
@@ -110,6 +111,32 @@ test('bucket list -> web-ubuntu -> v1 shows revoked with its message', async () 
   assert.equal(new URL(page.url()).pathname, '/ui/buckets/web-ubuntu/versions/web-1');
   await page.goBack(); // and so does the back button
   await page.getByRole('heading', { name: 'web-ubuntu', exact: true }).waitFor();
+  await clean(page);
+  await page.close();
+});
+
+test('a version shows its SBOM and packages; the SBOM downloads as stored', async () => {
+  const page = await admin();
+  await page.goto(`${reg.base}/ui/buckets/web-ubuntu/versions/v2`);
+  const sec = page.getByRole('region', { name: 'SBOMs and packages' });
+  await sec.waitFor();
+  assert.match(await sec.getByRole('listitem').first().textContent(), /os-packages\s*CYCLONEDX/);
+  const openssl = sec.getByRole('row').filter({ hasText: 'pkg:deb/ubuntu/openssl@' });
+  assert.match(await openssl.textContent(), /openssl\s*3\.0\.2-0ubuntu1\.18\s*pkg:deb\/ubuntu\/openssl@3\.0\.2-0ubuntu1\.18/);
+  // every package of the document is listed (nested components included)
+  const doc = fs.readFileSync(path.join(FIXTURES, 'sboms', 'web-ubuntu-v2.cdx.json'));
+  const stored = reg.cliJson('sbom', 'list', 'web-ubuntu', 'v2');
+  assert.equal(await sec.locator('tbody tr').count(), stored[0].package_count);
+  await screenshot(page, 'version-sbom');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    sec.getByRole('button', { name: 'Download os-packages' }).click(),
+  ]);
+  assert.deepEqual(fs.readFileSync(await download.path()), doc, 'the download is the uploaded document');
+  // a version without SBOMs has no such section
+  await page.goto(`${reg.base}/ui/buckets/azure-win/versions/v1`);
+  await page.getByRole('region', { name: 'Builds' }).waitFor();
+  assert.equal(await page.getByRole('region', { name: 'SBOMs and packages' }).count(), 0);
   await clean(page);
   await page.close();
 });
