@@ -289,6 +289,21 @@ class FixtureRegistry(igtest.TempDirTestCase):
                           "sbom.add"])
         r = self.ig("--json", "audit", "list", "--since", "2999-01-01T00:00:00Z")
         self.assertEqual(r.json(), [])
+        # the filters of GET /v1/audit: author, until, newest first
+        everything = self.ig("--json", "audit", "list").json()
+        r = self.ig("--json", "audit", "list", "--author", getpass.getuser())
+        self.assertEqual(r.json(), everything)
+        r = self.ig("--json", "audit", "list", "--author", "somebody-else")
+        self.assertEqual(r.json(), [])
+        r = self.ig("--json", "audit", "list", "--until", "2000-01-01T00:00:00Z")
+        self.assertEqual(r.json(), [])
+        r = self.ig("--json", "audit", "list", "--until", "2999-01-01T00:00:00Z")
+        self.assertEqual(r.json(), everything)
+        r = self.ig("--json", "audit", "list", "--newest", "--bucket", "app-java", "--limit", "2")
+        self.assertEqual([e["action"] for e in r.json()], ["sbom.add", "channel.rollback"])
+        r = self.ig("audit", "list", "--until", "yesterday-ish")
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("--until", r.err)
 
     def test_latest_moves(self):
         db = self.copy_db()
