@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/hex.h"
+#include "common/jsonw.h"
 #include "common/numparse.h"
 #include "common/strbuf.h"
 #include "common/timeutil.h"
@@ -153,6 +156,40 @@ static void test_strbuf(void **state)
     char *s = strbuf_steal(&b);
     assert_null(b.s);
     free(s);
+}
+
+/* jsonw_str against a JSON parser: strings with a character to escape at
+ * every position around the 16-byte runs the writer scans read back as
+ * they were written, and the escapes are the short ones. */
+static void test_jsonw_str(void **state)
+{
+    (void)state;
+    static const char *const special[] = {"\"", "\\", "\n", "\t", "\x01", "\x1f", "\xc3\xa9", "/"};
+    strbuf b = STRBUF_INIT;
+    char in[80];
+    for (size_t len = 0; len < 40; len++)
+        for (size_t at = 0; at <= len; at++)
+            for (size_t k = 0; k < sizeof special / sizeof *special; k++) {
+                memset(in, 'a', len);
+                snprintf(in + at, sizeof in - at, "%s%.*s", special[k], (int)(len - at),
+                         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
+                strbuf_reset(&b);
+                jsonw_str(&b, in);
+                json_error_t e;
+                json_t *j = json_loadb(b.s, b.len, JSON_DECODE_ANY, &e);
+                assert_non_null(j);
+                assert_string_equal(json_string_value(j), in);
+                json_decref(j);
+            }
+    strbuf_reset(&b);
+    jsonw_str(&b, "tab\there \"q\" back\\slash \x02 new\nline, long enough to span runs");
+    assert_string_equal(b.s, "\"tab\\there \\\"q\\\" back\\\\slash \\u0002 new\\nline, long "
+                             "enough to span runs\"");
+    strbuf_reset(&b);
+    jsonw_str(&b, NULL);
+    jsonw_key(&b, "k");
+    assert_string_equal(b.s, "null\"k\":");
+    strbuf_dispose(&b);
 }
 
 /* Everything jansson refuses becomes '?'; valid text stays as it is. */
@@ -319,17 +356,12 @@ static void test_mono_seconds(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_time_parse_ok),
-        cmocka_unit_test(test_time_parse_bad),
-        cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_ulid),
-        cmocka_unit_test(test_strbuf),
-        cmocka_unit_test(test_utf8_repair),
-        cmocka_unit_test(test_ydoc),
-        cmocka_unit_test(test_ydoc_many_keys),
-        cmocka_unit_test(test_log_quote),
-        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_time_parse_ok), cmocka_unit_test(test_time_parse_bad),
+        cmocka_unit_test(test_duration),      cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_ulid),          cmocka_unit_test(test_strbuf),
+        cmocka_unit_test(test_jsonw_str),     cmocka_unit_test(test_utf8_repair),
+        cmocka_unit_test(test_ydoc),          cmocka_unit_test(test_ydoc_many_keys),
+        cmocka_unit_test(test_log_quote),     cmocka_unit_test(test_hex),
         cmocka_unit_test(test_mono_seconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
