@@ -121,7 +121,8 @@ static size_t discard(char *data, size_t size, size_t n, void *arg)
 }
 
 /* One keep-alive libcurl handle per client: the connection is made before
- * the start and reused for every call (CURLINFO_NUM_CONNECTS checks it). */
+ * the start and reused for every call (CURLINFO_NUM_CONNECTS counts the
+ * calls that had to open a new one). */
 static CURL *dial(client *c)
 {
     CURL *h = curl_easy_init();
@@ -153,8 +154,12 @@ static long get(client *c, const call *k)
     hd = curl_slist_append(NULL, auth);
     curl_easy_setopt(c->h, CURLOPT_URL, url);
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hd);
-    if (curl_easy_perform(c->h) == CURLE_OK)
+    if (curl_easy_perform(c->h) == CURLE_OK) {
+        long conns = 0;
         curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &conns);
+        c->reconnects += conns > 0; /* the kept-alive connection was lost */
+    }
     curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hd);
     return status;
@@ -178,10 +183,6 @@ static void *client_main(void *arg)
             c->failed = 1;
         }
     }
-    long conns = 0;
-    curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &conns);
-    if (conns > 0) /* the calls opened a connection: keep-alive was lost */
-        c->reconnects += conns;
     return NULL;
 }
 
@@ -250,8 +251,7 @@ static int run(plan *p, double *wall)
         pthread_join(t[i], NULL);
         failed |= cs[i].failed;
         if (cs[i].reconnects)
-            fprintf(stderr, "console_load: client %d reconnected %ld times\n", i,
-                    cs[i].reconnects);
+            fprintf(stderr, "console_load: client %d reconnected %ld times\n", i, cs[i].reconnects);
         curl_easy_cleanup(cs[i].h);
     }
     *wall = ig_mono_seconds() - t0;
