@@ -47,12 +47,24 @@ struct rules {
     hset hashes;  /* rolling hash of normalised path -> flags */
     uint64_t seg_filter[256];
     pcre2_code *combined;
+    uint32_t *group; /* the group of combined that wraps pattern i */
     size_t min_length;
 };
+
+/* The memo of rules_iter: direct-mapped by the string's hash. */
+#define MEMO_SLOTS 256
+#define MEMO_LEN 128
+typedef struct memo_slot {
+    uint64_t hash;
+    size_t len, n; /* len 0: empty */
+    char s[MEMO_LEN];
+    rules_match m[RULES_ITER_HITS];
+} memo_slot;
 
 struct rules_matcher {
     const rules *rs;
     pcre2_match_data *md;
+    memo_slot *memo; /* MEMO_SLOTS, made on first use */
 };
 
 static void hset_put(hset *hs, uint64_t k, unsigned char f)
@@ -172,6 +184,7 @@ void rules_free(rules *rs)
     free(rs->hashes.keys);
     free(rs->hashes.flags);
     pcre2_code_free(rs->combined);
+    free(rs->group);
     free(rs);
 }
 
@@ -230,6 +243,7 @@ static void add_attribute(rules *rs, const char *type, const char *path)
     }
 }
 
+/* Compiles regex alone to check it; its number of capture groups, or -1. */
 static int compile_check(const char *regex, bool ci, const char *file, int line, char *err,
                          size_t errlen)
 {
@@ -256,7 +270,7 @@ static int compile_check(const char *regex, bool ci, const char *file, int line,
         snprintf(err, errlen, "%s:%d: regex matches the empty string", file, line);
         return -1;
     }
-    return 0;
+    return (int)capture_count;
 }
 
 static int scalar(const ynode *n, const char *file, const char *what, char *err, size_t errlen)
@@ -304,7 +318,8 @@ static int load_patterns(rules *rs, const ynode *seq, const char *file, char *er
             snprintf(err, errlen, "%s:%d: case_insensitive must be true or false", file, ci->line);
             return -1;
         }
-        if (compile_check(re->value, icase, file, re->line, err, errlen))
+        int groups = compile_check(re->value, icase, file, re->line, err, errlen);
+        if (groups < 0)
             return -1;
         rules_pattern *slot = NULL;
         for (size_t k = 0; k < rs->n_patterns; k++)
@@ -322,6 +337,7 @@ static int load_patterns(rules *rs, const ynode *seq, const char *file, char *er
         slot->platform = xstrdup(plat->value);
         slot->regex = xstrdup(re->value);
         slot->case_insensitive = icase;
+        slot->groups = (unsigned)groups;
     }
     return 0;
 }
@@ -413,12 +429,19 @@ static int finish(rules *rs, char *err, size_t errlen)
         snprintf(err, errlen, "rules: no image ID patterns defined");
         return -1;
     }
+    /* Each pattern in a capture group of its own, whose number tells which
+     * one matched: (*MARK:n) would say it too, but a mark at the start of
+     * each branch keeps PCRE2 from computing the set of first bytes, and a
+     * value with no image ID then costs 3-5 times as much to search. */
     strbuf b = STRBUF_INIT;
-    for (size_t i = 0; i < rs->n_patterns; i++) {
+    rs->group = xcalloc(rs->n_patterns, sizeof *rs->group);
+    for (size_t i = 0, g = 1; i < rs->n_patterns; i++) {
         if (i)
             strbuf_putc(&b, '|');
-        strbuf_printf(&b, "(?:(*MARK:%zu)(?%s:%s))", i, rs->patterns[i].case_insensitive ? "i" : "",
+        strbuf_printf(&b, "((?%s:%s))", rs->patterns[i].case_insensitive ? "i" : "",
                       rs->patterns[i].regex);
+        rs->group[i] = (uint32_t)g;
+        g += 1 + rs->patterns[i].groups;
     }
     int ec;
     PCRE2_SIZE off;
@@ -575,6 +598,7 @@ void rules_matcher_free(rules_matcher *m)
     if (!m)
         return;
     pcre2_match_data_free(m->md);
+    free(m->memo);
     free(m);
 }
 
@@ -590,10 +614,14 @@ int rules_find(rules_matcher *m, const char *s, size_t len, size_t start, rules_
     out->len = ov[1] - ov[0];
     out->lookup_start = out->start;
     out->lookup_len = out->len;
-    PCRE2_SPTR mark = pcre2_get_mark(m->md);
-    out->pattern = mark ? (size_t)strtoul((const char *)mark, NULL, 10) : 0;
-    if (out->pattern >= m->rs->n_patterns)
-        out->pattern = 0;
+    out->pattern = 0;
+    for (size_t i = 0; i < m->rs->n_patterns; i++) {
+        uint32_t g = m->rs->group[i];
+        if ((int)g < rc && ov[2 * g] != PCRE2_UNSET) {
+            out->pattern = i;
+            break;
+        }
+    }
     /* the "id" group, when a pattern defines one and it took part */
     PCRE2_SPTR first, last;
     int esize = pcre2_substring_nametable_scan(m->rs->combined, (PCRE2_SPTR) "id", &first, &last);
@@ -615,4 +643,55 @@ int rules_find(rules_matcher *m, const char *s, size_t len, size_t start, rules_
 int rules_match_whole(rules_matcher *m, const char *s, size_t len, rules_match *out)
 {
     return rules_find(m, s, len, 0, out) && out->start == 0 && out->len == len;
+}
+
+void rules_iter_start(rules_iter *it, rules_matcher *m, const char *s, size_t len)
+{
+    *it = (rules_iter){.m = m, .s = s, .len = len};
+    if (len == 0 || len > MEMO_LEN)
+        return;
+    if (!m->memo)
+        m->memo = xcalloc(MEMO_SLOTS, sizeof *m->memo);
+    it->hash = strmap_hash(s, len);
+    const memo_slot *e = &m->memo[it->hash % MEMO_SLOTS];
+    if (e->len == len && e->hash == it->hash && memcmp(e->s, s, len) == 0) {
+        it->remembered = 1;
+        it->n = e->n;
+        memcpy(it->found, e->m, e->n * sizeof *e->m);
+    }
+}
+
+/* A search that reached the end with few enough matches is remembered. */
+static void memo_put(rules_iter *it)
+{
+    if (it->n > RULES_ITER_HITS || it->len > MEMO_LEN || it->len == 0)
+        return;
+    memo_slot *e = &it->m->memo[it->hash % MEMO_SLOTS];
+    e->hash = it->hash;
+    e->len = it->len;
+    e->n = it->n;
+    memcpy(e->s, it->s, it->len);
+    memcpy(e->m, it->found, it->n * sizeof *it->found);
+}
+
+int rules_next(rules_iter *it, rules_match *out)
+{
+    if (it->remembered) {
+        if (it->next >= it->n)
+            return 0;
+        *out = it->found[it->next++];
+        return 1;
+    }
+    if (it->off >= it->len || !rules_find(it->m, it->s, it->len, it->off, out)) {
+        it->off = it->len;
+        memo_put(it);
+        it->remembered = 1; /* a further call gives nothing */
+        it->next = it->n = 0;
+        return 0;
+    }
+    if (it->n < RULES_ITER_HITS)
+        it->found[it->n] = *out;
+    it->n++;
+    it->off = out->start + out->len;
+    return 1;
 }

@@ -20,6 +20,7 @@ typedef struct rules_pattern {
     const char *platform; /* "aws", "azure", "gce", "docker", ... */
     const char *regex;
     bool case_insensitive;
+    unsigned groups; /* capture groups of its own */
 } rules_pattern;
 
 /* Loads the shipped rules, then every rule file in extra_dir (NULL = none).
@@ -96,5 +97,30 @@ int rules_find(rules_matcher *m, const char *s, size_t len, size_t start, rules_
 /* True when the whole of s is one image ID (an image attribute's value);
  * fills *out. */
 int rules_match_whole(rules_matcher *m, const char *s, size_t len, rules_match *out);
+
+/* Every image ID in s[0..len), in order, each search starting where the
+ * last match ended (rules_find from offset 0 on):
+ *
+ *     rules_iter it;
+ *     rules_match mt;
+ *     rules_iter_start(&it, m, s, len);
+ *     while (rules_next(&it, &mt))
+ *         ...
+ *
+ * The matcher remembers the matches of short strings it searched to the
+ * end: a plan repeats its values (the same AMI in thousands of instances)
+ * and a search of the combined pattern costs thousands of instructions. */
+#define RULES_ITER_HITS 4
+typedef struct rules_iter {
+    rules_matcher *m;
+    const char *s;
+    size_t len, off;
+    uint64_t hash;
+    int remembered;                     /* the matches come from the memo */
+    size_t n, next;                     /* found[] holds n, next is the one to give */
+    rules_match found[RULES_ITER_HITS]; /* a memo entry's, or the first found */
+} rules_iter;
+void rules_iter_start(rules_iter *it, rules_matcher *m, const char *s, size_t len);
+int rules_next(rules_iter *it, rules_match *out);
 
 #endif

@@ -359,9 +359,10 @@ static void find_mentions(scan_plan *s, const char *v, size_t len)
 {
     rc_rec *rc = &s->rc;
     rules_match mt;
-    size_t off = 0;
+    rules_iter it;
     const char *path = NULL;
-    while (off < len && rules_find(s->st.m, v, len, off, &mt)) {
+    rules_iter_start(&it, s->st.m, v, len);
+    while (rules_next(&it, &mt)) {
         if (!path)
             path = materialise_path(s);
         xgrow((void **)&rc->mentions, &rc->cap_mentions, rc->n_mentions + 1, sizeof *rc->mentions);
@@ -370,7 +371,6 @@ static void find_mentions(scan_plan *s, const char *v, size_t len)
         me->value = tmpdup(rc, v + mt.start, mt.len);
         me->lookup = tmpdup(rc, v + mt.lookup_start, mt.lookup_len);
         me->pattern = mt.pattern;
-        off = mt.start + mt.len;
     }
 }
 

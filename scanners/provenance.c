@@ -87,11 +87,11 @@ static void collect_ids(scan_state *st, const json_t *v, int depth)
         return;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        size_t len = json_string_length(v), off = 0;
         rules_match mt;
-        while (off < len && rules_find(st->m, s, len, off, &mt)) {
+        rules_iter it;
+        rules_iter_start(&it, st->m, s, json_string_length(v));
+        while (rules_next(&it, &mt)) {
             strmap_upsert(&st->data_ids, s + mt.start, mt.len, NULL);
-            off = mt.start + mt.len;
         }
     } else if (json_is_object(v)) {
         const char *k;
@@ -563,16 +563,16 @@ static void lits_in_value(scan_state *st, const json_t *v, strbuf *path, lit_lis
     size_t base = path->len;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        size_t len = json_string_length(v), off = 0;
         rules_match mt;
-        while (off < len && rules_find(st->m, s, len, off, &mt)) {
+        rules_iter it;
+        rules_iter_start(&it, st->m, s, json_string_length(v));
+        while (rules_next(&it, &mt)) {
             xgrow((void **)&out->items, &out->cap, out->n + 1, sizeof *out->items);
             lit *l = &out->items[out->n++];
             l->path = xstrdup(path->s ? path->s : "");
             l->value = xstrndup(s + mt.start, mt.len);
             l->lookup = xstrndup(s + mt.lookup_start, mt.lookup_len);
             l->pattern = mt.pattern;
-            off = mt.start + mt.len;
         }
     } else if (json_is_object(v)) {
         const char *k;
@@ -1083,11 +1083,12 @@ static void output_value(scan_state *st, const char *name, const json_t *v, cons
     size_t base = path->len;
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        size_t len = json_string_length(v), off = 0;
         rules_match mt;
-        while (off < len && rules_find(st->m, s, len, off, &mt)) {
+        rules_iter it;
+        size_t len = json_string_length(v);
+        rules_iter_start(&it, st->m, s, len);
+        while (rules_next(&it, &mt)) {
             add_output_mention(st, name, path->s ? path->s : "", s, len, &mt, sens_at(sens));
-            off = mt.start + mt.len;
         }
     } else if (json_is_object(v)) {
         const char *k;

@@ -177,6 +177,71 @@ static void test_user_rules(void **state)
     rules_free(rs);
 }
 
+/* Which pattern matched is told by the capture group that wraps it in the
+ * combined pattern: patterns with groups of their own (GCE's "id", a
+ * user's) must not shift the ones after them. */
+static void test_pattern_groups(void **state)
+{
+    (void)state;
+    char err[512], id[512], lk[512];
+    const char *y = "patterns:\n"
+                    "  - name: corp-image\n"
+                    "    platform: vsphere\n"
+                    "    regex: '(tmpl)-([0-9]{6})'\n"
+                    "  - name: corp-disk\n"
+                    "    platform: corpdisk\n"
+                    "    regex: 'disk-(?:(a)|(b))-(?<id>[0-9]{4})'\n"
+                    "  - name: corp-last\n"
+                    "    platform: corplast\n"
+                    "    regex: 'last-[0-9]{4}'\n";
+    rules *rs = rules_load_buffer(y, strlen(y), "corp.yaml", true, err, sizeof err);
+    assert_non_null(rs);
+    assert_string_equal(platform_of(rs, "tmpl-123456"), "vsphere");
+    assert_string_equal(platform_of(rs, "x disk-b-0042 y"), "corpdisk");
+    find_platform(rs, "x disk-b-0042 y", id, sizeof id, lk);
+    assert_string_equal(id, "disk-b-0042");
+    assert_string_equal(lk, "0042");
+    assert_string_equal(platform_of(rs, "last-1234"), "corplast");
+    assert_string_equal(platform_of(rs, "projects/my-proj-1/global/images/golden-20250101"), "gce");
+    assert_string_equal(platform_of(rs, "ami-0a1b2c3d4e5f60718"), "aws");
+    rules_free(rs);
+}
+
+/* rules_iter gives rules_find's matches one after another, the same the
+ * second time (from the matcher's memo) as the first. */
+static void test_iter_and_memo(void **state)
+{
+    (void)state;
+    rules *rs = shipped();
+    rules_matcher *m = rules_matcher_new(rs);
+    static const char *const subjects[] = {
+        "ami-0a1b2c3d4e5f60718 and ami-1f2e3d4c, sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e"
+        "11ba873c2f11161202b945",
+        "fa5e1a4df381d0b650f5f55e8d7155719602e5a2",
+        "ami-00000001 ami-00000002 ami-00000003 ami-00000004 ami-00000005 ami-00000006",
+        "",
+    };
+    static const size_t want[] = {3, 0, 6, 0};
+    for (int round = 0; round < 3; round++)
+        for (size_t k = 0; k < sizeof subjects / sizeof *subjects; k++) {
+            const char *s = subjects[k];
+            rules_iter it;
+            rules_match mt, ref;
+            size_t n = 0, off = 0;
+            rules_iter_start(&it, m, s, strlen(s));
+            while (rules_next(&it, &mt)) {
+                assert_true(rules_find(m, s, strlen(s), off, &ref));
+                assert_memory_equal(&mt, &ref, sizeof mt);
+                off = ref.start + ref.len;
+                n++;
+            }
+            assert_false(rules_next(&it, &mt)); /* stays at the end */
+            assert_int_equal(n, want[k]);
+        }
+    rules_matcher_free(m);
+    rules_free(rs);
+}
+
 static void expect_error(const char *y, const char *needle)
 {
     char err[512] = "";
@@ -237,9 +302,10 @@ static void test_rules_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_aws_patterns), cmocka_unit_test(test_azure_gce_docker),
-        cmocka_unit_test(test_attributes),   cmocka_unit_test(test_user_rules),
-        cmocka_unit_test(test_bad_rules),    cmocka_unit_test(test_rules_dir),
+        cmocka_unit_test(test_aws_patterns),   cmocka_unit_test(test_azure_gce_docker),
+        cmocka_unit_test(test_attributes),     cmocka_unit_test(test_user_rules),
+        cmocka_unit_test(test_pattern_groups), cmocka_unit_test(test_iter_and_memo),
+        cmocka_unit_test(test_bad_rules),      cmocka_unit_test(test_rules_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
