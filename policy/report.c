@@ -67,39 +67,35 @@ json_t *report_to_json(const policy_report *r)
  * finding_json(). */
 static void finding_jsonw(strbuf *b, const policy_finding *f)
 {
-    strbuf_putc(b, '{');
-    jsonw_key(b, "kind");
-    jsonw_str(b, policy_kind_name(f->kind));
-    strbuf_putc(b, ',');
-    jsonw_key(b, "level");
-    jsonw_str(b, policy_level_name(f->level));
-    strbuf_putc(b, ',');
-    jsonw_key(b, "address");
-    jsonw_str(b, f->address);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "attribute");
-    jsonw_str(b, f->attribute);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "image");
-    jsonw_str(b, f->image);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "action");
-    jsonw_str(b, f->action);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "bucket");
-    jsonw_str(b, f->bucket);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "version");
-    jsonw_str(b, f->version);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "fingerprint");
-    jsonw_str(b, f->fingerprint);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "provenance");
-    jsonw_str(b, f->provenance);
-    strbuf_putc(b, ',');
-    jsonw_key(b, "message");
-    jsonw_str(b, f->message);
+#define K(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof s - 1                                                                            \
+    }
+    /* each key with what goes before it, written as it is (no escapes) */
+    static const struct {
+        const char *s;
+        size_t n;
+    } keys[] = {
+        K("{\"kind\":"),        K(",\"level\":"),      K(",\"address\":"), K(",\"attribute\":"),
+        K(",\"image\":"),       K(",\"action\":"),     K(",\"bucket\":"),  K(",\"version\":"),
+        K(",\"fingerprint\":"), K(",\"provenance\":"), K(",\"message\":"),
+    };
+#undef K
+    const char *v[] = {policy_kind_name(f->kind),
+                       policy_level_name(f->level),
+                       f->address,
+                       f->attribute,
+                       f->image,
+                       f->action,
+                       f->bucket,
+                       f->version,
+                       f->fingerprint,
+                       f->provenance,
+                       f->message};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        strbuf_append(b, keys[i].s, keys[i].n);
+        jsonw_str(b, v[i]);
+    }
     strbuf_putc(b, '}');
 }
 
