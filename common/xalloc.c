@@ -56,16 +56,13 @@ char *xstrndup(const char *s, size_t n)
     return d;
 }
 
+/* glibc's vasprintf formats once into a buffer it grows (formatting twice,
+ * to measure and then to write, cost a scan's messages twice the time). */
 char *xvasprintf(const char *fmt, va_list ap)
 {
-    va_list cp;
-    va_copy(cp, ap);
-    int n = vsnprintf(NULL, 0, fmt, cp);
-    va_end(cp);
-    if (n < 0)
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
         oom(0);
-    char *s = xmalloc((size_t)n + 1);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
     return s;
 }
 
