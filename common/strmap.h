@@ -1,4 +1,4 @@
-/* A string-keyed hash map (open addressing, FNV-1a). Keys are copied; values
+/* A string-keyed hash map (open addressing, a word-at-a-time hash). Keys are copied; values
  * are opaque pointers owned by the caller. Not thread-safe. */
 #ifndef IG_STRMAP_H
 #define IG_STRMAP_H
