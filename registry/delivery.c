@@ -215,11 +215,10 @@ fail:
     return -1;
 }
 
-int registry_delivery_counts(registry *r, int64_t counts[3], char *err, size_t errlen)
+int reg_state_counts(registry *r, const char *sql, int64_t counts[3], char *err, size_t errlen)
 {
-    REG_CALL(r);
     counts[0] = counts[1] = counts[2] = 0;
-    db_stmt *s = db_query(r->d, "SELECT state, COUNT(*) FROM deliveries GROUP BY state", NULL);
+    db_stmt *s = db_query(r->d, sql, NULL);
     if (!s)
         return reg_dbfail(r, err, errlen);
     int rc;
@@ -230,4 +229,11 @@ int registry_delivery_counts(registry *r, int64_t counts[3], char *err, size_t e
     }
     db_finalize(s);
     return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+}
+
+int registry_delivery_counts(registry *r, int64_t counts[3], char *err, size_t errlen)
+{
+    REG_CALL(r);
+    return reg_state_counts(r, "SELECT state, COUNT(*) FROM deliveries GROUP BY state", counts, err,
+                            errlen);
 }

@@ -194,17 +194,6 @@ int registry_outbox_prune(registry *r, ig_time cutoff, char *err, size_t errlen)
 int registry_outbox_counts(registry *r, int64_t counts[3], char *err, size_t errlen)
 {
     REG_CALL(r);
-    counts[0] = counts[1] = counts[2] = 0;
-    db_stmt *s =
-        db_query(r->d, "SELECT state, COUNT(*) FROM event_deliveries GROUP BY state", NULL);
-    if (!s)
-        return reg_dbfail(r, err, errlen);
-    int rc;
-    while ((rc = db_step(s)) == 1) {
-        int64_t st = db_column_int64(s, 0);
-        if (st >= 0 && st < 3)
-            counts[st] = db_column_int64(s, 1);
-    }
-    db_finalize(s);
-    return rc < 0 ? reg_dbfail(r, err, errlen) : 0;
+    return reg_state_counts(r, "SELECT state, COUNT(*) FROM event_deliveries GROUP BY state",
+                            counts, err, errlen);
 }

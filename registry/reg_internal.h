@@ -52,6 +52,9 @@ int reg_fail(registry *r, int code, char *err, size_t errlen, const char *fmt, .
     __attribute__((format(printf, 5, 6)));
 /* Copies the driver's last error (class and message); returns -1. */
 int reg_dbfail(registry *r, char *err, size_t errlen);
+/* counts[state] for states 0-2 from sql ("SELECT state, COUNT(*) ... GROUP BY
+ * state"): the run-task deliveries' and the event deliveries' queues. */
+int reg_state_counts(registry *r, const char *sql, int64_t counts[3], char *err, size_t errlen);
 /* Start of every public call: clears the error class. */
 #define REG_CALL(r) ((r)->errcode = REG_OK)
 
