@@ -74,20 +74,7 @@ static json_t *audit_rows(registry *r, db_stmt *s, char *err, size_t errlen)
 json_t *registry_audit_list(registry *r, ig_time since, const char *bucket, int limit, char *err,
                             size_t errlen)
 {
-    REG_CALL(r);
-    /* NULL-tolerant filters keep this one statement for every combination. */
-    db_stmt *s =
-        db_query(r->d,
-                 "SELECT id, at, author, action, bucket, target, detail FROM audit"
-                 " WHERE (CAST(? AS BIGINT) IS NULL OR at >= ?)"
-                 " AND (CAST(? AS TEXT) IS NULL OR bucket = ?)"
-                 " ORDER BY at, id LIMIT ?",
-                 "TTtti", since, since, bucket, bucket, (int64_t)(limit > 0 ? limit : INT32_MAX));
-    if (!s) {
-        reg_dbfail(r, err, errlen);
-        return NULL;
-    }
-    return audit_rows(r, s, err, errlen);
+    return registry_audit_list_after(r, since, bucket, IG_TIME_NONE, NULL, limit, err, errlen);
 }
 
 json_t *registry_audit_list_after(registry *r, ig_time since, const char *bucket, ig_time after_at,
