@@ -469,6 +469,15 @@ static const char *gce_image_name(const char *v)
     return NULL;
 }
 
+/* rules_find from offset 0, through the matcher's memo: find_mentions()
+ * searched an image attribute's value already. */
+static int first_match(rules_matcher *m, const char *v, rules_match *mt)
+{
+    rules_iter it;
+    rules_iter_start(&it, m, v, strlen(v));
+    return rules_next(&it, mt);
+}
+
 /* What an image attribute's value v (not empty) is: a parameter EC2
  * resolves at launch, an image a pattern recognises, or a value the
  * registry is asked for all the same. Fills r's value, lookup, platform. */
@@ -481,7 +490,7 @@ static void image_value(scan_plan *s, scan_ref *r, const char *v)
         r->launch_resolved = true;
         r->value = arena_strdup(st->ar, v);
         r->lookup = r->value;
-    } else if (rules_find(st->m, v, strlen(v), 0, &mt)) {
+    } else if (first_match(st->m, v, &mt)) {
         r->recognized = true;
         r->value = arena_strndup(st->ar, v + mt.start, mt.len);
         r->lookup = arena_strndup(st->ar, v + mt.lookup_start, mt.lookup_len);
